@@ -1,0 +1,176 @@
+"""The sandbox: every piece of reward code runs in a separate, killable process.
+
+The parent starts ``python -m rewardsmith.child`` in a fresh session (so the whole process group can be
+killed), in a scratch working directory that is deleted afterwards, with an environment built from a
+short allow-list (no API keys or other secrets). The child applies its own CPU-time, memory and
+file-size limits before it reads any reward code. The parent enforces the wall-clock limit.
+
+Child and parent speak JSON lines over a private pipe; the parent never unpickles anything the child
+sends. Anything the child prints (the reward code may print) is kept as a bounded log tail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, asdict
+from pathlib import Path
+from typing import Callable
+
+from .errors import SandboxError
+
+# Variables a child may inherit. Everything else (API keys, tokens, cloud credentials) is dropped.
+_ENV_ALLOW = (
+    "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "MUJOCO_GL", "PYOPENGL_PLATFORM", "LD_LIBRARY_PATH",
+    "VIRTUAL_ENV", "PYTHONPATH", "DISPLAY",
+)
+_LOG_TAIL = 16_384
+
+
+@dataclass
+class Limits:
+    """Resource limits of one sandboxed job."""
+
+    wall_seconds: float = 60.0
+    cpu_seconds: float | None = None  # default: the wall limit
+    memory_mb: int = 2048
+
+    def for_child(self) -> dict:
+        data = asdict(self)
+        data["cpu_seconds"] = self.cpu_seconds or self.wall_seconds
+        return data
+
+
+def child_environment(scratch: str) -> dict:
+    """The environment of a sandboxed child: an allow-list, single-threaded math, home in scratch."""
+    env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOW}
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env.update(
+        HOME=scratch, TMPDIR=scratch, PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
+        OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+        MUJOCO_GL=os.environ.get("MUJOCO_GL", "osmesa" if sys.platform.startswith("linux") else ""),
+    )
+    return env
+
+
+def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None = None) -> dict:
+    """Runs ``job`` in a sandboxed child and gives back its result dict.
+
+    ``on_event`` receives the child's progress events as they arrive. Raises SandboxError (with
+    ``kind`` one of ``timeout``, ``cpu``, ``memory``, ``crash``, or the child's own error kind) when the
+    job does not produce a result.
+    """
+    scratch = tempfile.mkdtemp(prefix="rewardsmith-sandbox-")
+    read_fd, write_fd = os.pipe()
+    payload = dict(job, limits=limits.for_child())
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rewardsmith.child", str(write_fd)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=scratch, env=child_environment(scratch), pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+    except OSError as exc:
+        os.close(read_fd)
+        os.close(write_fd)
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise SandboxError(f"could not start the sandbox process: {exc}") from exc
+    os.close(write_fd)
+    try:
+        proc.stdin.write(json.dumps(payload).encode())
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    try:
+        return _collect(proc, read_fd, limits, on_event)
+    finally:
+        _kill(proc)
+        os.close(read_fd)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait on the child
+        pass
+
+
+def _collect(proc, read_fd, limits: Limits, on_event) -> dict:
+    deadline = time.monotonic() + limits.wall_seconds
+    selector = selectors.DefaultSelector()
+    selector.register(read_fd, selectors.EVENT_READ, "protocol")
+    selector.register(proc.stdout, selectors.EVENT_READ, "log")
+    buffer, log, result, error, phase = b"", b"", None, None, "starting"
+    open_streams = 2
+    while open_streams:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill(proc)
+            raise SandboxError(
+                f"the sandboxed process did not finish within the wall-clock limit of "
+                f"{limits.wall_seconds:.0f} s (it was {phase}); likely cause: an infinite loop or a "
+                f"reward far too slow to compute.{_tail(log)}",
+                kind="timeout",
+            )
+        for key, _ in selector.select(timeout=min(remaining, 1.0)):
+            fd = key.fileobj if isinstance(key.fileobj, int) else key.fileobj.fileno()
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                selector.unregister(key.fileobj)
+                open_streams -= 1
+                continue
+            if key.data == "log":
+                log = (log + chunk)[-_LOG_TAIL:]
+                continue
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                message = json.loads(line)
+                kind = message.get("event")
+                if kind == "result":
+                    result = message["result"]
+                elif kind == "error":
+                    error = message
+                elif kind == "phase":
+                    phase = message["phase"]
+                elif on_event is not None:
+                    on_event(message)
+    proc.wait()
+    if result is not None:
+        result["log_tail"] = log.decode(errors="replace")
+        return result
+    if error is not None:
+        raise SandboxError(error["message"], kind=error.get("kind", "crash"))
+    code = proc.returncode
+    if code in (-signal.SIGXCPU, -signal.SIGKILL) and limits.cpu_seconds:
+        raise SandboxError(
+            f"the sandboxed process used up its CPU-time limit of {limits.for_child()['cpu_seconds']:.0f} s "
+            f"(it was {phase}); likely cause: an infinite loop.{_tail(log)}",
+            kind="cpu",
+        )
+    raise SandboxError(
+        f"the sandboxed process died with exit code {code} while {phase}; likely cause: it ran out "
+        f"of memory (limit {limits.memory_mb} MB) or crashed.{_tail(log)}",
+        kind="memory" if code in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT) else "crash",
+    )
+
+
+def _tail(log: bytes, lines: int = 8) -> str:
+    text = log.decode(errors="replace").strip()
+    if not text:
+        return ""
+    return "\nLast output:\n" + "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,354 @@
+"""Tasks: the environment, the goal, the named state fields, the ground-truth fitness (CONTRACT §2).
+
+A task is a Python file. It declares module-level names::
+
+    NAME = "mountaincar-reach"               # unique
+    ENV = "MountainCarContinuous-v0"          # registered id, or "package.module:Class"
+    ENV_KWARGS = {}                           # optional
+    GOAL = "Reach the flag ..."               # what the designer sees
+    TRAINING = {"timesteps": 30_000, "ppo": {...}, ...}   # default settings (see TrainingSettings)
+    BASELINE = '''def compute_reward(state, action, next_state): ...'''   # human-written reward
+    SPARSE = '''def compute_reward(state, action, next_state): ...'''     # the success signal alone
+
+    @field(unit="m")
+    def position(env, obs):
+        '''Car position along the track; the flag is at 0.45.'''
+        return float(obs[0])
+
+    def fitness(episode):
+        '''Ground truth for one evaluation episode; higher is better.'''
+
+Field functions get the *unwrapped* environment and the raw observation; they may use numpy and
+math only, because the exported reward module carries their source.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import math
+import re
+import sys
+import textwrap
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import TaskError, UnknownFieldError
+
+
+
+def _data_dir(installed: str, in_checkout: str) -> Path:
+    """Where shipped data lives: inside the installed package, else beside it in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / installed, here.parent / in_checkout):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / in_checkout
+
+
+BUILTIN_TASKS_DIR = _data_dir("builtin_tasks", "tasks")
+PROMPTS_DIR = _data_dir("prompts", "prompts")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+# --------------------------------------------------------------------------- fields and states
+
+
+@dataclass(frozen=True)
+class StateField:
+    """A named quantity reward code may read as ``state.<name>``."""
+
+    name: str
+    fn: Callable[[Any, np.ndarray], Any]
+    doc: str
+    unit: str
+
+    def source(self) -> str:
+        """The field function's source without its decorator (for the exported module)."""
+        src = textwrap.dedent(inspect.getsource(self.fn))
+        lines = [ln for ln in src.splitlines() if not ln.lstrip().startswith("@")]
+        return "\n".join(lines) + "\n"
+
+
+def field(unit: str = "", doc: str | None = None):
+    """Marks a task-module function ``fn(env, obs)`` as a named state field."""
+
+    def mark(fn):
+        text = doc or (inspect.getdoc(fn) or "").strip().splitlines()[0:1]
+        text = text if isinstance(text, str) else (text[0] if text else "")
+        fn.__rewardsmith_field__ = StateField(fn.__name__, fn, text, unit)
+        return fn
+
+    return mark
+
+
+class State:
+    """A read-only view of one environment state: ``obs`` plus the task's named fields."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]):
+        object.__setattr__(self, "_values", values)
+
+    def __getattr__(self, name: str):
+        try:
+            return self._values[name]
+        except KeyError:
+            known = ", ".join(sorted(self._values))
+            raise UnknownFieldError(
+                f"state has no field {name!r}; the fields that exist are: {known}"
+            ) from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"state is read-only (tried to set {name!r})")
+
+    def __repr__(self):
+        return f"State({', '.join(sorted(self._values))})"
+
+
+def frozen(value):
+    """A read-only view of an array (scalars pass through)."""
+    if isinstance(value, np.ndarray):
+        value = value.view()
+        value.flags.writeable = False
+    return value
+
+
+# --------------------------------------------------------------------------- episodes
+
+
+@dataclass
+class Episode:
+    """One rollout, as fitness functions and the analyzer see it.
+
+    ``fields[name]`` has one row per visited state (reset state included: length + 1 rows);
+    ``actions`` and ``native_rewards`` one row per step. Fields are also attributes:
+    ``episode.x_position``.
+    """
+
+    fields: dict[str, np.ndarray]
+    actions: np.ndarray
+    native_rewards: np.ndarray
+    terminated: bool
+    truncated: bool
+    max_steps: int | None = None
+    components: dict[str, np.ndarray] = dc_field(default_factory=dict)
+    rewards: np.ndarray | None = None
+
+    @property
+    def length(self) -> int:
+        return int(len(self.native_rewards))
+
+    def __getattr__(self, name):
+        fields = self.__dict__.get("fields", {})
+        if name in fields:
+            return fields[name]
+        raise AttributeError(f"episode has no field {name!r}; fields: {', '.join(sorted(fields))}")
+
+
+# --------------------------------------------------------------------------- training settings
+
+
+@dataclass
+class TrainingSettings:
+    """Default PPO settings of a task. ``ppo`` holds stable-baselines3 PPO keyword arguments;
+    ``learning_rate``/``clip_range`` may be ``"lin_<x>"`` (linear decay, as rl-baselines3-zoo writes
+    it) and ``policy_kwargs.activation_fn`` may be ``"relu"`` or ``"tanh"``."""
+
+    timesteps: int = 50_000
+    n_envs: int = 1
+    normalize: bool | dict = False
+    eval_episodes: int = 5
+    ppo: dict = dc_field(default_factory=dict)
+    source: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str) -> "TrainingSettings":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise TaskError(f"{where}: TRAINING has unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+        settings = cls(**data)
+        if not isinstance(settings.timesteps, int) or settings.timesteps <= 0:
+            raise TaskError(f"{where}: TRAINING['timesteps'] must be a positive int, got {settings.timesteps!r}")
+        return settings
+
+
+# --------------------------------------------------------------------------- the task
+
+
+@dataclass
+class Task:
+    """A loaded task file."""
+
+    name: str
+    env_id: str
+    env_kwargs: dict
+    goal: str
+    fields: dict[str, StateField]
+    fitness_fn: Callable[[Episode], float]
+    baseline: str
+    sparse: str
+    training: TrainingSettings
+    path: Path
+    fitness_doc: str = ""
+    fitness_fields: tuple[str, ...] = ()
+    max_episode_steps: int | None = None
+
+    def make_env(self, render_mode: str | None = None):
+        """A fresh gymnasium environment for this task (with its registered time limit)."""
+        import gymnasium as gym
+
+        kwargs = dict(self.env_kwargs)
+        if render_mode:
+            kwargs["render_mode"] = render_mode
+        env_id = self.env_id
+        try:
+            if env_id not in gym.registry and ":" in env_id:
+                module_name, _, attr = env_id.partition(":")
+                import importlib
+
+                module = importlib.import_module(module_name)
+                if attr not in gym.registry and isinstance(getattr(module, attr, None), type):
+                    # a user's own environment class: register it once under a task-scoped id
+                    env_id = f"rewardsmith/{self.name}-v0"
+                    if env_id not in gym.registry:
+                        gym.register(id=env_id, entry_point=self.env_id,
+                                     max_episode_steps=self.max_episode_steps)
+                else:
+                    env_id = attr
+            return gym.make(env_id, **kwargs)
+        except Exception as exc:  # gymnasium raises many kinds; say which task and env failed
+            raise TaskError(
+                f"task {self.name!r} ({self.path}): could not make environment {self.env_id!r} "
+                f"with {kwargs}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def state_values(self, env, obs, names=None) -> dict[str, Any]:
+        """The named fields (all, or ``names``) of the environment's current state, plus ``obs``."""
+        unwrapped = env.unwrapped
+        values = {"obs": frozen(obs)}
+        for name in self.fields if names is None else names:
+            values[name] = frozen(self.fields[name].fn(unwrapped, obs))
+        return values
+
+    def fitness(self, episode: Episode) -> float:
+        """The task's ground-truth fitness of one episode, as a float."""
+        return float(self.fitness_fn(episode))
+
+    def field_table(self) -> list[tuple[str, str, str]]:
+        return [(f.name, f.unit, f.doc) for f in self.fields.values()]
+
+
+def _fields_read_by(fn, field_names) -> tuple[str, ...]:
+    """Field names a (trusted) task function mentions, so training records only those."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return tuple(field_names)
+    mentioned = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            mentioned.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            mentioned.add(node.value)
+    return tuple(n for n in field_names if n in mentioned)
+
+
+def load_task_file(path: str | Path) -> Task:
+    """Loads and validates the task file at ``path``; every problem is a TaskError naming the file."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise TaskError(f"task file {path} does not exist")
+    module_name = f"rewardsmith_task_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise TaskError(f"task file {path} failed to import: {type(exc).__name__}: {exc}") from exc
+    sys.modules.setdefault(module_name, module)
+
+    def need(name, kind):
+        if not hasattr(module, name):
+            raise TaskError(f"task file {path} does not define {name} (expected {kind.__name__})")
+        value = getattr(module, name)
+        if not isinstance(value, kind):
+            raise TaskError(
+                f"task file {path}: {name} is a {type(value).__name__}; expected {kind.__name__}"
+            )
+        return value
+
+    name = need("NAME", str)
+    if not _NAME_RE.match(name):
+        raise TaskError(f"task file {path}: NAME {name!r} must be lowercase letters, digits and dashes")
+    env_id = need("ENV", str)
+    goal = need("GOAL", str).strip()
+    baseline = need("BASELINE", str)
+    sparse = getattr(module, "SPARSE", "")
+    training = TrainingSettings.from_dict(dict(getattr(module, "TRAINING", {})), str(path))
+    fitness_fn = getattr(module, "fitness", None)
+    if not callable(fitness_fn):
+        raise TaskError(f"task file {path} does not define a function fitness(episode)")
+    fields = {}
+    for value in vars(module).values():
+        spec_field = getattr(value, "__rewardsmith_field__", None)
+        if isinstance(spec_field, StateField):
+            if spec_field.name == "obs":
+                raise TaskError(f"task file {path}: a field may not be called 'obs' (it is always there)")
+            fields[spec_field.name] = spec_field
+    if not fields:
+        raise TaskError(f"task file {path} declares no state fields (decorate functions with @field)")
+    return Task(
+        name=name,
+        env_id=env_id,
+        env_kwargs=dict(getattr(module, "ENV_KWARGS", {})),
+        goal=goal,
+        fields=fields,
+        fitness_fn=fitness_fn,
+        baseline=textwrap.dedent(baseline).strip() + "\n",
+        sparse=textwrap.dedent(sparse).strip() + "\n" if sparse else "",
+        training=training,
+        path=path,
+        fitness_doc=(inspect.getdoc(fitness_fn) or "").strip(),
+        fitness_fields=_fields_read_by(fitness_fn, list(fields)),
+        max_episode_steps=getattr(module, "MAX_EPISODE_STEPS", None),
+    )
+
+
+def builtin_task_paths() -> list[Path]:
+    return sorted(p for p in BUILTIN_TASKS_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+def list_tasks() -> list[Task]:
+    """Every shipped task, sorted by name."""
+    return sorted((load_task_file(p) for p in builtin_task_paths()), key=lambda t: t.name)
+
+
+def load_task(name_or_path: str | Path) -> Task:
+    """A task by shipped name (``hopper-forward``) or by path to a task file."""
+    text = str(name_or_path)
+    if text.endswith(".py") or "/" in text or Path(text).is_file():
+        return load_task_file(text)
+    candidate = BUILTIN_TASKS_DIR / (text.replace("-", "_") + ".py")
+    if candidate.is_file():
+        task = load_task_file(candidate)
+        if task.name == text:
+            return task
+    for path in builtin_task_paths():
+        task = load_task_file(path)
+        if task.name == text:
+            return task
+    names = ", ".join(t.name for t in list_tasks())
+    raise TaskError(f"no task named {text!r}; shipped tasks: {names} (or pass a path to a task file)")
+
+
+def finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False

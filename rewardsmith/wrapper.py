@@ -1,0 +1,123 @@
+"""Applying reward code to an environment: a small gymnasium wrapper (used inside sandboxed children).
+
+``RewardWrapper`` replaces the environment's reward with the candidate's total (or keeps the native
+reward when there is no candidate), puts the components and the native reward in ``info``, keeps
+per-component sums for the training callback, and records the fields the task's fitness needs so
+every finished training episode gets a fitness.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import gymnasium as gym
+import numpy as np
+
+from .rewardcode import describe_exception, validate
+from .errors import RewardCodeError
+from .task import Episode, State
+
+
+def fields_read_by(code: str, field_names) -> list[str]:
+    """The task fields reward code can read: every attribute name it mentions that is a field.
+
+    Reflection-free code (the critic bans getattr and friends) can reach a field only through a
+    literal attribute, so this is complete; computing only these keeps the wrapper cheap.
+    """
+    names = {n.attr for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Attribute)}
+    return [f for f in field_names if f in names]
+
+
+class RewardWrapper(gym.Wrapper):
+    """Trains on ``reward``'s total (``reward=None``: the native reward); components go in ``info``."""
+
+    def __init__(self, env, task, reward=None, code: str = "", record_all: bool = False):
+        super().__init__(env)
+        self.task = task
+        self.reward = reward
+        self.code = code
+        names = list(task.fields)
+        used = fields_read_by(code, names) if reward is not None else []
+        self._compute = [n for n in names if record_all or n in used or n in task.fitness_fields]
+        self._record = names if record_all else list(task.fitness_fields)
+        self._record_all = record_all
+        self._state = None
+        self._stats = {}
+        self._steps = 0
+        self._finished: list[dict] = []
+        self._trace = None
+
+    # -- bookkeeping the callback and evaluation read
+    def pop_stats(self) -> dict:
+        """Per-component sums since the last call, the step count, and finished-episode summaries."""
+        out = {"sums": self._stats, "steps": self._steps, "episodes": self._finished}
+        self._stats, self._steps, self._finished = {}, 0, []
+        return out
+
+    def _new_trace(self, values):
+        self._trace = {"fields": {n: [values[n]] for n in self._record}, "actions": [], "native": [],
+                       "components": {}, "rewards": []}
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        values = self.task.state_values(self.env, obs, self._compute)
+        self._state = State(values)
+        self._new_trace(values)
+        return obs, info
+
+    def step(self, action):
+        obs, native, terminated, truncated, info = self.env.step(action)
+        values = self.task.state_values(self.env, obs, self._compute)
+        next_state = State(values)
+        if self.reward is None:
+            total, components = float(native), {}
+        else:
+            try:
+                total, components = validate(self.reward(self._state, np.asarray(action), next_state))
+            except RewardCodeError as exc:
+                raise RewardCodeError(describe_exception(exc, self.code, "during training")) from None
+            except Exception as exc:  # noqa: BLE001 - any failure of reward code is the reward's
+                raise RewardCodeError(describe_exception(exc, self.code, "during training")) from exc
+        self._state = next_state
+        stats = self._stats
+        stats["__total__"] = stats.get("__total__", 0.0) + total
+        stats["__native__"] = stats.get("__native__", 0.0) + float(native)
+        for name, value in components.items():
+            stats[name] = stats.get(name, 0.0) + value
+        self._steps += 1
+        trace = self._trace
+        for name in self._record:
+            trace["fields"][name].append(values[name])
+        trace["native"].append(float(native))
+        trace["rewards"].append(total)
+        if self._record_all:
+            trace["actions"].append(np.array(action, dtype=float))
+            for name, value in components.items():
+                trace["components"].setdefault(name, []).append(value)
+        if terminated or truncated:
+            self._finish(terminated, truncated)
+        info["native_reward"] = float(native)
+        info["reward_components"] = components
+        return obs, total, terminated, truncated, info
+
+    def _finish(self, terminated, truncated):
+        episode = self.episode(terminated, truncated)
+        self._finished.append({
+            "fitness": self.task.fitness(episode), "length": episode.length,
+            "return": float(np.sum(episode.rewards)), "native_return": float(np.sum(episode.native_rewards)),
+            "terminated": bool(terminated), "truncated": bool(truncated),
+        })
+        self.last_episode = episode if self._record_all else None
+
+    def episode(self, terminated, truncated) -> Episode:
+        trace = self._trace
+        spec = getattr(self.env, "spec", None)
+        return Episode(
+            fields={n: np.asarray(v) for n, v in trace["fields"].items()},
+            actions=np.asarray(trace["actions"]),
+            native_rewards=np.asarray(trace["native"], dtype=float),
+            terminated=bool(terminated), truncated=bool(truncated),
+            max_steps=getattr(spec, "max_episode_steps", None),
+            components={n: np.asarray(v, dtype=float) for n, v in trace["components"].items()},
+            rewards=np.asarray(trace["rewards"], dtype=float),
+        )
