@@ -145,5 +145,282 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json):
             out.print(f"[yellow]seed {run.seed} stopped early: {run.stopped_early}[/]")
 
 
+def _llm_client(config, store, evolution_ref):
+    import os
+
+    from .evolve import default_cache_dir
+    from .llm import LLMClient, LLMConfig
+
+    def record(call: dict) -> None:
+        evolution = evolution_ref.get("evolution")
+        store.record_llm_call(call, generation=evolution.current_generation if evolution else None)
+
+    api_key = None
+    if config.api_base and config.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+        api_key = "no-key-needed"  # local OpenAI-compatible servers ignore it; the client insists on one
+    llm_config = LLMConfig(model=config.model, api_base=config.api_base, temperature=config.temperature,
+                           timeout=config.llm_timeout, max_cost=config.max_cost, api_key=api_key,
+                           cache_dir=default_cache_dir())
+    return LLMClient(llm_config, recorder=record, already_spent=store.llm_totals()["cost"])
+
+
+@main.command()
+@click.option("--task", "task_name", help="Task name or path to a task file.")
+@click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
+@click.option("--model", help="litellm model string, e.g. openai/gpt-4o-mini (default: $REWARDSMITH_MODEL).")
+@click.option("--api-base", help="Base URL of an OpenAI-compatible server (vLLM, Ollama, LM Studio, ...).")
+@click.option("--designer", type=click.Choice(["llm", "offline"]),
+              help="llm when a model is configured, else offline (AST mutation, no network).")
+@click.option("--iterations", type=int, help="Generations (default 3; with --resume: raise it to extend the run).")
+@click.option("--samples", type=int, help="Candidates per generation (default 4).")
+@click.option("--timesteps", type=int, help="PPO steps per candidate (default: the task's).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Candidates trained at once.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of training and design.")
+@click.option("--repairs", type=int, default=1, show_default=True, help="Repair rounds for a rejected reward.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="LLM sampling temperature.")
+@click.option("--max-cost", type=float, help="Stop cleanly once LLM spending reaches this many USD.")
+@click.option("--prompts", "prompts_dir", type=click.Path(file_okay=False), help="Directory of prompt templates overriding the shipped ones.")
+@click.option("--env-source", is_flag=True, help="Show the environment's source code to the model (as Eureka does).")
+@click.option("--llm-analyzer", is_flag=True, help="The model diagnoses each trained policy from its analysis.")
+@click.option("--llm-critic", is_flag=True, help="The model reviews each reward before training and may veto it.")
+@click.option("--interactive", is_flag=True, help="Pause after each generation for feedback or edits.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<time>-<task>).")
+def evolve(task_name, resume, model, api_base, designer, iterations, samples, timesteps, workers, seed,
+           repairs, temperature, max_cost, prompts_dir, env_source, llm_analyzer, llm_critic, interactive, out):
+    """The main job: evolves reward functions for a task and keeps the best."""
+    from dataclasses import asdict
+
+    from .designer import LLMDesigner, OfflineDesigner
+    from .evolve import EvolveConfig, Evolution, default_run_dir
+    from .prompting import Prompts
+    from .store import RunStore
+    from .task import load_task, load_task_file
+    from .view import LiveView
+
+    err = _console(stderr=True)
+    if resume:
+        if task_name:
+            raise ConfigError("--resume continues a run with its own settings; drop --task")
+        store = RunStore(resume)
+        config = EvolveConfig.from_dict(store.config)
+        if iterations is not None and iterations != config.iterations:
+            if iterations < config.iterations:
+                raise ConfigError(f"--iterations {iterations} is below the run's {config.iterations}; "
+                                  f"a resumed run can only be extended")
+            config.iterations = iterations
+            store.update_config(asdict(config))
+        task = load_task_file(store.root / "task.py")
+        err.print(f"resuming {store.root} (status: {store.meta('status')})")
+    else:
+        if not task_name:
+            raise ConfigError("evolve needs --task NAME (or --resume DIR)")
+        from .llm import resolve_model
+
+        task = load_task(task_name)
+        model, api_base = resolve_model(model, api_base)
+        chosen = designer or ("llm" if model else "offline")
+        if chosen == "offline" and not designer:
+            err.print("[yellow]no model configured (--model or REWARDSMITH_MODEL): using the offline designer "
+                      "(mutation of the human baseline; no network)[/]")
+        config = EvolveConfig(task=task.name, designer=chosen, model=model, api_base=api_base,
+                              temperature=temperature, iterations=iterations or 3, samples=samples or 4,
+                              timesteps=timesteps, workers=workers, seed=seed, repairs=repairs,
+                              max_cost=max_cost, prompts=prompts_dir and str(Path(prompts_dir).resolve()),
+                              env_source=env_source, llm_analyzer=llm_analyzer, llm_critic=llm_critic)
+        config.validate()
+        store = RunStore.create(Path(out) if out else default_run_dir(task.name), asdict(config), task.path)
+    ref = {}
+    client = _llm_client(config, store, ref) if config.model else None
+    if config.designer == "llm":
+        chosen_designer = LLMDesigner(client, Prompts(config.prompts), env_source=config.env_source)
+    else:
+        chosen_designer = OfflineDesigner()
+    view = LiveView(store, task_name=task.name)
+    evolution = Evolution(store, task, config, chosen_designer, on_event=view, client=client,
+                          between_generations=_pause(store, task, view) if interactive else None)
+    ref["evolution"] = evolution
+    try:
+        with view:
+            evolution.run()
+    except KeyboardInterrupt:
+        err.print(f"\n[yellow]interrupted.[/] Nothing scored is lost; continue with:\n"
+                  f"  rewardsmith evolve --resume {store.root}")
+        sys.exit(130)
+    except RewardsmithError as exc:
+        store.set_meta("status", "stopped: error")
+        raise type(exc)(f"{exc}\nThe run is saved; continue it with: rewardsmith evolve --resume {store.root}") from exc
+    _summary(store, _console())
+
+
+def _pause(store, task, view):
+    """--interactive: after each generation, a summary and a prompt (works over ssh, no GUI)."""
+
+    def between(generation: int) -> bool:
+        from .view import show_run
+
+        with view.paused():
+            out = _console()
+            show_run(store, out)
+            while True:
+                choice = click.prompt(
+                    f"generation {generation} done: [c]ontinue, [f]eedback, [e]dit a candidate, [s]top",
+                    type=click.Choice(["c", "f", "e", "s"]), default="c", show_choices=False)
+                if choice == "c":
+                    return True
+                if choice == "s":
+                    return False
+                if choice == "f":
+                    about = click.prompt("candidate id (empty: the whole run)", default="", show_default=False)
+                    text = click.prompt("feedback")
+                    try:
+                        store.add_feedback(text, about.strip() or None)
+                        click.echo("recorded; the next generation's prompt carries it")
+                    except RewardsmithError as exc:
+                        click.echo(f"error: {exc}")
+                if choice == "e":
+                    cid = click.prompt("candidate id to edit")
+                    try:
+                        _edit_candidate(store, task, cid.strip(), None)
+                    except RewardsmithError as exc:
+                        click.echo(f"error: {exc}")
+
+    return between
+
+
+def _summary(store, out) -> None:
+    from .view import fmt
+
+    best, baseline = store.best_of_run(), store.baseline()
+    out.print(f"\nrun directory: {store.root}")
+    if best is None:
+        out.print("no candidate was scored")
+        return
+    line = f"best: {best.id} fitness {fmt(best.fitness)}"
+    if baseline is not None and baseline.fitness is not None:
+        line += f"   baseline (human reward, same budget): {fmt(baseline.fitness)}"
+    out.print(line)
+    out.print(f"export it with: rewardsmith export {store.root} -o {store.config['task'].replace('-', '_')}_reward.py")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON document.")
+@click.option("--candidate", help="Print one candidate in full: code, verdict, analysis, reflection.")
+def show(run_dir, as_json, candidate):
+    """The run at a glance (or one candidate in full)."""
+    import json
+
+    from .store import RunStore
+    from .view import show_candidate, show_json, show_run
+
+    store = RunStore(run_dir)
+    if as_json:
+        click.echo(json.dumps(show_json(store), indent=2))
+    elif candidate:
+        show_candidate(store, store.candidate(candidate), _console())
+    else:
+        show_run(store, _console())
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--candidate", help="The candidate the feedback is about (default: the whole run).")
+@click.option("--text", required=True, help="What you saw and what you want.")
+def feedback(run_dir, candidate, text):
+    """Attaches a person's feedback; the next generation's prompt carries it."""
+    from .store import RunStore
+
+    if not text.strip():
+        raise ConfigError("--text is empty")
+    store = RunStore(run_dir)
+    fid = store.add_feedback(text.strip(), candidate)
+    click.echo(f"feedback #{fid} recorded{' for ' + candidate if candidate else ''}; the next generation "
+               f"will see it (rewardsmith evolve --resume {run_dir})")
+
+
+def _edit_text(text: str) -> str | None:
+    """Opens ``text`` in $EDITOR (or $VISUAL) and gives the result (None when the editor was quit)."""
+    edited = click.edit(text, extension=".py", require_save=True)
+    return edited
+
+
+def _edit_candidate(store, task, cid: str, file: str | None) -> bool:
+    from .human import add_edit
+
+    original = store.candidate(cid)
+    if file:
+        path = Path(file)
+        if not path.is_file():
+            raise ConfigError(f"--file {file} does not exist")
+        code = path.read_text()
+    else:
+        code = _edit_text(original.code)
+        if code is None:
+            click.echo("editor closed without saving; nothing recorded")
+            return False
+    candidate, verdict, draft = add_edit(store, task, cid, code)
+    if candidate is None:
+        click.echo(verdict.report())
+        click.echo(f"the edit was rejected; your code is kept in {draft} "
+                   f"(fix it and run: rewardsmith edit {store.root} {cid} --file {draft})")
+        return False
+    click.echo(f"accepted as {candidate.id} (parent {cid}); it is trained in generation "
+               f"{candidate.generation}: rewardsmith evolve --resume {store.root}")
+    return True
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("candidate_id")
+@click.option("--file", type=click.Path(dir_okay=False), help="Take the edited code from this file instead of $EDITOR.")
+def edit(run_dir, candidate_id, file):
+    """Opens a candidate's code in $EDITOR; the checked edit joins the population as a new candidate."""
+    from .store import RunStore
+    from .task import load_task_file
+
+    store = RunStore(run_dir)
+    task = load_task_file(store.root / "task.py")
+    sys.exit(0 if _edit_candidate(store, task, candidate_id, file) else 1)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--candidate", help="Candidate to export (default: the run's best).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .py file to write.")
+def export(run_dir, candidate, output):
+    """Writes a standalone reward module (numpy, math and gymnasium only)."""
+    from .export import export_module
+    from .store import RunStore
+    from .task import load_task_file
+
+    store = RunStore(run_dir)
+    task = load_task_file(store.root / "task.py")
+    chosen = store.candidate(candidate) if candidate else store.best_of_run()
+    if chosen is None:
+        raise ConfigError(f"{run_dir} has no scored candidate to export yet")
+    if chosen.status != "scored":
+        raise ConfigError(f"candidate {chosen.id} is {chosen.status}"
+                          f"{': ' + chosen.reason.splitlines()[0] if chosen.reason else ''}; only scored "
+                          f"candidates can be exported")
+    final = (chosen.result or {}).get("final") or {}
+    meta = {"candidate": chosen.id, "run": store.root.name,
+            "fitness_mean": final.get("mean", chosen.fitness),
+            "fitness_std": final.get("std", chosen.fitness_std or 0.0),
+            "seeds": final.get("seeds", chosen.seeds), "timesteps": final.get("timesteps", chosen.timesteps)}
+    path = export_module(task, chosen.code, meta, output)
+    click.echo(f"wrote {path}: {chosen.id} (fitness {meta['fitness_mean']:.4g}) for {task.name}; "
+               f"use it with: from {path.stem} import RewardWrapper; env = RewardWrapper(gymnasium.make(...))")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def report(run_dir):
+    """Writes an HTML report of the run (plots, code, analysis) to DIR/report.html."""
+    from .report import write_report
+
+    path = write_report(run_dir)
+    click.echo(f"wrote {path}")
+
+
 if __name__ == "__main__":
     main()

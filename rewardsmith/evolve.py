@@ -1,0 +1,368 @@
+"""The evolutionary loop: design → critic (+ repair) → training → scoring → archive → next prompt.
+
+Everything goes through the run store as it happens, so ``--resume`` continues a stopped or killed
+run: generations whose design phase finished are not designed again, scored candidates are never
+trained again, and candidates that were training when the run died are trained from the start.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .critic import Critic
+from .designer import DesignContext, Proposal
+from .errors import ConfigError, LLMError, TrainingError
+from .sandbox import Limits
+from .store import DONE, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
+from .task import Task
+from .trainer import Budget, Score, SeedResult, train
+
+
+@dataclass
+class EvolveConfig:
+    """Everything that defines a run (stored as config.json; --resume reads it back)."""
+
+    task: str
+    designer: str = "offline"          # offline | llm
+    model: str | None = None
+    api_base: str | None = None
+    temperature: float = 1.0
+    iterations: int = 3
+    samples: int = 4
+    timesteps: int | None = None
+    workers: int = 1
+    seed: int = 0
+    repairs: int = 1
+    max_cost: float | None = None
+    prompts: str | None = None
+    env_source: bool = False
+    eval_episodes: int | None = None
+    keep_trajectories: int = 2
+    llm_timeout: float = 120.0
+    max_seconds: float | None = None   # soft wall-clock budget of one training
+    llm_analyzer: bool = False
+    llm_critic: bool = False
+    critic_seconds: float = 10.0       # CPU seconds the critic's probe may use (wall: twice that)
+    feedback_mode: str = "both"        # both | feedback-only (reflection replaced by human feedback)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EvolveConfig":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def validate(self) -> None:
+        for name in ("iterations", "samples", "workers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.timesteps is not None and self.timesteps < 64:
+            raise ConfigError(f"--timesteps must be at least 64, got {self.timesteps}")
+        if self.repairs < 0:
+            raise ConfigError(f"--repairs must be 0 or more, got {self.repairs}")
+        if self.designer not in ("offline", "llm"):
+            raise ConfigError(f"designer must be 'offline' or 'llm', got {self.designer!r}")
+        if self.designer == "llm" and not self.model:
+            raise ConfigError("the LLM designer needs --model (or REWARDSMITH_MODEL)")
+
+
+class Evolution:
+    """Runs (or resumes) one evolutionary reward search in a run directory."""
+
+    def __init__(self, store: RunStore, task: Task, config: EvolveConfig, designer, on_event=None,
+                 client=None, between_generations=None):
+        self.store = store
+        self.task = task
+        self.config = config
+        self.designer = designer
+        self.client = client
+        self.critic = Critic(task, seed=config.seed, limits=Limits(
+            wall_seconds=2 * config.critic_seconds, cpu_seconds=config.critic_seconds, memory_mb=1536))
+        self.on_event = on_event or (lambda kind, **data: None)
+        self.budget = Budget(config.timesteps or task.training.timesteps, max_seconds=config.max_seconds)
+        self.stop_reason: str | None = None
+        self.current_generation: int | None = None  # what LLM calls are recorded under
+        self.between_generations = between_generations  # (generation) -> False to stop (--interactive)
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> Candidate | None:
+        """Runs every remaining generation; returns the best candidate."""
+        self.store.set_meta("status", "running")
+        started = time.monotonic()
+        self.on_event("start", run=str(self.store.root), designer=self.designer.name)
+        try:
+            self._baseline()
+            for generation in range(self.config.iterations):
+                if self.stop_reason:
+                    break
+                self.current_generation = generation
+                if not self._designed(generation):
+                    self._design(generation)
+                self._train_generation(generation)
+                self.store.event("generation_done", {"generation": generation})
+                self.on_event("generation_done", generation=generation, best=self.best())
+                last = generation == self.config.iterations - 1
+                if self.between_generations and not last and not self.between_generations(generation):
+                    self.stop_reason = "stopped by the user"
+            # hand edits made after the last designed generation are still trained
+            for generation in sorted({c.generation for c in self.store.candidates(status=(PENDING, TRAINING))}):
+                self._train_generation(generation)
+        except KeyboardInterrupt:
+            self.store.set_meta("status", "interrupted")
+            self.store.event("interrupted", {})
+            raise
+        status = f"stopped: {self.stop_reason}" if self.stop_reason else "finished"
+        self.store.set_meta("status", status)
+        self.store.event("finished", {"status": status, "seconds": time.monotonic() - started})
+        best = self.best()
+        self.on_event("finish", best=best, baseline=self.baseline(), status=status)
+        return best
+
+    def best(self) -> Candidate | None:
+        """The best scored candidate (see RunStore.best_of_run)."""
+        return self.store.best_of_run()
+
+    def baseline(self) -> Candidate | None:
+        return self.store.baseline()
+
+    # ------------------------------------------------------------------ the human baseline
+
+    def _baseline(self) -> None:
+        """The task's human reward, scored first on the same budget and seed: every run's reference
+        (and the offline designer's starting point). It belongs to generation 0."""
+        if self.baseline() is None:
+            self._admit(Proposal(self.task.baseline, "baseline", notes="the task's human-written reward"), 0)
+        self._train_generation(0)
+
+    # ------------------------------------------------------------------ design
+
+    def _designed(self, generation: int) -> bool:
+        return any(e.get("generation") == generation for e in self.store.events("designed"))
+
+    def context(self, generation: int) -> DesignContext:
+        archive = self.store.candidates()
+        previous = [c for c in archive if c.generation == generation - 1]
+        feedback = self.store.feedback(unused_only=True)
+        return DesignContext(
+            task=self.task, generation=generation, samples=self.config.samples,
+            timesteps=self.budget.timesteps, archive=archive, best=self.best(), baseline=self.baseline(),
+            failures=[c for c in previous if c.status in (REJECTED, FAILED)],
+            feedback=feedback,
+            human_edits=[c for c in archive if c.origin == "human" and c.id not in self._seen_edits()],
+            seed=self.config.seed,
+        )
+
+    def _design(self, generation: int) -> None:
+        ctx = self.context(generation)
+        self.on_event("designing", generation=generation, samples=ctx.samples)
+        try:
+            proposals = self.designer.propose(ctx)
+        except LLMError as exc:
+            self._stop_on_llm_error(exc)
+            if not self.stop_reason:
+                raise
+            return
+        for proposal in proposals:
+            try:
+                self._admit(proposal, generation)
+            except LLMError as exc:
+                self._stop_on_llm_error(exc)
+                if not self.stop_reason:
+                    raise
+                break
+        self.store.mark_feedback_used([f["id"] for f in ctx.feedback], generation)
+        self.store.event("designed", {"generation": generation, "proposals": len(proposals),
+                                      "edits": [e.id for e in ctx.human_edits]})
+
+    def _seen_edits(self) -> set[str]:
+        return {cid for e in self.store.events("designed") for cid in e.get("edits", [])}
+
+    def _stop_on_llm_error(self, exc: LLMError) -> None:
+        from .llm import BudgetExhausted
+
+        if isinstance(exc, BudgetExhausted):
+            self.stop_reason = str(exc)
+            self.store.event("max_cost", {"message": str(exc)})
+            self.on_event("note", message=f"stopping: {exc}")
+
+    def _admit(self, proposal: Proposal, generation: int) -> Candidate:
+        """Checks a proposal (repairing it up to --repairs times) and records every attempt."""
+        attempt = proposal
+        for round_ in range(self.config.repairs + 1):
+            existing = self.store.by_hash(_digest(attempt.code))
+            if existing is not None and existing.generation == generation:
+                candidate = existing  # resuming a design phase: the same code is already recorded
+            elif existing is not None:
+                self.on_event("note", message=f"duplicate of {existing.id}; not trained again")
+                return existing
+            else:
+                verdict = self.critic.check(attempt.code) if not attempt.notes.startswith("no code") else None
+                veto = self._llm_veto(attempt) if verdict is not None and verdict.accepted else None
+                accepted = verdict is not None and verdict.accepted and veto is None
+                reason = attempt.notes if verdict is None else None if accepted else veto or verdict.report()
+                candidate = self.store.add_candidate(
+                    generation, attempt.code, attempt.origin, parent=attempt.parent,
+                    status=PENDING if accepted else REJECTED, reason=reason,
+                    verdict=None if verdict is None else {
+                        "errors": [str(f) for f in verdict.errors],
+                        "warnings": [str(f) for f in verdict.warnings], "stats": verdict.stats},
+                    notes=attempt.notes)
+                self.on_event("candidate", candidate=candidate)
+            if candidate.status != REJECTED or round_ == self.config.repairs:
+                return candidate
+            repaired = self.designer.repair(attempt, candidate.reason or "")
+            if repaired is None:
+                return candidate
+            repaired.parent = candidate.id
+            attempt = repaired
+        return candidate
+
+    def _llm_veto(self, proposal: Proposal) -> str | None:
+        """The optional LLM critic (--llm-critic): a reason to veto a sound reward, or None."""
+        if not self.config.llm_critic or self.client is None or proposal.origin == "baseline":
+            return None
+        from .analyzer import critic_prompt, parse_veto
+
+        messages = critic_prompt(self.task, proposal.code, self.config.prompts)
+        reply = self.client.complete(messages, n=1, purpose="llm-critic")[0]
+        try:
+            veto, reason = parse_veto(reply.text)
+        except LLMError as exc:
+            self.on_event("note", message=f"LLM critic gave no verdict ({exc}); the reward goes ahead")
+            return None
+        return f"vetoed by the LLM critic: {reason}" if veto else None
+
+    # ------------------------------------------------------------------ training
+
+    def _train_generation(self, generation: int) -> None:
+        todo = self.store.candidates(generation=generation, status=(PENDING, TRAINING))
+        if not todo:
+            return
+        workers = max(1, min(self.config.workers, len(todo)))
+        if workers == 1:
+            for candidate in todo:
+                self._train(candidate)
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in as_completed([pool.submit(self._train, c) for c in todo]):
+                future.result()
+
+    def _train(self, candidate: Candidate) -> None:
+        self.store.update(candidate.id, status=TRAINING)
+        self.on_event("training", candidate=candidate)
+        started = time.monotonic()
+
+        def progress(seed, snapshot):
+            self.store.append_log(candidate.id, _log_line(seed, snapshot))
+            self.on_event("progress", candidate=candidate, snapshot=snapshot, budget=self.budget.timesteps)
+
+        try:
+            score = train(self.task, candidate.code, [self.config.seed], self.budget, on_progress=progress,
+                          keep_trajectories=self.config.keep_trajectories,
+                          eval_episodes=self.config.eval_episodes)
+        except TrainingError as exc:
+            self.store.append_log(candidate.id, f"FAILED: {exc}")
+            self.store.update(candidate.id, status=FAILED, reason=str(exc),
+                              timings={"wall_seconds": time.monotonic() - started})
+            self.on_event("failed", candidate=self.store.candidate(candidate.id))
+            return
+        self._record(candidate, score, time.monotonic() - started)
+
+    def _record(self, candidate: Candidate, score: Score, wall: float) -> None:
+        trajectories = [t for run in score.runs for t in run.trajectories]
+        if trajectories:
+            self.store.write_trajectories(candidate.id, trajectories)
+        analysis, reflection = self._analyze(candidate, score)
+        self.store.update(
+            candidate.id, status=SCORED, fitness=score.mean, fitness_std=score.std, seeds=score.seeds,
+            timesteps=score.timesteps, steps_spent=sum(r.timesteps for r in score.runs),
+            result=result_dict(score), analysis=analysis, reflection=reflection,
+            timings={"wall_seconds": wall, "train_seconds": sum(r.train_seconds for r in score.runs),
+                     "steps_per_second": score.steps_per_second})
+        self.on_event("scored", candidate=self.store.candidate(candidate.id))
+
+    def _analyze(self, candidate: Candidate, score: Score) -> tuple[dict | None, str]:
+        from .analyzer import analyze, render_reflection
+
+        archive = [{"id": c.id, "fitness": c.fitness,
+                    "reward_per_step": _last(c.result, "reward_per_step")}
+                   for c in self.store.candidates(status=SCORED) if c.id != candidate.id]
+        analysis = analyze(self.task, score, archive)
+        if self.config.llm_analyzer and self.client is not None:
+            analysis = self._llm_diagnosis(candidate, analysis)
+        reflection = render_reflection(self.task, candidate.id, analysis, code=candidate.code,
+                                       prompts_dir=self.config.prompts)
+        return analysis.to_dict(), reflection
+
+    def _llm_diagnosis(self, candidate, analysis):
+        from .analyzer import analyzer_prompt
+
+        try:
+            messages = analyzer_prompt(self.task, analysis, candidate.code, self.config.prompts)
+            reply = self.client.complete(messages, n=1, purpose="llm-analyzer")[0]
+            analysis.diagnosis = reply.text.strip()
+        except LLMError as exc:
+            self.on_event("note", message=f"LLM analyzer failed for {candidate.id}: {exc}")
+        return analysis
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _digest(code: str) -> str:
+    from .store import code_hash
+
+    return code_hash(code)
+
+
+def _last(result: dict | None, key: str):
+    runs = (result or {}).get("runs") or []
+    snaps = runs[0].get("snapshots") if runs else None
+    return snaps[-1].get(key) if snaps else None
+
+
+def _log_line(seed: int, snap: dict) -> str:
+    fit = "-" if snap.get("fitness") is None else f"{snap['fitness']:.4g}"
+    comps = " ".join(f"{k}={v:.3g}" for k, v in snap.get("components", {}).items())
+    return (f"seed={seed} step={snap['step']} reward/step={snap['reward_per_step']:.4g} "
+            f"native/step={snap['native_per_step']:.4g} fitness={fit} {comps}")
+
+
+def result_dict(score: Score) -> dict:
+    """What the store keeps of a Score (trajectories and checkpoints live elsewhere)."""
+    runs = []
+    for run in score.runs:
+        data = asdict(run)
+        data.pop("trajectories", None)
+        data.pop("checkpoint", None)
+        data.pop("log_tail", None)
+        runs.append(data)
+    return {"runs": runs, "components": score.component_summary()}
+
+
+def score_from(candidate: Candidate, store: RunStore | None = None) -> Score:
+    """The Score of a scored candidate, rebuilt from the store (trajectories included if kept)."""
+    runs = [SeedResult(**run) for run in (candidate.result or {}).get("runs", [])]
+    if store is not None and runs:
+        runs[0].trajectories = store.trajectories(candidate.id)
+    return Score.of(runs)
+
+
+def default_cache_dir() -> Path:
+    """Where LLM responses are cached across runs: $REWARDSMITH_CACHE, else ~/.cache/rewardsmith/llm."""
+    return Path(os.environ.get("REWARDSMITH_CACHE") or Path.home() / ".cache" / "rewardsmith" / "llm")
+
+
+def default_run_dir(task_name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root = Path(os.environ.get("REWARDSMITH_RUNS", "runs"))
+    path = root / f"{stamp}-{task_name}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{stamp}-{task_name}-{n}"
+    return path

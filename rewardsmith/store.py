@@ -1,0 +1,318 @@
+"""The run store: one directory per run, an SQLite database plus per-candidate files.
+
+Layout of a run directory::
+
+    config.json            the run's configuration (written once, atomically)
+    task.py                a copy of the task file, so a run resumes even if the original moves
+    run.db                 SQLite (WAL): candidates, llm_calls, feedback, events
+    candidates/<id>.py     each candidate's reward code
+    candidates/<id>.log    its training progress log
+    candidates/<id>.traj.json.gz   evaluation trajectories (for analysis and reports)
+
+Every state change is one committed transaction and every file is written to a temporary name and
+renamed, so a ``kill -9`` at any moment leaves a consistent run that ``--resume`` can continue.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RunStoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS candidates (
+    id TEXT PRIMARY KEY, seq INTEGER, generation INTEGER NOT NULL, parent TEXT, origin TEXT NOT NULL,
+    code TEXT NOT NULL, code_hash TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
+    verdict TEXT, fitness REAL, fitness_std REAL, seeds TEXT, timesteps INTEGER, steps_spent INTEGER,
+    result TEXT, analysis TEXT, reflection TEXT, notes TEXT,
+    created REAL NOT NULL, updated REAL NOT NULL, timings TEXT
+);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL, generation INTEGER, purpose TEXT, model TEXT,
+    messages TEXT, response TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, cost REAL,
+    latency_s REAL, error TEXT, cached INTEGER, sample_index INTEGER, attempt INTEGER
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL, candidate TEXT, text TEXT NOT NULL,
+    used_in_generation INTEGER
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL, kind TEXT, data TEXT
+);
+"""
+
+# candidate status: what happened to it so far
+PENDING, TRAINING, SCORED, REJECTED, FAILED = "pending", "training", "scored", "rejected", "failed"
+DONE = (SCORED, REJECTED, FAILED)
+JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
+
+
+def code_hash(code: str) -> str:
+    """The sha256 of reward code (what the archive deduplicates on and exports record)."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class Candidate:
+    """One row of the archive."""
+
+    id: str
+    generation: int
+    parent: str | None
+    origin: str
+    code: str
+    code_hash: str
+    status: str
+    reason: str | None = None
+    verdict: dict | None = None
+    fitness: float | None = None
+    fitness_std: float | None = None
+    seeds: list | None = None
+    timesteps: int | None = None
+    steps_spent: int | None = None
+    result: dict | None = None
+    analysis: dict | None = None
+    reflection: str | None = None
+    notes: str | None = None
+    created: float = 0.0
+    updated: float = 0.0
+    timings: dict | None = None
+    seq: int = 0
+
+    def brief(self) -> dict:
+        """The contract's ``show --json`` entry."""
+        return {"id": self.id, "generation": self.generation, "parent": self.parent,
+                "status": self.status, "fitness": self.fitness, "reason": self.reason}
+
+
+class RunStore:
+    """A run directory: open an existing one, or create it with ``RunStore.create``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not (self.root / "run.db").is_file():
+            raise RunStoreError(f"{self.root} is not a rewardsmith run (no run.db in it)")
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(self.root / "run.db", check_same_thread=False, isolation_level=None,
+                                  timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    @classmethod
+    def create(cls, root: str | Path, config: dict, task_file: Path) -> "RunStore":
+        root = Path(root)
+        if (root / "run.db").exists():
+            raise RunStoreError(f"{root} already holds a run; use --resume {root} to continue it")
+        (root / "candidates").mkdir(parents=True, exist_ok=True)
+        write_atomic(root / "task.py", Path(task_file).read_bytes())
+        write_atomic(root / "config.json", json.dumps(config, indent=2))
+        sqlite3.connect(root / "run.db").executescript(SCHEMA)
+        store = cls(root)
+        store.set_meta("status", "created")
+        store.event("created", {"config": config})
+        return store
+
+    # ------------------------------------------------------------------ meta, config, events
+
+    @property
+    def config(self) -> dict:
+        try:
+            return json.loads((self.root / "config.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunStoreError(f"{self.root}/config.json is missing or damaged: {exc}") from exc
+
+    def update_config(self, config: dict) -> None:
+        """Rewrites config.json (resume extending a run); the change is logged as an event."""
+        write_atomic(self.root / "config.json", json.dumps(config, indent=2))
+        self.event("config", {"config": config})
+
+    def set_meta(self, key: str, value) -> None:
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def meta(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else default
+
+    def event(self, kind: str, data: dict | None = None) -> None:
+        with self._lock:
+            self.db.execute("INSERT INTO events(created, kind, data) VALUES (?, ?, ?)",
+                            (time.time(), kind, json.dumps(data or {})))
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        query = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
+        rows = self.db.execute(query, (kind,) if kind else ()).fetchall()
+        return [{"created": r["created"], "kind": r["kind"], **json.loads(r["data"])} for r in rows]
+
+    # ------------------------------------------------------------------ candidates
+
+    def new_id(self, parent: str | None = None, edit: bool = False) -> str:
+        with self._lock:
+            if edit and parent:
+                taken = {r["id"] for r in self.db.execute("SELECT id FROM candidates WHERE id LIKE ?",
+                                                         (f"{parent}e%",))}
+                n = 1
+                while f"{parent}e{n}" in taken:
+                    n += 1
+                return f"{parent}e{n}"
+            row = self.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 AS n FROM candidates").fetchone()
+            return f"c{row['n']}"
+
+    def add_candidate(self, generation: int, code: str, origin: str, parent: str | None = None,
+                      status: str = PENDING, reason: str | None = None, verdict: dict | None = None,
+                      notes: str | None = None, candidate_id: str | None = None) -> Candidate:
+        """Records a new candidate (its code file first, then its row) and returns it."""
+        with self._lock:
+            cid = candidate_id or self.new_id()
+            seq = self.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 AS n FROM candidates").fetchone()["n"]
+            write_atomic(self.root / "candidates" / f"{cid}.py", code)
+            now = time.time()
+            self.db.execute(
+                "INSERT INTO candidates(id, seq, generation, parent, origin, code, code_hash, status, reason,"
+                " verdict, notes, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (cid, seq, generation, parent, origin, code, code_hash(code), status, reason,
+                 json.dumps(verdict) if verdict is not None else None, notes, now, now))
+        return self.candidate(cid)
+
+    def update(self, cid: str, **fields) -> None:
+        """Sets columns of one candidate in one transaction (dicts and lists stored as JSON)."""
+        if not fields:
+            return
+        values = [json.dumps(v) if k in JSON_COLUMNS and v is not None else v for k, v in fields.items()]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._lock:
+            cur = self.db.execute(f"UPDATE candidates SET {assignments}, updated = ? WHERE id = ?",
+                                  (*values, time.time(), cid))
+            if cur.rowcount != 1:
+                raise RunStoreError(f"no candidate {cid!r} in {self.root}")
+
+    def candidate(self, cid: str) -> Candidate:
+        row = self.db.execute("SELECT * FROM candidates WHERE id = ?", (cid,)).fetchone()
+        if row is None:
+            ids = ", ".join(c.id for c in self.candidates()) or "(none)"
+            raise RunStoreError(f"no candidate {cid!r} in {self.root}; candidates: {ids}")
+        return self._row(row)
+
+    def candidates(self, generation: int | None = None, status=None) -> list[Candidate]:
+        query, args = "SELECT * FROM candidates", []
+        clauses = []
+        if generation is not None:
+            clauses.append("generation = ?")
+            args.append(generation)
+        if status is not None:
+            statuses = (status,) if isinstance(status, str) else tuple(status)
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            args += statuses
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        return [self._row(r) for r in self.db.execute(query + " ORDER BY seq", args)]
+
+    def by_hash(self, digest: str) -> Candidate | None:
+        row = self.db.execute("SELECT * FROM candidates WHERE code_hash = ? ORDER BY seq LIMIT 1",
+                              (digest,)).fetchone()
+        return self._row(row) if row else None
+
+    def best(self, exclude_origins: tuple[str, ...] = ()) -> Candidate | None:
+        scored = [c for c in self.candidates(status=SCORED) if c.origin not in exclude_origins
+                  and c.fitness is not None]
+        return max(scored, key=lambda c: (c.fitness, -c.seq), default=None)
+
+    def best_of_run(self) -> Candidate | None:
+        """The run's best: the human baseline competes only in offline-designer runs (it is their seed;
+        for an LLM run it is a reference the model never sees)."""
+        offline = self.config.get("designer") == "offline"
+        return self.best(exclude_origins=() if offline else ("baseline",))
+
+    def baseline(self) -> Candidate | None:
+        return next((c for c in self.candidates() if c.origin == "baseline"), None)
+
+    def _row(self, row) -> Candidate:
+        data = dict(row)
+        for key in JSON_COLUMNS:
+            if data.get(key) is not None:
+                data[key] = json.loads(data[key])
+        return Candidate(**data)
+
+    # ------------------------------------------------------------------ per-candidate files
+
+    def write_trajectories(self, cid: str, trajectories: list) -> None:
+        write_atomic(self.root / "candidates" / f"{cid}.traj.json.gz",
+                     gzip.compress(json.dumps(trajectories).encode()))
+
+    def trajectories(self, cid: str) -> list:
+        path = self.root / "candidates" / f"{cid}.traj.json.gz"
+        return json.loads(gzip.decompress(path.read_bytes())) if path.is_file() else []
+
+    def append_log(self, cid: str, line: str) -> None:
+        with self._lock, open(self.root / "candidates" / f"{cid}.log", "a") as fh:
+            fh.write(line.rstrip("\n") + "\n")
+
+    def checkpoint_path(self, cid: str, seed: int) -> Path:
+        return self.root / "checkpoints" / f"{cid}-seed{seed}.json"
+
+    # ------------------------------------------------------------------ llm calls and feedback
+
+    def record_llm_call(self, record: dict, generation: int | None = None) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT INTO llm_calls(created, generation, purpose, model, messages, response, prompt_tokens,"
+                " completion_tokens, cost, latency_s, error, cached, sample_index, attempt)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (time.time(), generation, record.get("purpose"), record.get("model"),
+                 json.dumps(record.get("messages")), record.get("response"), record.get("prompt_tokens"),
+                 record.get("completion_tokens"), record.get("cost"), record.get("latency_s"),
+                 record.get("error"), int(bool(record.get("cached"))), record.get("sample_index"),
+                 record.get("attempt")))
+
+    def llm_calls(self) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM llm_calls ORDER BY id").fetchall()
+        return [dict(r, messages=json.loads(r["messages"] or "null")) for r in rows]
+
+    def llm_totals(self) -> dict:
+        row = self.db.execute(
+            "SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens),0) AS prompt_tokens, "
+            "COALESCE(SUM(completion_tokens),0) AS completion_tokens, COALESCE(SUM(cost),0) AS cost, "
+            "COALESCE(SUM(cached),0) AS cached FROM llm_calls").fetchone()
+        return dict(row)
+
+    def add_feedback(self, text: str, candidate: str | None = None) -> int:
+        if candidate is not None:
+            self.candidate(candidate)  # a clear error for an unknown id
+        with self._lock:
+            cur = self.db.execute("INSERT INTO feedback(created, candidate, text) VALUES (?, ?, ?)",
+                                  (time.time(), candidate, text))
+        return cur.lastrowid
+
+    def feedback(self, unused_only: bool = False) -> list[dict]:
+        query = "SELECT * FROM feedback" + (" WHERE used_in_generation IS NULL" if unused_only else "")
+        return [dict(r) for r in self.db.execute(query + " ORDER BY id")]
+
+    def mark_feedback_used(self, ids: list[int], generation: int) -> None:
+        with self._lock:
+            self.db.executemany("UPDATE feedback SET used_in_generation = ? WHERE id = ?",
+                                [(generation, i) for i in ids])
+
+    def close(self) -> None:
+        self.db.close()

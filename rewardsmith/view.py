@@ -1,0 +1,210 @@
+"""What a person sees of a run: live progress while it runs, and ``rewardsmith show`` afterwards."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from .store import Candidate, RunStore
+
+_STYLE = {"scored": "green", "rejected": "red", "failed": "red", "training": "yellow", "pending": "cyan"}
+
+
+def fmt(x, digits: int = 4) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def analysis_summary(c: Candidate) -> str:
+    """The analyzer's one-line summary of a scored candidate ("" when there is no analysis)."""
+    if not c.analysis:
+        return ""
+    from .analyzer import Analysis, summary_line
+
+    return summary_line(Analysis.from_dict(c.analysis))
+
+
+def candidate_table(candidates: list[Candidate], best_id: str | None = None, progress: dict | None = None,
+                    summaries: bool = True) -> Table:
+    table = Table(expand=False, pad_edge=False)
+    for column in ("id", "gen", "parent", "origin", "status", "fitness", "notes"):
+        table.add_column(column, overflow="fold", max_width=70 if column == "notes" else None)
+    for c in candidates:
+        status = c.status
+        if progress and c.id in progress and c.status == "training":
+            status = f"training {progress[c.id]:.0%}"
+        note = ""
+        if c.status in ("rejected", "failed"):
+            note = (c.reason or "").splitlines()[1 if (c.reason or "").startswith("REJECTED") else 0][:140] \
+                if c.reason else ""
+        elif summaries and c.analysis:
+            note = analysis_summary(c)
+        elif c.notes:
+            note = c.notes
+        mark = " ★" if c.id == best_id else ""
+        table.add_row(f"{c.id}{mark}", str(c.generation), c.parent or "", c.origin,
+                      Text(status, style=_STYLE.get(c.status, "")), fmt(c.fitness), note)
+    return table
+
+
+class LiveView:
+    """Turns loop events into a live rich table on a terminal, or plain log lines elsewhere."""
+
+    def __init__(self, store: RunStore, console: Console | None = None, task_name: str = ""):
+        self.store = store
+        self.console = console or Console(stderr=True, highlight=False)
+        self.task_name = task_name
+        self.started = time.monotonic()
+        self.progress: dict[str, float] = {}
+        self.generation = 0
+        self.lock = threading.Lock()
+        self.live = Live(console=self.console, refresh_per_second=2, transient=False) \
+            if self.console.is_terminal else None
+
+    def __enter__(self):
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.live.update(self.render())
+            self.live.__exit__(*exc)
+
+    def paused(self):
+        """A context in which the live display is stopped (for prompts)."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def pause():
+            if self.live:
+                self.live.stop()
+            try:
+                yield
+            finally:
+                if self.live:
+                    self.live.start()
+
+        return pause()
+
+    def render(self):
+        candidates = self.store.candidates()
+        best = max((c for c in candidates if c.fitness is not None and c.status == "scored"),
+                   key=lambda c: c.fitness, default=None)
+        totals = self.store.llm_totals()
+        elapsed = time.monotonic() - self.started
+        head = Text(
+            f"{self.task_name}  generation {self.generation}  best {fmt(best.fitness if best else None)}"
+            f"{f' ({best.id})' if best else ''}  LLM {totals['calls']} calls, "
+            f"{totals['prompt_tokens'] + totals['completion_tokens']:,} tokens, ${totals['cost']:.4f}  "
+            f"elapsed {elapsed:,.0f} s", style="bold")
+        return Group(head, candidate_table(candidates[-30:], best.id if best else None, self.progress))
+
+    def __call__(self, kind: str, **data) -> None:
+        with self.lock:
+            self._handle(kind, data)
+
+    def _handle(self, kind, data):
+        candidate = data.get("candidate")
+        if kind == "progress":
+            self.progress[candidate.id] = min(1.0, data["snapshot"]["step"] / max(1, data["budget"]))
+        elif kind == "designing":
+            self.generation = data["generation"]
+        if self.live:
+            self.live.update(self.render())
+            if kind == "note":
+                self.live.console.print(data["message"])
+            return
+        line = self._line(kind, data, candidate)
+        if line:
+            self.console.print(f"[{time.monotonic() - self.started:6.0f}s] {line}", soft_wrap=True)
+
+    def _line(self, kind, data, c):
+        if kind == "start":
+            return f"run {data['run']} ({data['designer']} designer)"
+        if kind == "designing":
+            return f"generation {data['generation']}: asking the {self._designer()} for {data['samples']} rewards"
+        if kind == "candidate":
+            if c.status == "rejected":
+                first = (c.reason or "").splitlines()
+                return f"{c.id} rejected: {first[1] if len(first) > 1 else (first[0] if first else '')}"
+            return f"{c.id} accepted ({c.origin}{', from ' + c.parent if c.parent else ''}) {c.notes or ''}"
+        if kind == "training":
+            return f"{c.id} training"
+        if kind == "scored":
+            summary = analysis_summary(c)
+            return f"{c.id} fitness {fmt(c.fitness)}  {summary}"
+        if kind == "failed":
+            return f"{c.id} failed: {(c.reason or '').splitlines()[0][:200]}"
+        if kind == "generation_done":
+            best = data.get("best")
+            return f"generation {data['generation']} done; best so far {best.id} {fmt(best.fitness)}" if best else \
+                f"generation {data['generation']} done; nothing scored yet"
+        if kind == "note":
+            return data["message"]
+        return None
+
+    def _designer(self):
+        return "model" if self.store.config.get("designer") == "llm" else "offline designer"
+
+
+def show_run(store: RunStore, console: Console) -> None:
+    """``rewardsmith show DIR``: the run at a glance."""
+    config = store.config
+    candidates = store.candidates()
+    scored = [c for c in candidates if c.status == "scored"]
+    best = store.best_of_run()
+    baseline = store.baseline()
+    totals = store.llm_totals()
+    console.print(f"[bold]{store.root}[/]  task {config['task']}  designer {config['designer']}"
+                  f"{' (' + config['model'] + ')' if config.get('model') else ''}  status {store.meta('status')}")
+    console.print(f"{len(candidates)} candidates: {len(scored)} scored, "
+                  f"{sum(c.status == 'rejected' for c in candidates)} rejected, "
+                  f"{sum(c.status == 'failed' for c in candidates)} failed, "
+                  f"{sum(c.status in ('pending', 'training') for c in candidates)} unfinished")
+    console.print(candidate_table(candidates, best.id if best else None))
+    if best:
+        console.print(f"best: {best.id} fitness {fmt(best.fitness)}"
+                      f"{' ± ' + fmt(best.fitness_std, 2) if best.fitness_std else ''}"
+                      f"{'   baseline: ' + fmt(baseline.fitness) if baseline and baseline.fitness is not None else ''}")
+    if totals["calls"]:
+        console.print(f"LLM: {totals['calls']} calls ({totals['cached']} from cache), "
+                      f"{totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,} completion tokens, "
+                      f"${totals['cost']:.4f}")
+
+
+def show_json(store: RunStore) -> dict:
+    """The contract's ``show --json`` document."""
+    config = store.config
+    best = store.best_of_run()
+    return {
+        "task": config["task"], "status": store.meta("status"),
+        "candidates": [c.brief() for c in store.candidates()],
+        "best": {"id": best.id, "fitness": best.fitness} if best else None,
+    }
+
+
+def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
+    """``rewardsmith show DIR --candidate ID``: everything about one candidate."""
+    from rich.syntax import Syntax
+
+    console.print(f"[bold]{c.id}[/]  generation {c.generation}  origin {c.origin}"
+                  f"{'  parent ' + c.parent if c.parent else ''}  status {c.status}  fitness {fmt(c.fitness)}"
+                  f"{' ± ' + fmt(c.fitness_std, 2) if c.fitness_std else ''}")
+    if c.notes:
+        console.print(f"notes: {c.notes}")
+    console.print(Syntax(c.code, "python", line_numbers=True))
+    if c.reason:
+        console.print(f"[red]reason:[/]\n{c.reason}")
+    if c.verdict and c.verdict.get("warnings"):
+        console.print("critic warnings:\n" + "\n".join(f"- {w}" for w in c.verdict["warnings"]))
+    if c.reflection:
+        console.print("[bold]analysis and reflection[/] (what the designer sees):")
+        console.print(c.reflection, markup=False)
+    if c.analysis and c.analysis.get("diagnosis"):
+        console.print("[bold]LLM diagnosis[/]:")
+        console.print(c.analysis["diagnosis"], markup=False)

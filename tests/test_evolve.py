@@ -1,0 +1,206 @@
+"""`rewardsmith evolve`, `show`, `feedback` end to end: offline designer, LLM designer against a stub
+server on 127.0.0.1, the response cache, kill -9 and --resume."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rewardsmith.cli import main
+from rewardsmith.store import RunStore
+from stub_llm import StubLLM, stub_llm  # noqa: F401 - the fixture
+
+TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
+
+GOOD = '''Here is a reward that builds up momentum:
+```python
+import numpy as np
+
+def compute_reward(state, action, next_state):
+    def energy(s):
+        return 0.0025 * np.sin(3.0 * s.position) + 0.5 * s.velocity ** 2
+    gain = 400.0 * (energy(next_state) - energy(state)) / 0.0025
+    flag = 10.0 * next_state.at_flag
+    effort = -0.05 * float(np.sum(np.square(action)))
+    return gain + flag + effort, {"energy_gain": gain, "flag": flag, "effort": effort}
+```'''
+SYNTAX_ERROR = "```python\ndef compute_reward(state, action, next_state)\n    return 1.0, {}\n```"
+IMPORTS_OS = ("```python\nimport os\n\ndef compute_reward(state, action, next_state):\n"
+              "    os.system('touch pwned')\n    return 0.0, {'x': 0.0}\n```")
+LOOPS = ("```python\ndef compute_reward(state, action, next_state):\n    while True:\n        pass\n"
+         "    return 0.0, {}\n```")
+NAN = ("```python\ndef compute_reward(state, action, next_state):\n"
+       "    return float('nan'), {'nan': float('nan')}\n```")
+WEAK = ("```python\nimport numpy as np\n\ndef compute_reward(state, action, next_state):\n"
+        "    effort = -0.1 * float(np.sum(np.square(action)))\n    return effort, {'effort': effort}\n```")
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A scratch working directory and response cache; no model configured from the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("REWARDSMITH_MODEL", raising=False)
+    monkeypatch.delenv("REWARDSMITH_API_BASE", raising=False)
+    return tmp_path
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def test_offline_designer_end_to_end(isolated):
+    result = invoke("evolve", "--task", TINY_TASK, "--iterations", 2, "--samples", 2, "--out", "run")
+    assert result.exit_code == 0, result.output
+    assert "using the offline designer" in result.output
+    assert "baseline (human reward, same budget)" in result.output
+    assert "rewardsmith export run" in result.output
+    doc = json.loads(invoke("show", "run", "--json").output)
+    assert doc["task"] == "tiny-mountaincar" and doc["status"] == "finished"
+    assert set(doc["candidates"][0]) == {"id", "generation", "parent", "status", "fitness", "reason"}
+    baseline = doc["candidates"][0]
+    assert baseline["status"] == "scored" and baseline["parent"] is None
+    children = [c for c in doc["candidates"] if c["parent"]]
+    assert len(children) == 4 and all(c["generation"] in (0, 1) for c in children)
+    scored = [c for c in doc["candidates"] if c["status"] == "scored"]
+    assert doc["best"]["fitness"] == max(c["fitness"] for c in scored)
+    store = RunStore("run")
+    for c in store.candidates(status="scored"):
+        assert (store.root / "candidates" / f"{c.id}.log").read_text().count("step=") >= 1
+        assert c.analysis["components"] and c.reflection
+    text = invoke("show", "run").output
+    assert "c0" in text and "best:" in text
+
+
+def _stub_script(stub):
+    # generation 0 asks for 5 samples; then one repair per rejected sample, in order
+    for reply in (GOOD, SYNTAX_ERROR, IMPORTS_OS, LOOPS, NAN):
+        stub.enqueue(reply)
+    for reply in (SYNTAX_ERROR, IMPORTS_OS, LOOPS, NAN):
+        stub.enqueue(reply)  # the "repairs" repeat the mistake
+    stub.default_reply = WEAK  # generation 1
+
+
+def test_llm_designer_against_a_stub_server(isolated, stub_llm):  # noqa: F811
+    _stub_script(stub_llm)
+    before = set(os.listdir(isolated))
+    args = ["evolve", "--task", TINY_TASK, "--model", "openai/stub-coder", "--api-base", stub_llm.url,
+            "--iterations", 2, "--samples", 5, "--out", "run", "--seed", 3]
+    os.environ["OPENAI_API_KEY"] = "sk-test"
+    try:
+        result = invoke(*args, "--max-cost", 5)
+    finally:
+        del os.environ["OPENAI_API_KEY"]
+    assert result.exit_code == 0, result.output
+    store = RunStore("run")
+    by_origin = {}
+    for c in store.candidates():
+        by_origin.setdefault(c.origin, []).append(c)
+    llm = by_origin["llm"]
+    good = llm[0]
+    assert good.status == "scored"
+    reasons = {c.id: c.reason or "" for c in store.candidates(status="rejected")}
+    text = "\n".join(reasons.values())
+    assert "syntax error" in text and "import of 'os' is not allowed" in text
+    assert "wall-clock limit" in text or "CPU-time limit" in text
+    assert "nan" in text.lower()
+    assert all(c.status == "rejected" for c in llm[1:5])
+    # rejected rewards never reached training
+    assert not any((store.root / "candidates" / f"{cid}.log").exists() for cid in reasons)
+    # the syntax error went back to the model in a repair prompt
+    repair_prompts = [r["messages"][-1]["content"] for r in stub_llm.requests if r.get("n", 1) == 1]
+    assert any("syntax error" in p for p in repair_prompts)
+    # the good reward wins over the weak one of generation 1; the iteration prompt carried its reflection
+    assert store.best_of_run().id == good.id
+    iteration = stub_llm.requests[5]["messages"][-1]["content"]
+    assert good.id in iteration and "energy_gain" in iteration and "import of 'os'" in iteration
+    calls = store.llm_calls()
+    assert len(calls) >= 6 and all(c["model"] for c in calls)
+    # nothing written outside the run directory (and the response cache)
+    assert set(os.listdir(isolated)) - before == {"run", "cache"}
+    assert not (isolated / "pwned").exists()
+
+    # the same run again, same seed: every response replays from the cache, no request is made
+    requests = len(stub_llm.requests)
+    os.environ["OPENAI_API_KEY"] = "sk-test"
+    try:
+        again = invoke(*args[:-4], "--out", "run2", "--seed", 3)
+    finally:
+        del os.environ["OPENAI_API_KEY"]
+    assert again.exit_code == 0, again.output
+    assert len(stub_llm.requests) == requests
+    assert [c.code_hash for c in RunStore("run2").candidates()] == [c.code_hash for c in store.candidates()]
+
+
+def test_feedback_reaches_the_next_prompt(isolated, stub_llm):  # noqa: F811
+    stub_llm.default_reply = GOOD
+    base = ["--model", "openai/stub-coder", "--api-base", stub_llm.url, "--samples", 1, "--seed", 5]
+    result = invoke("evolve", "--task", TINY_TASK, *base, "--iterations", 1, "--out", "run")
+    assert result.exit_code == 0, result.output
+    assert invoke("feedback", "run", "--candidate", "c1", "--text", "it rocks but never climbs").exit_code == 0
+    bad = invoke("feedback", "run", "--candidate", "c99", "--text", "x")
+    assert bad.exit_code == 2 and "no candidate 'c99'" in bad.output
+    # one more generation on the same run: the resumed run's prompt carries the feedback
+    stub_llm.default_reply = WEAK
+    assert invoke("evolve", "--resume", "run", "--iterations", 2).exit_code == 0
+    prompt = stub_llm.requests[-1]["messages"][-1]["content"]
+    assert "it rocks but never climbs" in prompt and "about c1" in prompt
+    assert RunStore("run").feedback(unused_only=True) == []
+
+
+def test_kill_9_then_resume_loses_nothing_and_redoes_nothing(isolated):
+    cmd = [sys.executable, "-m", "rewardsmith.cli", "evolve", "--task", TINY_TASK, "--iterations", "2",
+           "--samples", "2", "--out", "run"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    db = isolated / "run" / "run.db"
+    deadline = time.monotonic() + 240
+    scored_before = {}
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if not db.exists():
+                continue
+            with sqlite3.connect(db) as con:
+                rows = con.execute("SELECT id, status, fitness, updated FROM candidates").fetchall()
+            scored = {r[0]: r for r in rows if r[1] == "scored"}
+            if scored and any(r[1] == "training" for r in rows):
+                scored_before = scored
+                break
+        assert scored_before, "the run never reached a moment with one candidate scored and one training"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    time.sleep(1)
+    leftover = subprocess.run(["pgrep", "-f", "rewardsmith.child"], capture_output=True, text=True).stdout.split()
+    assert not leftover, "sandboxed children outlived the killed run"
+
+    result = invoke("evolve", "--resume", "run")
+    assert result.exit_code == 0, result.output
+    store = RunStore("run")
+    assert store.meta("status") == "finished"
+    after = {c.id: c for c in store.candidates()}
+    for cid, (_, _, fitness, updated) in scored_before.items():
+        assert after[cid].fitness == fitness and after[cid].updated == updated  # never re-scored
+    assert all(c.status in ("scored", "rejected", "failed") for c in after.values())
+    assert len(after) == 5  # baseline + 2 generations × 2: nothing designed twice
+
+
+def test_bad_input_gets_clear_errors(isolated):
+    result = invoke("evolve", "--task", "no-such-task")
+    assert result.exit_code == 2 and "no task named 'no-such-task'" in result.output
+    result = invoke("evolve", "--task", TINY_TASK, "--samples", 0)
+    assert result.exit_code == 2 and "--samples must be at least 1" in result.output
+    result = invoke("show", str(isolated))
+    assert result.exit_code == 2 and "not a rewardsmith run" in result.output
+    result = invoke("evolve", "--resume", str(isolated / "nowhere"))
+    assert result.exit_code == 2

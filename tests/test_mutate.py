@@ -1,0 +1,117 @@
+"""The offline designer's AST mutations and its guided choices."""
+
+import random
+
+import pytest
+
+from rewardsmith.critic import static_findings
+from rewardsmith.designer import DesignContext, OfflineDesigner
+from rewardsmith.mutate import (component_variables, crossover, drop_component, rescale_component,
+                                rescale_constant)
+from rewardsmith.rewardcode import load_reward
+from rewardsmith.store import Candidate, code_hash
+from rewardsmith.task import State, load_task
+
+PARENT = '''
+import numpy as np
+
+def compute_reward(state, action, next_state):
+    progress = 5.0 * (next_state.position - state.position)
+    bonus = 0.0
+    if next_state.at_flag:
+        bonus = 10.0
+    effort = -0.1 * float(np.sum(np.square(action)))
+    total = progress + bonus + effort
+    return total, {"progress": progress, "bonus": bonus, "effort": effort}
+'''
+
+OTHER = '''
+import numpy as np
+GOAL = 0.45
+
+def closeness(p):
+    return np.exp(-abs(GOAL - p))
+
+def compute_reward(s, a, ns):
+    near = 2.0 * closeness(ns.position)
+    speed = abs(ns.velocity) * 10
+    return near + speed, {"near": near, "speed": speed}
+'''
+
+STATE = State({"position": -0.5, "velocity": 0.01, "at_flag": 0.0})
+NEXT = State({"position": -0.4, "velocity": 0.02, "at_flag": 1.0})
+ACTION = __import__("numpy").array([0.5])
+
+
+def run(code):
+    return load_reward(code)(STATE, ACTION, NEXT)
+
+
+def test_component_variables_finds_named_terms():
+    assert component_variables(PARENT) == {"progress": "progress", "bonus": "bonus", "effort": "effort"}
+    assert component_variables("def compute_reward(s, a, n):\n    return 1.0, {'x': 2.0}\n") == {}
+
+
+def test_rescale_component_scales_every_assignment_and_the_total():
+    total, comps = run(PARENT)
+    new_total, new_comps = run(rescale_component(PARENT, "bonus", 3.0))
+    assert new_comps["bonus"] == pytest.approx(3 * comps["bonus"])
+    assert new_comps["progress"] == pytest.approx(comps["progress"])
+    assert new_total == pytest.approx(total + 2 * comps["bonus"])
+    assert rescale_component(PARENT, "missing", 2.0) is None
+
+
+def test_drop_component_zeroes_it():
+    total, comps = run(drop_component(PARENT, "effort"))
+    assert comps["effort"] == 0.0
+    assert total == pytest.approx(comps["progress"] + comps["bonus"])
+
+
+def test_rescale_constant_changes_one_literal_and_stays_valid():
+    new = rescale_constant(PARENT, random.Random(3), 2.0)
+    assert new != PARENT and static_findings(new) == []
+    assert run(new) != run(PARENT)
+
+
+def test_crossover_brings_helpers_and_constants_along():
+    notes = set()
+    for seed in range(10):
+        code, note = crossover(PARENT, OTHER, random.Random(seed))
+        notes.add(note)
+        assert static_findings(code) == []
+        total, comps = run(code)
+        assert total == pytest.approx(sum(comps.values()))
+    assert "added component 'near' from the other parent" in notes
+    assert "added component 'speed' from the other parent" in notes
+
+
+def test_crossover_refuses_a_term_whose_names_cannot_be_resolved():
+    broken = OTHER.replace("GOAL = 0.45\n", "")
+    for seed in range(10):
+        result = crossover(PARENT, broken, random.Random(seed))
+        assert result is None or "near" not in result[1]
+
+
+def _candidate(cid, code, fitness, components=None):
+    return Candidate(id=cid, generation=0, parent=None, origin="offline", code=code, code_hash=code_hash(code),
+                     status="scored", fitness=fitness, result={"components": components or {}})
+
+
+def test_offline_designer_proposes_distinct_valid_children_guided_by_statistics():
+    task = load_task("mountaincar-reach")
+    dominated = {"progress": {"final": 100.0, "series": [90.0, 100.0]},
+                 "bonus": {"final": 0.5, "series": [0.5, 0.5]},
+                 "effort": {"final": -0.5, "series": [-0.4, -0.6]}}
+    best = _candidate("c1", PARENT, 1.0, dominated)
+    second = _candidate("c2", OTHER, 0.5)
+    ctx = DesignContext(task=task, generation=1, samples=6, timesteps=1000, archive=[best, second], best=best,
+                        baseline=None, failures=[], feedback=[], human_edits=[], seed=0)
+    proposals = OfflineDesigner().propose(ctx)
+    assert len(proposals) == 6
+    assert len({code_hash(p.code) for p in proposals}) == 6
+    assert all(static_findings(p.code, list(task.fields)) == [] for p in proposals)
+    notes = " | ".join(p.notes for p in proposals)
+    assert "dominating" in notes or "flat" in notes  # the statistics steered at least one mutation
+    # same seed, same proposals: resuming a run redoes nothing differently
+    again = OfflineDesigner().propose(ctx)
+    assert [p.code for p in again] == [p.code for p in proposals]
