@@ -1,16 +1,41 @@
 """Entry point of a sandboxed process: ``python -m rewardsmith.child PROTOCOL_FD``.
 
-Reads one job (JSON) from stdin, applies the resource limits, runs the job and writes JSON lines to
-the protocol pipe: ``{"event": "phase"|"progress"|..., ...}`` then one ``result`` or ``error``.
+Reads one job (JSON) from stdin, confines itself, runs the job and writes JSON lines to the protocol
+pipe: ``{"event": "phase"|"progress"|..., ...}`` then one ``result`` or ``error``.
+
+Confinement, applied before any reward code is read, in three layers:
+
+- resource limits (CPU time, address space, file size 0, no core dumps);
+- Landlock, where the kernel has it (Linux >= 5.13): no file outside the scratch directory may be
+  created, written, truncated, renamed or removed; no TCP connection; no signal to any process
+  outside the sandbox;
+- an audit hook (PEP 578) that refuses every file, process, network, ctypes, import and
+  introspection event Python reports while reward code is in control. It stops what the static
+  critic rejects, should the critic ever be bypassed (``ndarray.tofile``, dunder escapes to ``os``),
+  and it is the only layer that keeps reward code from *reading* files.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
+import signal
+import struct
 import sys
 import traceback
+
+from .rewardcode import REWARD_FILENAME  # reward code runs under this file name
+
+
+class CpuTimeExceeded(BaseException):
+    """Raised wherever the process is when it reaches its soft CPU-time limit (SIGXCPU); the hard
+    limit, a few seconds later, kills it should reward code swallow this."""
+
+
+def _on_cpu_limit(signum, frame):
+    raise CpuTimeExceeded()
 
 
 def apply_limits(limits: dict) -> None:
@@ -20,20 +45,169 @@ def apply_limits(limits: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file may grow: nothing gets written
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXCPU, _on_cpu_limit)  # to report the line an infinite loop is on
+
+
+# Landlock constants (linux/landlock.h); the syscall numbers are the same on every architecture.
+_LL_CREATE, _LL_ADD_RULE, _LL_RESTRICT = 444, 445, 446
+_LL_WRITE_FILE, _LL_TRUNCATE, _LL_REFER = 1 << 1, 1 << 14, 1 << 13
+_LL_CHANGES = sum(1 << bit for bit in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make *
+_PR_SET_NO_NEW_PRIVS = 38
+
+
+def confine_filesystem(scratch: str) -> int:
+    """Applies Landlock: files change only inside ``scratch`` (stable-baselines3 makes its logger
+    directory there) and ``/dev/null``; no TCP; no signals out. Gives the ABI, 0 if unavailable."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(_LL_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        return 0
+    fs = _LL_CHANGES | (_LL_REFER if abi >= 2 else 0) | (_LL_TRUNCATE if abi >= 3 else 0)
+    net = 0b11 if abi >= 4 else 0  # bind and connect TCP
+    scoped = 0b11 if abi >= 6 else 0  # abstract unix sockets and signals
+    attr = (ctypes.c_uint64 * 3)(fs, net, scoped)
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    ruleset = libc.syscall(_LL_CREATE, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return 0
+    try:
+        file_rights = _LL_WRITE_FILE | (_LL_TRUNCATE if abi >= 3 else 0)
+        for path, rights in (("/dev/null", file_rights), (scratch, fs)):
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, fd), 12)
+            libc.syscall(_LL_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), rule, ctypes.c_uint32(0))
+            os.close(fd)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return 0
+        if libc.syscall(_LL_RESTRICT, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            return 0
+    finally:
+        os.close(ruleset)
+    return int(abi)
+
+
+# audit events refused while reward code is in control: whole namespaces, single events, and four
+# events judged by their arguments (see refused_for_reward)
+_DENIED_NAMESPACES = frozenset(
+    "os shutil subprocess socket ctypes sys gc code function pickle mmap resource signal fcntl pty "
+    "urllib http ftplib smtplib poplib imaplib nntplib telnetlib webbrowser sqlite3 tempfile glob "
+    "syslog _thread threading cpython".split())
+_DENIED_EVENTS = frozenset(
+    "builtins.input builtins.breakpoint compile object.__setattr__ object.__delattr__ "
+    "setopencodehook".split())
+_JUDGED_EVENTS = frozenset(("import", "open", "exec", "object.__getattr__"))
+# frame-reaching attributes (numpy's own decorators read __code__, so that one stays allowed)
+_FRAME_ATTRIBUTES = frozenset("tb_frame gi_frame gi_code cr_frame cr_code ag_frame ag_code f_code "
+                              "f_back f_globals f_locals f_builtins".split())
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def install_audit_guard(trusted_roots: tuple[str, ...]) -> None:
+    """Adds the audit hook described in the module docstring (it cannot be removed).
+
+    ``trusted_roots``: directories of trusted Python code (numpy, the standard library) whose
+    modules reward code may still cause to be imported, as numpy does lazily.
+    """
+    import importlib.machinery
+
+    module_suffixes = tuple(importlib.machinery.all_suffixes()) + (".pyc",)
+    busy = [False]  # the hook's own frame walk raises audit events; they must not recurse
+
+    def trusted_module(filename) -> bool:
+        return isinstance(filename, str) and filename.endswith(module_suffixes) \
+            and filename.startswith(trusted_roots)
+
+    def refused_for_reward(event: str, args) -> bool:
+        if event == "import":
+            return not (args[0] == "numpy" or str(args[0]).startswith("numpy."))
+        if event == "open":
+            path, mode, flags = args
+            writes = isinstance(mode, str) and any(c in mode for c in "wax+") \
+                or isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+            return writes or not isinstance(path, str) or not trusted_module(os.path.realpath(path))
+        if event == "exec":
+            return not trusted_module(getattr(args[0], "co_filename", None))
+        if event == "object.__getattr__":
+            return args[1] in _FRAME_ATTRIBUTES
+        return True
+
+    def reward_in_control(getframe=sys._getframe) -> bool:
+        # innermost first: a trusted module body (numpy importing a submodule lazily on a reward's
+        # behalf) vouches for what it does; otherwise any reward frame on the stack is to blame
+        frame = getframe(2)
+        while frame is not None:
+            code = frame.f_code
+            if code.co_filename == REWARD_FILENAME:
+                return True
+            if code.co_name == "<module>" and code.co_filename.startswith(trusted_roots):
+                return False
+            frame = frame.f_back
+        return False
+
+    def guard(event: str, args) -> None:
+        # the fast path matters: PPO raises builtins.id dozens of times per step
+        if busy[0] or event not in _JUDGED_EVENTS and event not in _DENIED_EVENTS \
+                and event.partition(".")[0] not in _DENIED_NAMESPACES:
+            return
+        busy[0] = True
+        try:
+            refused = refused_for_reward(event, args) and reward_in_control()
+        finally:
+            busy[0] = False
+        if refused:
+            raise PermissionError(f"reward code may not use files, processes, the network or the "
+                                  f"interpreter's internals: refused {event}{_brief(args)}")
+
+    sys.addaudithook(guard)
+
+
+def _brief(args) -> str:
+    text = repr(args[0]) if args else ""
+    return f" {text[:80]}" if text else ""
+
+
+def die_with_parent() -> None:
+    """Linux: the kernel kills this process when the parent dies (a kill -9'd run leaves no orphans)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def _in_reward(exc: BaseException, job: dict) -> str:
+    """`` in reward code at line N (`source`)`` when ``exc`` was raised there, else ""."""
+    from .rewardcode import location, reward_line
+
+    line = reward_line(exc)
+    return f" in reward code{location(job.get('code') or '', line)}" if line else ""
 
 
 def main() -> None:
+    die_with_parent()
     out = os.fdopen(int(sys.argv[1]), "w")
 
+    job = json.loads(sys.stdin.read())
+    token = job.pop("token", None)  # kept out of the job the handlers (and reward code) could see
+
     def emit(message: dict) -> None:
-        out.write(json.dumps(message) + "\n")
+        out.write(json.dumps({**message, "token": token}) + "\n")
         out.flush()
 
-    job = json.loads(sys.stdin.read())
     import tempfile
 
     tempfile.gettempdir()  # probes by writing a file: must happen before the zero file-size limit
     apply_limits(job["limits"])
+    confine_filesystem(os.getcwd())
+    import numpy
+
+    install_audit_guard((os.path.dirname(numpy.__file__), os.path.dirname(os.__file__)))
     # reward code may print; keep its chatter on the log stream, never on the protocol pipe
     sys.stdout = sys.stderr
     try:
@@ -41,13 +215,23 @@ def main() -> None:
             from .critic import probe_reward as handler
         elif job["kind"] == "train":
             from .ppo import train_job as handler
+        elif job["kind"] == "render":
+            from .video import render_job as handler
         else:
             raise ValueError(f"unknown job kind {job['kind']!r}")
         emit({"event": "result", "result": handler(job, emit)})
-    except MemoryError:
+    except MemoryError as exc:
+        at = _in_reward(exc, job)
         emit({"event": "error", "kind": "memory", "message":
-              f"the sandboxed process ran out of memory (limit {job['limits']['memory_mb']} MB); "
-              f"likely cause: a huge array or an ever-growing list in the reward code."})
+              f"the sandboxed process ran out of memory (limit {job['limits']['memory_mb']} MB){at}; "
+              f"expected reward code to need almost none. Likely cause: a huge array or an "
+              f"ever-growing list."})
+    except CpuTimeExceeded as exc:
+        at = _in_reward(exc, job)
+        emit({"event": "error", "kind": "cpu", "message":
+              f"the sandboxed process used up its CPU-time limit of {job['limits']['cpu_seconds']:.0f} s"
+              f"{at}; expected reward code to take well under a millisecond per call. Likely cause: "
+              f"an infinite loop{' or a loop over a huge range' if at else ''}."})
     except BaseException as exc:  # noqa: BLE001 - everything must reach the parent as a message
         from .errors import RewardsmithError, SandboxError
 
@@ -65,4 +249,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the importable module, not this __main__ copy: its exception classes are the ones
+    # the job handlers catch
+    from rewardsmith.child import main as child_main
+
+    child_main()

@@ -26,7 +26,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except RewardsmithError as exc:
-            _console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            from rich.markup import escape
+
+            # escaped: messages quote code and commands with brackets (pip install 'rewardsmith[ray]')
+            _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             sys.exit(2)
 
 
@@ -164,6 +167,57 @@ def _llm_client(config, store, evolution_ref):
     return LLMClient(llm_config, recorder=record, already_spent=store.llm_totals()["cost"])
 
 
+class _Fraction(click.ParamType):
+    name = "FRACTION"
+
+    def convert(self, value, param, ctx):
+        from fractions import Fraction
+
+        try:
+            return float(Fraction(str(value)))
+        except (ValueError, ZeroDivisionError):
+            self.fail(f"{value!r} is not a fraction (e.g. 1/9 or 0.25)", param, ctx)
+
+
+_RESOURCES = ("workers", "executor", "ray_address", "ray_cpus_per_task")  # a resumed run may change these
+
+
+def _compute_options(command):
+    """The evolve options of how training compute is spent (schedule.py, executor.py)."""
+    options = [
+        click.option("--schedule", type=click.Choice(["halving", "full"]),
+                     help="halving (default): every candidate trains a fraction of the budget and only the best "
+                          "continue, resuming from their checkpoints; full: every candidate gets the whole budget."),
+        click.option("--halving-eta", type=click.IntRange(2), help="Successive halving keeps the best 1/ETA at "
+                     "each rung (default 3)."),
+        click.option("--halving-min-fraction", type=_Fraction(), help="The first rung's fraction of the budget; "
+                     "rungs are 1, 1/ETA, 1/ETA², ... down to it (default 1/9: rungs 1/9, 1/3, 1)."),
+        click.option("--final-top", type=click.IntRange(1), help="Candidates re-scored on --final-seeds seeds "
+                     "after the last generation (default 3)."),
+        click.option("--final-seeds", type=click.IntRange(0), help="Fresh seeds of the final scoring of the top "
+                     "candidates, the baseline and the sparse reward (default 3; 0: none)."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), help="local processes (default) or Ray "
+                     "tasks (pip install 'rewardsmith[ray]')."),
+        click.option("--ray-address", help="An existing Ray cluster: auto, or the head's HOST:PORT (ray://HOST:10001 "
+                     "needs pip install 'ray[client]'); default: a local Ray with --workers CPUs, started on the fly."),
+        click.option("--ray-cpus-per-task", type=float, help="CPUs each Ray training asks for (default 1)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _compute_config(workers, compute: dict, config=None) -> dict:
+    """EvolveConfig fields from the compute options; on --resume only the resources may change."""
+    given = {k: v for k, v in dict(compute, workers=workers).items() if v is not None}
+    if config is not None:
+        fixed = sorted(set(given) - set(_RESOURCES))
+        if fixed:
+            raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in fixed)}: fixed when the run "
+                              f"started; a resumed run may change only --workers and the Ray options")
+    return given
+
+
 @main.command()
 @click.option("--task", "task_name", help="Task name or path to a task file.")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
@@ -174,7 +228,7 @@ def _llm_client(config, store, evolution_ref):
 @click.option("--iterations", type=int, help="Generations (default 3; with --resume: raise it to extend the run).")
 @click.option("--samples", type=int, help="Candidates per generation (default 4).")
 @click.option("--timesteps", type=int, help="PPO steps per candidate (default: the task's).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Candidates trained at once.")
+@click.option("--workers", type=int, help="Candidates trained at once, one process each (default: all cores).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of training and design.")
 @click.option("--repairs", type=int, default=1, show_default=True, help="Repair rounds for a rejected reward.")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="LLM sampling temperature.")
@@ -185,8 +239,10 @@ def _llm_client(config, store, evolution_ref):
 @click.option("--llm-critic", is_flag=True, help="The model reviews each reward before training and may veto it.")
 @click.option("--interactive", is_flag=True, help="Pause after each generation for feedback or edits.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<time>-<task>).")
+@_compute_options
 def evolve(task_name, resume, model, api_base, designer, iterations, samples, timesteps, workers, seed,
-           repairs, temperature, max_cost, prompts_dir, env_source, llm_analyzer, llm_critic, interactive, out):
+           repairs, temperature, max_cost, prompts_dir, env_source, llm_analyzer, llm_critic, interactive, out,
+           **compute):
     """The main job: evolves reward functions for a task and keeps the best."""
     from dataclasses import asdict
 
@@ -209,6 +265,12 @@ def evolve(task_name, resume, model, api_base, designer, iterations, samples, ti
                                   f"a resumed run can only be extended")
             config.iterations = iterations
             store.update_config(asdict(config))
+        resources = _compute_config(workers, compute, config)
+        if resources:
+            for key, value in resources.items():
+                setattr(config, key, value)
+            config.validate()
+            store.update_config(asdict(config))
         task = load_task_file(store.root / "task.py")
         err.print(f"resuming {store.root} (status: {store.meta('status')})")
     else:
@@ -224,9 +286,10 @@ def evolve(task_name, resume, model, api_base, designer, iterations, samples, ti
                       "(mutation of the human baseline; no network)[/]")
         config = EvolveConfig(task=task.name, designer=chosen, model=model, api_base=api_base,
                               temperature=temperature, iterations=iterations or 3, samples=samples or 4,
-                              timesteps=timesteps, workers=workers, seed=seed, repairs=repairs,
+                              timesteps=timesteps, seed=seed, repairs=repairs,
                               max_cost=max_cost, prompts=prompts_dir and str(Path(prompts_dir).resolve()),
-                              env_source=env_source, llm_analyzer=llm_analyzer, llm_critic=llm_critic)
+                              env_source=env_source, llm_analyzer=llm_analyzer, llm_critic=llm_critic,
+                              **_compute_config(workers, compute))
         config.validate()
         store = RunStore.create(Path(out) if out else default_run_dir(task.name), asdict(config), task.path)
     ref = {}
@@ -299,6 +362,9 @@ def _summary(store, out) -> None:
     if baseline is not None and baseline.fitness is not None:
         line += f"   baseline (human reward, same budget): {fmt(baseline.fitness)}"
     out.print(line)
+    from .view import show_final
+
+    show_final(store, out)
     out.print(f"export it with: rewardsmith export {store.root} -o {store.config['task'].replace('-', '_')}_reward.py")
 
 

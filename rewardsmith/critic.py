@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import math
+import string
 import time
 from dataclasses import dataclass, field
 
@@ -25,11 +26,16 @@ FORBIDDEN_NAMES = frozenset(
     "breakpoint help exit quit memoryview type object super classmethod staticmethod property "
     "__builtins__ __loader__ __spec__ reload".split()
 )
-# attributes that reach frames, code objects or the interpreter without a dunder
-FORBIDDEN_ATTRIBUTES = frozenset(
-    "gi_frame gi_code f_back f_globals f_locals f_builtins f_code tb_frame tb_next cr_frame "
-    "ag_frame co_code mro format_map".split()
-) | NUMPY_BANNED - {"_core", "core"}
+# attributes that reach frames, code objects or the interpreter without a dunder, or the writable
+# memory behind a read-only state array (a field may be a view of the simulator's own state)
+FORBIDDEN_ATTRIBUTES = {
+    **dict.fromkeys(
+        "gi_frame gi_code f_back f_globals f_locals f_builtins f_code tb_frame tb_next cr_frame "
+        "ag_frame co_code mro format_map".split(), "it reaches frames or interpreter internals"),
+    **dict.fromkeys(
+        "base flags setflags".split(),
+        "it reaches the memory behind a read-only state array; copy instead (np.array(x))"),
+}
 
 _ALLOWED_TOP_LEVEL = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.AnnAssign)
 _FORBIDDEN_NODES = {
@@ -101,9 +107,13 @@ def static_findings(code: str, field_names: list[str] | None = None) -> list[Fin
         tree = ast.parse(code)
     except SyntaxError as exc:
         text = (exc.text or "").strip()
+        text = text if len(text) <= 80 else text[:77] + "..."
         where = f" near `{text}`" if text else ""
         return [Finding("syntax", f"syntax error: {exc.msg}{where}; the code must be valid Python 3.",
                         exc.lineno)]
+    except (ValueError, MemoryError, RecursionError) as exc:  # the parser's own limits
+        return [Finding("syntax", f"the code could not be parsed ({type(exc).__name__}: {exc}); "
+                        f"expected ordinary Python 3 of modest size and nesting.")]
     found: list[Finding] = []
     found += _layout(tree)
     found += _signature(tree, field_names)
@@ -148,7 +158,8 @@ def _signature(tree: ast.Module, field_names) -> list[Finding]:
         watched = {positional[0].arg, positional[2].arg}
         for node in ast.walk(fn):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
-                    and node.value.id in watched and node.attr not in known:
+                    and node.value.id in watched and node.attr not in known \
+                    and not node.attr.startswith("_"):  # private and dunder names have their own rules
                 found.append(Finding(
                     "unknown-field",
                     f"{node.value.id}.{node.attr} is not a state field of this task; the fields that "
@@ -190,12 +201,45 @@ def _node_findings(node) -> list[Finding]:
         if node.attr in NUMPY_BANNED:
             return [Finding("numpy-io", f".{node.attr} is not allowed in reward code (numpy file, "
                             f"process or raw-memory access).", line)]
+        if node.attr.startswith("_"):
+            return [Finding("private-attribute", f"attribute access .{node.attr} is not allowed: "
+                            f"reward code may read state fields and public numpy names, never private "
+                            f"attributes.", line)]
         if node.attr in FORBIDDEN_ATTRIBUTES:
-            return [Finding("forbidden-attribute", f"attribute .{node.attr} is not allowed (it reaches "
-                            f"frames or interpreter internals).", line)]
+            return [Finding("forbidden-attribute", f"attribute .{node.attr} is not allowed "
+                            f"({FORBIDDEN_ATTRIBUTES[node.attr]}).", line)]
+        if not isinstance(node.ctx, ast.Load):
+            target = _dotted(node)
+            return [Finding("attribute-assignment", f"assigning to or deleting {target} is not allowed; "
+                            f"reward code may not change modules, states or other objects it did not "
+                            f"create (use a local variable).", line)]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        field_name = _format_attribute(node.value)
+        if field_name:
+            return [Finding("format-attribute", f"the format string field {{{field_name}}} reads an "
+                            f"attribute; format values, not their attributes (no '{{0.attr}}' fields).",
+                            line)]
     if isinstance(node, ast.FunctionDef) and node.name.startswith("__"):
         return [Finding("dunder", f"function name {node.name!r} is not allowed (no dunder names).", line)]
     return []
+
+
+def _dotted(node: ast.Attribute) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:  # noqa: BLE001 - only for the message
+        return f"an attribute .{node.attr}"
+
+
+def _format_attribute(text: str) -> str | None:
+    """The first ``str.format`` field in ``text`` that reads an attribute (``{0.__class__}``), if any."""
+    if "{" not in text or "." not in text:
+        return None
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name]
+    except ValueError:
+        return None  # not a valid format string, so .format() would raise on it
+    return next((name for name in fields if "." in name), None)
 
 
 # --------------------------------------------------------------------------- dynamic stage (child side)
@@ -203,6 +247,7 @@ def _node_findings(node) -> list[Finding]:
 
 def probe_reward(job: dict, emit) -> dict:
     """Sandboxed child: call the reward on random-policy transitions; report values and timings."""
+    from .child import CpuTimeExceeded
     from .rewardcode import describe_exception, load_reward, validate
     from .task import State, load_task_file
 
@@ -211,7 +256,7 @@ def probe_reward(job: dict, emit) -> dict:
     emit({"event": "phase", "phase": "loading the reward code"})
     try:
         reward = load_reward(job["code"])
-    except MemoryError:
+    except (MemoryError, CpuTimeExceeded):
         raise
     except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are findings, not our exit
         return {"ok": False, "message": describe_exception(exc, job["code"], "while loading the module")}
@@ -221,7 +266,7 @@ def probe_reward(job: dict, emit) -> dict:
         start = time.perf_counter()
         try:
             total, comps = validate(reward(State(s), a, State(s2)))
-        except MemoryError:
+        except (MemoryError, CpuTimeExceeded):
             raise
         except BaseException as exc:  # noqa: BLE001
             where = f"on transition {k + 1} of {len(transitions)}"
@@ -281,7 +326,7 @@ class Critic:
             probe = run_job(job, self.limits)
         except SandboxError as exc:
             rule = {"timeout": "time-limit", "cpu": "time-limit", "memory": "memory-limit"}.get(exc.kind, "crash")
-            verdict.errors.append(Finding(rule, str(exc)))
+            verdict.errors.append(Finding(rule, str(exc), _line_of(str(exc))))
             return verdict
         if not probe["ok"]:
             verdict.errors.append(Finding("runtime", probe["message"], _line_of(probe["message"])))

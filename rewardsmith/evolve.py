@@ -2,14 +2,14 @@
 
 Everything goes through the run store as it happens, so ``--resume`` continues a stopped or killed
 run: generations whose design phase finished are not designed again, scored candidates are never
-trained again, and candidates that were training when the run died are trained from the start.
+trained again, and candidates that were training when the run died continue from the checkpoint
+of their last finished halving rung (or from the start).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from .errors import ConfigError, LLMError, TrainingError
 from .sandbox import Limits
 from .store import DONE, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
-from .trainer import Budget, Score, SeedResult, train
+from .trainer import Budget, Score, SeedResult
 
 
 @dataclass
@@ -34,20 +34,29 @@ class EvolveConfig:
     iterations: int = 3
     samples: int = 4
     timesteps: int | None = None
-    workers: int = 1
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # trainings at once
     seed: int = 0
     repairs: int = 1
     max_cost: float | None = None
     prompts: str | None = None
     env_source: bool = False
     eval_episodes: int | None = None
-    keep_trajectories: int = 2
+    keep_trajectories: int = 5         # evaluation episodes whose per-step data is kept for analysis
     llm_timeout: float = 120.0
     max_seconds: float | None = None   # soft wall-clock budget of one training
     llm_analyzer: bool = False
     llm_critic: bool = False
     critic_seconds: float = 10.0       # CPU seconds the critic's probe may use (wall: twice that)
     feedback_mode: str = "both"        # both | feedback-only (reflection replaced by human feedback)
+    # how the training compute is spent (schedule.py, executor.py)
+    schedule: str = "halving"          # halving | full (every candidate on the full budget)
+    halving_eta: int = 3               # keep the best 1/eta at each rung
+    halving_min_fraction: float = 1 / 9  # the first rung's fraction of the budget
+    final_top: int = 3                 # candidates re-scored on final_seeds seeds after the last generation
+    final_seeds: int = 3               # 0: no final scoring
+    executor: str = "local"            # local | ray
+    ray_address: str | None = None     # an existing Ray cluster (default: a local Ray started on the fly)
+    ray_cpus_per_task: float = 1.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -67,6 +76,28 @@ class EvolveConfig:
             raise ConfigError(f"designer must be 'offline' or 'llm', got {self.designer!r}")
         if self.designer == "llm" and not self.model:
             raise ConfigError("the LLM designer needs --model (or REWARDSMITH_MODEL)")
+        self._validate_compute()
+
+    def _validate_compute(self) -> None:
+        from .executor import import_ray
+
+        if self.schedule not in ("halving", "full"):
+            raise ConfigError(f"--schedule must be halving or full, got {self.schedule!r}")
+        if self.halving_eta < 2:
+            raise ConfigError(f"--halving-eta must be at least 2, got {self.halving_eta}")
+        if not 0 < self.halving_min_fraction <= 1:
+            raise ConfigError(f"--halving-min-fraction must be in (0, 1], got {self.halving_min_fraction}")
+        if self.final_top < 1 or self.final_seeds < 0:
+            raise ConfigError(f"--final-top must be at least 1 and --final-seeds 0 or more, got "
+                              f"{self.final_top} and {self.final_seeds}")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"--executor must be local or ray, got {self.executor!r}")
+        if self.executor != "ray" and self.ray_address:
+            raise ConfigError("--ray-address needs --executor ray")
+        if self.ray_cpus_per_task <= 0:
+            raise ConfigError(f"--ray-cpus-per-task must be positive, got {self.ray_cpus_per_task}")
+        if self.executor == "ray":
+            import_ray()  # a missing Ray says how to install it before the run starts
 
 
 class Evolution:
@@ -86,6 +117,7 @@ class Evolution:
         self.stop_reason: str | None = None
         self.current_generation: int | None = None  # what LLM calls are recorded under
         self.between_generations = between_generations  # (generation) -> False to stop (--interactive)
+        self._executor = None
 
     # ------------------------------------------------------------------ the run
 
@@ -111,10 +143,16 @@ class Evolution:
             # hand edits made after the last designed generation are still trained
             for generation in sorted({c.generation for c in self.store.candidates(status=(PENDING, TRAINING))}):
                 self._train_generation(generation)
+            self._final_scoring()
         except KeyboardInterrupt:
             self.store.set_meta("status", "interrupted")
             self.store.event("interrupted", {})
+            self._close_executor(cancel=True)
             raise
+        except BaseException:
+            self._close_executor(cancel=True)
+            raise
+        self._close_executor()
         status = f"stopped: {self.stop_reason}" if self.stop_reason else "finished"
         self.store.set_meta("status", status)
         self.store.event("finished", {"status": status, "seconds": time.monotonic() - started})
@@ -239,51 +277,101 @@ class Evolution:
     # ------------------------------------------------------------------ training
 
     def _train_generation(self, generation: int) -> None:
-        todo = self.store.candidates(generation=generation, status=(PENDING, TRAINING))
-        if not todo:
-            return
-        workers = max(1, min(self.config.workers, len(todo)))
-        if workers == 1:
-            for candidate in todo:
-                self._train(candidate)
-            return
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in as_completed([pool.submit(self._train, c) for c in todo]):
-                future.result()
+        """Trains the generation's unfinished candidates: the baseline on the full budget, the others by
+        the run's schedule (successive halving or full; see schedule.py), ``--workers`` at a time."""
+        from .schedule import PoolTrainer
 
-    def _train(self, candidate: Candidate) -> None:
-        self.store.update(candidate.id, status=TRAINING)
-        self.on_event("training", candidate=candidate)
-        started = time.monotonic()
+        for ids, rungs, eta in self._pools(generation):
+            PoolTrainer(self, ids, rungs, eta, [self.config.seed]).run()
+
+    def _pools(self, generation: int) -> list[tuple[list[str], list[int], int]]:
+        """The pools (ids, rung targets, eta) with unfinished members: those recorded before (a resumed
+        run replays them as they were), then new ones, each recorded before it starts."""
+        from .schedule import Halving
+
+        todo = self.store.candidates(generation=generation, status=(PENDING, TRAINING))
+        unfinished = {c.id for c in todo}
+        pools = []
+        for e in self.store.events("training_pool"):
+            if e["generation"] == generation and unfinished & set(e["ids"]):
+                pools.append((e["ids"], e["rungs"], e["eta"]))
+                unfinished -= set(e["ids"])
+        full = [self.budget.timesteps]
+        baseline = [c.id for c in todo if c.id in unfinished and c.origin == "baseline"]
+        rest = [c.id for c in todo if c.id in unfinished and c.origin != "baseline"]
+        rungs = full
+        if self.config.schedule == "halving":
+            rollout = int(self.task.training.ppo.get("n_steps", 2048)) * self.task.training.n_envs
+            rungs = Halving(self.config.halving_eta, self.config.halving_min_fraction).rungs(
+                self.budget.timesteps, rollout)
+        for ids, pool_rungs in ((baseline, full), (rest, rungs)):
+            if ids:
+                self.store.event("training_pool", {"generation": generation, "ids": ids, "rungs": pool_rungs,
+                                                   "eta": self.config.halving_eta,
+                                                   "schedule": "full" if len(pool_rungs) == 1 else "halving"})
+                pools.append((ids, pool_rungs, self.config.halving_eta))
+        return pools
+
+    def executor(self):
+        """Where trainings run (local processes or Ray), started on first use."""
+        if self._executor is None:
+            from .executor import make_executor
+
+            self._executor = make_executor(self.config.executor, self.config.workers, self.config.ray_address,
+                                           self.config.ray_cpus_per_task)
+            self.store.event("executor", {"kind": self.config.executor, "where": self._executor.describe()})
+            self.on_event("note", message=f"training on {self._executor.describe()}")
+        return self._executor
+
+    def _close_executor(self, cancel: bool = False) -> None:
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            executor.close(cancel=cancel)
+
+    def progress_reporter(self, candidate: Candidate):
+        """The progress callback of one candidate's trainings: its log file and the live view."""
 
         def progress(seed, snapshot):
             self.store.append_log(candidate.id, _log_line(seed, snapshot))
             self.on_event("progress", candidate=candidate, snapshot=snapshot, budget=self.budget.timesteps)
 
-        try:
-            score = train(self.task, candidate.code, [self.config.seed], self.budget, on_progress=progress,
-                          keep_trajectories=self.config.keep_trajectories,
-                          eval_episodes=self.config.eval_episodes)
-        except TrainingError as exc:
-            self.store.append_log(candidate.id, f"FAILED: {exc}")
-            self.store.update(candidate.id, status=FAILED, reason=str(exc),
-                              timings={"wall_seconds": time.monotonic() - started})
-            self.on_event("failed", candidate=self.store.candidate(candidate.id))
-            return
-        self._record(candidate, score, time.monotonic() - started)
+        return progress
 
-    def _record(self, candidate: Candidate, score: Score, wall: float) -> None:
+    def record_failure(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> None:
+        self.store.update(candidate.id, status=FAILED, reason=str(exc), steps_spent=steps_spent)
+        self.on_event("failed", candidate=self.store.candidate(candidate.id))
+
+    def record_scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
+                      halving: dict | None = None, note: str | None = None) -> None:
+        """Records a scored candidate; ``budget_fraction`` < 1 when successive halving stopped it early
+        (its fitness is then that rung's, and ``timesteps`` says how far it trained)."""
         trajectories = [t for run in score.runs for t in run.trajectories]
         if trajectories:
             self.store.write_trajectories(candidate.id, trajectories)
         analysis, reflection = self._analyze(candidate, score)
+        result = result_dict(score)
+        result["budget_fraction"] = budget_fraction
+        if halving:
+            result["halving"] = halving
         self.store.update(
             candidate.id, status=SCORED, fitness=score.mean, fitness_std=score.std, seeds=score.seeds,
-            timesteps=score.timesteps, steps_spent=sum(r.timesteps for r in score.runs),
-            result=result_dict(score), analysis=analysis, reflection=reflection,
-            timings={"wall_seconds": wall, "train_seconds": sum(r.train_seconds for r in score.runs),
+            timesteps=score.timesteps,
+            steps_spent=sum(r.trained_steps if r.trained_steps is not None else r.timesteps for r in score.runs),
+            result=result, analysis=analysis, reflection=reflection,
+            notes="; ".join(n for n in (candidate.notes, note) if n) or None,
+            timings={"wall_seconds": sum(r.wall_seconds or 0.0 for r in score.runs),
+                     "train_seconds": sum(r.train_seconds for r in score.runs),
                      "steps_per_second": score.steps_per_second})
         self.on_event("scored", candidate=self.store.candidate(candidate.id))
+
+    def _final_scoring(self) -> None:
+        """After the last generation: the top candidates, the baseline and the sparse reward re-trained on
+        ``--final-seeds`` fresh seeds (see schedule.final_scoring)."""
+        from .schedule import final_scoring
+
+        summary = final_scoring(self)
+        if summary is not None:
+            self.on_event("final", summary=summary)
 
     def _analyze(self, candidate: Candidate, score: Score) -> tuple[dict | None, str]:
         from .analyzer import analyze, render_reflection
@@ -291,12 +379,23 @@ class Evolution:
         archive = [{"id": c.id, "fitness": c.fitness,
                     "reward_per_step": _last(c.result, "reward_per_step")}
                    for c in self.store.candidates(status=SCORED) if c.id != candidate.id]
-        analysis = analyze(self.task, score, archive)
+        analysis = analyze(self.task, score, archive, random_fitness=self._random_fitness())
         if self.config.llm_analyzer and self.client is not None:
             analysis = self._llm_diagnosis(candidate, analysis)
         reflection = render_reflection(self.task, candidate.id, analysis, code=candidate.code,
                                        prompts_dir=self.config.prompts)
         return analysis.to_dict(), reflection
+
+    def _random_fitness(self) -> float:
+        """The task's fitness under random actions (once per run, kept in the store): the analyzer's
+        "no better than random" reference."""
+        value = self.store.meta("random_fitness")
+        if value is None:
+            from .analyzer import random_policy_fitness
+
+            value = random_policy_fitness(self.task, seed=self.config.seed)
+            self.store.set_meta("random_fitness", value)
+        return value
 
     def _llm_diagnosis(self, candidate, analysis):
         from .analyzer import analyzer_prompt

@@ -197,12 +197,23 @@ def evaluate(model, vecnormalize, task, reward, code, episodes: int, seed: int, 
             summary = env.pop_stats()["episodes"][-1]
             summaries.append(summary)
             if i < keep:
-                trajectories.append(_trajectory(env.last_episode))
+                trajectories.append({**_trajectory(env.last_episode), **_action_bounds(env.action_space)})
     finally:
         env.close()
     fitness = [s["fitness"] for s in summaries]
     return {"fitness": float(np.mean(fitness)), "episode_fitness": fitness, "episodes": summaries,
             "trajectories": trajectories}
+
+
+def _action_bounds(space) -> dict:
+    """A Box action space's bounds (the analyzer's saturation and jitter need them); else nothing."""
+    if not hasattr(space, "low") or not hasattr(space, "high"):
+        return {}
+
+    def plain(a):  # unbounded dimensions become None (strict JSON has no infinity)
+        return [float(x) if np.isfinite(x) else None for x in np.asarray(a, dtype=float).ravel()]
+
+    return {"action_low": plain(space.low), "action_high": plain(space.high)}
 
 
 def _trajectory(episode) -> dict:

@@ -2,43 +2,72 @@
 
 Only the sandboxed child process (``rewardsmith.child``) calls ``load_reward``: the static critic has
 already read the code, and this is the second wall (restricted builtins, an import hook that admits
-numpy and math only).
+numpy and math only, as read-only copies). The child's confinement is the third.
 """
 
 from __future__ import annotations
 
 import builtins
+import importlib
 import math
 import numbers
+import types
 
 import numpy as np
 
 from .errors import RewardCodeError
 
 ALLOWED_MODULES = ("numpy", "math")
+REWARD_FILENAME = "<reward>"  # the sandbox's audit hook recognises reward frames by it
 
 # numpy names that reach files, processes or raw memory; the static critic rejects them too.
 NUMPY_BANNED = frozenset(
     "load save savez savez_compressed fromfile tofile memmap loadtxt savetxt genfromtxt fromregex "
-    "ctypeslib lib DataSource f2py distutils testing show_config show_runtime dump dumps ctypes "
+    "ctypeslib lib DataSource f2py distutils testing test show_config show_runtime dump dumps ctypes "
     "open_memmap from_dlpack _core core".split()
 )
-_safe_numpy = None
+_safe_modules: dict = {}
+
+
+class _ReadOnlyModule(types.ModuleType):
+    """A module copy reward code cannot change: patching ``math.sin`` or ``np.linalg.norm`` would
+    otherwise reach the task's fields and fitness, which run in the same process."""
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"reward code may not change the module {self.__name__!r} (set {name!r})")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"reward code may not change the module {self.__name__!r} (del {name!r})")
+
+
+def _read_only_copy(module, depth: int = 0):
+    """``module``'s public names minus NUMPY_BANNED, read-only; numpy submodules copied one level deep."""
+    copy = _ReadOnlyModule(module.__name__, module.__doc__)
+    for name, value in vars(module).items():
+        if name.startswith("_") or name in NUMPY_BANNED:
+            continue
+        if isinstance(value, types.ModuleType):
+            if depth > 0 or not value.__name__.startswith("numpy."):
+                continue  # os, sys, internals: nothing reward code needs
+            value = _read_only_copy(value, depth + 1)
+        copy.__dict__[name] = value  # bypasses the read-only __setattr__
+    return copy
 
 
 def safe_numpy():
-    """A module object with numpy's public names minus NUMPY_BANNED (what reward code imports)."""
-    global _safe_numpy  # built once per sandboxed process, then shared by every import
-    if _safe_numpy is None:
-        import types
-
+    """A read-only module with numpy's public names minus NUMPY_BANNED (what reward code imports)."""
+    if "numpy" not in _safe_modules:  # built once per sandboxed process, then shared by every import
         np.linalg, np.random, np.fft  # noqa: B018 - make sure the lazy submodules are loaded
-        module = types.ModuleType("numpy", np.__doc__)
-        module.__dict__.update(
-            {k: v for k, v in vars(np).items() if k not in NUMPY_BANNED and not k.startswith("__")}
-        )
-        _safe_numpy = module
-    return _safe_numpy
+        _safe_modules["numpy"] = _read_only_copy(np)
+    return _safe_modules["numpy"]
+
+
+def safe_math():
+    """A read-only copy of ``math`` (the task's fields use the real one)."""
+    if "math" not in _safe_modules:
+        _safe_modules["math"] = _read_only_copy(math)
+    return _safe_modules["math"]
+
 
 _SAFE_BUILTIN_NAMES = (
     "abs all any bool dict divmod enumerate filter float frozenset int isinstance issubclass len list "
@@ -52,15 +81,20 @@ _SAFE_BUILTIN_NAMES = (
 
 def _restricted_import(name, globals=None, locals=None, fromlist=(), level=0):
     root = name.split(".")[0]
-    if level != 0 or root not in ALLOWED_MODULES or name not in ALLOWED_MODULES:
+    if level != 0 or root not in ALLOWED_MODULES or name != root and root != "numpy":
         raise ImportError(f"import of {name!r} is not allowed in reward code (only numpy and math)")
-    if name == "numpy":
+    if root == "numpy":
+        if name != root:
+            # numpy's C code imports its own submodules (np.std imports numpy._core._methods) through
+            # the calling frame's __import__, which is this one; PyImport_Import then reads
+            # sys.modules and ignores what we return, so reward code still gets the safe module only
+            importlib.import_module(name)
         module = safe_numpy()
         for item in fromlist or ():
             if not hasattr(module, item):
                 raise ImportError(f"numpy.{item} is not available in reward code")
         return module
-    return math
+    return safe_math()
 
 
 def safe_builtins() -> dict:
@@ -69,10 +103,11 @@ def safe_builtins() -> dict:
     return table
 
 
-def load_reward(code: str, filename: str = "<reward>"):
+def load_reward(code: str):
     """Executes reward code with restricted builtins and returns its ``compute_reward``."""
+    safe_numpy(), safe_math()  # built here, not lazily under the reward's frames (the child's guard)
     namespace = {"__builtins__": safe_builtins(), "__name__": "reward"}
-    exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - sandboxed child only
+    exec(compile(code, REWARD_FILENAME, "exec"), namespace)  # noqa: S102 - sandboxed child only
     fn = namespace.get("compute_reward")
     if not callable(fn):
         raise RewardCodeError("the code defines no function compute_reward(state, action, next_state)")
@@ -83,11 +118,19 @@ def _describe(value) -> str:
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
-    return f"a {type(value).__name__} ({text})"
+    kind = type(value).__name__
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} ({text})"
+
+
+_PLAIN_REALS = (float, int, np.floating, np.integer)  # concrete types: no ABC check per step
 
 
 def as_real(value, what: str) -> float:
     """``value`` as a finite float, or a RewardCodeError in gymnasium checker style."""
+    if isinstance(value, _PLAIN_REALS) and not isinstance(value, bool):  # the per-step fast path
+        result = float(value)
+        if math.isfinite(result):
+            return result
     if isinstance(value, np.ndarray):
         if value.shape != () and value.size != 1:
             raise RewardCodeError(
@@ -103,8 +146,11 @@ def as_real(value, what: str) -> float:
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
             or isinstance(value, np.complexfloating):
+        cause = "a comparison where a number belongs; use float(condition)" \
+            if isinstance(value, (bool, np.bool_)) else "the wrong variable, or a value never converted"
         raise RewardCodeError(
-            f"compute_reward returned {_describe(value)} as {what}; expected a finite real number."
+            f"compute_reward returned {_describe(value)} as {what}; expected a finite real number. "
+            f"Likely cause: {cause}."
         )
     result = float(value)
     if not math.isfinite(result):
@@ -119,58 +165,122 @@ def as_real(value, what: str) -> float:
 def validate(result) -> tuple[float, dict[str, float]]:
     """Checks a compute_reward return value and gives (total, components) as plain floats."""
     if not isinstance(result, tuple) or len(result) != 2:
+        if result is None:
+            cause = "a path through compute_reward that reaches no return statement"
+        elif isinstance(result, (numbers.Real, np.number, np.ndarray)):
+            cause = "returning the total alone; write return total, {'term': value, ...}"
+        elif isinstance(result, list):
+            cause = "a list; return a tuple: return total, components"
+        elif isinstance(result, tuple):
+            cause = "returning terms separately; put every term in the components dict"
+        else:
+            cause = "returning the wrong variable"
         raise RewardCodeError(
             f"compute_reward returned {_describe(result)}; expected a tuple (total, components) "
-            f"where total is a finite real number and components a dict of name -> finite real number."
+            f"where total is a finite real number and components a dict of name -> finite real "
+            f"number. Likely cause: {cause}."
         )
     total, components = result
     total = as_real(total, "the total (first element of (total, components))")
     if not isinstance(components, dict):
         raise RewardCodeError(
             f"compute_reward returned {_describe(components)} as components; expected a dict "
-            f"from term name (str) to finite real number, e.g. {{'forward': 1.2, 'energy': -0.1}}."
+            f"from term name (str) to finite real number, e.g. {{'forward': 1.2, 'energy': -0.1}}. "
+            f"Likely cause: the terms as a list or a single number instead of named entries."
         )
     clean = {}
     for name, value in components.items():
         if not isinstance(name, str):
-            raise RewardCodeError(f"component name {_describe(name)} is not a str; expected str keys.")
+            raise RewardCodeError(
+                f"component name {_describe(name)} is not a str; expected str keys naming each term. "
+                f"Likely cause: a number or variable used as the key instead of a quoted name.")
         clean[name] = as_real(value, f"component {name!r}")
     return total, clean
 
 
-def describe_exception(exc: BaseException, code: str, where: str) -> str:
-    """A self-contained sentence about an exception raised by reward code, with its line."""
-    from .errors import UnknownFieldError
-
+def reward_line(exc: BaseException) -> int | None:
+    """The innermost line of reward code in ``exc``'s traceback, if it passed through reward code."""
     line = None
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<reward>":
+        if tb.tb_frame.f_code.co_filename == REWARD_FILENAME:
             line = tb.tb_lineno
         tb = tb.tb_next
-    if isinstance(exc, SyntaxError) and exc.filename == "<reward>":
+    if isinstance(exc, SyntaxError) and exc.filename == REWARD_FILENAME:
         line = exc.lineno
-    source = ""
-    if line:
-        lines = code.splitlines()
-        if 0 < line <= len(lines):
-            source = f" (`{lines[line - 1].strip()}`)"
-    at = f" at line {line}{source}" if line else ""
+    return line
+
+
+def return_lines(code: str) -> list[int]:
+    """The lines of compute_reward's own return statements (not its helpers')."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    lines = []
+    for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "compute_reward"):
+        stack = list(fn.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Return):
+                lines.append(node.lineno)
+            elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                stack.extend(ast.iter_child_nodes(node))
+    return sorted(lines)
+
+
+def location(code: str, line: int | None) -> str:
+    """`` at line N (`source`)`` for messages, or "" when the line is unknown."""
+    if not line:
+        return ""
+    lines = code.splitlines()
+    source = f" (`{lines[line - 1].strip()}`)" if 0 < line <= len(lines) else ""
+    return f" at line {line}{source}"
+
+
+_EXCEPTION_HINTS = (
+    (ZeroDivisionError, "a division by a quantity that can be zero; add a small epsilon to the "
+                        "divisor or guard the case"),
+    (KeyError, "a dict lookup of a key that is not there; state fields are attributes "
+               "(next_state.name), not keys"),
+    (NameError, "a name the code never defined, or a builtin reward code may not use"),
+    (ImportError, "an import other than numpy or math (the only modules reward code may import)"),
+    (AttributeError, "an attribute that does not exist on that object (numpy arrays and floats "
+                     "have different attributes)"),
+    ((IndexError, ValueError, TypeError), "indexing or combining arrays of the wrong shape or type; "
+                                          "check the field shapes"),
+    (OverflowError, "a value too large for a float (clip before math.exp or **)"),
+    (PermissionError, "an attempt to use files, processes or interpreter internals"),
+)
+
+
+def describe_exception(exc: BaseException, code: str, where: str) -> str:
+    """A self-contained message about an exception raised by reward code: what happened, where,
+    what was expected, and the likely cause."""
+    from .errors import UnknownFieldError
+
+    at = location(code, reward_line(exc))
+    expected = "Expected compute_reward to return (total, components) on every transition."
     if isinstance(exc, UnknownFieldError):
         return f"compute_reward read an unknown state field{at} {where}: {exc}."
     if isinstance(exc, RewardCodeError):
+        if not at:  # a bad return value: point at compute_reward's return statements
+            lines = return_lines(code)
+            if len(lines) == 1:
+                at = location(code, lines[0]).replace(" at line", " returned at line")
+            elif lines:
+                at = f" returned at one of lines {', '.join(map(str, lines))}"
+            return f"{exc} (compute_reward{at}, {where})" if at else f"{exc} ({where})"
         return f"{exc} (raised{at} {where})"
     if isinstance(exc, RecursionError):
-        return (f"compute_reward raised RecursionError{at} {where}: {exc}; likely cause: a helper "
-                f"function that calls itself without a base case.")
+        return (f"compute_reward raised RecursionError{at} {where}: {exc}. {expected} Likely cause: a "
+                f"helper function that calls itself without a base case.")
     if isinstance(exc, (SystemExit, KeyboardInterrupt)):
         return (f"compute_reward raised {type(exc).__name__}{at} {where}; reward code may not exit or "
-                f"interrupt the process. Expected it to return (total, components).")
-    hint = ""
-    if isinstance(exc, NameError):
-        hint = " Likely cause: a name the code never defined, or a builtin reward code may not use."
-    elif isinstance(exc, ImportError):
-        hint = " Only numpy and math may be imported."
-    elif isinstance(exc, (IndexError, ValueError, TypeError)):
-        hint = " Likely cause: indexing or combining arrays of the wrong shape; check the field shapes."
-    return f"compute_reward raised {type(exc).__name__}: {exc}{at} {where}.{hint}"
+                f"interrupt the process. {expected} Likely cause: a call to exit or a raise of "
+                f"{type(exc).__name__}; return a value instead.")
+    hint = next((text for kinds, text in _EXCEPTION_HINTS if isinstance(exc, kinds)), None)
+    cause = f" Likely cause: {hint}." if hint else ""
+    return f"compute_reward raised {type(exc).__name__}: {exc}{at} {where}. {expected}{cause}"

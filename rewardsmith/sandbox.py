@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import selectors
 import shutil
 import signal
@@ -32,6 +33,7 @@ _ENV_ALLOW = (
     "VIRTUAL_ENV", "PYTHONPATH", "DISPLAY",
 )
 _LOG_TAIL = 16_384
+_MAX_MESSAGE = 256 << 20  # bytes; results with checkpoints and trajectories stay far below
 
 
 @dataclass
@@ -70,7 +72,8 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
     """
     scratch = tempfile.mkdtemp(prefix="rewardsmith-sandbox-")
     read_fd, write_fd = os.pipe()
-    payload = dict(job, limits=limits.for_child())
+    token = secrets.token_hex(16)  # every protocol message must carry it: reward code cannot forge one
+    payload = dict(job, limits=limits.for_child(), token=token)
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rewardsmith.child", str(write_fd)],
@@ -90,7 +93,7 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
     except BrokenPipeError:
         pass
     try:
-        return _collect(proc, read_fd, limits, on_event)
+        return _collect(proc, read_fd, limits, on_event, token)
     finally:
         _kill(proc)
         os.close(read_fd)
@@ -109,7 +112,7 @@ def _kill(proc: subprocess.Popen) -> None:
         pass
 
 
-def _collect(proc, read_fd, limits: Limits, on_event) -> dict:
+def _collect(proc, read_fd, limits: Limits, on_event, token: str) -> dict:
     deadline = time.monotonic() + limits.wall_seconds
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ, "protocol")
@@ -138,8 +141,16 @@ def _collect(proc, read_fd, limits: Limits, on_event) -> dict:
                 continue
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
+            if len(buffer) > _MAX_MESSAGE:
+                lines.append(b"")  # a message this long is not ours: a protocol violation
             for line in lines:
-                message = json.loads(line)
+                message = _protocol_message(line, token)
+                if message is None:
+                    _kill(proc)
+                    raise SandboxError(
+                        "the sandboxed process wrote something other than its protocol messages to the "
+                        "result pipe; its results are discarded. Likely cause: reward code tampering "
+                        f"with the sandbox.{_tail(log)}", kind="protocol")
                 kind = message.get("event")
                 if kind == "result":
                     result = message["result"]
@@ -167,6 +178,17 @@ def _collect(proc, read_fd, limits: Limits, on_event) -> dict:
         f"of memory (limit {limits.memory_mb} MB) or crashed.{_tail(log)}",
         kind="memory" if code in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT) else "crash",
     )
+
+
+def _protocol_message(line: bytes, token: str) -> dict | None:
+    """The message on ``line`` if it is well-formed and carries this job's token, else None."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or not secrets.compare_digest(str(message.pop("token", "")), token):
+        return None
+    return message
 
 
 def _tail(log: bytes, lines: int = 8) -> str:

@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL, kind TEXT, data TEXT
 );
+CREATE TABLE IF NOT EXISTS final (
+    subject TEXT NOT NULL, role TEXT NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL,
+    fitness REAL, timesteps INTEGER, steps_spent INTEGER, reason TEXT, result TEXT, created REAL,
+    PRIMARY KEY (subject, seed)
+);
 """
 
 # candidate status: what happened to it so far
@@ -59,6 +64,17 @@ JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
 def code_hash(code: str) -> str:
     """The sha256 of reward code (what the archive deduplicates on and exports record)."""
     return hashlib.sha256(code.encode()).hexdigest()
+
+
+def budget_fraction(c: "Candidate") -> float:
+    """The fraction of the run's training budget a candidate's fitness was measured at: 1, or less when
+    successive halving stopped it at a lower rung (its fitness then compares only with that rung's)."""
+    return min(1.0, (c.result or {}).get("budget_fraction", 1.0))
+
+
+def full_budget(c: "Candidate") -> bool:
+    """Whether a candidate's fitness was measured on the run's full training budget."""
+    return budget_fraction(c) >= 1.0
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -237,7 +253,8 @@ class RunStore:
     def best(self, exclude_origins: tuple[str, ...] = ()) -> Candidate | None:
         scored = [c for c in self.candidates(status=SCORED) if c.origin not in exclude_origins
                   and c.fitness is not None]
-        return max(scored, key=lambda c: (c.fitness, -c.seq), default=None)
+        # like with like: a full-budget fitness beats any fitness measured at a lower halving rung
+        return max(scored, key=lambda c: (budget_fraction(c), c.fitness, -c.seq), default=None)
 
     def best_of_run(self) -> Candidate | None:
         """The run's best: the human baseline competes only in offline-designer runs (it is their seed;
@@ -272,6 +289,23 @@ class RunStore:
     def checkpoint_path(self, cid: str, seed: int) -> Path:
         return self.root / "checkpoints" / f"{cid}-seed{seed}.json"
 
+    # ------------------------------------------------------------------ final multi-seed scoring
+
+    def add_final_run(self, subject: str, role: str, seed: int, status: str, fitness: float | None = None,
+                      timesteps: int | None = None, steps_spent: int | None = None, reason: str | None = None,
+                      result: dict | None = None) -> None:
+        """Records one seed of the final scoring (``subject``: a candidate id, or "sparse")."""
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO final(subject, role, seed, status, fitness, timesteps, steps_spent,"
+                " reason, result, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (subject, role, seed, status, fitness, timesteps, steps_spent, reason,
+                 json.dumps(result) if result is not None else None, time.time()))
+
+    def final_runs(self) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM final ORDER BY created").fetchall()
+        return [dict(r, result=json.loads(r["result"]) if r["result"] else None) for r in rows]
+
     # ------------------------------------------------------------------ llm calls and feedback
 
     def record_llm_call(self, record: dict, generation: int | None = None) -> None:
@@ -293,7 +327,8 @@ class RunStore:
     def llm_totals(self) -> dict:
         row = self.db.execute(
             "SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens),0) AS prompt_tokens, "
-            "COALESCE(SUM(completion_tokens),0) AS completion_tokens, COALESCE(SUM(cost),0) AS cost, "
+            "COALESCE(SUM(completion_tokens),0) AS completion_tokens, "
+            "COALESCE(SUM(CASE WHEN cached = 0 THEN cost END),0) AS cost, "
             "COALESCE(SUM(cached),0) AS cached FROM llm_calls").fetchone()
         return dict(row)
 

@@ -198,6 +198,7 @@ class Task:
     fitness_doc: str = ""
     fitness_fields: tuple[str, ...] = ()
     max_episode_steps: int | None = None
+    termination: str = "failure"  # what the env ending an episode early means: "failure" or "success"
 
     def make_env(self, render_mode: str | None = None):
         """A fresh gymnasium environment for this task (with its registered time limit)."""
@@ -317,7 +318,16 @@ def load_task_file(path: str | Path) -> Task:
         fitness_doc=(inspect.getdoc(fitness_fn) or "").strip(),
         fitness_fields=_fields_read_by(fitness_fn, list(fields)),
         max_episode_steps=getattr(module, "MAX_EPISODE_STEPS", None),
+        termination=_termination(module, path),
     )
+
+
+def _termination(module, path) -> str:
+    value = getattr(module, "TERMINATION", "failure")
+    if value not in ("failure", "success"):
+        raise TaskError(f"task file {path}: TERMINATION is {value!r}; expected 'failure' (the env ends an "
+                        f"episode when the agent fails, e.g. falls) or 'success' (when it reaches the goal)")
+    return value
 
 
 def builtin_task_paths() -> list[Path]:

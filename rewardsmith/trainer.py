@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -47,6 +48,9 @@ class SeedResult:
     stopped_early: str | None = None
     checkpoint: dict | None = None
     log_tail: str = ""
+    trained_steps: int | None = None  # steps this leg trained (less than ``timesteps`` when resumed)
+    worker: dict | None = None        # where it ran when not in a local thread (e.g. the Ray node)
+    wall_seconds: float | None = None  # start-up, training and evaluation, as the executor saw it
 
     @classmethod
     def from_child(cls, data: dict) -> "SeedResult":
@@ -56,6 +60,8 @@ class SeedResult:
             train_seconds=data["train_seconds"], snapshots=data["snapshots"], episodes=data["episodes"],
             trajectories=data.get("trajectories", []), stopped_early=data.get("stopped_early"),
             checkpoint=data.get("checkpoint"), log_tail=data.get("log_tail", ""),
+            trained_steps=data.get("trained_steps"), worker=data.get("worker"),
+            wall_seconds=data.get("wall_seconds"),
         )
 
 
@@ -122,11 +128,14 @@ def train_once(task: Task, code: str | None, seed: int, budget: Budget, on_progr
         if on_progress is not None and event.get("event") == "progress":
             on_progress(seed, event["snapshot"])
 
+    started = time.monotonic()
     try:
-        return SeedResult.from_child(run_job(job, limits, forward))
+        result = SeedResult.from_child(run_job(job, limits, forward))
     except SandboxError as exc:
         blame = "the reward code" if exc.kind in ("RewardCodeError", "UnknownFieldError") else "the training process"
         raise TrainingError(f"training seed {seed} failed ({blame}): {exc}") from exc
+    result.wall_seconds = time.monotonic() - started
+    return result
 
 
 def train(task: Task, code: str | None, seeds: list[int], budget: Budget, workers: int = 1,

@@ -10,13 +10,25 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .store import Candidate, RunStore
+from .store import Candidate, RunStore, budget_fraction
 
 _STYLE = {"scored": "green", "rejected": "red", "failed": "red", "training": "yellow", "pending": "cyan"}
 
 
 def fmt(x, digits: int = 4) -> str:
     return "-" if x is None else f"{x:.{digits}g}"
+
+
+def fitness_text(c: Candidate) -> str:
+    """A candidate's fitness, marked with the budget fraction when successive halving stopped it early
+    (e.g. "0.53 @1/9"): such a fitness compares only with others measured at that rung."""
+    from .store import full_budget
+
+    if c.fitness is None or full_budget(c):
+        return fmt(c.fitness)
+    fraction = c.result["budget_fraction"]
+    inverse = round(1 / fraction) if fraction else 0
+    return f"{fmt(c.fitness)} @{'1/' + str(inverse) if inverse and abs(1 / fraction - inverse) < 0.05 else f'{fraction:.0%}'}"
 
 
 def analysis_summary(c: Candidate) -> str:
@@ -47,7 +59,7 @@ def candidate_table(candidates: list[Candidate], best_id: str | None = None, pro
             note = c.notes
         mark = " ★" if c.id == best_id else ""
         table.add_row(f"{c.id}{mark}", str(c.generation), c.parent or "", c.origin,
-                      Text(status, style=_STYLE.get(c.status, "")), fmt(c.fitness), note)
+                      Text(status, style=_STYLE.get(c.status, "")), fitness_text(c), note)
     return table
 
 
@@ -94,7 +106,7 @@ class LiveView:
     def render(self):
         candidates = self.store.candidates()
         best = max((c for c in candidates if c.fitness is not None and c.status == "scored"),
-                   key=lambda c: c.fitness, default=None)
+                   key=lambda c: (budget_fraction(c), c.fitness), default=None)
         totals = self.store.llm_totals()
         elapsed = time.monotonic() - self.started
         head = Text(
@@ -137,7 +149,7 @@ class LiveView:
             return f"{c.id} training"
         if kind == "scored":
             summary = analysis_summary(c)
-            return f"{c.id} fitness {fmt(c.fitness)}  {summary}"
+            return f"{c.id} fitness {fitness_text(c)}  {summary}"
         if kind == "failed":
             return f"{c.id} failed: {(c.reason or '').splitlines()[0][:200]}"
         if kind == "generation_done":
@@ -175,6 +187,28 @@ def show_run(store: RunStore, console: Console) -> None:
         console.print(f"LLM: {totals['calls']} calls ({totals['cached']} from cache), "
                       f"{totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,} completion tokens, "
                       f"${totals['cost']:.4f}")
+    show_final(store, console)
+
+
+def show_final(store: RunStore, console: Console) -> None:
+    """The final multi-seed scoring (schedule.final_scoring), when the run has one."""
+    final = store.meta("final")
+    if not final:
+        return
+    norm = final.get("normalization")
+    console.print(f"[bold]final scoring[/]: {len(final['seeds'])} fresh seeds × {final['timesteps'] or 0:,} steps; "
+                  "normalized = (fitness − sparse) / |baseline − sparse|"
+                  + ("" if norm else " (undefined: baseline and sparse scored the same, or one is missing)"))
+    table = Table(expand=False, pad_edge=False)
+    for column in ("reward", "role", "fitness (mean ± std)", "normalized", "search fitness", "seeds"):
+        table.add_column(column)
+    for e in final["entries"]:
+        mark = " ★" if e["id"] == final["best"] else ""
+        mean = "-" if e["fitness_mean"] is None else f"{fmt(e['fitness_mean'])} ± {fmt(e['fitness_std'], 2)}"
+        seeds = f"{e['seeds']}" + (f" ({e['failed']} failed)" if e["failed"] else "")
+        table.add_row(f"{e['id']}{mark}", e["role"] or "", mean, fmt(e["normalized"], 3),
+                      fmt(e.get("search_fitness")), seeds)
+    console.print(table)
 
 
 def show_json(store: RunStore) -> dict:
@@ -185,6 +219,7 @@ def show_json(store: RunStore) -> dict:
         "task": config["task"], "status": store.meta("status"),
         "candidates": [c.brief() for c in store.candidates()],
         "best": {"id": best.id, "fitness": best.fitness} if best else None,
+        "final": store.meta("final"),
     }
 
 

@@ -1,0 +1,313 @@
+"""The run report: one self-contained HTML file (``rewardsmith report DIR`` → ``DIR/report.html``).
+
+Everything it shows comes from the run store: fitness per generation, each scored candidate's reward
+components over training, its code and the diff against its parent, the analysis and reflection, the
+critic's rejections, LLM calls with tokens and cost, human feedback and the policy videos. Plots are
+matplotlib PNGs and videos GIFs, both embedded as base64, styles are inline and there is no script,
+so the file opens anywhere without a network. Code and model text are untrusted: the template
+(prompts/report.html.j2) escapes everything it is given.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+from . import __version__
+from .store import FAILED, REJECTED, SCORED, Candidate, RunStore, write_atomic
+from .task import PROMPTS_DIR
+
+ORIGIN_COLOURS = {"baseline": "#222222", "human": "#e07b00"}
+DEFAULT_COLOUR = "#2f6db3"
+VIDEO_TYPES = {".gif": "image/gif", ".mp4": "video/mp4", ".webm": "video/webm"}
+MAX_VIDEO_BYTES = 20 * 1024 * 1024  # a bigger file is linked by name instead of embedded
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Writes ``<run_dir>/report.html`` and gives its path."""
+    store = RunStore(run_dir)
+    try:
+        page = render_report(store)
+    finally:
+        store.close()
+    path = Path(run_dir) / "report.html"
+    write_atomic(path, page)
+    return path
+
+
+def render_report(store: RunStore) -> str:
+    """The report of ``store``'s run as an HTML string."""
+    import jinja2
+
+    config = store.config
+    candidates = store.candidates()
+    by_id = {c.id: c for c in candidates}
+    scored = [c for c in candidates if c.status == SCORED and c.fitness is not None]
+    best, baseline = store.best_of_run(), store.baseline()
+    task_name, goal = _task_summary(store)
+    loaders = [jinja2.FileSystemLoader(str(PROMPTS_DIR))]
+    if config.get("prompts"):
+        loaders.insert(0, jinja2.FileSystemLoader(str(config["prompts"])))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
+                             undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = fmt
+    env.filters["when"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+    return env.get_template("report.html.j2").render(
+        version=__version__, generated=time.time(), run=str(store.root.resolve()), task=task_name, goal=goal,
+        config=config, status=store.meta("status", "unknown"),
+        best=best, baseline=baseline, counts=_counts(candidates),
+        final=_final_scores(store),
+        fitness_plot=fitness_plot(candidates, baseline, baseline_competes=config.get("designer") == "offline"),
+        table=[_row(c, best) for c in candidates],
+        scored=[_candidate_view(c, by_id) for c in sorted(scored, key=lambda c: (c.generation, c.seq))],
+        rejections=[_candidate_view(c, by_id, plot=False) for c in candidates if c.status in (REJECTED, FAILED)],
+        llm=_llm_summary(store), feedback=store.feedback(),
+        videos=_videos(store), video_notes=[e.get("reason", "") for e in store.events("video_unavailable")],
+    )
+
+
+# --------------------------------------------------------------------------- gathering
+
+
+def fmt(x, digits: int = 4) -> str:
+    """A number for people: ``digits`` significant digits, "-" when missing or not finite."""
+    if isinstance(x, str):
+        return x
+    try:
+        x = float(x)
+    except (TypeError, ValueError):  # None, or a value the run does not have
+        return "-"
+    return f"{x:.{digits}g}" if math.isfinite(x) else "-"
+
+
+def _task_summary(store: RunStore) -> tuple[str, str]:
+    """The task's name and goal from the run's copy of the task file (the config's name if it will not load)."""
+    from .errors import RewardsmithError
+    from .task import load_task_file
+
+    name = store.config.get("task", "?")
+    try:
+        task = load_task_file(store.root / "task.py")
+    except (RewardsmithError, OSError):
+        return name, ""
+    return task.name, task.goal
+
+
+def _counts(candidates: list[Candidate]) -> dict:
+    counts = {"total": len(candidates), "generations": len({c.generation for c in candidates})}
+    for status in ("scored", "rejected", "failed", "pending", "training"):
+        counts[status] = sum(c.status == status for c in candidates)
+    return counts
+
+
+FINAL_COLUMNS = ("id", "role", "fitness_mean", "fitness_std", "per_seed", "seeds", "failed", "search_fitness",
+                 "normalized", "timesteps")
+
+
+def _final_scores(store: RunStore) -> dict | None:
+    """The final multi-seed scoring (meta ``final``, written by schedule.final_scoring) as a table:
+    {"columns", "rows", "seeds", "timesteps", "best", "best_entry", "baseline_entry", "normalization"}."""
+    final = store.meta("final")
+    if not final:
+        return None
+    entries = final.get("entries") if isinstance(final, dict) else final
+    entries = [e for e in entries or [] if isinstance(e, dict)]
+    columns = [c for c in FINAL_COLUMNS if any(c in e for e in entries)]
+    columns += [c for c in dict.fromkeys(k for e in entries for k in e) if c not in columns]
+    meta = final if isinstance(final, dict) else {}
+    return {"columns": columns, "rows": [[_cell(e.get(c)) for c in columns] for e in entries],
+            "seeds": meta.get("seeds"), "timesteps": meta.get("timesteps"), "best": meta.get("best"),
+            "best_entry": next((e for e in entries if e.get("id") == meta.get("best")), None),
+            "baseline_entry": next((e for e in entries if e.get("role") == "baseline"), None),
+            "normalization": meta.get("normalization")}
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else str(value)
+    if isinstance(value, (int, float)):
+        return fmt(value)
+    if isinstance(value, list) and all(isinstance(v, (int, float)) for v in value):
+        return ", ".join(fmt(v, 3) for v in value)
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _row(c: Candidate, best: Candidate | None) -> dict:
+    summary = ""
+    if c.analysis:
+        from .view import analysis_summary
+
+        summary = analysis_summary(c)
+    elif c.reason:
+        summary = next((ln for ln in c.reason.splitlines() if ln.strip() and not ln.startswith("REJECTED")), "")
+    return {"c": c, "best": best is not None and c.id == best.id, "summary": summary[:200]}
+
+
+def _candidate_view(c: Candidate, by_id: dict, plot: bool = True) -> dict:
+    parent = by_id.get(c.parent) if c.parent else None
+    analysis = c.analysis or {}
+    return {
+        "c": c, "parent": parent, "diff": code_diff(parent.code, c.code, parent.id, c.id) if parent else [],
+        "plot": components_plot(c) if plot else None,
+        "findings": analysis.get("findings", []), "diagnosis": analysis.get("diagnosis"),
+        "components": analysis.get("components", {}), "evaluation": analysis.get("evaluation", {}),
+        "warnings": (c.verdict or {}).get("warnings", []),
+    }
+
+
+def code_diff(old: str, new: str, old_name: str = "parent", new_name: str = "candidate") -> list[tuple[str, str]]:
+    """A unified diff as (css class, line) pairs: "add", "del", "hunk", "meta" or "" (context)."""
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), old_name, new_name, lineterm="", n=3)
+    out = []
+    for line in lines:
+        kind = "meta" if line.startswith(("+++", "---")) else "hunk" if line.startswith("@@") else \
+            "add" if line.startswith("+") else "del" if line.startswith("-") else ""
+        out.append((kind, line))
+    return out
+
+
+def _llm_summary(store: RunStore) -> dict:
+    rows = store.db.execute(
+        "SELECT generation, COUNT(*) AS calls, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "
+        "COALESCE(SUM(completion_tokens), 0) AS completion_tokens, SUM(cost) AS cost, "
+        "COALESCE(SUM(cached), 0) AS cached, SUM(error IS NOT NULL AND error != '') AS errors, "
+        "GROUP_CONCAT(DISTINCT purpose) AS purposes, GROUP_CONCAT(DISTINCT model) AS models, "
+        "SUM(latency_s) AS latency FROM llm_calls GROUP BY generation ORDER BY generation").fetchall()
+    errors = store.db.execute("SELECT generation, purpose, error FROM llm_calls WHERE error IS NOT NULL "
+                              "AND error != '' ORDER BY id LIMIT 20").fetchall()
+    return {"totals": store.llm_totals(), "per_generation": [dict(r) for r in rows],
+            "errors": [dict(r) for r in errors]}
+
+
+def _videos(store: RunStore) -> list[dict]:
+    """Every video in ``<run>/videos``, embedded as a data URI, captioned from its ``video`` event."""
+    folder = store.root / "videos"
+    if not folder.is_dir():
+        return []
+    facts = {e.get("path"): e for e in store.events("video")}
+    videos = []
+    for path in sorted(folder.iterdir(), key=lambda p: _video_order(p.name)):
+        mime = VIDEO_TYPES.get(path.suffix.lower())
+        if mime is None:
+            continue
+        data = path.read_bytes()
+        event = facts.get(str(path.relative_to(store.root)), {})
+        videos.append({"name": path.name, "tag": "img" if mime.startswith("image/") else "video",
+                       "uri": f"data:{mime};base64,{base64.b64encode(data).decode()}"
+                       if len(data) <= MAX_VIDEO_BYTES else None,
+                       "bytes": len(data), "event": event})
+    return videos
+
+
+def _video_order(name: str):
+    head = name.split("-", 1)[0]
+    return (int(head[3:]) if head.startswith("gen") and head[3:].isdigit() else 10**9, name)
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg")  # never a window, even where a display exists
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def fitness_plot(candidates: list[Candidate], baseline: Candidate | None, baseline_competes: bool = True) -> str | None:
+    """Fitness per generation (a PNG data URI): every scored candidate a dot, the best-so-far line,
+    the baseline as a dashed reference, and candidates that produced no policy as crosses along the bottom."""
+    scored = [c for c in candidates if c.status == SCORED and c.fitness is not None and math.isfinite(c.fitness)]
+    if not scored:
+        return None
+    fig = _figure(9.0, 3.6)
+    ax = fig.add_subplot()
+    generations = sorted({c.generation for c in candidates})
+    by_gen: dict[int, list[Candidate]] = {}
+    for c in scored:
+        by_gen.setdefault(c.generation, []).append(c)
+    for origin, label in (("designer", "candidate"), ("human", "human edit"), ("baseline", "baseline")):
+        group = [c for c in scored if (c.origin if c.origin in ("human", "baseline") else "designer") == origin]
+        if not group:
+            continue
+        xs = [c.generation + _jitter(c, by_gen[c.generation]) for c in group]
+        ax.scatter(xs, [c.fitness for c in group], s=42 if origin == "baseline" else 26,
+                   marker="*" if origin == "baseline" else "o", label=label, zorder=3,
+                   color=ORIGIN_COLOURS.get(origin, DEFAULT_COLOUR), alpha=0.85)
+    best, line = -math.inf, []
+    for g in generations:  # the baseline competes only where the run's best may be it (offline designer)
+        best = max([best] + [c.fitness for c in by_gen.get(g, []) if baseline_competes or c.origin != "baseline"])
+        line.append(best)
+    finite = [(g, b) for g, b in zip(generations, line) if math.isfinite(b)]
+    if finite:  # drawn on to the right edge of the last generation's dots
+        finite.append((finite[-1][0] + 0.3, finite[-1][1]))
+        ax.step([g for g, _ in finite], [b for _, b in finite], where="post", color="#1a9850", lw=2,
+                label="best so far", zorder=2)
+    if baseline is not None and baseline.fitness is not None and math.isfinite(baseline.fitness):
+        ax.axhline(baseline.fitness, color="#555555", ls="--", lw=1, label=f"baseline {fmt(baseline.fitness)}")
+    lost = [c for c in candidates if c.status in (REJECTED, FAILED)]
+    if lost:
+        xs = [c.generation + _jitter(c, [d for d in lost if d.generation == c.generation]) for c in lost]
+        ax.scatter(xs, [0.02] * len(xs), transform=ax.get_xaxis_transform(), marker="x", color="#d73027",
+                   s=22, label="rejected / failed", zorder=3)
+    ax.set_xticks(generations)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("fitness")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return _png(fig)
+
+
+def _jitter(c: Candidate, group: list[Candidate]) -> float:
+    """Spreads a generation's dots a little so equal fitnesses stay visible."""
+    if len(group) < 2:
+        return 0.0
+    i = next((k for k, d in enumerate(group) if d.id == c.id), 0)
+    return 0.25 * (i / (len(group) - 1) - 0.5)
+
+
+def components_plot(c: Candidate) -> str | None:
+    """A scored candidate's training curves (a PNG data URI): each reward component's mean per step,
+    and the training episodes' fitness for each seed."""
+    result = c.result or {}
+    runs = result.get("runs") or []
+    components = result.get("components") or {}
+    if not runs or not any(r.get("snapshots") for r in runs):
+        return None
+    steps = [s["step"] for s in max((r.get("snapshots") or [] for r in runs), key=len)]
+    fig = _figure(9.0, 2.8)
+    left, right = fig.subplots(1, 2)
+    for name, entry in components.items():
+        series = [math.nan if v is None else v for v in entry.get("series", [])]
+        n = min(len(series), len(steps))
+        left.plot(steps[:n], series[:n], marker=".", label=name)
+    if components:
+        left.legend(fontsize=7, frameon=False)
+    left.set_title("reward components (mean per step)", fontsize=9)
+    for run in runs:
+        snaps = [s for s in run.get("snapshots") or [] if s.get("fitness") is not None]
+        if snaps:
+            right.plot([s["step"] for s in snaps], [s["fitness"] for s in snaps], marker=".",
+                       label=f"seed {run.get('seed')}")
+    if c.fitness is not None and math.isfinite(c.fitness):
+        right.axhline(c.fitness, color="#1a9850", ls="--", lw=1, label=f"evaluation {fmt(c.fitness)}")
+    right.legend(fontsize=7, frameon=False)
+    right.set_title("fitness of training episodes", fontsize=9)
+    for ax in (left, right):
+        ax.set_xlabel("timestep", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    return _png(fig)

@@ -1,0 +1,97 @@
+"""Acrobot: a two-link chain hanging from a bar, actuated only at the elbow; swing the tip above the bar.
+
+The native reward is -1 per step until the tip rises more than one link length above the pivot
+(then 0 and the episode ends); episodes are cut off after 500 steps.
+"""
+
+import math
+
+import numpy as np
+
+from rewardsmith.task import field
+
+NAME = "acrobot-swingup"
+ENV = "Acrobot-v1"
+GOAL = (
+    "Two links (each 1 m long) hang in a chain from a fixed pivot on a bar; only the joint between the "
+    "links has a motor. Swing the free tip of the chain up above the bar, to a height of more than 1 m "
+    "above the pivot, as quickly as possible: the episode ends with success as soon as the tip is there, "
+    "and fails after 500 steps. The motor is too weak to lift the chain directly; it must pump energy. "
+    "Action: 0 applies torque -1 at the middle joint, 1 applies no torque, 2 applies torque +1."
+)
+
+# rl-baselines3-zoo ppo.yml Acrobot-v1 (tuned): exact hyperparameters; timesteps is our short budget.
+TRAINING = {
+    "timesteps": 100_000,
+    "n_envs": 16,
+    "normalize": True,
+    "eval_episodes": 5,
+    "source": "rl-baselines3-zoo ppo.yml Acrobot-v1 (timesteps: rewardsmith's search budget)",
+    "ppo": {"n_steps": 256, "gae_lambda": 0.94, "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
+}
+
+
+@field(unit="rad")
+def theta1(env, obs):
+    """Angle of the upper link from hanging straight down, in [-π, π]; ±π points straight up."""
+    return float(env.state[0])
+
+
+@field(unit="rad")
+def theta2(env, obs):
+    """Angle of the lower link relative to the upper link, in [-π, π]; 0 is the chain straight."""
+    return float(env.state[1])
+
+
+@field(unit="rad/s")
+def theta1_velocity(env, obs):
+    """Angular velocity of the upper link, in [-4π, 4π]."""
+    return float(env.state[2])
+
+
+@field(unit="rad/s")
+def theta2_velocity(env, obs):
+    """Angular velocity of the lower link relative to the upper link, in [-9π, 9π]."""
+    return float(env.state[3])
+
+
+@field(unit="m")
+def tip_height(env, obs):
+    """Height of the free tip above the pivot, -cos θ1 - cos(θ1 + θ2): -2 hanging, 2 straight up, goal > 1."""
+    return float(-math.cos(env.state[0]) - math.cos(env.state[1] + env.state[0]))
+
+
+@field(unit="m")
+def elbow_height(env, obs):
+    """Height of the joint between the links above the pivot, -cos θ1: -1 hanging, 1 straight up."""
+    return float(-math.cos(env.state[0]))
+
+
+@field(unit="bool")
+def tip_above_bar(env, obs):
+    """1.0 when the tip is more than 1 m above the pivot (success: the episode ends), else 0.0."""
+    return float(-math.cos(env.state[0]) - math.cos(env.state[1] + env.state[0]) > 1.0)
+
+
+def fitness(episode):
+    """Success scores 1 plus a bonus for speed (up to 1 more); a failed episode scores how close the
+    tip's highest point came to the goal height, from 0 (hanging) to 0.99 (just under the goal)."""
+    if episode.tip_above_bar[-1] > 0.5:
+        limit = episode.max_steps or 500
+        return 1.0 + max(0.0, 1.0 - episode.length / limit)
+    best = float(np.max(episode.tip_height))
+    return float(np.clip((best + 2.0) / 3.0, 0.0, 1.0)) * 0.99
+
+
+# Acrobot-v1's own reward as code: -1 for every step that does not reach the goal.
+BASELINE = '''
+def compute_reward(state, action, next_state):
+    step_cost = 0.0 if next_state.tip_above_bar > 0.5 else -1.0
+    return step_cost, {"step_cost": step_cost}
+'''
+
+SPARSE = '''
+def compute_reward(state, action, next_state):
+    success = float(next_state.tip_above_bar)
+    return success, {"success": success}
+'''

@@ -1,0 +1,118 @@
+"""Hopper (MuJoCo): a one-legged robot in a vertical plane; hop forward (+x) without falling.
+
+The native reward is Δx/dt (dt = 0.008 s) + 1 while healthy - 0.001·‖action‖²; the episode ends
+when the torso drops below 0.7 m, tilts more than 0.2 rad, or the state blows up, or after 1000 steps.
+"""
+
+import numpy as np
+
+from rewardsmith.task import field
+
+NAME = "hopper-forward"
+ENV = "Hopper-v5"
+GOAL = (
+    "A one-legged robot (torso, thigh, leg, foot) moves in a vertical plane. Make it hop forward, in the "
+    "+x direction, as far as possible in 1000 steps (one step is 0.008 s) without falling: the episode "
+    "ends early when the torso drops below 0.7 m, tilts more than 0.2 rad from upright, or any joint "
+    "velocity exceeds 100. Success is large forward displacement at the end of the episode. Action: "
+    "torques at the thigh, leg and foot joints, each in [-1, 1]."
+)
+
+# rl-baselines3-zoo ppo.yml Hopper-v3 (tuned; applies to v5); timesteps is our budget.
+TRAINING = {
+    "timesteps": 30_000,
+    "n_envs": 1,
+    "normalize": True,
+    "eval_episodes": 3,
+    "source": "rl-baselines3-zoo ppo.yml Hopper-v3 (timesteps: rewardsmith's search budget)",
+    "ppo": {
+        "batch_size": 32, "n_steps": 512, "gamma": 0.999, "learning_rate": 9.80828e-05,
+        "ent_coef": 0.00229519, "clip_range": 0.2, "n_epochs": 5, "gae_lambda": 0.99,
+        "max_grad_norm": 0.7, "vf_coef": 0.835671,
+        "policy_kwargs": {"log_std_init": -2, "ortho_init": False, "activation_fn": "relu",
+                          "net_arch": {"pi": [256, 256], "vf": [256, 256]}},
+    },
+}
+
+
+@field(unit="m")
+def x_position(env, obs):
+    """Torso x position; forward is +x. The forward velocity the env rewards is Δx / 0.008 s per step."""
+    return float(env.data.qpos[0])
+
+
+@field(unit="m/s")
+def x_velocity(env, obs):
+    """Instantaneous forward velocity of the torso (MuJoCo's qvel, not the per-step average)."""
+    return float(env.data.qvel[0])
+
+
+@field(unit="m")
+def torso_height(env, obs):
+    """Height of the torso's centre above the ground: 1.25 standing; the episode ends below 0.7."""
+    return float(env.data.qpos[1])
+
+
+@field(unit="m/s")
+def z_velocity(env, obs):
+    """Vertical velocity of the torso; positive is up."""
+    return float(env.data.qvel[1])
+
+
+@field(unit="rad")
+def torso_angle(env, obs):
+    """Torso pitch from upright; the episode ends beyond ±0.2."""
+    return float(env.data.qpos[2])
+
+
+@field(unit="rad/s")
+def torso_angular_velocity(env, obs):
+    """Pitch rate of the torso."""
+    return float(env.data.qvel[2])
+
+
+@field(unit="rad")
+def joint_angles(env, obs):
+    """Thigh, leg and foot joint angles."""
+    return np.array(env.data.qpos[3:6])
+
+
+@field(unit="rad/s")
+def joint_velocities(env, obs):
+    """Thigh, leg and foot joint angular velocities."""
+    return np.array(env.data.qvel[3:6])
+
+
+@field(unit="bool")
+def is_healthy(env, obs):
+    """1.0 while the hopper is upright (height > 0.7, |angle| < 0.2, all velocities under 100), else 0.0."""
+    z, angle = env.data.qpos[1], env.data.qpos[2]
+    rest = np.concatenate([env.data.qpos[2:], env.data.qvel])
+    return float(bool(np.all(np.abs(rest) < 100.0)) and z > 0.7 and -0.2 < angle < 0.2)
+
+
+def fitness(episode):
+    """Forward displacement of the torso (m) from the start to the end of the episode."""
+    x = episode.x_position
+    return float(x[-1] - x[0])
+
+
+# Hopper-v5's own reward as code (default weights).
+BASELINE = '''
+import numpy as np
+
+DT = 0.008  # seconds per environment step (frame_skip 4 × 0.002)
+
+def compute_reward(state, action, next_state):
+    forward = (next_state.x_position - state.x_position) / DT
+    healthy = 1.0 * next_state.is_healthy
+    control = -1e-3 * float(np.sum(np.square(action)))
+    total = forward + healthy + control
+    return total, {"forward": forward, "healthy": healthy, "control": control}
+'''
+
+SPARSE = '''
+def compute_reward(state, action, next_state):
+    forward = (next_state.x_position - state.x_position) / 0.008
+    return forward, {"forward": forward}
+'''

@@ -1,0 +1,115 @@
+"""Inverted double pendulum (MuJoCo): balance two poles stacked on a cart.
+
+The native reward is 10 per step while the tip of the upper pole is above 1 m, minus
+0.01·tip_x² + (tip_height - 2)² and 1e-3·ω1² + 5e-3·ω2²; the episode ends when the tip drops to 1 m.
+"""
+
+import numpy as np
+
+from rewardsmith.task import field
+
+NAME = "inverted-double-pendulum"
+ENV = "InvertedDoublePendulum-v5"
+UPRIGHT_HEIGHT = 1.2  # m: tip height with both poles straight up
+GOAL = (
+    "Two poles are stacked on a cart that slides along a rail: the lower pole is hinged on the cart, the "
+    "upper pole on top of the lower one. Keep both poles balanced upright, the tip of the upper pole as "
+    "high as possible (1.2 m when both are vertical), for as long as possible: the episode ends when the "
+    "tip drops to 1 m or below, and is cut off after 1000 steps. Action: a single force on the cart in "
+    "[-1, 1]."
+)
+
+# rl-baselines3-zoo ppo.yml InvertedDoublePendulum-v3 (tuned; applies to v5), exact; timesteps: our budget.
+TRAINING = {
+    "timesteps": 40_000,
+    "n_envs": 1,
+    "normalize": True,
+    "eval_episodes": 3,
+    "source": "rl-baselines3-zoo ppo.yml InvertedDoublePendulum-v3 (timesteps: rewardsmith's search budget)",
+    "ppo": {
+        "batch_size": 512, "n_steps": 128, "gamma": 0.98, "learning_rate": 0.000155454,
+        "ent_coef": 1.05057e-06, "clip_range": 0.4, "n_epochs": 10, "gae_lambda": 0.8,
+        "max_grad_norm": 0.5, "vf_coef": 0.695929,
+    },
+}
+
+
+@field(unit="m")
+def cart_position(env, obs):
+    """Cart position along the rail; 0 is where it starts."""
+    return float(env.data.qpos[0])
+
+
+@field(unit="m/s")
+def cart_velocity(env, obs):
+    """Cart velocity along the rail."""
+    return float(env.data.qvel[0])
+
+
+@field(unit="rad")
+def lower_pole_angle(env, obs):
+    """Angle of the lower pole from vertical; 0 is upright."""
+    return float(env.data.qpos[1])
+
+
+@field(unit="rad")
+def upper_pole_angle(env, obs):
+    """Angle of the upper pole relative to the lower pole; 0 is the two poles in line."""
+    return float(env.data.qpos[2])
+
+
+@field(unit="rad/s")
+def lower_pole_angular_velocity(env, obs):
+    """Angular velocity of the lower pole."""
+    return float(env.data.qvel[1])
+
+
+@field(unit="rad/s")
+def upper_pole_angular_velocity(env, obs):
+    """Angular velocity of the upper pole relative to the lower pole."""
+    return float(env.data.qvel[2])
+
+
+@field(unit="m")
+def tip_x(env, obs):
+    """Horizontal position of the tip of the upper pole."""
+    return float(env.data.site_xpos[0][0])
+
+
+@field(unit="m")
+def tip_height(env, obs):
+    """Height of the tip of the upper pole: 1.2 with both poles vertical; the episode ends at 1.0 or below."""
+    return float(env.data.site_xpos[0][2])
+
+
+@field(unit="bool")
+def is_upright(env, obs):
+    """1.0 while the tip is above 1 m (the episode goes on), else 0.0."""
+    return float(env.data.site_xpos[0][2] > 1.0)
+
+
+def fitness(episode):
+    """Time upright × tip height: the sum over steps of tip height / 1.2 m while the tip stays above
+    1 m, divided by the episode limit (1000): 1.0 is both poles vertical for the whole episode."""
+    heights = episode.tip_height[1:]
+    up = heights > 1.0
+    limit = episode.max_steps or 1000
+    return float(np.sum(heights[up]) / UPRIGHT_HEIGHT / limit)
+
+
+# InvertedDoublePendulum-v5's own reward as code.
+BASELINE = '''
+def compute_reward(state, action, next_state):
+    alive = 10.0 * next_state.is_upright
+    distance = -(0.01 * next_state.tip_x ** 2 + (next_state.tip_height - 2.0) ** 2)
+    velocity = -(1e-3 * next_state.lower_pole_angular_velocity ** 2
+                 + 5e-3 * next_state.upper_pole_angular_velocity ** 2)
+    total = alive + distance + velocity
+    return total, {"alive": alive, "distance": distance, "velocity": velocity}
+'''
+
+SPARSE = '''
+def compute_reward(state, action, next_state):
+    upright = float(next_state.is_upright)
+    return upright, {"upright": upright}
+'''

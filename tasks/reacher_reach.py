@@ -1,0 +1,93 @@
+"""Reacher (MuJoCo): move a two-joint arm's fingertip onto a random target in the plane and stay there.
+
+The native reward is -‖fingertip - target‖ - ‖action‖² per step; episodes last 50 steps.
+"""
+
+import numpy as np
+
+from rewardsmith.task import field
+
+NAME = "reacher-reach"
+ENV = "Reacher-v5"
+GOAL = (
+    "A two-joint arm (links 0.1 m and 0.11 m) lies in a horizontal plane with its base at the origin. A "
+    "target appears at a random point within 0.2 m of the base. Bring the fingertip onto the target as "
+    "quickly as possible and keep it there until the 50-step episode ends; success is a fingertip within "
+    "about 0.01 m of the target at the end. Action: torques at the shoulder and the elbow, each in [-1, 1]."
+)
+
+# rl-baselines3-zoo ppo.yml Reacher-v2 (tuned; applies to v5), exact; timesteps is our budget.
+TRAINING = {
+    "timesteps": 30_000,
+    "n_envs": 1,
+    "normalize": True,
+    "eval_episodes": 5,
+    "source": "rl-baselines3-zoo ppo.yml Reacher-v2 (timesteps: rewardsmith's search budget)",
+    "ppo": {
+        "batch_size": 32, "n_steps": 512, "gamma": 0.9, "learning_rate": 0.000104019,
+        "ent_coef": 7.52585e-08, "clip_range": 0.3, "n_epochs": 5, "gae_lambda": 1.0,
+        "max_grad_norm": 0.9, "vf_coef": 0.950368,
+    },
+}
+
+
+@field(unit="m")
+def fingertip_position(env, obs):
+    """Fingertip (x, y) in the plane; the arm's base is at the origin."""
+    return np.array(env.data.body("fingertip").xpos[:2])
+
+
+@field(unit="m")
+def target_position(env, obs):
+    """Target (x, y) in the plane; fixed for the episode."""
+    return np.array(env.data.body("target").xpos[:2])
+
+
+@field(unit="m")
+def distance_to_target(env, obs):
+    """Distance from the fingertip to the target (the environment's own measure, centre to centre)."""
+    return float(np.linalg.norm(env.data.body("fingertip").xpos - env.data.body("target").xpos))
+
+
+@field(unit="rad")
+def joint_angles(env, obs):
+    """Shoulder and elbow angles (shoulder is absolute, elbow relative to the upper link); not wrapped."""
+    return np.array(env.data.qpos[:2])
+
+
+@field(unit="rad/s")
+def joint_velocities(env, obs):
+    """Shoulder and elbow angular velocities."""
+    return np.array(env.data.qvel[:2])
+
+
+@field(unit="m/s")
+def fingertip_speed(env, obs):
+    """Speed of the fingertip in the plane (from the joint velocities)."""
+    q, dq = env.data.qpos[:2], env.data.qvel[:2]
+    # planar two-link kinematics: links 0.1 m and 0.11 m (fingertip body offset)
+    vx = -0.1 * np.sin(q[0]) * dq[0] - 0.11 * np.sin(q[0] + q[1]) * (dq[0] + dq[1])
+    vy = 0.1 * np.cos(q[0]) * dq[0] + 0.11 * np.cos(q[0] + q[1]) * (dq[0] + dq[1])
+    return float(np.hypot(vx, vy))
+
+
+def fitness(episode):
+    """Negative distance (m) from fingertip to target at the end of the episode; 0 is perfect."""
+    return -float(episode.distance_to_target[-1])
+
+
+# Reacher-v5's own reward as code.
+BASELINE = '''
+import numpy as np
+
+def compute_reward(state, action, next_state):
+    distance = -next_state.distance_to_target
+    control = -float(np.sum(np.square(action)))
+    return distance + control, {"distance": distance, "control": control}
+'''
+
+SPARSE = '''
+def compute_reward(state, action, next_state):
+    at_target = float(next_state.distance_to_target < 0.01)
+    return at_target, {"at_target": at_target}
+'''

@@ -1,0 +1,90 @@
+"""Final multi-seed scoring: the top candidates, the baseline and the task's sparse reward re-trained on
+fresh seeds; mean ± std and the human-normalized score, in the store, `show` and `show --json`."""
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rewardsmith.cli import main
+from rewardsmith.schedule import summarize_final
+from rewardsmith.store import RunStore
+
+TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+class _Store:
+    """Just what summarize_final reads of a store."""
+
+    config = {"designer": "llm"}
+
+    def candidate(self, cid):
+        return type("C", (), {"fitness": {"c1": 0.9, "c2": 0.7, "c0": 0.5}[cid]})()
+
+
+def test_normalized_score_is_relative_to_sparse_and_baseline():
+    rows = [{"subject": s, "role": r, "seed": seed, "status": "scored", "fitness": f, "timesteps": 1000}
+            for s, r, fits in (("c1", "candidate", (1.0, 2.0)), ("c2", "candidate", (0.5, 0.5)),
+                               ("c0", "baseline", (0.75, 1.25)), ("sparse", "sparse", (0.25, 0.25)))
+            for seed, f in zip((1, 2), fits)]
+    rows.append({"subject": "c2", "role": "candidate", "seed": 3, "status": "failed", "fitness": None,
+                 "timesteps": None})
+    summary = summarize_final(rows, ["c1", "c2", "c0", "sparse"], [1, 2, 3], _Store())
+    entries = {e["id"]: e for e in summary["entries"]}
+    # (fitness - sparse) / |baseline - sparse| with baseline 1.0 and sparse 0.25
+    assert entries["c1"]["fitness_mean"] == 1.5 and entries["c1"]["fitness_std"] == 0.5
+    assert entries["c1"]["normalized"] == pytest.approx((1.5 - 0.25) / 0.75)
+    assert entries["c0"]["normalized"] == pytest.approx(1.0) and entries["sparse"]["normalized"] == 0.0
+    assert entries["c2"]["normalized"] == pytest.approx((0.5 - 0.25) / 0.75)
+    assert entries["c2"]["seeds"] == 2 and entries["c2"]["failed"] == 1
+    assert summary["best"] == "c1"  # an LLM run: the baseline is a reference, not a contender
+    assert summary["normalization"] == {"baseline": 1.0, "sparse": 0.25}
+
+
+def test_final_scoring_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REWARDSMITH_MODEL", raising=False)
+    result = invoke("evolve", "--task", TINY_TASK, "--iterations", 1, "--samples", 2, "--workers", 2,
+                    "--final-top", 1, "--final-seeds", 2, "--out", "run")
+    assert result.exit_code == 0, result.output
+    store = RunStore("run")
+    rows = store.final_runs()
+    best = store.best_of_run()
+    winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result["budget_fraction"] == 1)
+    baseline = store.baseline()
+    # top-1 candidate (the one that reached the full budget), the baseline and the sparse reward, 2 fresh seeds
+    assert sorted((r["subject"], r["seed"]) for r in rows) == sorted(
+        (s, seed) for s in (winner.id, baseline.id, "sparse") for seed in (1, 2))
+    assert all(r["status"] == "scored" and r["timesteps"] >= 1024 for r in rows)
+    summary = store.meta("final")
+    entries = {e["id"]: e for e in summary["entries"]}
+    for subject in (winner.id, baseline.id, "sparse"):
+        values = [r["fitness"] for r in rows if r["subject"] == subject]
+        assert entries[subject]["fitness_mean"] == pytest.approx(statistics.fmean(values))
+        assert entries[subject]["fitness_std"] == pytest.approx(statistics.pstdev(values))
+    sparse, base = entries["sparse"]["fitness_mean"], entries[baseline.id]["fitness_mean"]
+    if base != sparse:
+        expected = (entries[winner.id]["fitness_mean"] - sparse) / abs(base - sparse)
+        assert entries[winner.id]["normalized"] == pytest.approx(expected)
+    # every final training keeps its policy
+    assert all(store.checkpoint_path(r["subject"], r["seed"]).is_file() for r in rows)
+    assert "final scoring" in result.output and "normalized" in result.output
+
+    doc = json.loads(invoke("show", "run", "--json").output)
+    assert {"task", "status", "candidates", "best"} <= set(doc)
+    assert set(doc["candidates"][0]) == {"id", "generation", "parent", "status", "fitness", "reason"}
+    assert doc["best"] == {"id": best.id, "fitness": best.fitness}
+    assert doc["final"]["entries"] == summary["entries"]
+    text = invoke("show", "run").output
+    assert "final scoring" in text and "sparse" in text
+
+    # resuming a finished run trains nothing again
+    created = {(r["subject"], r["seed"]): r["created"] for r in rows}
+    assert invoke("evolve", "--resume", "run").exit_code == 0
+    assert {(r["subject"], r["seed"]): r["created"] for r in RunStore("run").final_runs()} == created

@@ -1,0 +1,282 @@
+"""Successive halving and parallel training: the rungs, who is promoted (synthetic fitness through a fake
+train function), resuming from checkpoints (real PPO), and kill -9 in the middle of a halving generation
+followed by --resume (a real run)."""
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rewardsmith import executor as executor_module
+from rewardsmith.designer import OfflineDesigner
+from rewardsmith.evolve import EvolveConfig, Evolution
+from rewardsmith.executor import LocalExecutor
+from rewardsmith.schedule import Halving, keep_count, leg_state, successive_halving
+from rewardsmith.store import RunStore
+from rewardsmith.task import load_task_file
+from rewardsmith.trainer import Budget, SeedResult, train_once
+
+TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
+
+
+# ---------------------------------------------------------------------- the rungs
+
+
+def test_rungs_are_geometric_from_the_top_and_whole_rollouts():
+    assert Halving(3, 1 / 9).fractions() == pytest.approx([1 / 9, 1 / 3, 1])
+    assert Halving(2, 1 / 8).fractions() == pytest.approx([1 / 8, 1 / 4, 1 / 2, 1])
+    assert Halving(3, 0.1).fractions() == pytest.approx([1 / 9, 1 / 3, 1])  # 1/27 is below 0.1
+    assert Halving(3, 1).fractions() == [1.0]
+    assert Halving(3, 1 / 9).rungs(30_000, 8) == [3336, 10_000, 30_000]
+    assert Halving(3, 1 / 9).rungs(1024, 256) == [256, 512, 1024]  # 113 and 341 round up to rollouts
+    assert Halving(3, 1 / 9).rungs(256, 256) == [256]  # one rollout: nothing to halve
+    assert [keep_count(n, 3) for n in (1, 2, 3, 4, 8, 9, 10)] == [1, 1, 1, 2, 3, 3, 4]
+
+
+# ---------------------------------------------------------------------- the algorithm
+
+
+def _fake_fitness(curves):
+    """A train_rung that reports the fitness of each candidate's curve at the rung, recording calls."""
+    calls = []
+
+    def train_rung(rung, ids, report):
+        calls.append((rung, list(ids)))
+        for cid in ids:
+            report(cid, curves[cid][rung])
+
+    return train_rung, calls
+
+
+def test_halving_promotes_the_best_third_at_each_rung():
+    # fitness at rungs 0, 1, 2; the ranking changes between rungs: promotion must use each rung's own
+    curves = {"a": [0.9, 0.2, 0.1], "b": [0.8, 0.7, 0.3], "c": [0.7, 0.8, 0.9], "d": [0.6, 0.9, 0.2],
+              "e": [0.5, 1, 1], "f": [0.4, 1, 1], "g": [0.3, 1, 1], "h": [0.2, 1, 1], "i": [0.1, 1, 1]}
+    train_rung, calls = _fake_fitness(curves)
+    stops, scores = {}, {}
+    successive_halving(list(curves), 3, 3, scores, train_rung, lambda cid, rung: stops.setdefault(cid, rung))
+    assert calls == [(0, list(curves)), (1, ["a", "b", "c"]), (2, ["c"])]
+    assert stops == {**{k: 0 for k in "defghi"}, "a": 1, "b": 1, "c": 2}
+    assert scores["c"] == {0: 0.7, 1: 0.8, 2: 0.9} and scores["d"] == {0: 0.6}
+
+
+def test_a_lone_survivor_goes_straight_to_the_top_and_failures_leave_the_pool():
+    curves = {"a": [0.9, 0.9, 0.9, 0.9], "b": [0.8, 0.8, 0.8, 0.8], "c": [None, 0, 0, 0]}
+    train_rung, calls = _fake_fitness(curves)
+    stops = {}
+    successive_halving(["a", "b", "c"], 4, 2, {}, train_rung, lambda cid, rung: stops.setdefault(cid, rung))
+    # c failed at rung 0 (never stopped, never ranked); of a, b one goes on (ceil(2/2)) and skips rungs 1, 2
+    assert calls == [(0, ["a", "b", "c"]), (3, ["a"])]
+    assert stops == {"b": 0, "a": 3}
+
+
+def test_replaying_recorded_scores_trains_only_what_is_missing():
+    curves = {k: [v, v, v] for k, v in zip("abcdef", (0.1, 0.2, 0.3, 0.4, 0.5, 0.6))}
+    train_rung, calls = _fake_fitness(curves)
+    first_stops = {}
+    successive_halving(list(curves), 3, 3, {}, train_rung, lambda c, r: first_stops.setdefault(c, r))
+    # a run that stopped after rung 0 and half of rung 1: those scores are on disk
+    recorded = {k: {0: curves[k][0]} for k in curves}
+    recorded["f"][1] = curves["f"][1]
+    train_rung, calls = _fake_fitness(curves)
+    stops = {}
+    successive_halving(list(curves), 3, 3, recorded, train_rung, lambda c, r: stops.setdefault(c, r))
+    assert calls == [(1, ["e"]), (2, ["f"])]
+    assert stops == first_stops
+
+
+# ---------------------------------------------------------------------- the loop, with a fake trainer
+
+
+FAKE_CODE = '''
+def compute_reward(state, action, next_state):
+    # curve: {curve}
+    return 0.0, {{"zero": 0.0}}
+'''
+
+
+class FakeTrainer:
+    """Stands in for train_once: fitness follows the curve written in the reward code (one value per
+    rung), checkpoints are plain dicts, and every call is recorded."""
+
+    def __init__(self, rungs, crash_after=None):
+        self.rungs, self.calls, self.lock = rungs, [], threading.Lock()
+        self.crash_after = crash_after
+
+    def __call__(self, task, code, seed, budget, on_progress=None, **options):
+        with self.lock:
+            if self.crash_after is not None and len(self.calls) >= self.crash_after:
+                raise RuntimeError("simulated crash of the parent")
+            self.calls.append({"code": code, "target": budget.timesteps, **options})
+        start = options["checkpoint"]["timesteps"] if options.get("checkpoint") else 0
+        curve = json.loads(re.search(r"# curve: (\[.*\])", code).group(1))
+        fitness = curve[self.rungs.index(budget.timesteps)]
+        snapshot = {"step": budget.timesteps, "reward_per_step": 0.0, "native_per_step": 0.0,
+                    "components": {"zero": 0.0}, "episodes": 1, "fitness": fitness, "episode_return": 0.0,
+                    "episode_length": 10.0, "elapsed": 0.1}
+        if on_progress:
+            on_progress(seed, snapshot)
+        episode = {"fitness": fitness, "length": 10, "return": 0.0, "native_return": 0.0,
+                   "terminated": False, "truncated": True}
+        return SeedResult(seed=seed, fitness=fitness, episode_fitness=[fitness], timesteps=budget.timesteps,
+                          steps_per_second=1000.0, train_seconds=0.01, snapshots=[snapshot], episodes=[episode],
+                          checkpoint={"model": f"policy at {budget.timesteps}", "vecnormalize": None},
+                          trained_steps=budget.timesteps - start, wall_seconds=0.02)
+
+
+def _pool_run(tmp_path, curves, trainer, monkeypatch, store=None):
+    monkeypatch.setattr(executor_module, "train_once", trainer)
+    task = load_task_file(TINY_TASK)
+    config = EvolveConfig(task=task.name, timesteps=2304, workers=3, halving_eta=3, halving_min_fraction=1 / 9,
+                          final_seeds=0)
+    if store is None:
+        store = RunStore.create(tmp_path / "run", config.__dict__, task.path)
+        for name, curve in curves.items():
+            store.add_candidate(0, FAKE_CODE.format(curve=json.dumps(curve)), "llm", notes=name)
+    evolution = Evolution(store, task, config, OfflineDesigner())
+    try:
+        evolution._train_generation(0)
+    finally:
+        evolution._close_executor()
+    return store
+
+
+def test_halving_in_the_loop_records_every_candidate_truthfully(tmp_path, monkeypatch):
+    rungs = [256, 768, 2304]  # 2304 / 9 and / 3, already whole rollouts of 256
+    # "w" wins; it gets worse with training, so losers stopped early show higher (rung) fitness numbers
+    curves = {"a": [0.1, 0, 0], "b": [0.2, 0, 0], "c": [0.3, 0, 0], "d": [0.4, 0, 0], "e": [0.5, 0, 0],
+              "f": [0.6, 0, 0], "g": [0.7, 0.3, 0], "h": [0.8, 0.4, 0], "w": [0.9, 0.9, 0.2]}
+    trainer = FakeTrainer(rungs)
+    store = _pool_run(tmp_path, curves, trainer, monkeypatch)
+    by_name = {c.notes.split(";")[0]: c for c in store.candidates()}
+    assert all(c.status == "scored" for c in by_name.values())
+    assert [(c["target"], c["checkpoint"]) for c in trainer.calls[:9]] == [(256, None)] * 9
+    resumed = trainer.calls[9:]
+    assert [c["target"] for c in resumed] == [768, 768, 768, 2304]
+    assert all(c["checkpoint"]["model"] == f"policy at {256 if c['target'] == 768 else 768}" for c in resumed)
+    assert all(c["planned_total"] == 2304 and c["return_checkpoint"] for c in trainer.calls)
+    for name, (timesteps, fraction) in {"a": (256, 1 / 9), "f": (256, 1 / 9), "g": (768, 1 / 3),
+                                        "h": (768, 1 / 3), "w": (2304, 1.0)}.items():
+        c = by_name[name]
+        assert (c.timesteps, c.steps_spent) == (timesteps, timesteps)
+        assert c.result["budget_fraction"] == pytest.approx(fraction)
+        assert ("stopped by successive halving" in c.notes) == (fraction < 1)
+    assert by_name["w"].result["halving"]["history"] == {"0": 0.9, "1": 0.9, "2": 0.2}
+    # like with like: the full-budget winner is the best, though stopped candidates show higher numbers
+    assert store.best_of_run().id == by_name["w"].id and by_name["w"].fitness < by_name["h"].fitness
+    # every candidate keeps its latest policy where videos look for it
+    for c in by_name.values():
+        saved = json.loads(store.checkpoint_path(c.id, 0).read_text())
+        assert saved["model"] == f"policy at {c.timesteps}" and saved["timesteps"] == c.timesteps
+
+
+def test_a_crash_mid_halving_resumes_without_retraining_finished_rungs(tmp_path, monkeypatch):
+    rungs = [256, 768, 2304]
+    curves = {n: [v, v, v] for n, v in zip("abcdefghi", (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9))}
+    crashing = FakeTrainer(rungs, crash_after=10)  # all of rung 0, then one leg of rung 1
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _pool_run(tmp_path, curves, crashing, monkeypatch)
+    store = RunStore(tmp_path / "run")
+    assert all(c.status in ("training", "scored") for c in store.candidates())
+    assert any(c.status == "training" for c in store.candidates())
+    saved_rung_1 = [c.id for c in store.candidates() if 1 in leg_state(store, c.id, 0)["rungs"]]
+    assert len(saved_rung_1) < 3
+    again = FakeTrainer(rungs)
+    _pool_run(tmp_path, curves, again, monkeypatch, store=store)
+    assert [c["target"] for c in again.calls if c["target"] == 256] == []  # rung 0 is never trained again
+    assert len([c for c in again.calls if c["target"] == 768]) == 3 - len(saved_rung_1)
+    best = store.best_of_run()
+    assert best.notes == "i" and best.timesteps == 2304
+    assert sorted(c.timesteps for c in store.candidates()) == [256] * 6 + [768] * 2 + [2304]
+
+
+def test_local_executor_runs_workers_trainings_at_once(monkeypatch):
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def slow(task, code, seed, budget, on_progress=None, **options):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return seed
+
+    monkeypatch.setattr(executor_module, "train_once", slow)
+    pool = LocalExecutor(3)
+    futures = [pool.submit(None, "", seed, Budget(64)) for seed in range(7)]
+    assert sorted(f.result() for f in futures) == list(range(7))
+    pool.close()
+    assert peak[0] == 3
+
+
+# ---------------------------------------------------------------------- real PPO
+
+
+def test_a_resumed_leg_continues_from_its_checkpoint():
+    task = load_task_file(TINY_TASK)
+    first = train_once(task, task.baseline, 0, Budget(256), planned_total=1024, return_checkpoint=True)
+    assert first.timesteps == 256 and first.trained_steps == 256 and first.checkpoint["model"]
+    second = train_once(task, task.baseline, 0, Budget(1024), checkpoint=first.checkpoint, planned_total=1024)
+    assert second.timesteps == 1024  # num_timesteps continues from 256 ...
+    assert second.trained_steps == 768 < second.timesteps  # ... and only the rest is trained
+    assert second.snapshots and min(s["step"] for s in second.snapshots) > 256
+
+
+def _rows(db):
+    with sqlite3.connect(db) as con:
+        return {r[0]: r[1:] for r in con.execute("SELECT id, status, origin FROM candidates")}
+
+
+def test_kill_9_mid_halving_then_resume_finishes_without_retraining_finished_rungs(tmp_path):
+    cmd = [sys.executable, "-m", "rewardsmith.cli", "evolve", "--task", str(TINY_TASK), "--iterations", "1",
+           "--samples", "3", "--workers", "2", "--final-seeds", "0", "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    db = tmp_path / "run" / "run.db"
+    deadline = time.monotonic() + 400
+    store = before = None
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if not db.exists():
+                continue
+            rows = _rows(db)
+            pool = [cid for cid, (status, origin) in rows.items() if origin != "baseline"]
+            if len(pool) == 3 and all(
+                    (tmp_path / "run" / "checkpoints" / f"{cid}-seed0.rungs.json").exists() for cid in pool):
+                store = RunStore(tmp_path / "run")
+                before = {cid: leg_state(store, cid, 0)["rungs"] for cid in pool}
+                if all(0 in r for r in before.values()):
+                    break
+                before = None
+        assert before, "the run never finished rung 0 of its halving generation"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    unfinished = [cid for cid, (status, _) in _rows(db).items() if status != "scored"]
+    assert unfinished, "the kill came after the generation had finished"
+
+    result = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--resume", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stdout + result.stderr
+    store = RunStore(tmp_path / "run")
+    assert store.meta("status") == "finished"
+    after = {cid: leg_state(store, cid, 0)["rungs"] for cid in before}
+    for cid in before:
+        assert after[cid][0] == before[cid][0]  # the finished rung was not trained again
+    winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result["budget_fraction"] == 1)
+    top = max(after[winner.id])
+    assert winner.timesteps == 1024 and after[winner.id][top]["trained_steps"] == 1024 - 256  # resumed
+    assert winner.steps_spent == 1024
+    assert all(c.status == "scored" for c in store.candidates())
+    assert len(store.candidates()) == 4  # the baseline and 3 candidates: nothing designed twice
