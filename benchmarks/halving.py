@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -146,6 +147,9 @@ def halving(task, seeds: list[int], timesteps: int, workers: int, eta: int, min_
     finally:
         evolution._close_executor()
     candidates = {ids[c.id]: c for c in store.candidates()}
+    failed = {name: c.reason for name, c in candidates.items() if c.status != "scored"}
+    if failed:
+        raise SystemExit("trainings failed:\n" + "\n".join(f"{n}: {r}" for n, r in failed.items()))
     winner = next(name for name, c in candidates.items() if c.result["budget_fraction"] >= 1)
     legs = [leg for c in candidates.values() for s in seeds for leg in leg_state(store, c.id, s)["rungs"].values()]
     rungs_reached = {name: c.result["halving"]["rung"] for name, c in candidates.items()}
@@ -172,13 +176,13 @@ def main() -> None:
           f"halving eta {args.eta}, min fraction {args.min_fraction}; load average {os.getloadavg()[0]:.2f}",
           flush=True)
     with tempfile.TemporaryDirectory(prefix="rewardsmith-halving-") as scratch:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), _children_cpu()
         cut = halving(task, seeds, timesteps, args.workers, args.eta, min_fraction, Path(scratch))
-        cut["wall"] = time.monotonic() - started
+        cut["wall"], cut["cpu"] = time.monotonic() - started, _children_cpu() - cpu
         print(f"halving done in {cut['wall']:.0f} s (rungs {cut['rungs']})", flush=True)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     full = full_training(task, seeds, timesteps, args.workers)
-    full["wall"] = time.monotonic() - started
+    full["wall"], full["cpu"] = time.monotonic() - started, _children_cpu() - cpu
     print(f"full training done in {full['wall']:.0f} s", flush=True)
 
     means = {n: statistics.fmean(v) for n, v in full["fitness"].items()}
@@ -198,7 +202,16 @@ def main() -> None:
     print(f"evaluation env steps (not counted above): full {full['evaluation_steps']:,} "
           f"({len(POOL) * len(seeds)} evaluations), halving {cut['evaluation_steps']:,} ({cut['legs']} "
           f"evaluations: one per rung reached)")
-    print(f"wall time: full {full['wall']:.0f} s, halving {cut['wall']:.0f} s = {cut['wall'] / full['wall']:.1%}")
+    print(f"CPU time of the training processes (start-up, training, evaluation): full {full['cpu']:.0f} s, "
+          f"halving {cut['cpu']:.0f} s = {cut['cpu'] / full['cpu']:.1%}")
+    print(f"wall time: full {full['wall']:.0f} s, halving {cut['wall']:.0f} s = {cut['wall'] / full['wall']:.1%} "
+          f"(load average now {os.getloadavg()[0]:.2f})")
+
+
+def _children_cpu() -> float:
+    """CPU seconds used by this process's finished child processes (the sandboxed trainings)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

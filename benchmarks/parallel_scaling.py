@@ -5,8 +5,8 @@ evolve loop's own training path (``Evolution._train_generation`` with ``--schedu
 single-threaded process per training, recorded as each finishes) once with 1 worker and once with 2,
 and prints both wall times and the speedup:
 
-    python benchmarks/parallel_scaling.py                      # mountaincar-reach, 4 × 6,000 steps
-    python benchmarks/parallel_scaling.py --timesteps 12000 --workers 1,2,4
+    python benchmarks/parallel_scaling.py                      # mountaincar-reach, 4 × 16,384 steps
+    python benchmarks/parallel_scaling.py --timesteps 32768 --workers 1,2,4
 
 The issue's figure: on 2 quiet cores, 2 workers are at least 1.7× faster than 1. The load average is
 printed before and after: other work on the machine makes the ratio meaningless.
@@ -68,7 +68,7 @@ def timed_generation(task, codes: list[str], timesteps: int, workers: int, root:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="mountaincar-reach")
-    parser.add_argument("--timesteps", type=int, default=6000)
+    parser.add_argument("--timesteps", type=int, default=16384)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to compare")
     args = parser.parse_args()
     task = load_task(args.task)

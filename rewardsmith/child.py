@@ -147,10 +147,16 @@ def install_audit_guard(trusted_roots: tuple[str, ...]) -> None:
             frame = frame.f_back
         return False
 
+    # event name -> whether the guard looks at it at all; PPO raises builtins.id dozens of times
+    # per step, so the common answer must cost one dict lookup
+    watched: dict[str, bool] = {}
+
     def guard(event: str, args) -> None:
-        # the fast path matters: PPO raises builtins.id dozens of times per step
-        if busy[0] or event not in _JUDGED_EVENTS and event not in _DENIED_EVENTS \
-                and event.partition(".")[0] not in _DENIED_NAMESPACES:
+        looks = watched.get(event)
+        if looks is None:
+            looks = watched[event] = event in _JUDGED_EVENTS or event in _DENIED_EVENTS \
+                or event.partition(".")[0] in _DENIED_NAMESPACES
+        if not looks or busy[0]:
             return
         busy[0] = True
         try:

@@ -135,6 +135,7 @@ class Evolution:
                 if not self._designed(generation):
                     self._design(generation)
                 self._train_generation(generation)
+                self._video(generation)
                 self.store.event("generation_done", {"generation": generation})
                 self.on_event("generation_done", generation=generation, best=self.best())
                 last = generation == self.config.iterations - 1
@@ -385,6 +386,17 @@ class Evolution:
         reflection = render_reflection(self.task, candidate.id, analysis, code=candidate.code,
                                        prompts_dir=self.config.prompts)
         return analysis.to_dict(), reflection
+
+    def _video(self, generation: int) -> None:
+        """A short GIF of the generation's best policy (where rendering works; said once if not)."""
+        best = max((c for c in self.store.candidates(generation=generation, status=SCORED)
+                    if c.fitness is not None), key=lambda c: c.fitness, default=None)
+        if best is None or (self.store.root / "videos" / f"gen{generation}-{best.id}.gif").exists():
+            return
+        from .video import write_generation_video
+
+        write_generation_video(self.store, self.task, best.id, generation,
+                               on_note=lambda message: self.on_event("note", message=message))
 
     def _random_fitness(self) -> float:
         """The task's fitness under random actions (once per run, kept in the store): the analyzer's

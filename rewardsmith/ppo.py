@@ -164,19 +164,11 @@ def train_job(job: dict, emit) -> dict:
         model.save(buffer)
         result["checkpoint"] = {
             "model": base64.b64encode(buffer.getvalue()).decode(),
-            "vecnormalize": base64.b64encode(pickle.dumps(_detached(venv))).decode()
+            "vecnormalize": base64.b64encode(pickle.dumps(venv)).decode()  # __getstate__ drops the envs
             if isinstance(venv, VecNormalize) else None,
         }
     venv.close()
     return result
-
-
-def _detached(vecnormalize):
-    """A copy of VecNormalize's statistics without its environments (picklable)."""
-    state = vecnormalize.__getstate__()
-    clone = object.__new__(type(vecnormalize))
-    clone.__dict__.update(state)
-    return clone
 
 
 def evaluate(model, vecnormalize, task, reward, code, episodes: int, seed: int, keep: int = 0) -> dict:

@@ -111,7 +111,8 @@ FINAL_COLUMNS = ("id", "role", "fitness_mean", "fitness_std", "per_seed", "seeds
 
 def _final_scores(store: RunStore) -> dict | None:
     """The final multi-seed scoring (meta ``final``, written by schedule.final_scoring) as a table:
-    {"columns", "rows", "seeds", "timesteps", "best", "best_entry", "baseline_entry", "normalization"}."""
+    {"columns", "rows", "seeds", "timesteps", "best", "best_entry", "baseline_entry", "sparse_entry",
+    "normalization"}."""
     final = store.meta("final")
     if not final:
         return None
@@ -124,6 +125,7 @@ def _final_scores(store: RunStore) -> dict | None:
             "seeds": meta.get("seeds"), "timesteps": meta.get("timesteps"), "best": meta.get("best"),
             "best_entry": next((e for e in entries if e.get("id") == meta.get("best")), None),
             "baseline_entry": next((e for e in entries if e.get("role") == "baseline"), None),
+            "sparse_entry": next((e for e in entries if e.get("role") == "sparse"), None),
             "normalization": meta.get("normalization")}
 
 
@@ -219,9 +221,7 @@ def _png(fig) -> str:
 
 
 def _figure(width: float, height: float):
-    import matplotlib
-
-    matplotlib.use("Agg")  # never a window, even where a display exists
+    # a bare Figure (no pyplot): no global state, no window, and PNGs come from the Agg renderer
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height))
@@ -280,15 +280,16 @@ def _jitter(c: Candidate, group: list[Candidate]) -> float:
 
 
 def components_plot(c: Candidate) -> str | None:
-    """A scored candidate's training curves (a PNG data URI): each reward component's mean per step,
-    and the training episodes' fitness for each seed."""
+    """A scored candidate's training curves (a PNG data URI): each reward component's mean per step;
+    beside it the total and native reward per step, and (right axis) the fitness of finished training
+    episodes per seed and the evaluation fitness."""
     result = c.result or {}
     runs = result.get("runs") or []
     components = result.get("components") or {}
     if not runs or not any(r.get("snapshots") for r in runs):
         return None
     steps = [s["step"] for s in max((r.get("snapshots") or [] for r in runs), key=len)]
-    fig = _figure(9.0, 2.8)
+    fig = _figure(9.5, 2.8)
     left, right = fig.subplots(1, 2)
     for name, entry in components.items():
         series = [math.nan if v is None else v for v in entry.get("series", [])]
@@ -297,17 +298,30 @@ def components_plot(c: Candidate) -> str | None:
     if components:
         left.legend(fontsize=7, frameon=False)
     left.set_title("reward components (mean per step)", fontsize=9)
+    fitness_axis = right.twinx()
     for run in runs:
-        snaps = [s for s in run.get("snapshots") or [] if s.get("fitness") is not None]
-        if snaps:
-            right.plot([s["step"] for s in snaps], [s["fitness"] for s in snaps], marker=".",
-                       label=f"seed {run.get('seed')}")
+        snaps = run.get("snapshots") or []
+        label = f" (seed {run.get('seed')})" if len(runs) > 1 else ""
+        for key, style, name in (("reward_per_step", "-", "reward"), ("native_per_step", ":", "native reward")):
+            right.plot([s["step"] for s in snaps], [_nan(s.get(key)) for s in snaps], ls=style, color="#2f6db3",
+                       label=f"{name}/step{label}")
+        done = [s for s in snaps if s.get("fitness") is not None]
+        if done:
+            fitness_axis.plot([s["step"] for s in done], [s["fitness"] for s in done], "o-", ms=3,
+                              color="#1a9850", label=f"episode fitness{label}")
     if c.fitness is not None and math.isfinite(c.fitness):
-        right.axhline(c.fitness, color="#1a9850", ls="--", lw=1, label=f"evaluation {fmt(c.fitness)}")
-    right.legend(fontsize=7, frameon=False)
-    right.set_title("fitness of training episodes", fontsize=9)
+        fitness_axis.axhline(c.fitness, color="#1a9850", ls="--", lw=1, label=f"evaluation {fmt(c.fitness)}")
+    fitness_axis.set_ylabel("fitness", fontsize=8, color="#1a9850")
+    fitness_axis.tick_params(labelsize=7)
+    handles = [h for ax in (right, fitness_axis) for h in ax.get_legend_handles_labels()[0]]
+    right.legend(handles, [h.get_label() for h in handles], fontsize=7, frameon=False)
+    right.set_title("training: reward per step, fitness", fontsize=9)
     for ax in (left, right):
         ax.set_xlabel("timestep", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     return _png(fig)
+
+
+def _nan(x) -> float:
+    return math.nan if x is None else float(x)

@@ -11,6 +11,7 @@ sends. Anything the child prints (the reward code may print) is kept as a bounde
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -50,6 +51,14 @@ class Limits:
         return data
 
 
+@functools.cache
+def _has_osmesa() -> bool:
+    """Whether OSMesa is installed (MUJOCO_GL=osmesa without it breaks every MuJoCo environment)."""
+    import ctypes.util
+
+    return sys.platform.startswith("linux") and ctypes.util.find_library("OSMesa") is not None
+
+
 def child_environment(scratch: str) -> dict:
     """The environment of a sandboxed child: an allow-list, single-threaded math, home in scratch."""
     env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOW}
@@ -58,8 +67,9 @@ def child_environment(scratch: str) -> dict:
     env.update(
         HOME=scratch, TMPDIR=scratch, PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
         OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-        MUJOCO_GL=os.environ.get("MUJOCO_GL", "osmesa" if sys.platform.startswith("linux") else ""),
     )
+    if "MUJOCO_GL" not in env and _has_osmesa():
+        env["MUJOCO_GL"] = "osmesa"  # offscreen CPU rendering for videos; without the library, leave it unset
     return env
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 from pathlib import Path
@@ -73,8 +74,6 @@ def write_generation_video(store, task: Task, candidate_id: str, generation: int
     if path is None:
         _say(f"no video for {candidate_id}: no checkpoint in {store.root / 'checkpoints'}", on_note)
         return None
-    import json
-
     checkpoint = json.loads(path.read_text())
     used_seed = int(path.stem.rsplit("-seed", 1)[1])
     video = render_episode(task, checkpoint, seed=used_seed, max_frames=max_frames, size=size, on_note=on_note)
@@ -123,11 +122,9 @@ def render_job(job: dict, emit) -> dict:
     os.environ.setdefault("LP_NUM_THREADS", "1")  # Mesa's software rasterizer: one core, like training
     import pickle
 
-    import numpy as np
     import torch
 
     torch.set_num_threads(1)
-    from PIL import Image
     from stable_baselines3 import PPO
 
     from .task import load_task_file
@@ -152,7 +149,7 @@ def render_job(job: dict, emit) -> dict:
         raise SandboxError(f"{task.env_id} rendered no rgb_array frame", kind=UNAVAILABLE)
 
     emit({"event": "phase", "phase": "rendering an episode"})
-    frames, stride, step, done = [_thumbnail(Image, first, size)], 1, 0, False
+    frames, stride, step, done = [_thumbnail(first, size)], 1, 0, False
     try:
         while not done:
             action, _ = model.predict(stats.normalize_obs(obs) if stats is not None else obs, deterministic=True)
@@ -160,7 +157,7 @@ def render_job(job: dict, emit) -> dict:
             done = terminated or truncated
             step += 1
             if step % stride == 0 or done:
-                frames.append(_thumbnail(Image, env.render(), size))
+                frames.append(_thumbnail(env.render(), size))
                 if len(frames) > max_frames:  # keep every other frame and halve the rate from here on
                     frames, stride = frames[::2], stride * 2
         summary = env.pop_stats()["episodes"][-1]
@@ -169,7 +166,7 @@ def render_job(job: dict, emit) -> dict:
 
     fps = float(env.metadata.get("render_fps") or 30)
     buffer = io.BytesIO()
-    frames = [_paletted(Image, f) for f in frames]
+    frames = [f.quantize(colors=128) for f in frames]  # per-frame palettes: small files, true colours
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], loop=0,
                    duration=max(MIN_FRAME_MS, round(1000 * stride / fps)), disposal=1)
     return {"gif": base64.b64encode(buffer.getvalue()).decode(), "frames": len(frames), "steps": step,
@@ -193,16 +190,14 @@ def _fast_mujoco(env) -> None:
         scene.flags[flag] = 0
 
 
-def _thumbnail(image_module, frame, size: int):
+def _thumbnail(frame, size: int):
+    """An RGB frame as a PIL image at most ``size`` pixels on its longer side."""
     import numpy as np
+    from PIL import Image
 
-    image = image_module.fromarray(np.asarray(frame, dtype=np.uint8))
+    image = Image.fromarray(np.asarray(frame, dtype=np.uint8))
     image.thumbnail((size, size), reducing_gap=2.0)
     return image
-
-
-def _paletted(image_module, image):
-    return image.convert("P", palette=image_module.Palette.ADAPTIVE, colors=128)
 
 
 def _why_unavailable(task: Task, exc: Exception) -> str:

@@ -6,8 +6,6 @@ ends when the pole tilts past 12° or the cart leaves the track (|x| > 2.4 m), o
 
 import math
 
-import numpy as np
-
 from rewardsmith.task import field
 
 NAME = "cartpole-balance"

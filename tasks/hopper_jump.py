@@ -10,7 +10,6 @@ from rewardsmith.task import field
 
 NAME = "hopper-jump"
 ENV = "Hopper-v5"
-STANDING_HEIGHT = 1.25  # m: torso height of the hopper standing still
 GOAL = (
     "A one-legged robot (torso, thigh, leg, foot) moves in a vertical plane; standing still its torso is "
     "1.25 m high. Make it jump as high as possible, repeatedly, for 1000 steps (one step is 0.008 s), "
@@ -105,7 +104,7 @@ STANDING = 1.25  # m: torso height standing still
 
 def compute_reward(state, action, next_state):
     # stay up; reward height above standing (what we want) and upward speed (what gets it there);
-    # small costs on drifting sideways and on effort
+    # small costs on wandering forward or back and on effort
     healthy = 1.0 * next_state.is_healthy
     height = 10.0 * max(0.0, next_state.torso_height - STANDING)
     lift = 0.5 * max(0.0, next_state.z_velocity)

@@ -19,19 +19,18 @@ GOAL = (
 )
 FLAG = 0.45
 
-# rl-baselines3-zoo hyperparams/ppo.yml, MountainCarContinuous-v0 (tuned); timesteps: our short budget.
+# SB3's default PPO with 4 envs. rl-baselines3-zoo's tuned MountainCarContinuous-v0 settings (n_steps 8,
+# SDE) run at ~200 env steps/s, far too slow for a search budget, and with them even the native reward
+# sometimes finds the flag. Measured at 30,000 steps, seeds 0-2: the energy-shaping BASELINE reaches the
+# flag on every seed (fitness 1.36, 1.32, 1.23); the native reward never does (0.058, 0.039, 0.034).
 TRAINING = {
     "timesteps": 30_000,
-    "n_envs": 1,
-    "normalize": True,
+    "n_envs": 4,
+    "normalize": False,
     "eval_episodes": 5,
-    "source": "rl-baselines3-zoo ppo.yml MountainCarContinuous-v0",
-    "ppo": {
-        "batch_size": 256, "n_steps": 8, "gamma": 0.9999, "learning_rate": 7.77e-05,
-        "ent_coef": 0.00429, "clip_range": 0.1, "n_epochs": 10, "gae_lambda": 0.9,
-        "max_grad_norm": 5, "vf_coef": 0.19, "use_sde": True,
-        "policy_kwargs": {"log_std_init": -3.29, "ortho_init": False},
-    },
+    "source": "SB3 default PPO, n_envs 4 (rl-baselines3-zoo's MountainCarContinuous-v0 settings run at "
+              "~200 steps/s)",
+    "ppo": {},
 }
 
 

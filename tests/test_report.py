@@ -36,13 +36,14 @@ def tiny_gif() -> bytes:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A real two-generation offline run on the tiny task, plus what people and models add to a run:
-    feedback, a rejected (hostile) candidate, LLM calls, final scores and a video."""
+    """A real one-generation offline run on the tiny task with a one-seed final scoring, plus what people
+    and models add to a run: feedback, a rejected (hostile) candidate, LLM calls and a video."""
     root = tmp_path_factory.mktemp("report") / "run"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("REWARDSMITH_CACHE", str(root.parent / "cache"))
         mp.delenv("REWARDSMITH_MODEL", raising=False)
-        result = invoke("evolve", "--task", TINY_TASK, "--iterations", 2, "--samples", 2, "--out", root)
+        result = invoke("evolve", "--task", TINY_TASK, "--iterations", 1, "--samples", 2, "--final-top", 1,
+                        "--final-seeds", 1, "--out", root)
     assert result.exit_code == 0, result.output
     store = RunStore(root)
     best = store.best_of_run()
@@ -55,10 +56,6 @@ def run(tmp_path_factory):
     store.record_llm_call({"purpose": "repair", "model": "openai/stub", "messages": [], "response": "",
                            "prompt_tokens": 10, "completion_tokens": 0, "error": f"HTTP 500 {EVIL}"},
                           generation=1)
-    store.set_meta("final", {"seeds": [1, 2], "timesteps": 1024, "best": best.id, "normalization": None,
-                             "entries": [{"id": best.id, "role": "candidate", "seeds": 2, "failed": 0,
-                                          "per_seed": [0.5, 0.25], "fitness_mean": 0.375, "fitness_std": 0.125,
-                                          "search_fitness": best.fitness, "normalized": None}]})
     (root / "videos").mkdir()
     (root / "videos" / f"gen1-{best.id}.gif").write_bytes(tiny_gif())
     store.event("video", {"generation": 1, "candidate": best.id, "seed": 0, "path": f"videos/gen1-{best.id}.gif",
@@ -87,7 +84,10 @@ def test_report_has_every_section_and_is_self_contained(run):
     assert '<article id="rej-' in page and "line 2: imports os" in page
     assert "1,210 prompt + 345 completion tokens" in page and "0.0021" in page and "HTTP 500" in page
     assert "it rocks but never commits" in page
-    assert "0.375" in page and "fresh seeds" in page  # final scores, in the summary and their table
+    final = store.meta("final")
+    assert f"best: <strong>{final['best']}</strong>" in page and "final scoring, 1 fresh seed<" in page
+    for entry in final["entries"]:
+        assert f"<td>{entry['id']}</td><td>{entry['role']}</td>" in page
     assert 'src="data:image/gif;base64,' in page and f"gen1-{best.id}.gif" in page
     assert not EXTERNAL.search(page), EXTERNAL.search(page).group(0)
     assert "<script" not in page.lower() and "<link" not in page.lower()

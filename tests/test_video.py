@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from rewardsmith import video
+from rewardsmith.report import write_report
 from rewardsmith.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.trainer import Budget, train_once
@@ -70,6 +71,8 @@ def test_generation_video_is_written_into_the_run_and_recorded(mountaincar, tmp_
     assert frames > 1 and max(size) == 80
     [event] = store.events("video")
     assert event["candidate"] == c.id and event["path"] == f"videos/gen1-{c.id}.gif" and event["steps"] > 1
+    page = write_report(store.root).read_text()  # the report embeds it
+    assert f'id="video-gen1-{c.id}.gif"' in page and 'src="data:image/gif;base64,' in page
 
 
 @needs_osmesa
