@@ -285,7 +285,8 @@ def evolve(task_name, resume, model, api_base, designer, iterations, samples, ti
             err.print("[yellow]no model configured (--model or REWARDSMITH_MODEL): using the offline designer "
                       "(mutation of the human baseline; no network)[/]")
         config = EvolveConfig(task=task.name, designer=chosen, model=model, api_base=api_base,
-                              temperature=temperature, iterations=iterations or 3, samples=samples or 4,
+                              temperature=temperature, iterations=3 if iterations is None else iterations,
+                              samples=4 if samples is None else samples,
                               timesteps=timesteps, seed=seed, repairs=repairs,
                               max_cost=max_cost, prompts=prompts_dir and str(Path(prompts_dir).resolve()),
                               env_source=env_source, llm_analyzer=llm_analyzer, llm_critic=llm_critic,
