@@ -12,7 +12,9 @@ Both report steps/s over ``model.learn()`` only (trained steps / learn time): pr
 evaluation are not per-step costs. Repetitions alternate A/B, B/A, ... to cancel machine drift;
 the ratio is the median of the paired ratios A/B. A second, noise-free figure isolates the wrapper:
 the time of one env step with random actions, wrapper + baseline reward vs. the bare environment,
-in short interleaved blocks, and the ratio that extra time predicts at plain SB3's speed.
+in short interleaved blocks, and the ratio that extra time predicts at plain SB3's speed. On a
+shared machine the paired wall-clock ratios scatter widely (one other busy process is enough):
+raise --reps and read both figures.
 
     python benchmarks/reward_overhead.py                          # hopper-forward (if shipped)
     python benchmarks/reward_overhead.py --task mountaincar-reach --timesteps 4096 --reps 3

@@ -17,7 +17,7 @@ from .critic import Critic
 from .designer import DesignContext, Proposal
 from .errors import ConfigError, LLMError, TrainingError
 from .sandbox import Limits
-from .store import DONE, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
+from .store import budget_fraction, DONE, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
 from .trainer import Budget, Score, SeedResult
 
@@ -390,7 +390,7 @@ class Evolution:
     def _video(self, generation: int) -> None:
         """A short GIF of the generation's best policy (where rendering works; said once if not)."""
         best = max((c for c in self.store.candidates(generation=generation, status=SCORED)
-                    if c.fitness is not None), key=lambda c: c.fitness, default=None)
+                    if c.fitness is not None), key=lambda c: (budget_fraction(c), c.fitness), default=None)
         if best is None or (self.store.root / "videos" / f"gen{generation}-{best.id}.gif").exists():
             return
         from .video import write_generation_video

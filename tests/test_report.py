@@ -56,7 +56,7 @@ def run(tmp_path_factory):
     store.record_llm_call({"purpose": "repair", "model": "openai/stub", "messages": [], "response": "",
                            "prompt_tokens": 10, "completion_tokens": 0, "error": f"HTTP 500 {EVIL}"},
                           generation=1)
-    (root / "videos").mkdir()
+    (root / "videos").mkdir(exist_ok=True)  # the loop may have rendered generation 0's best already
     (root / "videos" / f"gen1-{best.id}.gif").write_bytes(tiny_gif())
     store.event("video", {"generation": 1, "candidate": best.id, "seed": 0, "path": f"videos/gen1-{best.id}.gif",
                           "frames": 3, "steps": 999, "fitness": best.fitness, "terminated": False})
