@@ -238,10 +238,13 @@ def _compute_config(workers, compute: dict, config=None) -> dict:
 @click.option("--llm-analyzer", is_flag=True, help="The model diagnoses each trained policy from its analysis.")
 @click.option("--llm-critic", is_flag=True, help="The model reviews each reward before training and may veto it.")
 @click.option("--interactive", is_flag=True, help="Pause after each generation for feedback or edits.")
+@click.option("--feedback-replaces-reflection", is_flag=True,
+              help="When there is human feedback, the prompt shows it instead of the automatic analysis.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<time>-<task>).")
 @_compute_options
 def evolve(task_name, resume, model, api_base, designer, iterations, samples, timesteps, workers, seed,
-           repairs, temperature, max_cost, prompts_dir, env_source, llm_analyzer, llm_critic, interactive, out,
+           repairs, temperature, max_cost, prompts_dir, env_source, llm_analyzer, llm_critic, interactive,
+           feedback_replaces_reflection, out,
            **compute):
     """The main job: evolves reward functions for a task and keeps the best."""
     from dataclasses import asdict
@@ -290,6 +293,7 @@ def evolve(task_name, resume, model, api_base, designer, iterations, samples, ti
                               timesteps=timesteps, seed=seed, repairs=repairs,
                               max_cost=max_cost, prompts=prompts_dir and str(Path(prompts_dir).resolve()),
                               env_source=env_source, llm_analyzer=llm_analyzer, llm_critic=llm_critic,
+                              feedback_replaces_reflection=feedback_replaces_reflection,
                               **_compute_config(workers, compute))
         config.validate()
         store = RunStore.create(Path(out) if out else default_run_dir(task.name), asdict(config), task.path)

@@ -42,6 +42,7 @@ class DesignContext:
     feedback: list[dict]
     human_edits: list[Candidate]
     seed: int = 0
+    reflection: bool = True     # False: human feedback replaces the automatic reflection in the prompt
 
 
 class OfflineDesigner:
@@ -159,7 +160,7 @@ class LLMDesigner:
             messages.append({"role": "assistant", "content": f"```python\n{ctx.best.code.strip()}\n```"})
         messages.append({"role": "user", "content": self.prompts.iteration(
             ctx.task, best=ctx.best, failures=ctx.failures, feedback=ctx.feedback,
-            human_edits=ctx.human_edits,
+            human_edits=ctx.human_edits, show_reflection=ctx.reflection,
             baseline_fitness=None)})
         return messages
 

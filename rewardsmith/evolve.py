@@ -47,7 +47,7 @@ class EvolveConfig:
     llm_analyzer: bool = False
     llm_critic: bool = False
     critic_seconds: float = 10.0       # CPU seconds the critic's probe may use (wall: twice that)
-    feedback_mode: str = "both"        # both | feedback-only (reflection replaced by human feedback)
+    feedback_replaces_reflection: bool = False  # human feedback shown in place of the automatic reflection
     # how the training compute is spent (schedule.py, executor.py)
     schedule: str = "halving"          # halving | full (every candidate on the full budget)
     halving_eta: int = 3               # keep the best 1/eta at each rung
@@ -191,6 +191,7 @@ class Evolution:
             timesteps=self.budget.timesteps, archive=archive, best=self.best(), baseline=self.baseline(),
             failures=[c for c in previous if c.status in (REJECTED, FAILED)],
             feedback=feedback,
+            reflection=not (self.config.feedback_replaces_reflection and feedback),
             human_edits=[c for c in archive if c.origin == "human" and c.id not in self._seen_edits()],
             seed=self.config.seed,
         )

@@ -115,3 +115,24 @@ def test_offline_designer_proposes_distinct_valid_children_guided_by_statistics(
     # same seed, same proposals: resuming a run redoes nothing differently
     again = OfflineDesigner().propose(ctx)
     assert [p.code for p in again] == [p.code for p in proposals]
+
+
+def test_iteration_prompt_shows_feedback_beside_or_instead_of_the_reflection():
+    from rewardsmith.designer import LLMDesigner
+    from rewardsmith.prompting import Prompts
+
+    task = load_task("mountaincar-reach")
+    best = _candidate("c1", PARENT, 1.0)
+    best.reflection = "REFLECTION-TEXT: 'bonus' flat over training"
+    feedback = [{"candidate": "c1", "text": "it rocks but never climbs"}]
+    designer = LLMDesigner(client=None, prompts=Prompts())
+
+    def prompt(reflection):
+        ctx = DesignContext(task=task, generation=1, samples=1, timesteps=1000, archive=[best], best=best,
+                            baseline=None, failures=[], feedback=feedback, human_edits=[], reflection=reflection)
+        return designer.messages_for(ctx)[-1]["content"]
+
+    beside, instead = prompt(True), prompt(False)
+    assert "REFLECTION-TEXT" in beside and "it rocks but never climbs" in beside
+    assert "REFLECTION-TEXT" not in instead and "it rocks but never climbs" in instead
+    assert "replaces the automatic analysis" in instead
