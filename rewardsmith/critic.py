@@ -10,7 +10,6 @@ value, the expected one, the likely cause. The same text goes back to the LLM fo
 from __future__ import annotations
 
 import ast
-import math
 import string
 import time
 from dataclasses import dataclass, field
@@ -387,6 +386,3 @@ def _line_of(message: str) -> int | None:
             return int(digits)
     return None
 
-
-def finite_or_none(x):
-    return x if isinstance(x, (int, float)) and math.isfinite(x) else None

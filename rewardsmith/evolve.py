@@ -17,7 +17,7 @@ from .critic import Critic
 from .designer import DesignContext, Proposal
 from .errors import ConfigError, LLMError, TrainingError
 from .sandbox import Limits
-from .store import budget_fraction, DONE, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
+from .store import budget_fraction, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
 from .trainer import Budget, Score, SeedResult
 

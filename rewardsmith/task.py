@@ -27,7 +27,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
-import math
 import re
 import sys
 import textwrap
@@ -241,9 +240,6 @@ class Task:
         """The task's ground-truth fitness of one episode, as a float."""
         return float(self.fitness_fn(episode))
 
-    def field_table(self) -> list[tuple[str, str, str]]:
-        return [(f.name, f.unit, f.doc) for f in self.fields.values()]
-
 
 def _fields_read_by(fn, field_names) -> tuple[str, ...]:
     """Field names a (trusted) task function mentions, so training records only those."""
@@ -356,9 +352,3 @@ def load_task(name_or_path: str | Path) -> Task:
     names = ", ".join(t.name for t in list_tasks())
     raise TaskError(f"no task named {text!r}; shipped tasks: {names} (or pass a path to a task file)")
 
-
-def finite(x) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
