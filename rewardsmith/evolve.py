@@ -17,7 +17,7 @@ from .critic import Critic
 from .designer import DesignContext, Proposal
 from .errors import ConfigError, LLMError, TrainingError
 from .sandbox import Limits
-from .store import budget_fraction, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
+from .store import budget_fraction, code_hash, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
 from .trainer import Budget, Score, SeedResult
 
@@ -233,7 +233,7 @@ class Evolution:
         """Checks a proposal (repairing it up to --repairs times) and records every attempt."""
         attempt = proposal
         for round_ in range(self.config.repairs + 1):
-            existing = self.store.by_hash(_digest(attempt.code))
+            existing = self.store.by_hash(code_hash(attempt.code))
             if existing is not None and existing.generation == generation:
                 candidate = existing  # resuming a design phase: the same code is already recorded
             elif existing is not None:
@@ -423,12 +423,6 @@ class Evolution:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _digest(code: str) -> str:
-    from .store import code_hash
-
-    return code_hash(code)
 
 
 def _last(result: dict | None, key: str):

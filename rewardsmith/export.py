@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import hashlib
 import importlib
 import json
 import pprint
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import RewardsmithError
+from .store import code_hash  # the header records the same hash the run store keys on
 from .task import PROMPTS_DIR, StateField, Task
 
 TEMPLATE = "export.py.j2"
@@ -47,11 +47,6 @@ class ExportError(RewardsmithError):
 
 
 # --------------------------------------------------------------------------- public API
-
-
-def code_hash(code: str) -> str:
-    """The sha256 (hex) of reward code, as the header records it (and the run store does)."""
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 
 def reward_block(module_text: str) -> str:
