@@ -7,12 +7,13 @@ Confinement, applied before any reward code is read, in three layers:
 
 - resource limits (CPU time, address space, file size 0, no core dumps);
 - Landlock, where the kernel has it (Linux >= 5.13): no file outside the scratch directory may be
-  created, written, truncated, renamed or removed; no TCP connection; no signal to any process
-  outside the sandbox;
+  created, written, truncated, renamed or removed; files are read only from the Python installation,
+  rewardsmith, the task's directory and system libraries (see ``readable_roots``); no TCP connection;
+  no signal to any process outside the sandbox;
 - an audit hook (PEP 578) that refuses every file, process, network, ctypes, import and
   introspection event Python reports while reward code is in control. It stops what the static
   critic rejects, should the critic ever be bypassed (``ndarray.tofile``, dunder escapes to ``os``),
-  and it is the only layer that keeps reward code from *reading* files.
+  including reads of the files Landlock leaves readable.
 """
 
 from __future__ import annotations
@@ -50,14 +51,31 @@ def apply_limits(limits: dict) -> None:
 
 # Landlock constants (linux/landlock.h); the syscall numbers are the same on every architecture.
 _LL_CREATE, _LL_ADD_RULE, _LL_RESTRICT = 444, 445, 446
-_LL_WRITE_FILE, _LL_TRUNCATE, _LL_REFER = 1 << 1, 1 << 14, 1 << 13
+_LL_WRITE_FILE, _LL_READ_FILE, _LL_READ_DIR = 1 << 1, 1 << 2, 1 << 3
+_LL_REFER, _LL_TRUNCATE = 1 << 13, 1 << 14
+_LL_FILE_RIGHTS = _LL_WRITE_FILE | _LL_READ_FILE | _LL_TRUNCATE
 _LL_CHANGES = sum(1 << bit for bit in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make *
 _PR_SET_NO_NEW_PRIVS = 38
 
+# what any Python process reads besides its installation: shared libraries, the loader's and libc's
+# configuration, CPU and memory facts (numpy, torch), the kernel's random source and its own /proc entry
+SYSTEM_READABLE = (
+    "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
+    "/etc/group", "/etc/nsswitch.conf", "/etc/os-release", "/etc/locale.alias", "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf", "/etc/drirc", "/etc/fonts",
+    "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys/kernel", "/proc/sys/vm",
+    "/sys/devices/system/cpu", "/sys/devices/system/node", "/sys/fs/cgroup",
+    "/dev/urandom", "/dev/random", "/dev/zero",
+)
 
-def confine_filesystem(scratch: str) -> int:
+
+def confine_filesystem(scratch: str, readable: tuple[str, ...] | None = None) -> int:
     """Applies Landlock: files change only inside ``scratch`` (stable-baselines3 makes its logger
-    directory there) and ``/dev/null``; no TCP; no signals out. Gives the ABI, 0 if unavailable."""
+    directory there) and ``/dev/null``; no TCP; no signals out. With ``readable``, files and
+    directories can be read only there, in ``scratch`` and in ``SYSTEM_READABLE`` (so not the
+    user's home, other projects, or another process's ``/proc`` entry with its environment).
+    Gives the ABI, 0 if unavailable."""
     if not sys.platform.startswith("linux"):
         return 0
     libc = ctypes.CDLL(None, use_errno=True)
@@ -65,7 +83,8 @@ def confine_filesystem(scratch: str) -> int:
     abi = libc.syscall(_LL_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     if abi < 1:
         return 0
-    fs = _LL_CHANGES | (_LL_REFER if abi >= 2 else 0) | (_LL_TRUNCATE if abi >= 3 else 0)
+    reads = _LL_READ_FILE | _LL_READ_DIR if readable is not None else 0
+    fs = _LL_CHANGES | reads | (_LL_REFER if abi >= 2 else 0) | (_LL_TRUNCATE if abi >= 3 else 0)
     net = 0b11 if abi >= 4 else 0  # bind and connect TCP
     scoped = 0b11 if abi >= 6 else 0  # abstract unix sockets and signals
     attr = (ctypes.c_uint64 * 3)(fs, net, scoped)
@@ -74,9 +93,16 @@ def confine_filesystem(scratch: str) -> int:
     if ruleset < 0:
         return 0
     try:
-        file_rights = _LL_WRITE_FILE | (_LL_TRUNCATE if abi >= 3 else 0)
-        for path, rights in (("/dev/null", file_rights), (scratch, fs)):
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        file_rights = _LL_WRITE_FILE | (_LL_TRUNCATE if abi >= 3 else 0) | (reads & _LL_READ_FILE)
+        rules = [("/dev/null", file_rights), (scratch, fs)]
+        rules += [(path, reads) for path in (*SYSTEM_READABLE, *(readable or ()))] if reads else []
+        for path, rights in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue  # not on this machine
+            if not os.path.isdir(f"/proc/self/fd/{fd}"):
+                rights &= _LL_FILE_RIGHTS  # a rule on a file takes file rights only
             rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, fd), 12)
             libc.syscall(_LL_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), rule, ctypes.c_uint32(0))
             os.close(fd)
@@ -87,6 +113,26 @@ def confine_filesystem(scratch: str) -> int:
     finally:
         os.close(ruleset)
     return int(abi)
+
+
+def readable_roots(task_path: str | None) -> tuple[str, ...]:
+    """What a sandboxed job may read besides the system: the Python installation (standard library,
+    site-packages, whatever PYTHONPATH adds), rewardsmith's own code and shipped tasks, and the task
+    file's directory (a custom task may load its own assets). The user's home, other projects and
+    other processes stay unreadable."""
+    import site
+    import sysconfig
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    checkout, cwd = os.path.dirname(here), os.getcwd()
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, here, os.path.join(checkout, "tasks"),
+             *sysconfig.get_paths().values(), *site.getsitepackages()}
+    # sys.path entries, but not the checkout rewardsmith runs from (sandbox.py puts it on PYTHONPATH;
+    # it may hold a .env) nor the scratch directory
+    roots.update(p for p in sys.path if p and p not in (checkout, cwd) and os.path.isdir(p))
+    if task_path:
+        roots.add(os.path.dirname(os.path.abspath(task_path)))
+    return tuple(sorted(roots))
 
 
 # audit events refused while reward code is in control: whole namespaces, single events, and four
@@ -210,7 +256,7 @@ def main() -> None:
 
     tempfile.gettempdir()  # probes by writing a file: must happen before the zero file-size limit
     apply_limits(job["limits"])
-    confine_filesystem(os.getcwd())
+    confine_filesystem(os.getcwd(), readable_roots(job.get("task_path")))
     import numpy
 
     install_audit_guard((os.path.dirname(numpy.__file__), os.path.dirname(os.__file__)))

@@ -280,6 +280,8 @@ def probe_reward(job: dict, emit) -> dict:
 
 
 def _random_transitions(task, n: int, seed: int) -> list:
+    from .task import frozen
+
     env = task.make_env()
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
@@ -290,7 +292,7 @@ def _random_transitions(task, n: int, seed: int) -> list:
             action = np.asarray(env.action_space.sample())
             obs, _, terminated, truncated, _ = env.step(action)
             next_state = task.state_values(env, obs)
-            out.append((state, action, next_state))
+            out.append((state, frozen(action), next_state))
             state = next_state
             if terminated or truncated:
                 obs, _ = env.reset()

@@ -127,6 +127,7 @@ class Evolution:
         started = time.monotonic()
         self.on_event("start", run=str(self.store.root), designer=self.designer.name)
         try:
+            self.current_generation = 0  # the baseline belongs to generation 0 (--llm-analyzer may call)
             self._baseline()
             for generation in range(self.config.iterations):
                 if self.stop_reason:

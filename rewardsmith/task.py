@@ -30,6 +30,7 @@ import inspect
 import re
 import sys
 import textwrap
+import types
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any, Callable
@@ -91,7 +92,9 @@ class State:
     __slots__ = ("_values",)
 
     def __init__(self, values: dict[str, Any]):
-        object.__setattr__(self, "_values", values)
+        # a read-only proxy: the wrapper records the fitness fields from the same dict, so reward
+        # code that reached ``_values`` past the critic still could not forge them
+        object.__setattr__(self, "_values", types.MappingProxyType(values))
 
     def __getattr__(self, name: str):
         try:
@@ -110,10 +113,14 @@ class State:
 
 
 def frozen(value):
-    """A read-only view of an array (scalars pass through)."""
+    """An immutable copy of an array: its buffer is a ``bytes`` object, so not even
+    ``flags.writeable = True`` makes it writable again (scalars pass through)."""
     if isinstance(value, np.ndarray):
-        value = value.view()
-        value.flags.writeable = False
+        if value.dtype.hasobject:
+            value = value.copy()
+            value.flags.writeable = False
+            return value
+        return np.frombuffer(value.tobytes(), dtype=value.dtype).reshape(value.shape)
     return value
 
 

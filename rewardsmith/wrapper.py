@@ -15,7 +15,7 @@ import numpy as np
 
 from .rewardcode import describe_exception, validate
 from .errors import RewardCodeError
-from .task import Episode, State
+from .task import Episode, State, frozen
 
 
 def fields_read_by(code: str, field_names) -> list[str]:
@@ -73,7 +73,7 @@ class RewardWrapper(gym.Wrapper):
             total, components = float(native), {}
         else:
             try:
-                total, components = validate(self.reward(self._state, np.asarray(action), next_state))
+                total, components = validate(self.reward(self._state, frozen(np.asarray(action)), next_state))
             except RewardCodeError as exc:
                 raise RewardCodeError(describe_exception(exc, self.code, "during training")) from None
             except Exception as exc:  # noqa: BLE001 - any failure of reward code is the reward's

@@ -1,6 +1,7 @@
 """`rewardsmith evolve`, `show`, `feedback` end to end: offline designer, LLM designer against a stub
 server on 127.0.0.1, the response cache, kill -9 and --resume."""
 
+import itertools
 import json
 import os
 import signal
@@ -158,6 +159,39 @@ def test_feedback_reaches_the_next_prompt(isolated, stub_llm):  # noqa: F811
     prompt = stub_llm.requests[-1]["messages"][-1]["content"]
     assert "it rocks but never climbs" in prompt and "about c1" in prompt
     assert RunStore("run").feedback(unused_only=True) == []
+
+
+def test_llm_critic_vetoes_before_training_and_llm_analyzer_joins_the_reflection(isolated, stub_llm):  # noqa: F811
+    designs = itertools.chain([GOOD, WEAK], itertools.repeat(WEAK))  # the repair repeats the flaw
+
+    def respond(body):
+        system = body["messages"][0]["content"]
+        if "review reward functions" in system:  # --llm-critic
+            code = body["messages"][-1]["content"]
+            return "VERDICT: VETO\nonly an effort penalty: the car is paid to stand still" \
+                if "energy_gain" not in code else "VERDICT: ACCEPT"
+        if "explains its\nbehaviour" in system:  # --llm-analyzer
+            return "The car swings higher each time and reaches the flag."
+        return next(designs)
+
+    stub_llm.responder = respond
+    result = invoke("evolve", "--task", TINY_TASK, "--model", "openai/stub-coder", "--api-base", stub_llm.url,
+                    "--iterations", 1, "--samples", 2, "--out", "run", "--final-seeds", 0, "--seed", 2,
+                    "--llm-critic", "--llm-analyzer")
+    assert result.exit_code == 0, result.output
+    store = RunStore("run")
+    llm = {("energy_gain" in c.code): c for c in store.candidates() if c.origin == "llm"}
+    vetoed, good = llm[False], llm[True]
+    assert vetoed.status == "rejected" and "vetoed by the LLM critic: only an effort penalty" in vetoed.reason
+    assert not (store.root / "candidates" / f"{vetoed.id}.log").exists()  # no compute spent on it
+    assert good.status == "scored"
+    assert "Analyst's diagnosis: The car swings higher" in good.reflection
+    calls = store.llm_calls()
+    assert [c["purpose"] for c in calls].count("llm-critic") == 2  # the repair repeated c2: no new review
+    assert {c["purpose"] for c in calls} == {"design g0", "llm-critic", "repair", "llm-analyzer"}
+    assert {c["generation"] for c in calls} == {0}
+    repair = [r for r in stub_llm.requests if "the car is paid to stand still" in r["messages"][-1]["content"]]
+    assert len(repair) == 1  # the veto's reason went back to the model for repair
 
 
 def test_kill_9_then_resume_loses_nothing_and_redoes_nothing(isolated):

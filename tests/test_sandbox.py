@@ -14,6 +14,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rewardsmith import sandbox
@@ -160,6 +161,45 @@ def test_the_os_refuses_writes_even_without_the_audit_hook(tmp_path):
     assert (scratch / "inside.txt").exists()
 
 
+def test_the_os_refuses_reads_outside_the_installation_and_the_task(tmp_path, monkeypatch):
+    """Landlock's read rules, for code that got past every Python-level layer: the parent's
+    environment and the user's files are unreadable; Python, rewardsmith and the task stay readable."""
+    scratch, task_dir, home = tmp_path / "scratch", tmp_path / "task", tmp_path / "home"
+    for d in (scratch, task_dir, home):
+        d.mkdir()
+    (task_dir / "asset.xml").write_text("<mujoco/>")
+    (home / ".env").write_text("OPENAI_API_KEY=sk-test-secret")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    script = textwrap.dedent(f"""
+        import json, os, sys
+        from rewardsmith.child import confine_filesystem, readable_roots
+        if not confine_filesystem(os.getcwd(), readable_roots({str(task_dir / "task.py")!r})):
+            sys.exit(77)
+        def readable(path):
+            try:
+                with open(path, "rb") as f:
+                    f.read(1)
+                return True
+            except PermissionError:
+                return False
+        import numpy, torch  # a heavy import after confinement still works
+        print(json.dumps({{p: readable(p) for p in sys.argv[1:]}}))
+    """)
+    import numpy
+    import rewardsmith.task
+    paths = [f"/proc/{os.getpid()}/environ", str(home / ".env"), str(task_dir / "asset.xml"),
+             numpy.__file__, rewardsmith.task.__file__, str(rewardsmith.task.BUILTIN_TASKS_DIR / "hopper_forward.py"),
+             "/proc/self/status", "/proc/cpuinfo"]
+    done = subprocess.run([sys.executable, "-c", script, *paths], cwd=scratch, timeout=120,
+                          capture_output=True, text=True, env=child_environment(str(scratch)))
+    if done.returncode == 77:
+        pytest.skip("this kernel has no Landlock")
+    assert done.returncode == 0, done.stderr
+    import json
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {p: i >= 2 for i, p in enumerate(paths)}
+
+
 def test_reward_code_cannot_forge_a_result(scratch_root):
     forged = '{"event": "result", "result": {"ok": true, "totals": [1e9], "components": {}, "times": [0], "key_sets": [[]]}}'
     code = reward(f"g = os_globals()\ng['write'](int(g['sys'].argv[1]), b{forged + chr(10)!r})\ng['_exit'](0)",
@@ -289,3 +329,25 @@ def test_the_sandbox_works_after_runaways(scratch_root):
     result = probe(TASK.baseline)
     assert result["ok"] is True
     assert len(result["totals"]) == 5
+
+
+def test_state_and_action_cannot_be_changed_at_run_time():
+    """Runtime backing for the critic's private-attribute and flags rules: the wrapper records the
+    fitness fields from the very values the reward sees, so none of them may be writable."""
+    from rewardsmith.task import State, frozen
+
+    task = load_task("mountaincar-reach")
+    env = task.make_env()
+    values = task.state_values(env, env.reset(seed=0)[0])
+    env.close()
+    state = State(dict(values))
+    with pytest.raises(TypeError):
+        state._values["position"] = 0.6  # what a critic bypass would try first
+    with pytest.raises(ValueError, match="read-only"):
+        state.obs[0] = 1.0
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        state.obs.flags.writeable = True
+    action = frozen(np.zeros(1))
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        action.flags.writeable = True
+    assert frozen(np.arange(3.0)).tolist() == [0.0, 1.0, 2.0]
