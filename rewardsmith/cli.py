@@ -207,15 +207,31 @@ def _compute_options(command):
     return command
 
 
-def _compute_config(workers, compute: dict, config=None) -> dict:
-    """EvolveConfig fields from the compute options; on --resume only the resources may change."""
-    given = {k: v for k, v in dict(compute, workers=workers).items() if v is not None}
-    if config is not None:
-        fixed = sorted(set(given) - set(_RESOURCES))
-        if fixed:
-            raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in fixed)}: fixed when the run "
-                              f"started; a resumed run may change only --workers and the Ray options")
-    return given
+def _compute_config(workers, compute: dict) -> dict:
+    """EvolveConfig fields from the compute options that were given."""
+    return {k: v for k, v in dict(compute, workers=workers).items() if v is not None}
+
+
+# what `evolve --resume` may change: how long the run goes, where training runs, the model's address and
+# the spending limit (a run stopped by --max-cost continues with a higher one); the rest is the run's own
+_RESUME_CHANGES = {"resume", "iterations", "interactive", "model", "api_base", "max_cost", *_RESOURCES}
+
+
+def _resume_changes(config, **changes) -> None:
+    """Applies the options a resumed run may change; any other option given is an error, never ignored."""
+    ctx = click.get_current_context()
+    given = sorted(name for name in ctx.params if ctx.get_parameter_source(name) in
+                   (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT))
+    fixed = [name for name in given if name not in _RESUME_CHANGES]
+    if fixed:
+        names = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise ConfigError(f"{names}: fixed when the run started; a resumed run may change only --iterations, "
+                          f"--workers, the Ray options, --model, --api-base and --max-cost")
+    if changes.get("model") and config.designer != "llm":
+        raise ConfigError(f"--model: this run uses the {config.designer} designer; start a new run with --model")
+    for name, value in changes.items():
+        if name in given:
+            setattr(config, name, value)
 
 
 @main.command()
@@ -262,18 +278,17 @@ def evolve(task_name, resume, model, api_base, designer, iterations, samples, ti
             raise ConfigError("--resume continues a run with its own settings; drop --task")
         store = RunStore(resume)
         config = EvolveConfig.from_dict(store.config)
+        _resume_changes(config, model=model, api_base=api_base, max_cost=max_cost)
         if iterations is not None and iterations != config.iterations:
             if iterations < config.iterations:
                 raise ConfigError(f"--iterations {iterations} is below the run's {config.iterations}; "
                                   f"a resumed run can only be extended")
             config.iterations = iterations
             store.update_config(asdict(config))
-        resources = _compute_config(workers, compute, config)
-        if resources:
-            for key, value in resources.items():
-                setattr(config, key, value)
-            config.validate()
-            store.update_config(asdict(config))
+        for key, value in _compute_config(workers, compute).items():
+            setattr(config, key, value)
+        config.validate()
+        store.update_config(asdict(config))
         task = load_task_file(store.root / "task.py")
         err.print(f"resuming {store.root} (status: {store.meta('status')})")
     else:
