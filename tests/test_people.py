@@ -60,9 +60,11 @@ def test_an_accepted_edit_becomes_a_child_trained_in_the_next_generation(run, tm
     assert edit.code == FLAG_ONLY
     # the next generation trains it and the designer sees it as a person's contribution
     stub_llm.default_reply = LLM_REPLY
-    result = invoke("evolve", "--resume", run, "--iterations", 2, "--api-base", stub_llm.url)  # a new port
+    result = invoke("evolve", "--resume", run, "--iterations", 2, "--api-base", stub_llm.url,  # a new port
+                    "--max-cost", 7)
     assert result.exit_code == 0, result.output
     store = RunStore(run)
+    assert (store.config["api_base"], store.config["max_cost"]) == (stub_llm.url, 7)
     assert store.candidate("c0e1").status == "scored"
     assert store.candidate("c0e1").fitness is not None
     prompt = stub_llm.requests[0]["messages"][-1]["content"]
