@@ -136,3 +136,12 @@ def test_iteration_prompt_shows_feedback_beside_or_instead_of_the_reflection():
     assert "REFLECTION-TEXT" in beside and "it rocks but never climbs" in beside
     assert "REFLECTION-TEXT" not in instead and "it rocks but never climbs" in instead
     assert "replaces the automatic analysis" in instead
+
+
+def test_env_source_shows_the_environments_step_and_observation_code():
+    from rewardsmith.prompting import Prompts
+
+    task = load_task("hopper-forward")
+    with_source, without = Prompts().initial(task, 1000, env_source=True), Prompts().initial(task, 1000)
+    assert "def step(self, action)" in with_source and "def _get_obs(self)" in with_source
+    assert "def step(self, action)" not in without

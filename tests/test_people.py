@@ -34,7 +34,8 @@ def finished_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env, StubLLM(default_reply=LLM_REPLY) as stub:
         env.setenv("REWARDSMITH_CACHE", str(root / "cache"))
         result = invoke("evolve", "--task", TINY_TASK, "--iterations", 1, "--samples", 1, "--out", root / "run",
-                        "--final-seeds", 0, "--seed", 1, "--model", "openai/stub-coder", "--api-base", stub.url)
+                        "--final-seeds", 0, "--seed", 1, "--model", "openai/stub-coder", "--api-base", stub.url,
+                        "--temperature", 0.3)
     assert result.exit_code == 0, result.output
     return root / "run"
 
@@ -67,6 +68,7 @@ def test_an_accepted_edit_becomes_a_child_trained_in_the_next_generation(run, tm
     assert (store.config["api_base"], store.config["max_cost"]) == (stub_llm.url, 7)
     assert store.candidate("c0e1").status == "scored"
     assert store.candidate("c0e1").fitness is not None
+    assert stub_llm.requests and all(r["temperature"] == 0.3 for r in stub_llm.requests)  # the run's own
     prompt = stub_llm.requests[0]["messages"][-1]["content"]
     assert "A person edited rewards by hand" in prompt and "c0e1 (edited from c0" in prompt
     assert "10.0 * (next_state.position - state.position)" in prompt
@@ -137,11 +139,13 @@ def test_resume_refuses_options_it_would_ignore(run):
     assert RunStore(run).config["samples"] == 1  # nothing was changed
 
 
-def test_resume_of_an_offline_run_refuses_a_model(tmp_path, monkeypatch):
+def test_resume_of_an_offline_run_refuses_a_model(tmp_path, monkeypatch, stub_llm):  # noqa: F811
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("REWARDSMITH_MODEL", raising=False)
+    monkeypatch.setenv("REWARDSMITH_MODEL", "openai/stub-coder")  # configured, but --designer offline wins
+    monkeypatch.setenv("REWARDSMITH_API_BASE", stub_llm.url)
     result = invoke("evolve", "--task", TINY_TASK, "--iterations", 1, "--samples", 1, "--out", "run",
-                    "--final-seeds", 0, "--timesteps", 256)
+                    "--final-seeds", 0, "--timesteps", 256, "--designer", "offline")
     assert result.exit_code == 0, result.output
+    assert stub_llm.requests == [] and RunStore("run").config["designer"] == "offline"
     result = invoke("evolve", "--resume", "run", "--iterations", 2, "--model", "openai/gpt-4o-mini")
     assert result.exit_code == 2 and "this run uses the offline designer" in result.output
