@@ -73,6 +73,56 @@ def child_environment(scratch: str) -> dict:
     return env
 
 
+_SCRATCH_PREFIX = "rewardsmith-sandbox-"
+_ORPHAN_AGE_S = 600.0
+_swept: set[str] = set()
+
+
+def _scratch_directory() -> str:
+    """A new scratch directory named after this process; the first one in each temp directory also
+    sweeps away those of runs that were killed (kill -9 leaves no chance to remove them)."""
+    root = tempfile.gettempdir()
+    if root not in _swept:
+        _swept.add(root)
+        sweep_orphaned_scratch(root)
+    return tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-")
+
+
+def sweep_orphaned_scratch(root: str, min_age_s: float = _ORPHAN_AGE_S) -> list[str]:
+    """Removes this user's scratch directories in ``root`` whose process is gone and that have not
+    changed for ``min_age_s`` seconds; gives their paths."""
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = entry.name[len(_SCRATCH_PREFIX):].partition("-")[0]
+        if not entry.name.startswith(_SCRATCH_PREFIX) or not pid.isdigit():
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not entry.is_dir(follow_symlinks=False) or info.st_uid != os.getuid() \
+                or now - info.st_mtime < min_age_s or _process_exists(int(pid)):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
 def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None = None) -> dict:
     """Runs ``job`` in a sandboxed child and gives back its result dict.
 
@@ -80,7 +130,7 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
     ``kind`` one of ``timeout``, ``cpu``, ``memory``, ``crash``, or the child's own error kind) when the
     job does not produce a result.
     """
-    scratch = tempfile.mkdtemp(prefix="rewardsmith-sandbox-")
+    scratch = _scratch_directory()
     read_fd, write_fd = os.pipe()
     token = secrets.token_hex(16)  # every protocol message must carry it: reward code cannot forge one
     payload = dict(job, limits=limits.for_child(), token=token)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -351,3 +352,19 @@ def test_state_and_action_cannot_be_changed_at_run_time():
     with pytest.raises(ValueError, match="WRITEABLE"):
         action.flags.writeable = True
     assert frozen(np.arange(3.0)).tolist() == [0.0, 1.0, 2.0]
+
+
+def test_scratch_left_by_a_killed_run_is_swept_away(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is free now
+    old = time.time() - 3600
+    orphan = tmp_path / f"rewardsmith-sandbox-{dead.pid}-abc"
+    live = tmp_path / f"rewardsmith-sandbox-{os.getpid()}-abc"
+    fresh = tmp_path / f"rewardsmith-sandbox-{dead.pid}-new"  # maybe a job of another machine's process
+    other = tmp_path / f"rewardsmith-sandbox-{dead.pid}x"
+    for d in (orphan, live, fresh, other):
+        (d / "sb3").mkdir(parents=True)
+    for d in (orphan, live, other):
+        os.utime(d, (old, old))
+    assert sandbox.sweep_orphaned_scratch(str(tmp_path)) == [str(orphan)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(d.name for d in (live, fresh, other))
