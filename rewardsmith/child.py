@@ -60,7 +60,8 @@ _PR_SET_NO_NEW_PRIVS = 38
 # what any Python process reads besides its installation: shared libraries, the loader's and libc's
 # configuration, CPU and memory facts (numpy, torch), the kernel's random source and its own /proc entry
 SYSTEM_READABLE = (
-    "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
+    "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/nix/store", "/gnu/store",
+    "/home/linuxbrew/.linuxbrew",
     "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
     "/etc/group", "/etc/nsswitch.conf", "/etc/os-release", "/etc/locale.alias", "/etc/ssl/certs",
     "/etc/ssl/openssl.cnf", "/etc/drirc", "/etc/fonts",
@@ -117,9 +118,9 @@ def confine_filesystem(scratch: str, readable: tuple[str, ...] | None = None) ->
 
 def readable_roots(task_path: str | None) -> tuple[str, ...]:
     """What a sandboxed job may read besides the system: the Python installation (standard library,
-    site-packages, whatever PYTHONPATH adds), rewardsmith's own code and shipped tasks, and the task
-    file's directory (a custom task may load its own assets). The user's home, other projects and
-    other processes stay unreadable."""
+    site-packages, whatever PYTHONPATH adds), LD_LIBRARY_PATH, rewardsmith's own code and shipped tasks,
+    and the task file's directory (a custom task may load its own assets). The user's home, other
+    projects and other processes stay unreadable."""
     import site
     import sysconfig
 
@@ -130,6 +131,7 @@ def readable_roots(task_path: str | None) -> tuple[str, ...]:
     # sys.path entries, but not the checkout rewardsmith runs from (sandbox.py puts it on PYTHONPATH;
     # it may hold a .env) nor the scratch directory
     roots.update(p for p in sys.path if p and p not in (checkout, cwd) and os.path.isdir(p))
+    roots.update(p for p in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if os.path.isabs(p))
     if task_path:
         roots.add(os.path.dirname(os.path.abspath(task_path)))
     return tuple(sorted(roots))
