@@ -116,11 +116,11 @@ def confine_filesystem(scratch: str, readable: tuple[str, ...] | None = None) ->
     return int(abi)
 
 
-def readable_roots(task_path: str | None) -> tuple[str, ...]:
+def readable_roots(task_path: str | None, extra: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
     """What a sandboxed job may read besides the system: the Python installation (standard library,
     site-packages, whatever PYTHONPATH adds), LD_LIBRARY_PATH, rewardsmith's own code and shipped tasks,
-    and the task file's directory (a custom task may load its own assets). The user's home, other
-    projects and other processes stay unreadable."""
+    and the task file's directory (a custom task may load its own assets), plus ``extra``
+    ($REWARDSMITH_READ_PATHS). The user's home, other projects and other processes stay unreadable."""
     import site
     import sysconfig
 
@@ -134,6 +134,7 @@ def readable_roots(task_path: str | None) -> tuple[str, ...]:
     roots.update(p for p in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if os.path.isabs(p))
     if task_path:
         roots.add(os.path.dirname(os.path.abspath(task_path)))
+    roots.update(extra)
     return tuple(sorted(roots))
 
 
@@ -258,7 +259,7 @@ def main() -> None:
 
     tempfile.gettempdir()  # probes by writing a file: must happen before the zero file-size limit
     apply_limits(job["limits"])
-    confine_filesystem(os.getcwd(), readable_roots(job.get("task_path")))
+    confine_filesystem(os.getcwd(), readable_roots(job.get("task_path"), job.pop("read_paths", ())))
     import numpy
 
     install_audit_guard((os.path.dirname(numpy.__file__), os.path.dirname(os.__file__)))

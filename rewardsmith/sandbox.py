@@ -123,6 +123,13 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def extra_read_paths() -> list[str]:
+    """Directories a sandboxed job may read besides the defaults (child.readable_roots), from
+    ``$REWARDSMITH_READ_PATHS`` (``os.pathsep``-separated): for libraries or assets in unusual places."""
+    text = os.environ.get("REWARDSMITH_READ_PATHS", "")
+    return [os.path.abspath(p) for p in text.split(os.pathsep) if p.strip()]
+
+
 def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None = None) -> dict:
     """Runs ``job`` in a sandboxed child and gives back its result dict.
 
@@ -133,7 +140,7 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
     scratch = _scratch_directory()
     read_fd, write_fd = os.pipe()
     token = secrets.token_hex(16)  # every protocol message must carry it: reward code cannot forge one
-    payload = dict(job, limits=limits.for_child(), token=token)
+    payload = dict(job, limits=limits.for_child(), token=token, read_paths=extra_read_paths())
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rewardsmith.child", str(write_fd)],

@@ -165,16 +165,19 @@ def test_the_os_refuses_writes_even_without_the_audit_hook(tmp_path):
 def test_the_os_refuses_reads_outside_the_installation_and_the_task(tmp_path, monkeypatch):
     """Landlock's read rules, for code that got past every Python-level layer: the parent's
     environment and the user's files are unreadable; Python, rewardsmith and the task stay readable."""
-    scratch, task_dir, home = tmp_path / "scratch", tmp_path / "task", tmp_path / "home"
-    for d in (scratch, task_dir, home):
+    scratch, task_dir, home, assets = (tmp_path / d for d in ("scratch", "task", "home", "assets"))
+    for d in (scratch, task_dir, home, assets):
         d.mkdir()
     (task_dir / "asset.xml").write_text("<mujoco/>")
+    (assets / "mesh.stl").write_text("solid")
     (home / ".env").write_text("OPENAI_API_KEY=sk-test-secret")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
     script = textwrap.dedent(f"""
         import json, os, sys
         from rewardsmith.child import confine_filesystem, readable_roots
-        if not confine_filesystem(os.getcwd(), readable_roots({str(task_dir / "task.py")!r})):
+        from rewardsmith.sandbox import extra_read_paths
+        roots = readable_roots({str(task_dir / "task.py")!r}, extra_read_paths())
+        if not confine_filesystem(os.getcwd(), roots):
             sys.exit(77)
         def readable(path):
             try:
@@ -188,11 +191,12 @@ def test_the_os_refuses_reads_outside_the_installation_and_the_task(tmp_path, mo
     """)
     import numpy
     import rewardsmith.task
-    paths = [f"/proc/{os.getpid()}/environ", str(home / ".env"), str(task_dir / "asset.xml"),
+    paths = [f"/proc/{os.getpid()}/environ", str(home / ".env"), str(task_dir / "asset.xml"), str(assets / "mesh.stl"),
              numpy.__file__, rewardsmith.task.__file__, str(rewardsmith.task.BUILTIN_TASKS_DIR / "hopper_forward.py"),
              "/proc/self/status", "/proc/cpuinfo"]
+    env = dict(child_environment(str(scratch)), REWARDSMITH_READ_PATHS=str(assets))
     done = subprocess.run([sys.executable, "-c", script, *paths], cwd=scratch, timeout=120,
-                          capture_output=True, text=True, env=child_environment(str(scratch)))
+                          capture_output=True, text=True, env=env)
     if done.returncode == 77:
         pytest.skip("this kernel has no Landlock")
     assert done.returncode == 0, done.stderr
