@@ -94,8 +94,7 @@ def confine_filesystem(scratch: str, readable: tuple[str, ...] | None = None) ->
     if ruleset < 0:
         return 0
     try:
-        file_rights = _LL_WRITE_FILE | (_LL_TRUNCATE if abi >= 3 else 0) | (reads & _LL_READ_FILE)
-        rules = [("/dev/null", file_rights), (scratch, fs)]
+        rules = [("/dev/null", fs), (scratch, fs)]
         rules += [(path, reads) for path in (*SYSTEM_READABLE, *(readable or ()))] if reads else []
         for path, rights in rules:
             try:
