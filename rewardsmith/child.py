@@ -123,9 +123,11 @@ def readable_roots(task_path: str | None, extra: list[str] | tuple[str, ...] = (
     import site
     import sysconfig
 
+    from .task import BUILTIN_TASKS_DIR
+
     here = os.path.dirname(os.path.abspath(__file__))
     checkout, cwd = os.path.dirname(here), os.getcwd()
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, here, os.path.join(checkout, "tasks"),
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, here, str(BUILTIN_TASKS_DIR),
              *sysconfig.get_paths().values(), *site.getsitepackages()}
     # sys.path entries, but not the checkout rewardsmith runs from (sandbox.py puts it on PYTHONPATH;
     # it may hold a .env) nor the scratch directory
