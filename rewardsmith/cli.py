@@ -284,7 +284,6 @@ def evolve(task_name, resume, model, api_base, designer, iterations, samples, ti
                 raise ConfigError(f"--iterations {iterations} is below the run's {config.iterations}; "
                                   f"a resumed run can only be extended")
             config.iterations = iterations
-            store.update_config(asdict(config))
         for key, value in _compute_config(workers, compute).items():
             setattr(config, key, value)
         config.validate()
