@@ -51,6 +51,16 @@ def run(finished_run, tmp_path, monkeypatch):
     return tmp_path / "run"
 
 
+@pytest.fixture
+def editor(tmp_path, monkeypatch):
+    """$EDITOR is a real program: a script that rewrites the file it is given with FLAG_ONLY."""
+    script = tmp_path / "editor.py"
+    script.write_text(f"import sys\nopen(sys.argv[1], 'w').write({FLAG_ONLY!r})\n")
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    return script
+
+
 def test_an_accepted_edit_becomes_a_child_trained_in_the_next_generation(run, tmp_path, stub_llm):  # noqa: F811
     (tmp_path / "edit.py").write_text(FLAG_ONLY)
     result = invoke("edit", run, "c0", "--file", tmp_path / "edit.py")
@@ -92,12 +102,7 @@ def test_a_rejected_edit_is_kept_as_a_draft_and_records_nothing(run, tmp_path):
     assert result.exit_code == 2 and "c42" in result.output
 
 
-def test_edit_opens_the_editor(run, tmp_path, monkeypatch):
-    """$EDITOR is a real program here: a script that rewrites the file it is given."""
-    editor = tmp_path / "editor.py"
-    editor.write_text(f"import sys\nopen(sys.argv[1], 'w').write({FLAG_ONLY!r})\n")
-    monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
+def test_edit_opens_the_editor(run, editor, monkeypatch):
     result = invoke("edit", run, "c1")
     assert result.exit_code == 0, result.output
     assert RunStore(run).candidate("c1e1").code == FLAG_ONLY
@@ -108,13 +113,8 @@ def test_edit_opens_the_editor(run, tmp_path, monkeypatch):
     assert [c.id for c in RunStore(run).candidates() if c.parent == "c1"] == ["c1e1"]
 
 
-def test_interactive_takes_feedback_and_edits_between_generations_and_stops(tmp_path, monkeypatch):
+def test_interactive_takes_feedback_and_edits_between_generations_and_stops(tmp_path, monkeypatch, editor):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "edit.py").write_text(FLAG_ONLY)
-    editor = tmp_path / "editor.py"
-    editor.write_text(f"import sys\nopen(sys.argv[1], 'w').write({FLAG_ONLY!r})\n")
-    monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
     # after generation 0: feedback on c1, edit c0 in the editor, continue; after generation 1: stop
     answers = "f\nc1\ngets close but never commits\ne\nc0\nc\ns\n"
     result = invoke("evolve", "--task", TINY_TASK, "--iterations", 3, "--samples", 1, "--out", "run",
