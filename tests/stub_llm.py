@@ -28,7 +28,8 @@ Serving rules:
   when the reply must depend on the prompt or when concurrent requests make queue order arbitrary.
 
 ``requests`` holds the parsed JSON body of every request to the completions path, in arrival order
-(including those answered with an error); ``headers`` holds the matching request headers.
+(including those answered with an error); ``headers`` holds the matching request headers
+(case-insensitive, like HTTP).
 """
 
 from __future__ import annotations
@@ -45,6 +46,23 @@ from typing import Callable
 import pytest
 
 COMPLETIONS_PATH = "/v1/chat/completions"
+
+
+class Headers(dict):
+    """Request headers keyed case-insensitively, as HTTP defines them (clients differ in case:
+    openai 1.x sends ``Authorization``, later releases ``authorization``)."""
+
+    def __init__(self, items=()):
+        super().__init__((key.lower(), value) for key, value in items)
+
+    def __getitem__(self, key: str):
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+    def get(self, key: str, default=None):
+        return super().get(key.lower(), default)
 
 
 @dataclass
@@ -152,7 +170,7 @@ class StubLLM:
         wanted = int(body.get("n") or 1) if self.honour_n else 1
         with self._lock:
             self.requests.append(body)
-            self.headers.append(dict(handler.headers))
+            self.headers.append(Headers(handler.headers.items()))
             items = self._take(body, max(wanted, 1))
         if isinstance(items, _Error):
             time.sleep(items.delay_s)
