@@ -70,14 +70,14 @@ def run_plain(task, timesteps: int, seed: int) -> float:
 
 
 def plain_worker(spec: dict) -> None:
-    """The B process: the same construction as rewardsmith.ppo.train_job, minus rewardsmith."""
+    """The B process: the same construction as rewardsmith.sandbox.train.train_job, minus rewardsmith."""
     import torch
 
     torch.set_num_threads(1)
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    from rewardsmith.ppo import ppo_kwargs
+    from rewardsmith.sandbox.train import ppo_kwargs
     from rewardsmith.task import load_task_file
 
     task = load_task_file(spec["task"])
@@ -108,8 +108,8 @@ def step_costs(task, blocks: int, block_steps: int = 250, seed: int = 0) -> tupl
     measured in short interleaved blocks so that machine drift hits both alike."""
     import numpy as np
 
-    from rewardsmith.rewardcode import load_reward
-    from rewardsmith.wrapper import RewardWrapper
+    from rewardsmith.sandbox.rewardcode import load_reward
+    from rewardsmith.sandbox.wrapper import RewardWrapper
 
     envs = {"bare": task.make_env(),
             "wrapped": RewardWrapper(task.make_env(), task, load_reward(task.baseline), task.baseline)}

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import ConfigError, LLMError
 from .task import PROMPTS_DIR, Task
 from .trainer import Score
-from .wrapper import RewardWrapper
+from .sandbox.wrapper import RewardWrapper
 
 # ---- detector thresholds; a Finding's evidence holds the measured values, its message what they mean
 POSITION_UNITS = frozenset({"m", "cm", "mm", "rad", "deg"})  # fitness fields in these units move with progress

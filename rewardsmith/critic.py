@@ -2,7 +2,7 @@
 
 Stage one is static (``static_findings``: parse, signature, imports, forbidden names and attributes,
 module layout). Stage two is dynamic (``Critic.check``): the code is called on a few hundred
-transitions from random-policy rollouts, in a sandboxed process (``probe_reward`` is its side).
+transitions from random-policy rollouts, in a sandboxed process (``rewardsmith.sandbox.probe`` is its side).
 Every finding names the line where there is one, and reads like gymnasium's env checker: the actual
 value, the expected one, the likely cause. The same text goes back to the LLM for repair.
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import SandboxError
-from .rewardcode import NUMPY_BANNED, ALLOWED_MODULES
-from .sandbox import Limits, run_job
+from .launch import Limits, run_job
+from .sandbox.rewardcode import NUMPY_BANNED, ALLOWED_MODULES
 
 FORBIDDEN_NAMES = frozenset(
     "eval exec compile open __import__ getattr setattr delattr hasattr globals locals vars dir input "
@@ -239,67 +239,6 @@ def _format_attribute(text: str) -> str | None:
     except ValueError:
         return None  # not a valid format string, so .format() would raise on it
     return next((name for name in fields if "." in name), None)
-
-
-# --------------------------------------------------------------------------- dynamic stage (child side)
-
-
-def probe_reward(job: dict, emit) -> dict:
-    """Sandboxed child: call the reward on random-policy transitions; report values and timings."""
-    from .child import CpuTimeExceeded
-    from .rewardcode import describe_exception, load_reward, validate
-    from .task import State, load_task_file
-
-    task = load_task_file(job["task_path"])
-    transitions = _random_transitions(task, job["transitions"], job["seed"])
-    emit({"event": "phase", "phase": "loading the reward code"})
-    try:
-        reward = load_reward(job["code"])
-    except (MemoryError, CpuTimeExceeded):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are findings, not our exit
-        return {"ok": False, "message": describe_exception(exc, job["code"], "while loading the module")}
-    emit({"event": "phase", "phase": "calling compute_reward"})
-    totals, components, times, key_sets = [], {}, [], set()
-    for k, (s, a, s2) in enumerate(transitions):
-        start = time.perf_counter()
-        try:
-            total, comps = validate(reward(State(s), a, State(s2)))
-        except (MemoryError, CpuTimeExceeded):
-            raise
-        except BaseException as exc:  # noqa: BLE001
-            where = f"on transition {k + 1} of {len(transitions)}"
-            return {"ok": False, "message": describe_exception(exc, job["code"], where)}
-        times.append(time.perf_counter() - start)
-        totals.append(total)
-        key_sets.add(tuple(sorted(comps)))
-        for name in set(comps) | set(components):
-            components.setdefault(name, [0.0] * k).append(comps.get(name, 0.0))
-    return {"ok": True, "totals": totals, "components": components, "times": times,
-            "key_sets": [list(k) for k in key_sets]}
-
-
-def _random_transitions(task, n: int, seed: int) -> list:
-    from .task import frozen
-
-    env = task.make_env()
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    state = task.state_values(env, obs)
-    out = []
-    try:
-        while len(out) < n:
-            action = np.asarray(env.action_space.sample())
-            obs, _, terminated, truncated, _ = env.step(action)
-            next_state = task.state_values(env, obs)
-            out.append((state, frozen(action), next_state))
-            state = next_state
-            if terminated or truncated:
-                obs, _ = env.reset()
-                state = task.state_values(env, obs)
-    finally:
-        env.close()
-    return out
 
 
 # --------------------------------------------------------------------------- the critic (parent side)

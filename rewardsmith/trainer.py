@@ -1,6 +1,6 @@
 """Training and scoring a reward (parent side): PPO in a sandboxed child, fitness over seeds.
 
-``train_once`` runs one seed in its own killable process (``rewardsmith.ppo`` is the child's side);
+``train_once`` runs one seed in its own killable process (``rewardsmith.sandbox.train`` is the child's side);
 ``train`` runs several seeds, ``workers`` at a time, and gives a ``Score`` with mean ± std fitness.
 """
 
@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .errors import SandboxError, TrainingError
-from .sandbox import Limits, run_job
+from .launch import Limits, run_job
 from .task import Task
 
 DEFAULT_MEMORY_MB = 4096

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from rewardsmith.critic import Critic, static_findings
-from rewardsmith.sandbox import Limits
+from rewardsmith.launch import Limits
 from rewardsmith.task import load_task
 
 TASK = load_task("mountaincar-reach")

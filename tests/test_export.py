@@ -15,9 +15,9 @@ import pytest
 import rewardsmith
 from rewardsmith.critic import static_findings
 from rewardsmith.export import ExportError, code_hash, export_module, render_module, reward_block, verify_module
-from rewardsmith.rewardcode import load_reward
+from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.task import list_tasks, load_task, load_task_file
-from rewardsmith.wrapper import RewardWrapper
+from rewardsmith.sandbox.wrapper import RewardWrapper
 
 META = {"candidate": "c7", "fitness_mean": 1.5234, "fitness_std": 0.0412, "seeds": [0, 1, 2],
         "timesteps": 30_000, "run": "run-2024-demo"}

@@ -8,7 +8,7 @@ from rewardsmith.critic import static_findings
 from rewardsmith.designer import DesignContext, OfflineDesigner
 from rewardsmith.mutate import (component_variables, crossover, drop_component, rescale_component,
                                 rescale_constant)
-from rewardsmith.rewardcode import load_reward
+from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.store import Candidate, code_hash
 from rewardsmith.task import State, load_task
 

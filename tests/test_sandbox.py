@@ -1,4 +1,4 @@
-"""The sandbox (rewardsmith.sandbox, rewardsmith.child) on its own, with the static critic bypassed:
+"""The sandbox (rewardsmith.launch, rewardsmith.sandbox) on its own, with the static critic bypassed:
 ``run_job`` runs reward code that tries to write files, read secrets, loop forever or eat memory.
 
 Nothing may be written anywhere, no secret may be visible, and every runaway ends as a SandboxError
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardsmith import sandbox
+from rewardsmith import launch
 from rewardsmith.errors import SandboxError
-from rewardsmith.rewardcode import NUMPY_BANNED, safe_numpy
-from rewardsmith.sandbox import Limits, child_environment, run_job
+from rewardsmith.sandbox.rewardcode import NUMPY_BANNED, safe_numpy
+from rewardsmith.launch import Limits, child_environment, run_job
 from rewardsmith.task import load_task
 
 TASK = load_task("mountaincar-reach")
@@ -71,7 +71,7 @@ def spawned(monkeypatch):
             super().__init__(*args, **kwargs)
             procs.append(self)
 
-    monkeypatch.setattr(sandbox.subprocess, "Popen", RecordingPopen)
+    monkeypatch.setattr(launch.subprocess, "Popen", RecordingPopen)
     return procs
 
 
@@ -144,7 +144,7 @@ def test_the_os_refuses_writes_even_without_the_audit_hook(tmp_path):
     outside = tmp_path / "outside.txt"
     script = textwrap.dedent(f"""
         import sys
-        from rewardsmith.child import confine_filesystem
+        from rewardsmith.sandbox.confine import confine_filesystem
         if not confine_filesystem({str(scratch)!r}):
             sys.exit(77)
         open({str(scratch / "inside.txt")!r}, "w").close()  # the scratch directory stays usable
@@ -174,8 +174,8 @@ def test_the_os_refuses_reads_outside_the_installation_and_the_task(tmp_path, mo
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
     script = textwrap.dedent(f"""
         import json, os, sys
-        from rewardsmith.child import confine_filesystem, readable_roots
-        from rewardsmith.sandbox import extra_read_paths
+        from rewardsmith.sandbox.confine import confine_filesystem, readable_roots
+        from rewardsmith.launch import extra_read_paths
         roots = readable_roots({str(task_dir / "task.py")!r}, extra_read_paths())
         if not confine_filesystem(os.getcwd(), roots):
             sys.exit(77)
@@ -370,5 +370,54 @@ def test_scratch_left_by_a_killed_run_is_swept_away(tmp_path):
         (d / "sb3").mkdir(parents=True)
     for d in (orphan, live, other):
         os.utime(d, (old, old))
-    assert sandbox.sweep_orphaned_scratch(str(tmp_path)) == [str(orphan)]
+    assert launch.sweep_orphaned_scratch(str(tmp_path)) == [str(orphan)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(d.name for d in (live, fresh, other))
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports (relative imports resolved against rewardsmith.sandbox)."""
+    import ast
+
+    package = "rewardsmith.sandbox"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+                # "from . import JOBS" or "from .. import task": the names may be modules too
+                found.update(f"{module}.{a.name}" for a in node.names)
+            else:
+                module = node.module
+            found.add(module)
+    return found
+
+
+def test_the_sandbox_package_imports_nothing_of_the_parent_side_but_task_and_errors():
+    import rewardsmith.sandbox as boundary
+
+    folder = Path(boundary.__file__).parent
+    allowed = ("rewardsmith.task", "rewardsmith.errors", "rewardsmith.sandbox")
+    modules = sorted(folder.glob("*.py"))
+    assert {"child.py", "confine.py", "probe.py", "train.py", "render.py", "rewardcode.py"} <= \
+        {p.name for p in modules}
+    for path in modules:
+        parent_side = {m for m in _imported_modules(path)
+                       if (m == "rewardsmith" or m.startswith("rewardsmith."))
+                       and not any(m == a or m.startswith(a + ".") for a in allowed)}
+        # "from .. import task" adds the bare package name too; only its task/errors members count
+        parent_side.discard("rewardsmith")
+        assert not parent_side, f"{path.name} imports parent-side modules {sorted(parent_side)}"
+
+
+def test_every_job_kind_names_a_handler_inside_the_sandbox_package():
+    import importlib
+
+    from rewardsmith.sandbox import JOBS
+
+    for kind, target in JOBS.items():
+        module, _, function = target.partition(":")
+        assert module.startswith("rewardsmith.sandbox."), kind
+        assert callable(getattr(importlib.import_module(module), function)), kind

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rewardsmith.critic import Critic
-from rewardsmith.rewardcode import load_reward
+from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.task import Episode, State, list_tasks, load_task
 
 SHIPPED = [

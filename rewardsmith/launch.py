@@ -1,6 +1,6 @@
-"""The sandbox: every piece of reward code runs in a separate, killable process.
+"""Launching sandboxed jobs (parent side): every piece of reward code runs in a separate, killable process.
 
-The parent starts ``python -m rewardsmith.child`` in a fresh session (so the whole process group can be
+The parent starts ``python -m rewardsmith.sandbox.child`` in a fresh session (so the whole process group can be
 killed), in a scratch working directory that is deleted afterwards, with an environment built from a
 short allow-list (no API keys or other secrets). The child applies its own CPU-time, memory and
 file-size limits before it reads any reward code. The parent enforces the wall-clock limit.
@@ -124,7 +124,7 @@ def _process_exists(pid: int) -> bool:
 
 
 def extra_read_paths() -> list[str]:
-    """Directories a sandboxed job may read besides the defaults (child.readable_roots), from
+    """Directories a sandboxed job may read besides the defaults (sandbox.confine.readable_roots), from
     ``$REWARDSMITH_READ_PATHS`` (``os.pathsep``-separated): for libraries or assets in unusual places."""
     text = os.environ.get("REWARDSMITH_READ_PATHS", "")
     return [os.path.abspath(p) for p in text.split(os.pathsep) if p.strip()]
@@ -143,7 +143,7 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
     payload = dict(job, limits=limits.for_child(), token=token, read_paths=extra_read_paths())
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rewardsmith.child", str(write_fd)],
+            [sys.executable, "-m", "rewardsmith.sandbox.child", str(write_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             cwd=scratch, env=child_environment(scratch), pass_fds=(write_fd,),
             start_new_session=True,

@@ -1,6 +1,6 @@
 """Running reward code (CONTRACT §1): restricted execution and return-value validation.
 
-Only the sandboxed child process (``rewardsmith.child``) calls ``load_reward``: the static critic has
+Only the sandboxed child process (``rewardsmith.sandbox.child``) calls ``load_reward``: the static critic has
 already read the code, and this is the second wall (restricted builtins, an import hook that admits
 numpy and math only, as read-only copies). The child's confinement is the third.
 """
@@ -15,7 +15,7 @@ import types
 
 import numpy as np
 
-from .errors import RewardCodeError
+from ..errors import RewardCodeError
 
 ALLOWED_MODULES = ("numpy", "math")
 REWARD_FILENAME = "<reward>"  # the sandbox's audit hook recognises reward frames by it
@@ -259,7 +259,7 @@ _EXCEPTION_HINTS = (
 def describe_exception(exc: BaseException, code: str, where: str) -> str:
     """A self-contained message about an exception raised by reward code: what happened, where,
     what was expected, and the likely cause."""
-    from .errors import UnknownFieldError
+    from ..errors import UnknownFieldError
 
     at = location(code, reward_line(exc))
     expected = "Expected compute_reward to return (total, components) on every transition."

@@ -1,4 +1,4 @@
-"""PPO training of one candidate reward, inside a sandboxed child (``job["kind"] == "train"``).
+"""PPO training of one candidate reward, inside a sandboxed child (``job["kind"] == "train"``, loads candidate code).
 
 Imports torch and stable-baselines3, so only the child imports this module. The parent-side API is
 ``rewardsmith.trainer``.
@@ -98,7 +98,7 @@ def train_job(job: dict, emit) -> dict:
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     from .rewardcode import load_reward
-    from .task import load_task_file
+    from ..task import load_task_file
     from .wrapper import RewardWrapper
 
     started = time.monotonic()

@@ -14,8 +14,8 @@ import gymnasium as gym
 import numpy as np
 
 from .rewardcode import describe_exception, validate
-from .errors import RewardCodeError
-from .task import Episode, State, frozen
+from ..errors import RewardCodeError
+from ..task import Episode, State, frozen
 
 
 def fields_read_by(code: str, field_names) -> list[str]:

@@ -1,9 +1,4 @@
-"""Entry point of a sandboxed process: ``python -m rewardsmith.child PROTOCOL_FD``.
-
-Reads one job (JSON) from stdin, confines itself, runs the job and writes JSON lines to the protocol
-pipe: ``{"event": "phase"|"progress"|..., ...}`` then one ``result`` or ``error``.
-
-Confinement, applied before any reward code is read, in three layers:
+"""Confinement of a sandboxed process, applied before any reward code is read, in three layers.
 
 - resource limits (CPU time, address space, file size 0, no core dumps);
 - Landlock, where the kernel has it (Linux >= 5.13): no file outside the scratch directory may be
@@ -19,13 +14,11 @@ Confinement, applied before any reward code is read, in three layers:
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import resource
 import signal
 import struct
 import sys
-import traceback
 
 from .rewardcode import REWARD_FILENAME  # reward code runs under this file name
 
@@ -123,13 +116,13 @@ def readable_roots(task_path: str | None, extra: list[str] | tuple[str, ...] = (
     import site
     import sysconfig
 
-    from .task import BUILTIN_TASKS_DIR
+    from ..task import BUILTIN_TASKS_DIR
 
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the rewardsmith package
     checkout, cwd = os.path.dirname(here), os.getcwd()
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, here, str(BUILTIN_TASKS_DIR),
              *sysconfig.get_paths().values(), *site.getsitepackages()}
-    # sys.path entries, but not the checkout rewardsmith runs from (sandbox.py puts it on PYTHONPATH;
+    # sys.path entries, but not the checkout rewardsmith runs from (launch.py puts it on PYTHONPATH;
     # it may hold a .env) nor the scratch directory
     roots.update(p for p in sys.path if p and p not in (checkout, cwd) and os.path.isdir(p))
     roots.update(p for p in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if os.path.isabs(p))
@@ -235,78 +228,3 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the parent died before prctl took effect
             os._exit(1)
-
-
-def _in_reward(exc: BaseException, job: dict) -> str:
-    """`` in reward code at line N (`source`)`` when ``exc`` was raised there, else ""."""
-    from .rewardcode import location, reward_line
-
-    line = reward_line(exc)
-    return f" in reward code{location(job.get('code') or '', line)}" if line else ""
-
-
-def main() -> None:
-    die_with_parent()
-    out = os.fdopen(int(sys.argv[1]), "w")
-
-    job = json.loads(sys.stdin.read())
-    token = job.pop("token", None)  # kept out of the job the handlers (and reward code) could see
-
-    def emit(message: dict) -> None:
-        out.write(json.dumps({**message, "token": token}) + "\n")
-        out.flush()
-
-    import tempfile
-
-    tempfile.gettempdir()  # probes by writing a file: must happen before the zero file-size limit
-    apply_limits(job["limits"])
-    confine_filesystem(os.getcwd(), readable_roots(job.get("task_path"), job.pop("read_paths", ())))
-    import numpy
-
-    install_audit_guard((os.path.dirname(numpy.__file__), os.path.dirname(os.__file__)))
-    # reward code may print; keep its chatter on the log stream, never on the protocol pipe
-    sys.stdout = sys.stderr
-    try:
-        if job["kind"] == "check":
-            from .critic import probe_reward as handler
-        elif job["kind"] == "train":
-            from .ppo import train_job as handler
-        elif job["kind"] == "render":
-            from .video import render_job as handler
-        else:
-            raise ValueError(f"unknown job kind {job['kind']!r}")
-        emit({"event": "result", "result": handler(job, emit)})
-    except MemoryError as exc:
-        at = _in_reward(exc, job)
-        emit({"event": "error", "kind": "memory", "message":
-              f"the sandboxed process ran out of memory (limit {job['limits']['memory_mb']} MB){at}; "
-              f"expected reward code to need almost none. Likely cause: a huge array or an "
-              f"ever-growing list."})
-    except CpuTimeExceeded as exc:
-        at = _in_reward(exc, job)
-        emit({"event": "error", "kind": "cpu", "message":
-              f"the sandboxed process used up its CPU-time limit of {job['limits']['cpu_seconds']:.0f} s"
-              f"{at}; expected reward code to take well under a millisecond per call. Likely cause: "
-              f"an infinite loop{' or a loop over a huge range' if at else ''}."})
-    except BaseException as exc:  # noqa: BLE001 - everything must reach the parent as a message
-        from .errors import RewardsmithError, SandboxError
-
-        if isinstance(exc, SandboxError):
-            kind = exc.kind
-        elif isinstance(exc, RewardsmithError):
-            kind = type(exc).__name__
-        else:
-            kind = "crash"
-        message = str(exc) if isinstance(exc, RewardsmithError) else \
-            "".join(traceback.format_exception(exc)[-6:])
-        emit({"event": "error", "kind": kind, "message": message})
-    finally:
-        out.flush()
-
-
-if __name__ == "__main__":
-    # run the importable module, not this __main__ copy: its exception classes are the ones
-    # the job handlers catch
-    from rewardsmith.child import main as child_main
-
-    child_main()

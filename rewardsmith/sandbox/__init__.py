@@ -1,0 +1,25 @@
+"""Everything that runs inside a sandboxed process: the trust boundary is this folder.
+
+The parent (``rewardsmith.launch.run_job``) starts ``python -m rewardsmith.sandbox.child`` and sends
+it one job; the child confines itself (``confine``) and runs the handler ``JOBS`` names for the job's
+kind. Nothing the child reports is believed without the parent validating it, and the fitness that
+selection uses comes only from a job that never loads candidate code.
+
+=========  =======================================  ========================================
+kind       handler                                  loads candidate reward code?
+=========  =======================================  ========================================
+check      ``probe.probe_reward``                   yes: the critic's dynamic probe
+train      ``train.train_job``                      yes: PPO on the candidate's reward
+render     ``render.render_job``                    never: a GIF of a trained policy
+=========  =======================================  ========================================
+
+Modules here import nothing of the parent side except ``rewardsmith.task`` and
+``rewardsmith.errors`` (tests/test_sandbox.py checks it).
+"""
+
+# kind -> "module:function" the child imports and calls as handler(job, emit) -> result dict
+JOBS = {
+    "check": "rewardsmith.sandbox.probe:probe_reward",
+    "train": "rewardsmith.sandbox.train:train_job",
+    "render": "rewardsmith.sandbox.render:render_job",
+}

@@ -1,0 +1,69 @@
+"""The critic's dynamic probe, inside a sandboxed child (``job["kind"] == "check"``, loads candidate code).
+
+Calls the reward on a few hundred transitions from random-policy rollouts and reports the raw values
+and timings; the parent (``rewardsmith.critic``) judges them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def probe_reward(job: dict, emit) -> dict:
+    """Sandboxed child: call the reward on random-policy transitions; report values and timings."""
+    from .confine import CpuTimeExceeded
+    from .rewardcode import describe_exception, load_reward, validate
+    from ..task import State, load_task_file
+
+    task = load_task_file(job["task_path"])
+    transitions = _random_transitions(task, job["transitions"], job["seed"])
+    emit({"event": "phase", "phase": "loading the reward code"})
+    try:
+        reward = load_reward(job["code"])
+    except (MemoryError, CpuTimeExceeded):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are findings, not our exit
+        return {"ok": False, "message": describe_exception(exc, job["code"], "while loading the module")}
+    emit({"event": "phase", "phase": "calling compute_reward"})
+    totals, components, times, key_sets = [], {}, [], set()
+    for k, (s, a, s2) in enumerate(transitions):
+        start = time.perf_counter()
+        try:
+            total, comps = validate(reward(State(s), a, State(s2)))
+        except (MemoryError, CpuTimeExceeded):
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            where = f"on transition {k + 1} of {len(transitions)}"
+            return {"ok": False, "message": describe_exception(exc, job["code"], where)}
+        times.append(time.perf_counter() - start)
+        totals.append(total)
+        key_sets.add(tuple(sorted(comps)))
+        for name in set(comps) | set(components):
+            components.setdefault(name, [0.0] * k).append(comps.get(name, 0.0))
+    return {"ok": True, "totals": totals, "components": components, "times": times,
+            "key_sets": [list(k) for k in key_sets]}
+
+
+def _random_transitions(task, n: int, seed: int) -> list:
+    from ..task import frozen
+
+    env = task.make_env()
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    state = task.state_values(env, obs)
+    out = []
+    try:
+        while len(out) < n:
+            action = np.asarray(env.action_space.sample())
+            obs, _, terminated, truncated, _ = env.step(action)
+            next_state = task.state_values(env, obs)
+            out.append((state, frozen(action), next_state))
+            state = next_state
+            if terminated or truncated:
+                obs, _ = env.reset()
+                state = task.state_values(env, obs)
+    finally:
+        env.close()
+    return out
