@@ -181,7 +181,7 @@ class Evolution:
     # ------------------------------------------------------------------ design
 
     def _designed(self, generation: int) -> bool:
-        return any(e.get("generation") == generation for e in self.store.events("designed"))
+        return self.store.designed(generation)
 
     def context(self, generation: int) -> DesignContext:
         archive = self.store.candidates()
@@ -216,11 +216,12 @@ class Evolution:
                     raise
                 break
         self.store.mark_feedback_used([f["id"] for f in ctx.feedback], generation)
-        self.store.event("designed", {"generation": generation, "proposals": len(proposals),
-                                      "edits": [e.id for e in ctx.human_edits]})
+        edits = [e.id for e in ctx.human_edits]
+        self.store.mark_designed(generation, len(proposals), edits)
+        self.store.event("designed", {"generation": generation, "proposals": len(proposals), "edits": edits})
 
     def _seen_edits(self) -> set[str]:
-        return {cid for e in self.store.events("designed") for cid in e.get("edits", [])}
+        return self.store.edits_shown()
 
     def _stop_on_llm_error(self, exc: LLMError) -> None:
         from .llm import BudgetExhausted
@@ -295,10 +296,10 @@ class Evolution:
         todo = self.store.candidates(generation=generation, status=(PENDING, TRAINING))
         unfinished = {c.id for c in todo}
         pools = []
-        for e in self.store.events("training_pool"):
-            if e["generation"] == generation and unfinished & set(e["ids"]):
-                pools.append((e["ids"], e["rungs"], e["eta"]))
-                unfinished -= set(e["ids"])
+        for pool in self.store.training_pools(generation):
+            if unfinished & set(pool.members):
+                pools.append((pool.members, pool.rungs, pool.eta))
+                unfinished -= set(pool.members)
         full = [self.budget.timesteps]
         baseline = [c.id for c in todo if c.id in unfinished and c.origin == "baseline"]
         rest = [c.id for c in todo if c.id in unfinished and c.origin != "baseline"]
@@ -309,9 +310,8 @@ class Evolution:
                 self.budget.timesteps, rollout)
         for ids, pool_rungs in ((baseline, full), (rest, rungs)):
             if ids:
-                self.store.event("training_pool", {"generation": generation, "ids": ids, "rungs": pool_rungs,
-                                                   "eta": self.config.halving_eta,
-                                                   "schedule": "full" if len(pool_rungs) == 1 else "halving"})
+                self.store.add_training_pool(generation, ids, pool_rungs, self.config.halving_eta,
+                                             "full" if len(pool_rungs) == 1 else "halving")
                 pools.append((ids, pool_rungs, self.config.halving_eta))
         return pools
 

@@ -12,8 +12,7 @@ from .task import Task
 
 def next_generation(store: RunStore) -> int:
     """The generation the loop designs next (where an edit made now is trained)."""
-    designed = [e["generation"] for e in store.events("designed")]
-    return max(designed, default=-1) + 1
+    return max(store.designed_generations(), default=-1) + 1
 
 
 def add_edit(store: RunStore, task: Task, parent_id: str, code: str) -> tuple[Candidate | None, Verdict, Path | None]:

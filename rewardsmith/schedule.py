@@ -2,82 +2,206 @@
 at the end.
 
 Successive halving (``--schedule halving``, the default): every candidate of a generation first trains
-for a small fraction of the budget and is scored; the best ``1/eta`` continue, resuming from their
-checkpoints (no restart, and the learning-rate schedule of the full run), until the survivors reach
-the full budget. The rungs are geometric from the top: ``1, 1/eta, 1/eta², ...`` down to
-``--halving-min-fraction``. The defaults (eta 3, min fraction 1/9) give rungs at 1/9, 1/3 and 1 of the
-budget; of 8 candidates 3 reach 1/3 and 1 the full budget, which costs
-(8·1/9 + 3·2/9 + 1·2/3) / 8 = 28 % of training them all fully (4 candidates: 39 %). A rung target is
-rounded up to whole PPO rollouts. A candidate stopped at a lower rung is recorded as scored with that
-rung's fitness, ``timesteps`` as trained, and ``result["budget_fraction"] < 1``; the archive compares
-like with like, ranking by the budget reached first (``store.budget_fraction``).
+for a fraction of the budget and is scored; the better ones continue, resuming from their checkpoints
+(no restart, and the learning-rate schedule of the full run), until the survivors reach the full budget.
 
+Where the rungs are (``place_rungs``): the baseline trains first on the full budget, so its training
+curve is known before any candidate trains. The first rung is at the later of ``--halving-min-fraction``
+and the step where the baseline's training fitness first clearly exceeds the random policy's (two
+snapshots in a row above ``random + margin``); before that point every reward's score is still noise.
+The later rungs are the geometric ones ``1/eta, 1/eta², ...`` above it (one less than 1.5× the first
+is skipped), then the full budget. A baseline that never separated from random leaves a single rung:
+the pool trains fully. Rung targets are rounded up to whole PPO rollouts.
+
+Who goes on (``CutRule``): a rung never stops a candidate on noise. Every candidate's score at a rung
+has a noise estimate, twice the standard error of its evaluation episodes' fitness (at least the
+analyzer's "no better than random" margin). If no score is clearly above the random policy's fitness,
+everyone goes on. Otherwise the cut line starts below the best ``ceil(n/eta)`` and moves down to the
+first gap between neighbours in the ranking wider than both their noises combined; with no such gap,
+everyone goes on. Each decision, with its numbers, is kept in the candidates' ``result["halving"]``.
+
+A candidate stopped at a lower rung is recorded as scored with that rung's fitness, ``timesteps`` as
+trained, and ``result["budget_fraction"] < 1``; the archive compares like with like (``selection.py``).
 ``--schedule full`` trains every candidate to the full budget (Eureka's way): a single rung.
 
 Resume: after every leg, the policy goes to ``checkpoints/<id>-seed<s>.json`` (what videos render
 from) and the leg's outcome to ``checkpoints/<id>-seed<s>.rungs.json``, both atomically. The members
-of a pool are recorded before it starts, so a resumed run replays the same promotions from the
-recorded rung scores and trains only what had not finished.
+of a pool are recorded before it starts, so a resumed run replays the same decisions from the recorded
+rung scores and trains only what had not finished.
+
+The pool talks to the rest of the run through two narrow interfaces: a ``Training`` (task, budget,
+executor and evaluation settings) and a ``Recorder`` (what happened to each candidate).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass
-from typing import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Protocol
 
 from .errors import TrainingError
 from .executor import Cancelled
-from .store import FAILED, SCORED, TRAINING, RunStore, write_atomic
+from .store import FAILED, SCORED, TRAINING, Candidate, RunStore, write_atomic
+from .task import Task
 from .trainer import Budget, Score, SeedResult
 
 SCHEDULES = ("halving", "full")
+NOISE_Z = 2.0               # a score's noise: this many standard errors of its evaluation episodes' fitness
+SEPARATION_SNAPSHOTS = 2    # the baseline's curve has separated once this many snapshots in a row are clear
 
 
 @dataclass(frozen=True)
 class Halving:
-    """Successive halving's shape: keep the best ``1/eta`` at each rung; the first rung trains
-    ``min_fraction`` of the budget (rounded to a power of ``1/eta``)."""
+    """Successive halving's shape: keep the best ``1/eta`` at each rung (when the scores allow); the first
+    rung trains ``min_fraction`` of the budget (rounded to a power of ``1/eta``) or more."""
 
     eta: int = 3
     min_fraction: float = 1 / 9
 
-    def fractions(self) -> list[float]:
-        """Rung fractions of the budget, smallest first, ending at 1."""
+    def fractions(self, first: float | None = None) -> list[float]:
+        """Rung fractions of the budget, smallest first, ending at 1; ``first`` (when later than the
+        geometric ones) is the first rung, and the geometric rungs above it follow."""
         out, f = [1.0], 1.0
         while f / self.eta >= self.min_fraction * (1 - 1e-9):
             f /= self.eta
             out.append(f)
-        return out[::-1]
+        out = out[::-1]
+        if first is None or first <= out[0] * (1 + 1e-9):
+            return out
+        if first >= 1:
+            return [1.0]
+        return [first] + [f for f in out if f >= 1.5 * first or f == 1.0]
 
-    def rungs(self, timesteps: int, granularity: int = 1) -> list[int]:
+    def rungs(self, timesteps: int, granularity: int = 1, first: float | None = None) -> list[int]:
         """Rung targets in timesteps (whole rollouts of ``granularity`` steps), ending at ``timesteps``."""
         targets: list[int] = []
-        for f in self.fractions()[:-1]:
+        for f in self.fractions(first)[:-1]:
             t = math.ceil(f * timesteps / granularity) * granularity
             if t < timesteps and (not targets or t > targets[-1]):
                 targets.append(t)
         return targets + [timesteps]
 
 
+def random_margin(random_fitness: float | None) -> float:
+    """How far above the random policy's fitness a score must be to count as learned (the analyzer's
+    "no better than random" margin)."""
+    from .analyzer import RANDOM_MARGIN
+
+    return RANDOM_MARGIN * max(1.0, abs(random_fitness or 0.0))
+
+
+def separation_step(snapshots: list[dict], random_fitness: float | None) -> int | None:
+    """The training step at which a curve (snapshots with ``step`` and ``fitness``) clearly left the
+    random policy's fitness: the first of ``SEPARATION_SNAPSHOTS`` snapshots in a row above
+    ``random + margin`` (the last snapshot alone also counts); None if it never did."""
+    if random_fitness is None:
+        return None
+    line = random_fitness + random_margin(random_fitness)
+    points = [(s["step"], s.get("fitness")) for s in snapshots]
+    for i, (step, fitness) in enumerate(points):
+        ahead = points[i:i + SEPARATION_SNAPSHOTS]
+        if all(f is not None and f > line for _, f in ahead):
+            return int(step)
+    return None
+
+
+def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snapshots: list[dict] | None,
+                random_fitness: float | None) -> tuple[list[int], str]:
+    """The rung targets for a generation's pool and why they are there (see the module doc)."""
+    if baseline_snapshots is None or random_fitness is None:
+        return shape.rungs(timesteps, granularity), (
+            f"rungs at {_fractions(shape.fractions())} of the budget (no baseline curve to place them by)")
+    step = separation_step(baseline_snapshots, random_fitness)
+    if step is None:
+        return [timesteps], (f"one rung (full training): the baseline's training fitness never rose clearly "
+                             f"above the random policy's ({random_fitness:.4g} + {random_margin(random_fitness):.2g})")
+    first = step / timesteps
+    rungs = shape.rungs(timesteps, granularity, first=first)
+    return rungs, (f"first rung at {rungs[0]:,} steps: the baseline's training fitness cleared the random "
+                   f"policy's ({random_fitness:.4g} + {random_margin(random_fitness):.2g}) at step {step:,}"
+                   f"{'' if first > shape.min_fraction else ', before --halving-min-fraction'}; rungs "
+                   f"{', '.join(f'{r:,}' for r in rungs)}")
+
+
+def _fractions(fractions: list[float]) -> str:
+    return ", ".join(_fraction(f) for f in fractions)
+
+
 def keep_count(n: int, eta: int) -> int:
-    """How many of ``n`` candidates scored at a rung go on to the next one."""
+    """How many of ``n`` candidates scored at a rung go on to the next one when the scores are clear."""
     return max(1, math.ceil(n / eta))
+
+
+@dataclass
+class CutRule:
+    """Decides who goes on at a rung, never stopping a candidate on noise (see the module doc).
+
+    ``noise[id]`` is one candidate's noise at this rung (``NOISE_Z`` standard errors of its evaluation
+    episodes' fitness); ``floor`` the least noise any score has (the random margin)."""
+
+    eta: int
+    random_fitness: float | None
+    floor: float = 0.0
+
+    def decide(self, rung: int, ranked: list[str], scores: dict[str, float],
+               noise: dict[str, float]) -> tuple[int, dict]:
+        """(how many of ``ranked``, best first, go on; the decision with its numbers)."""
+        def n(cid):
+            return max(self.floor, noise.get(cid, 0.0))
+
+        shown = {c: round(scores[c], 6) for c in ranked}
+        base = {"rung": rung, "scores": shown, "noise": {c: round(n(c), 6) for c in ranked},
+                "random_fitness": self.random_fitness}
+        want = keep_count(len(ranked), self.eta)
+        if self.random_fitness is not None and all(
+                _comparable(scores[c]) <= self.random_fitness + n(c) for c in ranked):
+            best = ranked[0]
+            return len(ranked), {**base, "action": "promote", "reason": (
+                f"no score is clearly above the random policy's {self.random_fitness:.4g} (best {best} "
+                f"{scores[best]:.4g}, noise {n(best):.2g}): everyone goes on")}
+        for k in range(want, len(ranked)):
+            above, below = ranked[k - 1], ranked[k]
+            gap = _comparable(scores[above]) - _comparable(scores[below])
+            needed = math.hypot(n(above), n(below))
+            if gap > needed:
+                moved = "" if k == want else f" (the cut moved down from {want}: closer gaps above)"
+                return k, {**base, "action": "cut", "kept": ranked[:k], "gap": _round(gap),
+                           "needed": round(needed, 6), "reason": (
+                               f"kept {k} of {len(ranked)}: {above} {scores[above]:.4g} vs {below} "
+                               f"{scores[below]:.4g}, a gap of {gap:.3g} > noise {needed:.2g}{moved}")}
+        return len(ranked), {**base, "action": "promote", "reason": (
+            f"no gap in the ranking below the top {want} is wider than the noise: everyone goes on")}
+
+
+def top_of(eta: int) -> Callable:
+    """A cut that keeps the best ``ceil(n/eta)`` whatever the scores (textbook successive halving)."""
+
+    def decide(rung, ranked, scores, noise):
+        k = keep_count(len(ranked), eta)
+        return k, {"rung": rung, "action": "cut", "kept": ranked[:k], "reason": f"kept the best {k}"}
+
+    return decide
 
 
 def successive_halving(pool: list[str], n_rungs: int, eta: int, scores: dict[str, dict[int, float]],
                        train_rung: Callable[[int, list[str], Callable], None],
-                       stop: Callable[[str, int], None]) -> None:
+                       stop: Callable[[str, int], None], decide: Callable | None = None,
+                       noise: Callable[[str, int], float] | None = None,
+                       decided: Callable[[dict], None] | None = None) -> None:
     """Runs successive halving over ``pool`` (ids, best first on ties).
 
     ``scores[id][rung]`` holds fitness already measured (a resumed run) and receives the new ones.
     ``train_rung(rung, ids, report)`` trains ``ids`` to ``rung`` and calls ``report(id, fitness)`` as
-    each finishes (``fitness`` None: it failed and leaves the pool). ``stop(id, rung)`` is called once
+    each finishes (``fitness`` None: it failed and leaves the pool). ``decide(rung, ranked, scores,
+    noise)`` says how many go on (default: the best ``ceil(n/eta)``), ``noise(id, rung)`` gives a
+    score's noise, and ``decided(decision)`` hears every decision. ``stop(id, rung)`` is called once
     per candidate that does not fail, with the rung it ends at: right away at the top rung, after the
     ranking below it. A lone survivor goes straight to the top rung.
     """
+    decide = decide or top_of(eta)
     alive = list(pool)
     rung = 0 if len(alive) > 1 else n_rungs - 1
     while alive:
@@ -103,15 +227,31 @@ def successive_halving(pool: list[str], n_rungs: int, eta: int, scores: dict[str
             return
         alive = [c for c in alive if c not in failed]
         ranked = sorted(alive, key=lambda c: (-_comparable(scores[c][rung]), pool.index(c)))
-        kept = ranked[:keep_count(len(ranked), eta)] if ranked else []
-        for cid in ranked[len(kept):]:
+        if not ranked:
+            return
+        kept, decision = decide(rung, ranked, {c: scores[c][rung] for c in ranked},
+                                {c: noise(c, rung) if noise else 0.0 for c in ranked})
+        if decided is not None:
+            decided(decision)
+        for cid in ranked[kept:]:
             stop(cid, rung)
-        alive = kept
+        alive = ranked[:kept]
         rung = rung + 1 if len(alive) > 1 else n_rungs - 1
 
 
 def _comparable(fitness: float) -> float:
     return -math.inf if fitness is None or math.isnan(fitness) else fitness
+
+
+def _round(x: float) -> float | None:
+    return None if math.isinf(x) or math.isnan(x) else round(x, 6)
+
+
+def episode_noise(episode_fitness: list[float]) -> float:
+    """``NOISE_Z`` standard errors of the mean of evaluation episodes' fitness (0 for fewer than two)."""
+    if len(episode_fitness) < 2:
+        return 0.0
+    return NOISE_Z * statistics.stdev(episode_fitness) / math.sqrt(len(episode_fitness))
 
 
 # ---------------------------------------------------------------------- legs and their checkpoints
@@ -124,8 +264,6 @@ def _state_path(store: RunStore, cid: str, seed: int):
 
 def leg_state(store: RunStore, cid: str, seed: int) -> dict:
     """What the finished legs of one candidate's seed left: ``{"rungs": {rung: outcome}, "last": result}``."""
-    import json
-
     path = _state_path(store, cid, seed)
     if not path.is_file():
         return {"rungs": {}, "last": None}
@@ -135,22 +273,19 @@ def leg_state(store: RunStore, cid: str, seed: int) -> dict:
 
 
 def load_checkpoint(store: RunStore, cid: str, seed: int) -> dict | None:
-    import json
-
     path = store.checkpoint_path(cid, seed)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def save_leg(store: RunStore, cid: str, seed: int, rung: int, target: int, result: SeedResult) -> None:
     """Keeps a finished leg: the policy first (the next leg resumes from it), then its outcome."""
-    import json
-
     if result.checkpoint is not None:
         write_atomic(store.checkpoint_path(cid, seed), json.dumps(
             {**result.checkpoint, "timesteps": result.timesteps, "fitness": result.fitness, "rung": rung}))
     state = leg_state(store, cid, seed)
     state["rungs"][rung] = {
         "target": target, "timesteps": result.timesteps, "fitness": result.fitness,
+        "episode_fitness": result.episode_fitness,
         "trained_steps": result.trained_steps if result.trained_steps is not None else result.timesteps,
         "train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds or 0.0,
         "evaluation_steps": sum(e.get("length", 0) for e in result.episodes), "snapshots": result.snapshots}
@@ -177,33 +312,77 @@ def merged_result(store: RunStore, cid: str, seed: int, rung: int) -> SeedResult
 # ---------------------------------------------------------------------- one pool of candidates
 
 
+@dataclass
+class Training:
+    """What every training of a pool shares: the task, the search budget, where trainings run (an
+    executor with ``submit(task, code, seed, budget, on_progress=..., **options) -> Future``) and the
+    evaluation settings."""
+
+    task: Task
+    budget: Budget
+    executor: object
+    keep_trajectories: int = 0
+    eval_episodes: int | None = None
+
+
+class Recorder(Protocol):
+    """What a pool tells the run about its candidates (``Evolution`` is one)."""
+
+    def training(self, candidate: Candidate) -> None: ...
+
+    def progress(self, candidate: Candidate) -> Callable: ...
+
+    def failed(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> None: ...
+
+    def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
+               halving: dict | None = None, note: str | None = None) -> None: ...
+
+
 class PoolTrainer:
     """Trains one pool of candidates of a generation (halving, or a single full-budget rung) through
-    the evolution's executor, checkpointing every leg and recording each candidate once."""
+    ``training.executor``, checkpointing every leg and recording each candidate once."""
 
-    def __init__(self, evolution, pool: list[str], rungs: list[int], eta: int, seeds: list[int]):
-        self.evo = evolution
-        self.store: RunStore = evolution.store
+    def __init__(self, store: RunStore, training: Training, recorder: Recorder, pool: list[str],
+                 rungs: list[int], eta: int, seeds: list[int], cut: CutRule | None = None):
+        self.store, self.training, self.recorder = store, training, recorder
         self.pool, self.rungs, self.eta, self.seeds = pool, rungs, eta, seeds
+        self.cut = cut
+        self.decisions: list[dict] = []
 
     def run(self) -> None:
         scores: dict[str, dict[int, float]] = {}
+        self._noise: dict[str, dict[int, float]] = {}
         for cid in self.pool:
             candidate = self.store.candidate(cid)
             if candidate.status == SCORED:  # recorded before the run stopped: never trained again
                 recorded = (candidate.result or {}).get("halving")
                 scores[cid] = {int(r): f for r, f in recorded["history"].items()} if recorded else \
                     {len(self.rungs) - 1: candidate.fitness}
+                self._noise[cid] = {int(r): v for r, v in (recorded or {}).get("noise", {}).items()}
                 continue
             per_seed = [leg_state(self.store, cid, s)["rungs"] for s in self.seeds]
             done = set.intersection(*(set(r) for r in per_seed))
             scores[cid] = {r: statistics.fmean(p[r]["fitness"] for p in per_seed) for r in done}
+            self._noise[cid] = {r: self._leg_noise(cid, r) for r in done}
+        decide = self.cut.decide if self.cut is not None else None
         successive_halving(self.pool, len(self.rungs), self.eta, scores, self._train_rung,
-                           lambda cid, rung: self._stop(cid, rung, scores[cid]))
+                           lambda cid, rung: self._stop(cid, rung, scores[cid]), decide=decide,
+                           noise=lambda cid, rung: self._noise.get(cid, {}).get(rung, 0.0),
+                           decided=self._decided)
+
+    def _leg_noise(self, cid: str, rung: int) -> float:
+        values = [f for s in self.seeds
+                  for f in leg_state(self.store, cid, s)["rungs"].get(rung, {}).get("episode_fitness") or []]
+        return episode_noise(values)
+
+    def _decided(self, decision: dict) -> None:
+        decision = {**decision, "timesteps": self.rungs[decision["rung"]]}
+        self.decisions.append(decision)
+        self.store.event("halving_decision", {"pool": self.pool, **decision})
 
     def _train_rung(self, rung: int, ids: list[str], report) -> None:
-        evo, target = self.evo, self.rungs[rung]
-        budget = Budget(target, max_seconds=evo.budget.max_seconds, memory_mb=evo.budget.memory_mb)
+        training, target = self.training, self.rungs[rung]
+        budget = Budget(target, max_seconds=training.budget.max_seconds, memory_mb=training.budget.memory_mb)
         futures, waiting, fitness, errors = {}, {}, {}, {}
         for cid in ids:
             candidate = self.store.candidate(cid)
@@ -211,21 +390,22 @@ class PoolTrainer:
                 report(cid, None)
                 continue
             self.store.update(cid, status=TRAINING)
-            evo.on_event("training", candidate=candidate)
+            self.recorder.training(candidate)
             fitness[cid], waiting[cid] = {}, 0
             for seed in self.seeds:
                 done = leg_state(self.store, cid, seed)["rungs"].get(rung)
                 if done is not None:  # this seed finished the rung before the run stopped
                     fitness[cid][seed] = done["fitness"]
                     continue
-                future = evo.executor().submit(
-                    evo.task, candidate.code, seed, budget, on_progress=evo.progress_reporter(candidate),
-                    checkpoint=load_checkpoint(self.store, cid, seed), planned_total=evo.budget.timesteps,
-                    return_checkpoint=True, keep_trajectories=evo.config.keep_trajectories,
-                    eval_episodes=evo.config.eval_episodes)
+                future = training.executor.submit(
+                    training.task, candidate.code, seed, budget, on_progress=self.recorder.progress(candidate),
+                    checkpoint=load_checkpoint(self.store, cid, seed), planned_total=training.budget.timesteps,
+                    return_checkpoint=True, keep_trajectories=training.keep_trajectories,
+                    eval_episodes=training.eval_episodes)
                 futures[future] = (cid, seed)
                 waiting[cid] += 1
             if not waiting[cid]:
+                self._noise.setdefault(cid, {})[rung] = self._leg_noise(cid, rung)
                 report(cid, statistics.fmean(fitness[cid].values()))
         for future in as_completed(futures):
             cid, seed = futures[future]
@@ -247,9 +427,10 @@ class PoolTrainer:
                 if cid in errors:
                     spent = sum(leg["trained_steps"] for s in self.seeds
                                 for leg in leg_state(self.store, cid, s)["rungs"].values())
-                    evo.record_failure(self.store.candidate(cid), errors[cid], steps_spent=spent)
+                    self.recorder.failed(self.store.candidate(cid), errors[cid], steps_spent=spent)
                     report(cid, None)
                 else:
+                    self._noise.setdefault(cid, {})[rung] = self._leg_noise(cid, rung)
                     report(cid, statistics.fmean(fitness[cid].values()))
 
     def _stop(self, cid: str, rung: int, history: dict[int, float]) -> None:
@@ -259,14 +440,22 @@ class PoolTrainer:
         full = self.rungs[-1]
         fraction = self.rungs[rung] / full
         score = Score.of([merged_result(self.store, cid, s, rung) for s in self.seeds])
-        halving = {"rung": rung, "rungs": self.rungs, "eta": self.eta,
-                   "history": {str(r): f for r, f in sorted(history.items())},
-                   "stopped_early": rung < len(self.rungs) - 1} if len(self.rungs) > 1 else None
+        halving = None
+        if len(self.rungs) > 1:
+            mine = [{"rung": d["rung"], "timesteps": d["timesteps"], "action": d["action"],
+                     "kept": d["rung"] < rung or d["rung"] == rung and d["action"] == "promote",
+                     "reason": d["reason"]}
+                    for d in self.decisions if d["rung"] <= rung and cid in d.get("scores", {cid: None})]
+            halving = {"rung": rung, "rungs": self.rungs, "eta": self.eta,
+                       "history": {str(r): f for r, f in sorted(history.items())},
+                       "noise": {str(r): v for r, v in sorted(self._noise.get(cid, {}).items())},
+                       "decisions": mine, "stopped_early": rung < len(self.rungs) - 1}
         note = None
         if halving and halving["stopped_early"]:
+            why = halving["decisions"][-1]["reason"] if halving["decisions"] else ""
             note = (f"stopped by successive halving at {_fraction(fraction)} of the budget "
-                    f"({score.timesteps:,} of {full:,} steps); its fitness compares only with that rung's")
-        self.evo.record_scored(candidate, score, budget_fraction=fraction, halving=halving, note=note)
+                    f"({score.timesteps:,} of {full:,} steps; {why}); its fitness compares only with that rung's")
+        self.recorder.scored(candidate, score, budget_fraction=fraction, halving=halving, note=note)
 
 
 def _fraction(f: float) -> str:
@@ -278,40 +467,49 @@ def _fraction(f: float) -> str:
 
 
 def final_subjects(store: RunStore, top: int) -> list:
-    """The candidates the final scoring re-trains: the top ``top`` non-baseline ones, those that went
-    furthest in successive halving first, then by fitness."""
-    from .store import budget_fraction
+    """The candidates the final scoring re-trains: the top ``top`` non-baseline ones in the run's own
+    ranking (``selection.rank_key``: those that went furthest in successive halving first)."""
+    from .selection import ranked
 
-    scored = [c for c in store.candidates(status=SCORED) if c.origin != "baseline" and c.fitness is not None]
-    scored.sort(key=lambda c: (-budget_fraction(c), -c.fitness, c.seq))  # the furthest in halving first
-    return scored[:top]
+    return ranked(store.candidates(status=SCORED), exclude_origins=("baseline",))[:top]
 
 
-def final_scoring(evolution) -> dict | None:
+@dataclass
+class FinalPlan:
+    """What the final scoring needs to know of the run."""
+
+    seed: int                 # the search seed (the final seeds are the next ones)
+    seeds: int                # how many fresh seeds; 0: no final scoring
+    top: int                  # how many candidates
+    eval_episodes: int | None = None
+    note: Callable[[str], None] = field(default=lambda message: None)
+
+
+def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> dict | None:
     """Re-trains the top candidates, the baseline and the task's sparse reward on fresh seeds at the
     full budget; records each seed as it finishes (a resumed run trains only missing ones) and gives
     the summary (also kept as meta ``final``)."""
-    evo, store, config = evolution, evolution.store, evolution.config
-    if config.final_seeds <= 0:
+    if plan.seeds <= 0:
         return None
-    seeds = [config.seed + 1 + i for i in range(config.final_seeds)]  # not the seed selection used
-    subjects = [(c.id, "candidate", c.code) for c in final_subjects(store, config.final_top)]
+    task, budget = training.task, training.budget
+    seeds = [plan.seed + 1 + i for i in range(plan.seeds)]  # not the seed selection used
+    subjects = [(c.id, "candidate", c.code) for c in final_subjects(store, plan.top)]
     baseline = store.baseline()
     if baseline is not None:
         subjects.append((baseline.id, "baseline", baseline.code))
-    if evo.task.sparse:
-        subjects.append(("sparse", "sparse", evo.task.sparse))
+    if task.sparse:
+        subjects.append(("sparse", "sparse", task.sparse))
     if not any(role == "candidate" for _, role, _ in subjects):
         return None
     done = {(r["subject"], r["seed"]) for r in store.final_runs()}
     todo = [(s, seed) for s in subjects for seed in seeds if (s[0], seed) not in done]
-    evo.on_event("note", message=f"final scoring: {len(subjects)} rewards × {len(seeds)} seeds "
-                                 f"({len(todo)} trainings to go) at {evo.budget.timesteps:,} steps")
+    plan.note(f"final scoring: {len(subjects)} rewards × {len(seeds)} seeds "
+              f"({len(todo)} trainings to go) at {budget.timesteps:,} steps")
     futures = {}
     for (subject, role, code), seed in todo:
-        futures[evo.executor().submit(
-            evo.task, code, seed, evo.budget, return_checkpoint=True,
-            eval_episodes=config.eval_episodes)] = (subject, role, seed)
+        futures[training.executor.submit(
+            task, code, seed, budget, return_checkpoint=True,
+            eval_episodes=plan.eval_episodes)] = (subject, role, seed)
     for future in as_completed(futures):
         subject, role, seed = futures[future]
         try:
@@ -320,11 +518,9 @@ def final_scoring(evolution) -> dict | None:
             raise
         except TrainingError as exc:
             store.add_final_run(subject, role, seed, FAILED, reason=str(exc))
-            evo.on_event("note", message=f"final scoring: {subject} seed {seed} failed: {exc}")
+            plan.note(f"final scoring: {subject} seed {seed} failed: {exc}")
             continue
         if result.checkpoint is not None:
-            import json
-
             write_atomic(store.checkpoint_path(subject, seed), json.dumps(
                 {**result.checkpoint, "timesteps": result.timesteps, "fitness": result.fitness}))
         kept = asdict(result)
@@ -332,13 +528,11 @@ def final_scoring(evolution) -> dict | None:
             kept.pop(key, None)
         store.add_final_run(subject, role, seed, SCORED, fitness=result.fitness, timesteps=result.timesteps,
                             steps_spent=result.trained_steps, result=kept)
-        evo.on_event("note", message=f"final scoring: {subject} seed {seed} fitness {result.fitness:.4g}")
+        plan.note(f"final scoring: {subject} seed {seed} fitness {result.fitness:.4g}")
     summary = summarize_final(store.final_runs(), [s[0] for s in subjects], seeds, store)
     store.set_meta("final", summary)
     store.event("final_scored", {"best": summary["best"], "seeds": seeds})
     return summary
-
-
 def summarize_final(rows: list[dict], subjects: list[str], seeds: list[int], store: RunStore) -> dict:
     """Mean ± std fitness per subject over the final seeds, and the human-normalized score
     (fitness − sparse) / |baseline − sparse|."""

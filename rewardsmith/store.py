@@ -4,13 +4,21 @@ Layout of a run directory::
 
     config.json            the run's configuration (written once, atomically)
     task.py                a copy of the task file, so a run resumes even if the original moves
-    run.db                 SQLite (WAL): candidates, llm_calls, feedback, events
+    run.db                 SQLite (WAL): candidates, generations, training pools and their legs,
+                           final scoring, llm_calls, feedback, events; versioned (see MIGRATIONS)
     candidates/<id>.py     each candidate's reward code
     candidates/<id>.log    its training progress log
     candidates/<id>.traj.json.gz   evaluation trajectories (for analysis and reports)
 
 Every state change is one committed transaction and every file is written to a temporary name and
 renamed, so a ``kill -9`` at any moment leaves a consistent run that ``--resume`` can continue.
+
+What a resumed run does is decided by explicit tables (``generations``: which generations were designed;
+``training_pools``: which candidates train together and on which rungs; ``legs``: each finished halving
+rung of each seed), never by the event log, which is a history for people. The database carries its
+schema version as the list of migrations applied to it (``migrations``, as simonw/llm does): opening
+an older run directory applies the missing ones, so a run written by any earlier release opens,
+shows and resumes; one written by a newer release is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from pathlib import Path
 
 from .errors import RunStoreError
 
-SCHEMA = """
+INITIAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS candidates (
     id TEXT PRIMARY KEY, seq INTEGER, generation INTEGER NOT NULL, parent TEXT, origin TEXT NOT NULL,
@@ -54,6 +62,84 @@ CREATE TABLE IF NOT EXISTS final (
     PRIMARY KEY (subject, seed)
 );
 """
+
+GENERATIONS_POOLS_LEGS = """
+CREATE TABLE IF NOT EXISTS generations (
+    generation INTEGER PRIMARY KEY, designed REAL NOT NULL, proposals INTEGER, edits TEXT
+);
+CREATE TABLE IF NOT EXISTS training_pools (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, generation INTEGER NOT NULL, members TEXT NOT NULL,
+    rungs TEXT NOT NULL, eta INTEGER NOT NULL, schedule TEXT NOT NULL, created REAL
+);
+CREATE TABLE IF NOT EXISTS legs (
+    candidate TEXT NOT NULL, seed INTEGER NOT NULL, rung INTEGER NOT NULL, outcome TEXT NOT NULL,
+    result TEXT, created REAL, PRIMARY KEY (candidate, seed, rung)
+);
+"""
+
+
+def _backfill_generations_pools_legs(db: sqlite3.Connection, root: Path) -> None:
+    """Release 0.1.0 kept these facts in the event log and in ``checkpoints/*.rungs.json``."""
+    for row in db.execute("SELECT created, data FROM events WHERE kind = 'designed' ORDER BY id").fetchall():
+        data = json.loads(row[1])
+        db.execute("INSERT OR IGNORE INTO generations(generation, designed, proposals, edits) VALUES (?,?,?,?)",
+                   (data["generation"], row[0], data.get("proposals"), json.dumps(data.get("edits", []))))
+    for row in db.execute("SELECT created, data FROM events WHERE kind = 'training_pool' ORDER BY id").fetchall():
+        data = json.loads(row[1])
+        db.execute("INSERT INTO training_pools(generation, members, rungs, eta, schedule, created)"
+                   " VALUES (?,?,?,?,?,?)", (data["generation"], json.dumps(data["ids"]), json.dumps(data["rungs"]),
+                                             data["eta"], data.get("schedule", "halving"), row[0]))
+    for path in sorted((root / "checkpoints").glob("*-seed*.rungs.json")):
+        cid, _, seed = path.name[:-len(".rungs.json")].rpartition("-seed")
+        state = json.loads(path.read_text())
+        last = state.get("last") or {}
+        last_rung = last.pop("rung", None)
+        for rung, outcome in state.get("rungs", {}).items():
+            result = last if last_rung is not None and int(rung) == int(last_rung) else None
+            db.execute("INSERT OR IGNORE INTO legs(candidate, seed, rung, outcome, result, created)"
+                       " VALUES (?,?,?,?,?,?)", (cid, int(seed), int(rung), json.dumps(outcome),
+                                                 json.dumps(result) if result else None, time.time()))
+
+
+# The run store's schema, one numbered step at a time; a step is never edited once released, only
+# followed by new ones. Each is SQL or a function of (connection, run directory).
+MIGRATIONS = (
+    ("m001_initial", INITIAL_SCHEMA),
+    ("m002_generations_pools_legs", GENERATIONS_POOLS_LEGS),
+    ("m003_backfill_from_events", _backfill_generations_pools_legs),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection, root: Path) -> list[str]:
+    """Applies the migrations ``db`` has not had, each in its own transaction; gives their names.
+    Raises RunStoreError for a database written by a newer rewardsmith."""
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL)")
+    done = {r[0] for r in db.execute("SELECT name FROM migrations")}
+    known = {name for name, _ in MIGRATIONS}
+    if done - known:
+        raise RunStoreError(
+            f"{root} was written by a newer rewardsmith (its database has migrations {sorted(done - known)} "
+            f"that this release does not know); upgrade rewardsmith to open it")
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if callable(step):
+                step(db, root)
+            else:
+                for statement in filter(str.strip, step.split(";")):
+                    db.execute(statement)
+            db.execute("INSERT INTO migrations(name, applied) VALUES (?, ?)", (name, time.time()))
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        applied.append(name)
+    return applied
 
 # candidate status: what happened to it so far
 PENDING, TRAINING, SCORED, REJECTED, FAILED = "pending", "training", "scored", "rejected", "failed"
@@ -121,6 +207,19 @@ class Candidate:
                 "status": self.status, "fitness": self.fitness, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class TrainingPool:
+    """Candidates of one generation that train together on the same rungs (successive halving, or a
+    single full-budget rung)."""
+
+    id: int
+    generation: int
+    members: list[str]
+    rungs: list[int]
+    eta: int
+    schedule: str
+
+
 class RunStore:
     """A run directory: open an existing one, or create it with ``RunStore.create``."""
 
@@ -134,7 +233,8 @@ class RunStore:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        with self._lock:
+            self.migrations_applied = migrate(self.db, self.root)
 
     @classmethod
     def create(cls, root: str | Path, config: dict, task_file: Path) -> "RunStore":
@@ -144,7 +244,7 @@ class RunStore:
         (root / "candidates").mkdir(parents=True, exist_ok=True)
         write_atomic(root / "task.py", Path(task_file).read_bytes())
         write_atomic(root / "config.json", json.dumps(config, indent=2))
-        sqlite3.connect(root / "run.db").executescript(SCHEMA)
+        sqlite3.connect(root / "run.db").close()
         store = cls(root)
         store.set_meta("status", "created")
         store.event("created", {"config": config})
@@ -181,6 +281,58 @@ class RunStore:
         query = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
         rows = self.db.execute(query, (kind,) if kind else ()).fetchall()
         return [{"created": r["created"], "kind": r["kind"], **json.loads(r["data"])} for r in rows]
+
+    # ------------------------------------------------------------------ generations, pools, legs
+
+    def mark_designed(self, generation: int, proposals: int, edits: list[str]) -> None:
+        """Records that ``generation`` was designed (``edits``: the hand edits its prompt carried)."""
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO generations(generation, designed, proposals, edits)"
+                            " VALUES (?,?,?,?)", (generation, time.time(), proposals, json.dumps(edits)))
+
+    def designed(self, generation: int) -> bool:
+        """Whether ``generation``'s design phase finished (a resumed run does not design it again)."""
+        return self.db.execute("SELECT 1 FROM generations WHERE generation = ?", (generation,)).fetchone() \
+            is not None
+
+    def designed_generations(self) -> list[int]:
+        return [g for (g,) in self.db.execute("SELECT generation FROM generations ORDER BY generation")]
+
+    def edits_shown(self) -> set[str]:
+        """Ids of hand edits some generation's prompt already carried."""
+        return {cid for (edits,) in self.db.execute("SELECT edits FROM generations")
+                for cid in json.loads(edits or "[]")}
+
+    def add_training_pool(self, generation: int, members: list[str], rungs: list[int], eta: int,
+                          schedule: str) -> "TrainingPool":
+        """Records a pool of candidates that train together, before it starts (a resumed run replays it)."""
+        with self._lock:
+            cur = self.db.execute(
+                "INSERT INTO training_pools(generation, members, rungs, eta, schedule, created) VALUES (?,?,?,?,?,?)",
+                (generation, json.dumps(members), json.dumps(rungs), eta, schedule, time.time()))
+        return TrainingPool(cur.lastrowid, generation, list(members), list(rungs), eta, schedule)
+
+    def training_pools(self, generation: int | None = None) -> list["TrainingPool"]:
+        query = "SELECT * FROM training_pools" + (" WHERE generation = ?" if generation is not None else "")
+        rows = self.db.execute(query + " ORDER BY id", (generation,) if generation is not None else ())
+        return [TrainingPool(r["id"], r["generation"], json.loads(r["members"]), json.loads(r["rungs"]),
+                             r["eta"], r["schedule"]) for r in rows]
+
+    def save_leg(self, cid: str, seed: int, rung: int, outcome: dict, result: dict | None) -> None:
+        """Records one finished leg (one seed trained up to one halving rung): its outcome, and the
+        seed's result at that rung."""
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO legs(candidate, seed, rung, outcome, result, created)"
+                            " VALUES (?,?,?,?,?,?)", (cid, seed, rung, json.dumps(outcome),
+                                                      json.dumps(result) if result is not None else None,
+                                                      time.time()))
+
+    def legs(self, cid: str, seed: int) -> dict[int, dict]:
+        """The finished legs of one candidate's seed: rung -> outcome, with its result under "result"."""
+        rows = self.db.execute("SELECT rung, outcome, result FROM legs WHERE candidate = ? AND seed = ?"
+                               " ORDER BY rung", (cid, seed))
+        return {r["rung"]: {**json.loads(r["outcome"]), "result": json.loads(r["result"]) if r["result"] else None}
+                for r in rows}
 
     # ------------------------------------------------------------------ candidates
 

@@ -236,6 +236,14 @@ def _rows(db):
         return {r[0]: r[1:] for r in con.execute("SELECT id, status, origin FROM candidates")}
 
 
+def _finished_legs(db, rung: int) -> set[str]:
+    try:
+        with sqlite3.connect(db) as con:
+            return {r[0] for r in con.execute("SELECT candidate FROM legs WHERE seed = 0 AND rung = ?", (rung,))}
+    except sqlite3.OperationalError:  # the run has not created its tables yet
+        return set()
+
+
 def test_kill_9_mid_halving_then_resume_finishes_without_retraining_finished_rungs(tmp_path):
     cmd = [sys.executable, "-m", "rewardsmith.cli", "evolve", "--task", str(TINY_TASK), "--iterations", "1",
            "--samples", "3", "--workers", "2", "--final-seeds", "0", "--out", str(tmp_path / "run")]
@@ -250,8 +258,7 @@ def test_kill_9_mid_halving_then_resume_finishes_without_retraining_finished_run
                 continue
             rows = _rows(db)
             pool = [cid for cid, (status, origin) in rows.items() if origin != "baseline"]
-            if len(pool) == 3 and all(
-                    (tmp_path / "run" / "checkpoints" / f"{cid}-seed0.rungs.json").exists() for cid in pool):
+            if len(pool) == 3 and set(pool) <= _finished_legs(db, rung=0):
                 store = RunStore(tmp_path / "run")
                 before = {cid: leg_state(store, cid, 0)["rungs"] for cid in pool}
                 if all(0 in r for r in before.values()):

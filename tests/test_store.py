@@ -1,11 +1,13 @@
 """The run store: records, JSON round trips, atomic files, clear errors."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from rewardsmith.errors import RunStoreError
-from rewardsmith.store import REJECTED, SCORED, RunStore, code_hash
+from rewardsmith.store import MIGRATIONS, REJECTED, SCHEMA_VERSION, SCORED, RunStore, code_hash
 from rewardsmith.task import load_task
 
 
@@ -58,3 +60,77 @@ def test_feedback_and_llm_calls(store):
 def test_opening_a_directory_that_is_not_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(RunStoreError, match="not a rewardsmith run"):
         RunStore(tmp_path)
+
+
+# --------------------------------------------------------------------------- schema versions and migrations
+
+RUN_0_1_0 = Path(__file__).parent / "data" / "run-0.1.0"  # written by release 0.1.0 (before migrations)
+
+
+@pytest.fixture
+def old_run(tmp_path):
+    """A copy of a run directory written by release 0.1.0: two generations, halving, final scoring."""
+    root = tmp_path / "old-run"
+    shutil.copytree(RUN_0_1_0, root)
+    return root
+
+
+def test_a_new_run_has_every_migration_and_the_schema_version(store):
+    names = [r[0] for r in store.db.execute("SELECT name FROM migrations ORDER BY rowid")]
+    assert names == [name for name, _ in MIGRATIONS]
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+    assert RunStore(store.root).migrations_applied == []  # reopening applies nothing
+
+
+def test_a_0_1_0_run_is_migrated_from_its_event_log_and_rungs_files(old_run):
+    store = RunStore(old_run)
+    assert store.migrations_applied == [name for name, _ in MIGRATIONS]
+    assert store.designed_generations() == [0, 1]
+    pools = store.training_pools()
+    assert [p.generation for p in pools] == [0, 0, 1]  # generation 0: the baseline, then its candidates
+    assert pools[0].rungs == [2048] and pools[0].schedule == "full"
+    assert len(pools[1].rungs) > 1 and pools[1].schedule == "halving"
+    legs = store.legs("c1", 0)
+    assert legs and all(leg["fitness"] is not None for leg in legs.values())
+    from rewardsmith.schedule import merged_result
+
+    top = max(legs)
+    assert merged_result(store, "c1", 0, top).fitness == legs[top]["fitness"]
+
+
+def test_a_0_1_0_run_shows_exports_and_resumes(old_run, tmp_path):
+    from click.testing import CliRunner
+
+    from rewardsmith.cli import main
+
+    runner = CliRunner()
+    shown = runner.invoke(main, ["show", str(old_run), "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert data["task"] == "tiny-mountaincar" and {c["id"] for c in data["candidates"]} >= {"c0", "c1", "c2"}
+    exported = runner.invoke(main, ["export", str(old_run), "-o", str(tmp_path / "reward.py")])
+    assert exported.exit_code == 0, exported.output
+    assert "def compute_reward" in (tmp_path / "reward.py").read_text()
+
+
+@pytest.mark.slow
+def test_a_0_1_0_run_resumes_for_another_generation(old_run):
+    from click.testing import CliRunner
+
+    from rewardsmith.cli import main
+
+    before = {c.id: (c.status, c.fitness) for c in RunStore(old_run).candidates()}
+    result = CliRunner().invoke(main, ["evolve", "--resume", str(old_run), "--iterations", "3"])
+    assert result.exit_code == 0, result.output
+    store = RunStore(old_run)
+    after = {c.id: (c.status, c.fitness) for c in store.candidates()}
+    assert {cid: after[cid] for cid in before} == before  # nothing scored was scored again
+    assert store.designed_generations() == [0, 1, 2]
+    assert any(c.generation == 2 and c.status == "scored" for c in store.candidates())
+    assert store.meta("status") == "finished"
+
+
+def test_a_run_from_a_newer_release_is_refused(store):
+    store.db.execute("INSERT INTO migrations(name, applied) VALUES ('m999_from_the_future', 0)")
+    with pytest.raises(RunStoreError, match="newer rewardsmith.*m999_from_the_future"):
+        RunStore(store.root)
