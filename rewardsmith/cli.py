@@ -179,92 +179,50 @@ class _Fraction(click.ParamType):
             self.fail(f"{value!r} is not a fraction (e.g. 1/9 or 0.25)", param, ctx)
 
 
-_RESOURCES = ("workers", "executor", "ray_address", "ray_cpus_per_task")  # a resumed run may change these
+def _setting_options(command):
+    """The evolve options, one per declared setting of rewardsmith.config.EvolveConfig (help, type and
+    default come from there; bounds are checked by EvolveConfig.validate with the option's name)."""
+    from .config import SETTINGS, EvolveConfig, option_name
 
+    defaults = EvolveConfig(task="")
+    for name, decl in reversed(list(SETTINGS.items())):
+        if not decl.option:
+            continue
+        default = getattr(defaults, name)
+        if decl.fraction:
+            from fractions import Fraction
 
-def _compute_options(command):
-    """The evolve options of how training compute is spent (schedule.py, executor.py)."""
-    options = [
-        click.option("--schedule", type=click.Choice(["halving", "full"]),
-                     help="halving (default): every candidate trains a fraction of the budget and only the best "
-                          "continue, resuming from their checkpoints; full: every candidate gets the whole budget."),
-        click.option("--halving-eta", type=click.IntRange(2), help="Successive halving keeps the best 1/ETA at "
-                     "each rung (default 3)."),
-        click.option("--halving-min-fraction", type=_Fraction(), help="The first rung's fraction of the budget; "
-                     "rungs are 1, 1/ETA, 1/ETA², ... down to it (default 1/9: rungs 1/9, 1/3, 1)."),
-        click.option("--final-top", type=click.IntRange(1), help="Candidates re-scored on --final-seeds seeds "
-                     "after the last generation (default 3)."),
-        click.option("--final-seeds", type=click.IntRange(0), help="Fresh seeds of the final scoring of the top "
-                     "candidates, the baseline and the sparse reward (default 3; 0: none)."),
-        click.option("--executor", type=click.Choice(["local", "ray"]), help="local processes (default) or Ray "
-                     "tasks (pip install 'rewardsmith[ray]')."),
-        click.option("--ray-address", help="An existing Ray cluster: auto, or the head's HOST:PORT (ray://HOST:10001 "
-                     "needs pip install 'ray[client]'); default: a local Ray with --workers CPUs, started on the fly."),
-        click.option("--ray-cpus-per-task", type=float, help="CPUs each Ray training asks for (default 1)."),
-    ]
-    for option in reversed(options):
+            default = Fraction(default).limit_denominator(1000)
+        shown = "" if default is None or isinstance(default, bool) or name == "workers" else \
+            f" (default: {default:g})" if isinstance(default, float) else f" (default: {default})"
+        if decl.kind is bool:
+            option = click.option(option_name(name), name, is_flag=True, help=decl.help)
+        else:
+            kind = click.Choice(decl.choices) if decl.choices else _Fraction() if decl.fraction else \
+                {int: click.INT, float: click.FLOAT, str: click.STRING}[decl.kind]
+            option = click.option(option_name(name), name, type=kind, help=decl.help + shown)
         command = option(command)
     return command
 
 
-def _compute_config(workers, compute: dict) -> dict:
-    """EvolveConfig fields from the compute options that were given."""
-    return {k: v for k, v in dict(compute, workers=workers).items() if v is not None}
+def _given_settings(params: dict) -> dict:
+    """The settings given on the command line (or by environment), by name; the rest keep their defaults."""
+    from .config import SETTINGS
 
-
-# what `evolve --resume` may change: how long the run goes, where training runs, the model's address and
-# the spending limit (a run stopped by --max-cost continues with a higher one); the rest is the run's own
-_RESUME_CHANGES = {"resume", "iterations", "interactive", "model", "api_base", "max_cost", *_RESOURCES}
-
-
-def _resume_changes(config, **changes) -> None:
-    """Applies the options a resumed run may change; any other option given is an error, never ignored."""
     ctx = click.get_current_context()
-    given = sorted(name for name in ctx.params if ctx.get_parameter_source(name) in
-                   (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT))
-    fixed = [name for name in given if name not in _RESUME_CHANGES]
-    if fixed:
-        names = ", ".join("--" + name.replace("_", "-") for name in fixed)
-        raise ConfigError(f"{names}: fixed when the run started; a resumed run may change only --iterations, "
-                          f"--workers, the Ray options, --model, --api-base and --max-cost")
-    if changes.get("model") and config.designer != "llm":
-        raise ConfigError(f"--model: this run uses the {config.designer} designer; start a new run with --model")
-    for name, value in changes.items():
-        if name in given:
-            setattr(config, name, value)
+    given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    return {name: value for name, value in params.items()
+            if name in SETTINGS and ctx.get_parameter_source(name) in given}
 
 
 @main.command()
 @click.option("--task", "task_name", help="Task name or path to a task file.")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
-@click.option("--model", help="litellm model string, e.g. openai/gpt-4o-mini (default: $REWARDSMITH_MODEL).")
-@click.option("--api-base", help="Base URL of an OpenAI-compatible server (vLLM, Ollama, LM Studio, ...).")
-@click.option("--designer", type=click.Choice(["llm", "offline"]),
-              help="llm when a model is configured, else offline (AST mutation, no network).")
-@click.option("--iterations", type=int, help="Generations (default 3; with --resume: raise it to extend the run).")
-@click.option("--samples", type=int, help="Candidates per generation (default 4).")
-@click.option("--timesteps", type=int, help="PPO steps per candidate (default: the task's).")
-@click.option("--workers", type=int, help="Candidates trained at once, one process each (default: all cores).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of training and design.")
-@click.option("--repairs", type=int, default=1, show_default=True, help="Repair rounds for a rejected reward.")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="LLM sampling temperature.")
-@click.option("--max-cost", type=float, help="Stop cleanly once LLM spending reaches this many USD.")
-@click.option("--prompts", "prompts_dir", type=click.Path(file_okay=False), help="Directory of prompt templates overriding the shipped ones.")
-@click.option("--env-source", is_flag=True, help="Show the environment's source code to the model (as Eureka does).")
-@click.option("--llm-analyzer", is_flag=True, help="The model diagnoses each trained policy from its analysis.")
-@click.option("--llm-critic", is_flag=True, help="The model reviews each reward before training and may veto it.")
 @click.option("--interactive", is_flag=True, help="Pause after each generation for feedback or edits.")
-@click.option("--feedback-replaces-reflection", is_flag=True,
-              help="When there is human feedback, the prompt shows it instead of the automatic analysis.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<time>-<task>).")
-@_compute_options
-def evolve(task_name, resume, model, api_base, designer, iterations, samples, timesteps, workers, seed,
-           repairs, temperature, max_cost, prompts_dir, env_source, llm_analyzer, llm_critic, interactive,
-           feedback_replaces_reflection, out,
-           **compute):
+@_setting_options
+def evolve(task_name, resume, interactive, out, **params):
     """The main job: evolves reward functions for a task and keeps the best."""
-    from dataclasses import asdict
-
     from .designer import LLMDesigner, OfflineDesigner
     from .evolve import EvolveConfig, Evolution, default_run_dir
     from .prompting import Prompts
@@ -273,21 +231,17 @@ def evolve(task_name, resume, model, api_base, designer, iterations, samples, ti
     from .view import LiveView
 
     err = _console(stderr=True)
+    settings = _given_settings(params)
+    if settings.get("prompts"):
+        settings["prompts"] = str(Path(settings["prompts"]).resolve())
     if resume:
-        if task_name:
-            raise ConfigError("--resume continues a run with its own settings; drop --task")
+        if task_name or out:
+            raise ConfigError(f"{'--task' if task_name else '--out'}: --resume continues a run in its own "
+                              f"directory with its own settings; drop it")
         store = RunStore(resume)
-        config = EvolveConfig.from_dict(store.config)
-        _resume_changes(config, model=model, api_base=api_base, max_cost=max_cost)
-        if iterations is not None and iterations != config.iterations:
-            if iterations < config.iterations:
-                raise ConfigError(f"--iterations {iterations} is below the run's {config.iterations}; "
-                                  f"a resumed run can only be extended")
-            config.iterations = iterations
-        for key, value in _compute_config(workers, compute).items():
-            setattr(config, key, value)
-        config.validate()
-        store.update_config(asdict(config))
+        config = EvolveConfig.from_dict(store.config, where=str(store.root / "config.json"))
+        config = config.resumed_with(settings)
+        store.update_config(config.to_dict())
         task = load_task_file(store.root / "task.py")
         err.print(f"resuming {store.root} (status: {store.meta('status')})")
     else:
@@ -296,21 +250,15 @@ def evolve(task_name, resume, model, api_base, designer, iterations, samples, ti
         from .llm import resolve_model
 
         task = load_task(task_name)
-        model, api_base = resolve_model(model, api_base)
-        chosen = designer or ("llm" if model else "offline")
-        if chosen == "offline" and not designer:
-            err.print("[yellow]no model configured (--model or REWARDSMITH_MODEL): using the offline designer "
-                      "(mutation of the human baseline; no network)[/]")
-        config = EvolveConfig(task=task.name, designer=chosen, model=model, api_base=api_base,
-                              temperature=temperature, iterations=3 if iterations is None else iterations,
-                              samples=4 if samples is None else samples,
-                              timesteps=timesteps, seed=seed, repairs=repairs,
-                              max_cost=max_cost, prompts=prompts_dir and str(Path(prompts_dir).resolve()),
-                              env_source=env_source, llm_analyzer=llm_analyzer, llm_critic=llm_critic,
-                              feedback_replaces_reflection=feedback_replaces_reflection,
-                              **_compute_config(workers, compute))
+        settings["model"], settings["api_base"] = resolve_model(settings.get("model"), settings.get("api_base"))
+        if "designer" not in settings:
+            settings["designer"] = "llm" if settings["model"] else "offline"
+            if settings["designer"] == "offline":
+                err.print("[yellow]no model configured (--model or REWARDSMITH_MODEL): using the offline designer "
+                          "(mutation of the human baseline; no network)[/]")
+        config = EvolveConfig(task=task.name, **settings)
         config.validate()
-        store = RunStore.create(Path(out) if out else default_run_dir(task.name), asdict(config), task.path)
+        store = RunStore.create(Path(out) if out else default_run_dir(task.name), config.to_dict(), task.path)
     ref = {}
     client = _llm_client(config, store, ref) if config.model else None
     if config.designer == "llm":

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .config import EvolveConfig  # noqa: F401 - the loop's settings; importable from here too
 from .critic import Critic
 from .designer import DesignContext, Proposal
 from .errors import ConfigError, LLMError, TrainingError
@@ -20,84 +21,6 @@ from .launch import Limits
 from .store import budget_fraction, code_hash, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
 from .trainer import Budget, Score, SeedResult
-
-
-@dataclass
-class EvolveConfig:
-    """Everything that defines a run (stored as config.json; --resume reads it back)."""
-
-    task: str
-    designer: str = "offline"          # offline | llm
-    model: str | None = None
-    api_base: str | None = None
-    temperature: float = 1.0
-    iterations: int = 3
-    samples: int = 4
-    timesteps: int | None = None
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # trainings at once
-    seed: int = 0
-    repairs: int = 1
-    max_cost: float | None = None
-    prompts: str | None = None
-    env_source: bool = False
-    eval_episodes: int | None = None
-    keep_trajectories: int = 5         # evaluation episodes whose per-step data is kept for analysis
-    llm_timeout: float = 120.0
-    max_seconds: float | None = None   # soft wall-clock budget of one training
-    llm_analyzer: bool = False
-    llm_critic: bool = False
-    critic_seconds: float = 10.0       # CPU seconds the critic's probe may use (wall: twice that)
-    feedback_replaces_reflection: bool = False  # human feedback shown in place of the automatic reflection
-    # how the training compute is spent (schedule.py, executor.py)
-    schedule: str = "halving"          # halving | full (every candidate on the full budget)
-    halving_eta: int = 3               # keep the best 1/eta at each rung
-    halving_min_fraction: float = 1 / 9  # the first rung's fraction of the budget
-    final_top: int = 3                 # candidates re-scored on final_seeds seeds after the last generation
-    final_seeds: int = 3               # 0: no final scoring
-    executor: str = "local"            # local | ray
-    ray_address: str | None = None     # an existing Ray cluster (default: a local Ray started on the fly)
-    ray_cpus_per_task: float = 1.0
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "EvolveConfig":
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def validate(self) -> None:
-        for name in ("iterations", "samples", "workers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        if self.timesteps is not None and self.timesteps < 64:
-            raise ConfigError(f"--timesteps must be at least 64, got {self.timesteps}")
-        if self.repairs < 0:
-            raise ConfigError(f"--repairs must be 0 or more, got {self.repairs}")
-        if self.designer not in ("offline", "llm"):
-            raise ConfigError(f"designer must be 'offline' or 'llm', got {self.designer!r}")
-        if self.designer == "llm" and not self.model:
-            raise ConfigError("the LLM designer needs --model (or REWARDSMITH_MODEL)")
-        self._validate_compute()
-
-    def _validate_compute(self) -> None:
-        from .executor import import_ray
-
-        if self.schedule not in ("halving", "full"):
-            raise ConfigError(f"--schedule must be halving or full, got {self.schedule!r}")
-        if self.halving_eta < 2:
-            raise ConfigError(f"--halving-eta must be at least 2, got {self.halving_eta}")
-        if not 0 < self.halving_min_fraction <= 1:
-            raise ConfigError(f"--halving-min-fraction must be in (0, 1], got {self.halving_min_fraction}")
-        if self.final_top < 1 or self.final_seeds < 0:
-            raise ConfigError(f"--final-top must be at least 1 and --final-seeds 0 or more, got "
-                              f"{self.final_top} and {self.final_seeds}")
-        if self.executor not in ("local", "ray"):
-            raise ConfigError(f"--executor must be local or ray, got {self.executor!r}")
-        if self.executor != "ray" and self.ray_address:
-            raise ConfigError("--ray-address needs --executor ray")
-        if self.ray_cpus_per_task <= 0:
-            raise ConfigError(f"--ray-cpus-per-task must be positive, got {self.ray_cpus_per_task}")
-        if self.executor == "ray":
-            import_ray()  # a missing Ray says how to install it before the run starts
 
 
 class Evolution:
