@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .components import dominant_component, magnitude_shares
 from .errors import ConfigError, LLMError
 from .task import PROMPTS_DIR, Task
 from .trainer import Score
@@ -35,7 +36,6 @@ SATURATION_TOLERANCE = 0.01  # within this fraction of the range from a bound co
 SATURATION_FRACTION = 0.7    # more than this fraction of action components at a bound: saturation
 FLAT_RELATIVE_RANGE = 0.05   # a training series with (max − min) ≤ this × max |value|: flat, not being optimized
 FLAT_MIN_SNAPSHOTS = 3       # fewer snapshots than this say nothing about flatness
-DOMINANT_SHARE = 0.9         # more than this share of the summed |component| per step: dominating
 HACK_RETURN_RISE = 0.25      # training return up by this (relative; first third vs. last third of snapshots) ...
 HACK_FITNESS_GAIN = 0.05     # ... while training fitness gained at most this (relative): reward hacking
 HACK_MIN_SNAPSHOTS = 4       # snapshots with finished episodes needed for a training trend
@@ -197,16 +197,15 @@ def _components(score: Score, kept: list[dict], kept_fitness: list[float]) -> di
             per_episode = [np.asarray(t.get("components", {}).get(name, []), dtype=float) for t in kept]
             pooled = np.concatenate(per_episode)
             entry.update(source="evaluation", mean_per_step=_r(pooled.sum() / steps), sign=_sign(pooled),
-                         magnitude=float(np.abs(pooled).sum() / steps),
-                         fitness_corr=_corr([e.sum() for e in per_episode], kept_fitness))
+                         per_step=pooled, fitness_corr=_corr([e.sum() for e in per_episode], kept_fitness))
         else:
             last = values[-1] if values else 0.0
             entry.update(source="training", mean_per_step=last, sign=_sign(np.array([last])),
-                         magnitude=abs(last), fitness_corr=None)
+                         per_step=[last], fitness_corr=None)
         components[name] = entry
-    total = sum(c["magnitude"] for c in components.values())
-    for c in components.values():
-        c["share"] = _r(c.pop("magnitude") / total) if total > 0 else None
+    shares = magnitude_shares({name: c.pop("per_step") for name, c in components.items()})
+    for name, c in components.items():
+        c["share"] = _r(shares[name])
     return components
 
 
@@ -367,9 +366,10 @@ def detect_flat_component(a: Analysis, ctx: DetectorContext) -> Finding | None:
 
 def detect_dominating_component(a: Analysis, ctx: DetectorContext) -> Finding | None:
     """A component carrying more than DOMINANT_SHARE of the reward's magnitude."""
-    name, c = max(a.components.items(), key=lambda item: item[1]["share"] or 0.0, default=(None, None))
-    if len(a.components) < 2 or (c["share"] or 0.0) <= DOMINANT_SHARE:
+    name = dominant_component({n: c["share"] for n, c in a.components.items()})
+    if name is None:
         return None
+    c = a.components[name]
     return Finding("dominating_component", f"'{name}' dominates the reward's magnitude (advice 3).",
                    {"share": c["share"]}, f"'{name}' dominates ({c['share']:.0%})", [name])
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .components import DOMINANT_SHARE, dominant_component, magnitude_shares
 from .errors import SandboxError
 from .launch import Limits, run_job
 from .sandbox.rewardcode import NUMPY_BANNED, ALLOWED_MODULES
@@ -296,15 +297,13 @@ class Critic:
                 "constant", f"the total reward was {totals[0]:.6g} on all {len(totals)} random transitions; "
                 f"a constant reward gives the agent no signal. Likely cause: terms that cancel, or a "
                 f"condition that random actions never meet.", severity="warning"))
-        magnitude = {k: float(np.abs(v).sum()) for k, v in comps.items()}
-        whole = sum(magnitude.values())
-        if len(comps) > 1 and whole > 0:
-            name, top = max(magnitude.items(), key=lambda kv: kv[1])
-            if top / whole > 0.95:
-                verdict.warnings.append(Finding(
-                    "dominant", f"component {name!r} carries {100 * top / whole:.1f}% of the reward "
-                    f"magnitude; expected no single term above 95%. The other terms barely matter; "
-                    f"rescale them or drop them.", severity="warning"))
+        shares = magnitude_shares(comps)
+        name = dominant_component(shares)
+        if name is not None:
+            verdict.warnings.append(Finding(
+                "dominant", f"component {name!r} carries {100 * shares[name]:.1f}% of the reward "
+                f"magnitude; expected no single term above {DOMINANT_SHARE:.0%}. The other terms barely "
+                f"matter; rescale them or drop them.", severity="warning"))
         big = float(np.abs(totals).max())
         biggest_comp = max((float(np.abs(v).max()) for v in comps.values()), default=0.0)
         if max(big, biggest_comp) > 1e4:

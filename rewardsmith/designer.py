@@ -10,12 +10,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .components import DOMINANT_SHARE, magnitude_shares
 from .errors import LLMError
 from .mutate import component_variables, crossover, drop_component, rescale_component, rescale_constant
 from .store import Candidate, code_hash
 
 FLAT_SPREAD = 0.05      # a component whose training series moves less than 5 % of its size is "flat"
-DOMINANT_SHARE = 0.90   # a component above 90 % of the reward magnitude "dominates"
 
 
 @dataclass
@@ -122,16 +122,18 @@ class OfflineDesigner:
 
 
 def _component_stats(candidate: Candidate) -> dict[str, dict]:
-    """Per component: share of the reward magnitude and whether its training series is flat."""
+    """Per component: share of the reward magnitude (the analyzer's, else from the last training
+    snapshot) and whether its training series is flat."""
     comps = (candidate.result or {}).get("components") or {}
-    magnitude = {n: abs(c.get("final") or 0.0) for n, c in comps.items()}
-    whole = sum(magnitude.values()) or 1.0
+    analysed = ((candidate.analysis or {}).get("components") or {})
+    shares = magnitude_shares({n: [c.get("final") or 0.0] for n, c in comps.items()})
+    shares.update({n: a["share"] for n, a in analysed.items() if n in comps and a.get("share") is not None})
     out = {}
     for name, entry in comps.items():
         series = [v for v in entry.get("series", []) if v == v]
         spread = (max(series) - min(series)) if series else 0.0
         size = max(abs(v) for v in series) if series else 0.0
-        out[name] = {"share": magnitude[name] / whole, "flat": size == 0 or spread < FLAT_SPREAD * size}
+        out[name] = {"share": shares.get(name) or 0.0, "flat": size == 0 or spread < FLAT_SPREAD * size}
     return out
 
 
