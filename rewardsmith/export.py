@@ -1,6 +1,6 @@
 """Export: a scored reward as one standalone module a user can paste into a training script (CONTRACT §4).
 
-The file (rendered from ``prompts/export.py.j2``) imports only numpy, math and gymnasium. It carries the
+The file (rendered from ``rewardsmith/templates/export.py.j2``) imports only numpy, math and gymnasium. It carries the
 reward code verbatim between two markers, with its sha256 in the header; the task's field functions
 (their source, so they must be self-contained); ``FIELDS``, ``State`` and ``state_of``; and a
 ``gymnasium.Wrapper`` that trains on ``compute_reward``'s total. The reward code keeps every name it
@@ -26,7 +26,7 @@ from pathlib import Path
 from . import __version__
 from .errors import RewardsmithError
 from .store import code_hash  # the header records the same hash the run store keys on
-from .task import PROMPTS_DIR, StateField, Task
+from .task import StateField, Task
 
 TEMPLATE = "export.py.j2"
 BEGIN_MARKER = "# ---- BEGIN reward code (exactly as scored; sha256 in the header) ----"
@@ -141,12 +141,9 @@ def _as_block(code: str) -> str:
 
 
 def _template():
-    import jinja2
+    from .templating import file_environment
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(PROMPTS_DIR)), undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False,
-    )
+    env = file_environment()
     env.filters["q"] = lambda s: json.dumps(str(s), ensure_ascii=False)  # a double-quoted Python str
     return env.get_template(TEMPLATE)
 

@@ -5,7 +5,7 @@ components over training, its code and the diff against its parent, the analysis
 critic's rejections, LLM calls with tokens and cost, human feedback and the policy videos. Plots are
 matplotlib PNGs and videos GIFs, both embedded as base64, styles are inline and there is no script,
 so the file opens anywhere without a network. Code and model text are untrusted: the template
-(prompts/report.html.j2) escapes everything it is given.
+(rewardsmith/templates/report.html.j2) escapes everything it is given.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from .store import FAILED, REJECTED, SCORED, Candidate, RunStore, write_atomic
-from .task import PROMPTS_DIR
+from .templating import file_environment
 
 ORIGIN_COLOURS = {"baseline": "#222222", "human": "#e07b00"}
 DEFAULT_COLOUR = "#2f6db3"
@@ -42,19 +42,13 @@ def write_report(run_dir: str | Path) -> Path:
 
 def render_report(store: RunStore) -> str:
     """The report of ``store``'s run as an HTML string."""
-    import jinja2
-
     config = store.config
     candidates = store.candidates()
     by_id = {c.id: c for c in candidates}
     scored = [c for c in candidates if c.status == SCORED and c.fitness is not None]
     best, baseline = store.best_of_run(), store.baseline()
     task_name, goal = _task_summary(store)
-    loaders = [jinja2.FileSystemLoader(str(PROMPTS_DIR))]
-    if config.get("prompts"):
-        loaders.insert(0, jinja2.FileSystemLoader(str(config["prompts"])))
-    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
-                             undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = file_environment(html=True)
     env.filters["num"] = fmt
     env.filters["when"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
     return env.get_template("report.html.j2").render(

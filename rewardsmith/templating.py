@@ -1,0 +1,33 @@
+"""The jinja2 environments, with one set of whitespace rules.
+
+Two kinds of template live apart: *prompts* (``prompts/*.j2``: text for a model, which a run's
+``--prompts DIR`` may override) and *files* rewardsmith writes for people (``rewardsmith/templates/``:
+the exported reward module and the HTML report; not overridable). Both trim the newline after a block
+tag and the indentation before it, keep a file's final newline, and treat an undefined name as an
+error rather than as empty text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FILE_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+_RULES = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
+
+
+def file_environment(*, html: bool = False):
+    """The environment of the templates for files rewardsmith writes (HTML ones escape everything)."""
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(FILE_TEMPLATES_DIR)),
+                              undefined=jinja2.StrictUndefined, autoescape=html, **_RULES)
+
+
+def prompt_environment(override: str | Path | None = None):
+    """The environment of the prompt templates; ``override``'s templates win over the shipped ones."""
+    import jinja2
+
+    from .task import PROMPTS_DIR
+
+    dirs = ([str(override)] if override else []) + [str(PROMPTS_DIR)]
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined, **_RULES)
