@@ -12,6 +12,8 @@ from rewardsmith.task import field
 
 NAME = "acrobot-swingup"
 ENV = "Acrobot-v1"
+# Acrobot-v1 ends the episode when the tip swings above the line: the goal.
+TERMINATION = "success"
 GOAL = (
     "Two links (each 1 m long) hang in a chain from a fixed pivot on a bar; only the joint between the "
     "links has a motor. Swing the free tip of the chain up above the bar, to a height of more than 1 m "

@@ -10,6 +10,8 @@ from rewardsmith.task import field
 
 NAME = "ant-backward"
 ENV = "Ant-v5"
+# Ant-v5 ends the episode when the torso leaves 0.2-1.0 m (flipped or jumped): a fall.
+TERMINATION = "failure"
 GOAL = (
     "A four-legged robot (a round torso with four two-jointed legs) stands on flat ground in 3D. Make it "
     "walk BACKWARD, in the -x direction, as far as possible during the 1000-step episode (one step is "

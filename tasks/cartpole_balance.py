@@ -10,6 +10,8 @@ from rewardsmith.task import field
 
 NAME = "cartpole-balance"
 ENV = "CartPole-v1"
+# CartPole-v1 ends the episode when the pole tips past 12° or the cart leaves the track.
+TERMINATION = "failure"
 GOAL = (
     "A pole is hinged on top of a cart that moves along a frictionless track. Keep the pole balanced "
     "upright for as long as possible: the episode ends when the pole tilts more than 12 degrees from "

@@ -12,6 +12,8 @@ from rewardsmith.task import field
 
 NAME = "cartpole-centered"
 ENV = "CartPole-v1"
+# CartPole-v1 ends the episode when the pole tips past 12° or the cart leaves the track.
+TERMINATION = "failure"
 BAND = 0.5
 GOAL = (
     "A pole is hinged on top of a cart that moves along a frictionless track. Keep the pole balanced "

@@ -10,6 +10,8 @@ from rewardsmith.task import field
 
 NAME = "halfcheetah-forward"
 ENV = "HalfCheetah-v5"
+# HalfCheetah-v5 never ends an episode early (only the 1000-step limit); declared for completeness.
+TERMINATION = "failure"
 GOAL = (
     "A planar cheetah-like robot (torso, back leg and front leg, each with thigh, shin and foot) moves in "
     "a vertical plane. Make it run forward, in the +x direction, as fast as possible: success is large "

@@ -10,6 +10,8 @@ from rewardsmith.task import field
 
 NAME = "hopper-forward"
 ENV = "Hopper-v5"
+# Hopper-v5 ends the episode when the hopper is unhealthy (fell, tilted, blew up).
+TERMINATION = "failure"
 GOAL = (
     "A one-legged robot (torso, thigh, leg, foot) moves in a vertical plane. Make it hop forward, in the "
     "+x direction, as far as possible in 1000 steps (one step is 0.008 s) without falling: the episode "

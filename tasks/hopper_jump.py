@@ -10,6 +10,8 @@ from rewardsmith.task import field
 
 NAME = "hopper-jump"
 ENV = "Hopper-v5"
+# Hopper-v5 ends the episode when the hopper is unhealthy (fell, tilted, blew up).
+TERMINATION = "failure"
 GOAL = (
     "A one-legged robot (torso, thigh, leg, foot) moves in a vertical plane; standing still its torso is "
     "1.25 m high. Make it jump as high as possible, repeatedly, for 1000 steps (one step is 0.008 s), "

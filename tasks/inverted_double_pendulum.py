@@ -10,6 +10,8 @@ from rewardsmith.task import field
 
 NAME = "inverted-double-pendulum"
 ENV = "InvertedDoublePendulum-v5"
+# InvertedDoublePendulum-v5 ends the episode when the tip drops to 1 m or below: it fell.
+TERMINATION = "failure"
 UPRIGHT_HEIGHT = 1.2  # m: tip height with both poles straight up
 GOAL = (
     "Two poles are stacked on a cart that slides along a rail: the lower pole is hinged on the cart, the "

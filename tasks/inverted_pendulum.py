@@ -10,6 +10,8 @@ from rewardsmith.task import field
 
 NAME = "inverted-pendulum"
 ENV = "InvertedPendulum-v5"
+# InvertedPendulum-v5 ends the episode when the pole tilts past 0.2 rad: it fell.
+TERMINATION = "failure"
 GOAL = (
     "A pole is hinged on a cart that slides along a rail. Keep the pole balanced upright for as long as "
     "possible: the episode ends as soon as the pole tilts more than 0.2 rad from vertical, and is cut "

@@ -12,6 +12,8 @@ from rewardsmith.task import field
 
 NAME = "mountaincar-reach"
 ENV = "MountainCarContinuous-v0"
+# MountainCarContinuous-v0 ends the episode when the car reaches the flag: the goal.
+TERMINATION = "success"
 GOAL = (
     "An under-powered car sits in a valley between two hills. Make it reach the flag on top of the "
     "right hill (position >= 0.45) as quickly as possible. The engine alone cannot climb the hill; "

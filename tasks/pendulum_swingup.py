@@ -12,6 +12,8 @@ from rewardsmith.task import field
 
 NAME = "pendulum-swingup"
 ENV = "Pendulum-v1"
+# Pendulum-v1 never ends an episode early (only the 200-step limit); declared for completeness.
+TERMINATION = "failure"
 UPRIGHT = 0.3  # rad: "near upright" for the fitness and the sparse reward
 GOAL = (
     "A pendulum hangs from a frictionless pivot and starts at a random angle with a random spin. "

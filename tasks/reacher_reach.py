@@ -9,6 +9,8 @@ from rewardsmith.task import field
 
 NAME = "reacher-reach"
 ENV = "Reacher-v5"
+# Reacher-v5 never ends an episode early (only the 50-step limit); declared for completeness.
+TERMINATION = "failure"
 GOAL = (
     "A two-joint arm (links 0.1 m and 0.11 m) lies in a horizontal plane with its base at the origin. A "
     "target appears at a random point within 0.2 m of the base. Bring the fingertip onto the target as "

@@ -10,6 +10,8 @@ from rewardsmith.task import field
 
 NAME = "swimmer-forward"
 ENV = "Swimmer-v5"
+# Swimmer-v5 never ends an episode early (only the 1000-step limit); declared for completeness.
+TERMINATION = "failure"
 GOAL = (
     "A three-segment swimmer with two joints lies in a viscous fluid in the horizontal plane. Make it swim "
     "forward, in the +x direction, as far as possible during the 1000-step episode (one step is 0.04 s) "

@@ -10,6 +10,8 @@ from rewardsmith.task import field
 
 NAME = "walker-forward"
 ENV = "Walker2d-v5"
+# Walker2d-v5 ends the episode when the walker is unhealthy (torso below 0.8 m or above 2 m, tilted past 1 rad).
+TERMINATION = "failure"
 GOAL = (
     "A two-legged robot (torso, and per leg a thigh, leg and foot) moves in a vertical plane. Make it "
     "walk or run forward, in the +x direction, as far as possible in 1000 steps (one step is 0.008 s) "

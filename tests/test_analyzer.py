@@ -158,6 +158,19 @@ def test_late_terminations_time_limits_and_goal_terminations_are_not_early(task,
     assert "early_termination" not in found(success, [goal, goal])
 
 
+
+def test_a_task_that_ends_on_success_gets_no_falling_advice(task, tmp_path):
+    assert task.termination == "success"  # the shipped mountain car: the env ends an episode at the flag
+    goal = rollout(task, np.linspace(-0.5, 0.46, 21), smooth_actions()[:20], terminated=True)
+    for success in (task, task_declaring(tmp_path, "success")):
+        text = render_reflection(success, "c1", analyze(success, score_of([goal, goal])))
+        assert not re.search(r"fell|fall|unhealthy", text, re.IGNORECASE), text
+        assert "reached the goal) 2" in text
+    # the same episodes where the env ends an episode on failure: the falling advice is right there
+    failure = task_declaring(tmp_path, "failure")
+    text = render_reflection(failure, "c1", analyze(failure, score_of([goal, goal])))
+    assert "fell or unhealthy) 2" in text and "falling must cost more" in text
+
 def test_alternating_actions_are_jitter(task):
     jittery = rollout(task, swing(), 0.8 * (-1.0) ** np.arange(STEPS))
     finding = found(task, [jittery])["jitter"]
