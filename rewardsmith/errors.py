@@ -29,6 +29,11 @@ class SandboxError(RewardsmithError):
         self.kind = kind
 
 
+class SandboxUnavailable(RewardsmithError):
+    """``--sandbox strict`` cannot be honoured here (bubblewrap, seccomp or Landlock is missing): no job
+    runs. Not a SandboxError: it says nothing about the reward code."""
+
+
 class TrainingError(RewardsmithError):
     """Training a policy failed (the message says whether the reward or the trainer is to blame)."""
 

@@ -1,40 +1,51 @@
 """Launching sandboxed jobs (parent side): every piece of reward code runs in a separate, killable process.
 
-The parent starts ``python -m rewardsmith.sandbox.child`` in a fresh session (so the whole process group can be
-killed), in a scratch working directory that is deleted afterwards, with an environment built from a
-short allow-list (no API keys or other secrets). The child applies its own CPU-time, memory and
-file-size limits before it reads any reward code. The parent enforces the wall-clock limit.
+Reward code is assumed to achieve arbitrary code execution in the process that runs it, so the
+boundary is the operating system. ``run_job`` starts ``python -m rewardsmith.sandbox.child`` under
+bubblewrap (``confinement``): new user, network, pid, ipc and uts namespaces, no capabilities, an
+unprivileged uid, read-only binds of exactly what a job reads, the job's scratch directory the only
+writable place. Inside, the child adds resource limits, Landlock and a seccomp filter before it reads
+any reward code (``rewardsmith.sandbox.confine``). Where bubblewrap cannot run, ``--sandbox auto``
+(the default) says so once and keeps the other layers; ``--sandbox strict`` refuses to run.
 
-Child and parent speak JSON lines over a private pipe; the parent never unpickles anything the child
-sends. Anything the child prints (the reward code may print) is kept as a bounded log tail.
+The parent cannot be hung or crashed by what it starts: every wait has a deadline, the job's whole
+process tree is gone when ``run_job`` returns (the pid namespace dies with it), scratch removal never
+follows a link, recurses or raises (``scratch``), and child and parent speak JSON lines of bounded size
+and number over a private pipe; the parent never unpickles anything, and any other message is a
+protocol error. Anything the child prints is kept as a bounded log tail.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import secrets
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, asdict
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Callable
 
-from .errors import SandboxError
+from .confinement import Layers, bubblewrap_argv, bubblewrap_problem, sandbox_mode, seccomp_problem
+from .errors import SandboxError, SandboxUnavailable
+from .scratch import make_scratch, remove_tree, sweep_orphaned_scratch  # noqa: F401 - part of this API
+
+log = logging.getLogger(__name__)
 
 # Variables a child may inherit. Everything else (API keys, tokens, cloud credentials) is dropped.
 _ENV_ALLOW = (
     "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "MUJOCO_GL", "PYOPENGL_PLATFORM", "LD_LIBRARY_PATH",
-    "VIRTUAL_ENV", "PYTHONPATH", "DISPLAY",
+    "VIRTUAL_ENV", "PYTHONPATH", "DISPLAY", "PYGLFW_LIBRARY",
 )
 _LOG_TAIL = 16_384
-_MAX_MESSAGE = 256 << 20  # bytes; results with checkpoints and trajectories stay far below
+MAX_MESSAGE = 64 << 20    # bytes in one protocol line; a trained policy as numbers stays far below
+MAX_EVENTS = 20_000       # progress and phase messages per job; training sends a few dozen
+_MAX_ERROR_TEXT = 8_000   # characters of a child's error message kept
+_KILL_WAIT_S = 10.0       # after SIGKILL, how long to wait for the kernel to tear the job down
 
 
 @dataclass
@@ -59,68 +70,39 @@ def _has_osmesa() -> bool:
     return sys.platform.startswith("linux") and ctypes.util.find_library("OSMesa") is not None
 
 
+@functools.cache
+def _glfw_library() -> str | None:
+    """The GLFW library the ``glfw`` package ships (it is imported by every MuJoCo environment). Named
+    in PYGLFW_LIBRARY, the package loads it directly instead of running a Python subprocess to check
+    each candidate's version, which the sandbox's seccomp filter refuses."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("glfw")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec and spec.submodule_search_locations) or ():
+        for variant in ("x11", "."):
+            path = os.path.join(folder, variant, "libglfw.so")
+            if os.path.isfile(path):
+                return os.path.normpath(path)
+    return None
+
+
 def child_environment(scratch: str) -> dict:
     """The environment of a sandboxed child: an allow-list, single-threaded math, home in scratch."""
     env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOW}
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env.update(
         HOME=scratch, TMPDIR=scratch, PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
         OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
     )
+    if "PYGLFW_LIBRARY" not in env and _glfw_library():
+        env["PYGLFW_LIBRARY"] = _glfw_library()
     if "MUJOCO_GL" not in env and _has_osmesa():
         env["MUJOCO_GL"] = "osmesa"  # offscreen CPU rendering for videos; without the library, leave it unset
     return env
-
-
-_SCRATCH_PREFIX = "rewardsmith-sandbox-"
-_ORPHAN_AGE_S = 600.0
-_swept: set[str] = set()
-
-
-def _scratch_directory() -> str:
-    """A new scratch directory named after this process; the first one in each temp directory also
-    sweeps away those of runs that were killed (kill -9 leaves no chance to remove them)."""
-    root = tempfile.gettempdir()
-    if root not in _swept:
-        _swept.add(root)
-        sweep_orphaned_scratch(root)
-    return tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-")
-
-
-def sweep_orphaned_scratch(root: str, min_age_s: float = _ORPHAN_AGE_S) -> list[str]:
-    """Removes this user's scratch directories in ``root`` whose process is gone and that have not
-    changed for ``min_age_s`` seconds; gives their paths."""
-    removed = []
-    now = time.time()
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return removed
-    for entry in entries:
-        pid = entry.name[len(_SCRATCH_PREFIX):].partition("-")[0]
-        if not entry.name.startswith(_SCRATCH_PREFIX) or not pid.isdigit():
-            continue
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if not entry.is_dir(follow_symlinks=False) or info.st_uid != os.getuid() \
-                or now - info.st_mtime < min_age_s or _process_exists(int(pid)):
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        removed.append(entry.path)
-    return removed
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def extra_read_paths() -> list[str]:
@@ -130,136 +112,263 @@ def extra_read_paths() -> list[str]:
     return [os.path.abspath(p) for p in text.split(os.pathsep) if p.strip()]
 
 
-def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None = None) -> dict:
+def check_sandbox(mode: str | None = None) -> bool:
+    """Whether jobs run under bubblewrap in ``mode`` (default ``$REWARDSMITH_SANDBOX`` or ``auto``).
+
+    ``strict`` raises SandboxUnavailable naming what is missing; ``auto`` logs that once per process
+    and runs jobs with the layers that remain.
+    """
+    mode = sandbox_mode(mode)
+    problems = [p for p in (bubblewrap_problem(), seccomp_problem()) if p]
+    if problems and mode == "strict":
+        raise SandboxUnavailable(
+            "--sandbox strict: " + "; ".join(problems) + ". Install bubblewrap (apt-get install bubblewrap, "
+            "or bash scripts/setup) or run with --sandbox auto to accept the remaining layers.")
+    for problem in problems:
+        _warn_once(problem)
+    return bubblewrap_problem() is None
+
+
+@functools.cache
+def _warn_once(problem: str) -> None:
+    log.warning("rewardsmith: %s; sandboxed jobs run with the remaining layers (resource limits, Landlock, "
+                "seccomp where available). Install bubblewrap: apt-get install bubblewrap (or bash "
+                "scripts/setup); --sandbox strict refuses to run without it.", problem)
+
+
+def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None = None, *,
+            sandbox: str | None = None, layers: Layers = Layers()) -> dict:
     """Runs ``job`` in a sandboxed child and gives back its result dict.
 
-    ``on_event`` receives the child's progress events as they arrive. Raises SandboxError (with
-    ``kind`` one of ``timeout``, ``cpu``, ``memory``, ``crash``, or the child's own error kind) when the
-    job does not produce a result.
+    ``on_event`` receives the child's progress events as they arrive; an exception it raises while
+    reading one (a malformed payload) ends the job as a protocol error. Raises SandboxError (with
+    ``kind`` one of ``timeout``, ``cpu``, ``memory``, ``crash``, ``protocol``, or the child's own error
+    kind) when the job does not produce a result, and SandboxUnavailable when ``--sandbox strict``
+    cannot be honoured. ``layers`` switches confinement layers off, for a trusted caller only (the
+    tests that show what each layer stops on its own).
     """
-    scratch = _scratch_directory()
+    mode = sandbox_mode(sandbox)
+    use_bubblewrap = layers.bubblewrap and check_sandbox(mode)
+    if not layers.seccomp or not layers.landlock:
+        mode = "auto"  # a trusted caller chose fewer layers; strict applies to the ones it kept
+    scratch = make_scratch()
     read_fd, write_fd = os.pipe()
-    token = secrets.token_hex(16)  # every protocol message must carry it: reward code cannot forge one
-    payload = dict(job, limits=limits.for_child(), token=token, read_paths=extra_read_paths())
+    token = secrets.token_hex(16)  # every protocol message must carry it
+    payload = dict(job, limits=limits.for_child(), token=token, read_paths=extra_read_paths(),
+                   sandbox=mode, layers={**asdict(layers), "bubblewrap": use_bubblewrap})
+    command = [sys.executable, "-m", "rewardsmith.sandbox.child", str(write_fd)]
+    env = child_environment(scratch)
+    if use_bubblewrap:
+        command = bubblewrap_argv(scratch, job.get("task_path"), extra_read_paths()) + command
+        env["REWARDSMITH_PID_NAMESPACE"] = "1"  # the child's parent is the namespace's init, pid 1
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rewardsmith.sandbox.child", str(write_fd)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=scratch, env=child_environment(scratch), pass_fds=(write_fd,),
-            start_new_session=True,
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=scratch, env=env, pass_fds=(write_fd,), start_new_session=True,
         )
     except OSError as exc:
         os.close(read_fd)
         os.close(write_fd)
-        shutil.rmtree(scratch, ignore_errors=True)
+        _remove_scratch(scratch)
         raise SandboxError(f"could not start the sandbox process: {exc}") from exc
     os.close(write_fd)
     try:
-        proc.stdin.write(json.dumps(payload).encode())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    try:
-        return _collect(proc, read_fd, limits, on_event, token)
+        return _collect(proc, read_fd, json.dumps(payload).encode(), limits, on_event, token)
     finally:
         _kill(proc)
         os.close(read_fd)
-        shutil.rmtree(scratch, ignore_errors=True)
+        _remove_scratch(scratch)
+
+
+def _remove_scratch(scratch: str) -> None:
+    problems = remove_tree(scratch)
+    if problems:
+        log.warning("could not remove all of the sandbox's scratch directory %s (%d problems, first: %s); "
+                    "the next run's sweep retries", scratch, len(problems), problems[0])
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
+    """Kills the job's whole process tree and waits (bounded) until the kernel has torn it down."""
+    init = _namespace_init(proc.pid)
+    pidfd = None
+    if init is not None:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            pidfd = os.pidfd_open(init)  # the init of the job's pid namespace: its exit ends the tree
+        except OSError:
+            pidfd = None
+    try:  # even when the leader has exited: the rest of its group may not have
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if pidfd is not None:
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except OSError:
             pass
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait on the child
-        pass
+        proc.wait(timeout=_KILL_WAIT_S)
+    except subprocess.TimeoutExpired:  # pragma: no cover - an unkillable (D-state) process
+        log.warning("sandbox process %d did not die within %.0f s of SIGKILL", proc.pid, _KILL_WAIT_S)
+    if pidfd is not None:
+        # the init exits only after the kernel has killed and reaped every process in its namespace
+        with selectors.DefaultSelector() as wait:
+            wait.register(pidfd, selectors.EVENT_READ)
+            if not wait.select(timeout=_KILL_WAIT_S):  # pragma: no cover
+                log.warning("the sandbox's pid namespace (init %d) outlived SIGKILL by %.0f s", init, _KILL_WAIT_S)
+        os.close(pidfd)
 
 
-def _collect(proc, read_fd, limits: Limits, on_event, token: str) -> dict:
+def _namespace_init(pid: int) -> int | None:
+    """bubblewrap's child (the init of the job's pid namespace), while bubblewrap (``pid``) lives."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            first = children.read().split()
+    except OSError:
+        return None
+    return int(first[0]) if first and first[0].isdigit() else None
+
+
+class _Protocol:
+    """The parent's side of one job's protocol: bounded lines, bounded counts, typed messages."""
+
+    def __init__(self, token: str, on_event):
+        self.token, self.on_event = token, on_event
+        self.buffer = bytearray()
+        self.result, self.error, self.phase, self.events = None, None, "starting", 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Takes bytes from the protocol pipe; raises SandboxError(kind=protocol) on a violation."""
+        start = len(self.buffer)
+        self.buffer += chunk
+        newline = self.buffer.find(b"\n", start)
+        while newline >= 0:
+            line = bytes(self.buffer[:newline])
+            del self.buffer[:newline + 1]
+            self._message(line)
+            newline = self.buffer.find(b"\n")
+        if len(self.buffer) > MAX_MESSAGE:
+            raise _violation(f"a message longer than {MAX_MESSAGE >> 20} MB")
+
+    def _message(self, line: bytes) -> None:
+        if self.result is not None or self.error is not None:
+            raise _violation("more messages after its result")
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):
+            raise _violation("a line that is not JSON") from None
+        if not isinstance(message, dict) or not isinstance(message.get("token"), str) \
+                or not secrets.compare_digest(message.pop("token"), self.token):
+            raise _violation("a message without this job's token")
+        kind = message.get("event")
+        if kind == "result":
+            if not isinstance(message.get("result"), dict):
+                raise _violation(f"a result of type {type(message.get('result')).__name__} (expected an object)")
+            self.result = message["result"]
+            return
+        if kind == "error":
+            text, error_kind = message.get("message"), message.get("kind", "crash")
+            if not isinstance(text, str) or not isinstance(error_kind, str) or len(error_kind) > 64:
+                raise _violation("an error message that is not text")
+            self.error = (error_kind, text[:_MAX_ERROR_TEXT])
+            return
+        self.events += 1
+        if self.events > MAX_EVENTS:
+            raise _violation(f"more than {MAX_EVENTS} progress messages")
+        if kind == "phase":
+            if not isinstance(message.get("phase"), str):
+                raise _violation("a phase that is not text")
+            self.phase = message["phase"][:200]
+        elif not isinstance(kind, str):
+            raise _violation("a message without an event name")
+        elif self.on_event is not None:
+            try:
+                self.on_event(message)
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+                raise _violation(f"a malformed {kind[:40]!r} message ({type(exc).__name__}: "
+                                 f"{str(exc)[:200]})") from exc
+
+
+def _violation(what: str) -> SandboxError:
+    return SandboxError(f"the sandboxed process sent {what} on its result pipe; its results are discarded. "
+                        f"Likely cause: reward code tampering with the sandbox.", kind="protocol")
+
+
+def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str) -> dict:
     deadline = time.monotonic() + limits.wall_seconds
-    selector = selectors.DefaultSelector()
-    selector.register(read_fd, selectors.EVENT_READ, "protocol")
-    selector.register(proc.stdout, selectors.EVENT_READ, "log")
-    buffer, log, result, error, phase = b"", b"", None, None, "starting"
-    open_streams = 2
-    while open_streams:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            _kill(proc)
-            raise SandboxError(
-                f"the sandboxed process did not finish within the wall-clock limit of "
-                f"{limits.wall_seconds:.0f} s (it was {phase}); likely cause: an infinite loop or a "
-                f"reward far too slow to compute.{_tail(log)}",
-                kind="timeout",
-            )
-        for key, _ in selector.select(timeout=min(remaining, 1.0)):
-            fd = key.fileobj if isinstance(key.fileobj, int) else key.fileobj.fileno()
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                selector.unregister(key.fileobj)
-                open_streams -= 1
-                continue
-            if key.data == "log":
-                log = (log + chunk)[-_LOG_TAIL:]
-                continue
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            if len(buffer) > _MAX_MESSAGE:
-                lines.append(b"")  # a message this long is not ours: a protocol violation
-            for line in lines:
-                message = _protocol_message(line, token)
-                if message is None:
-                    _kill(proc)
-                    raise SandboxError(
-                        "the sandboxed process wrote something other than its protocol messages to the "
-                        "result pipe; its results are discarded. Likely cause: reward code tampering "
-                        f"with the sandbox.{_tail(log)}", kind="protocol")
-                kind = message.get("event")
-                if kind == "result":
-                    result = message["result"]
-                elif kind == "error":
-                    error = message
-                elif kind == "phase":
-                    phase = message["phase"]
-                elif on_event is not None:
-                    on_event(message)
-    proc.wait()
-    if result is not None:
-        result["log_tail"] = log.decode(errors="replace")
-        return result
-    if error is not None:
-        raise SandboxError(error["message"], kind=error.get("kind", "crash"))
+    protocol = _Protocol(token, on_event)
+    log_tail = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(read_fd, selectors.EVENT_READ, "protocol")
+        selector.register(proc.stdout, selectors.EVENT_READ, "log")
+        os.set_blocking(proc.stdin.fileno(), False)  # the job goes in by pieces: a child that never
+        selector.register(proc.stdin, selectors.EVENT_WRITE, "job")  # reads cannot block the parent
+        open_streams = 2
+        while open_streams:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _timeout(limits, protocol.phase, log_tail)
+            for key, _ in selector.select(timeout=min(remaining, 1.0)):
+                if key.data == "job":
+                    try:
+                        payload = payload[os.write(proc.stdin.fileno(), payload[:1 << 16]):]
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:  # the child is gone; its exit status tells why
+                        payload = b""
+                    if not payload:
+                        selector.unregister(proc.stdin)
+                        proc.stdin.close()
+                    continue
+                fd = key.fileobj if isinstance(key.fileobj, int) else key.fileobj.fileno()
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    open_streams -= 1
+                elif key.data == "log":
+                    log_tail += chunk
+                    del log_tail[:-_LOG_TAIL]
+                else:
+                    try:
+                        protocol.feed(chunk)
+                    except SandboxError as exc:
+                        raise SandboxError(f"{exc}{_tail(log_tail)}", kind="protocol") from exc
+    # the streams are closed, but a child may close them and keep running: wait only for the time left
+    try:
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        raise _timeout(limits, protocol.phase, log_tail) from None
+    if protocol.result is not None:
+        protocol.result["log_tail"] = log_tail.decode(errors="replace")
+        return protocol.result
+    if protocol.error is not None:
+        kind, message = protocol.error
+        if kind == "unavailable" and protocol.events == 0:  # said before the child reported itself confined
+            raise SandboxUnavailable(message)
+        raise SandboxError(message, kind=kind)
     code = proc.returncode
     if code in (-signal.SIGXCPU, -signal.SIGKILL) and limits.cpu_seconds:
         raise SandboxError(
             f"the sandboxed process used up its CPU-time limit of {limits.for_child()['cpu_seconds']:.0f} s "
-            f"(it was {phase}); likely cause: an infinite loop.{_tail(log)}",
+            f"(it was {protocol.phase}); likely cause: an infinite loop.{_tail(log_tail)}",
             kind="cpu",
         )
     raise SandboxError(
-        f"the sandboxed process died with exit code {code} while {phase}; likely cause: it ran out "
-        f"of memory (limit {limits.memory_mb} MB) or crashed.{_tail(log)}",
+        f"the sandboxed process died with exit code {code} while {protocol.phase}; likely cause: it ran out "
+        f"of memory (limit {limits.memory_mb} MB) or crashed.{_tail(log_tail)}",
         kind="memory" if code in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT) else "crash",
     )
 
 
-def _protocol_message(line: bytes, token: str) -> dict | None:
-    """The message on ``line`` if it is well-formed and carries this job's token, else None."""
-    try:
-        message = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(message, dict) or not secrets.compare_digest(str(message.pop("token", "")), token):
-        return None
-    return message
+def _timeout(limits: Limits, phase: str, log_tail) -> SandboxError:
+    return SandboxError(
+        f"the sandboxed process did not finish within the wall-clock limit of {limits.wall_seconds:.0f} s "
+        f"(it was {phase}); likely cause: an infinite loop or a reward far too slow to compute.{_tail(log_tail)}",
+        kind="timeout",
+    )
 
 
 def _tail(log: bytes, lines: int = 8) -> str:
-    text = log.decode(errors="replace").strip()
+    text = bytes(log).decode(errors="replace").strip()
     if not text:
         return ""
     return "\nLast output:\n" + "\n".join(text.splitlines()[-lines:])

@@ -14,8 +14,7 @@ import sys
 import traceback
 
 from . import JOBS
-from .confine import (CpuTimeExceeded, apply_limits, confine_filesystem, die_with_parent,
-                      install_audit_guard, readable_roots)
+from .confine import CpuTimeExceeded, confine, die_with_parent
 
 
 def _in_reward(exc: BaseException, job: dict) -> str:
@@ -40,14 +39,11 @@ def main() -> None:
     import tempfile
 
     tempfile.gettempdir()  # probes by writing a file: must happen before the zero file-size limit
-    apply_limits(job["limits"])
-    confine_filesystem(os.getcwd(), readable_roots(job.get("task_path"), job.pop("read_paths", ())))
-    import numpy
-
-    install_audit_guard((os.path.dirname(numpy.__file__), os.path.dirname(os.__file__)))
     # reward code may print; keep its chatter on the log stream, never on the protocol pipe
     sys.stdout = sys.stderr
     try:
+        confine(job)  # before any reward code is read
+        emit({"event": "phase", "phase": "starting the job"})  # from here on, "unavailable" is not believed
         target = JOBS.get(job["kind"])
         if target is None:
             raise ValueError(f"unknown job kind {job['kind']!r}")

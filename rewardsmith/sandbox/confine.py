@@ -32,14 +32,49 @@ def _on_cpu_limit(signum, frame):
     raise CpuTimeExceeded()
 
 
-def apply_limits(limits: dict) -> None:
+MAX_TASKS = 256  # processes and threads of one job (torch and OpenMP start a few threads)
+
+
+def apply_limits(limits: dict, own_user_namespace: bool = False) -> None:
     mem = int(limits["memory_mb"]) * 1024 * 1024
     cpu = max(1, int(limits["cpu_seconds"]))
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file may grow: nothing gets written
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if own_user_namespace:
+        # counted per user of the job's own user namespace, so only the job's tasks; outside one it
+        # would count every process of the user's login. (The kernel exempts a user mapped to root.)
+        resource.setrlimit(resource.RLIMIT_NPROC, (MAX_TASKS, MAX_TASKS))
     signal.signal(signal.SIGXCPU, _on_cpu_limit)  # to report the line an infinite loop is on
+
+
+def confine(job: dict) -> None:
+    """Applies the layers ``job["layers"]`` asks for (all, unless a trusted test switched some off), in
+    order: resource limits, Landlock, the seccomp filter, the audit hook. With ``job["sandbox"] ==
+    "strict"`` a layer this machine lacks is a SandboxError of kind ``unavailable``: no job runs."""
+    from ..errors import SandboxError
+
+    layers, strict = job.get("layers") or {}, job.get("sandbox") == "strict"
+    apply_limits(job["limits"], own_user_namespace=bool(layers.get("bubblewrap")))
+    read_paths = job.pop("read_paths", ())
+    if layers.get("landlock", True):
+        abi = confine_filesystem(os.getcwd(), readable_roots(job.get("task_path"), read_paths))
+        if strict and not abi:
+            raise SandboxError("--sandbox strict: this kernel does not provide Landlock (Linux 5.13 or "
+                               "later with landlock among its LSMs)", kind="unavailable")
+    if layers.get("seccomp", True):
+        from .seccomp import SeccompUnavailable, install
+
+        try:
+            install()
+        except SeccompUnavailable as exc:
+            if strict:
+                raise SandboxError(f"--sandbox strict: {exc}", kind="unavailable") from exc
+    if layers.get("python", True):
+        import numpy
+
+        install_audit_guard((os.path.dirname(numpy.__file__), os.path.dirname(os.__file__)))
 
 
 # Landlock constants (linux/landlock.h); the syscall numbers are the same on every architecture.
@@ -226,5 +261,6 @@ def die_with_parent() -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before prctl took effect
+        # the parent died before prctl took effect (under bubblewrap, pid 1 is the namespace's init)
+        if os.getppid() == 1 and not os.environ.get("REWARDSMITH_PID_NAMESPACE"):
             os._exit(1)

@@ -1,0 +1,161 @@
+"""How a sandboxed job is confined, as the parent sets it up: the sandbox mode, the layers, and the
+bubblewrap command line (what the job's namespaces contain).
+
+The child adds its own layers before it reads reward code (``rewardsmith.sandbox.confine``); this
+module decides what the child's world looks like from outside.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+SANDBOX_MODES = ("auto", "strict")
+SANDBOX_HELP = ("strict: bubblewrap, seccomp, Landlock and resource limits around every job, or refuse to "
+                "run; auto: the same where this machine allows, saying once what is missing "
+                "(default: $REWARDSMITH_SANDBOX or auto).")
+SANDBOX_UID = "65534"  # "nobody": the job's user inside its user namespace, with no capabilities
+
+# Namespaces and process settings of every job (bubblewrap(1)): no network, its own pids (the whole
+# tree dies with the namespace's init), ipc and hostname; a new session (no terminal to inject into)
+NAMESPACE_ARGS = (
+    "--unshare-user", "--uid", SANDBOX_UID, "--gid", SANDBOX_UID, "--cap-drop", "ALL",
+    "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
+    "--die-with-parent", "--new-session",
+)
+# what any Python process reads besides its installation: shared libraries and the loader's
+# configuration, the time zone, the CPU topology numpy and torch ask for
+SYSTEM_BINDS = (
+    "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/nix/store", "/gnu/store", "/home/linuxbrew/.linuxbrew",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+    "/sys/devices/system/cpu", "/sys/devices/system/node",
+)
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The confinement layers of a job; all on unless a trusted caller (a test showing what one layer
+    stops on its own) switches some off. ``python``: the audit hook and the restricted loading of
+    reward code; off, the ``unguarded`` job kind runs code with the real builtins."""
+
+    bubblewrap: bool = True
+    seccomp: bool = True
+    landlock: bool = True
+    python: bool = True
+
+
+def sandbox_mode(requested: str | None = None) -> str:
+    """``requested``, else ``$REWARDSMITH_SANDBOX``, else ``auto``; ConfigError for anything else."""
+    mode = requested or os.environ.get("REWARDSMITH_SANDBOX") or "auto"
+    if mode not in SANDBOX_MODES:
+        where = "--sandbox" if requested else "REWARDSMITH_SANDBOX"
+        raise ConfigError(f"{where}={mode!r}: expected {' or '.join(SANDBOX_MODES)}")
+    return mode
+
+
+def bubblewrap_path() -> str | None:
+    return shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None)
+
+
+@functools.cache
+def bubblewrap_problem() -> str | None:
+    """Why bubblewrap cannot confine jobs on this machine, or None when it can. Asked once per process:
+    it starts bubblewrap with every namespace a job gets and runs ``true``."""
+    if not sys.platform.startswith("linux"):
+        return f"bubblewrap needs Linux; this is {sys.platform}"
+    bwrap = bubblewrap_path()
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed"
+    command = [bwrap, *NAMESPACE_ARGS, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true"]
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{bwrap} could not be run: {exc}"
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return (f"{bwrap} cannot create the sandbox's namespaces here ({said[-1] if said else done.returncode}); "
+                f"unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone, or "
+                f"kernel.apparmor_restrict_unprivileged_userns on Ubuntu 24.04) or forbidden by a container")
+    return None
+
+
+def seccomp_problem() -> str | None:
+    """Why the seccomp filter cannot be installed on this machine, or None."""
+    from .sandbox.seccomp import architecture
+
+    if architecture() is None:
+        import platform
+
+        return (f"the seccomp filter knows the system calls of Linux on x86_64 and aarch64 only; this is "
+                f"{sys.platform} on {platform.machine() or 'an unknown machine'}")
+    return None
+
+
+def bubblewrap_argv(scratch: str, task_path: str | None, extra: list[str]) -> list[str]:
+    """The bubblewrap command (up to ``--``) that runs a job: its namespaces, and a file system of
+    read-only binds of exactly what it reads (``readable_paths``), a minimal ``/dev``, its own
+    ``/proc``, and ``scratch``, the only writable place and its working directory."""
+    argv = [bubblewrap_path() or "bwrap", *NAMESPACE_ARGS]
+    for path in SYSTEM_BINDS:
+        if os.path.islink(path) and os.path.dirname(path) == "/":  # /lib -> usr/lib on merged-/usr systems
+            argv += ["--symlink", os.readlink(path), path]
+    for real, seen_as in _binds([p for p in SYSTEM_BINDS if not os.path.islink(p)]
+                                + readable_paths(task_path, extra)):
+        argv += ["--ro-bind-try", real, real]
+        if seen_as != real:
+            argv += ["--symlink", real, seen_as]
+    real_scratch = os.path.realpath(scratch)
+    argv += ["--dev", "/dev", "--proc", "/proc", "--bind", real_scratch, scratch, "--chdir", scratch,
+             "--remount-ro", "/dev", "--remount-ro", "/", "--"]
+    return argv
+
+
+def readable_paths(task_path: str | None, extra: list[str]) -> list[str]:
+    """What a job reads besides the system: the Python installation (prefixes, standard library,
+    site-packages and whatever ``.pth`` files and PYTHONPATH add), LD_LIBRARY_PATH, rewardsmith's own
+    package and shipped tasks, the task file's directory, and ``extra`` ($REWARDSMITH_READ_PATHS).
+    Never the home directory, the checkout rewardsmith runs from, or any directory holding one of them
+    (a task file directly in one of those is bound alone)."""
+    import site
+    import sysconfig
+
+    from .task import BUILTIN_TASKS_DIR
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    private = {os.path.realpath(p) for p in (os.path.expanduser("~"), os.path.dirname(package))}
+    cwd = os.path.realpath(os.getcwd())
+
+    def allowed(path: str) -> bool:  # absolute, and neither private nor holding something private
+        real = os.path.realpath(path)
+        return os.path.isabs(path) and real != cwd \
+            and not any(real == p or p.startswith(real.rstrip("/") + "/") for p in private)
+
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values(),
+             *site.getsitepackages(), *sys.path[1:],
+             *os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)]
+    paths = [p for p in paths if p and allowed(p)] + [package, str(BUILTIN_TASKS_DIR)]
+    if task_path:
+        task_path = os.path.abspath(task_path)
+        folder = os.path.dirname(task_path)
+        paths.append(folder if allowed(folder) else task_path)
+    return paths + list(extra)
+
+
+def _binds(paths: list[str]) -> list[tuple[str, str]]:
+    """(real path, path as given) of each existing path, parents before children, without a path
+    that a bind of its parent already covers."""
+    chosen: dict[str, str] = {}
+    for path in sorted({os.path.abspath(p) for p in paths}, key=lambda p: (os.path.realpath(p).count("/"), p)):
+        real = os.path.realpath(path)
+        if not os.path.exists(real) or any(real == c or real.startswith(c.rstrip("/") + "/") for c in chosen):
+            continue
+        # show the path under its own name too, unless a link higher up already leads there
+        seen_as = path if os.path.realpath(os.path.dirname(path)) == os.path.dirname(path) else real
+        chosen[real] = seen_as
+    return list(chosen.items())
