@@ -1,7 +1,11 @@
 """Training and scoring a reward (parent side): PPO in a sandboxed child, fitness over seeds.
 
-``train_once`` runs one seed in its own killable process (``rewardsmith.sandbox.train`` is the child's side);
-``train`` runs several seeds, ``workers`` at a time, and gives a ``Score`` with mean ± std fitness.
+``train_once`` runs one seed as three sandboxed jobs: ``train`` (PPO on the candidate's reward; gives
+the policy as plain numbers), ``evaluate`` (a fresh process that never loads candidate code rolls the
+policy out and computes the task's fitness: the only fitness selection sees), and ``replay`` (the
+reward on those evaluation episodes, for the analyzer's components and returns). Every number a
+child sends is checked first (``rewardsmith.untrusted``). ``train`` runs several seeds, ``workers``
+at a time, and gives a ``Score`` with mean ± std fitness.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .errors import SandboxError, TrainingError
+from . import untrusted
+from .errors import RewardCodeError, SandboxError, TrainingError
 from .launch import Limits, run_job
+from .replay import replay
+from .sandbox.checkpoint import check as check_checkpoint
+from .sandbox.policy import NumpyPolicy, PolicyFormatError
 from .task import Task
 
 DEFAULT_MEMORY_MB = 4096
@@ -34,7 +42,13 @@ class Budget:
 
 @dataclass
 class SeedResult:
-    """What one training run of one seed produced."""
+    """What one training run of one seed produced.
+
+    ``fitness``, ``episode_fitness`` and ``episodes`` come only from the evaluation job, which never
+    loaded candidate code: they are what selection uses. ``snapshots`` (including the fitness of
+    training episodes) come from the training child that ran the reward: reflection and the live view
+    may show them, selection never reads them.
+    """
 
     seed: int
     fitness: float
@@ -120,22 +134,121 @@ def job_for(task: Task, code: str | None, seed: int, budget: Budget, *, settings
 
 
 def train_once(task: Task, code: str | None, seed: int, budget: Budget, on_progress=None, **options) -> SeedResult:
-    """Trains one seed in a sandboxed process; TrainingError says why when it produces no policy."""
+    """Trains one seed in a sandboxed process, then scores the policy in one that never loaded the
+    reward; TrainingError says why when there is no score."""
+    keep = int(options.get("keep_trajectories") or 0)
+    episodes = int(options.get("eval_episodes") or task.training.eval_episodes)
     job = job_for(task, code, seed, budget, **options)
     limits = Limits(wall_seconds=budget.wall_seconds(), memory_mb=budget.memory_mb)
 
     def forward(event):
-        if on_progress is not None and event.get("event") == "progress":
-            on_progress(seed, event["snapshot"])
+        if event.get("event") == "progress":
+            snapshot = _snapshot(event.get("snapshot"))  # checked before anyone displays it
+            if on_progress is not None:
+                on_progress(seed, snapshot)
 
     started = time.monotonic()
     try:
-        result = SeedResult.from_child(run_job(job, limits, forward))
+        trained = _trained(run_job(job, limits, forward), bool(options.get("return_checkpoint")))
+        evaluation = evaluate_policy(task, trained["policy"], seed, episodes,
+                                     keep=episodes if code else keep)
     except SandboxError as exc:
         blame = "the reward code" if exc.kind in ("RewardCodeError", "UnknownFieldError") else "the training process"
         raise TrainingError(f"training seed {seed} failed ({blame}): {exc}") from exc
+    summaries, trajectories = evaluation["episodes"], evaluation["trajectories"]
+    if code:
+        try:
+            replayed = replay(task, code, trajectories)
+        except (RewardCodeError, SandboxError) as exc:
+            raise TrainingError(f"training seed {seed} failed (the reward code, on the evaluation episodes): "
+                                f"{exc}") from exc
+        for summary, trajectory, episode in zip(summaries, trajectories, replayed):
+            summary["return"] = math.fsum(episode.rewards)
+            trajectory.update(rewards=episode.rewards, components=episode.components)
+    else:
+        for summary, trajectory in zip(summaries, trajectories + [None] * len(summaries)):
+            summary["return"] = summary["native_return"]
+            if trajectory is not None:
+                trajectory.update(rewards=list(trajectory["native_rewards"]), components={})
+    fitness = [s["fitness"] for s in summaries]
+    result = SeedResult(
+        seed=seed, fitness=statistics.fmean(fitness), episode_fitness=fitness,
+        timesteps=trained["timesteps"], steps_per_second=trained["steps_per_second"],
+        train_seconds=trained["train_seconds"], snapshots=trained["snapshots"], episodes=summaries,
+        trajectories=trajectories[:keep], stopped_early=trained["stopped_early"],
+        checkpoint=trained.get("checkpoint"), log_tail=trained["log_tail"],
+        trained_steps=trained["trained_steps"])
     result.wall_seconds = time.monotonic() - started
     return result
+
+
+def evaluate_policy(task: Task, policy: dict, seed: int, episodes: int, keep: int = 0) -> dict:
+    """The task's fitness of ``policy`` (plain numbers) over ``episodes`` deterministic episodes, from a
+    sandboxed job that never loads candidate code: {"episodes": [summary...], "trajectories": [...]}
+    (the first ``keep`` episodes' rows), every number checked."""
+    job = {"kind": "evaluate", "task_path": str(task.path), "policy": policy, "seed": int(seed),
+           "episodes": int(episodes), "keep": int(keep)}
+    steps = task.max_episode_steps or 1000
+    limits = Limits(wall_seconds=60.0 + episodes * steps / 100.0, memory_mb=2048)
+    result = untrusted.mapping(run_job(job, limits), "the evaluation result")
+    summaries = result.get("episodes")
+    if not isinstance(summaries, list) or len(summaries) != episodes:
+        raise untrusted.violation("a wrong number of evaluation episodes", f"{episodes}")
+    checked = []
+    for i, s in enumerate(untrusted.mapping(x, f"evaluation episode {i + 1}") for i, x in enumerate(summaries)):
+        what = f"evaluation episode {i + 1}"
+        checked.append({
+            "fitness": untrusted.number(s.get("fitness"), f"the fitness of {what}"),
+            "length": untrusted.count(s.get("length"), f"the length of {what}"),
+            "native_return": untrusted.number(s.get("native_return"), f"the native return of {what}"),
+            "terminated": bool(s.get("terminated") is True), "truncated": bool(s.get("truncated") is True)})
+    trajectories = result.get("trajectories")
+    if not isinstance(trajectories, list) or len(trajectories) != min(keep, episodes):
+        raise untrusted.violation("a wrong number of evaluation trajectories", f"{min(keep, episodes)}")
+    return {"episodes": checked, "trajectories": trajectories}
+
+
+def _snapshot(value) -> dict:
+    """A training snapshot, checked (numbers finite, names identifiers); figures from the training child."""
+    snap = untrusted.mapping(value, "a training snapshot")
+    out = {"step": untrusted.count(snap.get("step"), "a snapshot's step"),
+           "reward_per_step": untrusted.number(snap.get("reward_per_step"), "a snapshot's reward per step"),
+           "native_per_step": untrusted.number(snap.get("native_per_step"), "a snapshot's native reward per step"),
+           "components": {k: v[0] for k, v in untrusted.components(
+               {k: [v] for k, v in untrusted.mapping(snap.get("components"), "a snapshot's components").items()},
+               "a snapshot's components", 1).items()},
+           "episodes": untrusted.count(snap.get("episodes"), "a snapshot's episode count"),
+           "elapsed": untrusted.number(snap.get("elapsed"), "a snapshot's elapsed time", minimum=0)}
+    for key in ("fitness", "episode_return", "episode_length"):
+        value = snap.get(key)
+        out[key] = None if value is None else untrusted.number(value, f"a snapshot's {key}")
+    return out
+
+
+def _trained(result, want_checkpoint: bool) -> dict:
+    """The training job's result with every field checked: the policy and checkpoint decode to finite
+    arrays of the right shapes; the figures are numbers. Anything else is a protocol SandboxError."""
+    data = untrusted.mapping(result, "the training result")
+    try:
+        NumpyPolicy(data.get("policy"))
+        checkpoint = check_checkpoint(data.get("checkpoint")) if want_checkpoint else None
+    except PolicyFormatError as exc:
+        raise untrusted.violation(f"a policy or checkpoint that does not decode ({exc})",
+                                  "finite float32 arrays of the policy's shapes") from None
+    snapshots = data.get("snapshots")
+    if not isinstance(snapshots, list) or len(snapshots) > 10_000:
+        raise untrusted.violation("no list of snapshots", "a list of training snapshots")
+    stopped = data.get("stopped_early")
+    return {
+        "policy": data["policy"], "checkpoint": checkpoint,
+        "timesteps": untrusted.count(data.get("timesteps"), "the step count"),
+        "trained_steps": untrusted.count(data.get("trained_steps"), "the trained step count"),
+        "train_seconds": untrusted.number(data.get("train_seconds"), "the training time", minimum=0),
+        "steps_per_second": untrusted.number(data.get("steps_per_second"), "the training speed", minimum=0),
+        "snapshots": [_snapshot(s) for s in snapshots],
+        "stopped_early": None if stopped is None else untrusted.text(stopped, "the early-stop reason"),
+        "log_tail": untrusted.text(data.get("log_tail", ""), "the log"),
+    }
 
 
 def train(task: Task, code: str | None, seeds: list[int], budget: Budget, workers: int = 1,

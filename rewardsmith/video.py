@@ -1,9 +1,9 @@
 """Short videos of trained policies: one deterministic episode rendered to a small animated GIF.
 
 Rendering runs as a sandboxed job (``job["kind"] == "render"``; ``rewardsmith.sandbox.render`` is the
-child's side): the child loads a checkpoint ({"model": base64 SB3 zip, "vecnormalize": base64 pickle or None}),
-rolls out one episode with ``render_mode="rgb_array"``, encodes the GIF in memory and sends it back
-as base64 (a sandboxed child cannot write files). MuJoCo renders offscreen on the CPU through OSMesa
+child's side): the child reads the policy a checkpoint carries as plain numbers (``checkpoint["policy"]``,
+acted out in numpy; no pickle, no candidate code), rolls out one episode with
+``render_mode="rgb_array"``, encodes the GIF in memory and sends it back as base64 (a sandboxed child cannot write files). MuJoCo renders offscreen on the CPU through OSMesa
 (Debian ``libosmesa6``, ``MUJOCO_GL=osmesa``); classic-control tasks render with pygame. Where neither
 works, the parent says so once per environment and goes on without videos.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import SandboxError
 from .launch import Limits, run_job
+from .sandbox.policy import NumpyPolicy, PolicyFormatError
 from .sandbox.render import MIN_FRAME_MS, UNAVAILABLE  # noqa: F401 - part of this module's API
 from .task import Task
 
@@ -43,6 +44,11 @@ def render_episode(task: Task, checkpoint: dict, *, seed: int = 0, max_frames: i
     """Like ``render_policy`` but with the episode's facts: {"gif": bytes, "frames", "steps", "fitness",
     "terminated", "width", "height"}."""
     if task.env_id in _unavailable:
+        return None
+    try:
+        NumpyPolicy(checkpoint.get("policy") if isinstance(checkpoint, dict) else None)
+    except PolicyFormatError as exc:
+        _say(f"no video for {task.name}: the checkpoint holds no usable policy ({exc})", on_note)
         return None
     job = {"kind": "render", "task_path": str(task.path), "checkpoint": checkpoint, "seed": int(seed),
            "max_frames": int(max_frames), "size": int(size)}

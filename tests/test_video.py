@@ -1,7 +1,6 @@
 """Policy videos: a tiny training returns a checkpoint, a sandboxed render job turns it into an animated
 GIF (classic control with pygame; MuJoCo offscreen through OSMesa), and a run keeps it in videos/."""
 
-import base64
 import ctypes.util
 import importlib.util
 import io
@@ -94,10 +93,10 @@ def test_mujoco_policy_renders_offscreen_with_its_normalization(monkeypatch):
 def untrained_checkpoint(task) -> dict:
     from stable_baselines3 import PPO
 
+    from rewardsmith.sandbox.policy import encode_policy
+
     model = PPO("MlpPolicy", task.make_env(), n_steps=64, batch_size=64, device="cpu")
-    buffer = io.BytesIO()
-    model.save(buffer)
-    return {"model": base64.b64encode(buffer.getvalue()).decode(), "vecnormalize": None}
+    return {"policy": encode_policy(model)}  # what a checkpoint carries for renders: plain numbers
 
 
 def test_unavailable_rendering_is_said_once_and_not_retried(monkeypatch):

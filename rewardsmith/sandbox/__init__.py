@@ -8,9 +8,14 @@ selection uses comes only from a job that never loads candidate code.
 =========  =======================================  ========================================
 kind       handler                                  loads candidate reward code?
 =========  =======================================  ========================================
-check      ``probe.probe_reward``                   yes: the critic's dynamic probe
-train      ``train.train_job``                      yes: PPO on the candidate's reward
-render     ``render.render_job``                    never: a GIF of a trained policy
+check      ``probe.probe_reward``                   yes: the critic's dynamic probe (raw values;
+                                                    the parent judges them)
+train      ``train.train_job``                      yes: PPO on the candidate's reward; gives the
+                                                    policy and checkpoint as plain numbers
+evaluate   ``evaluate.evaluate_job``                NEVER: rolls out the policy (numpy) and
+                                                    computes the task's fitness, what selection uses
+replay     ``replay.replay_job``                    yes: the reward on recorded trajectories
+render     ``render.render_job``                    never: a GIF of a trained policy (numpy)
 =========  =======================================  ========================================
 
 Modules here import nothing of the parent side except ``rewardsmith.task`` and
@@ -21,5 +26,7 @@ Modules here import nothing of the parent side except ``rewardsmith.task`` and
 JOBS = {
     "check": "rewardsmith.sandbox.probe:probe_reward",
     "train": "rewardsmith.sandbox.train:train_job",
+    "evaluate": "rewardsmith.sandbox.evaluate:evaluate_job",
+    "replay": "rewardsmith.sandbox.replay:replay_job",
     "render": "rewardsmith.sandbox.render:render_job",
 }

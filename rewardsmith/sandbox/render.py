@@ -36,27 +36,20 @@ def render_job(job: dict, emit) -> dict:
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     os.environ.setdefault("LP_NUM_THREADS", "1")  # Mesa's software rasterizer: one core, like training
-    import pickle
-
-    import torch
-
-    torch.set_num_threads(1)
-    from stable_baselines3 import PPO
-
     from ..task import load_task_file
+    from .evaluate import evaluation_seed
+    from .policy import NumpyPolicy
     from .wrapper import RewardWrapper
 
     task = load_task_file(job["task_path"])
     size, max_frames, seed = int(job["size"]), max(2, int(job["max_frames"])), int(job["seed"])
-    checkpoint = job["checkpoint"]
     emit({"event": "phase", "phase": "loading the policy"})
-    model = PPO.load(io.BytesIO(base64.b64decode(checkpoint["model"])), device="cpu")
-    stats = pickle.loads(base64.b64decode(checkpoint["vecnormalize"])) if checkpoint.get("vecnormalize") else None
+    policy = NumpyPolicy(job["checkpoint"].get("policy") if isinstance(job["checkpoint"], dict) else None)
 
     emit({"event": "phase", "phase": "making the environment"})
     try:
         env = RewardWrapper(_make_render_env(task, size), task)
-        obs, _ = env.reset(seed=10_000 + seed * 100)  # the first evaluation episode's start
+        obs, _ = env.reset(seed=evaluation_seed(seed, 0))  # the first evaluation episode's start
         _fast_mujoco(env)
         first = env.render()
     except Exception as exc:  # noqa: BLE001 - missing pygame, no OSMesa, GL errors: all mean "cannot render"
@@ -68,7 +61,7 @@ def render_job(job: dict, emit) -> dict:
     frames, stride, step, done = [_thumbnail(first, size)], 1, 0, False
     try:
         while not done:
-            action, _ = model.predict(stats.normalize_obs(obs) if stats is not None else obs, deterministic=True)
+            action = policy(obs)
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated
             step += 1

@@ -11,6 +11,7 @@ import builtins
 import importlib
 import math
 import numbers
+import re
 import types
 
 import numpy as np
@@ -19,6 +20,10 @@ from ..errors import RewardCodeError
 
 ALLOWED_MODULES = ("numpy", "math")
 REWARD_FILENAME = "<reward>"  # the sandbox's audit hook recognises reward frames by it
+# a component (term) name: a short printable identifier (CONTRACT §1); it reaches terminals, HTML and
+# prompts, so nothing else gets through
+COMPONENT_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_good_names: set[str] = set()  # names already checked (the per-step path skips the regex)
 
 # numpy names that reach files, processes or raw memory; the static critic rejects them too.
 NUMPY_BANNED = frozenset(
@@ -194,8 +199,22 @@ def validate(result) -> tuple[float, dict[str, float]]:
             raise RewardCodeError(
                 f"component name {_describe(name)} is not a str; expected str keys naming each term. "
                 f"Likely cause: a number or variable used as the key instead of a quoted name.")
+        if name not in _good_names:
+            check_component_name(name)
+            if len(_good_names) < 4096:
+                _good_names.add(name)
         clean[name] = as_real(value, f"component {name!r}")
     return total, clean
+
+
+def check_component_name(name: str) -> None:
+    """Raises RewardCodeError unless ``name`` is a short printable identifier (CONTRACT §1)."""
+    if not COMPONENT_NAME.fullmatch(name):
+        shown = repr(name) if len(name) <= 40 else repr(name[:37]) + "..."
+        raise RewardCodeError(
+            f"component name {shown} is not a short printable identifier; expected letters, digits, "
+            f"'_', '-' and '.' only, 1 to 64 characters (e.g. 'forward_velocity'). Likely cause: a "
+            f"sentence, spaces or punctuation used as a term name.")
 
 
 def reward_line(exc: BaseException) -> int | None:

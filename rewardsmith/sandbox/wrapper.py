@@ -43,15 +43,19 @@ class RewardWrapper(gym.Wrapper):
         self._record_all = record_all
         self._state = None
         self._stats = {}
+        self._total_sum = self._native_sum = 0.0
         self._steps = 0
         self._finished: list[dict] = []
         self._trace = None
 
     # -- bookkeeping the callback and evaluation read
     def pop_stats(self) -> dict:
-        """Per-component sums since the last call, the step count, and finished-episode summaries."""
-        out = {"sums": self._stats, "steps": self._steps, "episodes": self._finished}
+        """Per-component sums since the last call, the sums of the total and the native reward (kept
+        apart: a component may be called anything), the step count, and finished-episode summaries."""
+        out = {"sums": self._stats, "total": self._total_sum, "native": self._native_sum,
+               "steps": self._steps, "episodes": self._finished}
         self._stats, self._steps, self._finished = {}, 0, []
+        self._total_sum = self._native_sum = 0.0
         return out
 
     def _new_trace(self, values):
@@ -80,8 +84,8 @@ class RewardWrapper(gym.Wrapper):
                 raise RewardCodeError(describe_exception(exc, self.code, "during training")) from exc
         self._state = next_state
         stats = self._stats
-        stats["__total__"] = stats.get("__total__", 0.0) + total
-        stats["__native__"] = stats.get("__native__", 0.0) + float(native)
+        self._total_sum += total
+        self._native_sum += float(native)
         for name, value in components.items():
             stats[name] = stats.get(name, 0.0) + value
         self._steps += 1
