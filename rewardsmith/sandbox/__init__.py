@@ -16,6 +16,8 @@ evaluate   ``evaluate.evaluate_job``                NEVER: rolls out the policy 
                                                     computes the task's fitness, what selection uses
 replay     ``replay.replay_job``                    yes: the reward on recorded trajectories
 render     ``render.render_job``                    never: a GIF of a trained policy (numpy)
+unguarded  ``unguarded.unguarded_job``              tests only: any code, real builtins, Python
+                                                    layers off (what the OS layers stop alone)
 =========  =======================================  ========================================
 
 Modules here import nothing of the parent side except ``rewardsmith.task`` and
@@ -29,4 +31,5 @@ JOBS = {
     "evaluate": "rewardsmith.sandbox.evaluate:evaluate_job",
     "replay": "rewardsmith.sandbox.replay:replay_job",
     "render": "rewardsmith.sandbox.render:render_job",
+    "unguarded": "rewardsmith.sandbox.unguarded:unguarded_job",
 }
