@@ -97,11 +97,13 @@ def seccomp_problem() -> str | None:
     return None
 
 
-def bubblewrap_argv(scratch: str, task_path: str | None, extra: list[str]) -> list[str]:
+def bubblewrap_argv(scratch: str, task_path: str | None, extra: list[str], info_fd: int | None = None) -> list[str]:
     """The bubblewrap command (up to ``--``) that runs a job: its namespaces, and a file system of
     read-only binds of exactly what it reads (``readable_paths``), a minimal ``/dev``, its own
     ``/proc``, and ``scratch``, the only writable place and its working directory."""
     argv = [bubblewrap_path() or "bwrap", *NAMESPACE_ARGS]
+    if info_fd is not None:
+        argv += ["--info-fd", str(info_fd)]
     for path in SYSTEM_BINDS:
         if os.path.islink(path) and os.path.dirname(path) == "/":  # /lib -> usr/lib on merged-/usr systems
             argv += ["--symlink", os.readlink(path), path]

@@ -158,25 +158,36 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
                    sandbox=mode, layers={**asdict(layers), "bubblewrap": use_bubblewrap})
     command = [sys.executable, "-m", "rewardsmith.sandbox.child", str(write_fd)]
     env = child_environment(scratch)
+    passed = [write_fd]
+    info_read = None
     if use_bubblewrap:
-        command = bubblewrap_argv(scratch, job.get("task_path"), extra_read_paths()) + command
+        info_read, info_write = os.pipe()  # bubblewrap tells the pid of the namespace's init here
+        passed.append(info_write)
+        command = bubblewrap_argv(scratch, job.get("task_path"), extra_read_paths(), info_fd=info_write) + command
         env["REWARDSMITH_PID_NAMESPACE"] = "1"  # the child's parent is the namespace's init, pid 1
     try:
         proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=scratch, env=env, pass_fds=(write_fd,), start_new_session=True,
+            cwd=scratch, env=env, pass_fds=passed, start_new_session=True,
         )
     except OSError as exc:
-        os.close(read_fd)
-        os.close(write_fd)
+        for fd in (read_fd, *passed, info_read):
+            if fd is not None:
+                os.close(fd)
         _remove_scratch(scratch)
         raise SandboxError(f"could not start the sandbox process: {exc}") from exc
-    os.close(write_fd)
+    for fd in passed:
+        os.close(fd)
+    namespace = None
     try:
+        if info_read is not None:
+            namespace = _namespace_init(info_read, proc.pid)
         return _collect(proc, read_fd, json.dumps(payload).encode(), limits, on_event, token)
     finally:
-        _kill(proc)
+        _kill(proc, namespace)
         os.close(read_fd)
+        if info_read is not None:
+            os.close(info_read)
         _remove_scratch(scratch)
 
 
@@ -187,45 +198,64 @@ def _remove_scratch(scratch: str) -> None:
                     "the next run's sweep retries", scratch, len(problems), problems[0])
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    """Kills the job's whole process tree and waits (bounded) until the kernel has torn it down."""
-    init = _namespace_init(proc.pid)
-    pidfd = None
-    if init is not None:
-        try:
-            pidfd = os.pidfd_open(init)  # the init of the job's pid namespace: its exit ends the tree
-        except OSError:
-            pidfd = None
+def _kill(proc: subprocess.Popen, namespace: int | None) -> None:
+    """Kills the job's whole process tree and waits (bounded) until the kernel has torn it down.
+    ``namespace``: a pidfd of the init of the job's pid namespace (under bubblewrap), else None."""
     try:  # even when the leader has exited: the rest of its group may not have
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    if pidfd is not None:
+    if namespace is not None:
         try:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            signal.pidfd_send_signal(namespace, signal.SIGKILL)
         except OSError:
             pass
     try:
         proc.wait(timeout=_KILL_WAIT_S)
     except subprocess.TimeoutExpired:  # pragma: no cover - an unkillable (D-state) process
         log.warning("sandbox process %d did not die within %.0f s of SIGKILL", proc.pid, _KILL_WAIT_S)
-    if pidfd is not None:
-        # the init exits only after the kernel has killed and reaped every process in its namespace
+    if namespace is not None:
+        # bubblewrap may exit before its init has; the init exits only after the kernel has killed
+        # and reaped every process in its namespace, and only then is its pidfd readable
         with selectors.DefaultSelector() as wait:
-            wait.register(pidfd, selectors.EVENT_READ)
+            wait.register(namespace, selectors.EVENT_READ)
             if not wait.select(timeout=_KILL_WAIT_S):  # pragma: no cover
-                log.warning("the sandbox's pid namespace (init %d) outlived SIGKILL by %.0f s", init, _KILL_WAIT_S)
-        os.close(pidfd)
+                log.warning("the sandbox's pid namespace outlived SIGKILL by %.0f s", _KILL_WAIT_S)
+        os.close(namespace)
 
 
-def _namespace_init(pid: int) -> int | None:
-    """bubblewrap's child (the init of the job's pid namespace), while bubblewrap (``pid``) lives."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            first = children.read().split()
-    except OSError:
+def _namespace_init(info_fd: int, bubblewrap_pid: int) -> int | None:
+    """A pidfd of the init of the job's pid namespace, from bubblewrap's ``--info-fd`` JSON (written
+    before the job's code starts); None if bubblewrap says nothing within a few seconds or names a
+    process that is not its child."""
+    text = b""
+    deadline = time.monotonic() + _KILL_WAIT_S
+    with selectors.DefaultSelector() as wait:
+        wait.register(info_fd, selectors.EVENT_READ)
+        while len(text) < 4096:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not wait.select(timeout=remaining):
+                return None
+            chunk = os.read(info_fd, 4096)
+            text += chunk
+            try:
+                pid = json.loads(text).get("child-pid")
+                break
+            except (ValueError, AttributeError):
+                if not chunk:
+                    return None
+    if not isinstance(pid, int) or pid <= 1:
         return None
-    return int(first[0]) if first and first[0].isdigit() else None
+    try:
+        pidfd = os.pidfd_open(pid)
+        with open(f"/proc/{pid}/stat") as stat:  # field 4, after the parenthesised name: the parent
+            parent = int(stat.read().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    if parent != bubblewrap_pid:
+        os.close(pidfd)
+        return None
+    return pidfd
 
 
 class _Protocol:
