@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .components import DOMINANT_SHARE, dominant_component, magnitude_shares
+from . import untrusted
 from .errors import SandboxError
 from .launch import Limits, run_job
 from .sandbox.rewardcode import NUMPY_BANNED, ALLOWED_MODULES
@@ -119,6 +120,7 @@ def static_findings(code: str, field_names: list[str] | None = None) -> list[Fin
     found += _signature(tree, field_names)
     for node in ast.walk(tree):
         found += _node_findings(node)
+    found += _impurities(tree)
     return sorted(found, key=lambda f: (f.line or 0, f.rule))
 
 
@@ -216,9 +218,24 @@ def _node_findings(node) -> list[Finding]:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         field_name = _format_attribute(node.value)
         if field_name:
-            return [Finding("format-attribute", f"the format string field {{{field_name}}} reads an "
-                            f"attribute; format values, not their attributes (no '{{0.attr}}' fields).",
-                            line)]
+            return [Finding("format-attribute", f"the format string field {{{field_name[:40]}}} reads an "
+                            f"attribute or an item; format values, not their attributes (no '{{0.attr}}' "
+                            f"or '{{0[key]}}' fields).", line)]
+    if isinstance(node, ast.MatchClass):
+        # a class pattern reads attributes (case C(__globals__=g)) where no ast.Attribute shows it
+        return [Finding("match-class", "'case Class(...)' patterns are not allowed: they read attributes "
+                        "of the matched object. Compare values with if/elif instead.", line)]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
+            and not (isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)):
+        return [Finding("format-call", ".format() is allowed only on a string literal (a format string "
+                        "built at run time can read any attribute); write an f-string or a literal "
+                        "'...'.format(x).", line)]
+    if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+        defaults = [d for d in node.args.defaults + node.args.kw_defaults if d is not None]
+        if any(not _constant(d) for d in defaults):
+            return [Finding("mutable-default", "default argument values must be constants (numbers, "
+                            "strings, None, tuples of them): a list, dict or call there would keep state "
+                            "between calls.", line)]
     if isinstance(node, ast.FunctionDef) and node.name.startswith("__"):
         return [Finding("dunder", f"function name {node.name!r} is not allowed (no dunder names).", line)]
     return []
@@ -231,15 +248,121 @@ def _dotted(node: ast.Attribute) -> str:
         return f"an attribute .{node.attr}"
 
 
-def _format_attribute(text: str) -> str | None:
-    """The first ``str.format`` field in ``text`` that reads an attribute (``{0.__class__}``), if any."""
-    if "{" not in text or "." not in text:
+def _format_attribute(text: str, depth: int = 0) -> str | None:
+    """The first ``str.format`` field in ``text`` that reads an attribute or an item
+    (``{0.__class__}``, ``{0[__globals__]}``), nested specs (``{0:{1.x}}``) included, if any."""
+    if "{" not in text or not ("." in text or "[" in text) or depth > 2:
         return None
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name]
+        parsed = list(string.Formatter().parse(text))
     except ValueError:
         return None  # not a valid format string, so .format() would raise on it
-    return next((name for name in fields if "." in name), None)
+    for _, name, spec, _ in parsed:
+        if name and ("." in name or "[" in name):
+            return name
+        nested = _format_attribute(spec, depth + 1) if spec else None
+        if nested:
+            return nested
+    return None
+
+
+def _constant(node) -> bool:
+    """Whether ``node`` is a constant expression: a literal, a signed literal, a tuple of constants."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _constant(node.operand)
+    return isinstance(node, ast.Tuple) and all(_constant(e) for e in node.elts)
+
+
+# methods that change the object they are called on (lists, dicts, sets, numpy arrays)
+MUTATING_METHODS = frozenset(
+    "append extend insert remove pop popitem clear update setdefault add discard sort reverse "
+    "fill put itemset resize partition byteswap setfield "
+    "difference_update intersection_update symmetric_difference_update".split())
+
+
+def _root_name(node) -> str | None:
+    """The name an attribute/subscript chain starts from (``TABLE`` in ``TABLE[0].x``), if any."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _local_names(fn) -> set[str]:
+    """The names a function binds itself (parameters, assignments, loop and comprehension targets)."""
+    args = fn.args
+    names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    names |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    stack = list(fn.body) if isinstance(fn.body, list) else [fn.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+            continue  # its own scope
+        elif isinstance(node, ast.Lambda):
+            continue
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _module_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def _impurities(tree: ast.Module) -> list[Finding]:
+    """Places where a function changes a module-level object (CONTRACT §1: compute_reward is a pure
+    function of its arguments): item or attribute assignment, augmented assignment, ``del``, or a
+    mutating method call on a module-level name. (At load time the sandbox also freezes module-level
+    containers, which catches what an alias hides from this reading.)"""
+    imported = {(a.asname or a.name).split(".")[0] for n in tree.body
+                if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    module = _module_names(tree) - imported  # np.add(...) is numpy's, not a change to numpy
+    found = []
+    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda))]
+    for fn in functions:
+        outer = module - _local_names(fn)
+        body = fn.body if isinstance(fn.body, list) else [fn.body]
+        for node in (n for stmt in body for n in ast.walk(stmt)):
+            targets = []
+            if isinstance(node, (ast.Assign, ast.Delete)):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            for target in targets:
+                for part in ast.walk(target):
+                    if isinstance(part, (ast.Subscript, ast.Attribute)) and _root_name(part) in outer:
+                        found.append(_impure(_root_name(part), "assigns into it", part))
+                        break
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in MUTATING_METHODS and _root_name(node.func.value) in outer:
+                found.append(_impure(_root_name(node.func.value), f"calls .{node.func.attr}() on it", node))
+            if isinstance(node, ast.keyword) and node.arg == "out" and _root_name(node.value) in outer:
+                found.append(_impure(_root_name(node.value), "writes into it with out=", node.value))
+    unique = {(f.line, f.message): f for f in found}
+    return list(unique.values())
+
+
+def _impure(name: str, how: str, node) -> Finding:
+    return Finding("impure", f"the function changes the module-level name {name!r} ({how}); "
+                   f"compute_reward must be a pure function of its arguments: module-level names are "
+                   f"constants. Use a local copy (x = list({name}) or np.array({name})).",
+                   getattr(node, "lineno", None))
 
 
 # --------------------------------------------------------------------------- the critic (parent side)
@@ -264,16 +387,34 @@ class Critic:
         job = {"kind": "check", "task_path": str(self.task.path), "code": code,
                "transitions": self.transitions, "seed": self.seed}
         try:
-            probe = run_job(job, self.limits)
+            probe = self._checked(run_job(job, self.limits))
         except SandboxError as exc:
-            rule = {"timeout": "time-limit", "cpu": "time-limit", "memory": "memory-limit"}.get(exc.kind, "crash")
+            rule = {"timeout": "time-limit", "cpu": "time-limit", "memory": "memory-limit",
+                    "protocol": "protocol"}.get(exc.kind, "crash")
             verdict.errors.append(Finding(rule, str(exc), _line_of(str(exc))))
             return verdict
-        if not probe["ok"]:
+        if "message" in probe:
             verdict.errors.append(Finding("runtime", probe["message"], _line_of(probe["message"])))
             return verdict
         self._judge(probe, verdict)
         return verdict
+
+    def _checked(self, probe) -> dict:
+        """The probe's report, every number checked here: ``{"message"}`` when the reward failed, else
+        exactly one finite total, component value and timing per transition. The child's own claim
+        of success counts for nothing (a child that says "ok" with NaN totals is a protocol error)."""
+        probe = untrusted.mapping(probe, "the probe result")
+        if probe.get("ok") is not True:
+            return {"message": untrusted.text(probe.get("message"), "the probe's failure message")}
+        n = self.transitions
+        totals = untrusted.numbers(probe.get("totals"), "the probe's totals", n)
+        times = [untrusted.number(t, "a call time", minimum=0) for t in untrusted.numbers(probe.get("times"), "the probe's call times", n)]
+        components = untrusted.components(probe.get("components"), "the probe's components", n)
+        key_sets = probe.get("key_sets")
+        if not isinstance(key_sets, list) or not key_sets or len(key_sets) > n or not all(
+                isinstance(k, list) and all(isinstance(name, str) and name in components for name in k) for k in key_sets):
+            raise untrusted.violation("malformed component name sets", "lists of the reported component names")
+        return {"totals": totals, "times": times, "components": components, "key_sets": key_sets}
 
     def _judge(self, probe: dict, verdict: Verdict) -> None:
         totals = np.asarray(probe["totals"], dtype=float)

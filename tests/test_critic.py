@@ -177,6 +177,31 @@ STATIC_CASES = [
      reward("s = '{0:.2f} {1}'.format(1.0, 'x')\nreturn 0.0, {}")),
     ("unknown-field", "next_state.speed", reward("v = next_state.speed\nreturn v, {'v': v}"),
      reward("v = next_state.velocity\nreturn v, {'v': v}")),
+    # CONTRACT §1: no dunder access in any form (match patterns, format strings)
+    ("match-class", "case np.vectorize(",
+     reward("match np.vectorize:\n    case np.vectorize(__reduce_ex__=rx):\n        pass\nreturn 0.0, {}"),
+     reward("match state.position:\n    case 0.0:\n        x = 1.0\n    case _:\n        x = 0.0\nreturn x, {}")),
+    ("format-call", ".format(state)",
+     reward("s = ('{0.' + '__init__.__globals__}').format(state)\nreturn 0.0, {}"),
+     reward("s = f'{state.position:.2f}'\nreturn 0.0, {}")),
+    ("format-call", "str.format(", reward("s = str.format('{0}', state)\nreturn 0.0, {}"), GOOD),
+    ("format-attribute", "{0[__globals__]}", reward("s = '{0[__globals__]}'.format(state)\nreturn 0.0, {}"),
+     reward("s = '{0:>8}'.format('x')\nreturn 0.0, {}")),
+    ("format-attribute", "{0:{1.__class__}}", reward("s = '{0:{1.__class__}}'.format(1, 2)\nreturn 0.0, {}"),
+     reward("s = '{0:{1}}'.format(1.0, '.2f')\nreturn 0.0, {}")),
+    # CONTRACT §1: compute_reward may not rebind or mutate module-level names
+    ("impure", "CALLS.append(", reward("CALLS.append(1)\nreturn 0.0, {}", "CALLS = []\n"),
+     reward("calls = list(CALLS)\ncalls.append(1)\nreturn 0.0, {}", "CALLS = []\n")),
+    ("impure", "COUNT[0] += 1", reward("COUNT[0] += 1\nreturn 0.0, {}", "COUNT = [0]\n"),
+     reward("count = [COUNT[0]]\ncount[0] += 1\nreturn 0.0, {}", "COUNT = [0]\n")),
+    ("impure", "SEEN['k'] = 1", "SEEN = {}\ndef remember(k):\n    SEEN['k'] = 1\n    return k\n" + GOOD,
+     "SEEN = {}\ndef remember(k):\n    seen = dict(SEEN)\n    seen['k'] = 1\n    return k\n" + GOOD),
+    ("impure", "np.add(", reward("np.add(BUF, 1.0, out=BUF)\nreturn 0.0, {}", "BUF = np.zeros(2)\n"),
+     reward("b = np.add(BUF, 1.0)\nreturn 0.0, {}", "BUF = np.zeros(2)\n")),
+    ("impure", "HISTORY.fill(", reward("HISTORY.fill(state.position)\nreturn 0.0, {}", "HISTORY = np.zeros(4)\n"),
+     reward("h = np.full(4, state.position)\nreturn 0.0, {}", "HISTORY = np.zeros(4)\n")),
+    ("mutable-default", "memo=[]", "def helper(x, memo=[]):\n    return x\n" + GOOD,
+     "def helper(x, scale=-2.0, names=('a', 'b')):\n    return x\n" + GOOD),
 ]
 
 FORBIDDEN_NAME_CALLS = [
@@ -376,3 +401,29 @@ def test_warnings_do_not_reject(critic, body, rule, fragment):
     assert warning.severity == "warning"
     assert fragment in warning.message
     assert "Warnings:" in verdict.report()
+
+
+def test_module_level_containers_are_frozen_when_the_code_is_loaded():
+    from rewardsmith.errors import RewardCodeError
+    from rewardsmith.sandbox.rewardcode import load_reward
+
+    fn = load_reward("import numpy as np\nL = [1, [2]]\nD = {'a': [1]}\nA = np.zeros(2)\nS = {1}\n"
+                     "def make():\n    box = [0]\n    def f():\n        box.append(1)\n    return f\nF = make()\n"
+                     "def compute_reward(s, a, n):\n    return 0.0, {}\n")
+    g = fn.__globals__
+    assert g["L"] == (1, (2,)) and g["S"] == frozenset({1})
+    with pytest.raises(TypeError):
+        g["D"]["a"] = 2
+    with pytest.raises(ValueError):
+        g["A"][0] = 1.0
+    with pytest.raises(AttributeError):
+        g["F"]()  # the closure's list became a tuple
+    for holder in ("G = (i for i in range(3))", "R = np.random.default_rng(0)", "M = map(abs, [1, 2])"):
+        with pytest.raises(RewardCodeError, match="keep state between calls"):
+            load_reward(f"import numpy as np\n{holder}\ndef compute_reward(s, a, n):\n    return 0.0, {{}}\n")
+
+
+@pytest.mark.parametrize("name", ["bonus[/x]", "a b", "line\nREJECTED", "\x1b[31mred", "x" * 65, ""])
+def test_component_names_must_be_short_printable_identifiers(critic, name):
+    verdict = critic.check(reward(f"return 1.0, {{{name!r}: 1.0}}"))
+    assert not verdict.accepted and "printable identifier" in verdict.errors[0].message

@@ -74,7 +74,9 @@ def confine(job: dict) -> None:
     if layers.get("python", True):
         import numpy
 
-        install_audit_guard((os.path.dirname(numpy.__file__), os.path.dirname(os.__file__)))
+        from .rewardcode import use_reward_caller
+
+        use_reward_caller(install_audit_guard((os.path.dirname(numpy.__file__), os.path.dirname(os.__file__))))
 
 
 # Landlock constants (linux/landlock.h); the syscall numbers are the same on every architecture.
@@ -183,45 +185,36 @@ _FRAME_ATTRIBUTES = frozenset("tb_frame gi_frame gi_code cr_frame cr_code ag_fra
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def install_audit_guard(trusted_roots: tuple[str, ...]) -> None:
-    """Adds the audit hook described in the module docstring (it cannot be removed).
+def install_audit_guard(trusted_roots: tuple[str, ...] = ()):
+    """Adds the audit hook described in the module docstring (it cannot be removed) and gives
+    ``call_as_reward(fn, *args, code=None)``, through which every call into reward code goes.
 
-    ``trusted_roots``: directories of trusted Python code (numpy, the standard library) whose
-    modules reward code may still cause to be imported, as numpy does lazily.
+    Reward code is in control while such a call runs (a counter only this hook and that function
+    can reach: reward code cannot forge it) or while any frame of reward code is on the stack. Then
+    every import, open and exec is refused, whoever asks: nothing reward code can forge (a code
+    object's name or file name) vouches for anything; what numpy imports lazily is imported before
+    reward code runs (``rewardcode.safe_numpy``). ``code``: the one code object the call may exec
+    (the reward module's own body). ``trusted_roots`` is kept for callers of the old signature.
     """
-    import importlib.machinery
-
-    module_suffixes = tuple(importlib.machinery.all_suffixes()) + (".pyc",)
     busy = [False]  # the hook's own frame walk raises audit events; they must not recurse
-
-    def trusted_module(filename) -> bool:
-        return isinstance(filename, str) and filename.endswith(module_suffixes) \
-            and filename.startswith(trusted_roots)
+    depth = [0]     # calls into reward code under way
+    allowed = [None]  # the code object call_as_reward was asked to exec, once
 
     def refused_for_reward(event: str, args) -> bool:
-        if event == "import":
-            return not (args[0] == "numpy" or str(args[0]).startswith("numpy."))
-        if event == "open":
-            path, mode, flags = args
-            writes = isinstance(mode, str) and any(c in mode for c in "wax+") \
-                or isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
-            return writes or not isinstance(path, str) or not trusted_module(os.path.realpath(path))
-        if event == "exec":
-            return not trusted_module(getattr(args[0], "co_filename", None))
+        if event == "exec" and allowed[0] is not None and args[0] is allowed[0]:
+            allowed[0] = None
+            return False
         if event == "object.__getattr__":
             return args[1] in _FRAME_ATTRIBUTES
-        return True
+        return True  # import, open, exec, and every denied namespace and event
 
     def reward_in_control(getframe=sys._getframe) -> bool:
-        # innermost first: a trusted module body (numpy importing a submodule lazily on a reward's
-        # behalf) vouches for what it does; otherwise any reward frame on the stack is to blame
+        if depth[0]:
+            return True
         frame = getframe(2)
         while frame is not None:
-            code = frame.f_code
-            if code.co_filename == REWARD_FILENAME:
+            if frame.f_code.co_filename == REWARD_FILENAME:
                 return True
-            if code.co_name == "<module>" and code.co_filename.startswith(trusted_roots):
-                return False
             frame = frame.f_back
         return False
 
@@ -245,7 +238,17 @@ def install_audit_guard(trusted_roots: tuple[str, ...]) -> None:
             raise PermissionError(f"reward code may not use files, processes, the network or the "
                                   f"interpreter's internals: refused {event}{_brief(args)}")
 
+    def call_as_reward(fn, *args, code=None):
+        allowed[0] = code
+        depth[0] += 1
+        try:
+            return fn(*args)
+        finally:
+            depth[0] -= 1
+            allowed[0] = None
+
     sys.addaudithook(guard)
+    return call_as_reward
 
 
 def _brief(args) -> str:

@@ -59,10 +59,16 @@ def _read_only_copy(module, depth: int = 0):
     return copy
 
 
+# what numpy imports lazily on first use (np.polynomial, and np.ma through polyfit): imported before
+# reward code runs, because the sandbox refuses every import while reward code is in control
+_LAZY_NUMPY = ("numpy.linalg", "numpy.random", "numpy.fft", "numpy.polynomial", "numpy.ma")
+
+
 def safe_numpy():
     """A read-only module with numpy's public names minus NUMPY_BANNED (what reward code imports)."""
     if "numpy" not in _safe_modules:  # built once per sandboxed process, then shared by every import
-        np.linalg, np.random, np.fft  # noqa: B018 - make sure the lazy submodules are loaded
+        for name in _LAZY_NUMPY:
+            importlib.import_module(name)
         _safe_modules["numpy"] = _read_only_copy(np)
     return _safe_modules["numpy"]
 
@@ -108,15 +114,91 @@ def safe_builtins() -> dict:
     return table
 
 
+_reward_caller: list = [None]  # the sandbox's call_as_reward, once its audit hook is installed
+
+
+def use_reward_caller(caller) -> None:
+    """Routes every later call into reward code through ``caller`` (``confine.install_audit_guard``)."""
+    _reward_caller[0] = caller
+
+
 def load_reward(code: str):
-    """Executes reward code with restricted builtins and returns its ``compute_reward``."""
+    """Executes reward code with restricted builtins and returns its ``compute_reward`` (in a sandbox,
+    wrapped so that the audit hook knows when reward code is in control)."""
     safe_numpy(), safe_math()  # built here, not lazily under the reward's frames (the child's guard)
     namespace = {"__builtins__": safe_builtins(), "__name__": "reward"}
-    exec(compile(code, REWARD_FILENAME, "exec"), namespace)  # noqa: S102 - sandboxed child only
+    compiled = compile(code, REWARD_FILENAME, "exec")
+    caller = _reward_caller[0]
+    if caller is None:  # not in a sandbox (tests, the exported module's checks)
+        exec(compiled, namespace)  # noqa: S102
+    else:
+        caller(exec, compiled, namespace, code=compiled)  # noqa: S102 - sandboxed child only
     fn = namespace.get("compute_reward")
     if not callable(fn):
         raise RewardCodeError("the code defines no function compute_reward(state, action, next_state)")
-    return fn
+    freeze_module(namespace)
+    if caller is None:
+        return fn
+
+    def compute_reward(state, action, next_state):
+        return caller(fn, state, action, next_state)
+
+    return compute_reward
+
+
+# --------------------------------------------------------------------------- purity at run time
+
+_IMMUTABLE = (int, float, complex, bool, str, bytes, type(None), range, slice, np.generic, np.dtype)
+
+
+def freeze_module(namespace: dict) -> None:
+    """Makes what reward code defined at module level immutable, so ``compute_reward`` cannot keep
+    state between calls (a counter that behaves for the critic's probe and then turns to NaN):
+    lists become tuples, dicts read-only mappings, sets frozensets, arrays read-only copies, and the
+    same for function defaults and closures. A module-level object of any other kind (an iterator,
+    a random generator) could carry state, so it is refused."""
+    for name in [n for n in namespace if n not in ("__builtins__", "__name__")]:
+        namespace[name] = _frozen(namespace[name], name, 0)
+
+
+def _frozen(value, where: str, depth: int):
+    if depth > 20:
+        raise RewardCodeError(f"module-level name {where.split('[')[0]!r} nests containers too deeply")
+    if isinstance(value, _IMMUTABLE) or isinstance(value, _ReadOnlyModule):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise RewardCodeError(f"module-level name {where!r} holds an object array; use numbers")
+        return np.frombuffer(value.tobytes(), dtype=value.dtype).reshape(value.shape)
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_frozen(v, where, depth + 1) for v in value)
+    if isinstance(value, (dict, types.MappingProxyType)):
+        return types.MappingProxyType({k: _frozen(v, f"{where}[{k!r}]", depth + 1) for k, v in value.items()})
+    if isinstance(value, types.FunctionType):
+        if value.__code__.co_filename == REWARD_FILENAME:  # the reward's own: freeze what it keeps
+            if value.__defaults__:
+                value.__defaults__ = tuple(_frozen(v, f"{where} default", depth + 1) for v in value.__defaults__)
+            if value.__kwdefaults__:
+                value.__kwdefaults__ = {k: _frozen(v, f"{where} default", depth + 1)
+                                        for k, v in value.__kwdefaults__.items()}
+            for cell in value.__closure__ or ():
+                try:
+                    contents = cell.cell_contents
+                except ValueError:  # an empty cell
+                    continue
+                if contents is not value:
+                    cell.cell_contents = _frozen(contents, f"{where} closure", depth + 1)
+        return value
+    if isinstance(value, (types.BuiltinFunctionType, np.ufunc)) or callable(value) \
+            and type(value).__module__.split(".")[0] in ("numpy", "math", "builtins"):
+        return value  # numpy's and math's functions
+    raise RewardCodeError(
+        f"module-level name {where!r} holds {_describe(value)}, which could keep state between calls; "
+        f"module-level names may hold numbers, strings, lists, tuples, dicts and sets of them, numpy "
+        f"arrays and functions. Likely cause: an iterator, generator or random number generator at "
+        f"module level; create it inside compute_reward.")
 
 
 def _describe(value) -> str:
