@@ -224,7 +224,7 @@ def test_local_executor_runs_workers_trainings_at_once(monkeypatch):
 def test_a_resumed_leg_continues_from_its_checkpoint():
     task = load_task_file(TINY_TASK)
     first = train_once(task, task.baseline, 0, Budget(256), planned_total=1024, return_checkpoint=True)
-    assert first.timesteps == 256 and first.trained_steps == 256 and first.checkpoint["model"]
+    assert first.timesteps == 256 and first.trained_steps == 256 and first.checkpoint["params"]
     second = train_once(task, task.baseline, 0, Budget(1024), checkpoint=first.checkpoint, planned_total=1024)
     assert second.timesteps == 1024  # num_timesteps continues from 256 ...
     assert second.trained_steps == 768 < second.timesteps  # ... and only the rest is trained
