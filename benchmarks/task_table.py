@@ -1,91 +1,177 @@
-"""The shipped tasks at their default budgets: fitness with the native reward vs. the baseline reward.
+"""The shipped tasks at their default budgets: does the human baseline show a signal above a random policy?
 
-Trains every task (or ``--tasks``) with ``--reward native`` and ``--reward baseline`` at the task's
-default ``TRAINING`` settings, each training in its own sandboxed process, ``--workers`` at a time, and
-prints a Markdown table (also written to ``--out``):
+For every task (or ``--tasks``), and each of 3 seeds (``--seeds``), four cells:
 
-    python benchmarks/task_table.py                       # all tasks, 1 seed, 2 workers
-    python benchmarks/task_table.py --seeds 3 --tasks cartpole-balance,hopper-forward
+- ``random``: the policy that samples random actions, no training (``rewardsmith.analyzer.random_policy_fitness``,
+  what ``evolve`` reports as ``random_fitness``), over the task's ``eval_episodes`` episodes per seed;
+- ``sparse``, ``native``, ``baseline``: one real training at the task's default ``TRAINING`` settings and
+  budget through ``rewardsmith.trainer.train`` (the path ``rewardsmith train`` takes: a sandboxed child),
+  with the task's SPARSE reward, the environment's own reward, and the human BASELINE reward.
 
-This is a figure, not a test: at the default budgets the whole table takes tens of minutes on two cores.
+Every cell is mean ± std over the seeds (population std; each seed's value is its mean over the
+evaluation episodes). The task shows a signal when
+
+    baseline mean - random mean >= 3 * max(baseline std, random std, 0.01 * max(|baseline mean|, |random mean|))
+
+(the last term is a floor so that two near-deterministic columns need a 1 % gap, not just any gap).
+
+Trainings run one at a time (``--workers``) and every finished seed is written at once to a JSON cache
+(``--cache``) keyed by task, reward, seed and the task's settings, so an interrupted run loses at most one
+training and a re-run measures only what is missing. Columns are filled in ``--rewards`` order, every task
+first for the first column, so partial results are whole columns:
+
+    nohup python benchmarks/task_table.py > /tmp/task_table.log 2>&1 &      # random, baseline, native, sparse
+    python benchmarks/task_table.py --report-only                            # the table from the cache alone
+    python benchmarks/task_table.py --tasks hopper-forward --rewards random,baseline --seeds 3
+
+The Markdown table (``--out``) says which cells were measured and which were not.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import statistics
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from rewardsmith.task import list_tasks  # noqa: E402
-from rewardsmith.trainer import Budget, train  # noqa: E402
 
-REWARDS = ("native", "baseline")
+REWARDS = ("random", "baseline", "native", "sparse")
+RESULTS = Path(__file__).parent / "results"
+SIGMAS = 3.0
+FLOOR = 0.01  # of the larger |mean|: the smallest std the signal test assumes
 
 
-def run_one(task, reward: str, seeds: list[int], timesteps: int | None, max_seconds: float) -> dict:
-    """One task × reward over the seeds: fitness mean ± std, throughput, wall time (or the error)."""
-    code = None if reward == "native" else task.baseline
-    # a generous wall-clock budget: on a busy machine the default one can cut a training short
-    budget = Budget(timesteps or task.training.timesteps, max_seconds=max_seconds)
+def settings_key(task) -> str:
+    """A digest of what a cell's value depends on: the task's training settings and reward sources."""
+    blob = json.dumps([asdict(task.training), task.baseline, task.sparse, task.env_id, task.env_kwargs],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def measure(task, reward: str, seed: int, max_seconds: float | None) -> dict:
+    """One cell for one seed: fitness and how long it took (or the error)."""
     started = time.monotonic()
     try:
-        score = train(task, code, seeds, budget, workers=1)
+        if reward == "random":
+            from rewardsmith.analyzer import random_policy_fitness
+
+            fitness = random_policy_fitness(task, episodes=task.training.eval_episodes, seed=seed)
+            return {"fitness": fitness, "wall": time.monotonic() - started}
+        from rewardsmith.trainer import Budget, train
+
+        code = {"native": None, "baseline": task.baseline, "sparse": task.sparse}[reward]
+        run = train(task, code, [seed], Budget(task.training.timesteps, max_seconds=max_seconds)).runs[0]
     except Exception as exc:  # noqa: BLE001 - a failed cell is reported in the table, not fatal
-        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}",
+        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}",
                 "wall": time.monotonic() - started}
-    stopped = [r.stopped_early for r in score.runs if r.stopped_early]
-    return {"mean": score.mean, "std": score.std, "per_seed": [r.fitness for r in score.runs],
-            "stopped_early": stopped,
-            "steps_per_second": score.steps_per_second, "timesteps": score.timesteps,
+    return {"fitness": run.fitness, "timesteps": run.timesteps, "steps_per_second": run.steps_per_second,
+            "train_seconds": run.train_seconds, "stopped_early": run.stopped_early,
             "wall": time.monotonic() - started}
 
 
-def cell(result: dict | None) -> str:
-    if result is None:
-        return "-"
-    if "error" in result:
-        return f"failed ({result['error']})"
-    text = f"{result['mean']:.4g}"
-    if len(result["per_seed"]) > 1:
-        text += f" ± {result['std']:.2g}"
-    if result.get("stopped_early"):
-        text += " (stopped early: wall-clock budget)"
+def column(cache: dict, task, reward: str, seeds: list[int]) -> dict | None:
+    """A cell's seeds from the cache: mean ± std when every seed is there, else what is missing."""
+    key = settings_key(task)
+    found = [cache.get(f"{task.name}|{reward}|{s}") for s in seeds]
+    found = [f for f in found if f and f.get("settings") == key]
+    if not found:
+        return None
+    errors = [f["error"] for f in found if "error" in f]
+    values = [f["fitness"] for f in found if "fitness" in f]
+    return {"n": len(values), "of": len(seeds), "errors": errors, "values": values,
+            "mean": statistics.fmean(values) if values else None,
+            "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+            "steps_per_second": statistics.fmean(f["steps_per_second"] for f in found if "steps_per_second" in f)
+            if any("steps_per_second" in f for f in found) else None,
+            "train_seconds": statistics.fmean(f["train_seconds"] for f in found if "train_seconds" in f)
+            if any("train_seconds" in f for f in found) else None,
+            "stopped_early": [f["stopped_early"] for f in found if f.get("stopped_early")]}
+
+
+def signal(random: dict | None, baseline: dict | None) -> tuple[str, bool | None]:
+    """(the gap in units of the test's std, whether baseline - random >= 3 std); None when unmeasured."""
+    if not random or not baseline or random["mean"] is None or baseline["mean"] is None:
+        return "not measured", None
+    scale = max(baseline["std"], random["std"], FLOOR * max(abs(baseline["mean"]), abs(random["mean"])), 1e-12)
+    gap = (baseline["mean"] - random["mean"]) / scale
+    ok = gap >= SIGMAS
+    partial = "" if random["n"] == random["of"] and baseline["n"] == baseline["of"] else " (partial seeds)"
+    return f"{'yes' if ok else 'NO'}: {gap:.1f} std{partial}", ok
+
+
+def fmt(cell: dict | None) -> str:
+    if cell is None:
+        return "not measured"
+    if cell["mean"] is None:
+        return f"failed ({cell['errors'][0]})"
+    text = f"{cell['mean']:.3g} ± {cell['std']:.2g}"
+    if cell["n"] < cell["of"]:
+        text += f" ({cell['n']}/{cell['of']} seeds)"
+    if cell["errors"]:
+        text += f" ({len(cell['errors'])} failed)"
+    if cell["stopped_early"]:
+        text += " (stopped early)"
     return text
 
 
-def table(tasks, results: dict, seeds: list[int]) -> str:
+def table(tasks, cache: dict, seeds: list[int]) -> str:
     lines = [
-        f"Fitness after training PPO at each task's default budget ({len(seeds)} seed"
-        f"{'s' * (len(seeds) > 1)}: {', '.join(map(str, seeds))}; mean ± std over seeds). "
-        f"steps/s: env steps per second of one training process (native / baseline).",
+        f"Fitness at each task's default budget and settings; mean ± std over seeds {', '.join(map(str, seeds))} "
+        f"(each seed: the mean over the task's evaluation episodes). random: random actions, no training. "
+        f"signal: (baseline mean − random mean) / max(std baseline, std random, {FLOOR} × max |mean|); "
+        f"yes when ≥ {SIGMAS:g}. one training: mean seconds of PPO (training only) of the baseline's seeds "
+        f"on this machine.",
         "",
-        "| task | env | timesteps | native fitness | baseline fitness | steps/s |",
-        "|---|---|---:|---:|---:|---:|",
+        "| task | timesteps | one training | random | sparse | native | baseline | signal |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
+    measured, missing = [], []
     for task in tasks:
-        native, baseline = results.get((task.name, "native")), results.get((task.name, "baseline"))
-        speeds = [r["steps_per_second"] for r in (native, baseline) if r and "steps_per_second" in r]
-        speed = " / ".join(f"{s:,.0f}" for s in speeds) or "-"
-        lines.append(f"| {task.name} | {task.env_id} | {task.training.timesteps:,} | {cell(native)} | "
-                     f"{cell(baseline)} | {speed} |")
+        cells = {r: column(cache, task, r, seeds) for r in REWARDS}
+        for reward, cell in cells.items():
+            complete = cell is not None and cell["n"] == cell["of"]
+            (measured if complete else missing).append(f"{task.name} {reward}"
+                                                       + (f" ({cell['n']}/{cell['of']} seeds)" if cell else ""))
+        base = cells["baseline"]
+        took = f"{base['train_seconds']:.0f} s" if base and base["train_seconds"] else "-"
+        lines.append(f"| {task.name} | {task.training.timesteps:,} | {took} | {fmt(cells['random'])} | "
+                     f"{fmt(cells['sparse'])} | {fmt(cells['native'])} | {fmt(cells['baseline'])} | "
+                     f"{signal(cells['random'], cells['baseline'])[0]} |")
+    lines += ["", f"Measured (all {len(seeds)} seeds): {len(measured)} cells. Not measured or incomplete: "
+              f"{len(missing)} cells" + (": " + "; ".join(missing) + "." if missing else ".")]
     return "\n".join(lines) + "\n"
+
+
+def load_cache(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save_cache(path: Path, cache: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    tmp.replace(path)  # atomic: a kill mid-write leaves the previous cache
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="", help="comma-separated task names (default: all shipped)")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per task and reward (0, 1, ...)")
-    parser.add_argument("--workers", type=int, default=2, help="trainings run at once")
-    parser.add_argument("--timesteps", type=int, default=None, help="override every task's budget")
-    parser.add_argument("--max-seconds", type=float, default=1800.0,
-                        help="wall-clock budget of one training (it stops early past it, and says so)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "task_table.md"),
-                        help="where to write the Markdown table ('' for nowhere)")
+    parser.add_argument("--rewards", default=",".join(REWARDS), help="columns to fill, in this order")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (0, 1, ...)")
+    parser.add_argument("--workers", type=int, default=1, help="trainings at once (1: figures from one core)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="wall-clock budget of one training (it stops early past it, and the cell says so)")
+    parser.add_argument("--cache", default=str(RESULTS / "task_table.json"), help="finished cells (JSON)")
+    parser.add_argument("--out", default=str(RESULTS / "task_table.md"), help="the Markdown table ('' for none)")
+    parser.add_argument("--report-only", action="store_true", help="print the table from the cache; train nothing")
     args = parser.parse_args(argv)
 
     tasks = list_tasks()
@@ -95,32 +181,45 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"unknown tasks: {', '.join(sorted(unknown))}")
         tasks = [t for t in tasks if t.name in wanted]
+    rewards = [r.strip() for r in args.rewards.split(",") if r.strip()]
+    if set(rewards) - set(REWARDS):
+        parser.error(f"--rewards: choose from {', '.join(REWARDS)}")
     seeds = list(range(args.seeds))
-    # longest trainings first, so the last ones to finish are short
-    jobs = sorted(((t, r) for t in tasks for r in REWARDS),
-                  key=lambda job: -(args.timesteps or job[0].training.timesteps) / _rough_speed(job[0]))
-    results = {}
+    cache_path, out = Path(args.cache), Path(args.out) if args.out else None
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    cache = load_cache(cache_path)
+
+    def write():
+        text = table(tasks, cache, seeds)
+        if out:
+            out.write_text(text + f"\nLoad average when written: {os.getloadavg()[0]:.2f} (2 cores, shared).\n")
+        return text
+
+    def done(task, reward, seed):  # measured with these settings (a failed cell is tried again)
+        entry = cache.get(f"{task.name}|{reward}|{seed}", {})
+        return entry.get("settings") == settings_key(task) and "error" not in entry
+
+    todo = [(t, r, s) for r in rewards for t in tasks for s in seeds if not done(t, r, s)]
+    if args.report_only:
+        todo = []
     started = time.monotonic()
+    print(f"{len(todo)} cells to measure", file=sys.stderr, flush=True)
+
+    def one(job):
+        task, reward, seed = job
+        return job, measure(task, reward, seed, args.max_seconds)
+
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = {pool.submit(run_one, t, r, seeds, args.timesteps, args.max_seconds): (t, r) for t, r in jobs}
-        for future in as_completed(futures):
-            task, reward = futures[future]
-            result = results[(task.name, reward)] = future.result()
-            print(f"[{time.monotonic() - started:6.0f} s] {task.name:<26} {reward:<8} {cell(result)}  "
-                  f"({result['wall']:.0f} s)", file=sys.stderr, flush=True)
-    text = table(tasks, results, seeds)
-    text += f"\nTotal wall time: {time.monotonic() - started:.0f} s with {args.workers} workers.\n"
-    print(text)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-    return 0 if all("error" not in r for r in results.values()) else 1
-
-
-def _rough_speed(task) -> float:
-    """Env steps/s to expect, for scheduling only: MuJoCo with zoo's single env is the slow case."""
-    return 400.0 if task.training.n_envs == 1 and "-v5" in task.env_id else 1500.0
+        for (task, reward, seed), result in pool.map(one, todo):
+            cache[f"{task.name}|{reward}|{seed}"] = {**result, "settings": settings_key(task),
+                                                     "load": os.getloadavg()[0], "at": time.strftime("%H:%M:%S")}
+            save_cache(cache_path, cache)
+            write()
+            value = result.get("error") or f"{result['fitness']:.4g}"
+            print(f"[{time.monotonic() - started:6.0f} s] {task.name:<26} {reward:<8} seed {seed}: {value} "
+                  f"({result['wall']:.0f} s, load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+    print(write())
+    return 0
 
 
 if __name__ == "__main__":

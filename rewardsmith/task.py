@@ -159,11 +159,21 @@ class Episode:
 # --------------------------------------------------------------------------- training settings
 
 
+# stable-baselines3 PPO keyword arguments a task may set (PPO's own, minus env/policy/device/seed/verbose)
+PPO_KEYS = frozenset({
+    "learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "clip_range_vf",
+    "normalize_advantage", "ent_coef", "vf_coef", "max_grad_norm", "use_sde", "sde_sample_freq", "target_kl",
+    "stats_window_size", "policy_kwargs",
+})
+
+
 @dataclass
 class TrainingSettings:
     """Default PPO settings of a task. ``ppo`` holds stable-baselines3 PPO keyword arguments;
     ``learning_rate``/``clip_range`` may be ``"lin_<x>"`` (linear decay, as rl-baselines3-zoo writes
-    it) and ``policy_kwargs.activation_fn`` may be ``"relu"`` or ``"tanh"``."""
+    it) and ``policy_kwargs.activation_fn`` may be ``"relu"`` or ``"tanh"``. ``source`` says where the
+    settings come from and why; ``steps_per_second`` is a measured training speed (env steps per second
+    of one training on one idle core) that ``rewardsmith tasks`` turns into a time estimate."""
 
     timesteps: int = 50_000
     n_envs: int = 1
@@ -171,6 +181,7 @@ class TrainingSettings:
     eval_episodes: int = 5
     ppo: dict = dc_field(default_factory=dict)
     source: str = ""
+    steps_per_second: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> "TrainingSettings":
@@ -179,9 +190,47 @@ class TrainingSettings:
         if unknown:
             raise TaskError(f"{where}: TRAINING has unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
         settings = cls(**data)
-        if not isinstance(settings.timesteps, int) or settings.timesteps <= 0:
-            raise TaskError(f"{where}: TRAINING['timesteps'] must be a positive int, got {settings.timesteps!r}")
+        settings._check(where)
         return settings
+
+    def _check(self, where: str) -> None:
+        def positive_int(name, value):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise TaskError(f"{where}: TRAINING[{name!r}] must be a positive int, got {value!r}")
+
+        positive_int("timesteps", self.timesteps)
+        positive_int("n_envs", self.n_envs)
+        positive_int("eval_episodes", self.eval_episodes)
+        if not isinstance(self.normalize, (bool, dict)):
+            raise TaskError(f"{where}: TRAINING['normalize'] must be True, False or a dict of VecNormalize "
+                            f"options, got {self.normalize!r}")
+        if not isinstance(self.source, str):
+            raise TaskError(f"{where}: TRAINING['source'] must be a string, got {self.source!r}")
+        if self.steps_per_second is not None and (isinstance(self.steps_per_second, bool) or not isinstance(
+                self.steps_per_second, (int, float)) or not self.steps_per_second > 0):
+            raise TaskError(f"{where}: TRAINING['steps_per_second'] must be a positive number (a measured "
+                            f"training speed), got {self.steps_per_second!r}")
+        if not isinstance(self.ppo, dict):
+            raise TaskError(f"{where}: TRAINING['ppo'] must be a dict of PPO arguments, got {self.ppo!r}")
+        unknown = set(self.ppo) - PPO_KEYS
+        if unknown:
+            raise TaskError(f"{where}: TRAINING['ppo'] has unknown PPO arguments {sorted(unknown)}; "
+                            f"allowed: {sorted(PPO_KEYS)}")
+        for name in ("n_steps", "batch_size", "n_epochs"):
+            if name in self.ppo:
+                positive_int(f"ppo.{name}", self.ppo[name])
+        rollout = self.ppo.get("n_steps", 2048) * self.n_envs
+        batch = self.ppo.get("batch_size", 64)
+        if rollout < 2 or batch > rollout:
+            raise TaskError(f"{where}: TRAINING: a rollout of n_steps x n_envs = {rollout} steps must be at least "
+                            f"2 and at least ppo.batch_size ({batch})")
+
+    def estimated_seconds(self, timesteps: int | None = None) -> float | None:
+        """About how long one training of ``timesteps`` (default: the budget) takes on one idle core, from
+        the measured ``steps_per_second`` (training only, not start-up or evaluation); None if unmeasured."""
+        if not self.steps_per_second:
+            return None
+        return (timesteps or self.timesteps) / float(self.steps_per_second)
 
 
 # --------------------------------------------------------------------------- the task

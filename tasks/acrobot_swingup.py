@@ -22,14 +22,18 @@ GOAL = (
     "Action: 0 applies torque -1 at the middle joint, 1 applies no torque, 2 applies torque +1."
 )
 
-# rl-baselines3-zoo ppo.yml Acrobot-v1 (tuned): exact hyperparameters; timesteps is our short budget.
+# rl-baselines3-zoo's Acrobot hyperparameters (16 envs, n_steps 256, GAE 0.94, 4 epochs) with minibatches of
+# 512 instead of 64: 8x fewer gradient steps per sample, for wall-clock (~3x faster). Measured, seed 0: the
+# BASELINE swings up (fitness 1.85) at 100k steps.
 TRAINING = {
     "timesteps": 100_000,
     "n_envs": 16,
     "normalize": True,
     "eval_episodes": 5,
-    "source": "rl-baselines3-zoo ppo.yml Acrobot-v1 (timesteps: rewardsmith's search budget)",
-    "ppo": {"n_steps": 256, "gae_lambda": 0.94, "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
+    "source": "rl-baselines3-zoo ppo.yml Acrobot-v1 with batch 512 (zoo: 64) for wall-clock; 100k steps: the "
+              "baseline swings up",
+    "steps_per_second": 4_000,
+    "ppo": {"n_steps": 256, "batch_size": 512, "gae_lambda": 0.94, "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
 }
 
 

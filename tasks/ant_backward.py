@@ -20,16 +20,18 @@ GOAL = (
     "the 8 joints (hip and ankle of each of the four legs), each in [-1, 1]."
 )
 
-# rl-baselines3-zoo ppo.yml Ant-v3 (tuned; applies to v5): normalize, the rest SB3 defaults;
-# n_envs 4 (zoo: 1) for throughput.
+# Settings for learning per CPU-second: 16 envs in one process share each policy forward pass (Ant's 105-number
+# observation makes the network the costlier part at 1 env), 4 minibatches of 512 x 5 epochs per 2,048-step
+# rollout. Measured, seed 0: the BASELINE moves 1.5 m backward at 200k steps (random actions: ~0).
 TRAINING = {
-    "timesteps": 40_000,
-    "n_envs": 4,
+    "timesteps": 200_000,
+    "n_envs": 16,
     "normalize": True,
     "eval_episodes": 3,
-    "source": "rl-baselines3-zoo ppo.yml Ant-v3 (n_envs 4 instead of 1 for throughput; timesteps: "
-              "rewardsmith's search budget)",
-    "ppo": {},
+    "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 512, 5 epochs, lr 3e-4, 64x64 "
+              "nets; 200k steps: the baseline moves backward",
+    "steps_per_second": 2_000,
+    "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 
 

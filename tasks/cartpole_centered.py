@@ -24,15 +24,21 @@ GOAL = (
     "1 pushes it right (a fixed force of 10 N either way; there is no 'do nothing')."
 )
 
-# rl-baselines3-zoo ppo.yml CartPole-v1 (tuned): exact hyperparameters; timesteps is our short budget.
+# rl-baselines3-zoo's CartPole hyperparameters (gamma 0.98, GAE 0.8, linearly decaying lr 1e-3 and clip 0.2),
+# re-shaped for wall-clock: 16 envs x 64 steps per rollout, minibatches of 512 and 10 epochs, where zoo's
+# 8 x 32 with 20 epochs did 8x as many gradient steps per sample (~600 steps/s). Measured on
+# cartpole-balance, seed 0: its BASELINE balances all 500 steps at 80k steps.
 TRAINING = {
     "timesteps": 80_000,
-    "n_envs": 8,
+    "n_envs": 16,
     "normalize": False,
     "eval_episodes": 5,
-    "source": "rl-baselines3-zoo ppo.yml CartPole-v1 (timesteps: rewardsmith's search budget)",
+    "source": "rl-baselines3-zoo ppo.yml CartPole-v1 re-shaped for wall-clock: 16 envs x 64 steps, batch 512, "
+              "10 epochs (zoo: 8 x 32, batch 256, 20 epochs); 80k steps: cartpole-balance's baseline "
+              "balances 500 steps",
+    "steps_per_second": 3_000,
     "ppo": {
-        "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
+        "n_steps": 64, "batch_size": 512, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 10,
         "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2",
     },
 }

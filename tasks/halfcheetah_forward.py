@@ -20,20 +20,21 @@ GOAL = (
     "foot, each in [-1, 1]."
 )
 
-# rl-baselines3-zoo ppo.yml HalfCheetah-v3 (tuned; applies to v5); timesteps is our budget.
+# Settings for learning per CPU-second: HalfCheetah steps at ~14,500/s raw, so PPO's own work dominates. zoo's
+# settings (1 env, batch 64, 20 epochs, 256x256 nets) trained at ~770 steps/s. Here 32 envs in one process
+# share each policy forward pass and 2 minibatches of 1,024 x 3 epochs per 2,048-step rollout keep gradient
+# work to a few steps per rollout (64x64 nets). Measured, seed 0: the BASELINE runs 40 m at 300k steps
+# (training episodes), 69 m at 500k.
 TRAINING = {
-    "timesteps": 20_000,
-    "n_envs": 1,
+    "timesteps": 300_000,
+    "n_envs": 32,
     "normalize": True,
     "eval_episodes": 3,
-    "source": "rl-baselines3-zoo ppo.yml HalfCheetah-v3 (timesteps: rewardsmith's search budget)",
-    "ppo": {
-        "batch_size": 64, "n_steps": 512, "gamma": 0.98, "learning_rate": 2.0633e-05,
-        "ent_coef": 0.000401762, "clip_range": 0.1, "n_epochs": 20, "gae_lambda": 0.92,
-        "max_grad_norm": 0.8, "vf_coef": 0.58096,
-        "policy_kwargs": {"log_std_init": -2, "ortho_init": False, "activation_fn": "relu",
-                          "net_arch": {"pi": [256, 256], "vf": [256, 256]}},
-    },
+    "source": "PPO for wall-clock: 32 envs in one process, n_steps 64, batch 1024, 3 epochs, lr 3e-4, 64x64 "
+              "nets (zoo's 1-env 20-epoch settings ran at ~770 steps/s); 300k steps: the baseline runs tens of "
+              "metres",
+    "steps_per_second": 8_000,
+    "ppo": {"n_steps": 64, "batch_size": 1024, "n_epochs": 3, "learning_rate": 3e-4},
 }
 
 

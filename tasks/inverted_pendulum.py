@@ -19,18 +19,18 @@ GOAL = (
     "towards +x)."
 )
 
-# rl-baselines3-zoo ppo.yml InvertedPendulum-v3 (tuned; applies to v5), exact; timesteps is our budget.
+# Settings for learning per CPU-second: 16 envs in one process share each policy forward pass; 4 minibatches
+# of 512 x 5 epochs per 2,048-step rollout (zoo's 1-env n_steps-32 settings update the network every 32 steps).
+# Measured, seed 0: the BASELINE balances all 1,000 steps at 40k steps.
 TRAINING = {
-    "timesteps": 30_000,
-    "n_envs": 1,
+    "timesteps": 40_000,
+    "n_envs": 16,
     "normalize": True,
     "eval_episodes": 3,
-    "source": "rl-baselines3-zoo ppo.yml InvertedPendulum-v3 (timesteps: rewardsmith's search budget)",
-    "ppo": {
-        "batch_size": 64, "n_steps": 32, "gamma": 0.999, "learning_rate": 0.000222425,
-        "ent_coef": 1.37976e-07, "clip_range": 0.4, "n_epochs": 5, "gae_lambda": 0.9,
-        "max_grad_norm": 0.3, "vf_coef": 0.19816,
-    },
+    "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 512, 5 epochs, lr 3e-4; 40k "
+              "steps: the baseline balances the whole episode",
+    "steps_per_second": 3_000,
+    "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 
 

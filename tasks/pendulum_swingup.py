@@ -23,15 +23,19 @@ GOAL = (
     "of upright. Action: torque at the pivot in [-2, 2] N·m (positive is counter-clockwise)."
 )
 
-# rl-baselines3-zoo ppo.yml Pendulum-v1 (tuned): exact hyperparameters; timesteps is our short budget.
+# rl-baselines3-zoo's Pendulum hyperparameters (4 envs x 1024 steps, gamma 0.9, lr 1e-3, 10 epochs, gSDE) with
+# minibatches of 256 instead of 64: 4x fewer gradient steps per sample, for wall-clock (~2x faster).
+# Measured, seed 0: the BASELINE's fitness is 0.85 at 80k steps (random actions: ~0.03).
 TRAINING = {
     "timesteps": 80_000,
     "n_envs": 4,
     "normalize": False,
     "eval_episodes": 5,
-    "source": "rl-baselines3-zoo ppo.yml Pendulum-v1 (timesteps: rewardsmith's search budget)",
+    "source": "rl-baselines3-zoo ppo.yml Pendulum-v1 with batch 256 (zoo: 64) for wall-clock; 80k steps: the "
+              "baseline swings up and holds",
+    "steps_per_second": 2_500,
     "ppo": {
-        "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10, "ent_coef": 0.0,
+        "n_steps": 1024, "batch_size": 256, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10, "ent_coef": 0.0,
         "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True, "sde_sample_freq": 4,
     },
 }

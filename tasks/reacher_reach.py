@@ -18,18 +18,21 @@ GOAL = (
     "about 0.01 m of the target at the end. Action: torques at the shoulder and the elbow, each in [-1, 1]."
 )
 
-# rl-baselines3-zoo ppo.yml Reacher-v2 (tuned; applies to v5), exact; timesteps is our budget.
+# Settings for learning per CPU-second: 16 envs in one process share each policy forward pass (zoo's 1-env
+# batch-32 settings trained at a few hundred steps/s and had not learned to reach at 30k). A higher learning
+# rate (1e-3) and 10 epochs per 2,048-step rollout because a 50-step episode gives little to learn from per
+# rollout; gamma 0.95: the fitness is the final distance, a short horizon. Measured, seed 0: the BASELINE's
+# final distance is 5 cm at 150k steps, 1.5 cm at 300k (random actions: ~20 cm).
 TRAINING = {
-    "timesteps": 30_000,
-    "n_envs": 1,
+    "timesteps": 200_000,
+    "n_envs": 16,
     "normalize": True,
     "eval_episodes": 5,
-    "source": "rl-baselines3-zoo ppo.yml Reacher-v2 (timesteps: rewardsmith's search budget)",
-    "ppo": {
-        "batch_size": 32, "n_steps": 512, "gamma": 0.9, "learning_rate": 0.000104019,
-        "ent_coef": 7.52585e-08, "clip_range": 0.3, "n_epochs": 5, "gae_lambda": 1.0,
-        "max_grad_norm": 0.9, "vf_coef": 0.950368,
-    },
+    "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 512, 10 epochs, lr 1e-3, gamma "
+              "0.95 (zoo's 1-env batch-32 settings did not learn at short budgets); 200k steps: the baseline "
+              "reaches within a few cm",
+    "steps_per_second": 3_000,
+    "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 10, "learning_rate": 1e-3, "gamma": 0.95},
 }
 
 

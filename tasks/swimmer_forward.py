@@ -19,16 +19,19 @@ GOAL = (
     "episode never ends early. Action: torques at the two joints, each in [-1, 1]."
 )
 
-# rl-baselines3-zoo ppo.yml Swimmer-v3 (tuned; applies to v5): normalize and gamma 0.9999, the rest SB3
-# defaults; n_envs 4 (zoo: 1) keeps the rollout size of SB3's default per env for throughput.
+# Settings for learning per CPU-second: 16 envs in one process share each policy forward pass; 4 minibatches
+# of 512 x 5 epochs per 2,048-step rollout; gamma 0.9999 as rl-baselines3-zoo has it for Swimmer (its
+# forward progress pays off over long horizons). Measured, seed 0: the BASELINE swims 0.9-1.2 m in an episode
+# from 60k steps on (training episodes peaked at 1.22 m around 150k, 0.93 m at 300k; random actions: ~0).
 TRAINING = {
-    "timesteps": 50_000,
-    "n_envs": 4,
+    "timesteps": 150_000,
+    "n_envs": 16,
     "normalize": True,
     "eval_episodes": 3,
-    "source": "rl-baselines3-zoo ppo.yml Swimmer-v3 (n_envs 4 instead of 1 for throughput; timesteps: "
-              "rewardsmith's search budget)",
-    "ppo": {"gamma": 0.9999},
+    "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 512, 5 epochs, lr 3e-4, gamma "
+              "0.9999 (rl-baselines3-zoo's Swimmer gamma)",
+    "steps_per_second": 4_000,
+    "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4, "gamma": 0.9999},
 }
 
 

@@ -20,18 +20,19 @@ GOAL = (
     "torques at the right thigh, leg and foot, then the left thigh, leg and foot, each in [-1, 1]."
 )
 
-# rl-baselines3-zoo ppo.yml Walker2d-v3 (tuned; applies to v5); timesteps is our budget.
+# Settings for learning per CPU-second: zoo's Walker2d settings (1 env, batch 32, 20 epochs) trained at a few
+# hundred steps/s. 16 envs in one process share each policy forward pass; 4 minibatches of 512 x 5 epochs per
+# 2,048-step rollout. Measured, seed 0: the BASELINE walks 1.1 m at 60k steps, 3.8 m at 300k.
 TRAINING = {
-    "timesteps": 25_000,
-    "n_envs": 1,
+    "timesteps": 300_000,
+    "n_envs": 16,
     "normalize": True,
     "eval_episodes": 3,
-    "source": "rl-baselines3-zoo ppo.yml Walker2d-v3 (timesteps: rewardsmith's search budget)",
-    "ppo": {
-        "batch_size": 32, "n_steps": 512, "gamma": 0.99, "learning_rate": 5.05041e-05,
-        "ent_coef": 0.000585045, "clip_range": 0.1, "n_epochs": 20, "gae_lambda": 0.95,
-        "max_grad_norm": 1, "vf_coef": 0.871923,
-    },
+    "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 512, 5 epochs, lr 3e-4, 64x64 "
+              "nets (zoo's 1-env batch-32 20-epoch settings ran at a few hundred steps/s); 300k steps: the "
+              "baseline walks a few metres",
+    "steps_per_second": 3_500,
+    "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 
 

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from rewardsmith.critic import Critic
+from rewardsmith.errors import TaskError
 from rewardsmith.sandbox.rewardcode import load_reward
-from rewardsmith.task import Episode, State, list_tasks, load_task
+from rewardsmith.task import BUILTIN_TASKS_DIR, Episode, State, list_tasks, load_task, load_task_file
 
 SHIPPED = [
     "acrobot-swingup", "ant-backward", "cartpole-balance", "cartpole-centered", "halfcheetah-backflip",
@@ -30,6 +31,10 @@ REPRODUCES_NATIVE = [
     "inverted-double-pendulum", "inverted-pendulum", "pendulum-swingup", "reacher-reach",
     "swimmer-forward", "walker-forward",
 ]
+
+
+# where the environment ending an episode is the goal; every other shipped task ends on failure or never
+ENDS_ON_SUCCESS = {"acrobot-swingup", "mountaincar-reach"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,6 +91,8 @@ def test_tasks_command_lists_all_fifteen():
     for name in SHIPPED:
         assert name in out.stdout
         assert task_named(name).env_id in out.stdout
+        assert f"{task_named(name).training.timesteps:,}" in out.stdout
+    assert "one training" in out.stdout and "~" in out.stdout
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -98,9 +105,61 @@ def test_task_declares_what_a_designer_and_trainer_need(name):
     assert "action" in task.goal.lower()
     assert task.fitness_doc
     assert task.sparse
-    assert 0 < task.training.timesteps <= 200_000
     assert 1 <= task.training.eval_episodes <= 5
-    assert "zoo" in task.training.source or "default" in task.training.source
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_training_settings_are_valid_and_say_why(name):
+    training = task_named(name).training
+    # the reason is recorded twice: TRAINING["source"] (exported with the reward) and a comment above it
+    assert len(training.source) > 30 and ("wall-clock" in training.source or "default" in training.source)
+    source = task_named(name).path.read_text()
+    above = source[:source.index("TRAINING = {")].rstrip().splitlines()[-1]
+    assert above.startswith("#"), f"{name}: no comment above TRAINING says why these settings"
+    assert 0 < training.timesteps <= 400_000
+    # one training at the default budget: at most about 3 minutes of one idle core, by the measured speed
+    assert training.steps_per_second and training.estimated_seconds() <= 180
+    rollout = training.ppo.get("n_steps", 2048) * training.n_envs
+    assert training.ppo.get("batch_size", 64) <= rollout <= training.timesteps
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_task_declares_what_the_env_ending_an_episode_means(name):
+    # declared in the file, not left to the default: the analyzer's advice depends on it
+    assert "\nTERMINATION = " in task_named(name).path.read_text()
+    assert task_named(name).termination == ("success" if name in ENDS_ON_SUCCESS else "failure")
+
+
+def task_file_with(tmp_path, replace, by):
+    source = (BUILTIN_TASKS_DIR / "mountaincar_reach.py").read_text()
+    assert replace in source
+    path = tmp_path / "custom.py"
+    path.write_text(source.replace(replace, by, 1))
+    return path
+
+
+def test_a_bad_termination_is_a_clear_task_error(tmp_path):
+    path = task_file_with(tmp_path, 'TERMINATION = "success"', 'TERMINATION = "goal"')
+    with pytest.raises(TaskError, match=r"TERMINATION is 'goal'; expected 'failure' .* or 'success'"):
+        load_task_file(path)
+    default = task_file_with(tmp_path, 'TERMINATION = "success"', "")
+    assert load_task_file(default).termination == "failure"
+
+
+@pytest.mark.parametrize("replace,by,message", [
+    ('"timesteps": 30_000', '"timesteps": 1.5e4', r"TRAINING\['timesteps'\] must be a positive int"),
+    ('"n_envs": 4', '"n_envs": 0', r"TRAINING\['n_envs'\] must be a positive int"),
+    ('"ppo": {', '"ppo": {"n_step": 64, ', r"unknown PPO arguments \['n_step'\]"),
+    ('"ppo": {', '"ppo": {"n_steps": 16, "batch_size": 128, ', r"n_steps x n_envs = 64 steps .* ppo\.batch_size \(128\)"),
+    ('"normalize": False', '"normalize": "yes"', r"TRAINING\['normalize'\] must be True, False or a dict"),
+    ('"eval_episodes": 5', '"eval_episodes": 5, "speed": 3', r"TRAINING has unknown keys \['speed'\]"),
+    ('"steps_per_second": 2_500', '"steps_per_second": -1', r"steps_per_second'\] must be a positive number"),
+])
+def test_bad_training_settings_are_clear_task_errors(tmp_path, replace, by, message):
+    path = task_file_with(tmp_path, replace, by)
+    with pytest.raises(TaskError, match=message) as caught:
+        load_task_file(path)
+    assert str(path) in str(caught.value)
 
 
 def test_baselines_and_sparse_rewards_pass_the_critic():
@@ -222,3 +281,18 @@ def test_a_short_training_run_trains_and_scores():
     assert 1.0 <= score.mean <= 500.0
     assert run.snapshots and "alive" in score.component_summary()
     assert run.steps_per_second > 0
+
+
+@pytest.mark.slow
+def test_a_mujoco_task_trains_with_its_default_settings():
+    # hopper-forward's own settings (16 envs in one process, VecNormalize, batch 512) through the sandboxed
+    # trainer, for two rollouts instead of the whole budget
+    from rewardsmith.trainer import Budget, train
+
+    task = task_named("hopper-forward")
+    rollout = task.training.ppo["n_steps"] * task.training.n_envs
+    score = train(task, task.baseline, seeds=[0], budget=Budget(2 * rollout), eval_episodes=1)
+    run = score.runs[0]
+    assert run.timesteps == 2 * rollout
+    assert math.isfinite(score.mean) and run.steps_per_second > 0
+    assert set(score.component_summary()) == {"forward", "healthy", "control"}
