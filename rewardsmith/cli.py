@@ -57,18 +57,23 @@ def _read_reward(task, reward: str) -> tuple[str | None, str]:
 
 @main.command()
 def tasks():
-    """Lists the shipped tasks with their environment and goal."""
+    """Lists the shipped tasks with their environment, default budget, time per training and goal."""
     from rich.table import Table
 
     from .task import list_tasks
 
     table = Table(show_lines=False)
-    for column in ("task", "environment", "timesteps", "goal"):
+    for column in ("task", "environment", "timesteps", "one training", "goal"):
         table.add_column(column, overflow="fold")
     for task in list_tasks():
         goal = task.goal if len(task.goal) < 90 else task.goal[:87] + "..."
-        table.add_row(task.name, task.env_id, f"{task.training.timesteps:,}", goal)
+        seconds = task.training.estimated_seconds()
+        took = "?" if seconds is None else f"~{seconds:.0f} s" if seconds < 100 else f"~{seconds / 60:.1f} min"
+        table.add_row(task.name, task.env_id, f"{task.training.timesteps:,}", took, goal)
     _console().print(table)
+    _console().print("one training: PPO at the default budget on one idle core, from the env steps/s measured "
+                     "for the task (TRAINING['steps_per_second'], benchmarks/training_throughput.py); "
+                     "start-up and evaluation add a few seconds, a busy core more.")
 
 
 @main.command()
