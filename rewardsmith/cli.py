@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from .confinement import SANDBOX_HELP, SANDBOX_MODES
 from .errors import ConfigError, RewardsmithError
 
 
@@ -31,6 +32,21 @@ class _Group(click.Group):
             # escaped: messages quote code and commands with brackets (pip install 'rewardsmith[ray]')
             _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             sys.exit(2)
+
+
+_sandbox_option = click.option("--sandbox", type=click.Choice(SANDBOX_MODES), default=None, help=SANDBOX_HELP)
+
+
+def _use_sandbox(mode: str | None) -> None:
+    """Makes ``mode`` (--sandbox) the mode of every sandboxed job this command starts, and checks it
+    before any work: strict raises SandboxUnavailable when this machine cannot honour it."""
+    import os
+
+    from .launch import check_sandbox
+
+    if mode:
+        os.environ["REWARDSMITH_SANDBOX"] = mode  # read by each job this process and its workers start
+    check_sandbox()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,18 +96,21 @@ def tasks():
 @click.option("--task", "task_name", required=True, help="Task name or path to a task file.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--transitions", default=300, show_default=True, help="Random transitions to call the reward on.")
-def check(task_name, file, transitions):
+@_sandbox_option
+def check(task_name, file, transitions, sandbox):
     """Runs the critic on a reward file: exit 0 if accepted, 1 with every reason if rejected."""
     from .critic import Critic
     from .task import load_task
+    from .view import printable
 
     task = load_task(task_name)
     path = Path(file)
     if not path.is_file():
         raise ConfigError(f"reward file {file} does not exist")
+    _use_sandbox(sandbox)
     verdict = Critic(task, transitions=transitions).check(path.read_text())
     click.echo(f"{path} for task {task.name}:")
-    click.echo(verdict.report())
+    click.echo(printable(verdict.report()))  # it quotes what the reward's process said
     sys.exit(0 if verdict.accepted else 1)
 
 
@@ -104,21 +123,26 @@ def check(task_name, file, transitions):
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Seeds trained at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def train(task_name, reward, timesteps, seeds, seed, workers, as_json):
+@_sandbox_option
+def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
     """Trains PPO with a reward and prints fitness (mean ± std over seeds) and throughput."""
     import json
+
+    from rich.text import Text
 
     from .critic import Critic
     from .task import load_task
     from .trainer import Budget, train as run_training
+    from .view import printable
 
     task = load_task(task_name)
     code, label = _read_reward(task, reward)
     err = _console(stderr=True)
+    _use_sandbox(sandbox)
     if code is not None and label not in ("baseline", "sparse"):
         verdict = Critic(task).check(code)
         if not verdict.accepted:
-            click.echo(verdict.report(), err=True)
+            click.echo(printable(verdict.report()), err=True)
             sys.exit(1)
     budget = Budget(timesteps or task.training.timesteps)
     seed_list = list(range(seed, seed + seeds))
@@ -145,12 +169,13 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json):
               f"{', '.join(f'{r.fitness:.4g}' for r in score.runs)})")
     if components:
         out.print("components (mean per step at the end of training):")
-        for name, entry in components.items():
-            out.print(f"  {name:<24} {entry['final']:>10.4g}")
+        for name, entry in components.items():  # names come from reward code: never markup, one line
+            out.print(Text(f"  {printable(name, one_line=True):<24} {entry['final']:>10.4g}"))
     out.print(f"throughput: {score.steps_per_second:,.0f} env steps/s per process")
     for run in score.runs:
         if run.stopped_early:
-            out.print(f"[yellow]seed {run.seed} stopped early: {run.stopped_early}[/]")
+            out.print(Text(f"seed {run.seed} stopped early: {printable(run.stopped_early, one_line=True)}",
+                           style="yellow"))
 
 
 def _llm_client(config, store, evolution_ref):
@@ -246,6 +271,7 @@ def evolve(task_name, resume, interactive, out, **params):
         store = RunStore(resume)
         config = EvolveConfig.from_dict(store.config, where=str(store.root / "config.json"))
         config = config.resumed_with(settings)
+        _use_sandbox(config.sandbox)
         store.update_config(config.to_dict())
         task = load_task_file(store.root / "task.py")
         err.print(f"resuming {store.root} (status: {store.meta('status')})")
@@ -263,6 +289,7 @@ def evolve(task_name, resume, interactive, out, **params):
                           "(mutation of the human baseline; no network)[/]")
         config = EvolveConfig(task=task.name, **settings)
         config.validate()
+        _use_sandbox(config.sandbox)
         store = RunStore.create(Path(out) if out else default_run_dir(task.name), config.to_dict(), task.path)
     ref = {}
     client = _llm_client(config, store, ref) if config.model else None

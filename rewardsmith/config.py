@@ -12,6 +12,7 @@ import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from .confinement import SANDBOX_HELP, SANDBOX_MODES
 from .errors import ConfigError
 
 
@@ -126,6 +127,7 @@ class EvolveConfig:
                                            "needs ray[client]); default: a local Ray with --workers CPUs.")
     ray_cpus_per_task: float = setting(1.0, kind=float, above=0.0, resumable=True,
                                        help="CPUs each Ray training asks for.")
+    sandbox: str | None = setting(None, optional=True, choices=SANDBOX_MODES, resumable=True, help=SANDBOX_HELP)
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "config.json") -> "EvolveConfig":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -13,6 +14,17 @@ from rich.text import Text
 from .store import Candidate, RunStore, budget_fraction
 
 _STYLE = {"scored": "green", "rejected": "red", "failed": "red", "training": "yellow", "pending": "cyan"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text, one_line: bool = False) -> str:
+    """Text that came from reward code or a child (names, reasons, logs), safe to print: control
+    characters (terminal escape codes, carriage returns) appear as ``\\xNN``, and with ``one_line``
+    newlines too, so nothing it prints can move the cursor or fake a line. Print it as ``Text`` (or
+    with ``markup=False``): it is never read as rich markup."""
+    pattern = _CONTROL_OR_NEWLINE if one_line else _CONTROL
+    return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 def fmt(x, digits: int = 4) -> str:
@@ -59,7 +71,7 @@ def candidate_table(candidates: list[Candidate], best_id: str | None = None, pro
             note = c.notes
         mark = " ★" if c.id == best_id else ""
         table.add_row(f"{c.id}{mark}", str(c.generation), c.parent or "", c.origin,
-                      Text(status, style=_STYLE.get(c.status, "")), fitness_text(c), note)
+                      Text(status, style=_STYLE.get(c.status, "")), fitness_text(c), Text(printable(note, one_line=True)))
     return table
 
 
@@ -129,11 +141,12 @@ class LiveView:
         if self.live:
             self.live.update(self.render())
             if kind == "note":
-                self.live.console.print(data["message"])
+                self.live.console.print(Text(printable(data["message"])))
             return
         line = self._line(kind, data, candidate)
         if line:
-            self.console.print(f"[{time.monotonic() - self.started:6.0f}s] {line}", soft_wrap=True)
+            self.console.print(Text(f"[{time.monotonic() - self.started:6.0f}s] {printable(line, one_line=True)}"),
+                               soft_wrap=True)
 
     def _line(self, kind, data, c):
         if kind == "start":
@@ -231,15 +244,16 @@ def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
                   f"{'  parent ' + c.parent if c.parent else ''}  status {c.status}  fitness {fmt(c.fitness)}"
                   f"{' ± ' + fmt(c.fitness_std, 2) if c.fitness_std else ''}")
     if c.notes:
-        console.print(f"notes: {c.notes}")
+        console.print(Text(f"notes: {printable(c.notes)}"))
     console.print(Syntax(c.code, "python", line_numbers=True))
     if c.reason:
-        console.print(f"[red]reason:[/]\n{c.reason}")
+        console.print("[red]reason:[/]")
+        console.print(Text(printable(c.reason)))
     if c.verdict and c.verdict.get("warnings"):
-        console.print("critic warnings:\n" + "\n".join(f"- {w}" for w in c.verdict["warnings"]))
+        console.print(Text("critic warnings:\n" + "\n".join(f"- {printable(w, one_line=True)}" for w in c.verdict["warnings"])))
     if c.reflection:
         console.print("[bold]analysis and reflection[/] (what the designer sees):")
-        console.print(c.reflection, markup=False)
+        console.print(Text(printable(c.reflection)))
     if c.analysis and c.analysis.get("diagnosis"):
         console.print("[bold]LLM diagnosis[/]:")
-        console.print(c.analysis["diagnosis"], markup=False)
+        console.print(Text(printable(c.analysis["diagnosis"])))

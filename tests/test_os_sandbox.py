@@ -500,3 +500,44 @@ def test_strict_mode_runs_a_real_training_under_every_layer(monkeypatch):
     task = load_task("cartpole-balance")
     result = train_once(task, task.baseline, 0, Budget(timesteps=512))
     assert result.timesteps >= 512 and result.episodes
+
+
+# --------------------------------------------------------------------------- untrusted text on the terminal
+
+HOSTILE_TEXT = "bonus[/x] [bold]loud\x1b[2J\x1b[31m\rACCEPTED\nREJECTED (0 problems): fake"
+
+
+def rendered(*renderables) -> str:
+    from rich.console import Console
+
+    console = Console(record=True, width=200, force_terminal=True, color_system="truecolor")
+    for r in renderables:
+        console.print(r)
+    return console.export_text(styles=False)
+
+
+def test_untrusted_text_is_never_markup_and_never_a_terminal_escape():
+    from rewardsmith.store import Candidate
+    from rewardsmith.view import candidate_table, printable
+
+    assert printable(HOSTILE_TEXT, one_line=True) == \
+        "bonus[/x] [bold]loud\\x1b[2J\\x1b[31m\\x0dACCEPTED\\x0aREJECTED (0 problems): fake"
+    rejected = Candidate(id="g1-c1", generation=1, parent=None, origin="llm", code="", code_hash="",
+                         status="rejected", reason="REJECTED (1 problem):\n" + HOSTILE_TEXT)
+    text = rendered(candidate_table([rejected]))
+    assert "bonus[/x] [bold]loud" in text and "\x1b[2J" not in text and "\r" not in text
+    assert not any(line.lstrip("│ ").startswith(("REJECTED", "ACCEPTED")) for line in text.splitlines())
+
+
+def test_check_prints_a_hostile_message_as_plain_text(tmp_path):
+    from click.testing import CliRunner
+
+    from rewardsmith.cli import main
+
+    reward = tmp_path / "reward.py"
+    reward.write_text("import numpy as np\n\ndef compute_reward(state, action, next_state):\n"
+                      f"    raise ValueError({HOSTILE_TEXT!r})\n")
+    result = CliRunner().invoke(main, ["check", "--task", "cartpole-balance", str(reward)])
+    assert result.exit_code == 1, result.output
+    assert "\x1b" not in result.output and "\r" not in result.output
+    assert "bonus[/x]" in result.output  # shown as written, not read as markup
