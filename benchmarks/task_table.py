@@ -155,9 +155,12 @@ def load_cache(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def save_cache(path: Path, cache: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+def save_cache(path: Path, cache: dict, key: str) -> None:
+    """Adds ``cache[key]`` to the file, keeping what other runs of this script wrote meanwhile."""
+    merged = {**load_cache(path), key: cache[key]}
+    cache.update(merged)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
     tmp.replace(path)  # atomic: a kill mid-write leaves the previous cache
 
 
@@ -211,9 +214,10 @@ def main(argv=None) -> int:
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         for (task, reward, seed), result in pool.map(one, todo):
-            cache[f"{task.name}|{reward}|{seed}"] = {**result, "settings": settings_key(task),
-                                                     "load": os.getloadavg()[0], "at": time.strftime("%H:%M:%S")}
-            save_cache(cache_path, cache)
+            key = f"{task.name}|{reward}|{seed}"
+            cache[key] = {**result, "settings": settings_key(task), "load": os.getloadavg()[0],
+                          "at": time.strftime("%H:%M:%S")}
+            save_cache(cache_path, cache, key)
             write()
             value = result.get("error") or f"{result['fitness']:.4g}"
             print(f"[{time.monotonic() - started:6.0f} s] {task.name:<26} {reward:<8} seed {seed}: {value} "
