@@ -284,10 +284,11 @@ class Task:
                 f"with {kwargs}: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def state_values(self, env, obs, names=None) -> dict[str, Any]:
-        """The named fields (all, or ``names``) of the environment's current state, plus ``obs``."""
+    def state_values(self, env, obs, names=None, with_obs: bool = True) -> dict[str, Any]:
+        """The named fields (all, or ``names``) of the environment's current state, plus ``obs`` (unless
+        ``with_obs`` is false: the training wrapper skips the copy when the reward never reads it)."""
         unwrapped = env.unwrapped
-        values = {"obs": frozen(obs)}
+        values = {"obs": frozen(obs)} if with_obs else {}
         for name in self.fields if names is None else names:
             values[name] = frozen(self.fields[name].fn(unwrapped, obs))
         return values

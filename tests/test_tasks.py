@@ -296,3 +296,18 @@ def test_a_mujoco_task_trains_with_its_default_settings():
     assert run.timesteps == 2 * rollout
     assert math.isfinite(score.mean) and run.steps_per_second > 0
     assert set(score.component_summary()) == {"forward", "healthy", "control"}
+
+
+def test_the_training_wrapper_gives_the_observation_to_a_reward_that_reads_it():
+    # the wrapper copies obs only for rewards that mention it; one that does must still see it, frozen
+    from rewardsmith.sandbox.wrapper import RewardWrapper
+
+    task = task_named("mountaincar-reach")
+    code = ("def compute_reward(state, action, next_state):\n"
+            "    return float(next_state.obs[0] - state.obs[0]), {'moved': float(next_state.position)}\n")
+    env = RewardWrapper(task.make_env(), task, load_reward(code), code)
+    before, _ = env.reset(seed=0)
+    after, reward, _, _, info = env.step(np.array([1.0], dtype=np.float32))
+    assert reward == pytest.approx(float(after[0] - before[0]))
+    assert info["reward_components"]["moved"] == pytest.approx(float(after[0]))
+    env.close()

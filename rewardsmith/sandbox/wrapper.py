@@ -41,6 +41,10 @@ class RewardWrapper(gym.Wrapper):
         self._compute = [n for n in names if record_all or n in used or n in task.fitness_fields]
         self._record = names if record_all else list(task.fitness_fields)
         self._record_all = record_all
+        # per-step costs the training loop pays: field functions get the bare env (looked up once, not
+        # through the wrapper chain every step), and the observation is copied only for a reward that reads it
+        self._unwrapped = env.unwrapped
+        self._with_obs = record_all or (reward is not None and bool(fields_read_by(code, ["obs"])))
         self._state = None
         self._stats = {}
         self._total_sum = self._native_sum = 0.0
@@ -64,17 +68,18 @@ class RewardWrapper(gym.Wrapper):
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
-        values = self.task.state_values(self.env, obs, self._compute)
+        values = self.task.state_values(self._unwrapped, obs, self._compute, self._with_obs)
         self._state = State(values)
         self._new_trace(values)
         return obs, info
 
     def step(self, action):
         obs, native, terminated, truncated, info = self.env.step(action)
-        values = self.task.state_values(self.env, obs, self._compute)
+        native = float(native)
+        values = self.task.state_values(self._unwrapped, obs, self._compute, self._with_obs)
         next_state = State(values)
         if self.reward is None:
-            total, components = float(native), {}
+            total, components = native, {}
         else:
             try:
                 total, components = validate(self.reward(self._state, frozen(np.asarray(action)), next_state))
@@ -85,14 +90,14 @@ class RewardWrapper(gym.Wrapper):
         self._state = next_state
         stats = self._stats
         self._total_sum += total
-        self._native_sum += float(native)
+        self._native_sum += native
         for name, value in components.items():
             stats[name] = stats.get(name, 0.0) + value
         self._steps += 1
         trace = self._trace
         for name in self._record:
             trace["fields"][name].append(values[name])
-        trace["native"].append(float(native))
+        trace["native"].append(native)
         trace["rewards"].append(total)
         if self._record_all:
             trace["actions"].append(np.array(action, dtype=float))
@@ -100,7 +105,7 @@ class RewardWrapper(gym.Wrapper):
                 trace["components"].setdefault(name, []).append(value)
         if terminated or truncated:
             self._finish(terminated, truncated)
-        info["native_reward"] = float(native)
+        info["native_reward"] = native
         info["reward_components"] = components
         return obs, total, terminated, truncated, info
 
