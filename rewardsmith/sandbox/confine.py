@@ -175,7 +175,7 @@ def readable_roots(task_path: str | None, extra: list[str] | tuple[str, ...] = (
 # audit events refused while reward code is in control: whole namespaces, single events, and four
 # events judged by their arguments (see refused_for_reward)
 _DENIED_NAMESPACES = frozenset(
-    "os shutil subprocess socket ctypes sys gc code function pickle mmap resource signal fcntl pty "
+    "os shutil subprocess socket ctypes sys gc code function pickle marshal mmap resource signal fcntl pty "
     "urllib http ftplib smtplib poplib imaplib nntplib telnetlib webbrowser sqlite3 tempfile glob "
     "syslog _thread threading cpython".split())
 _DENIED_EVENTS = frozenset(
