@@ -5,8 +5,12 @@ A (rewardsmith): ``rewardsmith.trainer.train_once`` — a sandboxed child (limit
 hook), the candidate reward loaded under restricted builtins, ``RewardWrapper`` computing the fields,
 calling ``compute_reward``, validating, recording fitness traces, and the snapshot callback.
 
-B (plain SB3): a fresh process building the same ``DummyVecEnv`` (``n_envs``), ``VecNormalize`` and
-``PPO(**ppo_kwargs)`` on the bare environment, with torch and BLAS single-threaded as in A.
+B (plain SB3): a fresh process building the same vectorized env (``n_envs`` in one process, as SB3's
+``DummyVecEnv`` does), ``VecNormalize`` and ``PPO(**ppo_kwargs)`` on the bare environment, with torch and BLAS
+single-threaded as in A. B uses SB3's own ``DummyVecEnv``, as a user would; A's vectorized env skips
+``DummyVecEnv``'s per-step deep copy of the info dicts (``rewardsmith.sandbox.train._vec_env``), which is
+why A can come out faster than B. The wrapper-only figure below leaves that out: it is the wrapper's
+and the reward's own per-step cost.
 
 Both report steps/s over ``model.learn()`` only (trained steps / learn time): process start-up and
 evaluation are not per-step costs. Repetitions alternate A/B, B/A, ... to cancel machine drift;
@@ -137,7 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default=None, help="task name or file (default: hopper-forward if shipped)")
     parser.add_argument("--timesteps", type=int, default=None,
-                        help="PPO steps per repetition (default: 4 rollouts of the task's n_steps, >= 2048)")
+                        help="PPO steps per repetition (default: 8 rollouts of n_steps x n_envs, >= 16384)")
     parser.add_argument("--reps", type=int, default=5, help="A/B repetitions (alternating order)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--blocks", type=int, default=40, help="interleaved blocks for the wrapper-only figure")
@@ -149,7 +153,7 @@ def main() -> None:
 
     task = load_task(args.task or default_task())
     n_steps = int(task.training.ppo.get("n_steps", 2048)) * task.training.n_envs
-    timesteps = args.timesteps or max(2048, 4 * n_steps)
+    timesteps = args.timesteps or max(16_384, 8 * n_steps)
     print(f"task {task.name} ({task.env_id}), {timesteps} PPO steps per run, {args.reps} A/B repetitions, "
           f"n_envs={task.training.n_envs}, normalize={task.training.normalize}")
     a_runs, b_runs = [], []
