@@ -454,24 +454,21 @@ def edit(run_dir, candidate_id, file):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .py file to write.")
 def export(run_dir, candidate, output):
     """Writes a standalone reward module (numpy, math and gymnasium only)."""
-    from .export import export_module
+    from .export import export_module, run_meta
+    from .selection import best_of_run
     from .store import RunStore
     from .task import load_task_file
 
     store = RunStore(run_dir)
     task = load_task_file(store.root / "task.py")
-    chosen = store.candidate(candidate) if candidate else store.best_of_run()
+    chosen = store.candidate(candidate) if candidate else best_of_run(store)
     if chosen is None:
         raise ConfigError(f"{run_dir} has no scored candidate to export yet")
     if chosen.status != "scored":
         raise ConfigError(f"candidate {chosen.id} is {chosen.status}"
                           f"{': ' + chosen.reason.splitlines()[0] if chosen.reason else ''}; only scored "
                           f"candidates can be exported")
-    final = (chosen.result or {}).get("final") or {}
-    meta = {"candidate": chosen.id, "run": store.root.name,
-            "fitness_mean": final.get("mean", chosen.fitness),
-            "fitness_std": final.get("std", chosen.fitness_std or 0.0),
-            "seeds": final.get("seeds", chosen.seeds), "timesteps": final.get("timesteps", chosen.timesteps)}
+    meta = run_meta(store, chosen)  # the final multi-seed score where the run has one
     path = export_module(task, chosen.code, meta, output)
     click.echo(f"wrote {path}: {chosen.id} (fitness {meta['fitness_mean']:.4g}) for {task.name}; "
                f"use it with: from {path.stem} import RewardWrapper; env = RewardWrapper(gymnasium.make(...))")

@@ -120,6 +120,9 @@ class EvolveConfig:
     final_seeds: int = setting(3, kind=int, minimum=0,
                                help="Fresh seeds of the final scoring of the top candidates, the baseline and the "
                                     "sparse reward (0: none).")
+    no_screen: bool = setting(False, kind=bool,
+                              help="Skip screening: by default each reward is first replayed on recorded episodes of "
+                                   "known fitness and rejected, before any training, if it pays the worse ones more.")
     executor: str = setting("local", choices=("local", "ray"), resumable=True,
                             help="local processes or Ray tasks (pip install 'rewardsmith[ray]').")
     ray_address: str | None = setting(None, optional=True, resumable=True,

@@ -18,16 +18,20 @@ from .critic import Critic
 from .designer import DesignContext, Proposal
 from .errors import ConfigError, LLMError, TrainingError
 from .launch import Limits
-from .store import budget_fraction, code_hash, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
+from .store import code_hash, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
 from .trainer import Budget, Score, SeedResult
+
+CONFIRM_SEED_OFFSET = 1000  # the designer's best is confirmed on seed + this (never a final-scoring seed)
 
 
 class Evolution:
     """Runs (or resumes) one evolutionary reward search in a run directory."""
 
     def __init__(self, store: RunStore, task: Task, config: EvolveConfig, designer, on_event=None,
-                 client=None, between_generations=None):
+                 client=None, between_generations=None, executor=None):
+        """``executor``: where trainings run (anything with executor.LocalExecutor's ``submit`` and
+        ``close``); default: the one the configuration asks for, started on first use."""
         self.store = store
         self.task = task
         self.config = config
@@ -40,7 +44,7 @@ class Evolution:
         self.stop_reason: str | None = None
         self.current_generation: int | None = None  # what LLM calls are recorded under
         self.between_generations = between_generations  # (generation) -> False to stop (--interactive)
-        self._executor = None
+        self._executor = executor
 
     # ------------------------------------------------------------------ the run
 
@@ -86,8 +90,10 @@ class Evolution:
         return best
 
     def best(self) -> Candidate | None:
-        """The best scored candidate (see RunStore.best_of_run)."""
-        return self.store.best_of_run()
+        """The run's best scored candidate (selection.best_of_run)."""
+        from .selection import best_of_run
+
+        return best_of_run(self.store)
 
     def baseline(self) -> Candidate | None:
         return self.store.baseline()
@@ -107,12 +113,14 @@ class Evolution:
         return self.store.designed(generation)
 
     def context(self, generation: int) -> DesignContext:
+        from .selection import prompt_best
+
         archive = self.store.candidates()
         previous = [c for c in archive if c.generation == generation - 1]
         feedback = self.store.feedback(unused_only=True)
         return DesignContext(
             task=self.task, generation=generation, samples=self.config.samples,
-            timesteps=self.budget.timesteps, archive=archive, best=self.best(), baseline=self.baseline(),
+            timesteps=self.budget.timesteps, archive=archive, best=prompt_best(self.store), baseline=self.baseline(),
             failures=[c for c in previous if c.status in (REJECTED, FAILED)],
             feedback=feedback,
             reflection=not (self.config.feedback_replaces_reflection and feedback),
@@ -169,6 +177,9 @@ class Evolution:
                 veto = self._llm_veto(attempt) if verdict is not None and verdict.accepted else None
                 accepted = verdict is not None and verdict.accepted and veto is None
                 reason = attempt.notes if verdict is None else None if accepted else veto or verdict.report()
+                screening = self._screen(attempt) if accepted else None
+                if screening is not None and not screening.passed:
+                    accepted, reason = False, screening.reason
                 candidate = self.store.add_candidate(
                     generation, attempt.code, attempt.origin, parent=attempt.parent,
                     status=PENDING if accepted else REJECTED, reason=reason,
@@ -176,6 +187,11 @@ class Evolution:
                         "errors": [str(f) for f in verdict.errors],
                         "warnings": [str(f) for f in verdict.warnings], "stats": verdict.stats},
                     notes=attempt.notes)
+                if screening is not None:  # rejected or not, what it was judged on; no training spent yet
+                    self.store.update(candidate.id, timesteps=0 if not accepted else None, steps_spent=0,
+                                      result={"budget_fraction": 0.0, "screening": {
+                                          "passed": screening.passed, **screening.evidence}})
+                    candidate = self.store.candidate(candidate.id)
                 self.on_event("candidate", candidate=candidate)
             if candidate.status != REJECTED or round_ == self.config.repairs:
                 return candidate
@@ -185,6 +201,21 @@ class Evolution:
             repaired.parent = candidate.id
             attempt = repaired
         return candidate
+
+    def _screen(self, proposal: Proposal):
+        """Screening before any RL step (screening.py), or None: switched off (--no-screen), the
+        baseline itself, or no recorded episodes to judge on yet."""
+        if self.config.no_screen or proposal.origin == "baseline":
+            return None
+        from .errors import SandboxError
+        from .screening import references, screen
+
+        refs = references(self.store, self.task, seed=self.config.seed)
+        try:
+            return screen(self.task, proposal.code, refs, self._random_fitness())
+        except (SandboxError, ValueError) as exc:  # the screening job failed, not the reward: train it
+            self.on_event("note", message=f"screening could not run ({exc}); the reward goes on to training")
+            return None
 
     def _llm_veto(self, proposal: Proposal) -> str | None:
         """The optional LLM critic (--llm-critic): a reason to veto a sound reward, or None."""
@@ -205,17 +236,28 @@ class Evolution:
 
     def _train_generation(self, generation: int) -> None:
         """Trains the generation's unfinished candidates: the baseline on the full budget, the others by
-        the run's schedule (successive halving or full; see schedule.py), ``--workers`` at a time."""
-        from .schedule import PoolTrainer
+        the run's schedule (successive halving or full; see schedule.py), ``--workers`` at a time; then
+        checks whether the generation's best replaces the designer's best so far (``_confirm``)."""
+        from .schedule import CutRule, PoolTrainer, random_margin
 
         for ids, rungs, eta in self._pools(generation):
-            PoolTrainer(self, ids, rungs, eta, [self.config.seed]).run()
+            cut = None
+            if len(rungs) > 1:
+                random_fitness = self._random_fitness()
+                cut = CutRule(eta, random_fitness, floor=random_margin(random_fitness))
+            PoolTrainer(self.store, self.training(), self, ids, rungs, eta, [self.config.seed], cut).run()
+        self._confirm(generation)
+
+    def training(self, budget: Budget | None = None):
+        """What every training of this run shares (schedule.Training)."""
+        from .schedule import Training
+
+        return Training(self.task, budget or self.budget, self.executor(),
+                        keep_trajectories=self.config.keep_trajectories, eval_episodes=self.config.eval_episodes)
 
     def _pools(self, generation: int) -> list[tuple[list[str], list[int], int]]:
         """The pools (ids, rung targets, eta) with unfinished members: those recorded before (a resumed
         run replays them as they were), then new ones, each recorded before it starts."""
-        from .schedule import Halving
-
         todo = self.store.candidates(generation=generation, status=(PENDING, TRAINING))
         unfinished = {c.id for c in todo}
         pools = []
@@ -227,16 +269,87 @@ class Evolution:
         baseline = [c.id for c in todo if c.id in unfinished and c.origin == "baseline"]
         rest = [c.id for c in todo if c.id in unfinished and c.origin != "baseline"]
         rungs = full
-        if self.config.schedule == "halving":
-            rollout = int(self.task.training.ppo.get("n_steps", 2048)) * self.task.training.n_envs
-            rungs = Halving(self.config.halving_eta, self.config.halving_min_fraction).rungs(
-                self.budget.timesteps, rollout)
+        if self.config.schedule == "halving" and rest:
+            rungs = self._place_rungs(generation)
         for ids, pool_rungs in ((baseline, full), (rest, rungs)):
             if ids:
                 self.store.add_training_pool(generation, ids, pool_rungs, self.config.halving_eta,
                                              "full" if len(pool_rungs) == 1 else "halving")
                 pools.append((ids, pool_rungs, self.config.halving_eta))
         return pools
+
+    def _confirm(self, generation: int) -> None:
+        """The designer's best so far (meta ``prompt_best``) changes only when a challenger's advantage
+        holds on a second seed: the generation's best full-budget candidate that beats the incumbent
+        trains one more seed (so does the incumbent, once, if it has only its search seed) at the same
+        budget, and takes the place only if its two-seed mean still beats the incumbent's. One attempt
+        per generation; both seeds are kept in each candidate's ``result["confirmation"]``."""
+        from .selection import baseline_competes, best_of, confirmed_mean
+        from .store import full_budget
+
+        attempts = self.store.meta("confirmations", {})
+        if str(generation) in attempts:
+            return
+        incumbent_id = self.store.meta("prompt_best")
+        exclude = () if baseline_competes(self.store.config) else ("baseline",)
+        challenger = best_of([c for c in self.store.candidates(generation=generation, status=SCORED)
+                              if full_budget(c) and c.id != incumbent_id], exclude_origins=exclude)
+        if challenger is None:
+            return
+        if incumbent_id is None:  # nothing shown yet: the first best needs no second seed
+            self.store.set_meta("prompt_best", challenger.id)
+            return
+        incumbent = self.store.candidate(incumbent_id)
+        if challenger.fitness <= confirmed_mean(incumbent):
+            return
+        seed = self.config.seed + CONFIRM_SEED_OFFSET
+        todo = [challenger] + ([] if "confirmation" in (incumbent.result or {}) else [incumbent])
+        self.on_event("note", message=f"{challenger.id} ({challenger.fitness:.4g}) beats the best so far "
+                                      f"{incumbent.id} ({confirmed_mean(incumbent):.4g}) on one seed: "
+                                      f"training seed {seed} to confirm")
+        futures = {c.id: self.executor().submit(self.task, c.code, seed, self.budget,
+                                                eval_episodes=self.config.eval_episodes) for c in todo}
+        extra = {}
+        for cid, future in futures.items():
+            try:
+                extra[cid] = future.result().fitness
+            except TrainingError as exc:
+                self.on_event("note", message=f"confirmation seed of {cid} failed: {exc}")
+                extra[cid] = None
+        for c in todo:
+            fit = extra[c.id]
+            record = {"seed": seed, "fitness": fit, "search_fitness": c.fitness,
+                      "mean": None if fit is None else (c.fitness + fit) / 2}
+            self.store.update(c.id, result={**(c.result or {}), "confirmation": record})
+        incumbent = self.store.candidate(incumbent.id)
+        theirs, ours = confirmed_mean(incumbent), extra[challenger.id]
+        mine = None if ours is None else (challenger.fitness + ours) / 2
+        confirmed = mine is not None and theirs is not None and mine > theirs
+        verdict = (f"{'confirmed' if confirmed else 'not confirmed'} on seed {seed}: mean of 2 seeds "
+                   f"{'-' if mine is None else f'{mine:.4g}'} vs the best so far {incumbent.id} {theirs:.4g}")
+        current = self.store.candidate(challenger.id)
+        self.store.update(challenger.id, result={**current.result, "confirmation": {
+            **current.result["confirmation"], "against": incumbent.id, "against_mean": theirs,
+            "confirmed": confirmed}}, notes="; ".join(n for n in (current.notes, verdict) if n))
+        if confirmed:
+            self.store.set_meta("prompt_best", challenger.id)
+        self.store.set_meta("confirmations", {**attempts, str(generation): {
+            "challenger": challenger.id, "incumbent": incumbent.id, "confirmed": confirmed}})
+        self.on_event("note", message=f"{challenger.id}: {verdict}")
+
+    def _place_rungs(self, generation: int) -> list[int]:
+        """A new halving pool's rungs, placed by the baseline's training curve (schedule.place_rungs)."""
+        from .schedule import Halving, place_rungs
+
+        baseline = self.baseline()
+        runs = (baseline.result or {}).get("runs") if baseline is not None and baseline.status == SCORED else None
+        rollout = int(self.task.training.ppo.get("n_steps", 2048)) * self.task.training.n_envs
+        rungs, why = place_rungs(Halving(self.config.halving_eta, self.config.halving_min_fraction),
+                                 self.budget.timesteps, rollout, runs[0]["snapshots"] if runs else None,
+                                 self._random_fitness())
+        self.store.event("rungs", {"generation": generation, "rungs": rungs, "why": why})
+        self.on_event("note", message=f"generation {generation}: {why}")
+        return rungs
 
     def executor(self):
         """Where trainings run (local processes or Ray), started on first use."""
@@ -249,12 +362,21 @@ class Evolution:
             self.on_event("note", message=f"training on {self._executor.describe()}")
         return self._executor
 
+    def close(self, cancel: bool = False) -> None:
+        """Stops the executor (``run`` does it; callers that train pools themselves call it)."""
+        self._close_executor(cancel)
+
     def _close_executor(self, cancel: bool = False) -> None:
         if self._executor is not None:
             executor, self._executor = self._executor, None
             executor.close(cancel=cancel)
 
-    def progress_reporter(self, candidate: Candidate):
+    # ------------------------------------------------------------------ what pools report (schedule.Recorder)
+
+    def training_started(self, candidate: Candidate) -> None:
+        self.on_event("training", candidate=candidate)
+
+    def progress(self, candidate: Candidate):
         """The progress callback of one candidate's trainings: its log file and the live view."""
 
         def progress(seed, snapshot):
@@ -263,19 +385,23 @@ class Evolution:
 
         return progress
 
-    def record_failure(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> None:
+    def failed(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> None:
         self.store.update(candidate.id, status=FAILED, reason=str(exc), steps_spent=steps_spent)
         self.on_event("failed", candidate=self.store.candidate(candidate.id))
 
-    def record_scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
-                      halving: dict | None = None, note: str | None = None) -> None:
+    def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
+               halving: dict | None = None, note: str | None = None) -> None:
         """Records a scored candidate; ``budget_fraction`` < 1 when successive halving stopped it early
         (its fitness is then that rung's, and ``timesteps`` says how far it trained)."""
-        trajectories = [t for run in score.runs for t in run.trajectories]
+        # each kept trajectory carries its evaluation episode's fitness (screening compares against it)
+        trajectories = [{**t, "fitness": run.episode_fitness[i]} if i < len(run.episode_fitness) else t
+                        for run in score.runs for i, t in enumerate(run.trajectories)]
         if trajectories:
             self.store.write_trajectories(candidate.id, trajectories)
         analysis, reflection = self._analyze(candidate, score)
         result = result_dict(score)
+        if (candidate.result or {}).get("screening"):
+            result["screening"] = candidate.result["screening"]
         result["budget_fraction"] = budget_fraction
         if halving:
             result["halving"] = halving
@@ -293,9 +419,12 @@ class Evolution:
     def _final_scoring(self) -> None:
         """After the last generation: the top candidates, the baseline and the sparse reward re-trained on
         ``--final-seeds`` fresh seeds (see schedule.final_scoring)."""
-        from .schedule import final_scoring
+        from .schedule import FinalPlan, final_scoring
 
-        summary = final_scoring(self)
+        plan = FinalPlan(self.config.seed, self.config.final_seeds, self.config.final_top,
+                         eval_episodes=self.config.eval_episodes,
+                         note=lambda message: self.on_event("note", message=message))
+        summary = final_scoring(self.store, self.training(), plan) if plan.seeds > 0 else None
         if summary is not None:
             self.on_event("final", summary=summary)
 
@@ -314,8 +443,9 @@ class Evolution:
 
     def _video(self, generation: int) -> None:
         """A short GIF of the generation's best policy (where rendering works; said once if not)."""
-        best = max((c for c in self.store.candidates(generation=generation, status=SCORED)
-                    if c.fitness is not None), key=lambda c: (budget_fraction(c), c.fitness), default=None)
+        from .selection import best_of
+
+        best = best_of(self.store.candidates(generation=generation, status=SCORED))
         if best is None or (self.store.root / "videos" / f"gen{generation}-{best.id}.gif").exists():
             return
         from .video import write_generation_video

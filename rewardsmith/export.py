@@ -32,7 +32,7 @@ TEMPLATE = "export.py.j2"
 BEGIN_MARKER = "# ---- BEGIN reward code (exactly as scored; sha256 in the header) ----"
 END_MARKER = "# ---- END reward code ----"
 ALLOWED_IMPORTS = frozenset({"numpy", "math", "gymnasium"})
-META_KEYS = ("candidate", "fitness_mean", "fitness_std", "seeds", "timesteps", "run")
+META_KEYS = ("candidate", "fitness_mean", "fitness_std", "seeds", "timesteps", "run", "scoring")
 # The module's own top-level names (field functions come on top, as _field_<name>).
 OWN_NAMES = ("gym", "ENV_ID", "ENV_KWARGS", "_REGISTERED_ID", "_MAX_EPISODE_STEPS", "FIELDS", "State",
              "_read_only", "state_of", "_finite", "RewardWrapper", "make_env")
@@ -119,6 +119,21 @@ def render_module(task: Task, code: str, meta: dict, module_name: str | None = N
     return text
 
 
+def run_meta(store, candidate) -> dict:
+    """The header metadata of a run's candidate: its final multi-seed score (``store.meta("final")``,
+    fresh seeds at the full budget) when the run has one for it, else its search score and seeds."""
+    final = store.meta("final") or {}
+    entry = next((e for e in final.get("entries", []) if e.get("id") == candidate.id), None)
+    meta = {"candidate": candidate.id, "run": store.root.name}
+    if entry is not None and entry.get("fitness_mean") is not None:
+        seeds = sorted(r["seed"] for r in store.final_runs()
+                       if r["subject"] == candidate.id and r["status"] == "scored" and r["seed"] in final["seeds"])
+        return {**meta, "fitness_mean": entry["fitness_mean"], "fitness_std": entry["fitness_std"],
+                "seeds": seeds, "timesteps": entry["timesteps"], "scoring": "final scoring on fresh seeds"}
+    return {**meta, "fitness_mean": candidate.fitness, "fitness_std": candidate.fitness_std or 0.0,
+            "seeds": candidate.seeds, "timesteps": candidate.timesteps, "scoring": "search"}
+
+
 def export_module(task: Task, code: str, meta: dict, path: str | Path) -> Path:
     """Writes the standalone reward module to ``path`` (parents created) and returns the path."""
     path = Path(path)
@@ -168,7 +183,8 @@ def _header(task: Task, code: str, meta: dict) -> list[tuple[str, list[str]]]:
     else:
         spread = f" ± {float(std):.4g}" if std is not None else ""
         over = f" over {len(seeds)} seed{'s' * (len(seeds) != 1)}" if seeds else ""
-        fitness = f"{float(mean):.4g}{spread} (mean{' ± std' * bool(spread)}{over})"
+        scoring = f"; {meta['scoring']}" if meta.get("scoring") else ""
+        fitness = f"{float(mean):.4g}{spread} (mean{' ± std' * bool(spread)}{over}{scoring})"
     kwargs = f" {_literal(task.env_kwargs, 'ENV_KWARGS', 10_000)}" if task.env_kwargs else ""
     candidate = meta["candidate"] + (f" (run {meta['run']})" if meta["run"] else "")
     training = task.training

@@ -25,7 +25,7 @@ trained, and ``result["budget_fraction"] < 1``; the archive compares like with l
 ``--schedule full`` trains every candidate to the full budget (Eureka's way): a single rung.
 
 Resume: after every leg, the policy goes to ``checkpoints/<id>-seed<s>.json`` (what videos render
-from) and the leg's outcome to ``checkpoints/<id>-seed<s>.rungs.json``, both atomically. The members
+from, written atomically) and then the leg's outcome to the store's ``legs`` table. The members
 of a pool are recorded before it starts, so a resumed run replays the same decisions from the recorded
 rung scores and trains only what had not finished.
 
@@ -257,19 +257,10 @@ def episode_noise(episode_fitness: list[float]) -> float:
 # ---------------------------------------------------------------------- legs and their checkpoints
 
 
-def _state_path(store: RunStore, cid: str, seed: int):
-    path = store.checkpoint_path(cid, seed)
-    return path.with_name(path.stem + ".rungs.json")
-
-
 def leg_state(store: RunStore, cid: str, seed: int) -> dict:
-    """What the finished legs of one candidate's seed left: ``{"rungs": {rung: outcome}, "last": result}``."""
-    path = _state_path(store, cid, seed)
-    if not path.is_file():
-        return {"rungs": {}, "last": None}
-    data = json.loads(path.read_text())
-    data["rungs"] = {int(k): v for k, v in data["rungs"].items()}
-    return data
+    """What the finished legs of one candidate's seed left: ``{"rungs": {rung: outcome}}`` (from the
+    store's ``legs`` table; each outcome carries that rung's result under "result")."""
+    return {"rungs": store.legs(cid, seed)}
 
 
 def load_checkpoint(store: RunStore, cid: str, seed: int) -> dict | None:
@@ -282,29 +273,27 @@ def save_leg(store: RunStore, cid: str, seed: int, rung: int, target: int, resul
     if result.checkpoint is not None:
         write_atomic(store.checkpoint_path(cid, seed), json.dumps(
             {**result.checkpoint, "timesteps": result.timesteps, "fitness": result.fitness, "rung": rung}))
-    state = leg_state(store, cid, seed)
-    state["rungs"][rung] = {
+    outcome = {
         "target": target, "timesteps": result.timesteps, "fitness": result.fitness,
         "episode_fitness": result.episode_fitness,
         "trained_steps": result.trained_steps if result.trained_steps is not None else result.timesteps,
         "train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds or 0.0,
         "evaluation_steps": sum(e.get("length", 0) for e in result.episodes), "snapshots": result.snapshots}
-    last = asdict(result)
-    last.pop("checkpoint", None)
-    state["last"] = {**last, "rung": rung}
-    write_atomic(_state_path(store, cid, seed), json.dumps(state))
+    kept = asdict(result)
+    kept.pop("checkpoint", None)
+    store.save_leg(cid, seed, rung, outcome, kept)
 
 
 def merged_result(store: RunStore, cid: str, seed: int, rung: int) -> SeedResult:
     """One seed's result at ``rung`` with every leg up to it folded in (snapshots, steps, seconds)."""
-    state = leg_state(store, cid, seed)
-    legs = [state["rungs"][r] for r in sorted(state["rungs"]) if r <= rung]
-    last = {k: v for k, v in (state["last"] or {}).items() if k != "rung"}
-    result = SeedResult(**last)
-    result.snapshots = [s for leg in legs for s in leg["snapshots"]]
-    result.trained_steps = sum(leg["trained_steps"] for leg in legs)
-    result.train_seconds = sum(leg["train_seconds"] for leg in legs)
-    result.wall_seconds = sum(leg["wall_seconds"] for leg in legs)
+    legs = store.legs(cid, seed)
+    upto = [legs[r] for r in sorted(legs) if r <= rung]
+    last = next((leg["result"] for leg in reversed(upto) if leg.get("result")), None) or {}
+    result = SeedResult(**{k: v for k, v in last.items() if k != "rung"})
+    result.snapshots = [s for leg in upto for s in leg["snapshots"]]
+    result.trained_steps = sum(leg["trained_steps"] for leg in upto)
+    result.train_seconds = sum(leg["train_seconds"] for leg in upto)
+    result.wall_seconds = sum(leg["wall_seconds"] for leg in upto)
     result.steps_per_second = result.trained_steps / result.train_seconds if result.train_seconds else 0.0
     return result
 
@@ -328,7 +317,7 @@ class Training:
 class Recorder(Protocol):
     """What a pool tells the run about its candidates (``Evolution`` is one)."""
 
-    def training(self, candidate: Candidate) -> None: ...
+    def training_started(self, candidate: Candidate) -> None: ...
 
     def progress(self, candidate: Candidate) -> Callable: ...
 
@@ -390,7 +379,7 @@ class PoolTrainer:
                 report(cid, None)
                 continue
             self.store.update(cid, status=TRAINING)
-            self.recorder.training(candidate)
+            self.recorder.training_started(candidate)
             fitness[cid], waiting[cid] = {}, 0
             for seed in self.seeds:
                 done = leg_state(self.store, cid, seed)["rungs"].get(rung)
@@ -556,9 +545,11 @@ def summarize_final(rows: list[dict], subjects: list[str], seeds: list[int], sto
     for e in entries:
         e["normalized"] = (e["fitness_mean"] - sparse["fitness_mean"]) / scale \
             if scale and e["fitness_mean"] is not None else None
-    offline = store.config.get("designer") == "offline"
+    from .selection import baseline_competes
+
+    competes = baseline_competes(store.config)
     contenders = [e for e in entries if e["fitness_mean"] is not None
-                  and (e["role"] == "candidate" or (offline and e["role"] == "baseline"))]
+                  and (e["role"] == "candidate" or (competes and e["role"] == "baseline"))]
     best = max(contenders, key=lambda e: e["fitness_mean"], default=None)
     return {"seeds": seeds, "timesteps": entries[0]["timesteps"] if entries else None,
             "entries": entries, "best": best["id"] if best else None,

@@ -403,16 +403,16 @@ class RunStore:
         return self._row(row) if row else None
 
     def best(self, exclude_origins: tuple[str, ...] = ()) -> Candidate | None:
-        scored = [c for c in self.candidates(status=SCORED) if c.origin not in exclude_origins
-                  and c.fitness is not None]
-        # like with like: a full-budget fitness beats any fitness measured at a lower halving rung
-        return max(scored, key=lambda c: (budget_fraction(c), c.fitness, -c.seq), default=None)
+        """The best scored candidate, ``exclude_origins`` left out (``selection.best_of``)."""
+        from .selection import best_of
+
+        return best_of(self.candidates(status=SCORED), exclude_origins)
 
     def best_of_run(self) -> Candidate | None:
-        """The run's best: the human baseline competes only in offline-designer runs (it is their seed;
-        for an LLM run it is a reference the model never sees)."""
-        offline = self.config.get("designer") == "offline"
-        return self.best(exclude_origins=() if offline else ("baseline",))
+        """The run's best (defined once, in ``selection.best_of_run``)."""
+        from .selection import best_of_run
+
+        return best_of_run(self)
 
     def baseline(self) -> Candidate | None:
         return next((c for c in self.candidates() if c.origin == "baseline"), None)

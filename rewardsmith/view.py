@@ -116,9 +116,10 @@ class LiveView:
         return pause()
 
     def render(self):
+        from .selection import best_of_run
+
         candidates = self.store.candidates()
-        best = max((c for c in candidates if c.fitness is not None and c.status == "scored"),
-                   key=lambda c: (budget_fraction(c), c.fitness), default=None)
+        best = best_of_run(self.store)  # the same star as `show`
         totals = self.store.llm_totals()
         elapsed = time.monotonic() - self.started
         head = Text(
@@ -196,6 +197,12 @@ def show_run(store: RunStore, console: Console) -> None:
         console.print(f"best: {best.id} fitness {fmt(best.fitness)}"
                       f"{' ± ' + fmt(best.fitness_std, 2) if best.fitness_std else ''}"
                       f"{'   baseline: ' + fmt(baseline.fitness) if baseline and baseline.fitness is not None else ''}")
+    shown = store.meta("prompt_best")
+    if shown and shown != (best.id if best else None):
+        confirmation = (store.candidate(shown).result or {}).get("confirmation")
+        console.print(f"best shown to the designer: {shown}" + (
+            f" (mean of 2 seeds {fmt(confirmation['mean'])})" if confirmation and confirmation.get("mean") is not None
+            else "") + "; a candidate replaces it only when its advantage holds on a second seed")
     if totals["calls"]:
         console.print(f"LLM: {totals['calls']} calls ({totals['cached']} from cache), "
                       f"{totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,} completion tokens, "
@@ -226,14 +233,46 @@ def show_final(store: RunStore, console: Console) -> None:
 
 def show_json(store: RunStore) -> dict:
     """The contract's ``show --json`` document."""
+    from .selection import best_of_run, prompt_best
+
     config = store.config
-    best = store.best_of_run()
+    best = best_of_run(store)
+    shown = prompt_best(store)
+    budget = config.get("timesteps")
     return {
-        "task": config["task"], "status": store.meta("status"),
-        "candidates": [c.brief() for c in store.candidates()],
+        "task": config["task"], "status": store.meta("status"), "random_fitness": store.meta("random_fitness"),
+        "candidates": [candidate_json(c, budget) for c in store.candidates()],
         "best": {"id": best.id, "fitness": best.fitness} if best else None,
+        "prompt_best": shown.id if shown else None,
         "final": store.meta("final"),
     }
+
+
+def candidate_json(c: Candidate, budget: int | None = None) -> dict:
+    """One candidate's ``show --json`` entry: the contract's fields, plus its halving decisions and its
+    confirmation seed when it has them."""
+    result = c.result or {}
+    halving = result.get("halving")
+    if halving:
+        rungs = [{"timesteps": halving["rungs"][int(r)], "fitness": f} for r, f in sorted(
+            halving["history"].items(), key=lambda item: int(item[0]))]
+    elif c.status == "scored":
+        rungs = [{"timesteps": c.timesteps, "fitness": c.fitness}]
+    else:
+        rungs = []
+    trained = c.timesteps or 0
+    if c.status == "scored":
+        fraction = budget_fraction(c)
+    else:  # rejected before training, or unfinished/failed: what it trained of the budget so far
+        fraction = result.get("budget_fraction", 0.0 if not trained or not budget else min(1.0, trained / budget))
+    entry = {**c.brief(), "origin": c.origin, "timesteps": trained, "budget_fraction": fraction, "rungs": rungs}
+    if halving and halving.get("decisions"):
+        entry["halving"] = halving["decisions"]
+    if result.get("screening"):
+        entry["screening"] = result["screening"]
+    if result.get("confirmation"):
+        entry["confirmation"] = result["confirmation"]
+    return entry
 
 
 def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:

@@ -42,6 +42,9 @@ NAN = ("```python\ndef compute_reward(state, action, next_state):\n"
 WEAK = ("```python\nimport numpy as np\n\ndef compute_reward(state, action, next_state):\n"
         "    effort = -0.1 * float(np.sum(np.square(action)))\n    return effort, {'effort': effort}\n```")
 
+STILL = ("```python\ndef compute_reward(state, action, next_state):\n"
+         "    calm = -100.0 * abs(next_state.velocity)\n    return calm, {'calm': calm}\n```")
+
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
@@ -67,7 +70,8 @@ def test_offline_designer_end_to_end(isolated):
     assert "rewardsmith export run" in result.output
     doc = json.loads(invoke("show", "run", "--json").output)
     assert doc["task"] == "tiny-mountaincar" and doc["status"] == "finished"
-    assert set(doc["candidates"][0]) == {"id", "generation", "parent", "status", "fitness", "reason"}
+    assert {"id", "generation", "parent", "origin", "status", "fitness", "reason", "timesteps", "budget_fraction",
+            "rungs"} <= set(doc["candidates"][0])
     baseline = doc["candidates"][0]
     assert baseline["status"] == "scored" and baseline["parent"] is None
     children = [c for c in doc["candidates"] if c["parent"]]
@@ -147,7 +151,7 @@ def test_llm_designer_against_a_stub_server(isolated, stub_llm):  # noqa: F811
 def test_feedback_reaches_the_next_prompt(isolated, stub_llm):  # noqa: F811
     stub_llm.default_reply = GOOD
     base = ["--model", "openai/stub-coder", "--api-base", stub_llm.url, "--samples", 1, "--seed", 5,
-            "--final-seeds", 0]
+            "--final-seeds", 0, "--no-screen"]  # WEAK would be screened out and the last prompt a repair
     result = invoke("evolve", "--task", TINY_TASK, *base, "--iterations", 1, "--out", "run")
     assert result.exit_code == 0, result.output
     assert invoke("feedback", "run", "--candidate", "c1", "--text", "it rocks but never climbs").exit_code == 0
@@ -192,6 +196,32 @@ def test_llm_critic_vetoes_before_training_and_llm_analyzer_joins_the_reflection
     assert {c["generation"] for c in calls} == {0}
     repair = [r for r in stub_llm.requests if "the car is paid to stand still" in r["messages"][-1]["content"]]
     assert len(repair) == 1  # the veto's reason went back to the model for repair
+
+
+def test_screening_rejects_before_training_and_the_reason_goes_back_for_repair(isolated, stub_llm):  # noqa: F811
+    # tiny mountain car at 1,024 steps: the trained policies barely move (fitness ~0.07) while random
+    # flailing gets 0.2-0.6; a reward for keeping still pays the idle episodes most: it ranks them backwards
+    designs = itertools.chain([GOOD, STILL], itertools.repeat(STILL))
+    stub_llm.responder = lambda body: next(designs)
+    result = invoke("evolve", "--task", TINY_TASK, "--model", "openai/stub-coder", "--api-base", stub_llm.url,
+                    "--iterations", 1, "--samples", 2, "--out", "run", "--final-seeds", 0, "--seed", 5)
+    assert result.exit_code == 0, result.output
+    store = RunStore("run")
+    weak = [c for c in store.candidates() if "calm" in c.code]
+    assert len(weak) == 1 and weak[0].status == "rejected"  # the repair repeated the same code
+    first = weak[0]
+    assert first.reason.startswith("REJECTED by screening (no training step spent)")
+    assert "Spearman" in first.reason and "random" in first.reason and "return" in first.reason
+    assert first.result["screening"]["passed"] is False and first.result["screening"]["table"]
+    assert not (store.root / "candidates" / f"{first.id}.log").exists()  # no training
+    repair = [r for r in stub_llm.requests if "REJECTED by screening" in r["messages"][-1]["content"]]
+    assert len(repair) == 1
+    doc = json.loads(invoke("show", "run", "--json").output)
+    entry = next(c for c in doc["candidates"] if c["id"] == first.id)
+    assert entry["timesteps"] == 0 and entry["budget_fraction"] == 0 and entry["rungs"] == []
+    assert store.config["no_screen"] is False
+    good = next(c for c in store.candidates() if "energy_gain" in c.code and c.origin == "llm")
+    assert good.status == "scored" and good.result["screening"]["passed"] is True
 
 
 def test_kill_9_then_resume_loses_nothing_and_redoes_nothing(isolated):
@@ -253,3 +283,84 @@ def test_bad_input_gets_clear_errors(isolated):
     assert result.exit_code == 2 and "not a rewardsmith run" in result.output
     result = invoke("evolve", "--resume", str(isolated / "nowhere"))
     assert result.exit_code == 2
+
+
+# ---------------------------------------------------------------------- the designer's best needs two seeds
+
+SEEDED = '''
+def compute_reward(state, action, next_state):
+    # by seed: {by_seed}
+    return 0.0, {{"zero": 0.0}}
+'''
+
+
+class SeededExecutor:
+    """Trainings whose fitness is written in the reward code, per seed (an executor's interface)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def submit(self, task, code, seed, budget, on_progress=None, **options):
+        from concurrent.futures import Future
+
+        from rewardsmith.trainer import SeedResult
+
+        self.calls.append((code, seed))
+        by_seed = json.loads(code.split("# by seed: ")[1].splitlines()[0])
+        fitness = by_seed[str(seed)]
+        snapshot = {"step": budget.timesteps, "reward_per_step": 0.0, "native_per_step": 0.0,
+                    "components": {"zero": 0.0}, "episodes": 1, "fitness": fitness}
+        future = Future()
+        future.set_result(SeedResult(seed=seed, fitness=fitness, episode_fitness=[fitness], timesteps=budget.timesteps,
+                                     steps_per_second=1.0, train_seconds=0.0, snapshots=[snapshot],
+                                     episodes=[{"fitness": fitness, "length": 10, "return": 0.0, "native_return": 0.0,
+                                                "terminated": False, "truncated": True}],
+                                     trained_steps=budget.timesteps))
+        return future
+
+    def close(self, cancel=False):
+        pass
+
+
+def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_seed(tmp_path):
+    from rewardsmith.designer import OfflineDesigner
+    from rewardsmith.evolve import CONFIRM_SEED_OFFSET, EvolveConfig, Evolution
+    from rewardsmith.task import load_task_file
+    from rewardsmith.view import show_json
+
+    task = load_task_file(TINY_TASK)
+    config = EvolveConfig(task=task.name, timesteps=1024, final_seeds=0, no_screen=True)
+    store = RunStore.create(tmp_path / "run", config.to_dict(), task.path)
+    extra = str(CONFIRM_SEED_OFFSET)
+
+    def add(generation, origin, search, second):
+        return store.add_candidate(generation, SEEDED.format(by_seed=json.dumps({"0": search, extra: second})), origin)
+
+    executor = SeededExecutor()
+    evolution = Evolution(store, task, config, OfflineDesigner(), executor=executor)
+    base = add(0, "baseline", 0.5, 0.5)
+    evolution._train_generation(0)
+    assert store.meta("prompt_best") == base.id  # the first best needs no second seed
+    lucky = add(1, "offline", 0.9, 0.0)
+    evolution._train_generation(1)
+    # 0.9 beat 0.5 on one seed; both trained seed 1000: 0.45 vs 0.5, so the baseline stays the designer's best
+    assert sorted(seed for _, seed in executor.calls[-2:]) == [CONFIRM_SEED_OFFSET] * 2
+    lucky, base = store.candidate(lucky.id), store.candidate(base.id)
+    assert lucky.result["confirmation"] == {"seed": CONFIRM_SEED_OFFSET, "fitness": 0.0, "search_fitness": 0.9,
+                                            "mean": 0.45, "against": base.id, "against_mean": 0.5,
+                                            "confirmed": False}
+    assert base.result["confirmation"]["mean"] == 0.5 and "not confirmed" in lucky.notes
+    assert evolution.context(2).best.id == base.id
+    assert evolution.best().id == lucky.id  # the run's best (one seed each) is a separate question
+    solid = add(2, "offline", 0.8, 0.7)
+    evolution._train_generation(2)
+    assert executor.calls[-1] == (solid.code, CONFIRM_SEED_OFFSET)  # the incumbent already has two seeds
+    assert store.candidate(solid.id).result["confirmation"]["confirmed"] is True
+    assert evolution.context(3).best.id == solid.id and store.meta("prompt_best") == solid.id
+    doc = show_json(store)
+    assert doc["prompt_best"] == solid.id
+    assert next(c for c in doc["candidates"] if c["id"] == lucky.id)["confirmation"]["confirmed"] is False
+    # a generation's confirmation is never redone (a resumed run)
+    calls = len(executor.calls)
+    evolution._train_generation(2)
+    assert len(executor.calls) == calls

@@ -14,7 +14,8 @@ import pytest
 
 import rewardsmith
 from rewardsmith.critic import static_findings
-from rewardsmith.export import ExportError, code_hash, export_module, render_module, reward_block, verify_module
+from rewardsmith.export import (BEGIN_MARKER, ExportError, code_hash, export_module, render_module, reward_block,
+                                verify_module)
 from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.task import list_tasks, load_task, load_task_file
 from rewardsmith.sandbox.wrapper import RewardWrapper
@@ -455,3 +456,25 @@ def _probe_states(task):
     action = env.action_space.sample()
     obs, *_ = env.step(action)
     return state, np.asarray(action), State(task.state_values(env, obs))
+
+
+def test_the_header_carries_the_final_multi_seed_score_else_the_search_score(tmp_path):
+    from rewardsmith.export import run_meta
+    from rewardsmith.schedule import summarize_final
+    from rewardsmith.store import RunStore
+
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "llm"}, task.path)
+    c = store.add_candidate(0, task.baseline, "llm")
+    store.update(c.id, status="scored", fitness=0.9, fitness_std=0.0, seeds=[0], timesteps=30_000)
+    c = store.candidate(c.id)
+    search = render_module(task, c.code, run_meta(store, c))
+    assert "0.9 ± 0 (mean ± std over 1 seed; search)" in search  # no final scoring yet
+    for seed, fitness in ((1, 1.2), (2, 1.4), (3, 1.6)):
+        store.add_final_run(c.id, "candidate", seed, "scored", fitness=fitness, timesteps=30_000)
+    store.set_meta("final", summarize_final(store.final_runs(), [c.id], [1, 2, 3], store))
+    text = render_module(task, c.code, run_meta(store, c))
+    header = text.split(BEGIN_MARKER)[0]
+    assert "1.4 ± 0.1633 (mean ± std over 3 seeds; final scoring on fresh seeds)" in header
+    assert "# Seeds: 1, 2, 3" in header.replace("  ", " ") or "1, 2, 3" in header
+    assert "30000 per seed" in header

@@ -78,11 +78,24 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
 
     doc = json.loads(invoke("show", "run", "--json").output)
     assert {"task", "status", "candidates", "best"} <= set(doc)
-    assert set(doc["candidates"][0]) == {"id", "generation", "parent", "status", "fitness", "reason"}
+    contract = {"id", "generation", "parent", "origin", "status", "fitness", "reason", "timesteps",
+                "budget_fraction", "rungs"}
+    assert all(contract <= set(c) for c in doc["candidates"])
+    assert doc["random_fitness"] == store.meta("random_fitness") is not None
+    base_entry = next(c for c in doc["candidates"] if c["origin"] == "baseline")
+    assert base_entry["budget_fraction"] == 1 and base_entry["rungs"] == [
+        {"timesteps": baseline.timesteps, "fitness": baseline.fitness}]
     assert doc["best"] == {"id": best.id, "fitness": best.fitness}
     assert doc["final"]["entries"] == summary["entries"]
     text = invoke("show", "run").output
     assert "final scoring" in text and "sparse" in text
+
+    # the exported header carries the final multi-seed score, not the single search seed's
+    assert invoke("export", "run", "--candidate", winner.id, "-o", "w.py").exit_code == 0
+    header = Path("w.py").read_text().split("BEGIN reward code")[0]
+    mean, std = entries[winner.id]["fitness_mean"], entries[winner.id]["fitness_std"]
+    assert f"{mean:.4g} ± {std:.4g} (mean ± std over 2 seeds; final scoring on fresh seeds)" in header
+    assert "1, 2" in header
 
     # resuming a finished run trains nothing again
     created = {(r["subject"], r["seed"]): r["created"] for r in rows}

@@ -19,7 +19,8 @@ from rewardsmith import executor as executor_module
 from rewardsmith.designer import OfflineDesigner
 from rewardsmith.evolve import EvolveConfig, Evolution
 from rewardsmith.executor import LocalExecutor
-from rewardsmith.schedule import Halving, keep_count, leg_state, successive_halving
+from rewardsmith.schedule import (CutRule, Halving, keep_count, leg_state, place_rungs, separation_step,
+                                  successive_halving)
 from rewardsmith.store import RunStore
 from rewardsmith.task import load_task_file
 from rewardsmith.trainer import Budget, SeedResult, train_once
@@ -93,6 +94,51 @@ def test_replaying_recorded_scores_trains_only_what_is_missing():
     assert stops == first_stops
 
 
+# ---------------------------------------------------------------------- never cutting on noise
+
+
+def test_a_rung_where_nobody_beats_random_promotes_everyone():
+    rule = CutRule(eta=3, random_fitness=0.07, floor=0.05)
+    ranked = ["a", "b", "c", "d", "e", "f"]
+    scores = dict(zip(ranked, (0.09, 0.08, 0.08, 0.07, 0.06, 0.06)))  # the README run's first rung
+    kept, decision = rule.decide(0, ranked, scores, {c: 0.0 for c in ranked})
+    assert kept == 6 and decision["action"] == "promote"
+    assert "random policy's 0.07" in decision["reason"]
+
+
+def test_the_cut_line_moves_down_to_a_gap_wider_than_the_noise_or_nobody_is_cut():
+    rule = CutRule(eta=3, random_fitness=0.0, floor=0.05)
+    ranked = ["a", "b", "c", "d", "e", "f"]
+    # the top 2 would be kept, but b and c are 0.02 apart; c and d 0.5 apart: the cut goes there
+    scores = dict(zip(ranked, (1.5, 1.24, 1.22, 0.7, 0.6, 0.1)))
+    kept, decision = rule.decide(1, ranked, scores, {c: 0.0 for c in ranked})
+    assert kept == 3 and decision["action"] == "cut" and decision["kept"] == ["a", "b", "c"]
+    assert "c 1.22 vs d 0.7" in decision["reason"] and "moved down from 2" in decision["reason"]
+    # a candidate's own noise (its evaluation episodes' spread) widens what counts as a gap
+    noisy = {c: 0.0 for c in ranked} | {"c": 0.6, "d": 0.6, "e": 0.6}
+    kept, decision = rule.decide(1, ranked, scores | {"f": -0.1}, noisy)
+    assert kept == 5 and "e 0.6 vs f -0.1" in decision["reason"]
+    # evenly spread scores closer than the noise: everyone goes on
+    close = dict(zip(ranked, (1.0, 0.98, 0.96, 0.94, 0.92, 0.9)))
+    kept, decision = rule.decide(1, ranked, close, {c: 0.0 for c in ranked})
+    assert kept == 6 and decision["action"] == "promote" and "wider than the noise" in decision["reason"]
+
+
+def test_rungs_start_where_the_baselines_curve_leaves_random():
+    shape = Halving(3, 1 / 9)
+    curve = [{"step": s, "fitness": f} for s, f in
+             ((1000, 0.05), (2000, 0.2), (3000, 0.06), (4000, 0.4), (5000, 0.9), (6000, 1.2), (9000, 1.3))]
+    assert separation_step(curve, 0.07) == 4000  # 2000 was one lucky snapshot; 4000 and 5000 both clear
+    rungs, why = place_rungs(shape, 9000, 100, curve, 0.07)
+    assert rungs == [4000, 9000] and "step 4,000" in why  # 1/3 (3000) is below the separation point
+    early = [{"step": s, "fitness": 1.0} for s in (500, 1000, 9000)]
+    assert place_rungs(shape, 9000, 100, early, 0.07)[0] == [1000, 3000, 9000]  # never before min_fraction
+    flat = [{"step": s, "fitness": 0.07} for s in (1000, 5000, 9000)]
+    rungs, why = place_rungs(shape, 9000, 100, flat, 0.07)
+    assert rungs == [9000] and "never rose" in why
+    assert place_rungs(shape, 9000, 100, None, None)[0] == [1000, 3000, 9000]
+
+
 # ---------------------------------------------------------------------- the loop, with a fake trainer
 
 
@@ -132,8 +178,26 @@ class FakeTrainer:
                           trained_steps=budget.timesteps - start, wall_seconds=0.02)
 
 
-def _pool_run(tmp_path, curves, trainer, monkeypatch, store=None):
-    monkeypatch.setattr(executor_module, "train_once", trainer)
+class FakeExecutor:
+    """An executor (executor.LocalExecutor's interface) whose trainings are ``trainer`` calls, run
+    ``workers`` at a time in threads."""
+
+    def __init__(self, trainer, workers=3):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.trainer, self.pool = trainer, ThreadPoolExecutor(max_workers=workers)
+
+    def submit(self, task, code, seed, budget, on_progress=None, **options):
+        return self.pool.submit(self.trainer, task, code, seed, budget, on_progress, **options)
+
+    def describe(self):
+        return "fake"
+
+    def close(self, cancel=False):
+        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def _pool_run(tmp_path, curves, trainer, store=None):
     task = load_task_file(TINY_TASK)
     config = EvolveConfig(task=task.name, timesteps=2304, workers=3, halving_eta=3, halving_min_fraction=1 / 9,
                           final_seeds=0)
@@ -141,21 +205,21 @@ def _pool_run(tmp_path, curves, trainer, monkeypatch, store=None):
         store = RunStore.create(tmp_path / "run", config.__dict__, task.path)
         for name, curve in curves.items():
             store.add_candidate(0, FAKE_CODE.format(curve=json.dumps(curve)), "llm", notes=name)
-    evolution = Evolution(store, task, config, OfflineDesigner())
+    evolution = Evolution(store, task, config, OfflineDesigner(), executor=FakeExecutor(trainer))
     try:
         evolution._train_generation(0)
     finally:
-        evolution._close_executor()
+        evolution.close()
     return store
 
 
-def test_halving_in_the_loop_records_every_candidate_truthfully(tmp_path, monkeypatch):
+def test_halving_in_the_loop_records_every_candidate_truthfully(tmp_path):
     rungs = [256, 768, 2304]  # 2304 / 9 and / 3, already whole rollouts of 256
     # "w" wins; it gets worse with training, so losers stopped early show higher (rung) fitness numbers
     curves = {"a": [0.1, 0, 0], "b": [0.2, 0, 0], "c": [0.3, 0, 0], "d": [0.4, 0, 0], "e": [0.5, 0, 0],
               "f": [0.6, 0, 0], "g": [0.7, 0.3, 0], "h": [0.8, 0.4, 0], "w": [0.9, 0.9, 0.2]}
     trainer = FakeTrainer(rungs)
-    store = _pool_run(tmp_path, curves, trainer, monkeypatch)
+    store = _pool_run(tmp_path, curves, trainer)
     by_name = {c.notes.split(";")[0]: c for c in store.candidates()}
     assert all(c.status == "scored" for c in by_name.values())
     assert [(c["target"], c["checkpoint"]) for c in trainer.calls[:9]] == [(256, None)] * 9
@@ -178,19 +242,42 @@ def test_halving_in_the_loop_records_every_candidate_truthfully(tmp_path, monkey
         assert saved["model"] == f"policy at {c.timesteps}" and saved["timesteps"] == c.timesteps
 
 
-def test_a_crash_mid_halving_resumes_without_retraining_finished_rungs(tmp_path, monkeypatch):
+def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it(tmp_path):
+    from rewardsmith.view import show_json
+
+    rungs = [256, 768, 2304]
+    # rung 0: all within 0.01 of each other (noise); rung 1: "e" and "d" clearly ahead of the rest
+    curves = {n: [0.5 + 0.002 * i, v, v] for i, (n, v) in enumerate(zip("abcde", (0.1, 0.2, 0.3, 0.9, 1.0)))}
+    trainer = FakeTrainer(rungs)
+    store = _pool_run(tmp_path, curves, trainer)
+    assert sorted(c["target"] for c in trainer.calls) == [256] * 5 + [768] * 5 + [2304] * 2
+    by_name = {c.notes.split(";")[0]: c for c in store.candidates()}
+    first, second = by_name["a"].result["halving"]["decisions"]
+    assert first["action"] == "promote" and first["kept"] and "wider than the noise" in first["reason"]
+    assert second["action"] == "cut" and not second["kept"] and f"{by_name['d'].id} 0.9 vs {by_name['c'].id} 0.3" in second["reason"]
+    doc = show_json(store)
+    assert "random_fitness" in doc and doc["random_fitness"] is not None
+    entry = next(c for c in doc["candidates"] if c["id"] == by_name["a"].id)
+    assert entry["rungs"] == [{"timesteps": 256, "fitness": 0.5}, {"timesteps": 768, "fitness": 0.1}]
+    assert entry["timesteps"] == 768 and entry["budget_fraction"] == pytest.approx(1 / 3)
+    assert entry["origin"] == "llm" and entry["status"] == "scored"
+    winner = next(c for c in doc["candidates"] if c["id"] == by_name["e"].id)
+    assert winner["budget_fraction"] == 1 and [r["timesteps"] for r in winner["rungs"]] == rungs
+
+
+def test_a_crash_mid_halving_resumes_without_retraining_finished_rungs(tmp_path):
     rungs = [256, 768, 2304]
     curves = {n: [v, v, v] for n, v in zip("abcdefghi", (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9))}
     crashing = FakeTrainer(rungs, crash_after=10)  # all of rung 0, then one leg of rung 1
     with pytest.raises(RuntimeError, match="simulated crash"):
-        _pool_run(tmp_path, curves, crashing, monkeypatch)
+        _pool_run(tmp_path, curves, crashing)
     store = RunStore(tmp_path / "run")
     assert all(c.status in ("training", "scored") for c in store.candidates())
     assert any(c.status == "training" for c in store.candidates())
     saved_rung_1 = [c.id for c in store.candidates() if 1 in leg_state(store, c.id, 0)["rungs"]]
     assert len(saved_rung_1) < 3
     again = FakeTrainer(rungs)
-    _pool_run(tmp_path, curves, again, monkeypatch, store=store)
+    _pool_run(tmp_path, curves, again, store=store)
     assert [c["target"] for c in again.calls if c["target"] == 256] == []  # rung 0 is never trained again
     assert len([c for c in again.calls if c["target"] == 768]) == 3 - len(saved_rung_1)
     best = store.best_of_run()
