@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from .config import EvolveConfig  # noqa: F401 - the loop's settings; importable from here too
 from .critic import Critic
 from .designer import DesignContext, Proposal
-from .errors import ConfigError, LLMError, TrainingError
+from .errors import LLMError, TrainingError
 from .launch import Limits
 from .store import code_hash, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
@@ -418,8 +418,8 @@ class Evolution:
 
     def _final_scoring(self) -> None:
         """After the last generation: the top candidates, the baseline and the sparse reward re-trained on
-        ``--final-seeds`` fresh seeds (see schedule.final_scoring)."""
-        from .schedule import FinalPlan, final_scoring
+        ``--final-seeds`` fresh seeds (see final.py)."""
+        from .final import FinalPlan, final_scoring
 
         plan = FinalPlan(self.config.seed, self.config.final_seeds, self.config.final_top,
                          eval_episodes=self.config.eval_episodes,

@@ -211,7 +211,7 @@ def show_run(store: RunStore, console: Console) -> None:
 
 
 def show_final(store: RunStore, console: Console) -> None:
-    """The final multi-seed scoring (schedule.final_scoring), when the run has one."""
+    """The final multi-seed scoring (final.py), when the run has one."""
     final = store.meta("final")
     if not final:
         return

@@ -460,7 +460,7 @@ def _probe_states(task):
 
 def test_the_header_carries_the_final_multi_seed_score_else_the_search_score(tmp_path):
     from rewardsmith.export import run_meta
-    from rewardsmith.schedule import summarize_final
+    from rewardsmith.final import summarize_final
     from rewardsmith.store import RunStore
 
     task = load_task("mountaincar-reach")

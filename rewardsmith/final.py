@@ -1,0 +1,117 @@
+"""Final multi-seed scoring: after the last generation, the top candidates, the baseline and the task's
+sparse reward re-trained on fresh seeds at the full budget; mean ± std and the human-normalized score
+(kept as meta ``final``; ``show``, ``export`` and the report read it)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from concurrent.futures import as_completed
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from .errors import TrainingError
+from .executor import Cancelled
+from .schedule import Training
+from .store import FAILED, SCORED, RunStore, write_atomic
+
+def final_subjects(store: RunStore, top: int) -> list:
+    """The candidates the final scoring re-trains: the top ``top`` non-baseline ones in the run's own
+    ranking (``selection.rank_key``: those that went furthest in successive halving first)."""
+    from .selection import ranked
+
+    return ranked(store.candidates(status=SCORED), exclude_origins=("baseline",))[:top]
+
+
+@dataclass
+class FinalPlan:
+    """What the final scoring needs to know of the run."""
+
+    seed: int                 # the search seed (the final seeds are the next ones)
+    seeds: int                # how many fresh seeds; 0: no final scoring
+    top: int                  # how many candidates
+    eval_episodes: int | None = None
+    note: Callable[[str], None] = field(default=lambda message: None)
+
+
+def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> dict | None:
+    """Re-trains the top candidates, the baseline and the task's sparse reward on fresh seeds at the
+    full budget; records each seed as it finishes (a resumed run trains only missing ones) and gives
+    the summary (also kept as meta ``final``)."""
+    if plan.seeds <= 0:
+        return None
+    task, budget = training.task, training.budget
+    seeds = [plan.seed + 1 + i for i in range(plan.seeds)]  # not the seed selection used
+    subjects = [(c.id, "candidate", c.code) for c in final_subjects(store, plan.top)]
+    baseline = store.baseline()
+    if baseline is not None:
+        subjects.append((baseline.id, "baseline", baseline.code))
+    if task.sparse:
+        subjects.append(("sparse", "sparse", task.sparse))
+    if not any(role == "candidate" for _, role, _ in subjects):
+        return None
+    done = {(r["subject"], r["seed"]) for r in store.final_runs()}
+    todo = [(s, seed) for s in subjects for seed in seeds if (s[0], seed) not in done]
+    plan.note(f"final scoring: {len(subjects)} rewards × {len(seeds)} seeds "
+              f"({len(todo)} trainings to go) at {budget.timesteps:,} steps")
+    futures = {}
+    for (subject, role, code), seed in todo:
+        futures[training.executor.submit(
+            task, code, seed, budget, return_checkpoint=True,
+            eval_episodes=plan.eval_episodes)] = (subject, role, seed)
+    for future in as_completed(futures):
+        subject, role, seed = futures[future]
+        try:
+            result = future.result()
+        except Cancelled:
+            raise
+        except TrainingError as exc:
+            store.add_final_run(subject, role, seed, FAILED, reason=str(exc))
+            plan.note(f"final scoring: {subject} seed {seed} failed: {exc}")
+            continue
+        if result.checkpoint is not None:
+            write_atomic(store.checkpoint_path(subject, seed), json.dumps(
+                {**result.checkpoint, "timesteps": result.timesteps, "fitness": result.fitness}))
+        kept = asdict(result)
+        for key in ("checkpoint", "trajectories", "log_tail"):
+            kept.pop(key, None)
+        store.add_final_run(subject, role, seed, SCORED, fitness=result.fitness, timesteps=result.timesteps,
+                            steps_spent=result.trained_steps, result=kept)
+        plan.note(f"final scoring: {subject} seed {seed} fitness {result.fitness:.4g}")
+    summary = summarize_final(store.final_runs(), [s[0] for s in subjects], seeds, store)
+    store.set_meta("final", summary)
+    store.event("final_scored", {"best": summary["best"], "seeds": seeds})
+    return summary
+def summarize_final(rows: list[dict], subjects: list[str], seeds: list[int], store: RunStore) -> dict:
+    """Mean ± std fitness per subject over the final seeds, and the human-normalized score
+    (fitness − sparse) / |baseline − sparse|."""
+    entries = []
+    for subject in subjects:
+        mine = [r for r in rows if r["subject"] == subject and r["seed"] in seeds]
+        values = [r["fitness"] for r in mine if r["status"] == SCORED]
+        entry = {"id": subject, "role": mine[0]["role"] if mine else None, "seeds": len(values),
+                 "failed": sum(r["status"] == FAILED for r in mine), "per_seed": values,
+                 "fitness_mean": statistics.fmean(values) if values else None,
+                 "fitness_std": statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
+                 "timesteps": max((r["timesteps"] or 0 for r in mine), default=None)}
+        if subject != "sparse":
+            entry["search_fitness"] = store.candidate(subject).fitness
+        entries.append(entry)
+    by_role = {e["role"]: e for e in entries if e["role"] in ("baseline", "sparse")}
+    base, sparse = by_role.get("baseline"), by_role.get("sparse")
+    scale = None
+    if base and sparse and base["fitness_mean"] is not None and sparse["fitness_mean"] is not None:
+        scale = abs(base["fitness_mean"] - sparse["fitness_mean"]) or None
+    for e in entries:
+        e["normalized"] = (e["fitness_mean"] - sparse["fitness_mean"]) / scale \
+            if scale and e["fitness_mean"] is not None else None
+    from .selection import baseline_competes
+
+    competes = baseline_competes(store.config)
+    contenders = [e for e in entries if e["fitness_mean"] is not None
+                  and (e["role"] == "candidate" or (competes and e["role"] == "baseline"))]
+    best = max(contenders, key=lambda e: e["fitness_mean"], default=None)
+    return {"seeds": seeds, "timesteps": entries[0]["timesteps"] if entries else None,
+            "entries": entries, "best": best["id"] if best else None,
+            "normalization": None if scale is None else
+            {"baseline": base["fitness_mean"], "sparse": sparse["fitness_mean"]}}
