@@ -10,6 +10,7 @@ at a time, and gives a ``Score`` with mean ± std fitness.
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
 import time
@@ -25,6 +26,7 @@ from .sandbox.policy import NumpyPolicy, PolicyFormatError
 from .task import Task
 
 DEFAULT_MEMORY_MB = 4096
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -138,6 +140,12 @@ def train_once(task: Task, code: str | None, seed: int, budget: Budget, on_progr
     reward; TrainingError says why when there is no score."""
     keep = int(options.get("keep_trajectories") or 0)
     episodes = int(options.get("eval_episodes") or task.training.eval_episodes)
+    if options.get("checkpoint") is not None:
+        try:
+            check_checkpoint(options["checkpoint"])
+        except PolicyFormatError as exc:  # e.g. rewardsmith 0.1's pickled models: never unpickled
+            log.warning("seed %s trains afresh: its checkpoint cannot be resumed (%s)", seed, exc)
+            options = {**options, "checkpoint": None}
     job = job_for(task, code, seed, budget, **options)
     limits = Limits(wall_seconds=budget.wall_seconds(), memory_mb=budget.memory_mb)
 

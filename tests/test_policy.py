@@ -162,3 +162,16 @@ def test_replay_gives_the_reward_on_every_recorded_step():
         replay(task, failing, [calm, short])
     with pytest.raises(ValueError, match="obs rows"):
         replay(task, code, [{**short, "obs": short["obs"][:2]}])
+
+
+@pytest.mark.slow
+def test_a_checkpoint_that_cannot_be_resumed_means_training_afresh_never_unpickling(caplog):
+    from rewardsmith.task import load_task_file
+    from rewardsmith.trainer import Budget, train_once
+
+    task = load_task_file(Path(__file__).parent / "data" / "tiny_mountaincar.py")
+    old = {"model": "UEsDBBQAAAAIAA==", "vecnormalize": None, "timesteps": 256}  # rewardsmith 0.1's shape
+    with caplog.at_level("WARNING", logger="rewardsmith.trainer"):
+        result = train_once(task, None, 0, Budget(256), checkpoint=old, planned_total=512, eval_episodes=1)
+    assert result.trained_steps == result.timesteps == 256  # from step 0, not from the checkpoint
+    assert "trains afresh" in caplog.text and "pickled" in caplog.text
