@@ -541,3 +541,17 @@ def test_check_prints_a_hostile_message_as_plain_text(tmp_path):
     assert result.exit_code == 1, result.output
     assert "\x1b" not in result.output and "\r" not in result.output
     assert "bonus[/x]" in result.output  # shown as written, not read as markup
+
+
+def test_check_with_strict_sandbox_refuses_cleanly_without_bubblewrap(no_bubblewrap, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from rewardsmith.cli import main
+
+    monkeypatch.setenv("REWARDSMITH_SANDBOX", "auto")  # restored afterwards: --sandbox sets it in-process
+    reward = tmp_path / "reward.py"
+    reward.write_text("import numpy as np\n\ndef compute_reward(state, action, next_state):\n    return 0.0, {}\n")
+    result = CliRunner().invoke(main, ["check", "--task", "cartpole-balance", "--sandbox", "strict", str(reward)])
+    assert result.exit_code == 2, result.output
+    assert "--sandbox strict: bubblewrap (bwrap) is not installed" in result.output
+    assert "apt-get install bubblewrap" in result.output and "Traceback" not in result.output
