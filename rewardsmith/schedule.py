@@ -16,9 +16,9 @@ the pool trains fully. Rung targets are rounded up to whole PPO rollouts.
 Who goes on (``CutRule``): a rung never stops a candidate on noise. Every candidate's score at a rung
 has a noise estimate, twice the standard error of its evaluation episodes' fitness (at least the
 analyzer's "no better than random" margin). If no score is clearly above the random policy's fitness,
-everyone goes on. Otherwise the cut line starts below the best ``ceil(n/eta)`` and moves down to the
-first gap between neighbours in the ranking wider than both their noises combined; with no such gap,
-everyone goes on. Each decision, with its numbers, is kept in the candidates' ``result["halving"]``.
+everyone goes on. Otherwise the cut line starts below the best ``ceil(n/eta)`` and moves to the nearest
+gap between neighbours in the ranking wider than both their noises combined: down first (keeping more),
+else up; with no such gap anywhere, everyone goes on. Each decision, with its numbers, is kept in the candidates' ``result["halving"]``.
 
 A candidate stopped at a lower rung is recorded as scored with that rung's fitness, ``timesteps`` as
 trained, and ``result["budget_fraction"] < 1``; the archive compares like with like (``selection.py``).
@@ -162,18 +162,21 @@ class CutRule:
             return len(ranked), {**base, "action": "promote", "reason": (
                 f"no score is clearly above the random policy's {self.random_fitness:.4g} (best {best} "
                 f"{scores[best]:.4g}, noise {n(best):.2g}): everyone goes on")}
-        for k in range(want, len(ranked)):
+        # the cut goes at the clear gap nearest below the best ceil(n/eta) (keeping more), else the nearest
+        # above it (keeping fewer, but every one stopped is clearly behind every one kept)
+        for k in [*range(want, len(ranked)), *range(want - 1, 0, -1)]:
             above, below = ranked[k - 1], ranked[k]
             gap = _comparable(scores[above]) - _comparable(scores[below])
             needed = math.hypot(n(above), n(below))
             if gap > needed:
-                moved = "" if k == want else f" (the cut moved down from {want}: closer gaps above)"
+                moved = "" if k == want else \
+                    f" (the cut moved {'down' if k > want else 'up'} from {want}: no clear gap there)"
                 return k, {**base, "action": "cut", "kept": ranked[:k], "gap": _round(gap),
                            "needed": round(needed, 6), "reason": (
                                f"kept {k} of {len(ranked)}: {above} {scores[above]:.4g} vs {below} "
                                f"{scores[below]:.4g}, a gap of {gap:.3g} > noise {needed:.2g}{moved}")}
         return len(ranked), {**base, "action": "promote", "reason": (
-            f"no gap in the ranking below the top {want} is wider than the noise: everyone goes on")}
+            "no gap between neighbours in the ranking is wider than their noise: everyone goes on")}
 
 
 def top_of(eta: int) -> Callable:

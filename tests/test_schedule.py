@@ -118,10 +118,14 @@ def test_the_cut_line_moves_down_to_a_gap_wider_than_the_noise_or_nobody_is_cut(
     noisy = {c: 0.0 for c in ranked} | {"c": 0.6, "d": 0.6, "e": 0.6}
     kept, decision = rule.decide(1, ranked, scores | {"f": -0.1}, noisy)
     assert kept == 5 and "e 0.6 vs f -0.1" in decision["reason"]
+    # one clearly ahead, the rest bunched within the noise: the cut moves up, keeping fewer than 1/eta
+    ahead = dict(zip(ranked, (1.5, 0.5, 0.49, 0.48, 0.47, 0.46)))
+    kept, decision = rule.decide(1, ranked, ahead, {c: 0.0 for c in ranked})
+    assert kept == 1 and "moved up from 2" in decision["reason"]
     # evenly spread scores closer than the noise: everyone goes on
     close = dict(zip(ranked, (1.0, 0.98, 0.96, 0.94, 0.92, 0.9)))
     kept, decision = rule.decide(1, ranked, close, {c: 0.0 for c in ranked})
-    assert kept == 6 and decision["action"] == "promote" and "wider than the noise" in decision["reason"]
+    assert kept == 6 and decision["action"] == "promote" and "wider than their noise" in decision["reason"]
 
 
 def test_rungs_start_where_the_baselines_curve_leaves_random():
@@ -253,7 +257,7 @@ def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it
     assert sorted(c["target"] for c in trainer.calls) == [256] * 5 + [768] * 5 + [2304] * 2
     by_name = {c.notes.split(";")[0]: c for c in store.candidates()}
     first, second = by_name["a"].result["halving"]["decisions"]
-    assert first["action"] == "promote" and first["kept"] and "wider than the noise" in first["reason"]
+    assert first["action"] == "promote" and first["kept"] and "wider than their noise" in first["reason"]
     assert second["action"] == "cut" and not second["kept"] and f"{by_name['d'].id} 0.9 vs {by_name['c'].id} 0.3" in second["reason"]
     doc = show_json(store)
     assert "random_fitness" in doc and doc["random_fitness"] is not None
