@@ -6,7 +6,8 @@ step, each number checked here. Used to screen candidates on recorded trajectori
 to attach components to the trusted evaluation episodes for the analyzer.
 
 A trajectory is what the evaluation job records: ``{"fields": {name: one row per visited state},
-"obs": one row per visited state, "actions": one row per step, ...}``.
+"obs": one row per visited state, "actions": one row per step, ...}``. Trajectories stored before
+release 0.2 have no "obs": there, a reward that reads ``state.obs`` fails with a message naming it.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ def _steps(task: Task, trajectory, index: int) -> int:
     if not isinstance(trajectory, dict):
         raise ValueError(f"trajectory {index + 1} is a {type(trajectory).__name__}; expected a dict")
     actions, obs, fields = trajectory.get("actions"), trajectory.get("obs"), trajectory.get("fields")
-    if not isinstance(actions, list) or not isinstance(obs, list) or not isinstance(fields, dict):
-        raise ValueError(f"trajectory {index + 1} needs 'fields' (dict), 'obs' and 'actions' (lists)")
+    if not isinstance(actions, list) or not isinstance(fields, dict) or not isinstance(obs, (list, type(None))):
+        raise ValueError(f"trajectory {index + 1} needs 'fields' (dict), 'actions' and 'obs' (lists)")
     steps = len(actions)
-    if len(obs) != steps + 1:
+    if obs is not None and len(obs) != steps + 1:
         raise ValueError(f"trajectory {index + 1} has {len(obs)} obs rows for {steps} actions; expected {steps + 1}")
     for name, rows in fields.items():
         if name not in task.fields:
@@ -56,7 +57,7 @@ def replay(task: Task, code: str, trajectories: list[dict], limits: Limits | Non
         raise ValueError(f"{sum(steps)} recorded steps in one replay; at most {MAX_STEPS}")
     keep = ("fields", "obs", "actions")
     job = {"kind": "replay", "task_path": str(task.path), "code": code,
-           "trajectories": [{k: t[k] for k in keep} for t in trajectories]}
+           "trajectories": [{k: t[k] for k in keep if t.get(k) is not None} for t in trajectories]}
     limits = limits or Limits(wall_seconds=60.0 + sum(steps) / 500.0, memory_mb=2048)
     result = untrusted.mapping(run_job(job, limits), "the replay result")
     if "error" in result:

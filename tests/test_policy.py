@@ -162,6 +162,10 @@ def test_replay_gives_the_reward_on_every_recorded_step():
         replay(task, failing, [calm, short])
     with pytest.raises(ValueError, match="obs rows"):
         replay(task, code, [{**short, "obs": short["obs"][:2]}])
+    no_obs = {k: v for k, v in short.items() if k != "obs"}  # stored before trajectories kept obs
+    assert replay(task, code, [no_obs])[0].rewards == pytest.approx([4.0, 3.0])
+    with pytest.raises(RewardCodeError, match="obs"):
+        replay(task, code.replace("10 * gain, {", "float(state.obs[0]), {"), [no_obs])
 
 
 @pytest.mark.slow

@@ -23,8 +23,10 @@ def _states(trajectory: dict, names: list[str]) -> list:
     from ..task import State
 
     fields = trajectory["fields"]
-    obs = trajectory["obs"]
-    return [State({"obs": _row(obs[k]), **{n: _row(fields[n][k]) for n in names}}) for k in range(len(obs))]
+    obs = trajectory.get("obs")  # absent from trajectories recorded before release 0.2
+    count = len(trajectory["actions"]) + 1
+    return [State({**({"obs": _row(obs[k])} if obs is not None else {}),
+                   **{n: _row(fields[n][k]) for n in names}}) for k in range(count)]
 
 
 def replay_job(job: dict, emit) -> dict:
