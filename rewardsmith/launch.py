@@ -121,9 +121,10 @@ def check_sandbox(mode: str | None = None) -> bool:
     mode = sandbox_mode(mode)
     problems = [p for p in (bubblewrap_problem(), seccomp_problem()) if p]
     if problems and mode == "strict":
-        raise SandboxUnavailable(
-            "--sandbox strict: " + "; ".join(problems) + ". Install bubblewrap (apt-get install bubblewrap, "
-            "or bash scripts/setup) or run with --sandbox auto to accept the remaining layers.")
+        install = "Install bubblewrap (apt-get install bubblewrap, or bash scripts/setup) or run" \
+            if bubblewrap_problem() else "Run"
+        raise SandboxUnavailable(f"--sandbox strict: {'; '.join(problems)}. {install} with --sandbox auto to "
+                                 f"accept the remaining layers.")
     for problem in problems:
         _warn_once(problem)
     return bubblewrap_problem() is None
