@@ -29,8 +29,11 @@ class _Group(click.Group):
         except RewardsmithError as exc:
             from rich.markup import escape
 
-            # escaped: messages quote code and commands with brackets (pip install 'rewardsmith[ray]')
-            _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
+            from .view import printable
+
+            # escaped: messages quote code and commands with brackets (pip install 'rewardsmith[ray]'), and
+            # what a sandboxed child printed (its log tail), which may hold terminal escape codes
+            _console(stderr=True).print(f"[bold red]error:[/] {escape(printable(exc))}", markup=True, soft_wrap=True)
             sys.exit(2)
 
 

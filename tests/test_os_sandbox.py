@@ -555,3 +555,13 @@ def test_check_with_strict_sandbox_refuses_cleanly_without_bubblewrap(no_bubblew
     assert result.exit_code == 2, result.output
     assert "--sandbox strict: bubblewrap (bwrap) is not installed" in result.output
     assert "apt-get install bubblewrap" in result.output and "Traceback" not in result.output
+
+
+def test_a_cli_error_quoting_untrusted_text_prints_no_terminal_escape():
+    from click.testing import CliRunner
+
+    from rewardsmith.cli import main
+
+    result = CliRunner().invoke(main, ["check", "--task", "cartpole-balance", "missing[/x]\x1b[2J.py"])
+    assert result.exit_code == 2
+    assert result.output == "error: reward file missing[/x]\\x1b[2J.py does not exist\n"
