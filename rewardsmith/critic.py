@@ -20,7 +20,7 @@ from .components import DOMINANT_SHARE, dominant_component, magnitude_shares
 from . import untrusted
 from .errors import SandboxError
 from .launch import Limits, run_job
-from .sandbox.rewardcode import NUMPY_BANNED, ALLOWED_MODULES
+from .sandbox.rewardcode import NUMPY_BANNED, ALLOWED_MODULES, global_random_names
 
 FORBIDDEN_NAMES = frozenset(
     "eval exec compile open __import__ getattr setattr delattr hasattr globals locals vars dir input "
@@ -37,6 +37,8 @@ FORBIDDEN_ATTRIBUTES = {
         "base flags setflags".split(),
         "it reaches the memory behind a read-only state array; copy instead (np.array(x))"),
 }
+
+GLOBAL_RANDOM = global_random_names()
 
 _ALLOWED_TOP_LEVEL = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.AnnAssign)
 _FORBIDDEN_NODES = {
@@ -207,6 +209,11 @@ def _node_findings(node) -> list[Finding]:
             return [Finding("private-attribute", f"attribute access .{node.attr} is not allowed: "
                             f"reward code may read state fields and public numpy names, never private "
                             f"attributes.", line)]
+        if node.attr in GLOBAL_RANDOM and (isinstance(node.value, ast.Name) and node.value.id == "random"
+                                           or isinstance(node.value, ast.Attribute) and node.value.attr == "random"):
+            return [Finding("global-random", f"np.random.{node.attr} uses numpy's global random state, which "
+                            f"carries state from call to call; compute_reward must be a pure function. Make a "
+                            f"generator where you need one: np.random.default_rng(seed).", line)]
         if node.attr in FORBIDDEN_ATTRIBUTES:
             return [Finding("forbidden-attribute", f"attribute .{node.attr} is not allowed "
                             f"({FORBIDDEN_ATTRIBUTES[node.attr]}).", line)]

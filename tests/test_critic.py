@@ -200,6 +200,8 @@ STATIC_CASES = [
      reward("b = np.add(BUF, 1.0)\nreturn 0.0, {}", "BUF = np.zeros(2)\n")),
     ("impure", "HISTORY.fill(", reward("HISTORY.fill(state.position)\nreturn 0.0, {}", "HISTORY = np.zeros(4)\n"),
      reward("h = np.full(4, state.position)\nreturn 0.0, {}", "HISTORY = np.zeros(4)\n")),
+    ("global-random", "np.random.normal(", reward("x = np.random.normal()\nreturn x, {}"),
+     reward("x = np.random.default_rng(0).normal()\nreturn x, {}")),
     ("mutable-default", "memo=[]", "def helper(x, memo=[]):\n    return x\n" + GOOD,
      "def helper(x, scale=-2.0, names=('a', 'b')):\n    return x\n" + GOOD),
 ]

@@ -46,6 +46,7 @@ CRITIC = {
     "time_bomb_closure.py": "runtime",
     "time_bomb_generator.py": "runtime",
     "time_bomb_default.py": "mutable-default",
+    "time_bomb_global_rng.py": "global-random",
 }
 FORGERIES = ["fitness_into_protocol.py", "rebind_task_globals.py", "overwrite_recorded_positions.py",
              "components_named_total.py"]
@@ -87,6 +88,11 @@ def test_time_bombs_fail_on_the_first_call_not_the_301st(critic):
         errors = critic.check(hostile(name)).errors
         assert fragment in errors[0].message, (name, errors[0].message)
         assert "transition 301" not in errors[0].message
+    # past the static critic, reward code's numpy has no global random state to count with
+    job = {"kind": "check", "task_path": str(TASK.path), "code": hostile("time_bomb_global_rng.py"),
+           "transitions": 3, "seed": 0}
+    probe = run_job(job, LIMITS)
+    assert probe["ok"] is False and "has no attribute 'seed'" in probe["message"], probe
 
 
 def test_a_forged_code_object_is_refused_by_the_python_layers_alone():

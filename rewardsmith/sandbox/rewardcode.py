@@ -45,11 +45,22 @@ class _ReadOnlyModule(types.ModuleType):
         raise AttributeError(f"reward code may not change the module {self.__name__!r} (del {name!r})")
 
 
+def global_random_names() -> frozenset:
+    """np.random's functions that draw from (or set) numpy's global random state: a reward could
+    count its own calls with them (a time bomb), so reward code gets none of them."""
+    import numpy.random as nr
+
+    bound = {n for n, v in vars(nr).items() if getattr(v, "__self__", None) is nr.mtrand._rand}
+    return frozenset(bound | {"seed", "ranf", "sample", "get_bit_generator", "set_bit_generator"})
+
+
 def _read_only_copy(module, depth: int = 0):
-    """``module``'s public names minus NUMPY_BANNED, read-only; numpy submodules copied one level deep."""
+    """``module``'s public names minus NUMPY_BANNED, read-only; numpy submodules copied one level deep
+    (np.random without its global-state functions)."""
     copy = _ReadOnlyModule(module.__name__, module.__doc__)
+    hidden = global_random_names() if module.__name__ == "numpy.random" else frozenset()
     for name, value in vars(module).items():
-        if name.startswith("_") or name in NUMPY_BANNED:
+        if name.startswith("_") or name in NUMPY_BANNED or name in hidden:
             continue
         if isinstance(value, types.ModuleType):
             if depth > 0 or not value.__name__.startswith("numpy."):
