@@ -565,3 +565,53 @@ def test_a_cli_error_quoting_untrusted_text_prints_no_terminal_escape():
     result = CliRunner().invoke(main, ["check", "--task", "cartpole-balance", "missing[/x]\x1b[2J.py"])
     assert result.exit_code == 2
     assert result.output == "error: reward file missing[/x]\\x1b[2J.py does not exist\n"
+
+
+# --------------------------------------------------------------------------- the rest of the seccomp list
+
+# system calls the filter refuses, called with harmless arguments (null pointers, bad descriptors, no
+# flags: without the filter they fail on those or do nothing); kexec_load is left out because, with
+# these arguments, it would unload a loaded crash kernel where the filter is off
+SYSCALL_PROBES = {
+    "unshare": (0,), "setns": (-1, 0), "mount": (0, 0, 0, 0, 0), "umount2": (0, 0), "pivot_root": (0, 0),
+    "chroot": (0,), "bpf": (-1, 0, 0), "keyctl": (0, -3, 0), "add_key": (0, 0, 0, 0, 0),
+    "request_key": (0, 0, 0, 0), "perf_event_open": (0, 0, -1, -1, 0), "io_uring_setup": (0, 0),
+    "io_uring_enter": (-1, 0, 0, 0, 0, 0), "io_uring_register": (-1, 0, 0, 0), "userfaultfd": (0,),
+    "init_module": (0, 0, 0), "finit_module": (-1, 0, 0), "delete_module": (0, 0),
+    "open_by_handle_at": (-1, 0, 0), "process_vm_readv": (0, 0, 0, 0, 0, 0), "pidfd_getfd": (-1, -1, 0),
+    "clone3": (0, 0),
+}
+
+
+@needs_seccomp
+@pytest.mark.parametrize("layers", [only["seccomp"], only["none"]])
+def test_seccomp_refuses_the_rest_of_its_list(layers):
+    from rewardsmith.sandbox.seccomp import _ARCHITECTURES, architecture
+
+    numbers = {name: _ARCHITECTURES[architecture()][1][name] for name in SYSCALL_PROBES}
+    result = unguarded(f'''
+        import ctypes, errno
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        result = {{}}
+        for name, (number, args) in {({n: (numbers[n], a) for n, a in SYSCALL_PROBES.items()})!r}.items():
+            ctypes.set_errno(0)
+            done = libc.syscall(ctypes.c_long(number), *[ctypes.c_long(a) for a in args])
+            result[name] = "ok" if done >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+    ''', layers)
+    if layers is NO_LAYERS:  # the kernel itself answers: with success or another error for most
+        assert result["unshare"] == "ok" and result["setns"] == "EBADF", result
+        assert result["clone3"] != "ENOSYS", result
+        return
+    assert result.pop("clone3") == "ENOSYS"  # so glibc falls back to clone for threads
+    assert set(result.values()) == {"EPERM"}, result
+
+
+def test_the_filter_assembles_for_every_architecture_it_knows():
+    from rewardsmith.sandbox.seccomp import _ARCHITECTURES, DENIED, program
+
+    for machine, (_, numbers) in _ARCHITECTURES.items():
+        code = program(machine)
+        assert len(code) % 8 == 0 and len(code) // 8 < 4096
+        missing = [n for n in DENIED if n not in numbers and n not in ("fork", "vfork", "mknod")]
+        assert missing == [], (machine, missing)  # only calls the generic table lacks may be absent
