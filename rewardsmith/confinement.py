@@ -130,7 +130,10 @@ def readable_paths(task_path: str | None, extra: list[str]) -> list[str]:
     from .task import BUILTIN_TASKS_DIR
 
     package = os.path.dirname(os.path.abspath(__file__))
-    private = {os.path.realpath(p) for p in (os.path.expanduser("~"), os.path.dirname(package))}
+    checkout = os.path.dirname(package)  # a checkout (may hold a .env), unless rewardsmith is installed
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    installed = any(os.path.realpath(checkout).startswith(p.rstrip("/") + "/") for p in prefixes)
+    private = {os.path.realpath(p) for p in (os.path.expanduser("~"), *([] if installed else [checkout]))}
     cwd = os.path.realpath(os.getcwd())
 
     def allowed(path: str) -> bool:  # absolute, and neither private nor holding something private

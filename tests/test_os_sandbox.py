@@ -615,3 +615,19 @@ def test_the_filter_assembles_for_every_architecture_it_knows():
         assert len(code) % 8 == 0 and len(code) // 8 < 4096
         missing = [n for n in DENIED if n not in numbers and n not in ("fork", "vfork", "mknod")]
         assert missing == [], (machine, missing)  # only calls the generic table lacks may be absent
+
+
+def test_binds_hold_the_installation_but_never_home_or_the_checkout(monkeypatch, tmp_path):
+    import site
+
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(launch.__file__)))
+    home, task = os.path.expanduser("~"), tmp_path / "task.py"
+    for installed in (False, True):  # a checkout (editable install), or rewardsmith in site-packages
+        if installed:
+            monkeypatch.setattr(confinement, "__file__", os.path.join(site.getsitepackages()[0], "rewardsmith",
+                                                                      "confinement.py"))
+        paths = {os.path.realpath(p) for p in confinement.readable_paths(str(task), [])}
+        assert os.path.realpath(sys.prefix) in paths and str(tmp_path) in paths
+        for private in (home, "/") + (() if installed else (checkout,)):
+            assert os.path.realpath(private) not in paths
+    assert confinement.readable_paths(os.path.join(home, "task.py"), [])[-1] == os.path.join(home, "task.py")
