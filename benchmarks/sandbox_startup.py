@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--task", default="hopper-forward")
     parser.add_argument("--n", type=int, default=15, help="start-ups per configuration")
     parser.add_argument("--timesteps", type=int, default=20_000)
-    parser.add_argument("--reps", type=int, default=3, help="training pairs")
+    parser.add_argument("--reps", type=int, default=3, help="training pairs (0: start-up only)")
     args = parser.parse_args()
     problem = bubblewrap_problem()
     if problem:
@@ -104,6 +104,8 @@ def main() -> None:
     print(f"sandboxed job start-up, median of {args.n} (ms): with bubblewrap | without | ratio")
     for name, (a, b) in measure_startup(task, args.n).items():
         print(f"  {name:<30} {a:7.0f} | {b:7.0f} | {a / b:.2f}")
+    if args.reps < 1:
+        return
     print(f"training {task.name}, baseline reward, {args.timesteps:,} steps, {args.reps} pairs:")
     t = measure_training(task, args.timesteps, args.reps)
     print(f"  steps/s strict {t['strict_sps']:,.0f} vs without bubblewrap {t['without_sps']:,.0f}: "
