@@ -21,7 +21,7 @@ from . import untrusted
 from .errors import RewardCodeError, SandboxError, TrainingError
 from .launch import Limits, run_job
 from .replay import replay
-from .sandbox.checkpoint import check as check_checkpoint
+from .sandbox.checkpoint import check as check_checkpoint, clean as clean_checkpoint
 from .sandbox.policy import NumpyPolicy, PolicyFormatError
 from .task import Task
 
@@ -238,8 +238,8 @@ def _trained(result, want_checkpoint: bool) -> dict:
     arrays of the right shapes; the figures are numbers. Anything else is a protocol SandboxError."""
     data = untrusted.mapping(result, "the training result")
     try:
-        NumpyPolicy(data.get("policy"))
-        checkpoint = check_checkpoint(data.get("checkpoint")) if want_checkpoint else None
+        policy = NumpyPolicy(data.get("policy")).as_data()  # what was checked, nothing more
+        checkpoint = clean_checkpoint(data.get("checkpoint")) if want_checkpoint else None
     except PolicyFormatError as exc:
         raise untrusted.violation(f"a policy or checkpoint that does not decode ({exc})",
                                   "finite float32 arrays of the policy's shapes") from None
@@ -248,7 +248,7 @@ def _trained(result, want_checkpoint: bool) -> dict:
         raise untrusted.violation("no list of snapshots", "a list of training snapshots")
     stopped = data.get("stopped_early")
     return {
-        "policy": data["policy"], "checkpoint": checkpoint,
+        "policy": policy, "checkpoint": checkpoint,
         "timesteps": untrusted.count(data.get("timesteps"), "the step count"),
         "trained_steps": untrusted.count(data.get("trained_steps"), "the trained step count"),
         "train_seconds": untrusted.number(data.get("train_seconds"), "the training time", minimum=0),

@@ -43,7 +43,10 @@ def _model(env_id: str, normalize: bool, **policy_kwargs):
 ])
 def test_the_numpy_policy_acts_as_sb3_predict_does(env_id, normalize, extra):
     model, vecnormalize = _model(env_id, normalize, **extra)
-    policy = NumpyPolicy(json.loads(json.dumps(encode_policy(model, vecnormalize))))  # through JSON, as sent
+    sent = json.loads(json.dumps(encode_policy(model, vecnormalize)))  # through JSON, as a child sends it
+    sent["fitness"] = 1e9  # anything else a child adds is dropped when the parent re-encodes it
+    policy = NumpyPolicy(NumpyPolicy(sent).as_data())
+    assert "fitness" not in NumpyPolicy(sent).as_data()
     rng = np.random.default_rng(0)
     space = model.observation_space
     low, high = np.maximum(space.low, -5), np.minimum(space.high, 5)

@@ -43,8 +43,12 @@ def save(model, vecnormalize=None) -> dict:
     return data
 
 
+KEYS = ("format", "num_timesteps", "params", "optimizer", "policy", "vecnormalize")
+
+
 def check(data) -> dict:
-    """``data`` if it is a well-formed checkpoint of finite numbers; PolicyFormatError says what is not."""
+    """``data`` if it is a well-formed checkpoint of finite numbers; PolicyFormatError says what is not.
+    (``clean`` gives the same with nothing but its own keys.)"""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise PolicyFormatError(f"not a checkpoint of format {FORMAT!r} (checkpoints of rewardsmith 0.1 held "
                                 f"pickled models, which are no longer read; train the candidate afresh)")
@@ -120,3 +124,9 @@ def restore(model, vecnormalize, data: dict) -> None:
                     raise PolicyFormatError(f"checkpoint {prefix} {key} has {value.size} values; expected {current.size}")
                 setattr(rms, key, value.astype(np.float64).reshape(current.shape))
             rms.count = float(vn[f"{prefix}_count"])
+
+
+def clean(data) -> dict:
+    """A checked checkpoint with only the keys a checkpoint has (a child may have added others)."""
+    check(data)
+    return {**{key: data[key] for key in KEYS}, "policy": NumpyPolicy(data["policy"]).as_data()}

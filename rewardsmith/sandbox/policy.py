@@ -141,6 +141,7 @@ class NumpyPolicy:
         width = math.prod(obs_shape)
         if data.get("activation") not in ACTIVATIONS:
             raise PolicyFormatError(f"unknown activation {str(data.get('activation'))[:30]!r}")
+        self.activation_name = data["activation"]
         self.activation = _activation(data["activation"])
         layers = data.get("layers")
         if not isinstance(layers, list) or len(layers) > 16:
@@ -180,8 +181,22 @@ class NumpyPolicy:
             eps, clip = normalize.get("epsilon"), normalize.get("clip_obs")
             if not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in (eps, clip)) or np.any(var < 0):
                 raise PolicyFormatError("normalize: epsilon and clip_obs must be positive, var non-negative")
+            self.normalize_data = {"mean": encode_array(mean), "var": encode_array(var), "epsilon": float(eps),
+                                   "clip_obs": float(clip)}
             # VecNormalize computes in float64
             self.normalize = (mean.astype(np.float64), np.sqrt(var.astype(np.float64) + float(eps)), float(clip))
+
+    def as_data(self) -> dict:
+        """This policy encoded afresh from the checked arrays: what was checked and nothing else."""
+        layers = [{"weight": encode_array(w), "bias": encode_array(b)} for w, b in self.layers]
+        if self.discrete:
+            action = {"type": "discrete", "n": int(self.layers[-1][0].shape[0]), "start": self.start}
+        else:
+            action = {"type": "box", "low": encode_array(self.low), "high": encode_array(self.high),
+                      "squash": self.squash}
+        return {"format": FORMAT, "obs_shape": list(self.obs_shape), "layers": layers[:-1],
+                "activation": self.activation_name, "head": layers[-1], "action": action,
+                "normalize": self.normalize_data if self.normalize is not None else None}
 
     def __call__(self, obs) -> np.ndarray | int:
         x = np.asarray(obs, dtype=np.float64).reshape(self.obs_shape)
