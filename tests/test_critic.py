@@ -420,6 +420,9 @@ def test_module_level_containers_are_frozen_when_the_code_is_loaded():
         g["A"][0] = 1.0
     with pytest.raises(AttributeError):
         g["F"]()  # the closure's list became a tuple
+    # reading, copying and concatenating still work as with a list
+    assert g["L"].copy() == [1, (2,)] and g["L"] + [3] == [1, (2,), 3] and [0] + g["L"] == [0, 1, (2,)]
+    assert dict(g["D"]) == {"a": (1,)} and g["D"].copy() == {"a": (1,)}
     for holder in ("G = (i for i in range(3))", "R = np.random.default_rng(0)", "M = map(abs, [1, 2])"):
         with pytest.raises(RewardCodeError, match="keep state between calls"):
             load_reward(f"import numpy as np\n{holder}\ndef compute_reward(s, a, n):\n    return 0.0, {{}}\n")

@@ -82,8 +82,8 @@ def test_the_critic_rejects_or_the_attack_is_aimed_at_training(critic, name):
 
 
 def test_time_bombs_fail_on_the_first_call_not_the_301st(critic):
-    for name, fragment in [("time_bomb_alias.py", "'tuple' object has no attribute 'append'"),
-                           ("time_bomb_closure.py", "'tuple' object has no attribute 'append'"),
+    for name, fragment in [("time_bomb_alias.py", "module-level names are constants"),
+                           ("time_bomb_closure.py", "module-level names are constants"),
                            ("time_bomb_generator.py", "keep state between calls")]:
         errors = critic.check(hostile(name)).errors
         assert fragment in errors[0].message, (name, errors[0].message)
@@ -188,5 +188,5 @@ def test_forgery_has_no_effect_on_the_recorded_fitness(name):
 def test_a_time_bomb_past_the_critic_fails_at_once_in_training():
     with pytest.raises(TrainingError) as caught:
         train_once(TASK, hostile("time_bomb_counter.py"), 0, Budget(256), eval_episodes=1)
-    assert "does not support item assignment" in str(caught.value)
+    assert "module-level names are constants" in str(caught.value)
     assert "nan" not in str(caught.value).lower()

@@ -162,6 +162,27 @@ def load_reward(code: str):
 _IMMUTABLE = (int, float, complex, bool, str, bytes, type(None), range, slice, np.generic, np.dtype)
 
 
+class FrozenList(tuple):
+    """What a module-level list becomes: a tuple that still copies and concatenates like a list
+    (``WEIGHTS.copy()``, ``BASE + [x]`` give new lists), so only mutation stops working."""
+
+    __slots__ = ()
+
+    def copy(self) -> list:
+        return list(self)
+
+    def __add__(self, other):
+        return list(self) + list(other) if isinstance(other, list) else tuple.__add__(self, other)
+
+    def __radd__(self, other):
+        return other + list(self) if isinstance(other, list) else tuple(other) + tuple(self)
+
+    def __eq__(self, other):
+        return list(self) == other if isinstance(other, list) else tuple.__eq__(self, other)
+
+    __hash__ = tuple.__hash__
+
+
 def freeze_module(namespace: dict) -> None:
     """Makes what reward code defined at module level immutable, so ``compute_reward`` cannot keep
     state between calls (a counter that behaves for the critic's probe and then turns to NaN):
@@ -182,7 +203,8 @@ def _frozen(value, where: str, depth: int):
             raise RewardCodeError(f"module-level name {where!r} holds an object array; use numbers")
         return np.frombuffer(value.tobytes(), dtype=value.dtype).reshape(value.shape)
     if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+        items = (_frozen(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+        return FrozenList(items) if isinstance(value, list) else tuple(items)
     if isinstance(value, (set, frozenset)):
         return frozenset(_frozen(v, where, depth + 1) for v in value)
     if isinstance(value, (dict, types.MappingProxyType)):
@@ -394,5 +416,9 @@ def describe_exception(exc: BaseException, code: str, where: str) -> str:
                 f"interrupt the process. {expected} Likely cause: a call to exit or a raise of "
                 f"{type(exc).__name__}; return a value instead.")
     hint = next((text for kinds, text in _EXCEPTION_HINTS if isinstance(exc, kinds)), None)
+    if isinstance(exc, (AttributeError, TypeError, ValueError)) and any(
+            mark in str(exc) for mark in ("FrozenList", "mappingproxy", "frozenset", "read-only")):
+        hint = ("a change to a module-level list, dict, set or array; module-level names are constants "
+                "(compute_reward is a pure function): copy first, e.g. list(X), dict(X), np.array(X)")
     cause = f" Likely cause: {hint}." if hint else ""
     return f"compute_reward raised {type(exc).__name__}: {exc}{at} {where}. {expected}{cause}"
