@@ -183,7 +183,7 @@ def main(argv=None) -> int:
         unknown = set(wanted) - {t.name for t in tasks}
         if unknown:
             parser.error(f"unknown tasks: {', '.join(sorted(unknown))}")
-        tasks = [t for t in tasks if t.name in wanted]
+        tasks = sorted((t for t in tasks if t.name in wanted), key=lambda t: wanted.index(t.name))  # as given
     rewards = [r.strip() for r in args.rewards.split(",") if r.strip()]
     if set(rewards) - set(REWARDS):
         parser.error(f"--rewards: choose from {', '.join(REWARDS)}")
