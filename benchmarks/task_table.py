@@ -51,8 +51,10 @@ FLOOR = 0.01  # of the larger |mean|: the smallest std the signal test assumes
 
 
 def settings_key(task) -> str:
-    """A digest of what a cell's value depends on: the task's training settings and reward sources."""
-    blob = json.dumps([asdict(task.training), task.baseline, task.sparse, task.env_id, task.env_kwargs],
+    """A digest of what a cell's value depends on: the task's training settings (not their documentation:
+    ``source``, ``steps_per_second``) and reward sources."""
+    training = {k: v for k, v in asdict(task.training).items() if k not in ("source", "steps_per_second")}
+    blob = json.dumps([training, task.baseline, task.sparse, task.env_id, task.env_kwargs],
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
