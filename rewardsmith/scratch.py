@@ -101,6 +101,16 @@ def _open_dir(parent_fd: int, name: str) -> int:
         return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
 
 
+def _in_writable(dir_fd: int, remove, name: str) -> None:
+    """``remove(name, dir_fd=dir_fd)``; when the directory's permissions forbid it (reward code may have
+    made it read-only), made writable first."""
+    try:
+        remove(name, dir_fd=dir_fd)
+    except PermissionError:
+        os.fchmod(dir_fd, 0o700)
+        remove(name, dir_fd=dir_fd)
+
+
 def _remove_below(top_fd: int, name: str, shown: str, problem) -> None:
     """Empties and removes directory ``name`` of ``top_fd``, depth first, with an explicit stack of
     (name, device, inode) instead of recursion; one directory is open at a time, so depth costs no
@@ -128,7 +138,7 @@ def _remove_below(top_fd: int, name: str, shown: str, problem) -> None:
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
                 if not is_dir:
-                    os.unlink(entry.name, dir_fd=fd)
+                    _in_writable(fd, os.unlink, entry.name)
                     continue
                 child_info = entry.stat(follow_symlinks=False)
                 if (child_info.st_dev, child_info.st_ino) in stuck:
@@ -170,7 +180,7 @@ def _remove_below(top_fd: int, name: str, shown: str, problem) -> None:
         fd, left = parent, here
         here = (dev, ino)
         try:
-            os.rmdir(child_name, dir_fd=fd)
+            _in_writable(fd, os.rmdir, child_name)
         except FileNotFoundError:
             pass
         except OSError as exc:
