@@ -267,8 +267,9 @@ def compare(task_name: str, args) -> bool:
     print(f"evaluation env steps (not counted above): full {full['evaluation_steps']:,} "
           f"({len(pool) * len(seeds)} evaluations), halving {cut['evaluation_steps']:,} ({cut['legs']} "
           f"evaluations: one per rung reached)")
-    print(f"CPU time of the training processes (start-up, training, evaluation; halving's includes the "
-          f"baseline): full {full['cpu']:.0f} s, halving {cut['cpu']:.0f} s")
+    if full["cpu"] > 0:  # sandboxed trainings under bubblewrap are not this process's waited-for children
+        print(f"CPU time of the training processes (start-up, training, evaluation; halving's includes the "
+              f"baseline): full {full['cpu']:.0f} s, halving {cut['cpu']:.0f} s")
     print(f"wall time: full {full['wall']:.0f} s, halving {cut['wall']:.0f} s (load average now "
           f"{os.getloadavg()[0]:.2f})", flush=True)
     return same and ratio <= 0.50
