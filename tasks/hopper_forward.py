@@ -88,9 +88,11 @@ def joint_velocities(env, obs):
 @field(unit="bool")
 def is_healthy(env, obs):
     """1.0 while the hopper is upright (height > 0.7, |angle| < 0.2, all velocities under 100), else 0.0."""
-    z, angle = env.data.qpos[1], env.data.qpos[2]
-    rest = np.concatenate([env.data.qpos[2:], env.data.qvel])
-    return float(bool(np.all(np.abs(rest) < 100.0)) and z > 0.7 and -0.2 < angle < 0.2)
+    # plain floats, not numpy calls: this runs on every training step (a NaN fails the range test too)
+    qpos = env.data.qpos
+    if not (qpos[1] > 0.7 and -0.2 < qpos[2] < 0.2):
+        return 0.0
+    return float(all(-100.0 < x < 100.0 for x in qpos[2:].tolist() + env.data.qvel.tolist()))
 
 
 def fitness(episode):
