@@ -3,8 +3,8 @@
 Two kinds of template live apart: *prompts* (``prompts/*.j2``: text for a model, which a run's
 ``--prompts DIR`` may override) and *files* rewardsmith writes for people (``rewardsmith/templates/``:
 the exported reward module and the HTML report; not overridable). Both trim the newline after a block
-tag and the indentation before it, keep a file's final newline, and treat an undefined name as an
-error rather than as empty text.
+tag and the indentation before it and keep a file's final newline; prompts and the exported module
+treat an undefined name as an error rather than as empty text.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ _RULES = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": T
 
 
 def file_environment(*, html: bool = False):
-    """The environment of the templates for files rewardsmith writes (HTML ones escape everything)."""
+    """The environment of the templates for files rewardsmith writes. The HTML report escapes everything
+    and renders what a run has: a run of an older release or one stopped early may lack a value, which
+    shows as empty rather than failing the whole report."""
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(FILE_TEMPLATES_DIR)),
-                              undefined=jinja2.StrictUndefined, autoescape=html, **_RULES)
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(FILE_TEMPLATES_DIR)), autoescape=html,
+                              undefined=jinja2.ChainableUndefined if html else jinja2.StrictUndefined, **_RULES)
 
 
 def prompt_environment(override: str | Path | None = None):
