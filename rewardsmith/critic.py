@@ -445,6 +445,14 @@ class Critic:
                 "constant", f"the total reward was {totals[0]:.6g} on all {len(totals)} random transitions; "
                 f"a constant reward gives the agent no signal. Likely cause: terms that cancel, or a "
                 f"condition that random actions never meet.", severity="warning"))
+        if self.task.termination == "success" and totals.min() > 0:
+            # where the env ends an episode at the goal, a reward paid for every step is paid for not getting there
+            verdict.warnings.append(Finding(
+                "termination", f"the total reward was positive on all {len(totals)} random transitions "
+                f"(min {totals.min():.3g}); this task's environment ends an episode when the goal is reached "
+                f"(TERMINATION = 'success'), so every step the agent stays away from the goal earns it more. "
+                f"Make the per-step reward negative (a time cost), or pay for progress towards the goal rather "
+                f"than for being in the episode.", severity="warning"))
         shares = magnitude_shares(comps)
         name = dominant_component(shares)
         if name is not None:

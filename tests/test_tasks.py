@@ -311,3 +311,17 @@ def test_the_training_wrapper_gives_the_observation_to_a_reward_that_reads_it():
     assert reward == pytest.approx(float(after[0] - before[0]))
     assert info["reward_components"]["moved"] == pytest.approx(float(after[0]))
     env.close()
+
+
+def test_the_critic_warns_when_a_success_ending_task_pays_for_every_step():
+    # mountain car ends an episode at the flag: a reward positive on every step pays the car to avoid it
+    task = task_named("mountaincar-reach")
+    stay = "def compute_reward(state, action, next_state):\n    return 1.0 + next_state.height, {'alive': 1.0}\n"
+    verdict = Critic(task, transitions=100).check(stay)
+    warning = {f.rule: f.message for f in verdict.warnings}["termination"]
+    assert verdict.accepted and "TERMINATION = 'success'" in warning and "stays away from the goal" in warning
+    # the same reward on a task whose env ends an episode on failure gets no such warning (staying up is good)
+    assert "termination" not in {f.rule for f in Critic(task_named("cartpole-balance"), transitions=100).check(
+        "def compute_reward(state, action, next_state):\n    return 1.0, {'alive': 1.0}\n").warnings}
+    # the baseline (energy gain plus a flag bonus, negative on many steps) gets none either
+    assert "termination" not in {f.rule for f in Critic(task, transitions=100).check(task.baseline).warnings}
