@@ -20,7 +20,7 @@ import numpy as np
 
 from .components import dominant_component, magnitude_shares
 from .errors import ConfigError, LLMError
-from .task import PROMPTS_DIR, Task
+from .task import Task
 from .trainer import Score
 from .sandbox.wrapper import RewardWrapper
 
@@ -426,9 +426,9 @@ def _render(template_name: str, prompts_dir, **context):
     """A template (``prompts_dir``'s, else the shipped one) rendered, or as a module with ``module=True``."""
     import jinja2
 
-    dirs = ([str(prompts_dir)] if prompts_dir else []) + [str(PROMPTS_DIR)]
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+    from .templating import prompt_environment
+
+    env = prompt_environment(prompts_dir)
     env.filters.update(sig=_sig, seq=_seq, pct=lambda x: "n/a" if x is None else f"{100 * x:.3g}%")
     module = context.pop("module", False)
     try:

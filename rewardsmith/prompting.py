@@ -6,22 +6,18 @@ import inspect
 from pathlib import Path
 
 from .errors import ConfigError
-from .task import PROMPTS_DIR, Task
+from .task import Task
 
 
 class Prompts:
     """Renders the designer's templates; a template in ``override`` wins over the shipped one."""
 
     def __init__(self, override: str | Path | None = None):
-        import jinja2
+        from .templating import prompt_environment
 
-        dirs = [str(PROMPTS_DIR)]
-        if override:
-            if not Path(override).is_dir():
-                raise ConfigError(f"--prompts {override}: not a directory")
-            dirs.insert(0, str(override))
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), keep_trailing_newline=True,
-                                      undefined=jinja2.StrictUndefined, trim_blocks=False)
+        if override and not Path(override).is_dir():
+            raise ConfigError(f"--prompts {override}: not a directory")
+        self.env = prompt_environment(override)
 
     def render(self, name: str, **context) -> str:
         import jinja2
