@@ -9,6 +9,7 @@ of their last finished halving rung (or from the start).
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -344,9 +345,12 @@ class Evolution:
         baseline = self.baseline()
         runs = (baseline.result or {}).get("runs") if baseline is not None and baseline.status == SCORED else None
         rollout = int(self.task.training.ppo.get("n_steps", 2048)) * self.task.training.n_envs
+        from .screening import random_references
+
+        spread = statistics.pstdev(r.fitness for r in random_references(self.store, self.task, self.config.seed))
         rungs, why = place_rungs(Halving(self.config.halving_eta, self.config.halving_min_fraction),
                                  self.budget.timesteps, rollout, runs[0]["snapshots"] if runs else None,
-                                 self._random_fitness())
+                                 self._random_fitness(), spread)
         self.store.event("rungs", {"generation": generation, "rungs": rungs, "why": why})
         self.on_event("note", message=f"generation {generation}: {why}")
         return rungs

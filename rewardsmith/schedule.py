@@ -8,7 +8,8 @@ for a fraction of the budget and is scored; the better ones continue, resuming f
 Where the rungs are (``place_rungs``): the baseline trains first on the full budget, so its training
 curve is known before any candidate trains. The first rung is at the later of ``--halving-min-fraction``
 and the step where the baseline's training fitness first clearly exceeds the random policy's (two
-snapshots in a row above ``random + margin``); before that point every reward's score is still noise.
+snapshots in a row above ``random + max(margin, 2 × the random policy's episode spread / √episodes)``);
+before that point every reward's score is still noise.
 The later rungs are the geometric ones ``1/eta, 1/eta², ...`` above it (one less than 1.5× the first
 is skipped), then the full budget. A baseline that never separated from random leaves a single rung:
 the pool trains fully. Rung targets are rounded up to whole PPO rollouts.
@@ -93,37 +94,48 @@ def random_margin(random_fitness: float | None) -> float:
     return RANDOM_MARGIN * max(1.0, abs(random_fitness or 0.0))
 
 
-def separation_step(snapshots: list[dict], random_fitness: float | None) -> int | None:
-    """The training step at which a curve (snapshots with ``step`` and ``fitness``) clearly left the
-    random policy's fitness: the first of ``SEPARATION_SNAPSHOTS`` snapshots in a row above
-    ``random + margin`` (the last snapshot alone also counts); None if it never did."""
+def separation_step(snapshots: list[dict], random_fitness: float | None, random_spread: float = 0.0) -> int | None:
+    """The training step at which a curve (snapshots with ``step``, ``fitness`` and ``episodes``, the
+    number of training episodes that fitness is the mean of) clearly left the random policy's fitness:
+    the first of ``SEPARATION_SNAPSHOTS`` snapshots in a row above ``random + max(margin, NOISE_Z ×
+    random_spread / √episodes)`` (``random_spread``: the std of the random policy's episode fitness; the
+    last snapshot alone also counts); None if it never did."""
     if random_fitness is None:
         return None
-    line = random_fitness + random_margin(random_fitness)
-    points = [(s["step"], s.get("fitness")) for s in snapshots]
-    for i, (step, fitness) in enumerate(points):
-        ahead = points[i:i + SEPARATION_SNAPSHOTS]
-        if all(f is not None and f > line for _, f in ahead):
-            return int(step)
+
+    def clear(snapshot) -> bool:
+        fitness = snapshot.get("fitness")
+        if fitness is None:
+            return False
+        noise = NOISE_Z * random_spread / math.sqrt(max(1, snapshot.get("episodes") or 1))
+        return fitness > random_fitness + max(random_margin(random_fitness), noise)
+
+    for i, snapshot in enumerate(snapshots):
+        if all(clear(s) for s in snapshots[i:i + SEPARATION_SNAPSHOTS]):
+            return int(snapshot["step"])
     return None
 
 
 def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snapshots: list[dict] | None,
-                random_fitness: float | None) -> tuple[list[int], str]:
+                random_fitness: float | None, random_spread: float = 0.0) -> tuple[list[int], str]:
     """The rung targets for a generation's pool and why they are there (see the module doc)."""
     if baseline_snapshots is None or random_fitness is None:
         return shape.rungs(timesteps, granularity), (
             f"rungs at {_fractions(shape.fractions())} of the budget (no baseline curve to place them by)")
-    step = separation_step(baseline_snapshots, random_fitness)
+    step = separation_step(baseline_snapshots, random_fitness, random_spread)
+    random = (f"the random policy's {random_fitness:.4g} (episode spread {random_spread:.2g}, "
+              f"margin {random_margin(random_fitness):.2g})")
     if step is None:
         return [timesteps], (f"one rung (full training): the baseline's training fitness never rose clearly "
-                             f"above the random policy's ({random_fitness:.4g} + {random_margin(random_fitness):.2g})")
+                             f"above {random}")
     first = step / timesteps
     rungs = shape.rungs(timesteps, granularity, first=first)
-    return rungs, (f"first rung at {rungs[0]:,} steps: the baseline's training fitness cleared the random "
-                   f"policy's ({random_fitness:.4g} + {random_margin(random_fitness):.2g}) at step {step:,}"
-                   f"{'' if first > shape.min_fraction else ', before --halving-min-fraction'}; rungs "
-                   f"{', '.join(f'{r:,}' for r in rungs)}")
+    if len(rungs) == 1:
+        return rungs, (f"one rung (full training): the baseline's training fitness cleared {random} only at "
+                       f"step {step:,} of {timesteps:,}")
+    return rungs, (f"first rung at {rungs[0]:,} steps: the baseline's training fitness cleared {random} at "
+                   f"step {step:,}{'' if first > shape.min_fraction else ', before --halving-min-fraction'}; "
+                   f"rungs {', '.join(f'{r:,}' for r in rungs)}")
 
 
 def _fractions(fractions: list[float]) -> str:

@@ -98,15 +98,7 @@ def references(store, task: Task, seed: int = 0) -> list[Reference]:
     run), and the archive's (those with ``obs`` and ``fitness`` recorded)."""
     from .selection import ranked
 
-    path = store.root / "screening" / "random.traj.json.gz"
-    if path.is_file():
-        randoms = [Reference("random", t["fitness"], t) for t in json.loads(gzip.decompress(path.read_bytes()))]
-    else:
-        from .store import write_atomic
-
-        randoms = random_episodes(task, seed=seed)
-        write_atomic(path, gzip.compress(json.dumps([{**r.trajectory, "fitness": r.fitness} for r in randoms]).encode()))
-    refs = list(randoms)
+    refs = random_references(store, task, seed)
     baseline = store.baseline()
     if baseline is not None:
         refs += _kept(store, baseline.id, f"baseline {baseline.id}")
@@ -115,6 +107,18 @@ def references(store, task: Task, seed: int = 0) -> list[Reference]:
     for c in picked:
         refs += _kept(store, c.id, c.id)[:PER_CANDIDATE]
     return refs
+
+
+def random_references(store, task: Task, seed: int = 0) -> list[Reference]:
+    """The run's random-policy episodes, rolled out once (kept as ``screening/random.traj.json.gz``)."""
+    path = store.root / "screening" / "random.traj.json.gz"
+    if path.is_file():
+        return [Reference("random", t["fitness"], t) for t in json.loads(gzip.decompress(path.read_bytes()))]
+    from .store import write_atomic
+
+    randoms = random_episodes(task, seed=seed)
+    write_atomic(path, gzip.compress(json.dumps([{**r.trajectory, "fitness": r.fitness} for r in randoms]).encode()))
+    return randoms
 
 
 def _kept(store, cid: str, source: str) -> list[Reference]:

@@ -141,6 +141,14 @@ def test_rungs_start_where_the_baselines_curve_leaves_random():
     rungs, why = place_rungs(shape, 9000, 100, flat, 0.07)
     assert rungs == [9000] and "never rose" in why
     assert place_rungs(shape, 9000, 100, None, None)[0] == [1000, 3000, 9000]
+    # the random policy's own spread: a training fitness a little above its mean is not yet a separation
+    # (the spread counts less the more training episodes a snapshot averages)
+    noisy = [{"step": s, "fitness": f, "episodes": 4} for s, f in
+             ((3000, 0.5), (6000, 0.6), (9000, 0.5), (12000, 0.62), (15000, 1.4), (18000, 1.4))]
+    assert separation_step(noisy, 0.37, random_spread=0.0) == 3000
+    assert separation_step(noisy, 0.37, random_spread=0.3) == 15000  # line: 0.37 + 2 × 0.3 / √4 = 0.67
+    rungs, why = place_rungs(shape, 18000, 100, noisy, 0.37, random_spread=0.3)
+    assert rungs == [15000, 18000] and "episode spread 0.3" in why
 
 
 # ---------------------------------------------------------------------- the loop, with a fake trainer
