@@ -136,20 +136,23 @@ def table(tasks, cache: dict, seeds: list[int]) -> str:
         "| task | timesteps | one training | random | sparse | native | baseline | signal |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    measured, missing = [], []
+    measured, missing = {r: [] for r in REWARDS}, {r: [] for r in REWARDS}
     for task in tasks:
         cells = {r: column(cache, task, r, seeds) for r in REWARDS}
         for reward, cell in cells.items():
             complete = cell is not None and cell["n"] == cell["of"]
-            (measured if complete else missing).append(f"{task.name} {reward}"
-                                                       + (f" ({cell['n']}/{cell['of']} seeds)" if cell else ""))
+            (measured if complete else missing)[reward].append(
+                task.name + (f" ({cell['n']}/{cell['of']} seeds)" if cell and not complete else ""))
         base = cells["baseline"]
         took = f"{base['train_seconds']:.0f} s" if base and base["train_seconds"] else "-"
         lines.append(f"| {task.name} | {task.training.timesteps:,} | {took} | {fmt(cells['random'])} | "
                      f"{fmt(cells['sparse'])} | {fmt(cells['native'])} | {fmt(cells['baseline'])} | "
                      f"{signal(cells['random'], cells['baseline'])[0]} |")
-    lines += ["", f"Measured (all {len(seeds)} seeds): {len(measured)} cells. Not measured or incomplete: "
-              f"{len(missing)} cells" + (": " + "; ".join(missing) + "." if missing else ".")]
+    lines.append("")
+    for reward in REWARDS:  # which cells were measured on every seed, and which were not
+        done, rest = measured[reward], missing[reward]
+        lines.append(f"- {reward}: measured on all {len(seeds)} seeds for {len(done)} of {len(tasks)} tasks"
+                     + (f"; not (or not fully) for {', '.join(rest)}" if rest else "") + ".")
     return "\n".join(lines) + "\n"
 
 
