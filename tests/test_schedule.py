@@ -382,7 +382,10 @@ def test_kill_9_mid_halving_then_resume_finishes_without_retraining_finished_run
         assert after[cid][0] == before[cid][0]  # the finished rung was not trained again
     winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result["budget_fraction"] == 1)
     top = max(after[winner.id])
-    assert winner.timesteps == 1024 and after[winner.id][top]["trained_steps"] == 1024 - 256  # resumed
+    rungs = next(p.rungs for p in store.training_pools(0) if winner.id in p.members)
+    # the tiny task's baseline may not separate from random within 1,024 steps: then the pool has one rung
+    # (schedule.place_rungs) and there is nothing to resume mid-way; otherwise the winner resumed
+    assert winner.timesteps == 1024 and after[winner.id][top]["trained_steps"] == 1024 - (rungs[-2] if len(rungs) > 1 else 0)
     assert winner.steps_spent == 1024
     assert all(c.status == "scored" for c in store.candidates())
     assert len(store.candidates()) == 4  # the baseline and 3 candidates: nothing designed twice
