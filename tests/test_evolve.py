@@ -261,7 +261,9 @@ def test_kill_9_then_resume_loses_nothing_and_redoes_nothing(isolated):
     assert store.meta("status") == "finished"
     after = {c.id: c for c in store.candidates()}
     for cid, (_, _, fitness, updated) in scored_before.items():
-        assert after[cid].fitness == fitness and after[cid].updated == updated  # never re-scored
+        # never re-scored (a later confirmation seed may add result["confirmation"], nothing else)
+        assert after[cid].fitness == fitness
+        assert after[cid].updated == updated or "confirmation" in after[cid].result
     assert all(c.status in ("scored", "rejected", "failed") for c in after.values())
     assert len(after) == 5  # baseline + 2 generations × 2: nothing designed twice
 
