@@ -355,6 +355,7 @@ def test_parse_veto_without_a_verdict_is_an_error():
 # --------------------------------------------------------------------------- a real short training
 
 
+@pytest.mark.slow
 def test_reflection_of_a_real_training_has_every_component_and_series(task):
     score = train(task, task.baseline, [0], Budget(3000), keep_trajectories=2, eval_episodes=2)
     analysis = analyze(task, score)

@@ -61,6 +61,7 @@ def invoke(*args):
     return result
 
 
+@pytest.mark.slow
 def test_offline_designer_end_to_end(isolated):
     result = invoke("evolve", "--task", TINY_TASK, "--iterations", 2, "--samples", 2, "--out", "run",
                     "--final-seeds", 0)
@@ -95,6 +96,7 @@ def _stub_script(stub):
     stub.default_reply = GOOD  # generation 1 proposes the same reward again: a duplicate, not retrained
 
 
+@pytest.mark.slow
 def test_llm_designer_against_a_stub_server(isolated, stub_llm):  # noqa: F811
     _stub_script(stub_llm)
     before = set(os.listdir(isolated))
@@ -148,6 +150,7 @@ def test_llm_designer_against_a_stub_server(isolated, stub_llm):  # noqa: F811
     assert [c.code_hash for c in RunStore("run2").candidates()] == [c.code_hash for c in store.candidates()]
 
 
+@pytest.mark.slow
 def test_feedback_reaches_the_next_prompt(isolated, stub_llm):  # noqa: F811
     stub_llm.default_reply = GOOD
     base = ["--model", "openai/stub-coder", "--api-base", stub_llm.url, "--samples", 1, "--seed", 5,
@@ -165,6 +168,7 @@ def test_feedback_reaches_the_next_prompt(isolated, stub_llm):  # noqa: F811
     assert RunStore("run").feedback(unused_only=True) == []
 
 
+@pytest.mark.slow
 def test_llm_critic_vetoes_before_training_and_llm_analyzer_joins_the_reflection(isolated, stub_llm):  # noqa: F811
     designs = itertools.chain([GOOD, WEAK], itertools.repeat(WEAK))  # the repair repeats the flaw
 
@@ -198,6 +202,7 @@ def test_llm_critic_vetoes_before_training_and_llm_analyzer_joins_the_reflection
     assert len(repair) == 1  # the veto's reason went back to the model for repair
 
 
+@pytest.mark.slow
 def test_screening_rejects_before_training_and_the_reason_goes_back_for_repair(isolated, stub_llm):  # noqa: F811
     # tiny mountain car at 1,024 steps: the trained policies barely move (fitness ~0.07) while random
     # flailing gets 0.2-0.6; a reward for keeping still pays the idle episodes most: it ranks them backwards
@@ -224,6 +229,7 @@ def test_screening_rejects_before_training_and_the_reason_goes_back_for_repair(i
     assert good.status == "scored" and good.result["screening"]["passed"] is True
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_loses_nothing_and_redoes_nothing(isolated):
     cmd = [sys.executable, "-m", "rewardsmith.cli", "evolve", "--task", TINY_TASK, "--iterations", "2",
            "--samples", "2", "--out", "run", "--final-seeds", "0", "--workers", "1"]

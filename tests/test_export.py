@@ -411,6 +411,7 @@ def clean_run(tmp_path_factory):
     return config, json.loads((workdir / "result.json").read_text()), actions
 
 
+@pytest.mark.slow
 def test_clean_interpreter_cannot_import_rewardsmith_and_exported_modules_never_try(clean_run):
     config, result, _ = clean_run
     assert result["import_rewardsmith"].startswith("ImportError")
@@ -421,6 +422,7 @@ def test_clean_interpreter_cannot_import_rewardsmith_and_exported_modules_never_
 
 
 @pytest.mark.parametrize("task_name", CLEAN_TASKS)
+@pytest.mark.slow
 def test_ppo_trains_on_exported_wrapper_and_every_reward_is_compute_rewards_total(task_name, clean_run):
     _, result, _ = clean_run
     if task_name not in result:
@@ -434,6 +436,7 @@ def test_ppo_trains_on_exported_wrapper_and_every_reward_is_compute_rewards_tota
 
 
 @pytest.mark.parametrize("task_name", CLEAN_TASKS)
+@pytest.mark.slow
 def test_exported_rewards_equal_rewardsmiths_own_wrapper_on_the_same_actions(task_name, clean_run):
     _, result, actions = clean_run
     if task_name not in result:

@@ -47,6 +47,7 @@ def test_normalized_score_is_relative_to_sparse_and_baseline():
     assert summary["normalization"] == {"baseline": 1.0, "sparse": 0.25}
 
 
+@pytest.mark.slow
 def test_final_scoring_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("REWARDSMITH_MODEL", raising=False)

@@ -44,6 +44,7 @@ class Recorder:
 
 
 # mock_response: the client's own logic, through litellm's real completion path ------------------------
+@pytest.mark.slow
 def test_n_samples_carry_tokens_and_cost_split_across_them():
     recorder = Recorder()
     client = LLMClient(mock_config(), recorder)

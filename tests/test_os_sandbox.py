@@ -141,6 +141,7 @@ def test_detached_processes_do_not_outlive_the_job(layers):
         assert made == count and left == []
 
 
+@pytest.mark.slow
 def test_a_child_that_closes_its_streams_and_blocks_ends_at_the_wall_limit(scratch_root):
     code = '''
         import os, sys, time

@@ -61,6 +61,7 @@ def editor(tmp_path, monkeypatch):
     return script
 
 
+@pytest.mark.slow
 def test_an_accepted_edit_becomes_a_child_trained_in_the_next_generation(run, tmp_path, stub_llm):  # noqa: F811
     (tmp_path / "edit.py").write_text(FLAG_ONLY)
     result = invoke("edit", run, "c0", "--file", tmp_path / "edit.py")
@@ -84,6 +85,7 @@ def test_an_accepted_edit_becomes_a_child_trained_in_the_next_generation(run, tm
     assert "10.0 * (next_state.position - state.position)" in prompt
 
 
+@pytest.mark.slow
 def test_a_rejected_edit_is_kept_as_a_draft_and_records_nothing(run, tmp_path):
     bad = "import os\n\ndef compute_reward(state, action, next_state):\n    return 0.0, {'x': 0.0}\n"
     (tmp_path / "bad.py").write_text(bad)
@@ -102,6 +104,7 @@ def test_a_rejected_edit_is_kept_as_a_draft_and_records_nothing(run, tmp_path):
     assert result.exit_code == 2 and "c42" in result.output
 
 
+@pytest.mark.slow
 def test_edit_opens_the_editor(run, editor, monkeypatch):
     result = invoke("edit", run, "c1")
     assert result.exit_code == 0, result.output
@@ -113,6 +116,7 @@ def test_edit_opens_the_editor(run, editor, monkeypatch):
     assert [c.id for c in RunStore(run).candidates() if c.parent == "c1"] == ["c1e1"]
 
 
+@pytest.mark.slow
 def test_interactive_takes_feedback_and_edits_between_generations_and_stops(tmp_path, monkeypatch, editor):
     monkeypatch.chdir(tmp_path)
     # after generation 0: feedback on c1, edit c0 in the editor, continue; after generation 1: stop
@@ -130,6 +134,7 @@ def test_interactive_takes_feedback_and_edits_between_generations_and_stops(tmp_
     assert max(c.generation for c in store.candidates()) == 1
 
 
+@pytest.mark.slow
 def test_resume_refuses_options_it_would_ignore(run):
     result = invoke("evolve", "--resume", run, "--samples", 8, "--halving-eta", 2)
     assert result.exit_code == 2
@@ -139,6 +144,7 @@ def test_resume_refuses_options_it_would_ignore(run):
     assert RunStore(run).config["samples"] == 1  # nothing was changed
 
 
+@pytest.mark.slow
 def test_resume_of_an_offline_run_refuses_a_model(tmp_path, monkeypatch, stub_llm):  # noqa: F811
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REWARDSMITH_MODEL", "openai/stub-coder")  # configured, but --designer offline wins

@@ -66,6 +66,7 @@ def run(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_report_has_every_section_and_is_self_contained(run):
     page = (run / "report.html").read_text()
     for section in SECTIONS + ("final",):
@@ -93,6 +94,7 @@ def test_report_has_every_section_and_is_self_contained(run):
     assert "<script" not in page.lower() and "<link" not in page.lower()
 
 
+@pytest.mark.slow
 def test_untrusted_text_is_escaped_everywhere(run):
     page = (run / "report.html").read_text()
     assert EVIL not in page

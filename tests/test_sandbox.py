@@ -311,6 +311,7 @@ def test_infinite_loop_hits_the_cpu_limit_and_the_group_is_gone(spawned, scratch
     assert list(scratch_root.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_infinite_loop_hits_the_wall_clock_limit_and_the_group_is_gone(spawned, scratch_root):
     code = reward("while True:\n    pass")
     with pytest.raises(SandboxError) as caught:

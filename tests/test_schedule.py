@@ -320,6 +320,7 @@ def test_local_executor_runs_workers_trainings_at_once(monkeypatch):
 # ---------------------------------------------------------------------- real PPO
 
 
+@pytest.mark.slow
 def test_a_resumed_leg_continues_from_its_checkpoint():
     task = load_task_file(TINY_TASK)
     first = train_once(task, task.baseline, 0, Budget(256), planned_total=1024, return_checkpoint=True)
@@ -346,6 +347,7 @@ def _finished_legs(db, rung: int) -> set[str]:
         return set()
 
 
+@pytest.mark.slow
 def test_kill_9_mid_halving_then_resume_finishes_without_retraining_finished_rungs(tmp_path):
     cmd = [sys.executable, "-m", "rewardsmith.cli", "evolve", "--task", str(TINY_TASK), "--iterations", "1",
            "--samples", "3", "--workers", "2", "--final-seeds", "0", "--out", str(tmp_path / "run")]

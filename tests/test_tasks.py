@@ -162,6 +162,7 @@ def test_bad_training_settings_are_clear_task_errors(tmp_path, replace, by, mess
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.slow
 def test_baselines_and_sparse_rewards_pass_the_critic():
     jobs = [(name, kind) for name in SHIPPED for kind in ("baseline", "sparse")]
 
@@ -271,6 +272,7 @@ def test_backflip_fitness_counts_backward_turns():
     assert sum(flips) == 2.0
 
 
+@pytest.mark.slow
 def test_a_short_training_run_trains_and_scores():
     from rewardsmith.trainer import Budget, train
 

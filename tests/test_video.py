@@ -42,6 +42,7 @@ def mountaincar():
 
 
 @needs_pygame
+@pytest.mark.slow
 def test_classic_control_policy_renders_to_a_small_animated_gif(mountaincar):
     task, run = mountaincar
     notes = []
@@ -56,6 +57,7 @@ def test_classic_control_policy_renders_to_a_small_animated_gif(mountaincar):
 
 
 @needs_pygame
+@pytest.mark.slow
 def test_generation_video_is_written_into_the_run_and_recorded(mountaincar, tmp_path):
     task, run = mountaincar
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline", "seed": 0}, TINY_TASK)
