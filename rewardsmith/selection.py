@@ -48,6 +48,11 @@ def confirmed_mean(c: Candidate) -> float | None:
     return confirmation.get("mean", c.fitness)
 
 
+def confirmed_seeds(c: Candidate) -> int:
+    """How many seeds ``confirmed_mean`` averages: 2 once the candidate has a confirmation seed, else 1."""
+    return 2 if "mean" in ((c.result or {}).get("confirmation") or {}) else 1
+
+
 def prompt_best(store) -> Candidate | None:
     """The best shown to the designer: the incumbent recorded in meta ``prompt_best`` (a candidate
     replaces it only when its advantage holds on a second seed; evolve.Evolution._confirm), else the
