@@ -282,6 +282,44 @@ def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it
     assert winner["budget_fraction"] == 1 and [r["timesteps"] for r in winner["rungs"]] == rungs
 
 
+def test_the_baseline_trains_in_evaluated_legs_and_its_evaluations_place_the_rungs(tmp_path):
+    from rewardsmith.view import show_json
+
+    probe = [256, 512, 768, 1024, 1280, 1536, 2304]  # every 1/9 of 2,304 steps up to two thirds, then all
+    # the baseline's evaluations: at the random policy's level (0.1) until 1,024 steps, clearly above after;
+    # its training snapshots (the same numbers here) are no longer what places the rungs
+    baseline = [0.1, 0.12, 0.1, 0.9, 1.0, 1.1, 1.3]
+    trainer = FakeTrainer(probe)
+    task = load_task_file(TINY_TASK)
+    config = EvolveConfig(task=task.name, timesteps=2304, workers=3, halving_eta=3, halving_min_fraction=1 / 9,
+                          final_seeds=0)
+    store = RunStore.create(tmp_path / "run", config.__dict__, task.path)
+    store.set_meta("random_fitness", 0.1)
+    base = store.add_candidate(0, FAKE_CODE.format(curve=json.dumps(baseline)), "baseline")
+    evolution = Evolution(store, task, config, OfflineDesigner(), executor=FakeExecutor(trainer))
+    try:
+        assert Halving(3, 1 / 9).probe_rungs(2304, 256) == probe
+        evolution._train_generation(0)
+        # one training, in legs: each resumes the last one's policy and is evaluated
+        assert [c["target"] for c in trainer.calls] == probe
+        assert [c["checkpoint"]["model"] if c["checkpoint"] else None for c in trainer.calls] == \
+            [None] + [f"policy at {t}" for t in probe[:-1]]
+        base = store.candidate(base.id)
+        assert base.status == "scored" and base.fitness == 1.3 and base.result["budget_fraction"] == 1
+        assert store.training_pools(0)[0].schedule == "probe"
+        for name, v in zip("ab", (0.2, 0.3)):
+            store.add_candidate(1, FAKE_CODE.format(curve=json.dumps([v] * 7)), "llm", notes=name)
+        evolution._train_generation(1)
+    finally:
+        evolution.close()
+    # the first rung is where the evaluations cleared 0.1 + 0.05 twice in a row (1,024 and 1,280 steps)
+    assert store.training_pools(1)[0].rungs == [1024, 2304]
+    why = [e["why"] for e in store.events("rungs")][-1]
+    assert "baseline's evaluated fitness cleared the random policy's 0.1" in why and "step 1,024" in why
+    entry = next(c for c in show_json(store)["candidates"] if c["id"] == base.id)
+    assert [r["timesteps"] for r in entry["rungs"]] == probe and entry["rungs"][3]["fitness"] == 0.9
+
+
 def test_a_crash_mid_halving_resumes_without_retraining_finished_rungs(tmp_path):
     rungs = [256, 768, 2304]
     curves = {n: [v, v, v] for n, v in zip("abcdefghi", (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9))}
