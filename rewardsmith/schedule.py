@@ -11,8 +11,8 @@ candidate trains, measured exactly as rungs measure candidates. The first rung i
 points where the baseline's fitness clearly exceeds the random policy's (two points in a row above
 ``random + max(margin, noise)``); before that point every reward's score is still noise. The later rungs
 are the geometric ones ``1/eta, 1/eta², ...`` above it (one less than 1.5× the first is skipped), then the
-full budget. A baseline that never separated from random leaves a single rung: the pool trains fully.
-Rung targets are rounded up to whole PPO rollouts. (A baseline trained in one leg, in older runs, places
+full budget. A baseline that never separated from random, or only after two thirds of the budget, leaves
+a single rung: the pool trains fully. Rung targets are rounded up to whole PPO rollouts. (A baseline trained in one leg, in older runs, places
 them by its training snapshots' fitness instead.)
 
 Who goes on (``CutRule``): a rung never stops a candidate on noise. Every candidate's score at a rung
@@ -55,6 +55,7 @@ from .trainer import Budget, Score, SeedResult
 SCHEDULES = ("halving", "full")
 NOISE_Z = 2.0               # a score's noise: this many standard errors of its evaluation episodes' fitness
 SEPARATION_SNAPSHOTS = 2    # the baseline's curve has separated once this many snapshots in a row are clear
+LATEST_FIRST_RUNG = 2 / 3   # a baseline that separates later than this leaves one rung (full training)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,9 @@ def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snaps
     if step is None:
         return [timesteps], (f"one rung (full training): the baseline's {what} never rose clearly above {random}")
     first = step / timesteps
+    if first > LATEST_FIRST_RUNG:
+        return [timesteps], (f"one rung (full training): the baseline's {what} cleared {random} only at step "
+                             f"{step:,} of {timesteps:,}, too late for a rung to save much")
     rungs = shape.rungs(timesteps, granularity, first=first)
     if len(rungs) == 1:
         return rungs, (f"one rung (full training): the baseline's {what} cleared {random} only at step "

@@ -152,8 +152,12 @@ def test_rungs_start_where_the_baselines_curve_leaves_random():
              ((3000, 0.5), (6000, 0.6), (9000, 0.5), (12000, 0.62), (15000, 1.4), (18000, 1.4))]
     assert separation_step(noisy, 0.37, random_spread=0.0) == 3000
     assert separation_step(noisy, 0.37, random_spread=0.3) == 15000  # line: 0.37 + 2 × 0.3 / √4 = 0.67
-    rungs, why = place_rungs(shape, 18000, 100, noisy, 0.37, random_spread=0.3)
-    assert rungs == [15000, 18000] and "episode spread 0.3" in why
+    rungs, why = place_rungs(shape, 27000, 100, noisy, 0.37, random_spread=0.3)
+    assert rungs == [15000, 27000] and "episode spread 0.3" in why
+    # separating after two thirds of the budget leaves nothing worth a rung
+    late = [{"step": s, "fitness": f, "noise": 0.0} for s, f in ((3000, 0.1), (6000, 0.1), (7000, 1.0), (9000, 1.2))]
+    rungs, why = place_rungs(shape, 9000, 100, late, 0.07)
+    assert rungs == [9000] and "too late for a rung to save much" in why and "evaluated fitness" in why
 
 
 # ---------------------------------------------------------------------- the loop, with a fake trainer
