@@ -301,7 +301,8 @@ def validate(result) -> tuple[float, dict[str, float]]:
             f"number. Likely cause: {cause}."
         )
     total, components = result
-    total = as_real(total, "the total (first element of (total, components))")
+    if not (type(total) is float and math.isfinite(total)):  # a finite float is already what as_real gives
+        total = as_real(total, "the total (first element of (total, components))")
     if not isinstance(components, dict):
         raise RewardCodeError(
             f"compute_reward returned {_describe(components)} as components; expected a dict "
@@ -310,6 +311,9 @@ def validate(result) -> tuple[float, dict[str, float]]:
         )
     clean = {}
     for name, value in components.items():
+        if type(value) is float and type(name) is str and name in _good_names and math.isfinite(value):
+            clean[name] = value  # the per-step fast path: what the checks below would let through as is
+            continue
         if not isinstance(name, str):
             raise RewardCodeError(
                 f"component name {_describe(name)} is not a str; expected str keys naming each term. "
