@@ -161,12 +161,15 @@ def frozen(value):
     """An immutable copy of an array: its buffer is a ``bytes`` object, so not even
     ``flags.writeable = True`` makes it writable again (scalars pass through)."""
     if isinstance(value, np.ndarray):
-        if value.dtype.hasobject:
+        dtype = value.dtype
+        if dtype.hasobject:
             value = value.copy()
             value.flags.writeable = False
             return value
-        copy = np.frombuffer(value.tobytes(), dtype=value.dtype)
-        return copy if value.ndim == 1 else copy.reshape(value.shape)  # actions are 1-d: skip the reshape
+        # per step for the action (and obs and array fields): dtype positional (as a keyword it costs
+        # more than the copy), and no reshape for the usual 1-d array
+        copy = np.frombuffer(value.tobytes(), dtype)
+        return copy if value.ndim == 1 else copy.reshape(value.shape)
     return value
 
 
