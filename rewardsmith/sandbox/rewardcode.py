@@ -284,6 +284,19 @@ def as_real(value, what: str) -> float:
 
 def validate(result) -> tuple[float, dict[str, float]]:
     """Checks a compute_reward return value and gives (total, components) as plain floats."""
+    if type(result) is tuple and len(result) == 2:  # the per-step case, checked without a call per value
+        total, components = result
+        if type(total) is float and type(components) is dict and math.isfinite(total):
+            for name, value in components.items():
+                if not (type(value) is float and type(name) is str and name in _good_names
+                        and math.isfinite(value)):
+                    break
+            else:  # finite floats under names already checked: what the checks below give back as is
+                return total, dict(components)
+    return _checked(result)
+
+
+def _checked(result) -> tuple[float, dict[str, float]]:
     if not isinstance(result, tuple) or len(result) != 2:
         if result is None:
             cause = "a path through compute_reward that reaches no return statement"
@@ -301,8 +314,7 @@ def validate(result) -> tuple[float, dict[str, float]]:
             f"number. Likely cause: {cause}."
         )
     total, components = result
-    if not (type(total) is float and math.isfinite(total)):  # a finite float is already what as_real gives
-        total = as_real(total, "the total (first element of (total, components))")
+    total = as_real(total, "the total (first element of (total, components))")
     if not isinstance(components, dict):
         raise RewardCodeError(
             f"compute_reward returned {_describe(components)} as components; expected a dict "
@@ -311,9 +323,6 @@ def validate(result) -> tuple[float, dict[str, float]]:
         )
     clean = {}
     for name, value in components.items():
-        if type(value) is float and type(name) is str and name in _good_names and math.isfinite(value):
-            clean[name] = value  # the per-step fast path: what the checks below would let through as is
-            continue
         if not isinstance(name, str):
             raise RewardCodeError(
                 f"component name {_describe(name)} is not a str; expected str keys naming each term. "
