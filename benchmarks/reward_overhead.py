@@ -8,8 +8,8 @@ calling ``compute_reward``, validating, recording fitness traces, and the snapsh
 B (plain SB3): a fresh process building the same vectorized env (``n_envs`` in one process, as SB3's
 ``DummyVecEnv`` does), ``VecNormalize`` and ``PPO(**ppo_kwargs)`` on the bare environment, with torch and BLAS
 single-threaded as in A. B uses SB3's own ``DummyVecEnv``, as a user would; A's vectorized env skips
-``DummyVecEnv``'s per-step deep copy of the info dicts (``rewardsmith.sandbox.train._vec_env``), which is
-why A can come out faster than B. The wrapper-only figure below leaves that out: it is the wrapper's
+``DummyVecEnv``'s per-step deep copies of the info dicts and the observation buffer and writes rewards and
+dones once per step (``rewardsmith.sandbox.train._vec_env``), which is why A can come out faster than B. The wrapper-only figure below leaves that out: it is the wrapper's
 and the reward's own per-step cost.
 
 Both report steps/s over ``model.learn()`` only (trained steps / learn time): process start-up and
