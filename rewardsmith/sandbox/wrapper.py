@@ -123,9 +123,10 @@ class RewardWrapper(gym.Wrapper):
     def _finish(self, terminated, truncated):
         episode = self.episode(terminated, truncated)
         self._finished.append({
-            # ndarray.sum: np.sum's own reduction (the same float) without its dispatch, once per episode
+            # np.add.reduce: np.sum's own reduction of a 1-d array (the same float) without its dispatch
             "fitness": self.task.fitness(episode), "length": episode.length,
-            "return": float(episode.rewards.sum()), "native_return": float(episode.native_rewards.sum()),
+            "return": float(np.add.reduce(episode.rewards)),
+            "native_return": float(np.add.reduce(episode.native_rewards)),
             "terminated": bool(terminated), "truncated": bool(truncated),
         })
         self.last_episode = episode if self._record_all else None
