@@ -8,18 +8,20 @@ calling ``compute_reward``, validating, recording fitness traces, and the snapsh
 B (plain SB3): a fresh process building the same vectorized env (``n_envs`` in one process, as SB3's
 ``DummyVecEnv`` does), ``VecNormalize`` and ``PPO(**ppo_kwargs)`` on the bare environment, with torch and BLAS
 single-threaded as in A. B uses SB3's own ``DummyVecEnv``, as a user would; A's vectorized env skips
-``DummyVecEnv``'s per-step deep copies of the info dicts and the observation buffer and writes rewards and
-dones once per step (``rewardsmith.sandbox.train._vec_env``), which is why A can come out faster than B. The wrapper-only figure below leaves that out: it is the wrapper's
-and the reward's own per-step cost.
+``DummyVecEnv``'s per-step deep copies of the info dicts and the observation buffer and writes rewards
+and dones once per step (``rewardsmith.sandbox.train._vec_env``), which is why A can come out faster
+than B. The wrapper-only figure below leaves that out: it is the wrapper's and the reward's own
+per-step cost.
 
 Both report steps/s over ``model.learn()`` only (trained steps / learn time): process start-up and
 evaluation are not per-step costs. Repetitions alternate A/B, B/A, ... to cancel machine drift;
-the ratio is the median of the paired ratios A/B. A second, noise-free figure isolates the wrapper:
-the time of one env step with random actions, wrapper + baseline reward vs. the bare environment,
-in short interleaved blocks, and the ratio that extra time predicts at plain SB3's speed; once in
-wall-clock time and once in CPU time (against plain SB3's steps per CPU second), which other
-processes on the machine do not inflate. On a shared machine the paired wall-clock ratios scatter
-widely (one other busy process is enough): raise --reps and read all three figures.
+the ratio is the median of the paired ratios A/B. A second figure, without PPO's noise, isolates the
+wrapper: the time of one env step with random actions, wrapper + baseline reward vs. the bare
+environment, in short interleaved blocks (before the A/B runs, in a process as fresh as a training
+child), and the ratio that extra time predicts at plain SB3's speed; once in wall-clock time and once
+in CPU time (against plain SB3's steps per CPU second), which other processes on the machine do not
+inflate. On a shared machine the paired wall-clock ratios scatter widely (one other busy process is
+enough): raise --reps and read all three figures.
 
     python benchmarks/reward_overhead.py                          # hopper-forward (if shipped)
     python benchmarks/reward_overhead.py --task mountaincar-reach --timesteps 4096 --reps 3
@@ -165,6 +167,10 @@ def main() -> None:
     print(f"task {task.name} ({task.env_id}), {timesteps} PPO steps per run, {args.reps} A/B repetitions, "
           f"n_envs={task.training.n_envs}, normalize={task.training.normalize}")
     print(f"load average at the start: {load_average()} ({os.cpu_count()} CPUs)")
+    # first, while this process is as fresh as the sandboxed child that runs the wrapper in training
+    # (after the A/B runs the same wrapper once measured more per step with every run launched, though
+    # the machine's load moves the figure at least as much)
+    costs = step_costs(task, args.blocks)
     a_runs, b_runs, b_cpu = [], [], []
     for rep in range(args.reps):
         order = ("A", "B") if rep % 2 == 0 else ("B", "A")
@@ -183,7 +189,6 @@ def main() -> None:
     print(f"ratio rewardsmith / plain SB3 (median of the paired ratios): {ratio:.3f} "
           f"({'meets' if ratio >= 0.90 else 'BELOW'} the 0.90 target)")
 
-    costs = step_costs(task, args.blocks)
     bare, wrapped = costs["wall"]
     extra = wrapped - bare
     print(f"env step alone, random actions (median of {args.blocks} interleaved blocks): bare "
