@@ -25,12 +25,12 @@ math only, because the exported reward module carries their source.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import inspect
 import re
 import sys
 import textwrap
-import types
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any, Callable
@@ -87,40 +87,89 @@ def field(unit: str = "", doc: str | None = None):
 
 
 class State:
-    """A read-only view of one environment state: ``obs`` plus the task's named fields."""
+    """A read-only view of one environment state: ``obs`` plus the task's named fields.
 
-    __slots__ = ("_values",)
+    ``State(values)`` gives an instance of a class made once per set of names (``state_type``): a tuple
+    of the values with one read-only property per name. Reading a field costs what reading a tuple
+    item does (reward code reads several per step), and nothing can be changed, added or reached
+    behind the values: the wrapper records the fitness fields from the very values the reward sees.
+    """
 
-    def __init__(self, values: dict[str, Any]):
-        # a read-only proxy: the wrapper records the fitness fields from the same dict, so reward
-        # code that reached ``_values`` past the critic still could not forge them
-        object.__setattr__(self, "_values", types.MappingProxyType(values))
+    __slots__ = ()
 
-    def __getattr__(self, name: str):
-        try:
-            return self._values[name]
-        except KeyError:
-            known = ", ".join(sorted(self._values))
-            raise UnknownFieldError(
-                f"state has no field {name!r}; the fields that exist are: {known}"
-            ) from None
+    def __new__(cls, values: dict[str, Any]):
+        return tuple.__new__(state_type(tuple(values)), values.values())
 
-    def __setattr__(self, name, value):
-        raise AttributeError(f"state is read-only (tried to set {name!r})")
+
+def _no_field(name: str, names):
+    return UnknownFieldError(f"state has no field {name!r}; the fields that exist are: {', '.join(sorted(names))}")
+
+
+def _not_a_sequence(self, *args):
+    raise TypeError("a state is not a sequence; read its fields as attributes (next_state.name)")
+
+
+def _no_setting(self, name, value):
+    raise AttributeError(f"state is read-only (tried to set {name!r})")
+
+
+def _no_deleting(self, name):
+    raise AttributeError(f"state is read-only (tried to delete {name!r})")
+
+
+# what a tuple would add to a state: the state behaves as before it was one (no len, items, iteration,
+# arithmetic or ordering; equal only to itself; always true)
+_TUPLE_BEHAVIOUR = {
+    **dict.fromkeys(("__len__", "__getitem__", "__iter__", "__contains__", "__add__", "__mul__", "__rmul__",
+                     "__lt__", "__le__", "__gt__", "__ge__", "__reversed__"), _not_a_sequence),
+    "__eq__": object.__eq__, "__ne__": object.__ne__, "__hash__": object.__hash__,
+    "__bool__": lambda self: True, "__setattr__": _no_setting, "__delattr__": _no_deleting,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def state_type(names: tuple[str, ...]) -> type:
+    """The State class whose instances hold values for ``names`` in that order (made once per set of
+    names): ``tuple.__new__(state_type(names), values)`` builds a state from a sequence of values."""
+    known = tuple(names)
+
+    def __getattr__(self, name):
+        raise _no_field(name, known)
 
     def __repr__(self):
-        return f"State({', '.join(sorted(self._values))})"
+        return f"State({', '.join(sorted(known))})"
+
+    namespace = {"__slots__": (), "__getattr__": __getattr__, "__repr__": __repr__, **_TUPLE_BEHAVIOUR}
+    for attr in ("count", "index"):  # tuple's public methods: unknown fields unless the task declares them
+        namespace[attr] = property(lambda self, attr=attr: __getattr__(self, attr))
+    for i, name in enumerate(known):
+        namespace[name] = _item(i, name)
+    return type("State", (State, tuple), namespace)
+
+
+def _item(i: int, name: str):
+    """A read-only descriptor for item ``i`` of the tuple that is the state (not through __getitem__,
+    which a state refuses)."""
+    try:
+        from collections import _tuplegetter  # namedtuple's C accessor: as fast as reading a tuple item
+    except ImportError:  # pragma: no cover - Pythons without it (namedtuple falls back the same way)
+        return property(lambda self: tuple.__getitem__(self, i), doc=f"the state's {name!r}")
+    return _tuplegetter(i, f"the state's {name!r}")
 
 
 def frozen(value):
     """An immutable copy of an array: its buffer is a ``bytes`` object, so not even
     ``flags.writeable = True`` makes it writable again (scalars pass through)."""
     if isinstance(value, np.ndarray):
-        if value.dtype.hasobject:
+        dtype = value.dtype
+        if dtype.hasobject:
             value = value.copy()
             value.flags.writeable = False
             return value
-        return np.frombuffer(value.tobytes(), dtype=value.dtype).reshape(value.shape)
+        # per step for the action (and obs and array fields): dtype positional (as a keyword it costs
+        # more than the copy), and no reshape for the usual 1-d array
+        copy = np.frombuffer(value.tobytes(), dtype)
+        return copy if value.ndim == 1 else copy.reshape(value.shape)
     return value
 
 
@@ -287,11 +336,24 @@ class Task:
     def state_values(self, env, obs, names=None, with_obs: bool = True) -> dict[str, Any]:
         """The named fields (all, or ``names``) of the environment's current state, plus ``obs`` (unless
         ``with_obs`` is false: the training wrapper skips the copy when the reward never reads it)."""
-        unwrapped = env.unwrapped
-        values = {"obs": frozen(obs)} if with_obs else {}
-        for name in self.fields if names is None else names:
-            values[name] = frozen(self.fields[name].fn(unwrapped, obs))
-        return values
+        keys, read = self.state_reader(list(self.fields) if names is None else names, with_obs)
+        return dict(zip(keys, read(env.unwrapped, obs)))
+
+    def state_reader(self, names, with_obs: bool = True):
+        """``(keys, read)``: ``read(unwrapped_env, obs)`` gives the values of ``keys`` (``obs`` first when
+        ``with_obs``, then ``names``) as a list, each frozen: what the training wrapper calls every step."""
+        fns = [self.fields[name].fn for name in names]
+        keys = (("obs",) if with_obs else ()) + tuple(names)
+
+        def read(unwrapped, obs):
+            values = [frozen(obs)] if with_obs else []
+            append = values.append
+            for fn in fns:
+                value = fn(unwrapped, obs)
+                append(value if type(value) is float else frozen(value))  # floats are immutable already
+            return values
+
+        return keys, read
 
     def fitness(self, episode: Episode) -> float:
         """The task's ground-truth fitness of one episode, as a float."""

@@ -88,11 +88,14 @@ def joint_velocities(env, obs):
 @field(unit="bool")
 def is_healthy(env, obs):
     """1.0 while the hopper is upright (height > 0.7, |angle| < 0.2, all velocities under 100), else 0.0."""
-    # plain floats, not numpy calls: this runs on every training step (a NaN fails the range test too)
-    qpos = env.data.qpos
+    # plain floats, not numpy calls: this runs on every training step. min/max may step past a NaN;
+    # the sum is NaN whenever a value is, so a NaN still fails, as it fails a range test
+    qpos = env.data.qpos.tolist()
     if not (qpos[1] > 0.7 and -0.2 < qpos[2] < 0.2):
         return 0.0
-    return float(all(-100.0 < x < 100.0 for x in qpos[2:].tolist() + env.data.qvel.tolist()))
+    values = qpos[2:] + env.data.qvel.tolist()
+    total = sum(values)
+    return float(-100.0 < min(values) and max(values) < 100.0 and total == total)
 
 
 def fitness(episode):

@@ -340,6 +340,7 @@ def test_the_sandbox_works_after_runaways(scratch_root):
 def test_state_and_action_cannot_be_changed_at_run_time():
     """Runtime backing for the critic's private-attribute and flags rules: the wrapper records the
     fitness fields from the very values the reward sees, so none of them may be writable."""
+    from rewardsmith.errors import UnknownFieldError
     from rewardsmith.task import State, frozen
 
     task = load_task("mountaincar-reach")
@@ -347,8 +348,15 @@ def test_state_and_action_cannot_be_changed_at_run_time():
     values = task.state_values(env, env.reset(seed=0)[0])
     env.close()
     state = State(dict(values))
+    with pytest.raises(AttributeError, match="read-only"):
+        state.position = 0.6  # what a critic bypass would try first
+    with pytest.raises(AttributeError, match="read-only"):
+        del state.position
+    with pytest.raises(UnknownFieldError):
+        state._values  # no store behind the values to reach: the state is the (immutable) values
     with pytest.raises(TypeError):
-        state._values["position"] = 0.6  # what a critic bypass would try first
+        state[0] = 0.6
+    assert state.position == values["position"]
     with pytest.raises(ValueError, match="read-only"):
         state.obs[0] = 1.0
     with pytest.raises(ValueError, match="WRITEABLE"):

@@ -284,6 +284,19 @@ def as_real(value, what: str) -> float:
 
 def validate(result) -> tuple[float, dict[str, float]]:
     """Checks a compute_reward return value and gives (total, components) as plain floats."""
+    if type(result) is tuple and len(result) == 2:  # the per-step case, checked without a call per value
+        total, components = result
+        if type(total) is float and type(components) is dict and math.isfinite(total):
+            for name, value in components.items():
+                if not (type(value) is float and type(name) is str and name in _good_names
+                        and math.isfinite(value)):
+                    break
+            else:  # finite floats under names already checked: what the checks below give back as is
+                return total, dict(components)
+    return _checked(result)
+
+
+def _checked(result) -> tuple[float, dict[str, float]]:
     if not isinstance(result, tuple) or len(result) != 2:
         if result is None:
             cause = "a path through compute_reward that reaches no return statement"

@@ -15,7 +15,7 @@ import numpy as np
 
 from .rewardcode import describe_exception, validate
 from ..errors import RewardCodeError
-from ..task import Episode, State, frozen
+from ..task import Episode, frozen, state_type
 
 
 def fields_read_by(code: str, field_names) -> list[str]:
@@ -45,12 +45,18 @@ class RewardWrapper(gym.Wrapper):
         # through the wrapper chain every step), and the observation is copied only for a reward that reads it
         self._unwrapped = env.unwrapped
         self._with_obs = record_all or (reward is not None and bool(fields_read_by(code, ["obs"])))
+        # the state's values come as a list in ``keys`` order, read by one closure and wrapped in the
+        # state class for those keys without a dict in between; recorded fields are read by position
+        keys, self._read = task.state_reader(self._compute, self._with_obs)
+        self._state_type = state_type(keys)
+        self._record_at = [keys.index(n) for n in self._record]
         self._state = None
         self._stats = {}
         self._total_sum = self._native_sum = 0.0
         self._steps = 0
         self._finished: list[dict] = []
         self._trace = None
+        self._max_steps = getattr(getattr(env, "spec", None), "max_episode_steps", None)  # a property: once
 
     # -- bookkeeping the callback and evaluation read
     def pop_stats(self) -> dict:
@@ -63,43 +69,48 @@ class RewardWrapper(gym.Wrapper):
         return out
 
     def _new_trace(self, values):
-        self._trace = {"fields": {n: [values[n]] for n in self._record}, "actions": [], "native": [],
-                       "components": {}, "rewards": []}
+        self._trace = {"fields": {n: [values[i]] for n, i in zip(self._record, self._record_at)},
+                       "actions": [], "native": [], "components": {}, "rewards": []}
+        # what step() appends to, looked up once per episode
+        self._columns = list(zip(self._record_at, self._trace["fields"].values()))
+        self._natives, self._rewards = self._trace["native"], self._trace["rewards"]
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
-        values = self.task.state_values(self._unwrapped, obs, self._compute, self._with_obs)
-        self._state = State(values)
+        values = self._read(self._unwrapped, obs)
+        self._state = tuple.__new__(self._state_type, values)
         self._new_trace(values)
         return obs, info
 
     def step(self, action):
         obs, native, terminated, truncated, info = self.env.step(action)
         native = float(native)
-        values = self.task.state_values(self._unwrapped, obs, self._compute, self._with_obs)
-        next_state = State(values)
+        values = self._read(self._unwrapped, obs)
+        next_state = tuple.__new__(self._state_type, values)
         if self.reward is None:
             total, components = native, {}
         else:
+            seen = frozen(action if type(action) is np.ndarray else np.asarray(action))
             try:
-                total, components = validate(self.reward(self._state, frozen(np.asarray(action)), next_state))
+                total, components = validate(self.reward(self._state, seen, next_state))
             except RewardCodeError as exc:
                 raise RewardCodeError(describe_exception(exc, self.code, "during training")) from None
             except Exception as exc:  # noqa: BLE001 - any failure of reward code is the reward's
                 raise RewardCodeError(describe_exception(exc, self.code, "during training")) from exc
         self._state = next_state
-        stats = self._stats
         self._total_sum += total
         self._native_sum += native
-        for name, value in components.items():
-            stats[name] = stats.get(name, 0.0) + value
+        if components:
+            stats = self._stats
+            for name, value in components.items():
+                stats[name] = stats.get(name, 0.0) + value
         self._steps += 1
-        trace = self._trace
-        for name in self._record:
-            trace["fields"][name].append(values[name])
-        trace["native"].append(native)
-        trace["rewards"].append(total)
+        for i, column in self._columns:
+            column.append(values[i])
+        self._natives.append(native)
+        self._rewards.append(total)
         if self._record_all:
+            trace = self._trace
             trace["actions"].append(np.array(action, dtype=float))
             for name, value in components.items():
                 trace["components"].setdefault(name, []).append(value)
@@ -112,21 +123,22 @@ class RewardWrapper(gym.Wrapper):
     def _finish(self, terminated, truncated):
         episode = self.episode(terminated, truncated)
         self._finished.append({
+            # np.add.reduce: np.sum's own reduction of a 1-d array (the same float) without its dispatch
             "fitness": self.task.fitness(episode), "length": episode.length,
-            "return": float(np.sum(episode.rewards)), "native_return": float(np.sum(episode.native_rewards)),
+            "return": float(np.add.reduce(episode.rewards)),
+            "native_return": float(np.add.reduce(episode.native_rewards)),
             "terminated": bool(terminated), "truncated": bool(truncated),
         })
         self.last_episode = episode if self._record_all else None
 
     def episode(self, terminated, truncated) -> Episode:
         trace = self._trace
-        spec = getattr(self.env, "spec", None)
         return Episode(
             fields={n: np.asarray(v) for n, v in trace["fields"].items()},
             actions=np.asarray(trace["actions"]),
             native_rewards=np.asarray(trace["native"], dtype=float),
             terminated=bool(terminated), truncated=bool(truncated),
-            max_steps=getattr(spec, "max_episode_steps", None),
+            max_steps=self._max_steps,
             components={n: np.asarray(v, dtype=float) for n, v in trace["components"].items()},
             rewards=np.asarray(trace["rewards"], dtype=float),
         )
