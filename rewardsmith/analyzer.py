@@ -13,13 +13,14 @@ import ast
 import math
 import re
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .components import dominant_component, magnitude_shares
 from .errors import ConfigError, LLMError
+from .records import Analysis, EpisodeSummary, Finding  # noqa: F401 - Analysis and Finding importable from here too
 from .task import Task
 from .trainer import Score
 from .sandbox.wrapper import RewardWrapper
@@ -45,45 +46,6 @@ ARCHIVE_FITNESS_RANK = 0.25  # ... with fitness above at most this fraction of i
 MIN_CORR_EPISODES = 3        # a component's correlation with fitness needs this many evaluation episodes
 MAX_REFLECTION_BYTES = 2048  # the reflection drops state lines (never components) until it fits
 MAX_REFLECTION_FIELDS = 8
-
-
-@dataclass
-class Finding:
-    """One failure mode a detector found, with the numbers that show it."""
-    name: str
-    message: str
-    evidence: dict[str, float]
-    brief: str = ""  # a few words for tables (``summary_line``)
-    subjects: list[str] = field(default_factory=list)  # the components or fields concerned
-
-
-@dataclass
-class Analysis:
-    """Everything measured about one scored candidate; ``to_dict``/``from_dict`` round-trip through JSON."""
-    fitness: float
-    fitness_std: float
-    seeds: list[int]
-    timesteps: int
-    max_steps: int | None
-    termination: str  # what the environment ending an episode means here: "failure" or "success"
-    evaluation: dict  # means over evaluation episodes: episodes, length, return, native_return, reward_per_step
-    episodes: list[dict]
-    components: dict[str, dict]
-    fields: dict[str, dict]
-    actions: dict
-    training: dict
-    findings: list[Finding]
-    diagnosis: str | None = None  # an LLM analyst's text, when --llm-analyzer is on
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Analysis":
-        return cls(**{**data, "findings": [Finding(**f) for f in data.get("findings", [])]})
-
-    def finding(self, name: str) -> Finding | None:
-        return next((f for f in self.findings if f.name == name), None)
 
 
 @dataclass
@@ -170,26 +132,26 @@ def _action_stats(trajectories: list[dict]) -> dict:
             "mean_abs": _r(np.mean(np.concatenate(magnitudes))) if magnitudes else None}
 
 
-def _episode(seed: int, index: int, summary: dict, trajectory: dict | None) -> dict:
+def _episode(seed: int, index: int, summary: EpisodeSummary, trajectory: dict | None) -> dict:
     fields = {}
     for name, values in (trajectory or {}).get("fields", {}).items():
         if len(values):
             x = _per_state(values)
             fields[name] = {"first": _r(x[0]), "last": _r(x[-1]), "min": _r(x.min()), "max": _r(x.max()),
                             "mean": _r(x.mean()), "displacement": _r(_displacement(values))}
-    ended = "terminated" if summary["terminated"] else "truncated" if summary["truncated"] else "other"
-    return {"seed": seed, "index": index, "fitness": _r(summary["fitness"]), "length": summary["length"],
-            "return": _r(summary["return"]), "native_return": _r(summary["native_return"]), "ended": ended,
+    ended = "terminated" if summary.terminated else "truncated" if summary.truncated else "other"
+    return {"seed": seed, "index": index, "fitness": _r(summary.fitness), "length": summary.length,
+            "return": _r(summary.reward_return), "native_return": _r(summary.native_return), "ended": ended,
             "fields": fields}
 
 
 def _components(score: Score, kept: list[dict], kept_fitness: list[float]) -> dict[str, dict]:
     """Per component: its evaluation statistics (the last snapshot's without trajectories) and training series."""
-    names = dict.fromkeys([n for r in score.runs for s in r.snapshots for n in s["components"]]
+    names = dict.fromkeys([n for r in score.runs for s in r.snapshots for n in s.components]
                           + [n for t in kept for n in t.get("components", {})])
     steps, components = sum(len(t["rewards"]) for t in kept), {}
     for name in names:
-        series = _series(score, lambda s, n=name: s["components"].get(n))
+        series = _series(score, lambda s, n=name: s.components.get(n))
         values = [v for v in series if v is not None]
         entry = {"training": {"series": series, "min": min(values, default=None),
                               "mean": _r(_mean(values)), "max": max(values, default=None)}}
@@ -217,15 +179,15 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
                 for run in score.runs for i, summary in enumerate(run.episodes)]
     kept = [t for *_, t in rollouts if t is not None]
     summaries = [s for *_, s, _ in rollouts]
-    limits = [s["length"] for s in summaries if s["truncated"]]  # a truncated episode ran to the limit
+    limits = [s.length for s in summaries if s.truncated]  # a truncated episode ran to the limit
     max_steps = next((t["max_steps"] for t in kept if t.get("max_steps")), None) \
         or task.max_episode_steps or max(limits, default=None)
-    steps = sum(s["length"] for s in summaries)
-    evaluation = {"episodes": len(summaries), "length": _r(_mean([s["length"] for s in summaries])),
-                  "return": _r(_mean([s["return"] for s in summaries])),
-                  "native_return": _r(_mean([s["native_return"] for s in summaries])),
-                  "reward_per_step": _r(sum(s["return"] for s in summaries) / steps) if steps else None}
-    training = {k: _series(score, lambda s, k=k: s.get(k)) for k in (
+    steps = sum(s.length for s in summaries)
+    evaluation = {"episodes": len(summaries), "length": _r(_mean([s.length for s in summaries])),
+                  "return": _r(_mean([s.reward_return for s in summaries])),
+                  "native_return": _r(_mean([s.native_return for s in summaries])),
+                  "reward_per_step": _r(sum(s.reward_return for s in summaries) / steps) if steps else None}
+    training = {k: _series(score, lambda s, k=k: getattr(s, k)) for k in (
         "step", "fitness", "episode_return", "episode_length", "reward_per_step", "native_per_step")}
     fields = {}
     for name, spec in task.fields.items():
@@ -240,7 +202,7 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
         fitness=_r(score.mean), fitness_std=_r(score.std), seeds=list(score.seeds), timesteps=score.timesteps,
         max_steps=max_steps, termination=termination_meaning(task), evaluation=evaluation,
         episodes=[_episode(*r) for r in rollouts],
-        components=_components(score, kept, [s["fitness"] for *_, s, t in rollouts if t is not None]),
+        components=_components(score, kept, [s.fitness for *_, s, t in rollouts if t is not None]),
         fields=fields, actions=_action_stats(kept), training=training, findings=[])
     context = DetectorContext(task, list(archive or []), random_fitness)
     analysis.findings = [f for detect in DETECTORS if (f := detect(analysis, context)) is not None]

@@ -40,11 +40,12 @@ import json
 import math
 import statistics
 from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from .errors import TrainingError
 from .executor import Cancelled
+from .records import Snapshot
 from .store import FAILED, SCORED, TRAINING, Candidate, RunStore, write_atomic
 from .task import Task
 from .trainer import Budget, Score, SeedResult
@@ -94,7 +95,7 @@ def random_margin(random_fitness: float | None) -> float:
     return RANDOM_MARGIN * max(1.0, abs(random_fitness or 0.0))
 
 
-def separation_step(snapshots: list[dict], random_fitness: float | None, random_spread: float = 0.0) -> int | None:
+def separation_step(snapshots: list[Snapshot], random_fitness: float | None, random_spread: float = 0.0) -> int | None:
     """The training step at which a curve (snapshots with ``step``, ``fitness`` and ``episodes``, the
     number of training episodes that fitness is the mean of) clearly left the random policy's fitness:
     the first of ``SEPARATION_SNAPSHOTS`` snapshots in a row above ``random + max(margin, NOISE_Z ×
@@ -104,19 +105,19 @@ def separation_step(snapshots: list[dict], random_fitness: float | None, random_
         return None
 
     def clear(snapshot) -> bool:
-        fitness = snapshot.get("fitness")
+        fitness = snapshot.fitness
         if fitness is None:
             return False
-        noise = NOISE_Z * random_spread / math.sqrt(max(1, snapshot.get("episodes") or 1))
+        noise = NOISE_Z * random_spread / math.sqrt(max(1, snapshot.episodes or 1))
         return fitness > random_fitness + max(random_margin(random_fitness), noise)
 
     for i, snapshot in enumerate(snapshots):
         if all(clear(s) for s in snapshots[i:i + SEPARATION_SNAPSHOTS]):
-            return int(snapshot["step"])
+            return int(snapshot.step)
     return None
 
 
-def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snapshots: list[dict] | None,
+def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snapshots: list[Snapshot] | None,
                 random_fitness: float | None, random_spread: float = 0.0) -> tuple[list[int], str]:
     """The rung targets for a generation's pool and why they are there (see the module doc)."""
     if baseline_snapshots is None or random_fitness is None:
@@ -293,10 +294,9 @@ def save_leg(store: RunStore, cid: str, seed: int, rung: int, target: int, resul
         "episode_fitness": result.episode_fitness,
         "trained_steps": result.trained_steps if result.trained_steps is not None else result.timesteps,
         "train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds or 0.0,
-        "evaluation_steps": sum(e.get("length", 0) for e in result.episodes), "snapshots": result.snapshots}
-    kept = asdict(result)
-    kept.pop("checkpoint", None)
-    store.save_leg(cid, seed, rung, outcome, kept)
+        "evaluation_steps": sum(e.length for e in result.episodes),
+        "snapshots": [s.to_json() for s in result.snapshots]}
+    store.save_leg(cid, seed, rung, outcome, result.to_json(leave_out=("checkpoint",)))
 
 
 def merged_result(store: RunStore, cid: str, seed: int, rung: int) -> SeedResult:
@@ -304,8 +304,8 @@ def merged_result(store: RunStore, cid: str, seed: int, rung: int) -> SeedResult
     legs = store.legs(cid, seed)
     upto = [legs[r] for r in sorted(legs) if r <= rung]
     last = next((leg["result"] for leg in reversed(upto) if leg.get("result")), None) or {}
-    result = SeedResult(**{k: v for k, v in last.items() if k != "rung"})
-    result.snapshots = [s for leg in upto for s in leg["snapshots"]]
+    result = SeedResult.from_json(last)
+    result.snapshots = [Snapshot.from_json(s) for leg in upto for s in leg["snapshots"]]
     result.trained_steps = sum(leg["trained_steps"] for leg in upto)
     result.train_seconds = sum(leg["train_seconds"] for leg in upto)
     result.wall_seconds = sum(leg["wall_seconds"] for leg in upto)
@@ -359,7 +359,7 @@ class PoolTrainer:
         for cid in self.pool:
             candidate = self.store.candidate(cid)
             if candidate.status == SCORED:  # recorded before the run stopped: never trained again
-                recorded = (candidate.result or {}).get("halving")
+                recorded = candidate.result.halving if candidate.result else None
                 scores[cid] = {int(r): f for r, f in recorded["history"].items()} if recorded else \
                     {len(self.rungs) - 1: candidate.fitness}
                 self._noise[cid] = {int(r): v for r, v in (recorded or {}).get("noise", {}).items()}

@@ -138,7 +138,7 @@ def test_the_evaluation_job_carries_no_code_and_its_handler_never_imports_reward
     finally:
         trainer.run_job = real
     assert [j["kind"] for j in jobs] == ["evaluate"] and "code" not in jobs[0]
-    assert result["episodes"][0]["length"] == 999 and len(result["trajectories"]) == 1
+    assert result["episodes"][0].length == 999 and len(result["trajectories"]) == 1
     trajectory = result["trajectories"][0]
     assert len(trajectory["obs"]) == len(trajectory["actions"]) + 1 == 1000
     assert set(trajectory["fields"]) == set(task.fields)
