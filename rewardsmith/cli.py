@@ -412,7 +412,7 @@ def _edit_text(text: str) -> str | None:
     return edited
 
 
-def _edit_candidate(store, task, cid: str, file: str | None) -> bool:
+def _edit_candidate(store, task, cid: str, file: str | None, screen: bool = True) -> bool:
     from .human import add_edit
 
     original = store.candidate(cid)
@@ -426,11 +426,13 @@ def _edit_candidate(store, task, cid: str, file: str | None) -> bool:
         if code is None:
             click.echo("editor closed without saving; nothing recorded")
             return False
-    candidate, verdict, draft = add_edit(store, task, cid, code)
+    outcome = add_edit(store, task, cid, code, screen=screen)
+    candidate = outcome.candidate
     if candidate is None:
-        click.echo(verdict.report())
-        click.echo(f"the edit was rejected; your code is kept in {draft} "
-                   f"(fix it and run: rewardsmith edit {store.root} {cid} --file {draft})")
+        click.echo(outcome.report)
+        again = f"rewardsmith edit {store.root} {cid} --file {outcome.draft}"
+        click.echo(f"the edit was rejected; your code is kept in {outcome.draft} (fix it and run: {again}"
+                   f"{'; or, to train it anyway: ' + again + ' --no-screen' if outcome.screening else ''})")
         return False
     click.echo(f"accepted as {candidate.id} (parent {cid}); it is trained in generation "
                f"{candidate.generation}: rewardsmith evolve --resume {store.root}")
@@ -441,14 +443,16 @@ def _edit_candidate(store, task, cid: str, file: str | None) -> bool:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("candidate_id")
 @click.option("--file", type=click.Path(dir_okay=False), help="Take the edited code from this file instead of $EDITOR.")
-def edit(run_dir, candidate_id, file):
-    """Opens a candidate's code in $EDITOR; the checked edit joins the population as a new candidate."""
+@click.option("--no-screen", is_flag=True, help="Skip screening on the run's recorded episodes (the critic still checks it).")
+def edit(run_dir, candidate_id, file, no_screen):
+    """Opens a candidate's code in $EDITOR; the checked and screened edit joins the population as a new
+    candidate."""
     from .store import RunStore
     from .task import load_task_file
 
     store = RunStore(run_dir)
     task = load_task_file(store.root / "task.py")
-    sys.exit(0 if _edit_candidate(store, task, candidate_id, file) else 1)
+    sys.exit(0 if _edit_candidate(store, task, candidate_id, file, screen=not no_screen) else 1)
 
 
 @main.command()

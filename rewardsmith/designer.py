@@ -160,8 +160,11 @@ class LLMDesigner:
             return messages
         if ctx.best is not None:
             messages.append({"role": "assistant", "content": f"```python\n{ctx.best.code.strip()}\n```"})
+        from .selection import confirmed_mean, confirmed_seeds
+
+        best = {"best_fitness": confirmed_mean(ctx.best), "best_seeds": confirmed_seeds(ctx.best)} if ctx.best else {}
         messages.append({"role": "user", "content": self.prompts.iteration(
-            ctx.task, best=ctx.best, failures=ctx.failures, feedback=ctx.feedback,
+            ctx.task, best=ctx.best, **best, failures=ctx.failures, feedback=ctx.feedback,
             human_edits=ctx.human_edits, show_reflection=ctx.reflection,
             baseline_fitness=None)})
         return messages

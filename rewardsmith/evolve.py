@@ -285,7 +285,7 @@ class Evolution:
         holds on a second seed: the generation's best full-budget candidate that beats the incumbent
         trains one more seed (so does the incumbent, once, if it has only its search seed) at the same
         budget, and takes the place only if its two-seed mean still beats the incumbent's. One attempt
-        per generation; both seeds are kept in each candidate's ``result["confirmation"]``."""
+        per generation; both seeds are kept in each candidate's ``result.confirmation``."""
         from .selection import baseline_competes, best_of, confirmed_mean
         from .store import full_budget
 

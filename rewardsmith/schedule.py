@@ -17,9 +17,11 @@ the pool trains fully. Rung targets are rounded up to whole PPO rollouts.
 Who goes on (``CutRule``): a rung never stops a candidate on noise. Every candidate's score at a rung
 has a noise estimate, twice the standard error of its evaluation episodes' fitness (at least the
 analyzer's "no better than random" margin). If no score is clearly above the random policy's fitness,
-everyone goes on. Otherwise the cut line starts below the best ``ceil(n/eta)`` and moves to the nearest
-gap between neighbours in the ranking wider than both their noises combined: down first (keeping more),
-else up; with no such gap anywhere, everyone goes on. Each decision, with its numbers, is kept in the candidates' ``result["halving"]``.
+everyone goes on. Otherwise the best ``want = ceil(n/eta)`` go on, and so does every candidate that is not
+clearly behind each of them: a candidate is stopped only when its score trails each of the best ``want``
+by more than the two noises combined (``√(noise₁² + noise₂²)``), a race in the manner of Maron & Moore's
+Hoeffding races. When nobody trails that clearly, the cut may move up: it keeps the best ``k < want`` when
+every other candidate is clearly behind each of them; with no such ``k``, everyone goes on. Each decision, with its numbers, is kept in the candidates' ``result["halving"]``.
 
 A candidate stopped at a lower rung is recorded as scored with that rung's fitness, ``timesteps`` as
 trained, and ``result["budget_fraction"] < 1``; the archive compares like with like (``selection.py``).
@@ -175,21 +177,26 @@ class CutRule:
             return len(ranked), {**base, "action": "promote", "reason": (
                 f"no score is clearly above the random policy's {self.random_fitness:.4g} (best {best} "
                 f"{scores[best]:.4g}, noise {n(best):.2g}): everyone goes on")}
-        # the cut goes at the clear gap nearest below the best ceil(n/eta) (keeping more), else the nearest
-        # above it (keeping fewer, but every one stopped is clearly behind every one kept)
+        # stopping the candidates below position k is justified when each of them is clearly behind each of
+        # the best min(k, want): the cut goes at the nearest such k at or below the best ceil(n/eta) (keeping
+        # more), else the nearest above it (keeping fewer)
         for k in [*range(want, len(ranked)), *range(want - 1, 0, -1)]:
-            above, below = ranked[k - 1], ranked[k]
-            gap = _comparable(scores[above]) - _comparable(scores[below])
-            needed = math.hypot(n(above), n(below))
-            if gap > needed:
+            ahead, behind = ranked[:min(k, want)], ranked[k:]
+            margins = [(_comparable(scores[a]) - _comparable(scores[b]) - math.hypot(n(a), n(b)), a, b)
+                       for a in ahead for b in behind]
+            if all(m > 0 for m, _, _ in margins):
+                _, a, b = min(margins, key=lambda m: m[0])  # the closest call
+                gap = _comparable(scores[a]) - _comparable(scores[b])
+                needed = math.hypot(n(a), n(b))
                 moved = "" if k == want else \
-                    f" (the cut moved {'down' if k > want else 'up'} from {want}: no clear gap there)"
+                    f" (the cut moved {'down' if k > want else 'up'} from {want}: nobody is clearly behind there)"
                 return k, {**base, "action": "cut", "kept": ranked[:k], "gap": _round(gap),
                            "needed": round(needed, 6), "reason": (
-                               f"kept {k} of {len(ranked)}: {above} {scores[above]:.4g} vs {below} "
-                               f"{scores[below]:.4g}, a gap of {gap:.3g} > noise {needed:.2g}{moved}")}
+                               f"kept {k} of {len(ranked)}: each one stopped is clearly behind each of the best "
+                               f"{len(ahead)}; closest: {a} {scores[a]:.4g} vs {b} {scores[b]:.4g}, a gap of "
+                               f"{gap:.3g} > noise {needed:.2g}{moved}")}
         return len(ranked), {**base, "action": "promote", "reason": (
-            "no gap between neighbours in the ranking is wider than their noise: everyone goes on")}
+            f"nobody is clearly behind the best {want} (by more than their noises combined): everyone goes on")}
 
 
 def top_of(eta: int) -> Callable:

@@ -56,6 +56,11 @@ def confirmed_mean(c: Candidate) -> float | None:
     return c.fitness if confirmation is None else confirmation.mean
 
 
+def confirmed_seeds(c: Candidate) -> int:
+    """How many seeds ``confirmed_mean`` averages: 2 once the candidate has a confirmation seed, else 1."""
+    return 2 if c.result is not None and c.result.confirmation is not None else 1
+
+
 def prompt_best(store) -> Candidate | None:
     """The best shown to the designer: the incumbent recorded in meta ``prompt_best`` (a candidate
     replaces it only when its advantage holds on a second seed; evolve.Evolution._confirm), else the

@@ -366,6 +366,12 @@ def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_se
     assert executor.calls[-1] == (solid.code, CONFIRM_SEED_OFFSET)  # the incumbent already has two seeds
     assert store.candidate(solid.id).result.confirmation.confirmed is True
     assert evolution.context(3).best.id == solid.id and store.meta("prompt_best") == solid.id
+    # the prompt's "best so far" is the mean of its two seeds (0.8 and 0.7), not the search seed's 0.8
+    from rewardsmith.designer import LLMDesigner
+    from rewardsmith.prompting import Prompts
+
+    prompt = LLMDesigner(client=None, prompts=Prompts()).messages_for(evolution.context(3))[-1]["content"]
+    assert f"candidate {solid.id}, fitness 0.75, the mean of 2 training seeds" in prompt
     doc = show_json(store)
     assert doc["prompt_best"] == solid.id
     assert next(c for c in doc["candidates"] if c["id"] == lucky.id)["confirmation"]["confirmed"] is False

@@ -104,6 +104,32 @@ def test_a_rejected_edit_is_kept_as_a_draft_and_records_nothing(run, tmp_path):
     assert result.exit_code == 2 and "c42" in result.output
 
 
+# pays the car for keeping still: the run's idle trained policies score below random flailing, so this
+# reward ranks the recorded episodes against their fitness
+STILL = "def compute_reward(state, action, next_state):\n    calm = -100.0 * abs(next_state.velocity)\n" \
+        "    return calm, {'calm': calm}\n"
+
+
+@pytest.mark.slow
+def test_an_edit_is_screened_on_the_runs_episodes_before_it_can_cost_training(run, tmp_path):
+    (tmp_path / "still.py").write_text(STILL)
+    before = [c.id for c in RunStore(run).candidates()]
+    result = invoke("edit", run, "c0", "--file", tmp_path / "still.py")
+    assert result.exit_code == 1
+    assert "REJECTED by screening (no training step spent)" in result.output and "Spearman" in result.output
+    assert "--no-screen" in result.output and (run / "edits" / "c0e1.draft.py").read_text() == STILL
+    assert [c.id for c in RunStore(run).candidates()] == before
+    # a person may overrule screening (never the critic): the edit is recorded, unscreened
+    result = invoke("edit", run, "c0", "--file", tmp_path / "still.py", "--no-screen")
+    assert result.exit_code == 0, result.output
+    edit = RunStore(run).candidate("c0e1")
+    assert edit.status == "pending" and (edit.result is None or edit.result.screening is None)
+    # an edit that passes carries its screening evidence, as a designed candidate does
+    (tmp_path / "edit.py").write_text(FLAG_ONLY)
+    assert invoke("edit", run, "c0", "--file", tmp_path / "edit.py").exit_code == 0
+    assert RunStore(run).candidate("c0e2").result.screening["passed"] is True
+
+
 @pytest.mark.slow
 def test_edit_opens_the_editor(run, editor, monkeypatch):
     result = invoke("edit", run, "c1")

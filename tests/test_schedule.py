@@ -107,26 +107,31 @@ def test_a_rung_where_nobody_beats_random_promotes_everyone():
     assert "random policy's 0.07" in decision["reason"]
 
 
-def test_the_cut_line_moves_down_to_a_gap_wider_than_the_noise_or_nobody_is_cut():
+def test_a_candidate_is_stopped_only_when_clearly_behind_each_of_the_best():
     rule = CutRule(eta=3, random_fitness=0.0, floor=0.05)
     ranked = ["a", "b", "c", "d", "e", "f"]
-    # the top 2 would be kept, but b and c are 0.02 apart; c and d 0.5 apart: the cut goes there
+    # the top 2 would be kept, but c trails b by 0.02; d trails both a and b by more than the noise: cut there
     scores = dict(zip(ranked, (1.5, 1.24, 1.22, 0.7, 0.6, 0.1)))
     kept, decision = rule.decide(1, ranked, scores, {c: 0.0 for c in ranked})
     assert kept == 3 and decision["action"] == "cut" and decision["kept"] == ["a", "b", "c"]
-    assert "c 1.22 vs d 0.7" in decision["reason"] and "moved down from 2" in decision["reason"]
-    # a candidate's own noise (its evaluation episodes' spread) widens what counts as a gap
+    assert "closest: b 1.24 vs d 0.7" in decision["reason"] and "moved down from 2" in decision["reason"]
+    # a candidate's own noise (its evaluation episodes' spread) widens what counts as clearly behind:
+    # d (0.7 ± 0.6) is within the noise of b, e (0.6 ± 0.6) is not; the cut keeps d and stops e and f
     noisy = {c: 0.0 for c in ranked} | {"c": 0.6, "d": 0.6, "e": 0.6}
     kept, decision = rule.decide(1, ranked, scores | {"f": -0.1}, noisy)
-    assert kept == 5 and "e 0.6 vs f -0.1" in decision["reason"]
+    assert kept == 4 and "closest: b 1.24 vs e 0.6" in decision["reason"]
+    # no neighbour gap is wide, but the last is clearly behind both of the best two: only it stops
+    close = dict(zip(ranked, (1.0, 0.98, 0.96, 0.94, 0.92, 0.9)))
+    kept, decision = rule.decide(1, ranked, close, {c: 0.0 for c in ranked})
+    assert kept == 5 and "closest: b 0.98 vs f 0.9" in decision["reason"]
     # one clearly ahead, the rest bunched within the noise: the cut moves up, keeping fewer than 1/eta
     ahead = dict(zip(ranked, (1.5, 0.5, 0.49, 0.48, 0.47, 0.46)))
     kept, decision = rule.decide(1, ranked, ahead, {c: 0.0 for c in ranked})
     assert kept == 1 and "moved up from 2" in decision["reason"]
-    # evenly spread scores closer than the noise: everyone goes on
-    close = dict(zip(ranked, (1.0, 0.98, 0.96, 0.94, 0.92, 0.9)))
-    kept, decision = rule.decide(1, ranked, close, {c: 0.0 for c in ranked})
-    assert kept == 6 and decision["action"] == "promote" and "wider than their noise" in decision["reason"]
+    # scores all within the noise of each other: everyone goes on
+    bunched = dict(zip(ranked, (1.0, 0.99, 0.98, 0.97, 0.96, 0.95)))
+    kept, decision = rule.decide(1, ranked, bunched, {c: 0.0 for c in ranked})
+    assert kept == 6 and decision["action"] == "promote" and "nobody is clearly behind" in decision["reason"]
 
 
 def _snap(step, fitness, episodes=1):
@@ -272,7 +277,7 @@ def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it
     assert sorted(c["target"] for c in trainer.calls) == [256] * 5 + [768] * 5 + [2304] * 2
     by_name = {c.notes.split(";")[0]: c for c in store.candidates()}
     first, second = by_name["a"].result.halving["decisions"]
-    assert first["action"] == "promote" and first["kept"] and "wider than their noise" in first["reason"]
+    assert first["action"] == "promote" and first["kept"] and "nobody is clearly behind" in first["reason"]
     assert second["action"] == "cut" and not second["kept"] and f"{by_name['d'].id} 0.9 vs {by_name['c'].id} 0.3" in second["reason"]
     doc = show_json(store)
     assert "random_fitness" in doc and doc["random_fitness"] is not None
