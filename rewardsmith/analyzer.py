@@ -20,7 +20,7 @@ import numpy as np
 
 from .components import dominant_component, magnitude_shares
 from .errors import ConfigError, LLMError
-from .records import Analysis, EpisodeSummary, Finding  # noqa: F401 - Analysis and Finding importable from here too
+from .records import Analysis, EpisodeSummary, Finding, Trajectory  # noqa: F401 - Analysis and Finding importable from here too
 from .task import Task
 from .trainer import Score
 from .sandbox.wrapper import RewardWrapper
@@ -105,17 +105,17 @@ def termination_meaning(task: Task) -> str:
     return task.termination
 
 
-def _action_stats(trajectories: list[dict]) -> dict:
+def _action_stats(trajectories: list[Trajectory]) -> dict:
     """Sign flips per step, the fraction at the bounds, and the mean |action| as a fraction of the half-range."""
     flips = pairs = at_bound = bounded = 0
     magnitudes, dims = [], None
     for t in trajectories:
-        a = np.asarray(t["actions"], dtype=float)
+        a = np.asarray(t.actions, dtype=float)
         if not a.size:
             continue
         a = a.reshape(len(a), -1)
         dims = a.shape[1]
-        low, high = (np.array([np.nan if v is None else v for v in t.get(key) or [None] * dims], dtype=float)
+        low, high = (np.array([np.nan if v is None else v for v in getattr(t, key) or [None] * dims], dtype=float)
                      for key in ("action_low", "action_high"))
         finite = np.isfinite(low) & np.isfinite(high)  # unknown or unbounded: signs around 0, never saturated
         low, high = np.where(finite, low, -1.0), np.where(finite, high, 1.0)
@@ -132,9 +132,9 @@ def _action_stats(trajectories: list[dict]) -> dict:
             "mean_abs": _r(np.mean(np.concatenate(magnitudes))) if magnitudes else None}
 
 
-def _episode(seed: int, index: int, summary: EpisodeSummary, trajectory: dict | None) -> dict:
+def _episode(seed: int, index: int, summary: EpisodeSummary, trajectory: Trajectory | None) -> dict:
     fields = {}
-    for name, values in (trajectory or {}).get("fields", {}).items():
+    for name, values in (trajectory.fields if trajectory is not None else {}).items():
         if len(values):
             x = _per_state(values)
             fields[name] = {"first": _r(x[0]), "last": _r(x[-1]), "min": _r(x.min()), "max": _r(x.max()),
@@ -145,18 +145,18 @@ def _episode(seed: int, index: int, summary: EpisodeSummary, trajectory: dict | 
             "fields": fields}
 
 
-def _components(score: Score, kept: list[dict], kept_fitness: list[float]) -> dict[str, dict]:
+def _components(score: Score, kept: list[Trajectory], kept_fitness: list[float]) -> dict[str, dict]:
     """Per component: its evaluation statistics (the last snapshot's without trajectories) and training series."""
     names = dict.fromkeys([n for r in score.runs for s in r.snapshots for n in s.components]
-                          + [n for t in kept for n in t.get("components", {})])
-    steps, components = sum(len(t["rewards"]) for t in kept), {}
+                          + [n for t in kept for n in t.components or {}])
+    steps, components = sum(len(t.rewards) for t in kept), {}
     for name in names:
         series = _series(score, lambda s, n=name: s.components.get(n))
         values = [v for v in series if v is not None]
         entry = {"training": {"series": series, "min": min(values, default=None),
                               "mean": _r(_mean(values)), "max": max(values, default=None)}}
         if steps:
-            per_episode = [np.asarray(t.get("components", {}).get(name, []), dtype=float) for t in kept]
+            per_episode = [np.asarray((t.components or {}).get(name, []), dtype=float) for t in kept]
             pooled = np.concatenate(per_episode)
             entry.update(source="evaluation", mean_per_step=_r(pooled.sum() / steps), sign=_sign(pooled),
                          per_step=pooled, fitness_corr=_corr([e.sum() for e in per_episode], kept_fitness))
@@ -180,7 +180,7 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
     kept = [t for *_, t in rollouts if t is not None]
     summaries = [s for *_, s, _ in rollouts]
     limits = [s.length for s in summaries if s.truncated]  # a truncated episode ran to the limit
-    max_steps = next((t["max_steps"] for t in kept if t.get("max_steps")), None) \
+    max_steps = next((t.max_steps for t in kept if t.max_steps), None) \
         or task.max_episode_steps or max(limits, default=None)
     steps = sum(s.length for s in summaries)
     evaluation = {"episodes": len(summaries), "length": _r(_mean([s.length for s in summaries])),
@@ -191,7 +191,7 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
         "step", "fitness", "episode_return", "episode_length", "reward_per_step", "native_per_step")}
     fields = {}
     for name, spec in task.fields.items():
-        rows = [t["fields"][name] for t in kept if len(t.get("fields", {}).get(name, []))]
+        rows = [t.fields[name] for t in kept if len(t.fields.get(name, []))]
         if rows:
             x = np.concatenate([_per_state(r) for r in rows])
             q = np.percentile(x, [0, 25, 50, 75, 100])

@@ -400,7 +400,7 @@ class Evolution:
         """Records a scored candidate; ``budget_fraction`` < 1 when successive halving stopped it early
         (its fitness is then that rung's, and ``timesteps`` says how far it trained)."""
         # each kept trajectory carries its evaluation episode's fitness (screening compares against it)
-        trajectories = [{**t, "fitness": run.episode_fitness[i]} if i < len(run.episode_fitness) else t
+        trajectories = [replace(t, fitness=run.episode_fitness[i]) if i < len(run.episode_fitness) else t
                         for run in score.runs for i, t in enumerate(run.trajectories)]
         if trajectories:
             self.store.write_trajectories(candidate.id, trajectories)

@@ -110,7 +110,7 @@ class SeedResult:
     train_seconds: float
     snapshots: list[Snapshot]
     episodes: list[EpisodeSummary]
-    trajectories: list[dict] = field(default_factory=list)
+    trajectories: list[Trajectory] = field(default_factory=list)
     stopped_early: str | None = None
     checkpoint: dict | None = None
     log_tail: str = ""
@@ -126,7 +126,7 @@ class SeedResult:
             if f.name in leave_out:
                 continue
             value = getattr(self, f.name)
-            if f.name in ("snapshots", "episodes"):
+            if f.name in ("snapshots", "episodes", "trajectories"):
                 value = [v.to_json() for v in value]
             else:
                 value = _copy(value)
@@ -144,10 +144,54 @@ class SeedResult:
             steps_per_second=data.get("steps_per_second", 0.0), train_seconds=data.get("train_seconds", 0.0),
             snapshots=[Snapshot.from_json(s) for s in data.get("snapshots") or []],
             episodes=[EpisodeSummary.from_json(e) for e in data.get("episodes") or []],
-            trajectories=list(data.get("trajectories") or []), stopped_early=data.get("stopped_early"),
+            trajectories=[Trajectory.from_json(t) for t in data.get("trajectories") or []], stopped_early=data.get("stopped_early"),
             checkpoint=data.get("checkpoint"), log_tail=data.get("log_tail", ""),
             trained_steps=data.get("trained_steps"), worker=data.get("worker"),
             wall_seconds=data.get("wall_seconds"))
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One recorded episode: rows per visited state (``fields``: the task's named fields; ``obs``: the
+    raw observations, absent before release 0.2) and per step (``actions``; ``native_rewards``; and,
+    once a reward was replayed on it, that reward's ``rewards`` and ``components``), how it ended, the
+    time limit and the action bounds (None where unbounded; absent for a discrete action space), and
+    its fitness where known. Evaluation episodes and random-policy episodes are recorded this way;
+    screening and the analyzer read them."""
+
+    fields: dict[str, list]
+    actions: list
+    obs: list | None = None
+    native_rewards: list[float] | None = None
+    terminated: bool | None = None
+    truncated: bool | None = None
+    max_steps: int | None = None
+    action_low: list | None = None
+    action_high: list | None = None
+    rewards: list[float] | None = None
+    components: dict[str, list[float]] | None = None
+    fitness: float | None = None
+
+    @property
+    def steps(self) -> int:
+        return len(self.actions)
+
+    def to_json(self) -> dict:
+        """The stored object: the keys this trajectory has, in the order the evaluation job, the replay
+        and the archive add them (an evaluation recording always carries ``max_steps``, even null)."""
+        out = {}
+        for key in ("fields", "obs", "actions", "native_rewards", "terminated", "truncated", "max_steps",
+                    "action_low", "action_high", "rewards", "components", "fitness"):
+            value = getattr(self, key)
+            if value is not None or key == "max_steps" and self.terminated is not None:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Trajectory":
+        what = "a stored trajectory"
+        return cls(fields=dict(_need(data, "fields", what)), actions=_need(data, "actions", what),
+                   **{f.name: data.get(f.name) for f in fields(cls) if f.name not in ("fields", "actions")})
 
 
 def _copy(value):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RunStoreError
-from .records import Analysis, CandidateResult, FinalSummary
+from .records import Analysis, CandidateResult, FinalSummary, Trajectory
 
 INITIAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -438,13 +438,19 @@ class RunStore:
 
     # ------------------------------------------------------------------ per-candidate files
 
-    def write_trajectories(self, cid: str, trajectories: list) -> None:
+    def write_trajectories(self, cid: str, trajectories: list[Trajectory]) -> None:
         write_atomic(self.root / "candidates" / f"{cid}.traj.json.gz",
-                     gzip.compress(json.dumps(trajectories).encode()))
+                     gzip.compress(json.dumps([t.to_json() for t in trajectories]).encode()))
 
-    def trajectories(self, cid: str) -> list:
+    def trajectories(self, cid: str) -> list[Trajectory]:
+        """A candidate's kept evaluation trajectories (none when it kept none)."""
         path = self.root / "candidates" / f"{cid}.traj.json.gz"
-        return json.loads(gzip.decompress(path.read_bytes())) if path.is_file() else []
+        if not path.is_file():
+            return []
+        try:
+            return [Trajectory.from_json(t) for t in json.loads(gzip.decompress(path.read_bytes()))]
+        except RunStoreError as exc:
+            raise RunStoreError(f"{path}: {exc}") from None
 
     def append_log(self, cid: str, line: str) -> None:
         with self._lock, open(self.root / "candidates" / f"{cid}.log", "a") as fh:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from . import untrusted
 from .errors import RewardCodeError, SandboxError, TrainingError
 from .launch import Limits, run_job
-from .records import ComponentTrend, EpisodeSummary, SeedResult, Snapshot
+from .records import ComponentTrend, EpisodeSummary, SeedResult, Snapshot, Trajectory
 from .replay import replay
 from .sandbox.checkpoint import check as check_checkpoint, clean as clean_checkpoint
 from .sandbox.policy import NumpyPolicy, PolicyFormatError
@@ -135,12 +135,12 @@ def train_once(task: Task, code: str | None, seed: int, budget: Budget, on_progr
                                 f"{exc}") from exc
         summaries = [replace(summary, reward_return=math.fsum(episode.rewards))
                      for summary, episode in zip(summaries, replayed)]
-        for trajectory, episode in zip(trajectories, replayed):
-            trajectory.update(rewards=episode.rewards, components=episode.components)
+        trajectories = [replace(trajectory, rewards=episode.rewards, components=episode.components)
+                        for trajectory, episode in zip(trajectories, replayed)]
     else:
         summaries = [replace(summary, reward_return=summary.native_return) for summary in summaries]
-        for trajectory in trajectories:
-            trajectory.update(rewards=list(trajectory["native_rewards"]), components={})
+        trajectories = [replace(trajectory, rewards=list(trajectory.native_rewards), components={})
+                        for trajectory in trajectories]
     fitness = [s.fitness for s in summaries]
     result = SeedResult(
         seed=seed, fitness=statistics.fmean(fitness), episode_fitness=fitness,
@@ -156,7 +156,7 @@ def train_once(task: Task, code: str | None, seed: int, budget: Budget, on_progr
 def evaluate_policy(task: Task, policy: dict, seed: int, episodes: int, keep: int = 0) -> dict:
     """The task's fitness of ``policy`` (plain numbers) over ``episodes`` deterministic episodes, from a
     sandboxed job that never loads candidate code: {"episodes": [EpisodeSummary...], "trajectories":
-    [...]} (the first ``keep`` episodes' rows), every number checked."""
+    [Trajectory...]} (the first ``keep`` episodes' rows), every number checked."""
     job = {"kind": "evaluate", "task_path": str(task.path), "policy": policy, "seed": int(seed),
            "episodes": int(episodes), "keep": int(keep)}
     steps = task.max_episode_steps or 1000
@@ -169,7 +169,39 @@ def evaluate_policy(task: Task, policy: dict, seed: int, episodes: int, keep: in
     trajectories = result.get("trajectories")
     if not isinstance(trajectories, list) or len(trajectories) != min(keep, episodes):
         raise untrusted.violation("a wrong number of evaluation trajectories", f"{min(keep, episodes)}")
-    return {"episodes": checked, "trajectories": trajectories}
+    return {"episodes": checked,
+            "trajectories": [_trajectory(t, f"evaluation trajectory {i + 1}") for i, t in enumerate(trajectories)]}
+
+
+def _trajectory(value, what: str) -> Trajectory:
+    """An evaluation episode's recorded rows, checked for shape (the replay job and the analyzer read
+    the numbers as float arrays; the native rewards are checked here)."""
+    data = untrusted.mapping(value, what)
+    recorded = untrusted.mapping(data.get("fields"), f"'fields' of {what}")
+    for key in ("actions", "obs"):
+        if not isinstance(data.get(key), list):
+            raise untrusted.violation(f"a {type(data.get(key)).__name__} as {key!r} of {what}", "a list of rows")
+    steps = len(data["actions"])
+    if len(data["obs"]) != steps + 1 or any(not isinstance(v, list) or len(v) != steps + 1 for v in recorded.values()):
+        raise untrusted.violation(f"rows of another length in {what}", f"{steps + 1} per field and obs")
+    bounds = {}
+    for key in ("action_low", "action_high"):
+        if data.get(key) is not None:
+            bounds[key] = [None if v is None else untrusted.number(v, f"an item of {key!r} of {what}")
+                           for v in _list(data[key], f"{key!r} of {what}")]
+    max_steps = data.get("max_steps")
+    return Trajectory(
+        fields={untrusted.text(k, f"a field name in {what}"): v for k, v in recorded.items()},
+        obs=data["obs"], actions=data["actions"],
+        native_rewards=untrusted.numbers(data.get("native_rewards"), f"'native_rewards' of {what}", steps),
+        terminated=data.get("terminated") is True, truncated=data.get("truncated") is True,
+        max_steps=None if max_steps is None else untrusted.count(max_steps, f"'max_steps' of {what}"), **bounds)
+
+
+def _list(value, what: str) -> list:
+    if not isinstance(value, list):
+        raise untrusted.violation(f"a {type(value).__name__} as {what}", "a list")
+    return value
 
 
 def _episode_summary(value, what: str) -> EpisodeSummary:

@@ -3,6 +3,7 @@ JSON round trip; the reflection of a real short training; the LLM-role prompts a
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from rewardsmith import analyzer
 from rewardsmith.analyzer import (Analysis, analyze, analyzer_prompt, archive_entry, critic_prompt, parse_veto,
                                   render_reflection, summary_line)
 from rewardsmith.errors import ConfigError, LLMError
-from rewardsmith.records import EpisodeSummary, Snapshot
+from rewardsmith.records import EpisodeSummary, Snapshot, Trajectory
 from rewardsmith.task import BUILTIN_TASKS_DIR, Episode, load_task, load_task_file
 from rewardsmith.trainer import Budget, Score, SeedResult, train
 
@@ -50,12 +51,13 @@ def rollout(task, positions, actions, components=None, terminated=False, max_ste
                       truncated=not terminated, max_steps=max_steps, components=components, rewards=rewards)
     summary = EpisodeSummary(fitness=task.fitness(episode), length=n, reward_return=float(rewards.sum()),
                              native_return=0.0, terminated=terminated, truncated=not terminated)
-    trajectory = {"fields": {k: v.tolist() for k, v in fields.items()}, "actions": actions.tolist(),
-                  "native_rewards": [0.0] * n, "components": {k: v.tolist() for k, v in components.items()},
-                  "rewards": rewards.tolist(), "terminated": terminated, "truncated": not terminated,
-                  "max_steps": max_steps}
+    trajectory = Trajectory(fields={k: v.tolist() for k, v in fields.items()}, actions=actions.tolist(),
+                            native_rewards=[0.0] * n, components={k: v.tolist() for k, v in components.items()},
+                            rewards=rewards.tolist(), terminated=terminated, truncated=not terminated,
+                            max_steps=max_steps)
     if bounds is not None:
-        trajectory.update(action_low=[bounds[0]] * actions.shape[1], action_high=[bounds[1]] * actions.shape[1])
+        trajectory = replace(trajectory, action_low=[bounds[0]] * actions.shape[1],
+                             action_high=[bounds[1]] * actions.shape[1])
     return summary, trajectory
 
 
@@ -73,7 +75,7 @@ def snapshots(components=None, fitness=None, returns=None, n=10):
 def score_of(rollouts, snaps=None, seed=0):
     """A one-seed Score; by default its snapshots have the rollouts' components, each rising."""
     if snaps is None:
-        names = list(dict.fromkeys(n for _, t in rollouts for n in t["components"]))
+        names = list(dict.fromkeys(n for _, t in rollouts for n in t.components))
         snaps = snapshots() if names == ["progress", "effort"] else \
             snapshots(components={n: np.linspace(1.0, 2.0, 10) for n in names})
     summaries = [s for s, _ in rollouts]

@@ -9,10 +9,10 @@ import pytest
 
 from rewardsmith.errors import RunStoreError, SandboxError
 from rewardsmith.records import (Analysis, CandidateResult, ComponentTrend, Confirmation, EpisodeSummary,
-                                 FinalEntry, FinalSummary, SeedResult, Snapshot)
+                                 FinalEntry, FinalSummary, SeedResult, Snapshot, Trajectory)
 from rewardsmith.store import SCORED, RunStore
 from rewardsmith.task import load_task
-from rewardsmith.trainer import _episode_summary, _snapshot
+from rewardsmith.trainer import _episode_summary, _snapshot, _trajectory
 
 RUN_0_1_0 = Path(__file__).parent / "data" / "run-0.1.0"  # written by release 0.1.0; only ever copied
 
@@ -33,6 +33,17 @@ SCORED_RESULT = ('{"runs": [' + RUN + '], "components": {"energy_gain": {"series
                  '"budget_fraction": 1.0, "halving": {"rung": 1, "rungs": [256, 1024], "history": {"0": 0.5}}, '
                  '"confirmation": {"seed": 1000, "fitness": 0.09, "search_fitness": 0.02, "mean": 0.055, '
                  '"against": "c0", "against_mean": 0.05, "confirmed": true}}')
+# an evaluation trajectory as the archive keeps it (the replayed reward and the fitness added), one
+# recorded before release 0.2 (no obs, another key order) and a random-policy episode of screening
+TRAJECTORY = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "obs": [[-0.5, 0.0], [-0.45, 0.05], [-0.4, 0.05]], '
+              '"actions": [[0.3], [-1.0]], "native_rewards": [-0.009, -0.1], "terminated": false, "truncated": true, '
+              '"max_steps": null, "action_low": [-1.0], "action_high": [1.0], "rewards": [0.5, 0.5], '
+              '"components": {"progress": [0.5, 0.5]}, "fitness": 0.05}')
+TRAJECTORY_0_1_0 = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "actions": [[0.3], [-1.0]], '
+                    '"native_rewards": [-0.009, -0.1], "components": {"progress": [0.5, 0.5]}, "rewards": [0.5, 0.5], '
+                    '"terminated": false, "truncated": true, "max_steps": 999, "action_low": [-1.0], "action_high": [1.0]}')
+RANDOM_EPISODE = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "obs": [[-0.5, 0.0], [-0.45, 0.05], [-0.4, 0.05]], '
+                  '"actions": [[0.3], [-1.0]], "fitness": 0.4}')
 SCREENED_OUT = '{"budget_fraction": 0.0, "screening": {"passed": false, "episodes": 9, "pairs": 28}}'
 FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "candidate", "seeds": 1, "failed": 0, '
          '"per_seed": [0.0057], "fitness_mean": 0.0057, "fitness_std": 0.0, "timesteps": 1024, '
@@ -43,7 +54,7 @@ FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "ca
 
 @pytest.mark.parametrize("record, text", [
     (Snapshot, SNAPSHOT), (EpisodeSummary, EPISODE), (CandidateResult, SCORED_RESULT),
-    (CandidateResult, SCREENED_OUT), (FinalSummary, FINAL)])
+    (CandidateResult, SCREENED_OUT), (FinalSummary, FINAL), (Trajectory, TRAJECTORY), (Trajectory, RANDOM_EPISODE)])
 def test_a_stored_row_reads_as_a_record_and_writes_back_the_same_bytes(record, text):
     value = record.from_json(json.loads(text))
     assert isinstance(value, record)
@@ -67,7 +78,7 @@ def test_records_are_read_by_attribute():
     # what the archive does not keep of a run (files hold them) never enters the row
     full = SeedResult.from_json(json.loads(RUN))
     assert json.dumps(full.to_json(leave_out=("trajectories", "checkpoint", "log_tail"))) == RUN
-    full.trajectories, full.log_tail, full.checkpoint = [{"actions": [[0.0]]}], "log", {"model": "x"}
+    full.trajectories, full.log_tail, full.checkpoint = [Trajectory({"position": [0.0, 0.1]}, [[0.0]])], "log", {"model": "x"}
     assert "trajectories" not in CandidateResult(runs=[full]).to_json()["runs"][0]
     assert full.to_json()["checkpoint"] == {"model": "x"}  # a leg keeps what it is told to
 
@@ -114,6 +125,8 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
         # 0.1.0 wrote an episode's "return" before its native return: still read by name
         assert all(isinstance(e, EpisodeSummary) and e.reward_return is not None for e in run.episodes)
         assert set(c.result.components) == set(run.snapshots[-1].components)
+        kept = store.trajectories(c.id)
+        assert kept and all(isinstance(t, Trajectory) and t.obs is None and t.rewards for t in kept)
     final = store.final()
     assert isinstance(final, FinalSummary) and all(isinstance(e, FinalEntry) for e in final.entries)
     assert final.best in {e.id for e in final.entries}
@@ -161,3 +174,40 @@ def test_a_malformed_evaluation_episode_is_refused_naming_the_field(changes, nam
     assert named in str(caught.value)
     summary = _episode_summary(json.loads(EPISODE), "evaluation episode 2")
     assert summary.reward_return is None  # the candidate's return comes later, from the replay
+
+
+def test_an_old_trajectory_reads_by_name_and_a_stored_one_without_actions_is_named():
+    old = Trajectory.from_json(json.loads(TRAJECTORY_0_1_0))
+    assert old.obs is None and old.steps == 2 and old.max_steps == 999 and old.components["progress"] == [0.5, 0.5]
+    assert old.fitness is None  # 0.1.0 kept no fitness with its trajectories: screening does not use them
+    with pytest.raises(RunStoreError, match="stored trajectory has no 'actions'"):
+        Trajectory.from_json({"fields": {}})
+
+
+def _child_trajectory(**changes):
+    data = {k: v for k, v in json.loads(TRAJECTORY).items() if k not in ("rewards", "components", "fitness")}
+    data.update(changes)
+    return {k: v for k, v in data.items() if v != "missing"}
+
+
+def test_a_checked_evaluation_trajectory_becomes_a_record():
+    t = _trajectory(_child_trajectory(), "evaluation trajectory 1")
+    assert t == Trajectory(fields={"position": [-0.5, -0.45, -0.4]}, obs=[[-0.5, 0.0], [-0.45, 0.05], [-0.4, 0.05]],
+                           actions=[[0.3], [-1.0]], native_rewards=[-0.009, -0.1], terminated=False,
+                           truncated=True, max_steps=None, action_low=[-1.0], action_high=[1.0])
+    unbounded = _trajectory(_child_trajectory(action_low="missing", action_high="missing"), "evaluation trajectory 1")
+    assert unbounded.action_low is None and "action_low" not in unbounded.to_json()  # a discrete action space
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"actions": "missing"}, "'actions' of evaluation trajectory 1"),
+    ({"obs": [[0.0]]}, "rows of another length in evaluation trajectory 1"),
+    ({"native_rewards": [0.0, float("nan")]}, "'native_rewards' of evaluation trajectory 1"),
+    ({"max_steps": -5}, "'max_steps' of evaluation trajectory 1"),
+    ({"action_low": ["low"]}, "'action_low' of evaluation trajectory 1"),
+    ({"fields": [1, 2]}, "'fields' of evaluation trajectory 1"),
+])
+def test_a_malformed_evaluation_trajectory_is_refused_naming_the_field(changes, named):
+    with pytest.raises(SandboxError) as caught:
+        _trajectory(_child_trajectory(**changes), "evaluation trajectory 1")
+    assert named in str(caught.value)
