@@ -23,6 +23,7 @@ counted separately.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import resource
@@ -39,7 +40,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from rewardsmith.designer import OfflineDesigner  # noqa: E402
 from rewardsmith.evolve import EvolveConfig, Evolution  # noqa: E402
 from rewardsmith.executor import LocalExecutor  # noqa: E402
-from rewardsmith.schedule import CutRule, PoolTrainer, leg_state, random_margin  # noqa: E402
+from rewardsmith.schedule import CutRule, PoolTrainer, episode_noise, leg_state, random_margin  # noqa: E402
 from rewardsmith.store import RunStore  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
 from rewardsmith.trainer import Budget  # noqa: E402
@@ -116,13 +117,13 @@ def compute_reward(state, action, next_state):
 }
 
 ACROBOT = {
-    # the task's baseline: every step below the bar costs, so the quickest swing-up pays most
+    # the environment's own reward: every step below the bar costs, so the quickest swing-up pays most
     "step-cost": '''
 def compute_reward(state, action, next_state):
     step_cost = 0.0 if next_state.tip_above_bar > 0.5 else -1.0
     return step_cost, {"step_cost": step_cost}
 ''',
-    # height gained by the tip (a potential difference) and a bonus at the bar
+    # height gained by the tip (a potential difference) and a bonus at the bar (the task's baseline)
     "height-gain": '''
 def compute_reward(state, action, next_state):
     gain = 10.0 * (next_state.tip_height - state.tip_height)
@@ -169,16 +170,18 @@ def full_training(task, pool: dict, seeds: list[int], timesteps: int, workers: i
     futures = {executor.submit(task, HEADER + code, seed, Budget(timesteps)): (name, seed)
                for name, code in pool.items() for seed in seeds}
     fitness = {name: {} for name in pool}
+    episodes = {name: [] for name in pool}
     steps = evaluation_steps = 0
     for future in as_completed(futures):
         name, seed = futures[future]
         result = future.result()
         fitness[name][seed] = result.fitness
+        episodes[name] += result.episode_fitness
         steps += result.trained_steps
         evaluation_steps += sum(e.length for e in result.episodes)
     executor.close()
     return {"fitness": {n: [f[s] for s in seeds] for n, f in fitness.items()}, "steps": steps,
-            "evaluation_steps": evaluation_steps}
+            "noise": {n: episode_noise(v) for n, v in episodes.items()}, "evaluation_steps": evaluation_steps}
 
 
 def halving(task, pool: dict, seeds: list[int], timesteps: int, workers: int, eta: int, min_fraction: float,
@@ -259,9 +262,17 @@ def compare(task_name: str, args) -> bool:
               f"{cut['rungs'][rung]:>16,} steps{cut['fitness'][name]:>15.3f}")
     ratio = cut["steps"] / full["steps"]
     same = cut["winner"] == full_pick
-    print(f"\npick of full training (best mean fitness over {len(seeds)} seed{'s' * (len(seeds) > 1)}): {full_pick}")
+    # full training itself cannot order rewards whose means differ by less than their evaluation noise
+    gap = means[full_pick] - means[cut["winner"]]
+    noise = math.hypot(full["noise"][full_pick], full["noise"][cut["winner"]])
+    tied = [n for n in pool if means[full_pick] - means[n] <= math.hypot(full["noise"][full_pick], full["noise"][n])]
+    print(f"\npick of full training (best mean fitness over {len(seeds)} seed{'s' * (len(seeds) > 1)}): {full_pick}"
+          f"{f' (tied within its noise with: {chr(44).join(n for n in tied if n != full_pick)})' if len(tied) > 1 else ''}")
     print(f"pick of successive halving (the best that reached the full budget): {cut['winner']}")
-    print(f"same pick: {'yes' if same else 'NO'}")
+    print(f"same pick: {'yes' if same else 'NO'}" + ("" if same else (
+        f" ({cut['winner']} trails {full_pick} by {gap:.3g} in full training, "
+        f"{'within' if gap <= noise else 'MORE than'} their evaluation noise {noise:.2g}: "
+        f"{'tied, full training cannot order them' if gap <= noise else 'a worse pick'})")))
     print(f"training env steps: full {full['steps']:,}, halving {cut['steps']:,} = {ratio:.1%} of full "
           f"({'within' if ratio <= 0.50 else 'ABOVE'} the 50 % target)")
     print(f"evaluation env steps (not counted above): full {full['evaluation_steps']:,} "

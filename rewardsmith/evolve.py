@@ -24,6 +24,7 @@ from .store import code_hash, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candi
 from .task import Task
 from .trainer import Budget, Score
 
+PROBE = "probe"  # a pool schedule: the baseline, trained in legs and evaluated at each (schedule.Halving.probe_rungs)
 CONFIRM_SEED_OFFSET = 1000  # the designer's best is confirmed on seed + this (never a final-scoring seed)
 
 
@@ -242,12 +243,13 @@ class Evolution:
         checks whether the generation's best replaces the designer's best so far (``_confirm``)."""
         from .schedule import CutRule, PoolTrainer, random_margin
 
-        for ids, rungs, eta in self._pools(generation):
+        for ids, rungs, eta, schedule in self._pools(generation):
             cut = None
-            if len(rungs) > 1:
+            if len(rungs) > 1 and schedule != PROBE:
                 random_fitness = self._random_fitness()
                 cut = CutRule(eta, random_fitness, floor=random_margin(random_fitness))
-            PoolTrainer(self.store, self.training(), self, ids, rungs, eta, [self.config.seed], cut).run()
+            PoolTrainer(self.store, self.training(), self, ids, rungs, eta, [self.config.seed], cut,
+                        every_rung=schedule == PROBE).run()
         self._confirm(generation)
 
     def training(self, budget: Budget | None = None):
@@ -257,28 +259,39 @@ class Evolution:
         return Training(self.task, budget or self.budget, self.executor(),
                         keep_trajectories=self.config.keep_trajectories, eval_episodes=self.config.eval_episodes)
 
-    def _pools(self, generation: int) -> list[tuple[list[str], list[int], int]]:
-        """The pools (ids, rung targets, eta) with unfinished members: those recorded before (a resumed
-        run replays them as they were), then new ones, each recorded before it starts."""
+    def _pools(self, generation: int) -> list[tuple[list[str], list[int], int, str]]:
+        """The pools (ids, rung targets, eta, schedule) with unfinished members: those recorded before (a
+        resumed run replays them as they were), then new ones, each recorded before it starts. With
+        halving, the baseline trains the full budget in legs (``PROBE``: evaluated at each of
+        ``Halving.probe_rungs``, never stopped), so its evaluated curve can place the candidates' rungs."""
+        from .schedule import Halving
+
         todo = self.store.candidates(generation=generation, status=(PENDING, TRAINING))
         unfinished = {c.id for c in todo}
         pools = []
         for pool in self.store.training_pools(generation):
             if unfinished & set(pool.members):
-                pools.append((pool.members, pool.rungs, pool.eta))
+                pools.append((pool.members, pool.rungs, pool.eta, pool.schedule))
                 unfinished -= set(pool.members)
         full = [self.budget.timesteps]
         baseline = [c.id for c in todo if c.id in unfinished and c.origin == "baseline"]
         rest = [c.id for c in todo if c.id in unfinished and c.origin != "baseline"]
-        rungs = full
-        if self.config.schedule == "halving" and rest:
-            rungs = self._place_rungs(generation)
-        for ids, pool_rungs in ((baseline, full), (rest, rungs)):
+        rungs, probe = full, full
+        if self.config.schedule == "halving":
+            if rest:
+                rungs = self._place_rungs(generation)
+            probe = Halving(self.config.halving_eta, self.config.halving_min_fraction).probe_rungs(
+                self.budget.timesteps, self._rollout())
+        for ids, pool_rungs, kind in ((baseline, probe, PROBE), (rest, rungs, "halving")):
             if ids:
-                self.store.add_training_pool(generation, ids, pool_rungs, self.config.halving_eta,
-                                             "full" if len(pool_rungs) == 1 else "halving")
-                pools.append((ids, pool_rungs, self.config.halving_eta))
+                schedule = "full" if len(pool_rungs) == 1 else kind
+                self.store.add_training_pool(generation, ids, pool_rungs, self.config.halving_eta, schedule)
+                pools.append((ids, pool_rungs, self.config.halving_eta, schedule))
         return pools
+
+    def _rollout(self) -> int:
+        """Env steps per PPO rollout: rung targets are whole rollouts."""
+        return int(self.task.training.ppo.get("n_steps", 2048)) * self.task.training.n_envs
 
     def _confirm(self, generation: int) -> None:
         """The designer's best so far (meta ``prompt_best``) changes only when a challenger's advantage
@@ -341,18 +354,20 @@ class Evolution:
 
     def _place_rungs(self, generation: int) -> list[int]:
         """A new halving pool's rungs, placed by the baseline's training curve (schedule.place_rungs)."""
-        from .schedule import Halving, place_rungs
+        from .schedule import CurvePoint, Halving, baseline_curve, place_rungs
 
         baseline = self.baseline()
-        runs = baseline.result.runs if baseline is not None and baseline.status == SCORED and baseline.result \
-            else None
-        rollout = int(self.task.training.ppo.get("n_steps", 2048)) * self.task.training.n_envs
+        scored = baseline is not None and baseline.status == SCORED
+        # the baseline's evaluated curve (trusted: the evaluation job never loads reward code); a baseline
+        # trained in one leg (an older run) leaves only its training snapshots
+        curve = baseline_curve(self.store, baseline.id, self.config.seed) if scored else None
+        if curve is None and scored and baseline.result and baseline.result.runs:
+            curve = [CurvePoint.of_snapshot(s) for s in baseline.result.runs[0].snapshots]
         from .screening import random_references
 
         spread = statistics.pstdev(r.fitness for r in random_references(self.store, self.task, self.config.seed))
         rungs, why = place_rungs(Halving(self.config.halving_eta, self.config.halving_min_fraction),
-                                 self.budget.timesteps, rollout, runs[0].snapshots if runs else None,
-                                 self._random_fitness(), spread)
+                                 self.budget.timesteps, self._rollout(), curve, self._random_fitness(), spread)
         self.store.event("rungs", {"generation": generation, "rungs": rungs, "why": why})
         self.on_event("note", message=f"generation {generation}: {why}")
         return rungs

@@ -5,14 +5,15 @@ Successive halving (``--schedule halving``, the default): every candidate of a g
 for a fraction of the budget and is scored; the better ones continue, resuming from their checkpoints
 (no restart, and the learning-rate schedule of the full run), until the survivors reach the full budget.
 
-Where the rungs are (``place_rungs``): the baseline trains first on the full budget, so its training
-curve is known before any candidate trains. The first rung is at the later of ``--halving-min-fraction``
-and the step where the baseline's training fitness first clearly exceeds the random policy's (two
-snapshots in a row above ``random + max(margin, 2 × the random policy's episode spread / √episodes)``);
-before that point every reward's score is still noise.
-The later rungs are the geometric ones ``1/eta, 1/eta², ...`` above it (one less than 1.5× the first
-is skipped), then the full budget. A baseline that never separated from random leaves a single rung:
-the pool trains fully. Rung targets are rounded up to whole PPO rollouts.
+Where the rungs are (``place_rungs``): the baseline trains first on the full budget, in legs evaluated at
+``Halving.probe_rungs`` (every ``1/eta²`` up to two thirds), so its evaluated curve is known before any
+candidate trains, measured exactly as rungs measure candidates. The first rung is at the first of those
+points where the baseline's fitness clearly exceeds the random policy's (two points in a row above
+``random + max(margin, noise)``); before that point every reward's score is still noise. The later rungs
+are the geometric ones ``1/eta, 1/eta², ...`` above it (one less than 1.5× the first is skipped), then the
+full budget. A baseline that never separated from random, or only after two thirds of the budget, leaves
+a single rung: the pool trains fully. Rung targets are rounded up to whole PPO rollouts. (A baseline trained in one leg, in older runs, places
+them by its training snapshots' fitness instead.)
 
 Who goes on (``CutRule``): a rung never stops a candidate on noise. Every candidate's score at a rung
 has a noise estimate, twice the standard error of its evaluation episodes' fitness (at least the
@@ -55,6 +56,7 @@ from .trainer import Budget, Score, SeedResult
 SCHEDULES = ("halving", "full")
 NOISE_Z = 2.0               # a score's noise: this many standard errors of its evaluation episodes' fitness
 SEPARATION_SNAPSHOTS = 2    # the baseline's curve has separated once this many snapshots in a row are clear
+LATEST_FIRST_RUNG = 2 / 3   # a baseline that separates later than this leaves one rung (full training)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,18 @@ class Halving:
             return [1.0]
         return [first] + [f for f in out if f >= 1.5 * first or f == 1.0]
 
+    def probe_rungs(self, timesteps: int, granularity: int = 1) -> list[int]:
+        """Where the baseline is evaluated while it trains (its curve places the candidates' rungs): every
+        ``1/eta²`` of the budget from ``min_fraction`` up to two thirds, then the full budget."""
+        step = 1 / self.eta ** 2
+        fractions = [i * step for i in range(1, self.eta ** 2 + 1) if self.min_fraction * (1 - 1e-9) <= i * step <= 2 / 3]
+        targets: list[int] = []
+        for f in fractions:
+            t = math.ceil(f * timesteps / granularity) * granularity
+            if t < timesteps and (not targets or t > targets[-1]):
+                targets.append(t)
+        return targets + [timesteps]
+
     def rungs(self, timesteps: int, granularity: int = 1, first: float | None = None) -> list[int]:
         """Rung targets in timesteps (whole rollouts of ``granularity`` steps), ending at ``timesteps``."""
         targets: list[int] = []
@@ -97,12 +111,29 @@ def random_margin(random_fitness: float | None) -> float:
     return RANDOM_MARGIN * max(1.0, abs(random_fitness or 0.0))
 
 
-def separation_step(snapshots: list[Snapshot], random_fitness: float | None, random_spread: float = 0.0) -> int | None:
-    """The training step at which a curve (snapshots with ``step``, ``fitness`` and ``episodes``, the
-    number of training episodes that fitness is the mean of) clearly left the random policy's fitness:
-    the first of ``SEPARATION_SNAPSHOTS`` snapshots in a row above ``random + max(margin, NOISE_Z ×
-    random_spread / √episodes)`` (``random_spread``: the std of the random policy's episode fitness; the
-    last snapshot alone also counts); None if it never did."""
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of the baseline's curve that places the rungs: the step, the fitness there (None when no
+    training episode had finished) and either its ``noise`` (an evaluation at a probe rung: ``NOISE_Z``
+    standard errors of its episodes, as a rung score's) or the number of training ``episodes`` its fitness
+    averages (a training snapshot, in runs whose baseline trained in one leg)."""
+
+    step: int
+    fitness: float | None
+    noise: float | None = None
+    episodes: int | None = None
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Snapshot) -> "CurvePoint":
+        return cls(step=snapshot.step, fitness=snapshot.fitness, episodes=snapshot.episodes)
+
+
+def separation_step(snapshots: list[CurvePoint], random_fitness: float | None, random_spread: float = 0.0) -> int | None:
+    """The training step at which a curve clearly left the random policy's fitness: the first of
+    ``SEPARATION_SNAPSHOTS`` points in a row above ``random + max(margin, noise)``, the last point alone
+    also counting; None if it never did. A point's noise is its own (an evaluated point) or, for a
+    training snapshot, ``NOISE_Z × random_spread / √episodes`` (``random_spread`` being the std of the
+    random policy's episode fitness)."""
     if random_fitness is None:
         return None
 
@@ -110,7 +141,9 @@ def separation_step(snapshots: list[Snapshot], random_fitness: float | None, ran
         fitness = snapshot.fitness
         if fitness is None:
             return False
-        noise = NOISE_Z * random_spread / math.sqrt(max(1, snapshot.episodes or 1))
+        noise = snapshot.noise
+        if noise is None:
+            noise = NOISE_Z * random_spread / math.sqrt(max(1, snapshot.episodes or 1))
         return fitness > random_fitness + max(random_margin(random_fitness), noise)
 
     for i, snapshot in enumerate(snapshots):
@@ -119,26 +152,40 @@ def separation_step(snapshots: list[Snapshot], random_fitness: float | None, ran
     return None
 
 
-def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snapshots: list[Snapshot] | None,
+def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snapshots: list[CurvePoint] | None,
                 random_fitness: float | None, random_spread: float = 0.0) -> tuple[list[int], str]:
     """The rung targets for a generation's pool and why they are there (see the module doc)."""
     if baseline_snapshots is None or random_fitness is None:
         return shape.rungs(timesteps, granularity), (
             f"rungs at {_fractions(shape.fractions())} of the budget (no baseline curve to place them by)")
     step = separation_step(baseline_snapshots, random_fitness, random_spread)
-    random = (f"the random policy's {random_fitness:.4g} (episode spread {random_spread:.2g}, "
-              f"margin {random_margin(random_fitness):.2g})")
+    evaluated = any(s.noise is not None for s in baseline_snapshots)
+    what = "evaluated fitness" if evaluated else "training fitness"
+    random = (f"the random policy's {random_fitness:.4g} (margin {random_margin(random_fitness):.2g}"
+              f"{'' if evaluated else f', episode spread {random_spread:.2g}'})")
     if step is None:
-        return [timesteps], (f"one rung (full training): the baseline's training fitness never rose clearly "
-                             f"above {random}")
+        return [timesteps], (f"one rung (full training): the baseline's {what} never rose clearly above {random}")
     first = step / timesteps
+    if first > LATEST_FIRST_RUNG:
+        return [timesteps], (f"one rung (full training): the baseline's {what} cleared {random} only at step "
+                             f"{step:,} of {timesteps:,}, too late for a rung to save much")
     rungs = shape.rungs(timesteps, granularity, first=first)
     if len(rungs) == 1:
-        return rungs, (f"one rung (full training): the baseline's training fitness cleared {random} only at "
-                       f"step {step:,} of {timesteps:,}")
-    return rungs, (f"first rung at {rungs[0]:,} steps: the baseline's training fitness cleared {random} at "
-                   f"step {step:,}{'' if first > shape.min_fraction else ', before --halving-min-fraction'}; "
+        return rungs, (f"one rung (full training): the baseline's {what} cleared {random} only at step "
+                       f"{step:,} of {timesteps:,}")
+    return rungs, (f"first rung at {rungs[0]:,} steps: the baseline's {what} cleared {random} at step "
+                   f"{step:,}{'' if first > shape.min_fraction else ', before --halving-min-fraction'}; "
                    f"rungs {', '.join(f'{r:,}' for r in rungs)}")
+
+
+def baseline_curve(store: RunStore, baseline_id: str, seed: int) -> list[CurvePoint] | None:
+    """The baseline's evaluated fitness at its probe rungs (from the evaluation job, which never loads
+    reward code), or None when it trained in one leg (an older run, or ``--schedule full``)."""
+    legs = store.legs(baseline_id, seed)
+    if len(legs) < 2:
+        return None
+    return [CurvePoint(step=leg["timesteps"], fitness=leg["fitness"], noise=episode_noise(leg.get("episode_fitness") or []))
+            for _, leg in sorted(legs.items())]
 
 
 def _fractions(fractions: list[float]) -> str:
@@ -213,7 +260,7 @@ def successive_halving(pool: list[str], n_rungs: int, eta: int, scores: dict[str
                        train_rung: Callable[[int, list[str], Callable], None],
                        stop: Callable[[str, int], None], decide: Callable | None = None,
                        noise: Callable[[str, int], float] | None = None,
-                       decided: Callable[[dict], None] | None = None) -> None:
+                       decided: Callable[[dict], None] | None = None, every_rung: bool = False) -> None:
     """Runs successive halving over ``pool`` (ids, best first on ties).
 
     ``scores[id][rung]`` holds fitness already measured (a resumed run) and receives the new ones.
@@ -222,11 +269,12 @@ def successive_halving(pool: list[str], n_rungs: int, eta: int, scores: dict[str
     noise)`` says how many go on (default: the best ``ceil(n/eta)``), ``noise(id, rung)`` gives a
     score's noise, and ``decided(decision)`` hears every decision. ``stop(id, rung)`` is called once
     per candidate that does not fail, with the rung it ends at: right away at the top rung, after the
-    ranking below it. A lone survivor goes straight to the top rung.
+    ranking below it. A lone survivor goes straight to the top rung. With ``every_rung`` (the baseline's
+    probe rungs) every member trains and is scored at every rung and nobody is stopped.
     """
     decide = decide or top_of(eta)
     alive = list(pool)
-    rung = 0 if len(alive) > 1 else n_rungs - 1
+    rung = 0 if len(alive) > 1 or every_rung else n_rungs - 1
     while alive:
         top = rung == n_rungs - 1
         failed: set[str] = set()
@@ -252,6 +300,9 @@ def successive_halving(pool: list[str], n_rungs: int, eta: int, scores: dict[str
         ranked = sorted(alive, key=lambda c: (-_comparable(scores[c][rung]), pool.index(c)))
         if not ranked:
             return
+        if every_rung:
+            alive, rung = ranked, rung + 1
+            continue
         kept, decision = decide(rung, ranked, {c: scores[c][rung] for c in ranked},
                                 {c: noise(c, rung) if noise else 0.0 for c in ranked})
         if decided is not None:
@@ -354,10 +405,11 @@ class PoolTrainer:
     ``training.executor``, checkpointing every leg and recording each candidate once."""
 
     def __init__(self, store: RunStore, training: Training, recorder: Recorder, pool: list[str],
-                 rungs: list[int], eta: int, seeds: list[int], cut: CutRule | None = None):
+                 rungs: list[int], eta: int, seeds: list[int], cut: CutRule | None = None, every_rung: bool = False):
         self.store, self.training, self.recorder = store, training, recorder
         self.pool, self.rungs, self.eta, self.seeds = pool, rungs, eta, seeds
         self.cut = cut
+        self.every_rung = every_rung  # the baseline's probe rungs: scored at each, never stopped
         self.decisions: list[dict] = []
 
     def run(self) -> None:
@@ -379,7 +431,7 @@ class PoolTrainer:
         successive_halving(self.pool, len(self.rungs), self.eta, scores, self._train_rung,
                            lambda cid, rung: self._stop(cid, rung, scores[cid]), decide=decide,
                            noise=lambda cid, rung: self._noise.get(cid, {}).get(rung, 0.0),
-                           decided=self._decided)
+                           decided=self._decided, every_rung=self.every_rung)
 
     def _leg_noise(self, cid: str, rung: int) -> float:
         values = [f for s in self.seeds

@@ -24,7 +24,8 @@ GOAL = (
 
 # rl-baselines3-zoo's Acrobot hyperparameters (16 envs, n_steps 256, GAE 0.94, 4 epochs) with minibatches of
 # 512 instead of 64: 8x fewer gradient steps per sample, for wall-clock (~3x faster). Measured, seed 0: the
-# BASELINE swings up (fitness 1.85) at 100k steps.
+# BASELINE swings up by 12k steps (fitness 1.81) and ends at 1.83 at 100k; the budget leaves room for
+# rewards that learn as late as the native step cost (~45k).
 TRAINING = {
     "timesteps": 100_000,
     "n_envs": 16,
@@ -90,10 +91,17 @@ def fitness(episode):
 
 
 # Acrobot-v1's own reward as code: -1 for every step that does not reach the goal.
+# Shaping by the height the tip gains each step (a potential difference, so it cannot be farmed by
+# swinging up and down) plus a bonus at the bar. The environment's own reward (-1 per step until the bar)
+# ends as well (fitness ~1.83 at 100k steps) but learns late: measured on seed 0 with 20 evaluation
+# episodes it is still at 0.00 at 28,672 steps and first swings up at ~45,000, while this shaping swings
+# up by 12,288 (1.81). Halving places its rungs by the baseline's evaluated curve, so a baseline that
+# learns early lets them start early.
 BASELINE = '''
 def compute_reward(state, action, next_state):
-    step_cost = 0.0 if next_state.tip_above_bar > 0.5 else -1.0
-    return step_cost, {"step_cost": step_cost}
+    gain = 10.0 * (next_state.tip_height - state.tip_height)
+    bar = 5.0 * next_state.tip_above_bar
+    return gain + bar, {"height_gain": gain, "bar": bar}
 '''
 
 SPARSE = '''

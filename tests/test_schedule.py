@@ -20,8 +20,8 @@ from rewardsmith.designer import OfflineDesigner
 from rewardsmith.evolve import EvolveConfig, Evolution
 from rewardsmith.executor import LocalExecutor
 from rewardsmith.records import EpisodeSummary, Snapshot
-from rewardsmith.schedule import (CutRule, Halving, keep_count, leg_state, place_rungs, separation_step,
-                                  successive_halving)
+from rewardsmith.schedule import (CurvePoint, CutRule, Halving, keep_count, leg_state, place_rungs,
+                                  separation_step, successive_halving)
 from rewardsmith.store import RunStore
 from rewardsmith.task import load_task_file
 from rewardsmith.trainer import Budget, SeedResult, train_once
@@ -135,9 +135,9 @@ def test_a_candidate_is_stopped_only_when_clearly_behind_each_of_the_best():
 
 
 def _snap(step, fitness, episodes=1):
-    """A training snapshot with only what rung placement reads."""
-    return Snapshot(step=step, reward_per_step=0.0, native_per_step=0.0, components={}, episodes=episodes,
-                    elapsed=0.0, fitness=fitness)
+    """A point of a baseline's training-snapshot curve."""
+    return CurvePoint.of_snapshot(Snapshot(step=step, reward_per_step=0.0, native_per_step=0.0, components={},
+                                           episodes=episodes, elapsed=0.0, fitness=fitness))
 
 
 def test_rungs_start_where_the_baselines_curve_leaves_random():
@@ -159,8 +159,12 @@ def test_rungs_start_where_the_baselines_curve_leaves_random():
              ((3000, 0.5), (6000, 0.6), (9000, 0.5), (12000, 0.62), (15000, 1.4), (18000, 1.4))]
     assert separation_step(noisy, 0.37, random_spread=0.0) == 3000
     assert separation_step(noisy, 0.37, random_spread=0.3) == 15000  # line: 0.37 + 2 × 0.3 / √4 = 0.67
-    rungs, why = place_rungs(shape, 18000, 100, noisy, 0.37, random_spread=0.3)
-    assert rungs == [15000, 18000] and "episode spread 0.3" in why
+    rungs, why = place_rungs(shape, 27000, 100, noisy, 0.37, random_spread=0.3)
+    assert rungs == [15000, 27000] and "episode spread 0.3" in why
+    # separating after two thirds of the budget leaves nothing worth a rung
+    late = [CurvePoint(s, f, noise=0.0) for s, f in ((3000, 0.1), (6000, 0.1), (7000, 1.0), (9000, 1.2))]
+    rungs, why = place_rungs(shape, 9000, 100, late, 0.07)
+    assert rungs == [9000] and "too late for a rung to save much" in why and "evaluated fitness" in why
 
 
 # ---------------------------------------------------------------------- the loop, with a fake trainer
@@ -287,6 +291,44 @@ def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it
     assert entry["origin"] == "llm" and entry["status"] == "scored"
     winner = next(c for c in doc["candidates"] if c["id"] == by_name["e"].id)
     assert winner["budget_fraction"] == 1 and [r["timesteps"] for r in winner["rungs"]] == rungs
+
+
+def test_the_baseline_trains_in_evaluated_legs_and_its_evaluations_place_the_rungs(tmp_path):
+    from rewardsmith.view import show_json
+
+    probe = [256, 512, 768, 1024, 1280, 1536, 2304]  # every 1/9 of 2,304 steps up to two thirds, then all
+    # the baseline's evaluations: at the random policy's level (0.1) until 1,024 steps, clearly above after;
+    # its training snapshots (the same numbers here) are no longer what places the rungs
+    baseline = [0.1, 0.12, 0.1, 0.9, 1.0, 1.1, 1.3]
+    trainer = FakeTrainer(probe)
+    task = load_task_file(TINY_TASK)
+    config = EvolveConfig(task=task.name, timesteps=2304, workers=3, halving_eta=3, halving_min_fraction=1 / 9,
+                          final_seeds=0)
+    store = RunStore.create(tmp_path / "run", config.__dict__, task.path)
+    store.set_meta("random_fitness", 0.1)
+    base = store.add_candidate(0, FAKE_CODE.format(curve=json.dumps(baseline)), "baseline")
+    evolution = Evolution(store, task, config, OfflineDesigner(), executor=FakeExecutor(trainer))
+    try:
+        assert Halving(3, 1 / 9).probe_rungs(2304, 256) == probe
+        evolution._train_generation(0)
+        # one training, in legs: each resumes the last one's policy and is evaluated
+        assert [c["target"] for c in trainer.calls] == probe
+        assert [c["checkpoint"]["model"] if c["checkpoint"] else None for c in trainer.calls] == \
+            [None] + [f"policy at {t}" for t in probe[:-1]]
+        base = store.candidate(base.id)
+        assert base.status == "scored" and base.fitness == 1.3 and base.result.budget_fraction == 1
+        assert store.training_pools(0)[0].schedule == "probe"
+        for name, v in zip("ab", (0.2, 0.3)):
+            store.add_candidate(1, FAKE_CODE.format(curve=json.dumps([v] * 7)), "llm", notes=name)
+        evolution._train_generation(1)
+    finally:
+        evolution.close()
+    # the first rung is where the evaluations cleared 0.1 + 0.05 twice in a row (1,024 and 1,280 steps)
+    assert store.training_pools(1)[0].rungs == [1024, 2304]
+    why = [e["why"] for e in store.events("rungs")][-1]
+    assert "baseline's evaluated fitness cleared the random policy's 0.1" in why and "step 1,024" in why
+    entry = next(c for c in show_json(store)["candidates"] if c["id"] == base.id)
+    assert [r["timesteps"] for r in entry["rungs"]] == probe and entry["rungs"][3]["fitness"] == 0.9
 
 
 def test_a_crash_mid_halving_resumes_without_retraining_finished_rungs(tmp_path):

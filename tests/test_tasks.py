@@ -26,8 +26,9 @@ SHIPPED = [
     "walker-forward",
 ]
 # tasks whose goal is the environment's own objective: their BASELINE is the native reward as code
+# (acrobot's goal is the environment's too, but its baseline is a height shaping that learns 4x sooner)
 REPRODUCES_NATIVE = [
-    "acrobot-swingup", "cartpole-balance", "halfcheetah-forward", "hopper-forward",
+    "cartpole-balance", "halfcheetah-forward", "hopper-forward",
     "inverted-double-pendulum", "inverted-pendulum", "pendulum-swingup", "reacher-reach",
     "swimmer-forward", "walker-forward",
 ]
