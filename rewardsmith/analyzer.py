@@ -20,7 +20,8 @@ import numpy as np
 
 from .components import dominant_component, magnitude_shares
 from .errors import ConfigError, LLMError
-from .records import Analysis, EpisodeSummary, Finding, Trajectory  # noqa: F401 - Analysis and Finding importable from here too
+# Analysis and Finding live in records.py (the store reads them); importable from here too
+from .records import Analysis, EpisodeSummary, Finding, Trajectory  # noqa: F401
 from .task import Task
 from .trainer import Score
 from .sandbox.wrapper import RewardWrapper

@@ -144,8 +144,9 @@ class SeedResult:
             steps_per_second=data.get("steps_per_second", 0.0), train_seconds=data.get("train_seconds", 0.0),
             snapshots=[Snapshot.from_json(s) for s in data.get("snapshots") or []],
             episodes=[EpisodeSummary.from_json(e) for e in data.get("episodes") or []],
-            trajectories=[Trajectory.from_json(t) for t in data.get("trajectories") or []], stopped_early=data.get("stopped_early"),
-            checkpoint=data.get("checkpoint"), log_tail=data.get("log_tail", ""),
+            trajectories=[Trajectory.from_json(t) for t in data.get("trajectories") or []],
+            stopped_early=data.get("stopped_early"), checkpoint=data.get("checkpoint"),
+            log_tail=data.get("log_tail", ""),
             trained_steps=data.get("trained_steps"), worker=data.get("worker"),
             wall_seconds=data.get("wall_seconds"))
 

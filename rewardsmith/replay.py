@@ -51,7 +51,8 @@ def _steps(task: Task, trajectory: Trajectory, index: int) -> int:
     return steps
 
 
-def replay(task: Task, code: str, trajectories: list[Trajectory], limits: Limits | None = None) -> list[ReplayedEpisode]:
+def replay(task: Task, code: str, trajectories: list[Trajectory],
+           limits: Limits | None = None) -> list[ReplayedEpisode]:
     """``code``'s reward on every step of ``trajectories``. RewardCodeError names the episode and step
     where the reward failed; SandboxError says when the job itself failed (limits, protocol)."""
     steps = [_steps(task, t, i) for i, t in enumerate(trajectories)]

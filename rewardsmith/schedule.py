@@ -128,7 +128,8 @@ class CurvePoint:
         return cls(step=snapshot.step, fitness=snapshot.fitness, episodes=snapshot.episodes)
 
 
-def separation_step(snapshots: list[CurvePoint], random_fitness: float | None, random_spread: float = 0.0) -> int | None:
+def separation_step(snapshots: list[CurvePoint], random_fitness: float | None,
+                    random_spread: float = 0.0) -> int | None:
     """The training step at which a curve clearly left the random policy's fitness: the first of
     ``SEPARATION_SNAPSHOTS`` points in a row above ``random + max(margin, noise)``, the last point alone
     also counting; None if it never did. A point's noise is its own (an evaluated point) or, for a
@@ -184,8 +185,8 @@ def baseline_curve(store: RunStore, baseline_id: str, seed: int) -> list[CurvePo
     legs = store.legs(baseline_id, seed)
     if len(legs) < 2:
         return None
-    return [CurvePoint(step=leg["timesteps"], fitness=leg["fitness"], noise=episode_noise(leg.get("episode_fitness") or []))
-            for _, leg in sorted(legs.items())]
+    return [CurvePoint(step=leg["timesteps"], fitness=leg["fitness"],
+                       noise=episode_noise(leg.get("episode_fitness") or [])) for _, leg in sorted(legs.items())]
 
 
 def _fractions(fractions: list[float]) -> str:

@@ -30,7 +30,8 @@ def best_of(candidates: list[Candidate], exclude_origins: tuple[str, ...] = ()) 
     return order[0] if order else None
 
 
-def best_so_far(candidates: list[Candidate], exclude_origins: tuple[str, ...] = ()) -> list[tuple[int, Candidate | None]]:
+def best_so_far(candidates: list[Candidate],
+                exclude_origins: tuple[str, ...] = ()) -> list[tuple[int, Candidate | None]]:
     """Per generation of ``candidates`` (ascending): the best of that generation and the earlier ones,
     by the same rule as the run's best (None while nothing is scored)."""
     generations = sorted({c.generation for c in candidates})

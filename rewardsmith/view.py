@@ -266,7 +266,8 @@ def candidate_json(c: Candidate, budget: int | None = None) -> dict:
         fraction = budget_fraction(c)
     else:  # rejected before training, or unfinished/failed: what it trained of the budget so far
         recorded = result.budget_fraction if result else None
-        fraction = recorded if recorded is not None else 0.0 if not trained or not budget else min(1.0, trained / budget)
+        fraction = recorded if recorded is not None else \
+            0.0 if not trained or not budget else min(1.0, trained / budget)
     entry = {**c.brief(), "origin": c.origin, "timesteps": trained, "budget_fraction": fraction, "rungs": rungs}
     if halving and halving.get("decisions"):
         entry["halving"] = halving["decisions"]

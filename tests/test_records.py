@@ -41,7 +41,8 @@ TRAJECTORY = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "obs": [[-0.5, 0.0]
               '"components": {"progress": [0.5, 0.5]}, "fitness": 0.05}')
 TRAJECTORY_0_1_0 = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "actions": [[0.3], [-1.0]], '
                     '"native_rewards": [-0.009, -0.1], "components": {"progress": [0.5, 0.5]}, "rewards": [0.5, 0.5], '
-                    '"terminated": false, "truncated": true, "max_steps": 999, "action_low": [-1.0], "action_high": [1.0]}')
+                    '"terminated": false, "truncated": true, "max_steps": 999, "action_low": [-1.0], '
+                    '"action_high": [1.0]}')
 RANDOM_EPISODE = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "obs": [[-0.5, 0.0], [-0.45, 0.05], [-0.4, 0.05]], '
                   '"actions": [[0.3], [-1.0]], "fitness": 0.4}')
 SCREENED_OUT = '{"budget_fraction": 0.0, "screening": {"passed": false, "episodes": 9, "pairs": 28}}'
@@ -78,7 +79,8 @@ def test_records_are_read_by_attribute():
     # what the archive does not keep of a run (files hold them) never enters the row
     full = SeedResult.from_json(json.loads(RUN))
     assert json.dumps(full.to_json(leave_out=("trajectories", "checkpoint", "log_tail"))) == RUN
-    full.trajectories, full.log_tail, full.checkpoint = [Trajectory({"position": [0.0, 0.1]}, [[0.0]])], "log", {"model": "x"}
+    full.trajectories = [Trajectory({"position": [0.0, 0.1]}, [[0.0]])]
+    full.log_tail, full.checkpoint = "log", {"model": "x"}
     assert "trajectories" not in CandidateResult(runs=[full]).to_json()["runs"][0]
     assert full.to_json()["checkpoint"] == {"model": "x"}  # a leg keeps what it is told to
 
