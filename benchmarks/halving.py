@@ -178,7 +178,7 @@ def full_training(task, pool: dict, seeds: list[int], timesteps: int, workers: i
         fitness[name][seed] = result.fitness
         episodes[name] += result.episode_fitness
         steps += result.trained_steps
-        evaluation_steps += sum(e["length"] for e in result.episodes)
+        evaluation_steps += sum(e.length for e in result.episodes)
     executor.close()
     return {"fitness": {n: [f[s] for s in seeds] for n, f in fitness.items()}, "steps": steps,
             "noise": {n: episode_noise(v) for n, v in episodes.items()}, "evaluation_steps": evaluation_steps}
@@ -208,10 +208,10 @@ def halving(task, pool: dict, seeds: list[int], timesteps: int, workers: int, et
     failed = {name: c.reason for name, c in candidates.items() if c.status != "scored"}
     if failed:
         raise SystemExit("trainings failed:\n" + "\n".join(f"{n}: {r}" for n, r in failed.items()))
-    winners = [name for name, c in candidates.items() if c.result["budget_fraction"] >= 1]
+    winners = [name for name, c in candidates.items() if c.result.budget_fraction >= 1]
     winner = max(winners, key=lambda n: candidates[n].fitness)
     legs = [leg for c in candidates.values() for s in seeds for leg in leg_state(store, c.id, s)["rungs"].values()]
-    reached = {name: c.result["halving"]["rung"] if c.result.get("halving") else len(rungs) - 1
+    reached = {name: c.result.halving["rung"] if c.result.halving else len(rungs) - 1
                for name, c in candidates.items()}
     names = {cid: name for cid, name in ids.items()}
     decisions = [f"rung {d['rung'] + 1} ({d['timesteps']:,} steps): {d['action']}: "

@@ -13,13 +13,15 @@ import ast
 import math
 import re
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .components import dominant_component, magnitude_shares
 from .errors import ConfigError, LLMError
+# Analysis and Finding live in records.py (the store reads them); importable from here too
+from .records import Analysis, EpisodeSummary, Finding, Trajectory  # noqa: F401
 from .task import Task
 from .trainer import Score
 from .sandbox.wrapper import RewardWrapper
@@ -45,45 +47,6 @@ ARCHIVE_FITNESS_RANK = 0.25  # ... with fitness above at most this fraction of i
 MIN_CORR_EPISODES = 3        # a component's correlation with fitness needs this many evaluation episodes
 MAX_REFLECTION_BYTES = 2048  # the reflection drops state lines (never components) until it fits
 MAX_REFLECTION_FIELDS = 8
-
-
-@dataclass
-class Finding:
-    """One failure mode a detector found, with the numbers that show it."""
-    name: str
-    message: str
-    evidence: dict[str, float]
-    brief: str = ""  # a few words for tables (``summary_line``)
-    subjects: list[str] = field(default_factory=list)  # the components or fields concerned
-
-
-@dataclass
-class Analysis:
-    """Everything measured about one scored candidate; ``to_dict``/``from_dict`` round-trip through JSON."""
-    fitness: float
-    fitness_std: float
-    seeds: list[int]
-    timesteps: int
-    max_steps: int | None
-    termination: str  # what the environment ending an episode means here: "failure" or "success"
-    evaluation: dict  # means over evaluation episodes: episodes, length, return, native_return, reward_per_step
-    episodes: list[dict]
-    components: dict[str, dict]
-    fields: dict[str, dict]
-    actions: dict
-    training: dict
-    findings: list[Finding]
-    diagnosis: str | None = None  # an LLM analyst's text, when --llm-analyzer is on
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Analysis":
-        return cls(**{**data, "findings": [Finding(**f) for f in data.get("findings", [])]})
-
-    def finding(self, name: str) -> Finding | None:
-        return next((f for f in self.findings if f.name == name), None)
 
 
 @dataclass
@@ -143,17 +106,17 @@ def termination_meaning(task: Task) -> str:
     return task.termination
 
 
-def _action_stats(trajectories: list[dict]) -> dict:
+def _action_stats(trajectories: list[Trajectory]) -> dict:
     """Sign flips per step, the fraction at the bounds, and the mean |action| as a fraction of the half-range."""
     flips = pairs = at_bound = bounded = 0
     magnitudes, dims = [], None
     for t in trajectories:
-        a = np.asarray(t["actions"], dtype=float)
+        a = np.asarray(t.actions, dtype=float)
         if not a.size:
             continue
         a = a.reshape(len(a), -1)
         dims = a.shape[1]
-        low, high = (np.array([np.nan if v is None else v for v in t.get(key) or [None] * dims], dtype=float)
+        low, high = (np.array([np.nan if v is None else v for v in getattr(t, key) or [None] * dims], dtype=float)
                      for key in ("action_low", "action_high"))
         finite = np.isfinite(low) & np.isfinite(high)  # unknown or unbounded: signs around 0, never saturated
         low, high = np.where(finite, low, -1.0), np.where(finite, high, 1.0)
@@ -170,31 +133,31 @@ def _action_stats(trajectories: list[dict]) -> dict:
             "mean_abs": _r(np.mean(np.concatenate(magnitudes))) if magnitudes else None}
 
 
-def _episode(seed: int, index: int, summary: dict, trajectory: dict | None) -> dict:
+def _episode(seed: int, index: int, summary: EpisodeSummary, trajectory: Trajectory | None) -> dict:
     fields = {}
-    for name, values in (trajectory or {}).get("fields", {}).items():
+    for name, values in (trajectory.fields if trajectory is not None else {}).items():
         if len(values):
             x = _per_state(values)
             fields[name] = {"first": _r(x[0]), "last": _r(x[-1]), "min": _r(x.min()), "max": _r(x.max()),
                             "mean": _r(x.mean()), "displacement": _r(_displacement(values))}
-    ended = "terminated" if summary["terminated"] else "truncated" if summary["truncated"] else "other"
-    return {"seed": seed, "index": index, "fitness": _r(summary["fitness"]), "length": summary["length"],
-            "return": _r(summary["return"]), "native_return": _r(summary["native_return"]), "ended": ended,
+    ended = "terminated" if summary.terminated else "truncated" if summary.truncated else "other"
+    return {"seed": seed, "index": index, "fitness": _r(summary.fitness), "length": summary.length,
+            "return": _r(summary.reward_return), "native_return": _r(summary.native_return), "ended": ended,
             "fields": fields}
 
 
-def _components(score: Score, kept: list[dict], kept_fitness: list[float]) -> dict[str, dict]:
+def _components(score: Score, kept: list[Trajectory], kept_fitness: list[float]) -> dict[str, dict]:
     """Per component: its evaluation statistics (the last snapshot's without trajectories) and training series."""
-    names = dict.fromkeys([n for r in score.runs for s in r.snapshots for n in s["components"]]
-                          + [n for t in kept for n in t.get("components", {})])
-    steps, components = sum(len(t["rewards"]) for t in kept), {}
+    names = dict.fromkeys([n for r in score.runs for s in r.snapshots for n in s.components]
+                          + [n for t in kept for n in t.components or {}])
+    steps, components = sum(len(t.rewards) for t in kept), {}
     for name in names:
-        series = _series(score, lambda s, n=name: s["components"].get(n))
+        series = _series(score, lambda s, n=name: s.components.get(n))
         values = [v for v in series if v is not None]
         entry = {"training": {"series": series, "min": min(values, default=None),
                               "mean": _r(_mean(values)), "max": max(values, default=None)}}
         if steps:
-            per_episode = [np.asarray(t.get("components", {}).get(name, []), dtype=float) for t in kept]
+            per_episode = [np.asarray((t.components or {}).get(name, []), dtype=float) for t in kept]
             pooled = np.concatenate(per_episode)
             entry.update(source="evaluation", mean_per_step=_r(pooled.sum() / steps), sign=_sign(pooled),
                          per_step=pooled, fitness_corr=_corr([e.sum() for e in per_episode], kept_fitness))
@@ -217,19 +180,19 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
                 for run in score.runs for i, summary in enumerate(run.episodes)]
     kept = [t for *_, t in rollouts if t is not None]
     summaries = [s for *_, s, _ in rollouts]
-    limits = [s["length"] for s in summaries if s["truncated"]]  # a truncated episode ran to the limit
-    max_steps = next((t["max_steps"] for t in kept if t.get("max_steps")), None) \
+    limits = [s.length for s in summaries if s.truncated]  # a truncated episode ran to the limit
+    max_steps = next((t.max_steps for t in kept if t.max_steps), None) \
         or task.max_episode_steps or max(limits, default=None)
-    steps = sum(s["length"] for s in summaries)
-    evaluation = {"episodes": len(summaries), "length": _r(_mean([s["length"] for s in summaries])),
-                  "return": _r(_mean([s["return"] for s in summaries])),
-                  "native_return": _r(_mean([s["native_return"] for s in summaries])),
-                  "reward_per_step": _r(sum(s["return"] for s in summaries) / steps) if steps else None}
-    training = {k: _series(score, lambda s, k=k: s.get(k)) for k in (
+    steps = sum(s.length for s in summaries)
+    evaluation = {"episodes": len(summaries), "length": _r(_mean([s.length for s in summaries])),
+                  "return": _r(_mean([s.reward_return for s in summaries])),
+                  "native_return": _r(_mean([s.native_return for s in summaries])),
+                  "reward_per_step": _r(sum(s.reward_return for s in summaries) / steps) if steps else None}
+    training = {k: _series(score, lambda s, k=k: getattr(s, k)) for k in (
         "step", "fitness", "episode_return", "episode_length", "reward_per_step", "native_per_step")}
     fields = {}
     for name, spec in task.fields.items():
-        rows = [t["fields"][name] for t in kept if len(t.get("fields", {}).get(name, []))]
+        rows = [t.fields[name] for t in kept if len(t.fields.get(name, []))]
         if rows:
             x = np.concatenate([_per_state(r) for r in rows])
             q = np.percentile(x, [0, 25, 50, 75, 100])
@@ -240,7 +203,7 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
         fitness=_r(score.mean), fitness_std=_r(score.std), seeds=list(score.seeds), timesteps=score.timesteps,
         max_steps=max_steps, termination=termination_meaning(task), evaluation=evaluation,
         episodes=[_episode(*r) for r in rollouts],
-        components=_components(score, kept, [s["fitness"] for *_, s, t in rollouts if t is not None]),
+        components=_components(score, kept, [s.fitness for *_, s, t in rollouts if t is not None]),
         fields=fields, actions=_action_stats(kept), training=training, findings=[])
     context = DetectorContext(task, list(archive or []), random_fitness)
     analysis.findings = [f for detect in DETECTORS if (f := detect(analysis, context)) is not None]

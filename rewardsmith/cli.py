@@ -153,8 +153,8 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
               f"{seeds} seed(s) ({task.env_id})")
 
     def progress(s, snap):
-        fit = "-" if snap["fitness"] is None else f"{snap['fitness']:.3g}"
-        err.print(f"  seed {s}  step {snap['step']:>8,}  reward/step {snap['reward_per_step']:8.3g}  "
+        fit = "-" if snap.fitness is None else f"{snap.fitness:.3g}"
+        err.print(f"  seed {s}  step {snap.step:>8,}  reward/step {snap.reward_per_step:8.3g}  "
                   f"training fitness {fit}")
 
     score = run_training(task, code, seed_list, budget, workers=workers, on_progress=progress)
@@ -164,7 +164,7 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
             "task": task.name, "reward": label, "fitness": {"mean": score.mean, "std": score.std,
                                                             "per_seed": [r.fitness for r in score.runs]},
             "seeds": score.seeds, "timesteps": score.timesteps, "steps_per_second": score.steps_per_second,
-            "components": {k: v["final"] for k, v in components.items()},
+            "components": {k: v.final for k, v in components.items()},
         }))
         return
     out = _console()
@@ -173,7 +173,7 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
     if components:
         out.print("components (mean per step at the end of training):")
         for name, entry in components.items():  # names come from reward code: never markup, one line
-            out.print(Text(f"  {printable(name, one_line=True):<24} {entry['final']:>10.4g}"))
+            out.print(Text(f"  {printable(name, one_line=True):<24} {entry.final:>10.4g}"))
     out.print(f"throughput: {score.steps_per_second:,.0f} env steps/s per process")
     for run in score.runs:
         if run.stopped_early:

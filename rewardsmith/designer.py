@@ -124,13 +124,13 @@ class OfflineDesigner:
 def _component_stats(candidate: Candidate) -> dict[str, dict]:
     """Per component: share of the reward magnitude (the analyzer's, else from the last training
     snapshot) and whether its training series is flat."""
-    comps = (candidate.result or {}).get("components") or {}
-    analysed = ((candidate.analysis or {}).get("components") or {})
-    shares = magnitude_shares({n: [c.get("final") or 0.0] for n, c in comps.items()})
+    comps = (candidate.result.components if candidate.result else None) or {}
+    analysed = candidate.analysis.components if candidate.analysis else {}
+    shares = magnitude_shares({n: [c.final or 0.0] for n, c in comps.items()})
     shares.update({n: a["share"] for n, a in analysed.items() if n in comps and a.get("share") is not None})
     out = {}
     for name, entry in comps.items():
-        series = [v for v in entry.get("series", []) if v == v]
+        series = [v for v in entry.series if v == v]
         spread = (max(series) - min(series)) if series else 0.0
         size = max(abs(v) for v in series) if series else 0.0
         out[name] = {"share": shares.get(name) or 0.0, "flat": size == 0 or spread < FLAT_SPREAD * size}

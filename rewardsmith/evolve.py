@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 from .config import EvolveConfig  # noqa: F401 - the loop's settings; importable from here too
@@ -19,9 +19,10 @@ from .critic import Critic
 from .designer import DesignContext, Proposal
 from .errors import LLMError, TrainingError
 from .launch import Limits
+from .records import Analysis, CandidateResult, Confirmation, Snapshot
 from .store import code_hash, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
-from .trainer import Budget, Score, SeedResult
+from .trainer import Budget, Score
 
 PROBE = "probe"  # a pool schedule: the baseline, trained in legs and evaluated at each (schedule.Halving.probe_rungs)
 CONFIRM_SEED_OFFSET = 1000  # the designer's best is confirmed on seed + this (never a final-scoring seed)
@@ -191,8 +192,8 @@ class Evolution:
                     notes=attempt.notes)
                 if screening is not None:  # rejected or not, what it was judged on; no training spent yet
                     self.store.update(candidate.id, timesteps=0 if not accepted else None, steps_spent=0,
-                                      result={"budget_fraction": 0.0, "screening": {
-                                          "passed": screening.passed, **screening.evidence}})
+                                      result=CandidateResult(budget_fraction=0.0, screening={
+                                          "passed": screening.passed, **screening.evidence}))
                     candidate = self.store.candidate(candidate.id)
                 self.on_event("candidate", candidate=candidate)
             if candidate.status != REJECTED or round_ == self.config.repairs:
@@ -297,7 +298,7 @@ class Evolution:
         holds on a second seed: the generation's best full-budget candidate that beats the incumbent
         trains one more seed (so does the incumbent, once, if it has only its search seed) at the same
         budget, and takes the place only if its two-seed mean still beats the incumbent's. One attempt
-        per generation; both seeds are kept in each candidate's ``result["confirmation"]``."""
+        per generation; both seeds are kept in each candidate's ``result.confirmation``."""
         from .selection import baseline_competes, best_of, confirmed_mean
         from .store import full_budget
 
@@ -317,7 +318,7 @@ class Evolution:
         if challenger.fitness <= confirmed_mean(incumbent):
             return
         seed = self.config.seed + CONFIRM_SEED_OFFSET
-        todo = [challenger] + ([] if "confirmation" in (incumbent.result or {}) else [incumbent])
+        todo = [challenger] + ([] if incumbent.result and incumbent.result.confirmation else [incumbent])
         self.on_event("note", message=f"{challenger.id} ({challenger.fitness:.4g}) beats the best so far "
                                       f"{incumbent.id} ({confirmed_mean(incumbent):.4g}) on one seed: "
                                       f"training seed {seed} to confirm")
@@ -332,9 +333,9 @@ class Evolution:
                 extra[cid] = None
         for c in todo:
             fit = extra[c.id]
-            record = {"seed": seed, "fitness": fit, "search_fitness": c.fitness,
-                      "mean": None if fit is None else (c.fitness + fit) / 2}
-            self.store.update(c.id, result={**(c.result or {}), "confirmation": record})
+            record = Confirmation(seed=seed, fitness=fit, search_fitness=c.fitness,
+                                  mean=None if fit is None else (c.fitness + fit) / 2)
+            self.store.update(c.id, result=replace(c.result or CandidateResult(), confirmation=record))
         incumbent = self.store.candidate(incumbent.id)
         theirs, ours = confirmed_mean(incumbent), extra[challenger.id]
         mine = None if ours is None else (challenger.fitness + ours) / 2
@@ -342,9 +343,9 @@ class Evolution:
         verdict = (f"{'confirmed' if confirmed else 'not confirmed'} on seed {seed}: mean of 2 seeds "
                    f"{'-' if mine is None else f'{mine:.4g}'} vs the best so far {incumbent.id} {theirs:.4g}")
         current = self.store.candidate(challenger.id)
-        self.store.update(challenger.id, result={**current.result, "confirmation": {
-            **current.result["confirmation"], "against": incumbent.id, "against_mean": theirs,
-            "confirmed": confirmed}}, notes="; ".join(n for n in (current.notes, verdict) if n))
+        self.store.update(challenger.id, result=replace(current.result, confirmation=replace(
+            current.result.confirmation, against=incumbent.id, against_mean=theirs, confirmed=confirmed)),
+            notes="; ".join(n for n in (current.notes, verdict) if n))
         if confirmed:
             self.store.set_meta("prompt_best", challenger.id)
         self.store.set_meta("confirmations", {**attempts, str(generation): {
@@ -353,16 +354,15 @@ class Evolution:
 
     def _place_rungs(self, generation: int) -> list[int]:
         """A new halving pool's rungs, placed by the baseline's training curve (schedule.place_rungs)."""
-        from .schedule import Halving, baseline_curve, place_rungs
+        from .schedule import CurvePoint, Halving, baseline_curve, place_rungs
 
         baseline = self.baseline()
         scored = baseline is not None and baseline.status == SCORED
         # the baseline's evaluated curve (trusted: the evaluation job never loads reward code); a baseline
         # trained in one leg (an older run) leaves only its training snapshots
         curve = baseline_curve(self.store, baseline.id, self.config.seed) if scored else None
-        if curve is None and scored:
-            runs = (baseline.result or {}).get("runs")
-            curve = runs[0]["snapshots"] if runs else None
+        if curve is None and scored and baseline.result and baseline.result.runs:
+            curve = [CurvePoint.of_snapshot(s) for s in baseline.result.runs[0].snapshots]
         from .screening import random_references
 
         spread = statistics.pstdev(r.fitness for r in random_references(self.store, self.task, self.config.seed))
@@ -415,17 +415,14 @@ class Evolution:
         """Records a scored candidate; ``budget_fraction`` < 1 when successive halving stopped it early
         (its fitness is then that rung's, and ``timesteps`` says how far it trained)."""
         # each kept trajectory carries its evaluation episode's fitness (screening compares against it)
-        trajectories = [{**t, "fitness": run.episode_fitness[i]} if i < len(run.episode_fitness) else t
+        trajectories = [replace(t, fitness=run.episode_fitness[i]) if i < len(run.episode_fitness) else t
                         for run in score.runs for i, t in enumerate(run.trajectories)]
         if trajectories:
             self.store.write_trajectories(candidate.id, trajectories)
         analysis, reflection = self._analyze(candidate, score)
-        result = result_dict(score)
-        if (candidate.result or {}).get("screening"):
-            result["screening"] = candidate.result["screening"]
-        result["budget_fraction"] = budget_fraction
-        if halving:
-            result["halving"] = halving
+        result = CandidateResult(runs=score.runs, components=score.component_summary(),
+                                 screening=candidate.result.screening if candidate.result else None,
+                                 budget_fraction=budget_fraction, halving=halving or None)
         self.store.update(
             candidate.id, status=SCORED, fitness=score.mean, fitness_std=score.std, seeds=score.seeds,
             timesteps=score.timesteps,
@@ -449,7 +446,7 @@ class Evolution:
         if summary is not None:
             self.on_event("final", summary=summary)
 
-    def _analyze(self, candidate: Candidate, score: Score) -> tuple[dict | None, str]:
+    def _analyze(self, candidate: Candidate, score: Score) -> tuple[Analysis, str]:
         from .analyzer import analyze, render_reflection
 
         archive = [{"id": c.id, "fitness": c.fitness,
@@ -460,7 +457,7 @@ class Evolution:
             analysis = self._llm_diagnosis(candidate, analysis)
         reflection = render_reflection(self.task, candidate.id, analysis, code=candidate.code,
                                        prompts_dir=self.config.prompts)
-        return analysis.to_dict(), reflection
+        return analysis, reflection
 
     def _video(self, generation: int) -> None:
         """A short GIF of the generation's best policy (where rendering works; said once if not)."""
@@ -500,34 +497,22 @@ class Evolution:
 # ---------------------------------------------------------------------- helpers
 
 
-def _last(result: dict | None, key: str):
-    runs = (result or {}).get("runs") or []
-    snaps = runs[0].get("snapshots") if runs else None
-    return snaps[-1].get(key) if snaps else None
+def _last(result: CandidateResult | None, key: str):
+    """A figure of the first seed's last training snapshot (None without one)."""
+    snaps = result.runs[0].snapshots if result and result.runs else None
+    return getattr(snaps[-1], key) if snaps else None
 
 
-def _log_line(seed: int, snap: dict) -> str:
-    fit = "-" if snap.get("fitness") is None else f"{snap['fitness']:.4g}"
-    comps = " ".join(f"{k}={v:.3g}" for k, v in snap.get("components", {}).items())
-    return (f"seed={seed} step={snap['step']} reward/step={snap['reward_per_step']:.4g} "
-            f"native/step={snap['native_per_step']:.4g} fitness={fit} {comps}")
-
-
-def result_dict(score: Score) -> dict:
-    """What the store keeps of a Score (trajectories and checkpoints live elsewhere)."""
-    runs = []
-    for run in score.runs:
-        data = asdict(run)
-        data.pop("trajectories", None)
-        data.pop("checkpoint", None)
-        data.pop("log_tail", None)
-        runs.append(data)
-    return {"runs": runs, "components": score.component_summary()}
+def _log_line(seed: int, snap: Snapshot) -> str:
+    fit = "-" if snap.fitness is None else f"{snap.fitness:.4g}"
+    comps = " ".join(f"{k}={v:.3g}" for k, v in snap.components.items())
+    return (f"seed={seed} step={snap.step} reward/step={snap.reward_per_step:.4g} "
+            f"native/step={snap.native_per_step:.4g} fitness={fit} {comps}")
 
 
 def score_from(candidate: Candidate, store: RunStore | None = None) -> Score:
     """The Score of a scored candidate, rebuilt from the store (trajectories included if kept)."""
-    runs = [SeedResult(**run) for run in (candidate.result or {}).get("runs", [])]
+    runs = list(candidate.result.runs or []) if candidate.result else []
     if store is not None and runs:
         runs[0].trajectories = store.trajectories(candidate.id)
     return Score.of(runs)

@@ -114,7 +114,7 @@ class RayExecutor:
             if "error" in data:
                 outer.set_exception(TrainingError(data["error"]))
                 return
-            result = SeedResult.from_child(data["result"])
+            result = SeedResult.from_json(data["result"])  # train_once in the worker checked it
             if on_progress is not None:
                 for snapshot in result.snapshots:
                     on_progress(seed, snapshot)
@@ -173,6 +173,6 @@ def _ray_train(task_source: str, task_path: str, code: str | None, seed: int, bu
             result = train_once(load_task_file(local), code, seed, Budget(**budget), **options)
         except TrainingError as exc:
             return {"error": str(exc)}
-    data = asdict(result)
+    data = result.to_json()
     data["worker"] = worker
     return {"result": data}

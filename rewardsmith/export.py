@@ -120,16 +120,16 @@ def render_module(task: Task, code: str, meta: dict, module_name: str | None = N
 
 
 def run_meta(store, candidate) -> dict:
-    """The header metadata of a run's candidate: its final multi-seed score (``store.meta("final")``,
+    """The header metadata of a run's candidate: its final multi-seed score (``store.final()``,
     fresh seeds at the full budget) when the run has one for it, else its search score and seeds."""
-    final = store.meta("final") or {}
-    entry = next((e for e in final.get("entries", []) if e.get("id") == candidate.id), None)
+    final = store.final()
+    entry = final.entry(candidate.id) if final is not None else None
     meta = {"candidate": candidate.id, "run": store.root.name}
-    if entry is not None and entry.get("fitness_mean") is not None:
+    if entry is not None and entry.fitness_mean is not None:
         seeds = sorted(r["seed"] for r in store.final_runs()
-                       if r["subject"] == candidate.id and r["status"] == "scored" and r["seed"] in final["seeds"])
-        return {**meta, "fitness_mean": entry["fitness_mean"], "fitness_std": entry["fitness_std"],
-                "seeds": seeds, "timesteps": entry["timesteps"], "scoring": "final scoring on fresh seeds"}
+                       if r["subject"] == candidate.id and r["status"] == "scored" and r["seed"] in final.seeds)
+        return {**meta, "fitness_mean": entry.fitness_mean, "fitness_std": entry.fitness_std,
+                "seeds": seeds, "timesteps": entry.timesteps, "scoring": "final scoring on fresh seeds"}
     return {**meta, "fitness_mean": candidate.fitness, "fitness_std": candidate.fitness_std or 0.0,
             "seeds": candidate.seeds, "timesteps": candidate.timesteps, "scoring": "search"}
 

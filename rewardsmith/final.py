@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import statistics
 from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .errors import TrainingError
 from .executor import Cancelled
+from .records import FinalEntry, FinalSummary
 from .schedule import Training
 from .store import FAILED, SCORED, RunStore, write_atomic
 
@@ -34,7 +35,7 @@ class FinalPlan:
     note: Callable[[str], None] = field(default=lambda message: None)
 
 
-def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> dict | None:
+def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> FinalSummary | None:
     """Re-trains the top candidates, the baseline and the task's sparse reward on fresh seeds at the
     full budget; records each seed as it finishes (a resumed run trains only missing ones) and gives
     the summary (also kept as meta ``final``)."""
@@ -72,46 +73,44 @@ def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> dict 
         if result.checkpoint is not None:
             write_atomic(store.checkpoint_path(subject, seed), json.dumps(
                 {**result.checkpoint, "timesteps": result.timesteps, "fitness": result.fitness}))
-        kept = asdict(result)
-        for key in ("checkpoint", "trajectories", "log_tail"):
-            kept.pop(key, None)
+        kept = result.to_json(leave_out=("trajectories", "checkpoint", "log_tail"))
         store.add_final_run(subject, role, seed, SCORED, fitness=result.fitness, timesteps=result.timesteps,
                             steps_spent=result.trained_steps, result=kept)
         plan.note(f"final scoring: {subject} seed {seed} fitness {result.fitness:.4g}")
     summary = summarize_final(store.final_runs(), [s[0] for s in subjects], seeds, store)
-    store.set_meta("final", summary)
-    store.event("final_scored", {"best": summary["best"], "seeds": seeds})
+    store.set_final(summary)
+    store.event("final_scored", {"best": summary.best, "seeds": seeds})
     return summary
-def summarize_final(rows: list[dict], subjects: list[str], seeds: list[int], store: RunStore) -> dict:
+
+
+def summarize_final(rows: list[dict], subjects: list[str], seeds: list[int], store: RunStore) -> FinalSummary:
     """Mean ± std fitness per subject over the final seeds, and the human-normalized score
     (fitness − sparse) / |baseline − sparse|."""
     entries = []
     for subject in subjects:
         mine = [r for r in rows if r["subject"] == subject and r["seed"] in seeds]
         values = [r["fitness"] for r in mine if r["status"] == SCORED]
-        entry = {"id": subject, "role": mine[0]["role"] if mine else None, "seeds": len(values),
-                 "failed": sum(r["status"] == FAILED for r in mine), "per_seed": values,
-                 "fitness_mean": statistics.fmean(values) if values else None,
-                 "fitness_std": statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
-                 "timesteps": max((r["timesteps"] or 0 for r in mine), default=None)}
-        if subject != "sparse":
-            entry["search_fitness"] = store.candidate(subject).fitness
-        entries.append(entry)
-    by_role = {e["role"]: e for e in entries if e["role"] in ("baseline", "sparse")}
+        entries.append(FinalEntry(
+            id=subject, role=mine[0]["role"] if mine else None, seeds=len(values),
+            failed=sum(r["status"] == FAILED for r in mine), per_seed=values,
+            fitness_mean=statistics.fmean(values) if values else None,
+            fitness_std=statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
+            timesteps=max((r["timesteps"] or 0 for r in mine), default=None),
+            search_fitness=store.candidate(subject).fitness if subject != "sparse" else None))
+    by_role = {e.role: e for e in entries if e.role in ("baseline", "sparse")}
     base, sparse = by_role.get("baseline"), by_role.get("sparse")
     scale = None
-    if base and sparse and base["fitness_mean"] is not None and sparse["fitness_mean"] is not None:
-        scale = abs(base["fitness_mean"] - sparse["fitness_mean"]) or None
-    for e in entries:
-        e["normalized"] = (e["fitness_mean"] - sparse["fitness_mean"]) / scale \
-            if scale and e["fitness_mean"] is not None else None
+    if base and sparse and base.fitness_mean is not None and sparse.fitness_mean is not None:
+        scale = abs(base.fitness_mean - sparse.fitness_mean) or None
+    entries = [replace(e, normalized=(e.fitness_mean - sparse.fitness_mean) / scale
+                       if scale and e.fitness_mean is not None else None) for e in entries]
     from .selection import baseline_competes
 
     competes = baseline_competes(store.config)
-    contenders = [e for e in entries if e["fitness_mean"] is not None
-                  and (e["role"] == "candidate" or (competes and e["role"] == "baseline"))]
-    best = max(contenders, key=lambda e: e["fitness_mean"], default=None)
-    return {"seeds": seeds, "timesteps": entries[0]["timesteps"] if entries else None,
-            "entries": entries, "best": best["id"] if best else None,
-            "normalization": None if scale is None else
-            {"baseline": base["fitness_mean"], "sparse": sparse["fitness_mean"]}}
+    contenders = [e for e in entries if e.fitness_mean is not None
+                  and (e.role == "candidate" or (competes and e.role == "baseline"))]
+    best = max(contenders, key=lambda e: e.fitness_mean, default=None)
+    return FinalSummary(seeds=list(seeds), timesteps=entries[0].timesteps if entries else None, entries=entries,
+                        best=best.id if best else None,
+                        normalization=None if scale is None else
+                        {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean})

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .critic import Critic, Verdict
 from .errors import ConfigError
+from .records import CandidateResult
 from .store import PENDING, Candidate, RunStore, write_atomic
 from .task import Task
 
@@ -60,7 +61,8 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
                                              "stats": verdict.stats},
                                     notes=f"edited by hand from {parent_id}", candidate_id=new_id)
     if screening is not None:
-        store.update(candidate.id, result={"budget_fraction": 0.0, "screening": {"passed": True, **screening.evidence}})
+        store.update(candidate.id, result=CandidateResult(budget_fraction=0.0,
+                                                          screening={"passed": True, **screening.evidence}))
         candidate = store.candidate(candidate.id)
     store.event("edit", {"candidate": candidate.id, "parent": parent_id,
                          "screened": screening is not None})

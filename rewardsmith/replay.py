@@ -5,9 +5,10 @@
 step, each number checked here. Used to screen candidates on recorded trajectories (CARD-style) and
 to attach components to the trusted evaluation episodes for the analyzer.
 
-A trajectory is what the evaluation job records: ``{"fields": {name: one row per visited state},
-"obs": one row per visited state, "actions": one row per step, ...}``. Trajectories stored before
-release 0.2 have no "obs": there, a reward that reads ``state.obs`` fails with a message naming it.
+A trajectory is a ``records.Trajectory`` (what the evaluation job records): ``fields`` (name -> one
+row per visited state), ``obs`` (one row per visited state) and ``actions`` (one row per step) are
+sent. Trajectories stored before release 0.2 have no ``obs``: there, a reward that reads ``state.obs``
+fails with a message naming it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from . import untrusted
 from .errors import RewardCodeError
 from .launch import Limits, run_job
+from .records import Trajectory
 from .task import Task
 
 MAX_STEPS = 2_000_000  # recorded steps one replay job takes
@@ -30,11 +32,11 @@ class ReplayedEpisode:
     components: dict[str, list[float]]   # term -> one value per step
 
 
-def _steps(task: Task, trajectory, index: int) -> int:
+def _steps(task: Task, trajectory: Trajectory, index: int) -> int:
     """The step count of a well-formed trajectory; ValueError says what is wrong with it."""
-    if not isinstance(trajectory, dict):
-        raise ValueError(f"trajectory {index + 1} is a {type(trajectory).__name__}; expected a dict")
-    actions, obs, fields = trajectory.get("actions"), trajectory.get("obs"), trajectory.get("fields")
+    if not isinstance(trajectory, Trajectory):
+        raise ValueError(f"trajectory {index + 1} is a {type(trajectory).__name__}; expected a Trajectory")
+    actions, obs, fields = trajectory.actions, trajectory.obs, trajectory.fields
     if not isinstance(actions, list) or not isinstance(fields, dict) or not isinstance(obs, (list, type(None))):
         raise ValueError(f"trajectory {index + 1} needs 'fields' (dict), 'actions' and 'obs' (lists)")
     steps = len(actions)
@@ -49,15 +51,16 @@ def _steps(task: Task, trajectory, index: int) -> int:
     return steps
 
 
-def replay(task: Task, code: str, trajectories: list[dict], limits: Limits | None = None) -> list[ReplayedEpisode]:
+def replay(task: Task, code: str, trajectories: list[Trajectory],
+           limits: Limits | None = None) -> list[ReplayedEpisode]:
     """``code``'s reward on every step of ``trajectories``. RewardCodeError names the episode and step
     where the reward failed; SandboxError says when the job itself failed (limits, protocol)."""
     steps = [_steps(task, t, i) for i, t in enumerate(trajectories)]
     if sum(steps) > MAX_STEPS:
         raise ValueError(f"{sum(steps)} recorded steps in one replay; at most {MAX_STEPS}")
-    keep = ("fields", "obs", "actions")
     job = {"kind": "replay", "task_path": str(task.path), "code": code,
-           "trajectories": [{k: t[k] for k in keep if t.get(k) is not None} for t in trajectories]}
+           "trajectories": [{"fields": t.fields, **({"obs": t.obs} if t.obs is not None else {}), "actions": t.actions}
+                            for t in trajectories]}
     limits = limits or Limits(wall_seconds=60.0 + sum(steps) / 500.0, memory_mb=2048)
     result = untrusted.mapping(run_job(job, limits), "the replay result")
     if "error" in result:

@@ -42,6 +42,8 @@ def write_report(run_dir: str | Path) -> Path:
 
 def render_report(store: RunStore) -> str:
     """The report of ``store``'s run as an HTML string."""
+    from .selection import baseline_competes
+
     config = store.config
     candidates = store.candidates()
     by_id = {c.id: c for c in candidates}
@@ -56,7 +58,7 @@ def render_report(store: RunStore) -> str:
         config=config, status=store.meta("status", "unknown"),
         best=best, baseline=baseline, counts=_counts(candidates),
         final=_final_scores(store),
-        fitness_plot=fitness_plot(candidates, baseline, baseline_competes=config.get("designer") == "offline"),
+        fitness_plot=fitness_plot(candidates, baseline, baseline_competes=baseline_competes(config)),
         table=[_row(c, best) for c in candidates],
         scored=[_candidate_view(c, by_id) for c in sorted(scored, key=lambda c: (c.generation, c.seq))],
         rejections=[_candidate_view(c, by_id, plot=False) for c in candidates if c.status in (REJECTED, FAILED)],
@@ -104,23 +106,20 @@ FINAL_COLUMNS = ("id", "role", "fitness_mean", "fitness_std", "per_seed", "seeds
 
 
 def _final_scores(store: RunStore) -> dict | None:
-    """The final multi-seed scoring (meta ``final``, written by schedule.final_scoring) as a table:
+    """The final multi-seed scoring (``store.final()``, written by final.final_scoring) as a table:
     {"columns", "rows", "seeds", "timesteps", "best", "best_entry", "baseline_entry", "sparse_entry",
-    "normalization"}."""
-    final = store.meta("final")
-    if not final:
+    "normalization"} (the entries are ``records.FinalEntry``)."""
+    final = store.final()
+    if final is None:
         return None
-    entries = final.get("entries") if isinstance(final, dict) else final
-    entries = [e for e in entries or [] if isinstance(e, dict)]
+    entries = [e.to_json() for e in final.entries]  # the table shows every stored column
     columns = [c for c in FINAL_COLUMNS if any(c in e for e in entries)]
     columns += [c for c in dict.fromkeys(k for e in entries for k in e) if c not in columns]
-    meta = final if isinstance(final, dict) else {}
     return {"columns": columns, "rows": [[_cell(e.get(c)) for c in columns] for e in entries],
-            "seeds": meta.get("seeds"), "timesteps": meta.get("timesteps"), "best": meta.get("best"),
-            "best_entry": next((e for e in entries if e.get("id") == meta.get("best")), None),
-            "baseline_entry": next((e for e in entries if e.get("role") == "baseline"), None),
-            "sparse_entry": next((e for e in entries if e.get("role") == "sparse"), None),
-            "normalization": meta.get("normalization")}
+            "seeds": final.seeds, "timesteps": final.timesteps, "best": final.best,
+            "best_entry": final.entry(final.best) if final.best else None,
+            "baseline_entry": final.by_role("baseline"), "sparse_entry": final.by_role("sparse"),
+            "normalization": final.normalization}
 
 
 def _cell(value) -> str:
@@ -146,12 +145,12 @@ def _row(c: Candidate, best: Candidate | None) -> dict:
 
 def _candidate_view(c: Candidate, by_id: dict, plot: bool = True) -> dict:
     parent = by_id.get(c.parent) if c.parent else None
-    analysis = c.analysis or {}
+    analysis = c.analysis
     return {
         "c": c, "parent": parent, "diff": code_diff(parent.code, c.code, parent.id, c.id) if parent else [],
         "plot": components_plot(c) if plot else None,
-        "findings": analysis.get("findings", []), "diagnosis": analysis.get("diagnosis"),
-        "components": analysis.get("components", {}), "evaluation": analysis.get("evaluation", {}),
+        "findings": analysis.findings if analysis else [], "diagnosis": analysis.diagnosis if analysis else None,
+        "components": analysis.components if analysis else {}, "evaluation": analysis.evaluation if analysis else {},
         "warnings": (c.verdict or {}).get("warnings", []),
     }
 
@@ -222,8 +221,10 @@ def _figure(width: float, height: float):
 
 
 def fitness_plot(candidates: list[Candidate], baseline: Candidate | None, baseline_competes: bool = True) -> str | None:
-    """Fitness per generation (a PNG data URI): every scored candidate a dot, the best-so-far line,
-    the baseline as a dashed reference, and candidates that produced no policy as crosses along the bottom."""
+    """Fitness per generation (a PNG data URI): every scored candidate a dot, the best-so-far line
+    (``selection.best_so_far``: the run's best as it stood after each generation, so a fitness measured
+    at a lower halving rung never tops one measured on the full budget), the baseline as a dashed
+    reference, and candidates that produced no policy as crosses along the bottom."""
     scored = [c for c in candidates if c.status == SCORED and c.fitness is not None and math.isfinite(c.fitness)]
     if not scored:
         return None
@@ -241,13 +242,8 @@ def fitness_plot(candidates: list[Candidate], baseline: Candidate | None, baseli
         ax.scatter(xs, [c.fitness for c in group], s=42 if origin == "baseline" else 26,
                    marker="*" if origin == "baseline" else "o", label=label, zorder=3,
                    color=ORIGIN_COLOURS.get(origin, DEFAULT_COLOUR), alpha=0.85)
-    best, line = -math.inf, []
-    for g in generations:  # the baseline competes only where the run's best may be it (offline designer)
-        best = max([best] + [c.fitness for c in by_gen.get(g, []) if baseline_competes or c.origin != "baseline"])
-        line.append(best)
-    finite = [(g, b) for g, b in zip(generations, line) if math.isfinite(b)]
-    if finite:  # drawn on to the right edge of the last generation's dots
-        finite.append((finite[-1][0] + 0.3, finite[-1][1]))
+    finite = best_so_far_line(scored, baseline_competes)
+    if finite:
         ax.step([g for g, _ in finite], [b for _, b in finite], where="post", color="#1a9850", lw=2,
                 label="best so far", zorder=2)
     if baseline is not None and baseline.fitness is not None and math.isfinite(baseline.fitness):
@@ -265,6 +261,18 @@ def fitness_plot(candidates: list[Candidate], baseline: Candidate | None, baseli
     return _png(fig)
 
 
+def best_so_far_line(candidates: list[Candidate], baseline_competes: bool = True) -> list[tuple[float, float]]:
+    """The fitness plot's "best so far" steps as (generation, fitness): the run's best as it stood after
+    each generation (``selection.best_so_far``, so a fitness measured at a lower halving rung never tops
+    one measured on the full budget), drawn on to the right edge of the last generation's dots. The
+    baseline competes only where the run's best may be it (offline designer)."""
+    from .selection import best_so_far
+
+    line = best_so_far(candidates, exclude_origins=() if baseline_competes else ("baseline",))
+    points = [(float(g), b.fitness) for g, b in line if b is not None and math.isfinite(b.fitness)]
+    return points + [(points[-1][0] + 0.3, points[-1][1])] if points else []
+
+
 def _jitter(c: Candidate, group: list[Candidate]) -> float:
     """Spreads a generation's dots a little so equal fitnesses stay visible."""
     if len(group) < 2:
@@ -277,16 +285,15 @@ def components_plot(c: Candidate) -> str | None:
     """A scored candidate's training curves (a PNG data URI): each reward component's mean per step;
     beside it the total and native reward per step, and (right axis) the fitness of finished training
     episodes per seed and the evaluation fitness."""
-    result = c.result or {}
-    runs = result.get("runs") or []
-    components = result.get("components") or {}
-    if not runs or not any(r.get("snapshots") for r in runs):
+    runs = (c.result.runs if c.result else None) or []
+    components = (c.result.components if c.result else None) or {}
+    if not any(r.snapshots for r in runs):
         return None
-    steps = [s["step"] for s in max((r.get("snapshots") or [] for r in runs), key=len)]
+    steps = [s.step for s in max((r.snapshots for r in runs), key=len)]
     fig = _figure(9.5, 2.8)
     left, right = fig.subplots(1, 2)
     for name, entry in components.items():
-        series = [math.nan if v is None else v for v in entry.get("series", [])]
+        series = [math.nan if v is None else v for v in entry.series]
         n = min(len(series), len(steps))
         left.plot(steps[:n], series[:n], marker=".", label=name)
     if components:
@@ -294,14 +301,14 @@ def components_plot(c: Candidate) -> str | None:
     left.set_title("reward components (mean per step)", fontsize=9)
     fitness_axis = right.twinx()
     for run in runs:
-        snaps = run.get("snapshots") or []
-        label = f" (seed {run.get('seed')})" if len(runs) > 1 else ""
+        snaps = run.snapshots
+        label = f" (seed {run.seed})" if len(runs) > 1 else ""
         for key, style, name in (("reward_per_step", "-", "reward"), ("native_per_step", ":", "native reward")):
-            right.plot([s["step"] for s in snaps], [_nan(s.get(key)) for s in snaps], ls=style, color="#2f6db3",
+            right.plot([s.step for s in snaps], [_nan(getattr(s, key)) for s in snaps], ls=style, color="#2f6db3",
                        label=f"{name}/step{label}")
-        done = [s for s in snaps if s.get("fitness") is not None]
+        done = [s for s in snaps if s.fitness is not None]
         if done:
-            fitness_axis.plot([s["step"] for s in done], [s["fitness"] for s in done], "o-", ms=3,
+            fitness_axis.plot([s.step for s in done], [s.fitness for s in done], "o-", ms=3,
                               color="#1a9850", label=f"episode fitness{label}")
     if c.fitness is not None and math.isfinite(c.fitness):
         fitness_axis.axhline(c.fitness, color="#1a9850", ls="--", lw=1, label=f"evaluation {fmt(c.fitness)}")

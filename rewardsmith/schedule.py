@@ -43,11 +43,12 @@ import json
 import math
 import statistics
 from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from .errors import TrainingError
 from .executor import Cancelled
+from .records import Snapshot
 from .store import FAILED, SCORED, TRAINING, Candidate, RunStore, write_atomic
 from .task import Task
 from .trainer import Budget, Score, SeedResult
@@ -110,39 +111,56 @@ def random_margin(random_fitness: float | None) -> float:
     return RANDOM_MARGIN * max(1.0, abs(random_fitness or 0.0))
 
 
-def separation_step(snapshots: list[dict], random_fitness: float | None, random_spread: float = 0.0) -> int | None:
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of the baseline's curve that places the rungs: the step, the fitness there (None when no
+    training episode had finished) and either its ``noise`` (an evaluation at a probe rung: ``NOISE_Z``
+    standard errors of its episodes, as a rung score's) or the number of training ``episodes`` its fitness
+    averages (a training snapshot, in runs whose baseline trained in one leg)."""
+
+    step: int
+    fitness: float | None
+    noise: float | None = None
+    episodes: int | None = None
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Snapshot) -> "CurvePoint":
+        return cls(step=snapshot.step, fitness=snapshot.fitness, episodes=snapshot.episodes)
+
+
+def separation_step(snapshots: list[CurvePoint], random_fitness: float | None,
+                    random_spread: float = 0.0) -> int | None:
     """The training step at which a curve clearly left the random policy's fitness: the first of
     ``SEPARATION_SNAPSHOTS`` points in a row above ``random + max(margin, noise)``, the last point alone
-    also counting; None if it never did. A point is ``step``, ``fitness`` and either ``noise`` (the
-    baseline's evaluations at its probe rungs: ``NOISE_Z`` standard errors of their episodes, as a rung
-    score's) or ``episodes`` (training snapshots: the noise is ``NOISE_Z × random_spread / √episodes``,
-    ``random_spread`` being the std of the random policy's episode fitness)."""
+    also counting; None if it never did. A point's noise is its own (an evaluated point) or, for a
+    training snapshot, ``NOISE_Z × random_spread / √episodes`` (``random_spread`` being the std of the
+    random policy's episode fitness)."""
     if random_fitness is None:
         return None
 
     def clear(snapshot) -> bool:
-        fitness = snapshot.get("fitness")
+        fitness = snapshot.fitness
         if fitness is None:
             return False
-        noise = snapshot.get("noise")
+        noise = snapshot.noise
         if noise is None:
-            noise = NOISE_Z * random_spread / math.sqrt(max(1, snapshot.get("episodes") or 1))
+            noise = NOISE_Z * random_spread / math.sqrt(max(1, snapshot.episodes or 1))
         return fitness > random_fitness + max(random_margin(random_fitness), noise)
 
     for i, snapshot in enumerate(snapshots):
         if all(clear(s) for s in snapshots[i:i + SEPARATION_SNAPSHOTS]):
-            return int(snapshot["step"])
+            return int(snapshot.step)
     return None
 
 
-def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snapshots: list[dict] | None,
+def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snapshots: list[CurvePoint] | None,
                 random_fitness: float | None, random_spread: float = 0.0) -> tuple[list[int], str]:
     """The rung targets for a generation's pool and why they are there (see the module doc)."""
     if baseline_snapshots is None or random_fitness is None:
         return shape.rungs(timesteps, granularity), (
             f"rungs at {_fractions(shape.fractions())} of the budget (no baseline curve to place them by)")
     step = separation_step(baseline_snapshots, random_fitness, random_spread)
-    evaluated = any("noise" in s for s in baseline_snapshots)
+    evaluated = any(s.noise is not None for s in baseline_snapshots)
     what = "evaluated fitness" if evaluated else "training fitness"
     random = (f"the random policy's {random_fitness:.4g} (margin {random_margin(random_fitness):.2g}"
               f"{'' if evaluated else f', episode spread {random_spread:.2g}'})")
@@ -161,15 +179,14 @@ def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snaps
                    f"rungs {', '.join(f'{r:,}' for r in rungs)}")
 
 
-def baseline_curve(store: RunStore, baseline_id: str, seed: int) -> list[dict] | None:
-    """The baseline's evaluated fitness at its probe rungs (``{"step", "fitness", "noise"}``, from the
-    evaluation job, which never loads reward code), or None when it trained in one leg (an older run,
-    or ``--schedule full``)."""
+def baseline_curve(store: RunStore, baseline_id: str, seed: int) -> list[CurvePoint] | None:
+    """The baseline's evaluated fitness at its probe rungs (from the evaluation job, which never loads
+    reward code), or None when it trained in one leg (an older run, or ``--schedule full``)."""
     legs = store.legs(baseline_id, seed)
     if len(legs) < 2:
         return None
-    return [{"step": leg["timesteps"], "fitness": leg["fitness"],
-             "noise": episode_noise(leg.get("episode_fitness") or [])} for _, leg in sorted(legs.items())]
+    return [CurvePoint(step=leg["timesteps"], fitness=leg["fitness"],
+                       noise=episode_noise(leg.get("episode_fitness") or [])) for _, leg in sorted(legs.items())]
 
 
 def _fractions(fractions: list[float]) -> str:
@@ -336,10 +353,9 @@ def save_leg(store: RunStore, cid: str, seed: int, rung: int, target: int, resul
         "episode_fitness": result.episode_fitness,
         "trained_steps": result.trained_steps if result.trained_steps is not None else result.timesteps,
         "train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds or 0.0,
-        "evaluation_steps": sum(e.get("length", 0) for e in result.episodes), "snapshots": result.snapshots}
-    kept = asdict(result)
-    kept.pop("checkpoint", None)
-    store.save_leg(cid, seed, rung, outcome, kept)
+        "evaluation_steps": sum(e.length for e in result.episodes),
+        "snapshots": [s.to_json() for s in result.snapshots]}
+    store.save_leg(cid, seed, rung, outcome, result.to_json(leave_out=("checkpoint",)))
 
 
 def merged_result(store: RunStore, cid: str, seed: int, rung: int) -> SeedResult:
@@ -347,8 +363,8 @@ def merged_result(store: RunStore, cid: str, seed: int, rung: int) -> SeedResult
     legs = store.legs(cid, seed)
     upto = [legs[r] for r in sorted(legs) if r <= rung]
     last = next((leg["result"] for leg in reversed(upto) if leg.get("result")), None) or {}
-    result = SeedResult(**{k: v for k, v in last.items() if k != "rung"})
-    result.snapshots = [s for leg in upto for s in leg["snapshots"]]
+    result = SeedResult.from_json(last)
+    result.snapshots = [Snapshot.from_json(s) for leg in upto for s in leg["snapshots"]]
     result.trained_steps = sum(leg["trained_steps"] for leg in upto)
     result.train_seconds = sum(leg["train_seconds"] for leg in upto)
     result.wall_seconds = sum(leg["wall_seconds"] for leg in upto)
@@ -403,7 +419,7 @@ class PoolTrainer:
         for cid in self.pool:
             candidate = self.store.candidate(cid)
             if candidate.status == SCORED:  # recorded before the run stopped: never trained again
-                recorded = (candidate.result or {}).get("halving")
+                recorded = candidate.result.halving if candidate.result else None
                 scores[cid] = {int(r): f for r, f in recorded["history"].items()} if recorded else \
                     {len(self.rungs) - 1: candidate.fitness}
                 self._noise[cid] = {int(r): v for r, v in (recorded or {}).get("noise", {}).items()}

@@ -21,10 +21,11 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .records import Trajectory
 from .task import Task
 
 REJECT_AGREEMENT = 0.2    # rejected: the fitter episode gets the higher return in at most 20 % of the pairs
@@ -40,11 +41,11 @@ class Reference:
 
     source: str            # "baseline c0", "random", "c3"
     fitness: float
-    trajectory: dict
+    trajectory: Trajectory
 
     @property
     def length(self) -> int:
-        return len(self.trajectory["actions"])
+        return self.trajectory.steps
 
 
 @dataclass
@@ -85,12 +86,12 @@ def scripted_episodes(task: Task, policy, episodes: int, seed: int = 0, source: 
         env.close()
 
 
-def _record(episode, observations) -> dict:
+def _record(episode, observations) -> Trajectory:
     def plain(a):
         return np.asarray(a, dtype=float).round(6).tolist()
 
-    return {"fields": {k: plain(v) for k, v in episode.fields.items()}, "obs": plain(observations),
-            "actions": plain(episode.actions)}
+    return Trajectory(fields={k: plain(v) for k, v in episode.fields.items()}, obs=plain(observations),
+                      actions=plain(episode.actions))
 
 
 def references(store, task: Task, seed: int = 0) -> list[Reference]:
@@ -113,17 +114,19 @@ def random_references(store, task: Task, seed: int = 0) -> list[Reference]:
     """The run's random-policy episodes, rolled out once (kept as ``screening/random.traj.json.gz``)."""
     path = store.root / "screening" / "random.traj.json.gz"
     if path.is_file():
-        return [Reference("random", t["fitness"], t) for t in json.loads(gzip.decompress(path.read_bytes()))]
+        return [Reference("random", t.fitness, t) for t in
+                map(Trajectory.from_json, json.loads(gzip.decompress(path.read_bytes())))]
     from .store import write_atomic
 
     randoms = random_episodes(task, seed=seed)
-    write_atomic(path, gzip.compress(json.dumps([{**r.trajectory, "fitness": r.fitness} for r in randoms]).encode()))
+    write_atomic(path, gzip.compress(json.dumps([replace(r.trajectory, fitness=r.fitness).to_json()
+                                                 for r in randoms]).encode()))
     return randoms
 
 
 def _kept(store, cid: str, source: str) -> list[Reference]:
-    return [Reference(source, float(t["fitness"]), t) for t in store.trajectories(cid)
-            if "obs" in t and t.get("fitness") is not None]
+    return [Reference(source, float(t.fitness), t) for t in store.trajectories(cid)
+            if t.obs is not None and t.fitness is not None]
 
 
 def _agreement(refs, returns, margin, better, worse) -> tuple[float, int]:

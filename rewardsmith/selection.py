@@ -30,6 +30,14 @@ def best_of(candidates: list[Candidate], exclude_origins: tuple[str, ...] = ()) 
     return order[0] if order else None
 
 
+def best_so_far(candidates: list[Candidate],
+                exclude_origins: tuple[str, ...] = ()) -> list[tuple[int, Candidate | None]]:
+    """Per generation of ``candidates`` (ascending): the best of that generation and the earlier ones,
+    by the same rule as the run's best (None while nothing is scored)."""
+    generations = sorted({c.generation for c in candidates})
+    return [(g, best_of([c for c in candidates if c.generation <= g], exclude_origins)) for g in generations]
+
+
 def baseline_competes(config: dict) -> bool:
     """Whether the human baseline can be the run's best: only with the offline designer."""
     return config.get("designer") == "offline"
@@ -43,14 +51,15 @@ def best_of_run(store) -> Candidate | None:
 
 def confirmed_mean(c: Candidate) -> float | None:
     """A candidate's fitness as the designer's "best so far" compares it: the mean over its search seed
-    and its confirmation seed when it has one (``result["confirmation"]``), else its search fitness."""
-    confirmation = (c.result or {}).get("confirmation") or {}
-    return confirmation.get("mean", c.fitness)
+    and its confirmation seed when it has one (``result.confirmation``; None if that seed failed), else
+    its search fitness."""
+    confirmation = c.result.confirmation if c.result else None
+    return c.fitness if confirmation is None else confirmation.mean
 
 
 def confirmed_seeds(c: Candidate) -> int:
     """How many seeds ``confirmed_mean`` averages: 2 once the candidate has a confirmation seed, else 1."""
-    return 2 if "mean" in ((c.result or {}).get("confirmation") or {}) else 1
+    return 2 if c.result is not None and c.result.confirmation is not None else 1
 
 
 def prompt_best(store) -> Candidate | None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RunStoreError
+from .records import Analysis, CandidateResult, FinalSummary, Trajectory
 
 INITIAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -145,6 +146,7 @@ def migrate(db: sqlite3.Connection, root: Path) -> list[str]:
 PENDING, TRAINING, SCORED, REJECTED, FAILED = "pending", "training", "scored", "rejected", "failed"
 DONE = (SCORED, REJECTED, FAILED)
 JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
+RECORD_COLUMNS = {"result": CandidateResult, "analysis": Analysis}  # JSON columns that hold a record
 
 
 def code_hash(code: str) -> str:
@@ -155,7 +157,8 @@ def code_hash(code: str) -> str:
 def budget_fraction(c: "Candidate") -> float:
     """The fraction of the run's training budget a candidate's fitness was measured at: 1, or less when
     successive halving stopped it at a lower rung (its fitness then compares only with that rung's)."""
-    return min(1.0, (c.result or {}).get("budget_fraction", 1.0))
+    fraction = c.result.budget_fraction if c.result is not None else None
+    return min(1.0, 1.0 if fraction is None else fraction)
 
 
 def full_budget(c: "Candidate") -> bool:
@@ -192,8 +195,8 @@ class Candidate:
     seeds: list | None = None
     timesteps: int | None = None
     steps_spent: int | None = None
-    result: dict | None = None
-    analysis: dict | None = None
+    result: CandidateResult | None = None
+    analysis: Analysis | None = None
     reflection: str | None = None
     notes: str | None = None
     created: float = 0.0
@@ -365,10 +368,14 @@ class RunStore:
         return self.candidate(cid)
 
     def update(self, cid: str, **fields) -> None:
-        """Sets columns of one candidate in one transaction (dicts and lists stored as JSON)."""
+        """Sets columns of one candidate in one transaction (records, dicts and lists stored as JSON)."""
         if not fields:
             return
-        values = [json.dumps(v) if k in JSON_COLUMNS and v is not None else v for k, v in fields.items()]
+        for key, record in RECORD_COLUMNS.items():
+            if fields.get(key) is not None and not isinstance(fields[key], record):
+                raise TypeError(f"a candidate's {key} is a {record.__name__}, not a {type(fields[key]).__name__}")
+        values = [json.dumps(v.to_json() if k in RECORD_COLUMNS else v) if k in JSON_COLUMNS and v is not None
+                  else v for k, v in fields.items()]
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self._lock:
             cur = self.db.execute(f"UPDATE candidates SET {assignments}, updated = ? WHERE id = ?",
@@ -422,17 +429,28 @@ class RunStore:
         for key in JSON_COLUMNS:
             if data.get(key) is not None:
                 data[key] = json.loads(data[key])
+                if key in RECORD_COLUMNS:
+                    try:
+                        data[key] = RECORD_COLUMNS[key].from_json(data[key])
+                    except RunStoreError as exc:
+                        raise RunStoreError(f"candidate {data['id']} in {self.root}: {exc}") from None
         return Candidate(**data)
 
     # ------------------------------------------------------------------ per-candidate files
 
-    def write_trajectories(self, cid: str, trajectories: list) -> None:
+    def write_trajectories(self, cid: str, trajectories: list[Trajectory]) -> None:
         write_atomic(self.root / "candidates" / f"{cid}.traj.json.gz",
-                     gzip.compress(json.dumps(trajectories).encode()))
+                     gzip.compress(json.dumps([t.to_json() for t in trajectories]).encode()))
 
-    def trajectories(self, cid: str) -> list:
+    def trajectories(self, cid: str) -> list[Trajectory]:
+        """A candidate's kept evaluation trajectories (none when it kept none)."""
         path = self.root / "candidates" / f"{cid}.traj.json.gz"
-        return json.loads(gzip.decompress(path.read_bytes())) if path.is_file() else []
+        if not path.is_file():
+            return []
+        try:
+            return [Trajectory.from_json(t) for t in json.loads(gzip.decompress(path.read_bytes()))]
+        except RunStoreError as exc:
+            raise RunStoreError(f"{path}: {exc}") from None
 
     def append_log(self, cid: str, line: str) -> None:
         with self._lock, open(self.root / "candidates" / f"{cid}.log", "a") as fh:
@@ -453,6 +471,20 @@ class RunStore:
                 " reason, result, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (subject, role, seed, status, fitness, timesteps, steps_spent, reason,
                  json.dumps(result) if result is not None else None, time.time()))
+
+    def set_final(self, summary: FinalSummary) -> None:
+        """Keeps the final multi-seed scoring's summary (meta ``final``)."""
+        self.set_meta("final", summary.to_json())
+
+    def final(self) -> FinalSummary | None:
+        """The final multi-seed scoring's summary, or None when the run has none (yet)."""
+        data = self.meta("final")
+        if not data:
+            return None
+        try:
+            return FinalSummary.from_json(data)
+        except RunStoreError as exc:
+            raise RunStoreError(f"{self.root}: {exc}") from None
 
     def final_runs(self) -> list[dict]:
         rows = self.db.execute("SELECT * FROM final ORDER BY created").fetchall()

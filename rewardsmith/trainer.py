@@ -15,11 +15,12 @@ import math
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from . import untrusted
 from .errors import RewardCodeError, SandboxError, TrainingError
 from .launch import Limits, run_job
+from .records import ComponentTrend, EpisodeSummary, SeedResult, Snapshot, Trajectory
 from .replay import replay
 from .sandbox.checkpoint import check as check_checkpoint, clean as clean_checkpoint
 from .sandbox.policy import NumpyPolicy, PolicyFormatError
@@ -43,45 +44,6 @@ class Budget:
 
 
 @dataclass
-class SeedResult:
-    """What one training run of one seed produced.
-
-    ``fitness``, ``episode_fitness`` and ``episodes`` come only from the evaluation job, which never
-    loaded candidate code: they are what selection uses. ``snapshots`` (including the fitness of
-    training episodes) come from the training child that ran the reward: reflection and the live view
-    may show them, selection never reads them.
-    """
-
-    seed: int
-    fitness: float
-    episode_fitness: list[float]
-    timesteps: int
-    steps_per_second: float
-    train_seconds: float
-    snapshots: list[dict]
-    episodes: list[dict]
-    trajectories: list[dict] = field(default_factory=list)
-    stopped_early: str | None = None
-    checkpoint: dict | None = None
-    log_tail: str = ""
-    trained_steps: int | None = None  # steps this leg trained (less than ``timesteps`` when resumed)
-    worker: dict | None = None        # where it ran when not in a local thread (e.g. the Ray node)
-    wall_seconds: float | None = None  # start-up, training and evaluation, as the executor saw it
-
-    @classmethod
-    def from_child(cls, data: dict) -> "SeedResult":
-        return cls(
-            seed=data["seed"], fitness=data["fitness"], episode_fitness=data["episode_fitness"],
-            timesteps=data["timesteps"], steps_per_second=data["steps_per_second"],
-            train_seconds=data["train_seconds"], snapshots=data["snapshots"], episodes=data["episodes"],
-            trajectories=data.get("trajectories", []), stopped_early=data.get("stopped_early"),
-            checkpoint=data.get("checkpoint"), log_tail=data.get("log_tail", ""),
-            trained_steps=data.get("trained_steps"), worker=data.get("worker"),
-            wall_seconds=data.get("wall_seconds"),
-        )
-
-
-@dataclass
 class Score:
     """Fitness of one reward over seeds, plus what training looked like."""
 
@@ -101,18 +63,19 @@ class Score:
     def steps_per_second(self) -> float:
         return statistics.fmean(r.steps_per_second for r in self.runs)
 
-    def component_summary(self) -> dict[str, dict]:
-        """Per component: the mean per step at the last snapshot (averaged over seeds), and its series."""
-        summary = {}
+    def component_summary(self) -> dict[str, ComponentTrend]:
+        """Per component: its mean per step at each snapshot and at the last (averaged over seeds)."""
+        values: dict[str, list[list[float]]] = {}
         for run in self.runs:
             for i, snap in enumerate(run.snapshots):
-                for name, value in snap["components"].items():
-                    entry = summary.setdefault(name, {"series": [[] for _ in run.snapshots]})
-                    if i < len(entry["series"]):
-                        entry["series"][i].append(value)
-        for entry in summary.values():
-            entry["series"] = [statistics.fmean(v) if v else math.nan for v in entry["series"]]
-            entry["final"] = entry["series"][-1] if entry["series"] else math.nan
+                for name, value in snap.components.items():
+                    per_snapshot = values.setdefault(name, [[] for _ in run.snapshots])
+                    if i < len(per_snapshot):
+                        per_snapshot[i].append(value)
+        summary = {}
+        for name, per_snapshot in values.items():
+            series = [statistics.fmean(v) if v else math.nan for v in per_snapshot]
+            summary[name] = ComponentTrend(series=series, final=series[-1] if series else math.nan)
         return summary
 
     def label(self) -> str:
@@ -170,15 +133,15 @@ def train_once(task: Task, code: str | None, seed: int, budget: Budget, on_progr
         except (RewardCodeError, SandboxError) as exc:
             raise TrainingError(f"training seed {seed} failed (the reward code, on the evaluation episodes): "
                                 f"{exc}") from exc
-        for summary, trajectory, episode in zip(summaries, trajectories, replayed):
-            summary["return"] = math.fsum(episode.rewards)
-            trajectory.update(rewards=episode.rewards, components=episode.components)
+        summaries = [replace(summary, reward_return=math.fsum(episode.rewards))
+                     for summary, episode in zip(summaries, replayed)]
+        trajectories = [replace(trajectory, rewards=episode.rewards, components=episode.components)
+                        for trajectory, episode in zip(trajectories, replayed)]
     else:
-        for summary, trajectory in zip(summaries, trajectories + [None] * len(summaries)):
-            summary["return"] = summary["native_return"]
-            if trajectory is not None:
-                trajectory.update(rewards=list(trajectory["native_rewards"]), components={})
-    fitness = [s["fitness"] for s in summaries]
+        summaries = [replace(summary, reward_return=summary.native_return) for summary in summaries]
+        trajectories = [replace(trajectory, rewards=list(trajectory.native_rewards), components={})
+                        for trajectory in trajectories]
+    fitness = [s.fitness for s in summaries]
     result = SeedResult(
         seed=seed, fitness=statistics.fmean(fitness), episode_fitness=fitness,
         timesteps=trained["timesteps"], steps_per_second=trained["steps_per_second"],
@@ -192,8 +155,8 @@ def train_once(task: Task, code: str | None, seed: int, budget: Budget, on_progr
 
 def evaluate_policy(task: Task, policy: dict, seed: int, episodes: int, keep: int = 0) -> dict:
     """The task's fitness of ``policy`` (plain numbers) over ``episodes`` deterministic episodes, from a
-    sandboxed job that never loads candidate code: {"episodes": [summary...], "trajectories": [...]}
-    (the first ``keep`` episodes' rows), every number checked."""
+    sandboxed job that never loads candidate code: {"episodes": [EpisodeSummary...], "trajectories":
+    [Trajectory...]} (the first ``keep`` episodes' rows), every number checked."""
     job = {"kind": "evaluate", "task_path": str(task.path), "policy": policy, "seed": int(seed),
            "episodes": int(episodes), "keep": int(keep)}
     steps = task.max_episode_steps or 1000
@@ -202,35 +165,71 @@ def evaluate_policy(task: Task, policy: dict, seed: int, episodes: int, keep: in
     summaries = result.get("episodes")
     if not isinstance(summaries, list) or len(summaries) != episodes:
         raise untrusted.violation("a wrong number of evaluation episodes", f"{episodes}")
-    checked = []
-    for i, s in enumerate(untrusted.mapping(x, f"evaluation episode {i + 1}") for i, x in enumerate(summaries)):
-        what = f"evaluation episode {i + 1}"
-        checked.append({
-            "fitness": untrusted.number(s.get("fitness"), f"the fitness of {what}"),
-            "length": untrusted.count(s.get("length"), f"the length of {what}"),
-            "native_return": untrusted.number(s.get("native_return"), f"the native return of {what}"),
-            "terminated": bool(s.get("terminated") is True), "truncated": bool(s.get("truncated") is True)})
+    checked = [_episode_summary(s, f"evaluation episode {i + 1}") for i, s in enumerate(summaries)]
     trajectories = result.get("trajectories")
     if not isinstance(trajectories, list) or len(trajectories) != min(keep, episodes):
         raise untrusted.violation("a wrong number of evaluation trajectories", f"{min(keep, episodes)}")
-    return {"episodes": checked, "trajectories": trajectories}
+    return {"episodes": checked,
+            "trajectories": [_trajectory(t, f"evaluation trajectory {i + 1}") for i, t in enumerate(trajectories)]}
 
 
-def _snapshot(value) -> dict:
+def _trajectory(value, what: str) -> Trajectory:
+    """An evaluation episode's recorded rows, checked for shape (the replay job and the analyzer read
+    the numbers as float arrays; the native rewards are checked here)."""
+    data = untrusted.mapping(value, what)
+    recorded = untrusted.mapping(data.get("fields"), f"'fields' of {what}")
+    for key in ("actions", "obs"):
+        if not isinstance(data.get(key), list):
+            raise untrusted.violation(f"a {type(data.get(key)).__name__} as {key!r} of {what}", "a list of rows")
+    steps = len(data["actions"])
+    if len(data["obs"]) != steps + 1 or any(not isinstance(v, list) or len(v) != steps + 1 for v in recorded.values()):
+        raise untrusted.violation(f"rows of another length in {what}", f"{steps + 1} per field and obs")
+    bounds = {}
+    for key in ("action_low", "action_high"):
+        if data.get(key) is not None:
+            bounds[key] = [None if v is None else untrusted.number(v, f"an item of {key!r} of {what}")
+                           for v in _list(data[key], f"{key!r} of {what}")]
+    max_steps = data.get("max_steps")
+    return Trajectory(
+        fields={untrusted.text(k, f"a field name in {what}"): v for k, v in recorded.items()},
+        obs=data["obs"], actions=data["actions"],
+        native_rewards=untrusted.numbers(data.get("native_rewards"), f"'native_rewards' of {what}", steps),
+        terminated=data.get("terminated") is True, truncated=data.get("truncated") is True,
+        max_steps=None if max_steps is None else untrusted.count(max_steps, f"'max_steps' of {what}"), **bounds)
+
+
+def _list(value, what: str) -> list:
+    if not isinstance(value, list):
+        raise untrusted.violation(f"a {type(value).__name__} as {what}", "a list")
+    return value
+
+
+def _episode_summary(value, what: str) -> EpisodeSummary:
+    """An evaluation episode's summary, checked (numbers finite, the length a count)."""
+    data = untrusted.mapping(value, what)
+    return EpisodeSummary(
+        fitness=untrusted.number(data.get("fitness"), f"'fitness' of {what}"),
+        length=untrusted.count(data.get("length"), f"'length' of {what}"),
+        native_return=untrusted.number(data.get("native_return"), f"'native_return' of {what}"),
+        terminated=data.get("terminated") is True, truncated=data.get("truncated") is True)
+
+
+def _snapshot(value) -> Snapshot:
     """A training snapshot, checked (numbers finite, names identifiers); figures from the training child."""
-    snap = untrusted.mapping(value, "a training snapshot")
-    out = {"step": untrusted.count(snap.get("step"), "a snapshot's step"),
-           "reward_per_step": untrusted.number(snap.get("reward_per_step"), "a snapshot's reward per step"),
-           "native_per_step": untrusted.number(snap.get("native_per_step"), "a snapshot's native reward per step"),
-           "components": {k: v[0] for k, v in untrusted.components(
-               {k: [v] for k, v in untrusted.mapping(snap.get("components"), "a snapshot's components").items()},
-               "a snapshot's components", 1).items()},
-           "episodes": untrusted.count(snap.get("episodes"), "a snapshot's episode count"),
-           "elapsed": untrusted.number(snap.get("elapsed"), "a snapshot's elapsed time", minimum=0)}
-    for key in ("fitness", "episode_return", "episode_length"):
-        value = snap.get(key)
-        out[key] = None if value is None else untrusted.number(value, f"a snapshot's {key}")
-    return out
+    what = "a training snapshot"
+    snap = untrusted.mapping(value, what)
+    components = untrusted.mapping(snap.get("components"), f"'components' of {what}")
+    optional = {key: None if snap.get(key) is None else untrusted.number(snap[key], f"{key!r} of {what}")
+                for key in ("fitness", "episode_return", "episode_length")}
+    return Snapshot(
+        step=untrusted.count(snap.get("step"), f"'step' of {what}"),
+        reward_per_step=untrusted.number(snap.get("reward_per_step"), f"'reward_per_step' of {what}"),
+        native_per_step=untrusted.number(snap.get("native_per_step"), f"'native_per_step' of {what}"),
+        components={k: v[0] for k, v in untrusted.components(
+            {k: [v] for k, v in components.items()}, f"'components' of {what}", 1).items()},
+        episodes=untrusted.count(snap.get("episodes"), f"'episodes' of {what}"),
+        elapsed=untrusted.number(snap.get("elapsed"), f"'elapsed' of {what}", minimum=0),
+        **optional)
 
 
 def _trained(result, want_checkpoint: bool) -> dict:

@@ -38,7 +38,7 @@ def fitness_text(c: Candidate) -> str:
 
     if c.fitness is None or full_budget(c):
         return fmt(c.fitness)
-    fraction = c.result["budget_fraction"]
+    fraction = budget_fraction(c)
     inverse = round(1 / fraction) if fraction else 0
     return f"{fmt(c.fitness)} @{'1/' + str(inverse) if inverse and abs(1 / fraction - inverse) < 0.05 else f'{fraction:.0%}'}"
 
@@ -47,9 +47,9 @@ def analysis_summary(c: Candidate) -> str:
     """The analyzer's one-line summary of a scored candidate ("" when there is no analysis)."""
     if not c.analysis:
         return ""
-    from .analyzer import Analysis, summary_line
+    from .analyzer import summary_line
 
-    return summary_line(Analysis.from_dict(c.analysis))
+    return summary_line(c.analysis)
 
 
 def candidate_table(candidates: list[Candidate], best_id: str | None = None, progress: dict | None = None,
@@ -136,7 +136,7 @@ class LiveView:
     def _handle(self, kind, data):
         candidate = data.get("candidate")
         if kind == "progress":
-            self.progress[candidate.id] = min(1.0, data["snapshot"]["step"] / max(1, data["budget"]))
+            self.progress[candidate.id] = min(1.0, data["snapshot"].step / max(1, data["budget"]))
         elif kind == "designing":
             self.generation = data["generation"]
         if self.live:
@@ -199,9 +199,10 @@ def show_run(store: RunStore, console: Console) -> None:
                       f"{'   baseline: ' + fmt(baseline.fitness) if baseline and baseline.fitness is not None else ''}")
     shown = store.meta("prompt_best")
     if shown and shown != (best.id if best else None):
-        confirmation = (store.candidate(shown).result or {}).get("confirmation")
+        result = store.candidate(shown).result
+        confirmation = result.confirmation if result else None
         console.print(f"best shown to the designer: {shown}" + (
-            f" (mean of 2 seeds {fmt(confirmation['mean'])})" if confirmation and confirmation.get("mean") is not None
+            f" (mean of 2 seeds {fmt(confirmation.mean)})" if confirmation and confirmation.mean is not None
             else "") + "; a candidate replaces it only when its advantage holds on a second seed")
     if totals["calls"]:
         console.print(f"LLM: {totals['calls']} calls ({totals['cached']} from cache), "
@@ -212,22 +213,21 @@ def show_run(store: RunStore, console: Console) -> None:
 
 def show_final(store: RunStore, console: Console) -> None:
     """The final multi-seed scoring (final.py), when the run has one."""
-    final = store.meta("final")
-    if not final:
+    final = store.final()
+    if final is None:
         return
-    norm = final.get("normalization")
-    console.print(f"[bold]final scoring[/]: {len(final['seeds'])} fresh seeds × {final['timesteps'] or 0:,} steps; "
+    norm = final.normalization
+    console.print(f"[bold]final scoring[/]: {len(final.seeds)} fresh seeds × {final.timesteps or 0:,} steps; "
                   "normalized = (fitness − sparse) / |baseline − sparse|"
                   + ("" if norm else " (undefined: baseline and sparse scored the same, or one is missing)"))
     table = Table(expand=False, pad_edge=False)
     for column in ("reward", "role", "fitness (mean ± std)", "normalized", "search fitness", "seeds"):
         table.add_column(column)
-    for e in final["entries"]:
-        mark = " ★" if e["id"] == final["best"] else ""
-        mean = "-" if e["fitness_mean"] is None else f"{fmt(e['fitness_mean'])} ± {fmt(e['fitness_std'], 2)}"
-        seeds = f"{e['seeds']}" + (f" ({e['failed']} failed)" if e["failed"] else "")
-        table.add_row(f"{e['id']}{mark}", e["role"] or "", mean, fmt(e["normalized"], 3),
-                      fmt(e.get("search_fitness")), seeds)
+    for e in final.entries:
+        mark = " ★" if e.id == final.best else ""
+        mean = "-" if e.fitness_mean is None else f"{fmt(e.fitness_mean)} ± {fmt(e.fitness_std, 2)}"
+        seeds = f"{e.seeds}" + (f" ({e.failed} failed)" if e.failed else "")
+        table.add_row(f"{e.id}{mark}", e.role or "", mean, fmt(e.normalized, 3), fmt(e.search_fitness), seeds)
     console.print(table)
 
 
@@ -239,20 +239,21 @@ def show_json(store: RunStore) -> dict:
     best = best_of_run(store)
     shown = prompt_best(store)
     budget = config.get("timesteps")
+    final = store.final()
     return {
         "task": config["task"], "status": store.meta("status"), "random_fitness": store.meta("random_fitness"),
         "candidates": [candidate_json(c, budget) for c in store.candidates()],
         "best": {"id": best.id, "fitness": best.fitness} if best else None,
         "prompt_best": shown.id if shown else None,
-        "final": store.meta("final"),
+        "final": final.to_json() if final is not None else None,
     }
 
 
 def candidate_json(c: Candidate, budget: int | None = None) -> dict:
     """One candidate's ``show --json`` entry: the contract's fields, plus its halving decisions and its
     confirmation seed when it has them."""
-    result = c.result or {}
-    halving = result.get("halving")
+    result = c.result
+    halving = result.halving if result else None
     if halving:
         rungs = [{"timesteps": halving["rungs"][int(r)], "fitness": f} for r, f in sorted(
             halving["history"].items(), key=lambda item: int(item[0]))]
@@ -264,14 +265,16 @@ def candidate_json(c: Candidate, budget: int | None = None) -> dict:
     if c.status == "scored":
         fraction = budget_fraction(c)
     else:  # rejected before training, or unfinished/failed: what it trained of the budget so far
-        fraction = result.get("budget_fraction", 0.0 if not trained or not budget else min(1.0, trained / budget))
+        recorded = result.budget_fraction if result else None
+        fraction = recorded if recorded is not None else \
+            0.0 if not trained or not budget else min(1.0, trained / budget)
     entry = {**c.brief(), "origin": c.origin, "timesteps": trained, "budget_fraction": fraction, "rungs": rungs}
     if halving and halving.get("decisions"):
         entry["halving"] = halving["decisions"]
-    if result.get("screening"):
-        entry["screening"] = result["screening"]
-    if result.get("confirmation"):
-        entry["confirmation"] = result["confirmation"]
+    if result and result.screening:
+        entry["screening"] = result.screening
+    if result and result.confirmation:
+        entry["confirmation"] = result.confirmation.to_json()
     return entry
 
 
@@ -293,6 +296,6 @@ def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
     if c.reflection:
         console.print("[bold]analysis and reflection[/] (what the designer sees):")
         console.print(Text(printable(c.reflection)))
-    if c.analysis and c.analysis.get("diagnosis"):
+    if c.analysis and c.analysis.diagnosis:
         console.print("[bold]LLM diagnosis[/]:")
-        console.print(Text(printable(c.analysis["diagnosis"])))
+        console.print(Text(printable(c.analysis.diagnosis)))

@@ -3,6 +3,7 @@ JSON round trip; the reflection of a real short training; the LLM-role prompts a
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from rewardsmith import analyzer
 from rewardsmith.analyzer import (Analysis, analyze, analyzer_prompt, archive_entry, critic_prompt, parse_veto,
                                   render_reflection, summary_line)
 from rewardsmith.errors import ConfigError, LLMError
+from rewardsmith.records import EpisodeSummary, Snapshot, Trajectory
 from rewardsmith.task import BUILTIN_TASKS_DIR, Episode, load_task, load_task_file
 from rewardsmith.trainer import Budget, Score, SeedResult, train
 
@@ -47,14 +49,15 @@ def rollout(task, positions, actions, components=None, terminated=False, max_ste
     rewards = sum(components.values())
     episode = Episode(fields=fields, actions=actions, native_rewards=np.zeros(n), terminated=terminated,
                       truncated=not terminated, max_steps=max_steps, components=components, rewards=rewards)
-    summary = {"fitness": task.fitness(episode), "length": n, "return": float(rewards.sum()),
-               "native_return": 0.0, "terminated": terminated, "truncated": not terminated}
-    trajectory = {"fields": {k: v.tolist() for k, v in fields.items()}, "actions": actions.tolist(),
-                  "native_rewards": [0.0] * n, "components": {k: v.tolist() for k, v in components.items()},
-                  "rewards": rewards.tolist(), "terminated": terminated, "truncated": not terminated,
-                  "max_steps": max_steps}
+    summary = EpisodeSummary(fitness=task.fitness(episode), length=n, reward_return=float(rewards.sum()),
+                             native_return=0.0, terminated=terminated, truncated=not terminated)
+    trajectory = Trajectory(fields={k: v.tolist() for k, v in fields.items()}, actions=actions.tolist(),
+                            native_rewards=[0.0] * n, components={k: v.tolist() for k, v in components.items()},
+                            rewards=rewards.tolist(), terminated=terminated, truncated=not terminated,
+                            max_steps=max_steps)
     if bounds is not None:
-        trajectory.update(action_low=[bounds[0]] * actions.shape[1], action_high=[bounds[1]] * actions.shape[1])
+        trajectory = replace(trajectory, action_low=[bounds[0]] * actions.shape[1],
+                             action_high=[bounds[1]] * actions.shape[1])
     return summary, trajectory
 
 
@@ -63,20 +66,20 @@ def snapshots(components=None, fitness=None, returns=None, n=10):
     components = components or {"progress": np.linspace(0.01, 0.08, n), "effort": np.linspace(-0.03, -0.018, n)}
     fitness = np.linspace(0.1, 0.7, n) if fitness is None else fitness
     returns = np.linspace(-5.0, 8.0, n) if returns is None else returns
-    return [{"step": 500 * (i + 1), "reward_per_step": float(sum(v[i] for v in components.values())),
-             "native_per_step": 0.0, "components": {k: float(v[i]) for k, v in components.items()},
-             "episodes": 1 if fitness[i] is not None else 0, "fitness": fitness[i], "episode_return": returns[i],
-             "episode_length": float(STEPS), "elapsed": float(i)} for i in range(n)]
+    return [Snapshot(step=500 * (i + 1), reward_per_step=float(sum(v[i] for v in components.values())),
+                     native_per_step=0.0, components={k: float(v[i]) for k, v in components.items()},
+                     episodes=1 if fitness[i] is not None else 0, fitness=fitness[i], episode_return=returns[i],
+                     episode_length=float(STEPS), elapsed=float(i)) for i in range(n)]
 
 
 def score_of(rollouts, snaps=None, seed=0):
     """A one-seed Score; by default its snapshots have the rollouts' components, each rising."""
     if snaps is None:
-        names = list(dict.fromkeys(n for _, t in rollouts for n in t["components"]))
+        names = list(dict.fromkeys(n for _, t in rollouts for n in t.components))
         snaps = snapshots() if names == ["progress", "effort"] else \
             snapshots(components={n: np.linspace(1.0, 2.0, 10) for n in names})
     summaries = [s for s, _ in rollouts]
-    fitness = [s["fitness"] for s in summaries]
+    fitness = [s.fitness for s in summaries]
     run = SeedResult(seed=seed, fitness=float(np.mean(fitness)), episode_fitness=fitness, timesteps=5000,
                      steps_per_second=1000.0, train_seconds=5.0, snapshots=snaps,
                      episodes=summaries, trajectories=[t for _, t in rollouts])
@@ -137,7 +140,7 @@ def test_fitness_near_zero_everywhere_is_no_progress(task):
 
 def test_no_better_than_random_is_no_progress(task):
     rollouts = [healthy(task)]
-    fitness = rollouts[0][0]["fitness"]
+    fitness = rollouts[0][0].fitness
     assert found(task, rollouts, random_fitness=fitness)["no_progress"].evidence["random_fitness"] == pytest.approx(fitness, rel=1e-3)
     assert "no_progress" not in found(task, rollouts, random_fitness=fitness - 0.5)
 

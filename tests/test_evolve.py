@@ -82,7 +82,7 @@ def test_offline_designer_end_to_end(isolated):
     assert doc["best"]["fitness"] == max(c.fitness for c in store.candidates(status="scored") if c.timesteps == full)
     for c in store.candidates(status="scored"):
         assert (store.root / "candidates" / f"{c.id}.log").read_text().count("step=") >= 1
-        assert c.analysis["components"] and c.reflection
+        assert c.analysis.components and c.reflection
     text = invoke("show", "run").output
     assert "c0" in text and "best:" in text
 
@@ -217,7 +217,7 @@ def test_screening_rejects_before_training_and_the_reason_goes_back_for_repair(i
     first = weak[0]
     assert first.reason.startswith("REJECTED by screening (no training step spent)")
     assert "Spearman" in first.reason and "random" in first.reason and "return" in first.reason
-    assert first.result["screening"]["passed"] is False and first.result["screening"]["table"]
+    assert first.result.screening["passed"] is False and first.result.screening["table"]
     assert not (store.root / "candidates" / f"{first.id}.log").exists()  # no training
     repair = [r for r in stub_llm.requests if "REJECTED by screening" in r["messages"][-1]["content"]]
     assert len(repair) == 1
@@ -226,7 +226,7 @@ def test_screening_rejects_before_training_and_the_reason_goes_back_for_repair(i
     assert entry["timesteps"] == 0 and entry["budget_fraction"] == 0 and entry["rungs"] == []
     assert store.config["no_screen"] is False
     good = next(c for c in store.candidates() if "energy_gain" in c.code and c.origin == "llm")
-    assert good.status == "scored" and good.result["screening"]["passed"] is True
+    assert good.status == "scored" and good.result.screening["passed"] is True
 
 
 @pytest.mark.slow
@@ -267,9 +267,9 @@ def test_kill_9_then_resume_loses_nothing_and_redoes_nothing(isolated):
     assert store.meta("status") == "finished"
     after = {c.id: c for c in store.candidates()}
     for cid, (_, _, fitness, updated) in scored_before.items():
-        # never re-scored (a later confirmation seed may add result["confirmation"], nothing else)
+        # never re-scored (a later confirmation seed may add result.confirmation, nothing else)
         assert after[cid].fitness == fitness
-        assert after[cid].updated == updated or "confirmation" in after[cid].result
+        assert after[cid].updated == updated or after[cid].result.confirmation is not None
     assert all(c.status in ("scored", "rejected", "failed") for c in after.values())
     assert len(after) == 5  # baseline + 2 generations × 2: nothing designed twice
 
@@ -311,18 +311,19 @@ class SeededExecutor:
     def submit(self, task, code, seed, budget, on_progress=None, **options):
         from concurrent.futures import Future
 
+        from rewardsmith.records import EpisodeSummary, Snapshot
         from rewardsmith.trainer import SeedResult
 
         self.calls.append((code, seed))
         by_seed = json.loads(code.split("# by seed: ")[1].splitlines()[0])
         fitness = by_seed[str(seed)]
-        snapshot = {"step": budget.timesteps, "reward_per_step": 0.0, "native_per_step": 0.0,
-                    "components": {"zero": 0.0}, "episodes": 1, "fitness": fitness}
+        snapshot = Snapshot(step=budget.timesteps, reward_per_step=0.0, native_per_step=0.0,
+                            components={"zero": 0.0}, episodes=1, elapsed=0.0, fitness=fitness)
         future = Future()
         future.set_result(SeedResult(seed=seed, fitness=fitness, episode_fitness=[fitness], timesteps=budget.timesteps,
                                      steps_per_second=1.0, train_seconds=0.0, snapshots=[snapshot],
-                                     episodes=[{"fitness": fitness, "length": 10, "return": 0.0, "native_return": 0.0,
-                                                "terminated": False, "truncated": True}],
+                                     episodes=[EpisodeSummary(fitness=fitness, length=10, reward_return=0.0,
+                                                              native_return=0.0, terminated=False, truncated=True)],
                                      trained_steps=budget.timesteps))
         return future
 
@@ -354,16 +355,16 @@ def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_se
     # 0.9 beat 0.5 on one seed; both trained seed 1000: 0.45 vs 0.5, so the baseline stays the designer's best
     assert sorted(seed for _, seed in executor.calls[-2:]) == [CONFIRM_SEED_OFFSET] * 2
     lucky, base = store.candidate(lucky.id), store.candidate(base.id)
-    assert lucky.result["confirmation"] == {"seed": CONFIRM_SEED_OFFSET, "fitness": 0.0, "search_fitness": 0.9,
-                                            "mean": 0.45, "against": base.id, "against_mean": 0.5,
-                                            "confirmed": False}
-    assert base.result["confirmation"]["mean"] == 0.5 and "not confirmed" in lucky.notes
+    assert lucky.result.confirmation.to_json() == {
+        "seed": CONFIRM_SEED_OFFSET, "fitness": 0.0, "search_fitness": 0.9, "mean": 0.45, "against": base.id,
+        "against_mean": 0.5, "confirmed": False}
+    assert base.result.confirmation.mean == 0.5 and "not confirmed" in lucky.notes
     assert evolution.context(2).best.id == base.id
     assert evolution.best().id == lucky.id  # the run's best (one seed each) is a separate question
     solid = add(2, "offline", 0.8, 0.7)
     evolution._train_generation(2)
     assert executor.calls[-1] == (solid.code, CONFIRM_SEED_OFFSET)  # the incumbent already has two seeds
-    assert store.candidate(solid.id).result["confirmation"]["confirmed"] is True
+    assert store.candidate(solid.id).result.confirmation.confirmed is True
     assert evolution.context(3).best.id == solid.id and store.meta("prompt_best") == solid.id
     # the prompt's "best so far" is the mean of its two seeds (0.8 and 0.7), not the search seed's 0.8
     from rewardsmith.designer import LLMDesigner

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from rewardsmith.cli import main
 from rewardsmith.final import summarize_final
+from rewardsmith.records import FinalSummary
 from rewardsmith.store import RunStore
 
 TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
@@ -36,15 +37,19 @@ def test_normalized_score_is_relative_to_sparse_and_baseline():
     rows.append({"subject": "c2", "role": "candidate", "seed": 3, "status": "failed", "fitness": None,
                  "timesteps": None})
     summary = summarize_final(rows, ["c1", "c2", "c0", "sparse"], [1, 2, 3], _Store())
-    entries = {e["id"]: e for e in summary["entries"]}
+    entries = {e.id: e for e in summary.entries}
     # (fitness - sparse) / |baseline - sparse| with baseline 1.0 and sparse 0.25
-    assert entries["c1"]["fitness_mean"] == 1.5 and entries["c1"]["fitness_std"] == 0.5
-    assert entries["c1"]["normalized"] == pytest.approx((1.5 - 0.25) / 0.75)
-    assert entries["c0"]["normalized"] == pytest.approx(1.0) and entries["sparse"]["normalized"] == 0.0
-    assert entries["c2"]["normalized"] == pytest.approx((0.5 - 0.25) / 0.75)
-    assert entries["c2"]["seeds"] == 2 and entries["c2"]["failed"] == 1
-    assert summary["best"] == "c1"  # an LLM run: the baseline is a reference, not a contender
-    assert summary["normalization"] == {"baseline": 1.0, "sparse": 0.25}
+    assert entries["c1"].fitness_mean == 1.5 and entries["c1"].fitness_std == 0.5
+    assert entries["c1"].normalized == pytest.approx((1.5 - 0.25) / 0.75)
+    assert entries["c0"].normalized == pytest.approx(1.0) and entries["sparse"].normalized == 0.0
+    assert entries["c2"].normalized == pytest.approx((0.5 - 0.25) / 0.75)
+    assert entries["c2"].seeds == 2 and entries["c2"].failed == 1
+    assert summary.best == "c1"  # an LLM run: the baseline is a reference, not a contender
+    assert summary.normalization == {"baseline": 1.0, "sparse": 0.25}
+    # stored as JSON: the sparse reward's entry has no search fitness; a round trip changes nothing
+    stored = json.loads(json.dumps(summary.to_json()))
+    assert "search_fitness" not in next(e for e in stored["entries"] if e["id"] == "sparse")
+    assert FinalSummary.from_json(stored) == summary
 
 
 @pytest.mark.slow
@@ -57,7 +62,7 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
     store = RunStore("run")
     rows = store.final_runs()
     best = store.best_of_run()
-    winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result["budget_fraction"] == 1)
+    winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result.budget_fraction == 1)
     baseline = store.baseline()
     # top-1 candidate (the one that reached the full budget), the baseline and the sparse reward, 2 fresh seeds
     assert sorted((r["subject"], r["seed"]) for r in rows) == sorted(

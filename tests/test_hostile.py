@@ -179,9 +179,9 @@ def test_forgery_has_no_effect_on_the_recorded_fitness(name):
     assert 0.0 <= result.fitness <= 2.0
     if name == "components_named_total.py":
         for snap in result.snapshots:
-            assert snap["reward_per_step"] == pytest.approx(1.0)   # the real total, not 1e6
-            assert -1.0 <= snap["native_per_step"] <= 0.0         # mountain car's real action cost
-            assert snap["components"]["__total__"] == pytest.approx(1e6)
+            assert snap.reward_per_step == pytest.approx(1.0)   # the real total, not 1e6
+            assert -1.0 <= snap.native_per_step <= 0.0         # mountain car's real action cost
+            assert snap.components["__total__"] == pytest.approx(1e6)
 
 
 @pytest.mark.slow

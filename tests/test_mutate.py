@@ -8,6 +8,7 @@ from rewardsmith.critic import static_findings
 from rewardsmith.designer import DesignContext, OfflineDesigner
 from rewardsmith.mutate import (component_variables, crossover, drop_component, rescale_component,
                                 rescale_constant)
+from rewardsmith.records import CandidateResult, ComponentTrend
 from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.store import Candidate, code_hash
 from rewardsmith.task import State, load_task
@@ -94,7 +95,8 @@ def test_crossover_refuses_a_term_whose_names_cannot_be_resolved():
 
 def _candidate(cid, code, fitness, components=None):
     return Candidate(id=cid, generation=0, parent=None, origin="offline", code=code, code_hash=code_hash(code),
-                     status="scored", fitness=fitness, result={"components": components or {}})
+                     status="scored", fitness=fitness, result=CandidateResult(components={
+                         name: ComponentTrend(**trend) for name, trend in (components or {}).items()}))
 
 
 def test_offline_designer_proposes_distinct_valid_children_guided_by_statistics():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -138,10 +139,10 @@ def test_the_evaluation_job_carries_no_code_and_its_handler_never_imports_reward
     finally:
         trainer.run_job = real
     assert [j["kind"] for j in jobs] == ["evaluate"] and "code" not in jobs[0]
-    assert result["episodes"][0]["length"] == 999 and len(result["trajectories"]) == 1
+    assert result["episodes"][0].length == 999 and len(result["trajectories"]) == 1
     trajectory = result["trajectories"][0]
-    assert len(trajectory["obs"]) == len(trajectory["actions"]) + 1 == 1000
-    assert set(trajectory["fields"]) == set(task.fields)
+    assert len(trajectory.obs) == len(trajectory.actions) + 1 == 1000
+    assert set(trajectory.fields) == set(task.fields)
 
 
 def test_replay_gives_the_reward_on_every_recorded_step():
@@ -152,20 +153,20 @@ def test_replay_gives_the_reward_on_every_recorded_step():
             "    gain = next_state.position - state.position\n"
             "    return 10 * gain, {'progress': 10 * gain, 'energy.l2': -float(action[0] ** 2)}\n")
     episode, = replay(task, code, [trajectory])
-    positions = np.asarray(trajectory["fields"]["position"])
+    positions = np.asarray(trajectory.fields["position"])
     np.testing.assert_allclose(episode.rewards, 10 * np.diff(positions), atol=1e-9)
     assert sorted(episode.components) == ["energy.l2", "progress"]
-    assert len(episode.components["energy.l2"]) == len(trajectory["actions"])
+    assert len(episode.components["energy.l2"]) == len(trajectory.actions)
     failing = code.replace("return 10 * gain", "if len(state.obs) and next_state.position > 0.0:\n        "
                            "raise ValueError('boom')\n    return 10 * gain")
-    short = {**trajectory, "fields": {"position": [-0.5, -0.1, 0.2]}, "obs": trajectory["obs"][:3],
-             "actions": trajectory["actions"][:2]}
-    calm = {**short, "fields": {"position": [-0.5, -0.4, -0.3]}}
+    short = replace(trajectory, fields={"position": [-0.5, -0.1, 0.2]}, obs=trajectory.obs[:3],
+                    actions=trajectory.actions[:2])
+    calm = replace(short, fields={"position": [-0.5, -0.4, -0.3]})
     with pytest.raises(RewardCodeError, match="step 2 of recorded episode 2"):
         replay(task, failing, [calm, short])
     with pytest.raises(ValueError, match="obs rows"):
-        replay(task, code, [{**short, "obs": short["obs"][:2]}])
-    no_obs = {k: v for k, v in short.items() if k != "obs"}  # stored before trajectories kept obs
+        replay(task, code, [replace(short, obs=short.obs[:2])])
+    no_obs = replace(short, obs=None)  # stored before trajectories kept obs
     assert replay(task, code, [no_obs])[0].rewards == pytest.approx([4.0, 3.0])
     with pytest.raises(RewardCodeError, match="obs"):
         replay(task, code.replace("10 * gain, {", "float(state.obs[0]), {"), [no_obs])

@@ -46,11 +46,11 @@ def test_evolve_on_a_local_ray_with_2_cpus(tmp_path, monkeypatch):
     scored = store.candidates(status="scored")
     assert len(scored) == 3  # the baseline and both candidates
     for c in scored:
-        for run in c.result["runs"]:
+        for run in c.result.runs:
             # trained by a Ray worker process (which ran the sandboxed child), not by this process
-            assert run["worker"]["executor"] == "ray" and run["worker"]["pid"] != os.getpid()
+            assert run.worker["executor"] == "ray" and run.worker["pid"] != os.getpid()
         assert store.checkpoint_path(c.id, 0).is_file()
         assert (store.root / "candidates" / f"{c.id}.log").read_text().count("step=") >= 1
     # the pool went through the halving schedule (its rungs and cuts depend on the scores) through Ray
-    assert all(0 < c.result["budget_fraction"] <= 1 for c in scored)
+    assert all(0 < c.result.budget_fraction <= 1 for c in scored)
     assert len(store.training_pools(0)) == 2  # the baseline's pool, then the candidates' one

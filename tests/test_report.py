@@ -76,7 +76,7 @@ def test_report_has_every_section_and_is_self_contained(run):
         block = page.split(f'<article id="cand-{c.id}">')[1].split("</article>")[0]
         assert 'src="data:image/png;base64,' in block  # its component and training curves
         assert "Reflection" in block and "Code" in block
-        for name in c.result["components"]:
+        for name in c.result.components:
             assert name in block
         if c.parent:
             assert f"Diff against {c.parent}" in block and 'class="add"' in block and 'class="del"' in block
@@ -110,6 +110,26 @@ def test_report_of_a_run_with_nothing_scored(tmp_path):
         assert f'<section id="{section}">' in page
     assert "No candidate has been scored yet" in page and "this run used the offline designer" in page
     assert '<section id="final">' not in page
+
+
+def test_best_so_far_line_follows_the_runs_best_rule():
+    """A fitness measured at a lower halving rung never tops one measured on the full budget (the rule
+    `show` and export use), and the baseline is the best only in an offline-designer run."""
+    from rewardsmith.records import CandidateResult
+    from rewardsmith.report import best_so_far_line
+    from rewardsmith.store import Candidate
+
+    def scored(cid, seq, generation, origin, fitness, fraction=1.0):
+        return Candidate(id=cid, seq=seq, generation=generation, parent=None, origin=origin, code="", code_hash=cid,
+                         status="scored", fitness=fitness, result=CandidateResult(budget_fraction=fraction))
+
+    run = [scored("c0", 0, 0, "baseline", 0.7), scored("c1", 1, 0, "llm", 0.5),
+           scored("c2", 2, 1, "llm", 0.9, fraction=1 / 3),  # stopped early by halving: not comparable
+           scored("c3", 3, 2, "llm", 0.6)]
+    assert best_so_far_line(run, baseline_competes=False) == [(0, 0.5), (1, 0.5), (2, 0.6), (2.3, 0.6)]
+    assert best_so_far_line(run, baseline_competes=True) == [(0, 0.7), (1, 0.7), (2, 0.7), (2.3, 0.7)]
+    assert best_so_far_line(run[2:3]) == [(1, 0.9), (1.3, 0.9)]  # only lower-rung scores: the best of them
+    assert best_so_far_line([]) == []
 
 
 def test_code_diff_marks_added_and_removed_lines():

@@ -19,8 +19,9 @@ from rewardsmith import executor as executor_module
 from rewardsmith.designer import OfflineDesigner
 from rewardsmith.evolve import EvolveConfig, Evolution
 from rewardsmith.executor import LocalExecutor
-from rewardsmith.schedule import (CutRule, Halving, keep_count, leg_state, place_rungs, separation_step,
-                                  successive_halving)
+from rewardsmith.records import EpisodeSummary, Snapshot
+from rewardsmith.schedule import (CurvePoint, CutRule, Halving, keep_count, leg_state, place_rungs,
+                                  separation_step, successive_halving)
 from rewardsmith.store import RunStore
 from rewardsmith.task import load_task_file
 from rewardsmith.trainer import Budget, SeedResult, train_once
@@ -133,29 +134,35 @@ def test_a_candidate_is_stopped_only_when_clearly_behind_each_of_the_best():
     assert kept == 6 and decision["action"] == "promote" and "nobody is clearly behind" in decision["reason"]
 
 
+def _snap(step, fitness, episodes=1):
+    """A point of a baseline's training-snapshot curve."""
+    return CurvePoint.of_snapshot(Snapshot(step=step, reward_per_step=0.0, native_per_step=0.0, components={},
+                                           episodes=episodes, elapsed=0.0, fitness=fitness))
+
+
 def test_rungs_start_where_the_baselines_curve_leaves_random():
     shape = Halving(3, 1 / 9)
-    curve = [{"step": s, "fitness": f} for s, f in
+    curve = [_snap(s, f) for s, f in
              ((1000, 0.05), (2000, 0.2), (3000, 0.06), (4000, 0.4), (5000, 0.9), (6000, 1.2), (9000, 1.3))]
     assert separation_step(curve, 0.07) == 4000  # 2000 was one lucky snapshot; 4000 and 5000 both clear
     rungs, why = place_rungs(shape, 9000, 100, curve, 0.07)
     assert rungs == [4000, 9000] and "step 4,000" in why  # 1/3 (3000) is below the separation point
-    early = [{"step": s, "fitness": 1.0} for s in (500, 1000, 9000)]
+    early = [_snap(s, 1.0) for s in (500, 1000, 9000)]
     assert place_rungs(shape, 9000, 100, early, 0.07)[0] == [1000, 3000, 9000]  # never before min_fraction
-    flat = [{"step": s, "fitness": 0.07} for s in (1000, 5000, 9000)]
+    flat = [_snap(s, 0.07) for s in (1000, 5000, 9000)]
     rungs, why = place_rungs(shape, 9000, 100, flat, 0.07)
     assert rungs == [9000] and "never rose" in why
     assert place_rungs(shape, 9000, 100, None, None)[0] == [1000, 3000, 9000]
     # the random policy's own spread: a training fitness a little above its mean is not yet a separation
     # (the spread counts less the more training episodes a snapshot averages)
-    noisy = [{"step": s, "fitness": f, "episodes": 4} for s, f in
+    noisy = [_snap(s, f, episodes=4) for s, f in
              ((3000, 0.5), (6000, 0.6), (9000, 0.5), (12000, 0.62), (15000, 1.4), (18000, 1.4))]
     assert separation_step(noisy, 0.37, random_spread=0.0) == 3000
     assert separation_step(noisy, 0.37, random_spread=0.3) == 15000  # line: 0.37 + 2 × 0.3 / √4 = 0.67
     rungs, why = place_rungs(shape, 27000, 100, noisy, 0.37, random_spread=0.3)
     assert rungs == [15000, 27000] and "episode spread 0.3" in why
     # separating after two thirds of the budget leaves nothing worth a rung
-    late = [{"step": s, "fitness": f, "noise": 0.0} for s, f in ((3000, 0.1), (6000, 0.1), (7000, 1.0), (9000, 1.2))]
+    late = [CurvePoint(s, f, noise=0.0) for s, f in ((3000, 0.1), (6000, 0.1), (7000, 1.0), (9000, 1.2))]
     rungs, why = place_rungs(shape, 9000, 100, late, 0.07)
     assert rungs == [9000] and "too late for a rung to save much" in why and "evaluated fitness" in why
 
@@ -186,13 +193,13 @@ class FakeTrainer:
         start = options["checkpoint"]["timesteps"] if options.get("checkpoint") else 0
         curve = json.loads(re.search(r"# curve: (\[.*\])", code).group(1))
         fitness = curve[self.rungs.index(budget.timesteps)]
-        snapshot = {"step": budget.timesteps, "reward_per_step": 0.0, "native_per_step": 0.0,
-                    "components": {"zero": 0.0}, "episodes": 1, "fitness": fitness, "episode_return": 0.0,
-                    "episode_length": 10.0, "elapsed": 0.1}
+        snapshot = Snapshot(step=budget.timesteps, reward_per_step=0.0, native_per_step=0.0,
+                            components={"zero": 0.0}, episodes=1, fitness=fitness, episode_return=0.0,
+                            episode_length=10.0, elapsed=0.1)
         if on_progress:
             on_progress(seed, snapshot)
-        episode = {"fitness": fitness, "length": 10, "return": 0.0, "native_return": 0.0,
-                   "terminated": False, "truncated": True}
+        episode = EpisodeSummary(fitness=fitness, length=10, reward_return=0.0, native_return=0.0,
+                                 terminated=False, truncated=True)
         return SeedResult(seed=seed, fitness=fitness, episode_fitness=[fitness], timesteps=budget.timesteps,
                           steps_per_second=1000.0, train_seconds=0.01, snapshots=[snapshot], episodes=[episode],
                           checkpoint={"model": f"policy at {budget.timesteps}", "vecnormalize": None},
@@ -252,9 +259,9 @@ def test_halving_in_the_loop_records_every_candidate_truthfully(tmp_path):
                                         "h": (768, 1 / 3), "w": (2304, 1.0)}.items():
         c = by_name[name]
         assert (c.timesteps, c.steps_spent) == (timesteps, timesteps)
-        assert c.result["budget_fraction"] == pytest.approx(fraction)
+        assert c.result.budget_fraction == pytest.approx(fraction)
         assert ("stopped by successive halving" in c.notes) == (fraction < 1)
-    assert by_name["w"].result["halving"]["history"] == {"0": 0.9, "1": 0.9, "2": 0.2}
+    assert by_name["w"].result.halving["history"] == {"0": 0.9, "1": 0.9, "2": 0.2}
     # like with like: the full-budget winner is the best, though stopped candidates show higher numbers
     assert store.best_of_run().id == by_name["w"].id and by_name["w"].fitness < by_name["h"].fitness
     # every candidate keeps its latest policy where videos look for it
@@ -273,7 +280,7 @@ def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it
     store = _pool_run(tmp_path, curves, trainer)
     assert sorted(c["target"] for c in trainer.calls) == [256] * 5 + [768] * 5 + [2304] * 2
     by_name = {c.notes.split(";")[0]: c for c in store.candidates()}
-    first, second = by_name["a"].result["halving"]["decisions"]
+    first, second = by_name["a"].result.halving["decisions"]
     assert first["action"] == "promote" and first["kept"] and "nobody is clearly behind" in first["reason"]
     assert second["action"] == "cut" and not second["kept"] and f"{by_name['d'].id} 0.9 vs {by_name['c'].id} 0.3" in second["reason"]
     doc = show_json(store)
@@ -309,7 +316,7 @@ def test_the_baseline_trains_in_evaluated_legs_and_its_evaluations_place_the_run
         assert [c["checkpoint"]["model"] if c["checkpoint"] else None for c in trainer.calls] == \
             [None] + [f"policy at {t}" for t in probe[:-1]]
         base = store.candidate(base.id)
-        assert base.status == "scored" and base.fitness == 1.3 and base.result["budget_fraction"] == 1
+        assert base.status == "scored" and base.fitness == 1.3 and base.result.budget_fraction == 1
         assert store.training_pools(0)[0].schedule == "probe"
         for name, v in zip("ab", (0.2, 0.3)):
             store.add_candidate(1, FAKE_CODE.format(curve=json.dumps([v] * 7)), "llm", notes=name)
@@ -375,7 +382,7 @@ def test_a_resumed_leg_continues_from_its_checkpoint():
     second = train_once(task, task.baseline, 0, Budget(1024), checkpoint=first.checkpoint, planned_total=1024)
     assert second.timesteps == 1024  # num_timesteps continues from 256 ...
     assert second.trained_steps == 768 < second.timesteps  # ... and only the rest is trained
-    assert second.snapshots and min(s["step"] for s in second.snapshots) > 256
+    assert second.snapshots and min(s.step for s in second.snapshots) > 256
 
 
 def _rows(db):
@@ -433,7 +440,7 @@ def test_kill_9_mid_halving_then_resume_finishes_without_retraining_finished_run
     after = {c.id: leg_state(store, c.id, 0)["rungs"] for c in store.candidates() if c.origin != "baseline"}
     for cid in before:
         assert after[cid][0] == before[cid][0]  # the finished rung was not trained again
-    winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result["budget_fraction"] == 1)
+    winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result.budget_fraction == 1)
     top = max(after[winner.id])
     rungs = next(p.rungs for p in store.training_pools(0) if winner.id in p.members)
     # the tiny task's baseline may not separate from random within 1,024 steps: then the pool has one rung

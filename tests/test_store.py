@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rewardsmith.errors import RunStoreError
+from rewardsmith.records import CandidateResult, ComponentTrend
 from rewardsmith.store import MIGRATIONS, REJECTED, SCHEMA_VERSION, SCORED, RunStore, code_hash
 from rewardsmith.task import load_task
 
@@ -31,9 +32,10 @@ def test_candidates_round_trip_and_best(store):
     c = store.add_candidate(1, "code c", "offline", status=REJECTED, reason="bad")
     assert [a.id, b.id, c.id] == ["c0", "c1", "c2"]
     assert (store.root / "candidates" / "c1.py").read_text() == "code b"
-    store.update(a.id, status=SCORED, fitness=1.0, result={"runs": [], "components": {"x": {"final": 1}}})
+    store.update(a.id, status=SCORED, fitness=1.0,
+                 result=CandidateResult(runs=[], components={"x": ComponentTrend(series=[1.0], final=1.0)}))
     store.update(b.id, status=SCORED, fitness=2.0)
-    assert store.candidate(a.id).result["components"]["x"]["final"] == 1
+    assert store.candidate(a.id).result.components["x"].final == 1
     assert store.best().id == b.id
     assert store.best(exclude_origins=("offline",)).id == a.id
     assert store.by_hash(code_hash("code c")).reason == "bad"

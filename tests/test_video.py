@@ -53,7 +53,7 @@ def test_classic_control_policy_renders_to_a_small_animated_gif(mountaincar):
     assert (episode["width"], episode["height"]) == (96, 64)
     # the rendered episode is the training's first evaluation episode: same start, same policy
     assert episode["fitness"] == pytest.approx(run.episode_fitness[0])
-    assert episode["steps"] == run.episodes[0]["length"]
+    assert episode["steps"] == run.episodes[0].length
 
 
 @needs_pygame

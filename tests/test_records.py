@@ -1,0 +1,215 @@
+"""The records passed between stages: JSON only at the edges, the stored format unchanged, old rows
+still read, and a child that sends a malformed record refused with the field named."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rewardsmith.errors import RunStoreError, SandboxError
+from rewardsmith.records import (Analysis, CandidateResult, ComponentTrend, Confirmation, EpisodeSummary,
+                                 FinalEntry, FinalSummary, SeedResult, Snapshot, Trajectory)
+from rewardsmith.store import SCORED, RunStore
+from rewardsmith.task import load_task
+from rewardsmith.trainer import _episode_summary, _snapshot, _trajectory
+
+RUN_0_1_0 = Path(__file__).parent / "data" / "run-0.1.0"  # written by release 0.1.0; only ever copied
+
+# Rows exactly as the release before these records wrote them (a real run's, shortened): the records
+# must write the same bytes back.
+SNAPSHOT = ('{"step": 1020, "reward_per_step": -0.05342799791142881, "native_per_step": -0.0534279980079869, '
+            '"components": {"energy_gain": 0.0, "effort": -0.05342799791142881}, "episodes": 1, '
+            '"elapsed": 6.9457102830000395, "fitness": 0.5498530317013411, "episode_return": -52.85383104626224, '
+            '"episode_length": 999.0}')
+EPISODE = ('{"fitness": 0.02386899749028316, "length": 999, "native_return": -0.02662454157990453, '
+           '"terminated": false, "truncated": true, "return": -0.0266245403999}')
+RUN = ('{"seed": 0, "fitness": 0.02386899749028316, "episode_fitness": [0.02386899749028316], "timesteps": 1024, '
+       '"steps_per_second": 812.5, "train_seconds": 1.26, "snapshots": [' + SNAPSHOT + '], "episodes": [' + EPISODE
+       + '], "stopped_early": null, "trained_steps": 1024, "worker": null, "wall_seconds": 9.5}')
+SCORED_RESULT = ('{"runs": [' + RUN + '], "components": {"energy_gain": {"series": [0.0, 0.0], "final": 0.0}, '
+                 '"effort": {"series": [-0.06, NaN], "final": NaN}}, "screening": {"passed": true, "episodes": 9, '
+                 '"pairs": 28, "agreement": 0.25, "table": [{"source": "random", "fitness": 0.51}]}, '
+                 '"budget_fraction": 1.0, "halving": {"rung": 1, "rungs": [256, 1024], "history": {"0": 0.5}}, '
+                 '"confirmation": {"seed": 1000, "fitness": 0.09, "search_fitness": 0.02, "mean": 0.055, '
+                 '"against": "c0", "against_mean": 0.05, "confirmed": true}}')
+# an evaluation trajectory as the archive keeps it (the replayed reward and the fitness added), one
+# recorded before release 0.2 (no obs, another key order) and a random-policy episode of screening
+TRAJECTORY = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "obs": [[-0.5, 0.0], [-0.45, 0.05], [-0.4, 0.05]], '
+              '"actions": [[0.3], [-1.0]], "native_rewards": [-0.009, -0.1], "terminated": false, "truncated": true, '
+              '"max_steps": null, "action_low": [-1.0], "action_high": [1.0], "rewards": [0.5, 0.5], '
+              '"components": {"progress": [0.5, 0.5]}, "fitness": 0.05}')
+TRAJECTORY_0_1_0 = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "actions": [[0.3], [-1.0]], '
+                    '"native_rewards": [-0.009, -0.1], "components": {"progress": [0.5, 0.5]}, "rewards": [0.5, 0.5], '
+                    '"terminated": false, "truncated": true, "max_steps": 999, "action_low": [-1.0], '
+                    '"action_high": [1.0]}')
+RANDOM_EPISODE = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "obs": [[-0.5, 0.0], [-0.45, 0.05], [-0.4, 0.05]], '
+                  '"actions": [[0.3], [-1.0]], "fitness": 0.4}')
+SCREENED_OUT = '{"budget_fraction": 0.0, "screening": {"passed": false, "episodes": 9, "pairs": 28}}'
+FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "candidate", "seeds": 1, "failed": 0, '
+         '"per_seed": [0.0057], "fitness_mean": 0.0057, "fitness_std": 0.0, "timesteps": 1024, '
+         '"search_fitness": 0.0238, "normalized": -1.77}, {"id": "sparse", "role": "sparse", "seeds": 1, '
+         '"failed": 0, "per_seed": [0.0285], "fitness_mean": 0.0285, "fitness_std": 0.0, "timesteps": 1024, '
+         '"normalized": 0.0}], "best": "c4", "normalization": {"baseline": 0.0157, "sparse": 0.0285}}')
+
+
+@pytest.mark.parametrize("record, text", [
+    (Snapshot, SNAPSHOT), (EpisodeSummary, EPISODE), (CandidateResult, SCORED_RESULT),
+    (CandidateResult, SCREENED_OUT), (FinalSummary, FINAL), (Trajectory, TRAJECTORY), (Trajectory, RANDOM_EPISODE)])
+def test_a_stored_row_reads_as_a_record_and_writes_back_the_same_bytes(record, text):
+    value = record.from_json(json.loads(text))
+    assert isinstance(value, record)
+    assert json.dumps(value.to_json()) == text
+    again = record.from_json(json.loads(json.dumps(value.to_json())))
+    assert json.dumps(again.to_json()) == text  # (NaN != NaN, so compare the JSON rather than the records)
+
+
+def test_records_are_read_by_attribute():
+    result = CandidateResult.from_json(json.loads(SCORED_RESULT))
+    run = result.runs[0]
+    assert run.snapshots[0].step == 1020 and run.snapshots[0].components["effort"] < 0
+    assert run.episodes[0].reward_return == pytest.approx(-0.0266245403999) and run.episodes[0].truncated
+    assert result.components["energy_gain"] == ComponentTrend(series=[0.0, 0.0], final=0.0)
+    assert result.confirmation == Confirmation(seed=1000, fitness=0.09, search_fitness=0.02, mean=0.055,
+                                               against="c0", against_mean=0.05, confirmed=True)
+    assert result.budget_fraction == 1.0 and result.screening["passed"] is True
+    final = FinalSummary.from_json(json.loads(FINAL))
+    assert final.entry("c4").fitness_mean == 0.0057 and final.by_role("sparse").search_fitness is None
+    assert final.entry("c9") is None
+    # what the archive does not keep of a run (files hold them) never enters the row
+    full = SeedResult.from_json(json.loads(RUN))
+    assert json.dumps(full.to_json(leave_out=("trajectories", "checkpoint", "log_tail"))) == RUN
+    full.trajectories = [Trajectory({"position": [0.0, 0.1]}, [[0.0]])]
+    full.log_tail, full.checkpoint = "log", {"model": "x"}
+    assert "trajectories" not in CandidateResult(runs=[full]).to_json()["runs"][0]
+    assert full.to_json()["checkpoint"] == {"model": "x"}  # a leg keeps what it is told to
+
+
+def test_a_candidate_round_trips_through_the_store_as_records(tmp_path):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    c = store.add_candidate(0, task.baseline, "baseline")
+    result = CandidateResult.from_json(json.loads(SCORED_RESULT))
+    store.update(c.id, status=SCORED, fitness=0.02, result=result)
+    raw = store.db.execute("SELECT result FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+    assert raw == SCORED_RESULT
+    loaded = store.candidate(c.id).result
+    assert loaded.runs[0].snapshots == result.runs[0].snapshots and loaded.confirmation == result.confirmation
+    with pytest.raises(TypeError, match="CandidateResult, not a dict"):
+        store.update(c.id, result={"runs": []})  # a dict shaped by whoever wrote it is not stored
+    store.set_final(FinalSummary.from_json(json.loads(FINAL)))
+    assert store.db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()[0] == FINAL
+    assert store.final().best == "c4"
+
+
+def test_a_damaged_stored_row_is_an_error_naming_the_candidate_and_the_field(tmp_path):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    c = store.add_candidate(0, task.baseline, "baseline")
+    damaged = json.loads(SCORED_RESULT)
+    del damaged["runs"][0]["snapshots"][0]["native_per_step"]
+    store.db.execute("UPDATE candidates SET result = ? WHERE id = ?", (json.dumps(damaged), c.id))
+    with pytest.raises(RunStoreError, match=r"candidate c0 .*training snapshot has no 'native_per_step'"):
+        store.candidate(c.id)
+    store.set_meta("final", {"seeds": [1], "timesteps": 10})
+    with pytest.raises(RunStoreError, match="final scoring.*no 'entries'"):
+        store.final()
+
+
+def test_a_0_1_0_run_reads_as_records(tmp_path):
+    root = tmp_path / "old-run"
+    shutil.copytree(RUN_0_1_0, root)  # never opened in place: opening migrates the database
+    store = RunStore(root)
+    for c in store.candidates(status=SCORED):
+        assert isinstance(c.result, CandidateResult) and isinstance(c.analysis, Analysis)
+        run = c.result.runs[0]
+        assert run.snapshots and all(isinstance(s, Snapshot) for s in run.snapshots)
+        # 0.1.0 wrote an episode's "return" before its native return: still read by name
+        assert all(isinstance(e, EpisodeSummary) and e.reward_return is not None for e in run.episodes)
+        assert set(c.result.components) == set(run.snapshots[-1].components)
+        kept = store.trajectories(c.id)
+        assert kept and all(isinstance(t, Trajectory) and t.obs is None and t.rewards for t in kept)
+    final = store.final()
+    assert isinstance(final, FinalSummary) and all(isinstance(e, FinalEntry) for e in final.entries)
+    assert final.best in {e.id for e in final.entries}
+    assert final.to_json() == store.meta("final")
+
+
+def _child_snapshot(**changes):
+    snap = json.loads(SNAPSHOT)
+    snap.update(changes)
+    return {k: v for k, v in snap.items() if v != "missing"}
+
+
+def test_a_checked_child_snapshot_becomes_a_record():
+    snap = _snapshot(_child_snapshot(fitness=None))
+    assert snap == Snapshot(step=1020, reward_per_step=-0.05342799791142881, native_per_step=-0.0534279980079869,
+                            components={"energy_gain": 0.0, "effort": -0.05342799791142881}, episodes=1,
+                            elapsed=6.9457102830000395, fitness=None, episode_return=-52.85383104626224,
+                            episode_length=999.0)
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"elapsed": "missing"}, "'elapsed' of a training snapshot"),
+    ({"step": -1}, "'step' of a training snapshot"),
+    ({"reward_per_step": float("nan")}, "'reward_per_step' of a training snapshot"),
+    ({"fitness": "high"}, "'fitness' of a training snapshot"),
+    ({"components": [1.0]}, "'components' of a training snapshot"),
+    ({"components": {"bad name!": 1.0}}, "component name 'bad name!'"),
+])
+def test_a_malformed_child_snapshot_is_refused_naming_the_field(changes, named):
+    with pytest.raises(SandboxError, match="sandboxed process sent") as caught:
+        _snapshot(_child_snapshot(**changes))
+    assert named in str(caught.value) and caught.value.kind == "protocol"
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"native_return": "missing"}, "'native_return' of evaluation episode 2"),
+    ({"length": 9.5}, "'length' of evaluation episode 2"),
+    ({"fitness": float("inf")}, "'fitness' of evaluation episode 2"),
+])
+def test_a_malformed_evaluation_episode_is_refused_naming_the_field(changes, named):
+    episode = {**json.loads(EPISODE), **changes}
+    episode = {k: v for k, v in episode.items() if v != "missing"}
+    with pytest.raises(SandboxError) as caught:
+        _episode_summary(episode, "evaluation episode 2")
+    assert named in str(caught.value)
+    summary = _episode_summary(json.loads(EPISODE), "evaluation episode 2")
+    assert summary.reward_return is None  # the candidate's return comes later, from the replay
+
+
+def test_an_old_trajectory_reads_by_name_and_a_stored_one_without_actions_is_named():
+    old = Trajectory.from_json(json.loads(TRAJECTORY_0_1_0))
+    assert old.obs is None and old.steps == 2 and old.max_steps == 999 and old.components["progress"] == [0.5, 0.5]
+    assert old.fitness is None  # 0.1.0 kept no fitness with its trajectories: screening does not use them
+    with pytest.raises(RunStoreError, match="stored trajectory has no 'actions'"):
+        Trajectory.from_json({"fields": {}})
+
+
+def _child_trajectory(**changes):
+    data = {k: v for k, v in json.loads(TRAJECTORY).items() if k not in ("rewards", "components", "fitness")}
+    data.update(changes)
+    return {k: v for k, v in data.items() if v != "missing"}
+
+
+def test_a_checked_evaluation_trajectory_becomes_a_record():
+    t = _trajectory(_child_trajectory(), "evaluation trajectory 1")
+    assert t == Trajectory(fields={"position": [-0.5, -0.45, -0.4]}, obs=[[-0.5, 0.0], [-0.45, 0.05], [-0.4, 0.05]],
+                           actions=[[0.3], [-1.0]], native_rewards=[-0.009, -0.1], terminated=False,
+                           truncated=True, max_steps=None, action_low=[-1.0], action_high=[1.0])
+    unbounded = _trajectory(_child_trajectory(action_low="missing", action_high="missing"), "evaluation trajectory 1")
+    assert unbounded.action_low is None and "action_low" not in unbounded.to_json()  # a discrete action space
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"actions": "missing"}, "'actions' of evaluation trajectory 1"),
+    ({"obs": [[0.0]]}, "rows of another length in evaluation trajectory 1"),
+    ({"native_rewards": [0.0, float("nan")]}, "'native_rewards' of evaluation trajectory 1"),
+    ({"max_steps": -5}, "'max_steps' of evaluation trajectory 1"),
+    ({"action_low": ["low"]}, "'action_low' of evaluation trajectory 1"),
+    ({"fields": [1, 2]}, "'fields' of evaluation trajectory 1"),
+])
+def test_a_malformed_evaluation_trajectory_is_refused_naming_the_field(changes, named):
+    with pytest.raises(SandboxError) as caught:
+        _trajectory(_child_trajectory(**changes), "evaluation trajectory 1")
+    assert named in str(caught.value)
