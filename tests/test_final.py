@@ -89,8 +89,10 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
     assert all(contract <= set(c) for c in doc["candidates"])
     assert doc["random_fitness"] == store.meta("random_fitness") is not None
     base_entry = next(c for c in doc["candidates"] if c["origin"] == "baseline")
-    assert base_entry["budget_fraction"] == 1 and base_entry["rungs"] == [
-        {"timesteps": baseline.timesteps, "fitness": baseline.fitness}]
+    # the baseline trains the whole budget in legs evaluated at its probe points (they place the rungs)
+    assert base_entry["budget_fraction"] == 1 and base_entry["rungs"][-1] == {
+        "timesteps": baseline.timesteps, "fitness": baseline.fitness}
+    assert [r["timesteps"] for r in base_entry["rungs"]] == [256, 512, 768, 1024]
     assert doc["best"] == {"id": best.id, "fitness": best.fitness}
     assert doc["final"]["entries"] == summary["entries"]
     text = invoke("show", "run").output
