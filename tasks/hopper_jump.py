@@ -28,7 +28,7 @@ GOAL = (
 # with the first BASELINE it never left the ground (seeds 0-2 at 200k: 1.65 / 1.47 / 1.247 m), with the current
 # one it made one leap and fell (1.69 / 1.34 / 1.66 m; episodes of 26 steps). With these settings the current
 # BASELINE hops again and again on all three (1.57 / 1.70 / 1.64 m, episodes of 250-750 steps in training).
-# 200k steps: a little over a minute on an idle core.
+# 200k steps: about a minute on an idle core (estimated from the speeds above).
 TRAINING = {
     "timesteps": 200_000,
     "n_envs": 16,
