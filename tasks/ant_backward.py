@@ -22,20 +22,23 @@ GOAL = (
 
 # Settings for learning per CPU-second: 16 envs in one process share each policy forward pass; minibatches of
 # 128 x 10 epochs per 2,048-step rollout. Ant needs more gradient steps per sample than the hopper: with the
-# hopper's 4 minibatches of 512 x 5 epochs the BASELINE moved 1.5 m backward at 200k steps (seed 0) while
-# random actions drift about +-1 m; with these it moved 3.9 m (episodes 8.3, 3.8, -0.4) and was still
-# speeding up. 5 evaluation episodes, because single ant episodes vary a lot.
-# Over seeds 0-2 at 200k: 3.5, 2.7, 7.1 m against random actions' 0.2 +- 0.9 m: 2.2 std, short of 3;
-# at 300k the seeds spread further (31.5, 1.25, 4.96 m). See the README.
+# hopper's 4 minibatches of 512 x 5 epochs the BASELINE moved 1.5 m backward at 200k steps (seed 0).
+# The initial action std is e^-1 = 0.37 (log_std_init -1), not SB3's 1: with std 1 a third of the sampled
+# torques are clipped at +-1 (flailing, and a control cost PPO first has to learn away), and at 200k the
+# BASELINE had moved only 3.5 / 2.7 / 7.1 m (seeds 0-2), 2.2 std above random actions' 0.2 +- 0.9 m; with
+# 0.37 it walks 20-30 m on every seed (over 20 episodes: 30.2 / 24.2 / 24.7 m). 5 evaluation episodes, because
+# single ant episodes vary: random actions' mean over 5 episodes spreads +-0.9 m over seeds 0-2 (over 20,
+# +-0.3 m), and a trained policy sometimes stalls (0.3 m in one episode of 20).
 TRAINING = {
     "timesteps": 200_000,
     "n_envs": 16,
     "normalize": True,
     "eval_episodes": 5,
     "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 128, 10 epochs, lr 3e-4, 64x64 "
-              "nets; 200k steps: the baseline moves backward a few metres",
+              "nets, initial action std 0.37 (log_std_init -1); 200k steps: the baseline walks 20-30 m backward",
     "steps_per_second": 1_900,
-    "ppo": {"n_steps": 128, "batch_size": 128, "n_epochs": 10, "learning_rate": 3e-4},
+    "ppo": {"n_steps": 128, "batch_size": 128, "n_epochs": 10, "learning_rate": 3e-4,
+            "policy_kwargs": {"log_std_init": -1.0}},
 }
 
 
