@@ -12,8 +12,8 @@ points where the baseline's fitness clearly exceeds the random policy's (two poi
 ``random + max(margin, noise)``); before that point every reward's score is still noise. The later rungs
 are the geometric ones ``1/eta, 1/eta², ...`` above it (one less than 1.5× the first is skipped), then the
 full budget. A baseline that never separated from random, or only after two thirds of the budget, leaves
-a single rung: the pool trains fully. Rung targets are rounded up to whole PPO rollouts. (A baseline trained in one leg, in older runs, places
-them by its training snapshots' fitness instead.)
+a single rung: the pool trains fully. Rung targets are rounded up to whole PPO rollouts. (A baseline
+trained in one leg, in older runs, places them by its training snapshots' fitness instead.)
 
 Who goes on (``CutRule``): a rung never stops a candidate on noise. Every candidate's score at a rung
 has a noise estimate, twice the standard error of its evaluation episodes' fitness (at least the
@@ -22,10 +22,11 @@ everyone goes on. Otherwise the best ``want = ceil(n/eta)`` go on, and so does e
 clearly behind each of them: a candidate is stopped only when its score trails each of the best ``want``
 by more than the two noises combined (``√(noise₁² + noise₂²)``), a race in the manner of Maron & Moore's
 Hoeffding races. When nobody trails that clearly, the cut may move up: it keeps the best ``k < want`` when
-every other candidate is clearly behind each of them; with no such ``k``, everyone goes on. Each decision, with its numbers, is kept in the candidates' ``result["halving"]``.
+every other candidate is clearly behind each of them; with no such ``k``, everyone goes on. Each
+decision, with its numbers, is kept in the candidates' ``result.halving``.
 
 A candidate stopped at a lower rung is recorded as scored with that rung's fitness, ``timesteps`` as
-trained, and ``result["budget_fraction"] < 1``; the archive compares like with like (``selection.py``).
+trained, and ``result.budget_fraction < 1``; the archive compares like with like (``selection.py``).
 ``--schedule full`` trains every candidate to the full budget (Eureka's way): a single rung.
 
 Resume: after every leg, the policy goes to ``checkpoints/<id>-seed<s>.json`` (what videos render
@@ -85,22 +86,24 @@ class Halving:
         """Where the baseline is evaluated while it trains (its curve places the candidates' rungs): every
         ``1/eta²`` of the budget from ``min_fraction`` up to two thirds, then the full budget."""
         step = 1 / self.eta ** 2
-        fractions = [i * step for i in range(1, self.eta ** 2 + 1) if self.min_fraction * (1 - 1e-9) <= i * step <= 2 / 3]
-        targets: list[int] = []
-        for f in fractions:
-            t = math.ceil(f * timesteps / granularity) * granularity
-            if t < timesteps and (not targets or t > targets[-1]):
-                targets.append(t)
-        return targets + [timesteps]
+        fractions = [i * step for i in range(1, self.eta ** 2 + 1)
+                     if self.min_fraction * (1 - 1e-9) <= i * step <= 2 / 3]
+        return _targets(fractions, timesteps, granularity)
 
     def rungs(self, timesteps: int, granularity: int = 1, first: float | None = None) -> list[int]:
         """Rung targets in timesteps (whole rollouts of ``granularity`` steps), ending at ``timesteps``."""
-        targets: list[int] = []
-        for f in self.fractions(first)[:-1]:
-            t = math.ceil(f * timesteps / granularity) * granularity
-            if t < timesteps and (not targets or t > targets[-1]):
-                targets.append(t)
-        return targets + [timesteps]
+        return _targets(self.fractions(first)[:-1], timesteps, granularity)
+
+
+def _targets(fractions: list[float], timesteps: int, granularity: int) -> list[int]:
+    """``fractions`` of the budget as increasing targets rounded up to whole rollouts of ``granularity``
+    steps (those that round onto an earlier one or the budget are dropped), then ``timesteps``."""
+    targets: list[int] = []
+    for f in fractions:
+        t = math.ceil(f * timesteps / granularity) * granularity
+        if t < timesteps and (not targets or t > targets[-1]):
+            targets.append(t)
+    return targets + [timesteps]
 
 
 def random_margin(random_fitness: float | None) -> float:
