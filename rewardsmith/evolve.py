@@ -192,8 +192,7 @@ class Evolution:
                     notes=attempt.notes)
                 if screening is not None:  # rejected or not, what it was judged on; no training spent yet
                     self.store.update(candidate.id, timesteps=0 if not accepted else None, steps_spent=0,
-                                      result=CandidateResult(budget_fraction=0.0, screening={
-                                          "passed": screening.passed, **screening.evidence}))
+                                      result=screening.record())
                     candidate = self.store.candidate(candidate.id)
                 self.on_event("candidate", candidate=candidate)
             if candidate.status != REJECTED or round_ == self.config.repairs:
@@ -210,15 +209,10 @@ class Evolution:
         baseline itself, or no recorded episodes to judge on yet."""
         if self.config.no_screen or proposal.origin == "baseline":
             return None
-        from .errors import SandboxError
-        from .screening import references, screen
+        from .screening import screen_in_run
 
-        refs = references(self.store, self.task, seed=self.config.seed)
-        try:
-            return screen(self.task, proposal.code, refs, self._random_fitness())
-        except (SandboxError, ValueError) as exc:  # the screening job failed, not the reward: train it
-            self.on_event("note", message=f"screening could not run ({exc}); the reward goes on to training")
-            return None
+        return screen_in_run(self.store, self.task, proposal.code, self.config.seed, self._random_fitness(),
+                             lambda why: self.on_event("note", message=why))
 
     def _llm_veto(self, proposal: Proposal) -> str | None:
         """The optional LLM critic (--llm-critic): a reason to veto a sound reward, or None."""

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from .critic import Critic, Verdict
 from .errors import ConfigError
-from .records import CandidateResult
 from .store import PENDING, Candidate, RunStore, write_atomic
 from .task import Task
 
@@ -61,8 +60,7 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
                                              "stats": verdict.stats},
                                     notes=f"edited by hand from {parent_id}", candidate_id=new_id)
     if screening is not None:
-        store.update(candidate.id, result=CandidateResult(budget_fraction=0.0,
-                                                          screening={"passed": True, **screening.evidence}))
+        store.update(candidate.id, result=screening.record())
         candidate = store.candidate(candidate.id)
     store.event("edit", {"candidate": candidate.id, "parent": parent_id,
                          "screened": screening is not None})
@@ -70,14 +68,8 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
 
 
 def _screen(store: RunStore, task: Task, code: str) -> "ScreeningVerdict | None":
-    """Screening (screening.py) on the run's recorded episodes, as the loop screens a proposal; None when
-    the screening job itself fails (then, as in the loop, the reward goes on to training)."""
-    from .errors import SandboxError
-    from .screening import references, screen
+    """Screening on the run's recorded episodes, as the loop screens a proposal (screening.screen_in_run)."""
+    from .screening import screen_in_run
 
-    seed = int(store.config.get("seed") or 0)
-    try:
-        return screen(task, code, references(store, task, seed=seed), store.meta("random_fitness"))
-    except (SandboxError, ValueError) as exc:
-        log.warning("screening could not run (%s); the edit goes on to training", exc)
-        return None
+    return screen_in_run(store, task, code, int(store.config.get("seed") or 0), store.meta("random_fitness"),
+                         log.warning)

@@ -56,6 +56,26 @@ class Verdict:
     reason: str | None = None
     evidence: dict = field(default_factory=dict)
 
+    def record(self):
+        """What a candidate keeps of it before any training (``Candidate.result``)."""
+        from .records import CandidateResult
+
+        return CandidateResult(budget_fraction=0.0, screening={"passed": self.passed, **self.evidence})
+
+
+def screen_in_run(store, task: Task, code: str, seed: int, random_fitness: float | None,
+                  could_not: Callable[[str], None]) -> Verdict | None:
+    """Screens ``code`` on the run's recorded episodes (``references``), as the loop and a person's edit
+    are screened; None when the screening job itself fails (``could_not`` hears why): the reward, not
+    judged, goes on to training."""
+    from .errors import SandboxError
+
+    try:
+        return screen(task, code, references(store, task, seed=seed), random_fitness)
+    except (SandboxError, ValueError) as exc:
+        could_not(f"screening could not run ({exc}); the reward goes on to training")
+        return None
+
 
 def random_episodes(task: Task, episodes: int = RANDOM_EPISODES, seed: int = 0) -> list[Reference]:
     """Random-action episodes of the task's environment, recorded like evaluation episodes."""
