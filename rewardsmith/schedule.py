@@ -84,10 +84,11 @@ class Halving:
 
     def probe_rungs(self, timesteps: int, granularity: int = 1) -> list[int]:
         """Where the baseline is evaluated while it trains (its curve places the candidates' rungs): every
-        ``1/eta²`` of the budget from ``min_fraction`` up to two thirds, then the full budget."""
+        ``1/eta²`` of the budget from ``min_fraction`` up to ``LATEST_FIRST_RUNG`` (a first rung is never
+        later), then the full budget."""
         step = 1 / self.eta ** 2
         fractions = [i * step for i in range(1, self.eta ** 2 + 1)
-                     if self.min_fraction * (1 - 1e-9) <= i * step <= 2 / 3]
+                     if self.min_fraction * (1 - 1e-9) <= i * step <= LATEST_FIRST_RUNG]
         return _targets(fractions, timesteps, granularity)
 
     def rungs(self, timesteps: int, granularity: int = 1, first: float | None = None) -> list[int]:
@@ -233,12 +234,10 @@ class CutRule:
         # more), else the nearest above it (keeping fewer)
         for k in [*range(want, len(ranked)), *range(want - 1, 0, -1)]:
             ahead, behind = ranked[:min(k, want)], ranked[k:]
-            margins = [(_comparable(scores[a]) - _comparable(scores[b]) - math.hypot(n(a), n(b)), a, b)
-                       for a in ahead for b in behind]
-            if all(m > 0 for m, _, _ in margins):
-                _, a, b = min(margins, key=lambda m: m[0])  # the closest call
-                gap = _comparable(scores[a]) - _comparable(scores[b])
-                needed = math.hypot(n(a), n(b))
+            pairs = [(_comparable(scores[a]) - _comparable(scores[b]), math.hypot(n(a), n(b)), a, b)
+                     for a in ahead for b in behind]
+            if all(gap > needed for gap, needed, _, _ in pairs):
+                gap, needed, a, b = min(pairs, key=lambda p: p[0] - p[1])  # the closest call
                 moved = "" if k == want else \
                     f" (the cut moved {'down' if k > want else 'up'} from {want}: nobody is clearly behind there)"
                 return k, {**base, "action": "cut", "kept": ranked[:k], "gap": _round(gap),
