@@ -5,9 +5,9 @@ a scored candidate and what final scoring concluded.
 Inside the program these are dataclasses read by attribute. They become JSON only at an edge: a
 sandboxed child's output (checked field by field in ``trainer.py`` / ``untrusted.py`` before a record is
 built), a Ray worker's reply, and the run store's JSON columns and meta (a candidate's ``result``, a
-leg's ``outcome`` and ``result``, the meta ``final``). ``to_json`` gives exactly the
-JSON earlier releases wrote (same keys, same order), and ``from_json`` reads what any release stored;
-a stored value that lacks a field is a RunStoreError naming it. These records import nothing of the
+halving leg's outcome and result, a final-scoring seed's result, the meta ``final``). ``to_json`` gives
+exactly the JSON earlier releases wrote (same keys, same order), and ``from_json`` reads what any
+release stored; a stored value that lacks a field is a RunStoreError naming it. These records import nothing of the
 rest of rewardsmith but ``errors``, so every stage (and the store) can use them.
 """
 
@@ -577,6 +577,40 @@ class FinalEntry:
                    fitness_mean=data.get("fitness_mean"), fitness_std=data.get("fitness_std"),
                    timesteps=data.get("timesteps"), search_fitness=data.get("search_fitness"),
                    normalized=data.get("normalized"))
+
+
+@dataclass(frozen=True)
+class FinalRun:
+    """One seed of the final scoring (the store's ``final`` table): whose reward (a candidate's id, or
+    "sparse") in which role, the fresh seed, whether it scored or failed (and why), its fitness, steps
+    and steps trained, the seed's result (kept as a candidate's runs are: without trajectories,
+    checkpoint and log) and when the store recorded it (None before)."""
+
+    subject: str
+    role: str
+    seed: int
+    status: str
+    fitness: float | None = None
+    timesteps: int | None = None
+    steps_spent: int | None = None
+    reason: str | None = None
+    result: SeedResult | None = None
+    created: float | None = None
+
+    def result_json(self) -> dict | None:
+        """The row's stored result."""
+        return None if self.result is None else \
+            self.result.to_json(leave_out=CandidateResult.STORED_RUN_FIELDS_LEFT_OUT)
+
+    @classmethod
+    def from_json(cls, row: dict) -> "FinalRun":
+        """A row of the ``final`` table, its result column read as JSON."""
+        what = "a stored final-scoring run"
+        result = row.get("result") if isinstance(row, dict) else None
+        return cls(subject=_need(row, "subject", what), role=_need(row, "role", what), seed=_need(row, "seed", what),
+                   status=_need(row, "status", what), fitness=row.get("fitness"), timesteps=row.get("timesteps"),
+                   steps_spent=row.get("steps_spent"), reason=row.get("reason"),
+                   result=None if result is None else SeedResult.from_json(result), created=row.get("created"))
 
 
 @dataclass(frozen=True)

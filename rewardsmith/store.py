@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RunStoreError
-from .records import Analysis, CandidateResult, FinalSummary, Leg, Trajectory
+from .records import Analysis, CandidateResult, FinalRun, FinalSummary, Leg, Trajectory
 
 INITIAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -468,15 +468,14 @@ class RunStore:
 
     # ------------------------------------------------------------------ final multi-seed scoring
 
-    def add_final_run(self, subject: str, role: str, seed: int, status: str, fitness: float | None = None,
-                      timesteps: int | None = None, steps_spent: int | None = None, reason: str | None = None,
-                      result: dict | None = None) -> None:
-        """Records one seed of the final scoring (``subject``: a candidate id, or "sparse")."""
+    def add_final_run(self, run: FinalRun) -> None:
+        """Records one seed of the final scoring (its ``created`` is the time it is recorded)."""
+        result = run.result_json()
         with self._lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO final(subject, role, seed, status, fitness, timesteps, steps_spent,"
                 " reason, result, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (subject, role, seed, status, fitness, timesteps, steps_spent, reason,
+                (run.subject, run.role, run.seed, run.status, run.fitness, run.timesteps, run.steps_spent, run.reason,
                  json.dumps(result) if result is not None else None, time.time()))
 
     def set_final(self, summary: FinalSummary) -> None:
@@ -493,9 +492,15 @@ class RunStore:
         except RunStoreError as exc:
             raise RunStoreError(f"{self.root}: {exc}") from None
 
-    def final_runs(self) -> list[dict]:
-        rows = self.db.execute("SELECT * FROM final ORDER BY created").fetchall()
-        return [dict(r, result=json.loads(r["result"]) if r["result"] else None) for r in rows]
+    def final_runs(self) -> list[FinalRun]:
+        """Every seed of the final scoring recorded so far, oldest first."""
+        runs = []
+        for r in self.db.execute("SELECT * FROM final ORDER BY created").fetchall():
+            try:
+                runs.append(FinalRun.from_json(dict(r, result=json.loads(r["result"]) if r["result"] else None)))
+            except RunStoreError as exc:
+                raise RunStoreError(f"final scoring of {r['subject']} seed {r['seed']} in {self.root}: {exc}") from None
+        return runs
 
     # ------------------------------------------------------------------ llm calls and feedback
 

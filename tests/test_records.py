@@ -10,7 +10,7 @@ import pytest
 
 from rewardsmith.errors import RunStoreError, SandboxError
 from rewardsmith.records import (Analysis, CandidateResult, ComponentTrend, Confirmation, EpisodeSummary,
-                                 FinalEntry, FinalSummary, HalvingRecord, Leg, RungDecision, ScreeningRecord,
+                                 FinalEntry, FinalRun, FinalSummary, HalvingRecord, Leg, RungDecision, ScreeningRecord,
                                  ScreeningRow, SeedResult, Snapshot, Trajectory)
 from rewardsmith.store import SCORED, RunStore
 from rewardsmith.task import load_task
@@ -157,6 +157,24 @@ def test_a_leg_round_trips_through_the_store_as_a_record(tmp_path):
     assert store.legs(c.id, 0)[0].result is None and store.legs(c.id, 0)[0].episode_fitness is None
 
 
+def test_a_final_scoring_seed_round_trips_through_the_store_as_a_record(tmp_path):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    result = SeedResult.from_json(json.loads(RUN))
+    result.trajectories, result.log_tail = [Trajectory({"position": [0.0]}, [])], "trained"
+    store.add_final_run(FinalRun("c4", "candidate", 1, "scored", fitness=0.5, timesteps=1024, steps_spent=1024,
+                                 result=result))
+    store.add_final_run(FinalRun("sparse", "sparse", 1, "failed", reason="out of memory"))
+    assert store.db.execute("SELECT result FROM final WHERE subject = 'c4'").fetchone()[0] == RUN  # files keep the rest
+    scored, failed = store.final_runs()
+    assert isinstance(scored, FinalRun) and scored.result.episodes == result.episodes and scored.created > 0
+    assert (scored.subject, scored.seed, scored.fitness, scored.steps_spent) == ("c4", 1, 0.5, 1024)
+    assert failed.result is None and failed.fitness is None and failed.reason == "out of memory"
+    store.db.execute("UPDATE final SET result = ? WHERE subject = 'c4'", (json.dumps({"seed": 1}),))
+    with pytest.raises(RunStoreError, match=r"final scoring of c4 seed 1 .*training result has no 'fitness'"):
+        store.final_runs()
+
+
 def test_a_damaged_stored_row_is_an_error_naming_the_candidate_and_the_field(tmp_path):
     task = load_task("mountaincar-reach")
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
@@ -231,6 +249,10 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
             assert legs[rung].to_json() == json.loads(outcome)
             assert legs[rung].result_json() == (json.loads(result) if result else None)
     assert any(c.result.halving for c in store.candidates(status=SCORED))
+    runs = store.final_runs()
+    assert runs and all(isinstance(r, FinalRun) for r in runs)
+    for r, (stored,) in zip(runs, store.db.execute("SELECT result FROM final ORDER BY created")):
+        assert r.result_json() == (json.loads(stored) if stored else None)
     final = store.final()
     assert isinstance(final, FinalSummary) and all(isinstance(e, FinalEntry) for e in final.entries)
     assert final.best in {e.id for e in final.entries}
