@@ -6,9 +6,10 @@ Inside the program these are dataclasses read by attribute. They become JSON onl
 sandboxed child's output (checked field by field in ``trainer.py`` / ``untrusted.py`` before a record is
 built), a Ray worker's reply, and the run store's JSON columns and meta (a candidate's ``result``, a
 halving leg's outcome and result, a final-scoring seed's result, the meta ``final``). ``to_json`` gives
-exactly the JSON earlier releases wrote (same keys, same order), and ``from_json`` reads what any
-release stored; a stored value that lacks a field is a RunStoreError naming it. These records import nothing of the
-rest of rewardsmith but ``errors``, so every stage (and the store) can use them.
+exactly the JSON the release before these records wrote (same keys, same order; release 0.1.0 put a
+snapshot's "elapsed" and an episode's "return" elsewhere), and ``from_json`` reads what any release
+stored; a stored value that lacks a field is a RunStoreError naming it. These records import nothing of
+the rest of rewardsmith but ``errors``, so every stage (and the store) can use them.
 """
 
 from __future__ import annotations
