@@ -42,7 +42,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from rewardsmith.designer import OfflineDesigner  # noqa: E402
 from rewardsmith.evolve import EvolveConfig, Evolution  # noqa: E402
 from rewardsmith.executor import LocalExecutor  # noqa: E402
-from rewardsmith.schedule import CutRule, PoolTrainer, episode_noise, leg_state, random_margin  # noqa: E402
+from rewardsmith.schedule import CutRule, PoolTrainer, episode_noise, random_margin  # noqa: E402
 from rewardsmith.store import RunStore  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
 from rewardsmith.trainer import Budget  # noqa: E402
@@ -212,8 +212,8 @@ def halving(task, pool: dict, seeds: list[int], timesteps: int, workers: int, et
         raise SystemExit("trainings failed:\n" + "\n".join(f"{n}: {r}" for n, r in failed.items()))
     winners = [name for name, c in candidates.items() if c.result.budget_fraction >= 1]
     winner = max(winners, key=lambda n: candidates[n].fitness)
-    legs = [leg for c in candidates.values() for s in seeds for leg in leg_state(store, c.id, s)["rungs"].values()]
-    reached = {name: c.result.halving["rung"] if c.result.halving else len(rungs) - 1
+    legs = [leg for c in candidates.values() for s in seeds for leg in store.legs(c.id, s).values()]
+    reached = {name: c.result.halving.rung if c.result.halving else len(rungs) - 1
                for name, c in candidates.items()}
     names = {cid: name for cid, name in ids.items()}
     decisions = [f"rung {d['rung'] + 1} ({d['timesteps']:,} steps): {d['action']}: "
@@ -222,7 +222,7 @@ def halving(task, pool: dict, seeds: list[int], timesteps: int, workers: int, et
             "random_fitness": random_fitness, "baseline": store.baseline().fitness,
             "fitness": {name: c.fitness for name, c in candidates.items()},
             "steps": sum(c.steps_spent for c in candidates.values()),
-            "legs": len(legs), "evaluation_steps": sum(leg["evaluation_steps"] for leg in legs)}
+            "legs": len(legs), "evaluation_steps": sum(leg.evaluation_steps for leg in legs)}
 
 
 def _named(text: str, names: dict) -> str:

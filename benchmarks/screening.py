@@ -121,8 +121,7 @@ def main() -> None:
         steps = r.trained_steps or r.timesteps
         steps_all += steps
         steps_screened += steps if v.passed else 0
-        agree = v.evidence.get("agreement")
-        vs = v.evidence.get("agreement_vs_random")
+        agree, vs = v.evidence.agreement, v.evidence.agreement_vs_random
         print(f"{name:<18}{'pass' if v.passed else 'REJECT':>10}{'-' if agree is None else f'{agree:.2f}':>8}"
               f"{'-' if vs is None else f'{vs:.2f}':>11}{seconds[name]:>10.1f}{r.fitness:>19.4g}"
               f"{steps:>13,}{steps if v.passed else 0:>10,}")

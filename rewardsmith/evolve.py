@@ -19,7 +19,7 @@ from .critic import Critic
 from .designer import DesignContext, Proposal
 from .errors import LLMError, TrainingError
 from .launch import Limits
-from .records import Analysis, CandidateResult, Confirmation, Snapshot
+from .records import Analysis, CandidateResult, Confirmation, HalvingRecord, Snapshot
 from .store import code_hash, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
 from .trainer import Budget, Score
@@ -405,7 +405,7 @@ class Evolution:
         self.on_event("failed", candidate=self.store.candidate(candidate.id))
 
     def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
-               halving: dict | None = None, note: str | None = None) -> None:
+               halving: HalvingRecord | None = None, note: str | None = None) -> None:
         """Records a scored candidate; ``budget_fraction`` < 1 when successive halving stopped it early
         (its fitness is then that rung's, and ``timesteps`` says how far it trained)."""
         # each kept trajectory carries its evaluation episode's fitness (screening compares against it)
@@ -416,7 +416,7 @@ class Evolution:
         analysis, reflection = self._analyze(candidate, score)
         result = CandidateResult(runs=score.runs, components=score.component_summary(),
                                  screening=candidate.result.screening if candidate.result else None,
-                                 budget_fraction=budget_fraction, halving=halving or None)
+                                 budget_fraction=budget_fraction, halving=halving)
         self.store.update(
             candidate.id, status=SCORED, fitness=score.mean, fitness_std=score.std, seeds=score.seeds,
             timesteps=score.timesteps,

@@ -126,8 +126,8 @@ def run_meta(store, candidate) -> dict:
     entry = final.entry(candidate.id) if final is not None else None
     meta = {"candidate": candidate.id, "run": store.root.name}
     if entry is not None and entry.fitness_mean is not None:
-        seeds = sorted(r["seed"] for r in store.final_runs()
-                       if r["subject"] == candidate.id and r["status"] == "scored" and r["seed"] in final.seeds)
+        seeds = sorted(r.seed for r in store.final_runs()
+                       if r.subject == candidate.id and r.status == "scored" and r.seed in final.seeds)
         return {**meta, "fitness_mean": entry.fitness_mean, "fitness_std": entry.fitness_std,
                 "seeds": seeds, "timesteps": entry.timesteps, "scoring": "final scoring on fresh seeds"}
     return {**meta, "fitness_mean": candidate.fitness, "fitness_std": candidate.fitness_std or 0.0,

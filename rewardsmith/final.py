@@ -12,7 +12,7 @@ from typing import Callable
 
 from .errors import TrainingError
 from .executor import Cancelled
-from .records import FinalEntry, FinalSummary
+from .records import FinalEntry, FinalRun, FinalSummary
 from .schedule import Training
 from .store import FAILED, SCORED, RunStore, write_atomic
 
@@ -51,7 +51,7 @@ def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> Final
         subjects.append(("sparse", "sparse", task.sparse))
     if not any(role == "candidate" for _, role, _ in subjects):
         return None
-    done = {(r["subject"], r["seed"]) for r in store.final_runs()}
+    done = {(r.subject, r.seed) for r in store.final_runs()}
     todo = [(s, seed) for s in subjects for seed in seeds if (s[0], seed) not in done]
     plan.note(f"final scoring: {len(subjects)} rewards × {len(seeds)} seeds "
               f"({len(todo)} trainings to go) at {budget.timesteps:,} steps")
@@ -67,15 +67,14 @@ def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> Final
         except Cancelled:
             raise
         except TrainingError as exc:
-            store.add_final_run(subject, role, seed, FAILED, reason=str(exc))
+            store.add_final_run(FinalRun(subject, role, seed, FAILED, reason=str(exc)))
             plan.note(f"final scoring: {subject} seed {seed} failed: {exc}")
             continue
         if result.checkpoint is not None:
             write_atomic(store.checkpoint_path(subject, seed), json.dumps(
                 {**result.checkpoint, "timesteps": result.timesteps, "fitness": result.fitness}))
-        kept = result.to_json(leave_out=("trajectories", "checkpoint", "log_tail"))
-        store.add_final_run(subject, role, seed, SCORED, fitness=result.fitness, timesteps=result.timesteps,
-                            steps_spent=result.trained_steps, result=kept)
+        store.add_final_run(FinalRun(subject, role, seed, SCORED, fitness=result.fitness, timesteps=result.timesteps,
+                                     steps_spent=result.trained_steps, result=result))
         plan.note(f"final scoring: {subject} seed {seed} fitness {result.fitness:.4g}")
     summary = summarize_final(store.final_runs(), [s[0] for s in subjects], seeds, store)
     store.set_final(summary)
@@ -83,19 +82,19 @@ def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> Final
     return summary
 
 
-def summarize_final(rows: list[dict], subjects: list[str], seeds: list[int], store: RunStore) -> FinalSummary:
+def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int], store: RunStore) -> FinalSummary:
     """Mean ± std fitness per subject over the final seeds, and the human-normalized score
     (fitness − sparse) / |baseline − sparse|."""
     entries = []
     for subject in subjects:
-        mine = [r for r in rows if r["subject"] == subject and r["seed"] in seeds]
-        values = [r["fitness"] for r in mine if r["status"] == SCORED]
+        mine = [r for r in rows if r.subject == subject and r.seed in seeds]
+        values = [r.fitness for r in mine if r.status == SCORED]
         entries.append(FinalEntry(
-            id=subject, role=mine[0]["role"] if mine else None, seeds=len(values),
-            failed=sum(r["status"] == FAILED for r in mine), per_seed=values,
+            id=subject, role=mine[0].role if mine else None, seeds=len(values),
+            failed=sum(r.status == FAILED for r in mine), per_seed=values,
             fitness_mean=statistics.fmean(values) if values else None,
             fitness_std=statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
-            timesteps=max((r["timesteps"] or 0 for r in mine), default=None),
+            timesteps=max((r.timesteps or 0 for r in mine), default=None),
             search_fitness=store.candidate(subject).fitness if subject != "sparse" else None))
     by_role = {e.role: e for e in entries if e.role in ("baseline", "sparse")}
     base, sparse = by_role.get("baseline"), by_role.get("sparse")

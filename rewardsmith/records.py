@@ -1,12 +1,15 @@
-"""The records that pass between stages: what training reports, what evaluation measured, what the
-archive keeps of a scored candidate and what final scoring concluded.
+"""The records that pass between stages: what training reports, what evaluation measured, what each
+successive-halving leg left and what halving decided, what screening judged, what the archive keeps of
+a scored candidate and what final scoring concluded.
 
 Inside the program these are dataclasses read by attribute. They become JSON only at an edge: a
 sandboxed child's output (checked field by field in ``trainer.py`` / ``untrusted.py`` before a record is
-built), a Ray worker's reply, and the run store's JSON columns and meta. ``to_json`` gives exactly the
-JSON earlier releases wrote (same keys, same order), and ``from_json`` reads what any release stored;
-a stored value that lacks a field is a RunStoreError naming it. These records import nothing of the
-rest of rewardsmith but ``errors``, so every stage (and the store) can use them.
+built), a Ray worker's reply, and the run store's JSON columns and meta (a candidate's ``result``, a
+halving leg's outcome and result, a final-scoring seed's result, the meta ``final``). ``to_json`` gives
+exactly the JSON the release before these records wrote (same keys, same order; release 0.1.0 put a
+snapshot's "elapsed" and an episode's "return" elsewhere), and ``from_json`` reads what any release
+stored; a stored value that lacks a field is a RunStoreError naming it. These records import nothing of
+the rest of rewardsmith but ``errors``, so every stage (and the store) can use them.
 """
 
 from __future__ import annotations
@@ -204,6 +207,125 @@ def _copy(value):
     return value
 
 
+# --------------------------------------------------------------------------- successive halving
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One finished leg of successive halving: one seed of a candidate trained up to one rung (the
+    store's ``legs`` table): the rung's target, the steps reached, the evaluated fitness (mean and per
+    episode; per episode is None in a leg release 0.1.0 kept), what this leg alone trained and took, the
+    evaluation's env steps, this leg's training snapshots, and the seed's result at that rung (None
+    where 0.1.0 kept only the last leg's)."""
+
+    target: int
+    timesteps: int
+    fitness: float
+    trained_steps: int
+    train_seconds: float
+    wall_seconds: float
+    evaluation_steps: int
+    snapshots: list[Snapshot]
+    episode_fitness: list[float] | None = None
+    result: SeedResult | None = None
+
+    RESULT_FIELDS_LEFT_OUT = ("checkpoint",)  # the policy lives in its checkpoint file
+
+    def to_json(self) -> dict:
+        """The leg's stored outcome (the result is a column of its own: ``result_json``)."""
+        out = {"target": self.target, "timesteps": self.timesteps, "fitness": self.fitness}
+        if self.episode_fitness is not None:
+            out["episode_fitness"] = list(self.episode_fitness)
+        out.update(trained_steps=self.trained_steps, train_seconds=self.train_seconds,
+                   wall_seconds=self.wall_seconds, evaluation_steps=self.evaluation_steps,
+                   snapshots=[s.to_json() for s in self.snapshots])
+        return out
+
+    def result_json(self) -> dict | None:
+        return None if self.result is None else self.result.to_json(leave_out=self.RESULT_FIELDS_LEFT_OUT)
+
+    @classmethod
+    def from_json(cls, outcome: dict, result: dict | None = None) -> "Leg":
+        what = "a stored halving leg"
+        episode_fitness = outcome.get("episode_fitness") if isinstance(outcome, dict) else None
+        return cls(target=_need(outcome, "target", what), timesteps=_need(outcome, "timesteps", what),
+                   fitness=_need(outcome, "fitness", what), trained_steps=_need(outcome, "trained_steps", what),
+                   train_seconds=_need(outcome, "train_seconds", what),
+                   wall_seconds=_need(outcome, "wall_seconds", what),
+                   evaluation_steps=_need(outcome, "evaluation_steps", what),
+                   snapshots=[Snapshot.from_json(s) for s in _need(outcome, "snapshots", what)],
+                   episode_fitness=None if episode_fitness is None else list(episode_fitness),
+                   result=None if result is None else SeedResult.from_json(result))
+
+
+@dataclass(frozen=True)
+class RungDecision:
+    """What successive halving decided at one rung a candidate reached, as the candidate keeps it:
+    the rung, its target steps, the action ("cut" or "promote"), whether this candidate went on, and
+    why (the cut rule's numbers in words)."""
+
+    rung: int
+    timesteps: int
+    action: str
+    kept: bool
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"rung": self.rung, "timesteps": self.timesteps, "action": self.action, "kept": self.kept,
+                "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RungDecision":
+        what = "a stored halving decision"
+        return cls(rung=_need(data, "rung", what), timesteps=_need(data, "timesteps", what),
+                   action=_need(data, "action", what), kept=_need(data, "kept", what),
+                   reason=_need(data, "reason", what))
+
+
+@dataclass(frozen=True)
+class HalvingRecord:
+    """A candidate's successive halving (``CandidateResult.halving``, schedule.py): the rung it ended at,
+    the pool's rung targets and eta, its score and its score's noise at each rung it was scored at, the
+    decisions at the rungs it reached, and whether it stopped before the full budget. Release 0.1.0
+    kept neither noise nor decisions (None here)."""
+
+    rung: int
+    rungs: list[int]
+    eta: int
+    history: dict[int, float]
+    stopped_early: bool
+    noise: dict[int, float] | None = None
+    decisions: list[RungDecision] | None = None
+
+    def to_json(self) -> dict:
+        """Stored with the rungs as string keys, in rung order."""
+        out = {"rung": self.rung, "rungs": list(self.rungs), "eta": self.eta, "history": _by_rung(self.history)}
+        if self.noise is not None:
+            out["noise"] = _by_rung(self.noise)
+        if self.decisions is not None:
+            out["decisions"] = [d.to_json() for d in self.decisions]
+        out["stopped_early"] = self.stopped_early
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "HalvingRecord":
+        what = "a stored halving record"
+        noise, decisions = (data.get("noise"), data.get("decisions")) if isinstance(data, dict) else (None, None)
+        return cls(rung=_need(data, "rung", what), rungs=list(_need(data, "rungs", what)), eta=_need(data, "eta", what),
+                   history=_rung_keys(_need(data, "history", what)),
+                   stopped_early=_need(data, "stopped_early", what),
+                   noise=None if noise is None else _rung_keys(noise),
+                   decisions=None if decisions is None else [RungDecision.from_json(d) for d in decisions])
+
+
+def _by_rung(values: dict[int, float]) -> dict[str, float]:
+    return {str(r): v for r, v in sorted(values.items())}
+
+
+def _rung_keys(stored: dict[str, float]) -> dict[int, float]:
+    return {int(r): v for r, v in stored.items()}
+
+
 # --------------------------------------------------------------------------- what the archive keeps
 
 
@@ -253,19 +375,81 @@ class Confirmation:
 
 
 @dataclass(frozen=True)
+class ScreeningRow:
+    """One recorded episode screening judged on, as the verdict's table shows it: where it came from
+    ("random", "baseline c0", a candidate's id), its fitness, its length and the reward's return on it
+    (stored as "return")."""
+
+    source: str
+    fitness: float
+    steps: int
+    reward_return: float
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "fitness": self.fitness, "steps": self.steps, "return": self.reward_return}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ScreeningRow":
+        what = "a stored screening table row"
+        return cls(source=_need(data, "source", what), fitness=_need(data, "fitness", what),
+                   steps=_need(data, "steps", what), reward_return=_need(data, "return", what))
+
+
+@dataclass(frozen=True)
+class ScreeningRecord:
+    """What screening judged a reward on (screening.py; ``CandidateResult.screening``): whether it
+    passed, how many recorded episodes, and, when it was judged by the preference test, the clearly
+    ordered pairs and the share it ranks right (overall and against the random policy's episodes; None
+    with no such pair), the Spearman rho of return against fitness, the fitness margin a pair needs and
+    the table of episodes. ``table`` is None when it was not judged: fewer than two distinct fitnesses
+    (``pairs`` 0), or the reward failed on a recorded episode (``pairs`` None)."""
+
+    passed: bool
+    episodes: int
+    pairs: int | None = None
+    agreement: float | None = None
+    pairs_vs_random: int | None = None
+    agreement_vs_random: float | None = None
+    spearman: float | None = None
+    margin: float | None = None
+    table: list[ScreeningRow] | None = None
+
+    JUDGED = ("agreement", "pairs_vs_random", "agreement_vs_random", "spearman", "margin")
+
+    def to_json(self) -> dict:
+        out = {"passed": self.passed, "episodes": self.episodes}
+        if self.pairs is not None:
+            out["pairs"] = self.pairs
+        if self.table is not None:
+            out.update({key: getattr(self, key) for key in self.JUDGED})
+            out["table"] = [row.to_json() for row in self.table]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ScreeningRecord":
+        what = "a stored screening verdict"
+        passed, episodes = _need(data, "passed", what), _need(data, "episodes", what)
+        if "table" not in data:
+            return cls(passed=passed, episodes=episodes, pairs=data.get("pairs"))
+        return cls(passed=passed, episodes=episodes, pairs=_need(data, "pairs", what),
+                   **{key: _need(data, key, what) for key in cls.JUDGED},
+                   table=[ScreeningRow.from_json(row) for row in data["table"]])
+
+
+@dataclass(frozen=True)
 class CandidateResult:
     """What the archive keeps of a candidate's training (``Candidate.result``): each seed's result
     (without trajectories, checkpoint and log, which live in files), each component's trend, the
     fraction of the search budget its fitness was measured at, and, when they happened, its screening
-    verdict (``{"passed", **screening evidence}``), its successive-halving record (schedule.py's
-    decisions and rung scores) and its confirmation seed. A candidate rejected by screening has only
+    verdict and evidence, its successive-halving record (rung scores and decisions) and its
+    confirmation seed. A candidate rejected by screening has only
     ``budget_fraction`` (0) and ``screening``."""
 
     runs: list[SeedResult] | None = None
     components: dict[str, ComponentTrend] | None = None
-    screening: dict | None = None
+    screening: ScreeningRecord | None = None
     budget_fraction: float | None = None
-    halving: dict | None = None
+    halving: HalvingRecord | None = None
     confirmation: Confirmation | None = None
 
     STORED_RUN_FIELDS_LEFT_OUT = ("trajectories", "checkpoint", "log_tail")
@@ -279,11 +463,11 @@ class CandidateResult:
         if self.runs is None and self.budget_fraction is not None:
             out["budget_fraction"] = self.budget_fraction  # an untrained candidate's row began with it
         if self.screening is not None:
-            out["screening"] = _copy(self.screening)
+            out["screening"] = self.screening.to_json()
         if self.runs is not None and self.budget_fraction is not None:
             out["budget_fraction"] = self.budget_fraction
         if self.halving is not None:
-            out["halving"] = _copy(self.halving)
+            out["halving"] = self.halving.to_json()
         if self.confirmation is not None:
             out["confirmation"] = self.confirmation.to_json()
         return out
@@ -293,11 +477,13 @@ class CandidateResult:
         if not isinstance(data, dict):
             raise RunStoreError(f"a stored candidate result is a {type(data).__name__}; expected a JSON object")
         runs, components, confirmation = data.get("runs"), data.get("components"), data.get("confirmation")
+        screening, halving = data.get("screening"), data.get("halving")
         return cls(runs=None if runs is None else [SeedResult.from_json(r) for r in runs],
                    components=None if components is None else
                    {name: ComponentTrend.from_json(c) for name, c in components.items()},
-                   screening=data.get("screening"), budget_fraction=data.get("budget_fraction"),
-                   halving=data.get("halving"),
+                   screening=None if screening is None else ScreeningRecord.from_json(screening),
+                   budget_fraction=data.get("budget_fraction"),
+                   halving=None if halving is None else HalvingRecord.from_json(halving),
                    confirmation=None if confirmation is None else Confirmation.from_json(confirmation))
 
 
@@ -392,6 +578,40 @@ class FinalEntry:
                    fitness_mean=data.get("fitness_mean"), fitness_std=data.get("fitness_std"),
                    timesteps=data.get("timesteps"), search_fitness=data.get("search_fitness"),
                    normalized=data.get("normalized"))
+
+
+@dataclass(frozen=True)
+class FinalRun:
+    """One seed of the final scoring (the store's ``final`` table): whose reward (a candidate's id, or
+    "sparse") in which role, the fresh seed, whether it scored or failed (and why), its fitness, steps
+    and steps trained, the seed's result (kept as a candidate's runs are: without trajectories,
+    checkpoint and log) and when the store recorded it (None before)."""
+
+    subject: str
+    role: str
+    seed: int
+    status: str
+    fitness: float | None = None
+    timesteps: int | None = None
+    steps_spent: int | None = None
+    reason: str | None = None
+    result: SeedResult | None = None
+    created: float | None = None
+
+    def result_json(self) -> dict | None:
+        """The row's stored result."""
+        return None if self.result is None else \
+            self.result.to_json(leave_out=CandidateResult.STORED_RUN_FIELDS_LEFT_OUT)
+
+    @classmethod
+    def from_json(cls, row: dict) -> "FinalRun":
+        """A row of the ``final`` table, its result column read as JSON."""
+        what = "a stored final-scoring run"
+        result = row.get("result") if isinstance(row, dict) else None
+        return cls(subject=_need(row, "subject", what), role=_need(row, "role", what), seed=_need(row, "seed", what),
+                   status=_need(row, "status", what), fitness=row.get("fitness"), timesteps=row.get("timesteps"),
+                   steps_spent=row.get("steps_spent"), reason=row.get("reason"),
+                   result=None if result is None else SeedResult.from_json(result), created=row.get("created"))
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,14 @@ clearly behind each of them: a candidate is stopped only when its score trails e
 by more than the two noises combined (``√(noise₁² + noise₂²)``), a race in the manner of Maron & Moore's
 Hoeffding races. When nobody trails that clearly, the cut may move up: it keeps the best ``k < want`` when
 every other candidate is clearly behind each of them; with no such ``k``, everyone goes on. Each
-decision, with its numbers, is kept in the candidates' ``result.halving``.
+decision, with its numbers, is kept in the candidates' ``result.halving`` (a ``records.HalvingRecord``).
 
 A candidate stopped at a lower rung is recorded as scored with that rung's fitness, ``timesteps`` as
 trained, and ``result.budget_fraction < 1``; the archive compares like with like (``selection.py``).
 ``--schedule full`` trains every candidate to the full budget (Eureka's way): a single rung.
 
 Resume: after every leg, the policy goes to ``checkpoints/<id>-seed<s>.json`` (what videos render
-from, written atomically) and then the leg's outcome to the store's ``legs`` table. The members
+from, written atomically) and then the leg (a ``records.Leg``) to the store's ``legs`` table. The members
 of a pool are recorded before it starts, so a resumed run replays the same decisions from the recorded
 rung scores and trains only what had not finished.
 
@@ -44,12 +44,12 @@ import json
 import math
 import statistics
 from concurrent.futures import as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
-from .errors import TrainingError
+from .errors import RunStoreError, TrainingError
 from .executor import Cancelled
-from .records import Snapshot
+from .records import HalvingRecord, Leg, RungDecision, Snapshot
 from .store import FAILED, SCORED, TRAINING, Candidate, RunStore, write_atomic
 from .task import Task
 from .trainer import Budget, Score, SeedResult
@@ -189,8 +189,8 @@ def baseline_curve(store: RunStore, baseline_id: str, seed: int) -> list[CurvePo
     legs = store.legs(baseline_id, seed)
     if len(legs) < 2:
         return None
-    return [CurvePoint(step=leg["timesteps"], fitness=leg["fitness"],
-                       noise=episode_noise(leg.get("episode_fitness") or [])) for _, leg in sorted(legs.items())]
+    return [CurvePoint(step=leg.timesteps, fitness=leg.fitness, noise=episode_noise(leg.episode_fitness or []))
+            for _, leg in sorted(legs.items())]
 
 
 def _fractions(fractions: list[float]) -> str:
@@ -334,12 +334,6 @@ def episode_noise(episode_fitness: list[float]) -> float:
 # ---------------------------------------------------------------------- legs and their checkpoints
 
 
-def leg_state(store: RunStore, cid: str, seed: int) -> dict:
-    """What the finished legs of one candidate's seed left: ``{"rungs": {rung: outcome}}`` (from the
-    store's ``legs`` table; each outcome carries that rung's result under "result")."""
-    return {"rungs": store.legs(cid, seed)}
-
-
 def load_checkpoint(store: RunStore, cid: str, seed: int) -> dict | None:
     path = store.checkpoint_path(cid, seed)
     return json.loads(path.read_text()) if path.is_file() else None
@@ -350,28 +344,26 @@ def save_leg(store: RunStore, cid: str, seed: int, rung: int, target: int, resul
     if result.checkpoint is not None:
         write_atomic(store.checkpoint_path(cid, seed), json.dumps(
             {**result.checkpoint, "timesteps": result.timesteps, "fitness": result.fitness, "rung": rung}))
-    outcome = {
-        "target": target, "timesteps": result.timesteps, "fitness": result.fitness,
-        "episode_fitness": result.episode_fitness,
-        "trained_steps": result.trained_steps if result.trained_steps is not None else result.timesteps,
-        "train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds or 0.0,
-        "evaluation_steps": sum(e.length for e in result.episodes),
-        "snapshots": [s.to_json() for s in result.snapshots]}
-    store.save_leg(cid, seed, rung, outcome, result.to_json(leave_out=("checkpoint",)))
+    store.save_leg(cid, seed, rung, Leg(
+        target=target, timesteps=result.timesteps, fitness=result.fitness,
+        trained_steps=result.trained_steps if result.trained_steps is not None else result.timesteps,
+        train_seconds=result.train_seconds, wall_seconds=result.wall_seconds or 0.0,
+        evaluation_steps=sum(e.length for e in result.episodes), snapshots=list(result.snapshots),
+        episode_fitness=list(result.episode_fitness), result=result))
 
 
 def merged_result(store: RunStore, cid: str, seed: int, rung: int) -> SeedResult:
     """One seed's result at ``rung`` with every leg up to it folded in (snapshots, steps, seconds)."""
     legs = store.legs(cid, seed)
     upto = [legs[r] for r in sorted(legs) if r <= rung]
-    last = next((leg["result"] for leg in reversed(upto) if leg.get("result")), None) or {}
-    result = SeedResult.from_json(last)
-    result.snapshots = [Snapshot.from_json(s) for leg in upto for s in leg["snapshots"]]
-    result.trained_steps = sum(leg["trained_steps"] for leg in upto)
-    result.train_seconds = sum(leg["train_seconds"] for leg in upto)
-    result.wall_seconds = sum(leg["wall_seconds"] for leg in upto)
-    result.steps_per_second = result.trained_steps / result.train_seconds if result.train_seconds else 0.0
-    return result
+    last = next((leg.result for leg in reversed(upto) if leg.result is not None), None)
+    if last is None:
+        raise RunStoreError(f"candidate {cid} seed {seed} in {store.root}: no stored leg up to rung {rung} "
+                            f"kept its training result")
+    trained, seconds = sum(leg.trained_steps for leg in upto), sum(leg.train_seconds for leg in upto)
+    return replace(last, snapshots=[s for leg in upto for s in leg.snapshots], trained_steps=trained,
+                   train_seconds=seconds, wall_seconds=sum(leg.wall_seconds for leg in upto),
+                   steps_per_second=trained / seconds if seconds else 0.0)
 
 
 # ---------------------------------------------------------------------- one pool of candidates
@@ -400,7 +392,7 @@ class Recorder(Protocol):
     def failed(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> None: ...
 
     def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
-               halving: dict | None = None, note: str | None = None) -> None: ...
+               halving: HalvingRecord | None = None, note: str | None = None) -> None: ...
 
 
 class PoolTrainer:
@@ -422,13 +414,12 @@ class PoolTrainer:
             candidate = self.store.candidate(cid)
             if candidate.status == SCORED:  # recorded before the run stopped: never trained again
                 recorded = candidate.result.halving if candidate.result else None
-                scores[cid] = {int(r): f for r, f in recorded["history"].items()} if recorded else \
-                    {len(self.rungs) - 1: candidate.fitness}
-                self._noise[cid] = {int(r): v for r, v in (recorded or {}).get("noise", {}).items()}
+                scores[cid] = dict(recorded.history) if recorded else {len(self.rungs) - 1: candidate.fitness}
+                self._noise[cid] = dict(recorded.noise or {}) if recorded else {}
                 continue
-            per_seed = [leg_state(self.store, cid, s)["rungs"] for s in self.seeds]
+            per_seed = [self.store.legs(cid, s) for s in self.seeds]
             done = set.intersection(*(set(r) for r in per_seed))
-            scores[cid] = {r: statistics.fmean(p[r]["fitness"] for p in per_seed) for r in done}
+            scores[cid] = {r: statistics.fmean(p[r].fitness for p in per_seed) for r in done}
             self._noise[cid] = {r: self._leg_noise(cid, r) for r in done}
         decide = self.cut.decide if self.cut is not None else None
         successive_halving(self.pool, len(self.rungs), self.eta, scores, self._train_rung,
@@ -437,9 +428,8 @@ class PoolTrainer:
                            decided=self._decided, every_rung=self.every_rung)
 
     def _leg_noise(self, cid: str, rung: int) -> float:
-        values = [f for s in self.seeds
-                  for f in leg_state(self.store, cid, s)["rungs"].get(rung, {}).get("episode_fitness") or []]
-        return episode_noise(values)
+        legs = [self.store.legs(cid, s).get(rung) for s in self.seeds]
+        return episode_noise([f for leg in legs if leg is not None for f in leg.episode_fitness or []])
 
     def _decided(self, decision: dict) -> None:
         decision = {**decision, "timesteps": self.rungs[decision["rung"]]}
@@ -459,9 +449,9 @@ class PoolTrainer:
             self.recorder.training_started(candidate)
             fitness[cid], waiting[cid] = {}, 0
             for seed in self.seeds:
-                done = leg_state(self.store, cid, seed)["rungs"].get(rung)
+                done = self.store.legs(cid, seed).get(rung)
                 if done is not None:  # this seed finished the rung before the run stopped
-                    fitness[cid][seed] = done["fitness"]
+                    fitness[cid][seed] = done.fitness
                     continue
                 future = training.executor.submit(
                     training.task, candidate.code, seed, budget, on_progress=self.recorder.progress(candidate),
@@ -491,8 +481,7 @@ class PoolTrainer:
             waiting[cid] -= 1
             if waiting[cid] == 0:
                 if cid in errors:
-                    spent = sum(leg["trained_steps"] for s in self.seeds
-                                for leg in leg_state(self.store, cid, s)["rungs"].values())
+                    spent = sum(leg.trained_steps for s in self.seeds for leg in self.store.legs(cid, s).values())
                     self.recorder.failed(self.store.candidate(cid), errors[cid], steps_spent=spent)
                     report(cid, None)
                 else:
@@ -508,17 +497,16 @@ class PoolTrainer:
         score = Score.of([merged_result(self.store, cid, s, rung) for s in self.seeds])
         halving = None
         if len(self.rungs) > 1:
-            mine = [{"rung": d["rung"], "timesteps": d["timesteps"], "action": d["action"],
-                     "kept": d["rung"] < rung or d["rung"] == rung and d["action"] == "promote",
-                     "reason": d["reason"]}
+            mine = [RungDecision(rung=d["rung"], timesteps=d["timesteps"], action=d["action"],
+                                 kept=d["rung"] < rung or d["rung"] == rung and d["action"] == "promote",
+                                 reason=d["reason"])
                     for d in self.decisions if d["rung"] <= rung and cid in d.get("scores", {cid: None})]
-            halving = {"rung": rung, "rungs": self.rungs, "eta": self.eta,
-                       "history": {str(r): f for r, f in sorted(history.items())},
-                       "noise": {str(r): v for r, v in sorted(self._noise.get(cid, {}).items())},
-                       "decisions": mine, "stopped_early": rung < len(self.rungs) - 1}
+            halving = HalvingRecord(rung=rung, rungs=list(self.rungs), eta=self.eta, history=dict(history),
+                                    noise=dict(self._noise.get(cid, {})), decisions=mine,
+                                    stopped_early=rung < len(self.rungs) - 1)
         note = None
-        if halving and halving["stopped_early"]:
-            why = halving["decisions"][-1]["reason"] if halving["decisions"] else ""
+        if halving and halving.stopped_early:
+            why = halving.decisions[-1].reason if halving.decisions else ""
             note = (f"stopped by successive halving at {_fraction(fraction)} of the budget "
                     f"({score.timesteps:,} of {full:,} steps; {why}); its fitness compares only with that rung's")
         self.recorder.scored(candidate, score, budget_fraction=fraction, halving=halving, note=note)

@@ -21,11 +21,11 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .records import Trajectory
+from .records import CandidateResult, ScreeningRecord, ScreeningRow, Trajectory
 from .task import Task
 
 REJECT_AGREEMENT = 0.2    # rejected: the fitter episode gets the higher return in at most 20 % of the pairs
@@ -48,19 +48,21 @@ class Reference:
         return self.trajectory.steps
 
 
-@dataclass
+@dataclass(frozen=True)
 class Verdict:
-    """Whether a reward passed screening, why not, and the numbers it was judged on."""
+    """Whether a reward passed screening and the numbers it was judged on (``evidence``, what the
+    candidate keeps), and why not."""
 
-    passed: bool
+    evidence: ScreeningRecord
     reason: str | None = None
-    evidence: dict = field(default_factory=dict)
 
-    def record(self):
+    @property
+    def passed(self) -> bool:
+        return self.evidence.passed
+
+    def record(self) -> CandidateResult:
         """What a candidate keeps of it before any training (``Candidate.result``)."""
-        from .records import CandidateResult
-
-        return CandidateResult(budget_fraction=0.0, screening={"passed": self.passed, **self.evidence})
+        return CandidateResult(budget_fraction=0.0, screening=self.evidence)
 
 
 def screen_in_run(store, task: Task, code: str, seed: int, random_fitness: float | None,
@@ -175,16 +177,17 @@ def judge(refs: list[Reference], returns: list[float], margin: float) -> Verdict
     overall, pairs = _agreement(refs, returns, margin, everyone, everyone)
     versus_random, random_pairs = _agreement(refs, returns, margin, good, randoms)
     rho = _spearman([r.fitness for r in refs], returns)
-    table = [{"source": r.source, "fitness": round(r.fitness, 4), "steps": r.length, "return": round(ret, 4)}
+    table = [ScreeningRow(r.source, round(r.fitness, 4), r.length, round(ret, 4))
              for r, ret in sorted(zip(refs, returns), key=lambda x: -x[0].fitness)]
-    evidence = {"episodes": n, "pairs": pairs, "agreement": None if not pairs else round(overall, 3),
-                "pairs_vs_random": random_pairs,
-                "agreement_vs_random": None if not random_pairs else round(versus_random, 3),
-                "spearman": None if rho is None else round(rho, 3), "margin": margin, "table": table}
     wrong_overall = pairs >= MIN_PAIRS and overall <= REJECT_AGREEMENT
     wrong_vs_random = random_pairs >= MIN_PAIRS and versus_random <= REJECT_AGREEMENT
-    if not (wrong_overall or wrong_vs_random):
-        return Verdict(True, None, evidence)
+    evidence = ScreeningRecord(
+        passed=not (wrong_overall or wrong_vs_random), episodes=n, pairs=pairs,
+        agreement=None if not pairs else round(overall, 3), pairs_vs_random=random_pairs,
+        agreement_vs_random=None if not random_pairs else round(versus_random, 3),
+        spearman=None if rho is None else round(rho, 3), margin=margin, table=table)
+    if evidence.passed:
+        return Verdict(evidence)
     best = max(range(n), key=lambda k: refs[k].fitness)
     versus = ""
     if randoms:
@@ -200,10 +203,10 @@ def judge(refs: list[Reference], returns: list[float], margin: float) -> Verdict
                f"it pays the fitter one more in only {share:.0%} "
                f"(Spearman rho between return and fitness {rho if rho is None else f'{rho:.2f}'}){versus}. "
                f"Trained on it, the agent would learn the worse behaviour (e.g. ending episodes early).")
-    rows = "\n".join(f"  {t['source']:<14} fitness {t['fitness']:>10.4g}  steps {t['steps']:>5}  "
-                     f"return {t['return']:>11.4g}" for t in table)
+    rows = "\n".join(f"  {t.source:<14} fitness {t.fitness:>10.4g}  steps {t.steps:>5}  "
+                     f"return {t.reward_return:>11.4g}" for t in table)
     reason = f"REJECTED by screening (no training step spent)\n{summary}\n{rows}"
-    return Verdict(False, reason, evidence)
+    return Verdict(evidence, reason)
 
 
 def screen(task: Task, code: str, refs: list[Reference], random_fitness: float | None, limits=None) -> Verdict:
@@ -214,12 +217,12 @@ def screen(task: Task, code: str, refs: list[Reference], random_fitness: float |
     from .schedule import random_margin
 
     if len({round(r.fitness, 9) for r in refs}) < 2:
-        return Verdict(True, None, {"episodes": len(refs), "pairs": 0})
+        return Verdict(ScreeningRecord(passed=True, episodes=len(refs), pairs=0))
     try:
         replayed = replay(task, code, [r.trajectory for r in refs], limits=limits)
     except RewardCodeError as exc:
-        return Verdict(False, f"REJECTED by screening (no training step spent)\n"
-                              f"the reward fails on a recorded episode: {exc}", {"episodes": len(refs)})
+        return Verdict(ScreeningRecord(passed=False, episodes=len(refs)),
+                       f"REJECTED by screening (no training step spent)\nthe reward fails on a recorded episode: {exc}")
     returns = [float(math.fsum(e.rewards)) for e in replayed]
     return judge(refs, returns, random_margin(random_fitness))
 

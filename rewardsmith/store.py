@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RunStoreError
-from .records import Analysis, CandidateResult, FinalSummary, Trajectory
+from .records import Analysis, CandidateResult, FinalRun, FinalSummary, Leg, Trajectory
 
 INITIAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -321,21 +321,28 @@ class RunStore:
         return [TrainingPool(r["id"], r["generation"], json.loads(r["members"]), json.loads(r["rungs"]),
                              r["eta"], r["schedule"]) for r in rows]
 
-    def save_leg(self, cid: str, seed: int, rung: int, outcome: dict, result: dict | None) -> None:
+    def save_leg(self, cid: str, seed: int, rung: int, leg: Leg) -> None:
         """Records one finished leg (one seed trained up to one halving rung): its outcome, and the
         seed's result at that rung."""
+        result = leg.result_json()
         with self._lock:
             self.db.execute("INSERT OR REPLACE INTO legs(candidate, seed, rung, outcome, result, created)"
-                            " VALUES (?,?,?,?,?,?)", (cid, seed, rung, json.dumps(outcome),
+                            " VALUES (?,?,?,?,?,?)", (cid, seed, rung, json.dumps(leg.to_json()),
                                                       json.dumps(result) if result is not None else None,
                                                       time.time()))
 
-    def legs(self, cid: str, seed: int) -> dict[int, dict]:
-        """The finished legs of one candidate's seed: rung -> outcome, with its result under "result"."""
+    def legs(self, cid: str, seed: int) -> dict[int, Leg]:
+        """The finished legs of one candidate's seed, by rung."""
         rows = self.db.execute("SELECT rung, outcome, result FROM legs WHERE candidate = ? AND seed = ?"
                                " ORDER BY rung", (cid, seed))
-        return {r["rung"]: {**json.loads(r["outcome"]), "result": json.loads(r["result"]) if r["result"] else None}
-                for r in rows}
+        legs = {}
+        for r in rows:
+            try:
+                legs[r["rung"]] = Leg.from_json(json.loads(r["outcome"]),
+                                                json.loads(r["result"]) if r["result"] else None)
+            except RunStoreError as exc:
+                raise RunStoreError(f"candidate {cid} seed {seed} rung {r['rung']} in {self.root}: {exc}") from None
+        return legs
 
     # ------------------------------------------------------------------ candidates
 
@@ -461,15 +468,14 @@ class RunStore:
 
     # ------------------------------------------------------------------ final multi-seed scoring
 
-    def add_final_run(self, subject: str, role: str, seed: int, status: str, fitness: float | None = None,
-                      timesteps: int | None = None, steps_spent: int | None = None, reason: str | None = None,
-                      result: dict | None = None) -> None:
-        """Records one seed of the final scoring (``subject``: a candidate id, or "sparse")."""
+    def add_final_run(self, run: FinalRun) -> None:
+        """Records one seed of the final scoring (its ``created`` is the time it is recorded)."""
+        result = run.result_json()
         with self._lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO final(subject, role, seed, status, fitness, timesteps, steps_spent,"
                 " reason, result, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (subject, role, seed, status, fitness, timesteps, steps_spent, reason,
+                (run.subject, run.role, run.seed, run.status, run.fitness, run.timesteps, run.steps_spent, run.reason,
                  json.dumps(result) if result is not None else None, time.time()))
 
     def set_final(self, summary: FinalSummary) -> None:
@@ -486,9 +492,15 @@ class RunStore:
         except RunStoreError as exc:
             raise RunStoreError(f"{self.root}: {exc}") from None
 
-    def final_runs(self) -> list[dict]:
-        rows = self.db.execute("SELECT * FROM final ORDER BY created").fetchall()
-        return [dict(r, result=json.loads(r["result"]) if r["result"] else None) for r in rows]
+    def final_runs(self) -> list[FinalRun]:
+        """Every seed of the final scoring recorded so far, oldest first."""
+        runs = []
+        for r in self.db.execute("SELECT * FROM final ORDER BY created").fetchall():
+            try:
+                runs.append(FinalRun.from_json(dict(r, result=json.loads(r["result"]) if r["result"] else None)))
+            except RunStoreError as exc:
+                raise RunStoreError(f"final scoring of {r['subject']} seed {r['seed']} in {self.root}: {exc}") from None
+        return runs
 
     # ------------------------------------------------------------------ llm calls and feedback
 

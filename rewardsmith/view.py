@@ -255,8 +255,7 @@ def candidate_json(c: Candidate, budget: int | None = None) -> dict:
     result = c.result
     halving = result.halving if result else None
     if halving:
-        rungs = [{"timesteps": halving["rungs"][int(r)], "fitness": f} for r, f in sorted(
-            halving["history"].items(), key=lambda item: int(item[0]))]
+        rungs = [{"timesteps": halving.rungs[r], "fitness": f} for r, f in sorted(halving.history.items())]
     elif c.status == "scored":
         rungs = [{"timesteps": c.timesteps, "fitness": c.fitness}]
     else:
@@ -269,10 +268,10 @@ def candidate_json(c: Candidate, budget: int | None = None) -> dict:
         fraction = recorded if recorded is not None else \
             0.0 if not trained or not budget else min(1.0, trained / budget)
     entry = {**c.brief(), "origin": c.origin, "timesteps": trained, "budget_fraction": fraction, "rungs": rungs}
-    if halving and halving.get("decisions"):
-        entry["halving"] = halving["decisions"]
+    if halving and halving.decisions:
+        entry["halving"] = [d.to_json() for d in halving.decisions]
     if result and result.screening:
-        entry["screening"] = result.screening
+        entry["screening"] = result.screening.to_json()
     if result and result.confirmation:
         entry["confirmation"] = result.confirmation.to_json()
     return entry

@@ -217,7 +217,7 @@ def test_screening_rejects_before_training_and_the_reason_goes_back_for_repair(i
     first = weak[0]
     assert first.reason.startswith("REJECTED by screening (no training step spent)")
     assert "Spearman" in first.reason and "random" in first.reason and "return" in first.reason
-    assert first.result.screening["passed"] is False and first.result.screening["table"]
+    assert first.result.screening.passed is False and first.result.screening.table
     assert not (store.root / "candidates" / f"{first.id}.log").exists()  # no training
     repair = [r for r in stub_llm.requests if "REJECTED by screening" in r["messages"][-1]["content"]]
     assert len(repair) == 1
@@ -226,7 +226,7 @@ def test_screening_rejects_before_training_and_the_reason_goes_back_for_repair(i
     assert entry["timesteps"] == 0 and entry["budget_fraction"] == 0 and entry["rungs"] == []
     assert store.config["no_screen"] is False
     good = next(c for c in store.candidates() if "energy_gain" in c.code and c.origin == "llm")
-    assert good.status == "scored" and good.result.screening["passed"] is True
+    assert good.status == "scored" and good.result.screening.passed is True
 
 
 @pytest.mark.slow

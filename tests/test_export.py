@@ -464,6 +464,7 @@ def _probe_states(task):
 def test_the_header_carries_the_final_multi_seed_score_else_the_search_score(tmp_path):
     from rewardsmith.export import run_meta
     from rewardsmith.final import summarize_final
+    from rewardsmith.records import FinalRun
     from rewardsmith.store import RunStore
 
     task = load_task("mountaincar-reach")
@@ -474,7 +475,7 @@ def test_the_header_carries_the_final_multi_seed_score_else_the_search_score(tmp
     search = render_module(task, c.code, run_meta(store, c))
     assert "0.9 ± 0 (mean ± std over 1 seed; search)" in search  # no final scoring yet
     for seed, fitness in ((1, 1.2), (2, 1.4), (3, 1.6)):
-        store.add_final_run(c.id, "candidate", seed, "scored", fitness=fitness, timesteps=30_000)
+        store.add_final_run(FinalRun(c.id, "candidate", seed, "scored", fitness=fitness, timesteps=30_000))
     store.set_final(summarize_final(store.final_runs(), [c.id], [1, 2, 3], store))
     text = render_module(task, c.code, run_meta(store, c))
     header = text.split(BEGIN_MARKER)[0]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from rewardsmith.cli import main
 from rewardsmith.final import summarize_final
-from rewardsmith.records import FinalSummary
+from rewardsmith.records import FinalRun, FinalSummary
 from rewardsmith.store import RunStore
 
 TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
@@ -30,12 +30,11 @@ class _Store:
 
 
 def test_normalized_score_is_relative_to_sparse_and_baseline():
-    rows = [{"subject": s, "role": r, "seed": seed, "status": "scored", "fitness": f, "timesteps": 1000}
+    rows = [FinalRun(s, r, seed, "scored", fitness=f, timesteps=1000)
             for s, r, fits in (("c1", "candidate", (1.0, 2.0)), ("c2", "candidate", (0.5, 0.5)),
                                ("c0", "baseline", (0.75, 1.25)), ("sparse", "sparse", (0.25, 0.25)))
             for seed, f in zip((1, 2), fits)]
-    rows.append({"subject": "c2", "role": "candidate", "seed": 3, "status": "failed", "fitness": None,
-                 "timesteps": None})
+    rows.append(FinalRun("c2", "candidate", 3, "failed"))
     summary = summarize_final(rows, ["c1", "c2", "c0", "sparse"], [1, 2, 3], _Store())
     entries = {e.id: e for e in summary.entries}
     # (fitness - sparse) / |baseline - sparse| with baseline 1.0 and sparse 0.25
@@ -65,13 +64,13 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
     winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result.budget_fraction == 1)
     baseline = store.baseline()
     # top-1 candidate (the one that reached the full budget), the baseline and the sparse reward, 2 fresh seeds
-    assert sorted((r["subject"], r["seed"]) for r in rows) == sorted(
+    assert sorted((r.subject, r.seed) for r in rows) == sorted(
         (s, seed) for s in (winner.id, baseline.id, "sparse") for seed in (1, 2))
-    assert all(r["status"] == "scored" and r["timesteps"] >= 1024 for r in rows)
+    assert all(r.status == "scored" and r.timesteps >= 1024 for r in rows)
     summary = store.meta("final")
     entries = {e["id"]: e for e in summary["entries"]}
     for subject in (winner.id, baseline.id, "sparse"):
-        values = [r["fitness"] for r in rows if r["subject"] == subject]
+        values = [r.fitness for r in rows if r.subject == subject]
         assert entries[subject]["fitness_mean"] == pytest.approx(statistics.fmean(values))
         assert entries[subject]["fitness_std"] == pytest.approx(statistics.pstdev(values))
     sparse, base = entries["sparse"]["fitness_mean"], entries[baseline.id]["fitness_mean"]
@@ -79,7 +78,7 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
         expected = (entries[winner.id]["fitness_mean"] - sparse) / abs(base - sparse)
         assert entries[winner.id]["normalized"] == pytest.approx(expected)
     # every final training keeps its policy
-    assert all(store.checkpoint_path(r["subject"], r["seed"]).is_file() for r in rows)
+    assert all(store.checkpoint_path(r.subject, r.seed).is_file() for r in rows)
     assert "final scoring" in result.output and "normalized" in result.output
 
     doc = json.loads(invoke("show", "run", "--json").output)
@@ -106,6 +105,6 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
     assert "1, 2" in header
 
     # resuming a finished run trains nothing again
-    created = {(r["subject"], r["seed"]): r["created"] for r in rows}
+    created = {(r.subject, r.seed): r.created for r in rows}
     assert invoke("evolve", "--resume", "run").exit_code == 0
-    assert {(r["subject"], r["seed"]): r["created"] for r in RunStore("run").final_runs()} == created
+    assert {(r.subject, r.seed): r.created for r in RunStore("run").final_runs()} == created

@@ -127,7 +127,7 @@ def test_an_edit_is_screened_on_the_runs_episodes_before_it_can_cost_training(ru
     # an edit that passes carries its screening evidence, as a designed candidate does
     (tmp_path / "edit.py").write_text(FLAG_ONLY)
     assert invoke("edit", run, "c0", "--file", tmp_path / "edit.py").exit_code == 0
-    assert RunStore(run).candidate("c0e2").result.screening["passed"] is True
+    assert RunStore(run).candidate("c0e2").result.screening.passed is True
 
 
 @pytest.mark.slow

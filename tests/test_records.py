@@ -3,13 +3,15 @@ still read, and a child that sends a malformed record refused with the field nam
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rewardsmith.errors import RunStoreError, SandboxError
 from rewardsmith.records import (Analysis, CandidateResult, ComponentTrend, Confirmation, EpisodeSummary,
-                                 FinalEntry, FinalSummary, SeedResult, Snapshot, Trajectory)
+                                 FinalEntry, FinalRun, FinalSummary, HalvingRecord, Leg, RungDecision, ScreeningRecord,
+                                 ScreeningRow, SeedResult, Snapshot, Trajectory)
 from rewardsmith.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.trainer import _episode_summary, _snapshot, _trajectory
@@ -27,10 +29,32 @@ EPISODE = ('{"fitness": 0.02386899749028316, "length": 999, "native_return": -0.
 RUN = ('{"seed": 0, "fitness": 0.02386899749028316, "episode_fitness": [0.02386899749028316], "timesteps": 1024, '
        '"steps_per_second": 812.5, "train_seconds": 1.26, "snapshots": [' + SNAPSHOT + '], "episodes": [' + EPISODE
        + '], "stopped_early": null, "trained_steps": 1024, "worker": null, "wall_seconds": 9.5}')
+# screening's evidence when it judged (the table cut to two rows), when the reward failed on a recorded
+# episode, and when the episodes had fewer than two distinct fitnesses
+SCREENING = ('{"passed": true, "episodes": 18, "pairs": 79, "agreement": 0.266, "pairs_vs_random": 0, '
+             '"agreement_vs_random": null, "spearman": -0.65, "margin": 0.05, "table": [{"source": "random", '
+             '"fitness": 0.5146, "steps": 999, "return": -64.9292}, {"source": "c1", "fitness": 0.4323, "steps": 999, '
+             '"return": -65.385}]}')
+SCREENING_FAILED_ON_AN_EPISODE = '{"passed": false, "episodes": 18}'
+SCREENING_NOTHING_TO_RANK = '{"passed": true, "episodes": 3, "pairs": 0}'
+# a candidate's halving as this release writes it, and as 0.1.0 did (no noise, no decisions)
+HALVING = ('{"rung": 1, "rungs": [256, 768, 2304], "eta": 3, "history": {"0": 0.5, "1": 0.1}, '
+           '"noise": {"0": 0.05, "1": 0.05}, "decisions": [{"rung": 0, "timesteps": 256, "action": "promote", '
+           '"kept": true, "reason": "nobody is clearly behind the best 2 (by more than their noises combined): '
+           'everyone goes on"}, {"rung": 1, "timesteps": 768, "action": "cut", "kept": false, "reason": "kept 2 of 5: '
+           'each one stopped is clearly behind each of the best 2"}], "stopped_early": true}')
+HALVING_0_1_0 = ('{"rung": 2, "rungs": [256, 768, 2048], "eta": 3, "history": {"0": 0.023838124434972564, '
+                 '"2": 0.023838824021447585}, "stopped_early": false}')
+# a leg's stored outcome (its result is a column of its own), and one 0.1.0's rungs files left (no
+# evaluation episodes' fitness)
+LEG = ('{"target": 4096, "timesteps": 8192, "fitness": 0.06631935120857871, "episode_fitness": [0.02731908423384442, '
+       '0.07493439973015148], "trained_steps": 8192, "train_seconds": 6.682461659000182, "wall_seconds": '
+       '15.618254998000339, "evaluation_steps": 4995, "snapshots": [' + SNAPSHOT + ']}')
+LEG_0_1_0 = ('{"target": 256, "timesteps": 512, "fitness": 0.023838124434972564, "trained_steps": 512, '
+             '"train_seconds": 1.5, "wall_seconds": 7.25, "evaluation_steps": 999, "snapshots": []}')
 SCORED_RESULT = ('{"runs": [' + RUN + '], "components": {"energy_gain": {"series": [0.0, 0.0], "final": 0.0}, '
-                 '"effort": {"series": [-0.06, NaN], "final": NaN}}, "screening": {"passed": true, "episodes": 9, '
-                 '"pairs": 28, "agreement": 0.25, "table": [{"source": "random", "fitness": 0.51}]}, '
-                 '"budget_fraction": 1.0, "halving": {"rung": 1, "rungs": [256, 1024], "history": {"0": 0.5}}, '
+                 '"effort": {"series": [-0.06, NaN], "final": NaN}}, "screening": ' + SCREENING + ', '
+                 '"budget_fraction": 1.0, "halving": ' + HALVING + ', '
                  '"confirmation": {"seed": 1000, "fitness": 0.09, "search_fitness": 0.02, "mean": 0.055, '
                  '"against": "c0", "against_mean": 0.05, "confirmed": true}}')
 # an evaluation trajectory as the archive keeps it (the replayed reward and the fitness added), one
@@ -55,7 +79,10 @@ FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "ca
 
 @pytest.mark.parametrize("record, text", [
     (Snapshot, SNAPSHOT), (EpisodeSummary, EPISODE), (CandidateResult, SCORED_RESULT),
-    (CandidateResult, SCREENED_OUT), (FinalSummary, FINAL), (Trajectory, TRAJECTORY), (Trajectory, RANDOM_EPISODE)])
+    (CandidateResult, SCREENED_OUT), (FinalSummary, FINAL), (Trajectory, TRAJECTORY), (Trajectory, RANDOM_EPISODE),
+    (ScreeningRecord, SCREENING), (ScreeningRecord, SCREENING_FAILED_ON_AN_EPISODE),
+    (ScreeningRecord, SCREENING_NOTHING_TO_RANK), (HalvingRecord, HALVING), (HalvingRecord, HALVING_0_1_0),
+    (Leg, LEG), (Leg, LEG_0_1_0)])
 def test_a_stored_row_reads_as_a_record_and_writes_back_the_same_bytes(record, text):
     value = record.from_json(json.loads(text))
     assert isinstance(value, record)
@@ -72,7 +99,16 @@ def test_records_are_read_by_attribute():
     assert result.components["energy_gain"] == ComponentTrend(series=[0.0, 0.0], final=0.0)
     assert result.confirmation == Confirmation(seed=1000, fitness=0.09, search_fitness=0.02, mean=0.055,
                                                against="c0", against_mean=0.05, confirmed=True)
-    assert result.budget_fraction == 1.0 and result.screening["passed"] is True
+    assert result.budget_fraction == 1.0 and result.screening.passed is True
+    assert result.screening.agreement_vs_random is None and result.screening.table[0] == ScreeningRow(
+        source="random", fitness=0.5146, steps=999, reward_return=-64.9292)
+    halving = result.halving
+    assert halving.history == {0: 0.5, 1: 0.1} and halving.noise[1] == 0.05 and halving.stopped_early
+    assert [d.kept for d in halving.decisions] == [True, False] and halving.decisions[1].action == "cut"
+    old = HalvingRecord.from_json(json.loads(HALVING_0_1_0))
+    assert old.noise is None and old.decisions is None and sorted(old.history) == [0, 2]
+    unjudged = ScreeningRecord.from_json(json.loads(SCREENING_FAILED_ON_AN_EPISODE))
+    assert unjudged.pairs is None and unjudged.table is None and not unjudged.passed
     final = FinalSummary.from_json(json.loads(FINAL))
     assert final.entry("c4").fitness_mean == 0.0057 and final.by_role("sparse").search_fitness is None
     assert final.entry("c9") is None
@@ -102,6 +138,43 @@ def test_a_candidate_round_trips_through_the_store_as_records(tmp_path):
     assert store.final().best == "c4"
 
 
+def test_a_leg_round_trips_through_the_store_as_a_record(tmp_path):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    c = store.add_candidate(0, task.baseline, "baseline")
+    result = SeedResult.from_json(json.loads(RUN))
+    result.checkpoint, result.log_tail = {"model": "policy"}, "trained"
+    leg = Leg.from_json(json.loads(LEG), json.loads(RUN))
+    store.save_leg(c.id, 0, 1, replace(leg, result=result))
+    outcome, stored = store.db.execute("SELECT outcome, result FROM legs WHERE candidate = ?", (c.id,)).fetchone()
+    assert outcome == LEG
+    assert "checkpoint" not in json.loads(stored) and json.loads(stored)["log_tail"] == "trained"  # its file has it
+    loaded = store.legs(c.id, 0)
+    assert list(loaded) == [1] and isinstance(loaded[1], Leg) and loaded[1].result.checkpoint is None
+    assert loaded[1].snapshots == leg.snapshots and loaded[1].episode_fitness == leg.episode_fitness
+    assert loaded[1].result.episodes == result.episodes and loaded[1].evaluation_steps == 4995
+    store.save_leg(c.id, 0, 0, Leg.from_json(json.loads(LEG_0_1_0)))
+    assert store.legs(c.id, 0)[0].result is None and store.legs(c.id, 0)[0].episode_fitness is None
+
+
+def test_a_final_scoring_seed_round_trips_through_the_store_as_a_record(tmp_path):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    result = SeedResult.from_json(json.loads(RUN))
+    result.trajectories, result.log_tail = [Trajectory({"position": [0.0]}, [])], "trained"
+    store.add_final_run(FinalRun("c4", "candidate", 1, "scored", fitness=0.5, timesteps=1024, steps_spent=1024,
+                                 result=result))
+    store.add_final_run(FinalRun("sparse", "sparse", 1, "failed", reason="out of memory"))
+    assert store.db.execute("SELECT result FROM final WHERE subject = 'c4'").fetchone()[0] == RUN  # files keep the rest
+    scored, failed = store.final_runs()
+    assert isinstance(scored, FinalRun) and scored.result.episodes == result.episodes and scored.created > 0
+    assert (scored.subject, scored.seed, scored.fitness, scored.steps_spent) == ("c4", 1, 0.5, 1024)
+    assert failed.result is None and failed.fitness is None and failed.reason == "out of memory"
+    store.db.execute("UPDATE final SET result = ? WHERE subject = 'c4'", (json.dumps({"seed": 1}),))
+    with pytest.raises(RunStoreError, match=r"final scoring of c4 seed 1 .*training result has no 'fitness'"):
+        store.final_runs()
+
+
 def test_a_damaged_stored_row_is_an_error_naming_the_candidate_and_the_field(tmp_path):
     task = load_task("mountaincar-reach")
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
@@ -114,6 +187,40 @@ def test_a_damaged_stored_row_is_an_error_naming_the_candidate_and_the_field(tmp
     store.set_meta("final", {"seeds": [1], "timesteps": 10})
     with pytest.raises(RunStoreError, match="final scoring.*no 'entries'"):
         store.final()
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda r: r["halving"].pop("eta"), r"candidate c0 .*halving record has no 'eta'"),
+    (lambda r: r["halving"]["decisions"][1].pop("reason"), r"candidate c0 .*halving decision has no 'reason'"),
+    (lambda r: r["screening"].pop("margin"), r"candidate c0 .*screening verdict has no 'margin'"),
+    (lambda r: r["screening"]["table"][0].pop("return"), r"candidate c0 .*screening table row has no 'return'"),
+    (lambda r: r.update(screening=[True]), r"candidate c0 .*screening verdict is stored as a list"),
+])
+def test_a_damaged_halving_or_screening_record_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage,
+                                                                                           named):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    c = store.add_candidate(0, task.baseline, "baseline")
+    damaged = json.loads(SCORED_RESULT)
+    damage(damaged)
+    store.db.execute("UPDATE candidates SET result = ? WHERE id = ?", (json.dumps(damaged), c.id))
+    with pytest.raises(RunStoreError, match=named):
+        store.candidate(c.id)
+
+
+def test_a_damaged_leg_is_an_error_naming_the_candidate_seed_rung_and_field(tmp_path):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    c = store.add_candidate(0, task.baseline, "baseline")
+    outcome = json.loads(LEG)
+    del outcome["trained_steps"]
+    store.db.execute("INSERT INTO legs(candidate, seed, rung, outcome, result, created) VALUES (?,?,?,?,?,?)",
+                     (c.id, 2, 1, json.dumps(outcome), RUN, 0.0))
+    with pytest.raises(RunStoreError, match=r"candidate c0 seed 2 rung 1 .*halving leg has no 'trained_steps'"):
+        store.legs(c.id, 2)
+    store.db.execute("UPDATE legs SET outcome = ?, result = ?", (LEG, json.dumps({"fitness": 0.1})))
+    with pytest.raises(RunStoreError, match=r"candidate c0 seed 2 rung 1 .*training result has no 'seed'"):
+        store.legs(c.id, 2)
 
 
 def test_a_0_1_0_run_reads_as_records(tmp_path):
@@ -129,6 +236,23 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
         assert set(c.result.components) == set(run.snapshots[-1].components)
         kept = store.trajectories(c.id)
         assert kept and all(isinstance(t, Trajectory) and t.obs is None and t.rewards for t in kept)
+        # its halving records and legs (migrated from its rungs files) read as records and write back as stored
+        raw = json.loads(store.db.execute("SELECT result FROM candidates WHERE id = ?", (c.id,)).fetchone()[0])
+        if c.result.halving is not None:
+            assert c.result.halving.decisions is None and c.result.halving.to_json() == raw["halving"]
+        legs = store.legs(c.id, 0)
+        assert legs and all(isinstance(leg, Leg) and leg.episode_fitness is None for leg in legs.values())
+        assert legs[max(legs)].result is not None  # 0.1.0 kept the result of the last leg only
+        # (the same values; 0.1.0 wrote a snapshot's "elapsed" and an episode's "return" in other places)
+        for rung, outcome, result in store.db.execute("SELECT rung, outcome, result FROM legs WHERE candidate = ?",
+                                                      (c.id,)):
+            assert legs[rung].to_json() == json.loads(outcome)
+            assert legs[rung].result_json() == (json.loads(result) if result else None)
+    assert any(c.result.halving for c in store.candidates(status=SCORED))
+    runs = store.final_runs()
+    assert runs and all(isinstance(r, FinalRun) for r in runs)
+    for r, (stored,) in zip(runs, store.db.execute("SELECT result FROM final ORDER BY created")):
+        assert r.result_json() == (json.loads(stored) if stored else None)
     final = store.final()
     assert isinstance(final, FinalSummary) and all(isinstance(e, FinalEntry) for e in final.entries)
     assert final.best in {e.id for e in final.entries}

@@ -20,7 +20,7 @@ from rewardsmith.designer import OfflineDesigner
 from rewardsmith.evolve import EvolveConfig, Evolution
 from rewardsmith.executor import LocalExecutor
 from rewardsmith.records import EpisodeSummary, Snapshot
-from rewardsmith.schedule import (CurvePoint, CutRule, Halving, keep_count, leg_state, place_rungs,
+from rewardsmith.schedule import (CurvePoint, CutRule, Halving, keep_count, place_rungs,
                                   separation_step, successive_halving)
 from rewardsmith.store import RunStore
 from rewardsmith.task import load_task_file
@@ -261,7 +261,7 @@ def test_halving_in_the_loop_records_every_candidate_truthfully(tmp_path):
         assert (c.timesteps, c.steps_spent) == (timesteps, timesteps)
         assert c.result.budget_fraction == pytest.approx(fraction)
         assert ("stopped by successive halving" in c.notes) == (fraction < 1)
-    assert by_name["w"].result.halving["history"] == {"0": 0.9, "1": 0.9, "2": 0.2}
+    assert by_name["w"].result.halving.history == {0: 0.9, 1: 0.9, 2: 0.2}
     # like with like: the full-budget winner is the best, though stopped candidates show higher numbers
     assert store.best_of_run().id == by_name["w"].id and by_name["w"].fitness < by_name["h"].fitness
     # every candidate keeps its latest policy where videos look for it
@@ -280,9 +280,9 @@ def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it
     store = _pool_run(tmp_path, curves, trainer)
     assert sorted(c["target"] for c in trainer.calls) == [256] * 5 + [768] * 5 + [2304] * 2
     by_name = {c.notes.split(";")[0]: c for c in store.candidates()}
-    first, second = by_name["a"].result.halving["decisions"]
-    assert first["action"] == "promote" and first["kept"] and "nobody is clearly behind" in first["reason"]
-    assert second["action"] == "cut" and not second["kept"] and f"{by_name['d'].id} 0.9 vs {by_name['c'].id} 0.3" in second["reason"]
+    first, second = by_name["a"].result.halving.decisions
+    assert first.action == "promote" and first.kept and "nobody is clearly behind" in first.reason
+    assert second.action == "cut" and not second.kept and f"{by_name['d'].id} 0.9 vs {by_name['c'].id} 0.3" in second.reason
     doc = show_json(store)
     assert "random_fitness" in doc and doc["random_fitness"] is not None
     entry = next(c for c in doc["candidates"] if c["id"] == by_name["a"].id)
@@ -340,7 +340,7 @@ def test_a_crash_mid_halving_resumes_without_retraining_finished_rungs(tmp_path)
     store = RunStore(tmp_path / "run")
     assert all(c.status in ("training", "scored") for c in store.candidates())
     assert any(c.status == "training" for c in store.candidates())
-    saved_rung_1 = [c.id for c in store.candidates() if 1 in leg_state(store, c.id, 0)["rungs"]]
+    saved_rung_1 = [c.id for c in store.candidates() if 1 in store.legs(c.id, 0)]
     assert len(saved_rung_1) < 3
     again = FakeTrainer(rungs)
     _pool_run(tmp_path, curves, again, store=store)
@@ -419,7 +419,7 @@ def test_kill_9_mid_halving_then_resume_finishes_without_retraining_finished_run
             # kill as soon as the first leg of the pool is recorded: the others are still training
             if len(pool) == 3 and set(pool) & _finished_legs(db, rung=0):
                 store = RunStore(tmp_path / "run")
-                before = {cid: leg_state(store, cid, 0)["rungs"] for cid in pool}
+                before = {cid: store.legs(cid, 0) for cid in pool}
                 before = {cid: rungs for cid, rungs in before.items() if 0 in rungs}
                 if before:
                     break
@@ -437,7 +437,7 @@ def test_kill_9_mid_halving_then_resume_finishes_without_retraining_finished_run
     assert result.returncode == 0, result.stdout + result.stderr
     store = RunStore(tmp_path / "run")
     assert store.meta("status") == "finished"
-    after = {c.id: leg_state(store, c.id, 0)["rungs"] for c in store.candidates() if c.origin != "baseline"}
+    after = {c.id: store.legs(c.id, 0) for c in store.candidates() if c.origin != "baseline"}
     for cid in before:
         assert after[cid][0] == before[cid][0]  # the finished rung was not trained again
     winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result.budget_fraction == 1)
@@ -445,7 +445,7 @@ def test_kill_9_mid_halving_then_resume_finishes_without_retraining_finished_run
     rungs = next(p.rungs for p in store.training_pools(0) if winner.id in p.members)
     # the tiny task's baseline may not separate from random within 1,024 steps: then the pool has one rung
     # (schedule.place_rungs) and there is nothing to resume mid-way; otherwise the winner resumed
-    assert winner.timesteps == 1024 and after[winner.id][top]["trained_steps"] == 1024 - (rungs[-2] if len(rungs) > 1 else 0)
+    assert winner.timesteps == 1024 and after[winner.id][top].trained_steps == 1024 - (rungs[-2] if len(rungs) > 1 else 0)
     assert winner.steps_spent == 1024
     assert all(c.status == "scored" for c in store.candidates())
     assert len(store.candidates()) == 4  # the baseline and 3 candidates: nothing designed twice

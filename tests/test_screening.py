@@ -47,9 +47,9 @@ def test_early_termination_hacks_are_rejected_with_the_numbers(cartpole, name, c
     assert not verdict.passed, name
     assert verdict.reason.startswith("REJECTED by screening (no training step spent)")
     assert "Spearman" in verdict.reason and "random-policy episodes" in verdict.reason
-    assert verdict.evidence["agreement_vs_random"] <= 0.2 and verdict.evidence["pairs_vs_random"] >= 6
+    assert verdict.evidence.agreement_vs_random <= 0.2 and verdict.evidence.pairs_vs_random >= 6
     # the episodes it compared, with their fitness, length and return under this reward
-    assert len(verdict.evidence["table"]) == len(refs)
+    assert len(verdict.evidence.table) == len(refs)
     assert "controller" in verdict.reason and "return" in verdict.reason
 
 
@@ -61,7 +61,7 @@ def test_the_tasks_own_baseline_and_sparse_rewards_pass(task_name, policy):
     for code in (task.baseline, task.sparse):
         verdict = screen(task, code, refs, random_fitness=min(r.fitness for r in refs))
         assert verdict.passed, verdict.evidence
-        assert verdict.evidence["agreement"] > 0.5 and verdict.evidence["agreement_vs_random"] > 0.5
+        assert verdict.evidence.agreement > 0.5 and verdict.evidence.agreement_vs_random > 0.5
 
 
 def test_a_reward_that_cannot_tell_episodes_apart_passes():
