@@ -171,6 +171,10 @@ def place_rungs(shape: Halving, timesteps: int, granularity: int, baseline_snaps
     if step is None:
         return [timesteps], (f"one rung (full training): the baseline's {what} never rose clearly above {random}")
     first = step / timesteps
+    if step >= timesteps:  # a budget under one rollout trains a whole one: the curve's last point lies past it
+        return [timesteps], (f"one rung (full training): the baseline's {what} cleared {random} only in its last "
+                             f"rollout (step {step:,}; the budget of {timesteps:,} steps trains whole rollouts of "
+                             f"{granularity:,})")
     if first > LATEST_FIRST_RUNG:
         return [timesteps], (f"one rung (full training): the baseline's {what} cleared {random} only at step "
                              f"{step:,} of {timesteps:,}, too late for a rung to save much")

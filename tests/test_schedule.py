@@ -165,6 +165,9 @@ def test_rungs_start_where_the_baselines_curve_leaves_random():
     late = [CurvePoint(s, f, noise=0.0) for s, f in ((3000, 0.1), (6000, 0.1), (7000, 1.0), (9000, 1.2))]
     rungs, why = place_rungs(shape, 9000, 100, late, 0.07)
     assert rungs == [9000] and "too late for a rung to save much" in why and "evaluated fitness" in why
+    # a budget under one rollout: the only evaluation comes after the whole rollout, past the budget
+    rungs, why = place_rungs(shape, 4096, 8192, [CurvePoint(8192, 1.0, noise=0.0)], 0.07)
+    assert rungs == [4096] and "only in its last rollout (step 8,192; the budget of 4,096 steps" in why
 
 
 # ---------------------------------------------------------------------- the loop, with a fake trainer
