@@ -186,9 +186,7 @@ class Evolution:
                 candidate = self.store.add_candidate(
                     generation, attempt.code, attempt.origin, parent=attempt.parent,
                     status=PENDING if accepted else REJECTED, reason=reason,
-                    verdict=None if verdict is None else {
-                        "errors": [str(f) for f in verdict.errors],
-                        "warnings": [str(f) for f in verdict.warnings], "stats": verdict.stats},
+                    verdict=None if verdict is None else verdict.record(),
                     notes=attempt.notes)
                 if screening is not None:  # rejected or not, what it was judged on; no training spent yet
                     self.store.update(candidate.id, timesteps=0 if not accepted else None, steps_spent=0,

@@ -207,6 +207,80 @@ def _copy(value):
     return value
 
 
+# --------------------------------------------------------------------------- the critic's verdict
+
+
+@dataclass(frozen=True)
+class ComponentStats:
+    """One reward component over the critic's random-policy transitions: its mean, std, min and max."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean, "std": self.std, "min": self.min, "max": self.max}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ComponentStats":
+        what = "a stored critic component statistic"
+        return cls(mean=_need(data, "mean", what), std=_need(data, "std", what), min=_need(data, "min", what),
+                   max=_need(data, "max", what))
+
+
+@dataclass(frozen=True)
+class ProbeStats:
+    """What the critic measured calling a reward on random-policy transitions (critic.py, its sandboxed
+    probe): how many calls, the mean time per call (ms, the first call left out), the total reward's
+    range, mean and std, and each component's statistics."""
+
+    calls: int
+    mean_call_ms: float
+    total_min: float
+    total_max: float
+    total_mean: float
+    total_std: float
+    components: dict[str, ComponentStats]
+
+    def to_json(self) -> dict:
+        return {"calls": self.calls, "mean_call_ms": self.mean_call_ms, "total_min": self.total_min,
+                "total_max": self.total_max, "total_mean": self.total_mean, "total_std": self.total_std,
+                "components": {name: c.to_json() for name, c in self.components.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ProbeStats":
+        what = "a stored critic probe"
+        return cls(calls=_need(data, "calls", what), mean_call_ms=_need(data, "mean_call_ms", what),
+                   total_min=_need(data, "total_min", what), total_max=_need(data, "total_max", what),
+                   total_mean=_need(data, "total_mean", what), total_std=_need(data, "total_std", what),
+                   components={name: ComponentStats.from_json(c)
+                               for name, c in _need(data, "components", what).items()})
+
+
+@dataclass(frozen=True)
+class CriticVerdict:
+    """The critic's verdict as a candidate keeps it (``Candidate.verdict``; ``critic.Verdict.record``):
+    every reason it rejected the code and every warning, as the text the designer and the person read,
+    and what its probe measured (None when the code was rejected before the probe finished; stored as
+    an empty object)."""
+
+    errors: list[str]
+    warnings: list[str]
+    stats: ProbeStats | None = None
+
+    def to_json(self) -> dict:
+        return {"errors": list(self.errors), "warnings": list(self.warnings),
+                "stats": {} if self.stats is None else self.stats.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CriticVerdict":
+        what = "a stored critic verdict"
+        stats = _need(data, "stats", what)
+        return cls(errors=list(_need(data, "errors", what)), warnings=list(_need(data, "warnings", what)),
+                   stats=ProbeStats.from_json(stats) if stats else None)
+
+
 # --------------------------------------------------------------------------- successive halving
 
 

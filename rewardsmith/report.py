@@ -151,7 +151,7 @@ def _candidate_view(c: Candidate, by_id: dict, plot: bool = True) -> dict:
         "plot": components_plot(c) if plot else None,
         "findings": analysis.findings if analysis else [], "diagnosis": analysis.diagnosis if analysis else None,
         "components": analysis.components if analysis else {}, "evaluation": analysis.evaluation if analysis else {},
-        "warnings": (c.verdict or {}).get("warnings", []),
+        "warnings": c.verdict.warnings if c.verdict else [],
     }
 
 

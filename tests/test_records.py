@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from rewardsmith.critic import Critic
 from rewardsmith.errors import RunStoreError, SandboxError
-from rewardsmith.records import (Analysis, CandidateResult, ComponentTrend, Confirmation, EpisodeSummary,
-                                 FinalEntry, FinalRun, FinalSummary, HalvingRecord, Leg, RungDecision, ScreeningRecord,
-                                 ScreeningRow, SeedResult, Snapshot, Trajectory)
+from rewardsmith.records import (Analysis, CandidateResult, ComponentStats, ComponentTrend, Confirmation,
+                                 CriticVerdict, EpisodeSummary, FinalEntry, FinalRun, FinalSummary, HalvingRecord, Leg,
+                                 ProbeStats, RungDecision, ScreeningRecord, ScreeningRow, SeedResult, Snapshot,
+                                 Trajectory)
 from rewardsmith.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.trainer import _episode_summary, _snapshot, _trajectory
@@ -70,6 +72,17 @@ TRAJECTORY_0_1_0 = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "actions": [[
 RANDOM_EPISODE = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "obs": [[-0.5, 0.0], [-0.45, 0.05], [-0.4, 0.05]], '
                   '"actions": [[0.3], [-1.0]], "fitness": 0.4}')
 SCREENED_OUT = '{"budget_fraction": 0.0, "screening": {"passed": false, "episodes": 9, "pairs": 28}}'
+# the critic's verdict on an accepted reward (a real run's c5, one component left out) and on one it
+# rejected before its probe ran (no stats: stored as an empty object)
+VERDICT = ('{"errors": [], "warnings": ["[dominant] component \'effort\' carries 100.0% of the reward magnitude; '
+           'expected no single term above 90%. The other terms barely matter; rescale them or drop them."], '
+           '"stats": {"calls": 300, "mean_call_ms": 0.022302287666556928, "total_min": -0.19975953102111818, '
+           '"total_max": -5.908428413192724e-10, "total_mean": -0.07213120311478757, "total_std": 0.06250275986258465, '
+           '"components": {"flag": {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0}, "effort": {"mean": '
+           '-0.07213120311478757, "std": 0.06250275986258465, "min": -0.19975953102111818, "max": '
+           '-5.908428413192724e-10}}}}')
+VERDICT_REJECTED = ('{"errors": ["[import] line 1: import of \'os\' is not allowed; only numpy and math may be '
+                    'imported."], "warnings": [], "stats": {}}')
 FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "candidate", "seeds": 1, "failed": 0, '
          '"per_seed": [0.0057], "fitness_mean": 0.0057, "fitness_std": 0.0, "timesteps": 1024, '
          '"search_fitness": 0.0238, "normalized": -1.77}, {"id": "sparse", "role": "sparse", "seeds": 1, '
@@ -82,7 +95,7 @@ FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "ca
     (CandidateResult, SCREENED_OUT), (FinalSummary, FINAL), (Trajectory, TRAJECTORY), (Trajectory, RANDOM_EPISODE),
     (ScreeningRecord, SCREENING), (ScreeningRecord, SCREENING_FAILED_ON_AN_EPISODE),
     (ScreeningRecord, SCREENING_NOTHING_TO_RANK), (HalvingRecord, HALVING), (HalvingRecord, HALVING_0_1_0),
-    (Leg, LEG), (Leg, LEG_0_1_0)])
+    (Leg, LEG), (Leg, LEG_0_1_0), (CriticVerdict, VERDICT), (CriticVerdict, VERDICT_REJECTED)])
 def test_a_stored_row_reads_as_a_record_and_writes_back_the_same_bytes(record, text):
     value = record.from_json(json.loads(text))
     assert isinstance(value, record)
@@ -109,6 +122,10 @@ def test_records_are_read_by_attribute():
     assert old.noise is None and old.decisions is None and sorted(old.history) == [0, 2]
     unjudged = ScreeningRecord.from_json(json.loads(SCREENING_FAILED_ON_AN_EPISODE))
     assert unjudged.pairs is None and unjudged.table is None and not unjudged.passed
+    verdict = CriticVerdict.from_json(json.loads(VERDICT))
+    assert verdict.errors == [] and verdict.warnings[0].startswith("[dominant] component 'effort'")
+    assert verdict.stats.calls == 300 and verdict.stats.components["flag"] == ComponentStats(0.0, 0.0, 0.0, 0.0)
+    assert CriticVerdict.from_json(json.loads(VERDICT_REJECTED)).stats is None
     final = FinalSummary.from_json(json.loads(FINAL))
     assert final.entry("c4").fitness_mean == 0.0057 and final.by_role("sparse").search_fitness is None
     assert final.entry("c9") is None
@@ -136,6 +153,25 @@ def test_a_candidate_round_trips_through_the_store_as_records(tmp_path):
     store.set_final(FinalSummary.from_json(json.loads(FINAL)))
     assert store.db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()[0] == FINAL
     assert store.final().best == "c4"
+
+
+def test_the_critics_verdict_round_trips_through_the_store_as_a_record(tmp_path):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    verdict = Critic(task, transitions=20).check(task.baseline)
+    assert verdict.accepted and isinstance(verdict.stats, ProbeStats) and verdict.stats.calls == 20
+    c = store.add_candidate(0, task.baseline, "baseline", verdict=verdict.record())
+    raw = store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+    assert json.loads(raw)["stats"]["calls"] == 20 and list(json.loads(raw)) == ["errors", "warnings", "stats"]
+    loaded = store.candidate(c.id).verdict
+    assert loaded == verdict.record() and set(loaded.stats.components) == set(verdict.stats.components)
+    rejected = Critic(task, transitions=20).check("import os\n" + task.baseline)
+    r = store.add_candidate(0, "import os\n" + task.baseline, "llm", status="rejected", verdict=rejected.record())
+    assert store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (r.id,)).fetchone()[0] == json.dumps(
+        {"errors": [str(f) for f in rejected.errors], "warnings": [], "stats": {}})
+    assert store.candidate(r.id).verdict.stats is None and store.candidate(r.id).verdict.errors[0].startswith("[import]")
+    with pytest.raises(TypeError, match="CriticVerdict, not a dict"):
+        store.update(c.id, verdict={"errors": []})
 
 
 def test_a_leg_round_trips_through_the_store_as_a_record(tmp_path):
@@ -208,6 +244,22 @@ def test_a_damaged_halving_or_screening_record_is_an_error_naming_the_candidate_
         store.candidate(c.id)
 
 
+@pytest.mark.parametrize("damage, named", [
+    (lambda v: v.pop("warnings"), r"candidate c0 .*critic verdict has no 'warnings'"),
+    (lambda v: v["stats"].pop("total_std"), r"candidate c0 .*critic probe has no 'total_std'"),
+    (lambda v: v["stats"]["components"]["effort"].pop("max"), r"candidate c0 .*critic component statistic has no 'max'"),
+])
+def test_a_damaged_critic_verdict_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage, named):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    c = store.add_candidate(0, task.baseline, "baseline", verdict=CriticVerdict.from_json(json.loads(VERDICT)))
+    damaged = json.loads(VERDICT)
+    damage(damaged)
+    store.db.execute("UPDATE candidates SET verdict = ? WHERE id = ?", (json.dumps(damaged), c.id))
+    with pytest.raises(RunStoreError, match=named):
+        store.candidate(c.id)
+
+
 def test_a_damaged_leg_is_an_error_naming_the_candidate_seed_rung_and_field(tmp_path):
     task = load_task("mountaincar-reach")
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
@@ -249,6 +301,10 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
             assert legs[rung].to_json() == json.loads(outcome)
             assert legs[rung].result_json() == (json.loads(result) if result else None)
     assert any(c.result.halving for c in store.candidates(status=SCORED))
+    for c in store.candidates():  # the critic's verdict, as 0.1.0 wrote it, reads back as a record and the same bytes
+        raw = store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+        assert isinstance(c.verdict, CriticVerdict) and isinstance(c.verdict.stats, ProbeStats)
+        assert json.dumps(c.verdict.to_json()) == raw
     runs = store.final_runs()
     assert runs and all(isinstance(r, FinalRun) for r in runs)
     for r, (stored,) in zip(runs, store.db.execute("SELECT result FROM final ORDER BY created")):
