@@ -449,6 +449,32 @@ class Confirmation:
 
 
 @dataclass(frozen=True)
+class Timings:
+    """How long a scored candidate's training took (``Candidate.timings``), summed over its seeds: wall
+    time as the executor saw it (start-up, training and evaluation), training time alone, and the mean
+    training speed in env steps per second. Runs before release 0.1.0 kept only the wall time of a
+    failed training (the others None, and left out of the stored object)."""
+
+    wall_seconds: float
+    train_seconds: float | None = None
+    steps_per_second: float | None = None
+
+    def to_json(self) -> dict:
+        out = {"wall_seconds": self.wall_seconds}
+        if self.train_seconds is not None:
+            out["train_seconds"] = self.train_seconds
+        if self.steps_per_second is not None:
+            out["steps_per_second"] = self.steps_per_second
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Timings":
+        what = "a stored candidate's timings"
+        return cls(wall_seconds=_need(data, "wall_seconds", what), train_seconds=data.get("train_seconds"),
+                   steps_per_second=data.get("steps_per_second"))
+
+
+@dataclass(frozen=True)
 class ScreeningRow:
     """One recorded episode screening judged on, as the verdict's table shows it: where it came from
     ("random", "baseline c0", a candidate's id), its fitness, its length and the reward's return on it

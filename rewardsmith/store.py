@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RunStoreError
-from .records import Analysis, CandidateResult, CriticVerdict, FinalRun, FinalSummary, Leg, Trajectory
+from .records import Analysis, CandidateResult, CriticVerdict, FinalRun, FinalSummary, Leg, Timings, Trajectory
 
 INITIAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -147,7 +147,7 @@ PENDING, TRAINING, SCORED, REJECTED, FAILED = "pending", "training", "scored", "
 DONE = (SCORED, REJECTED, FAILED)
 JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
 # the JSON columns that hold a record
-RECORD_COLUMNS = {"verdict": CriticVerdict, "result": CandidateResult, "analysis": Analysis}
+RECORD_COLUMNS = {"verdict": CriticVerdict, "result": CandidateResult, "analysis": Analysis, "timings": Timings}
 
 
 def code_hash(code: str) -> str:
@@ -202,7 +202,7 @@ class Candidate:
     notes: str | None = None
     created: float = 0.0
     updated: float = 0.0
-    timings: dict | None = None
+    timings: Timings | None = None
     seq: int = 0
 
     def brief(self) -> dict:

@@ -13,7 +13,7 @@ from rewardsmith.errors import RunStoreError, SandboxError
 from rewardsmith.records import (Analysis, CandidateResult, ComponentStats, ComponentTrend, Confirmation,
                                  CriticVerdict, EpisodeSummary, FinalEntry, FinalRun, FinalSummary, HalvingRecord, Leg,
                                  ProbeStats, RungDecision, ScreeningRecord, ScreeningRow, SeedResult, Snapshot,
-                                 Trajectory)
+                                 Timings, Trajectory)
 from rewardsmith.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.trainer import _episode_summary, _snapshot, _trajectory
@@ -83,6 +83,9 @@ VERDICT = ('{"errors": [], "warnings": ["[dominant] component \'effort\' carries
            '-5.908428413192724e-10}}}}')
 VERDICT_REJECTED = ('{"errors": ["[import] line 1: import of \'os\' is not allowed; only numpy and math may be '
                     'imported."], "warnings": [], "stats": {}}')
+# a scored candidate's timings, and a failed training's in runs before 0.1.0 (its wall time only)
+TIMINGS = '{"wall_seconds": 15.618254998000339, "train_seconds": 6.682461659000182, "steps_per_second": 1225.8955483817429}'
+TIMINGS_WALL_ONLY = '{"wall_seconds": 4.745028623000053}'
 FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "candidate", "seeds": 1, "failed": 0, '
          '"per_seed": [0.0057], "fitness_mean": 0.0057, "fitness_std": 0.0, "timesteps": 1024, '
          '"search_fitness": 0.0238, "normalized": -1.77}, {"id": "sparse", "role": "sparse", "seeds": 1, '
@@ -95,7 +98,8 @@ FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "ca
     (CandidateResult, SCREENED_OUT), (FinalSummary, FINAL), (Trajectory, TRAJECTORY), (Trajectory, RANDOM_EPISODE),
     (ScreeningRecord, SCREENING), (ScreeningRecord, SCREENING_FAILED_ON_AN_EPISODE),
     (ScreeningRecord, SCREENING_NOTHING_TO_RANK), (HalvingRecord, HALVING), (HalvingRecord, HALVING_0_1_0),
-    (Leg, LEG), (Leg, LEG_0_1_0), (CriticVerdict, VERDICT), (CriticVerdict, VERDICT_REJECTED)])
+    (Leg, LEG), (Leg, LEG_0_1_0), (CriticVerdict, VERDICT), (CriticVerdict, VERDICT_REJECTED),
+    (Timings, TIMINGS), (Timings, TIMINGS_WALL_ONLY)])
 def test_a_stored_row_reads_as_a_record_and_writes_back_the_same_bytes(record, text):
     value = record.from_json(json.loads(text))
     assert isinstance(value, record)
@@ -143,9 +147,12 @@ def test_a_candidate_round_trips_through_the_store_as_records(tmp_path):
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
     c = store.add_candidate(0, task.baseline, "baseline")
     result = CandidateResult.from_json(json.loads(SCORED_RESULT))
-    store.update(c.id, status=SCORED, fitness=0.02, result=result)
-    raw = store.db.execute("SELECT result FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
-    assert raw == SCORED_RESULT
+    store.update(c.id, status=SCORED, fitness=0.02, result=result, timings=Timings.from_json(json.loads(TIMINGS)))
+    raw, timings = store.db.execute("SELECT result, timings FROM candidates WHERE id = ?", (c.id,)).fetchone()
+    assert raw == SCORED_RESULT and timings == TIMINGS
+    assert store.candidate(c.id).timings == Timings(15.618254998000339, 6.682461659000182, 1225.8955483817429)
+    with pytest.raises(TypeError, match="Timings, not a dict"):
+        store.update(c.id, timings={"wall_seconds": 1.0})
     loaded = store.candidate(c.id).result
     assert loaded.runs[0].snapshots == result.runs[0].snapshots and loaded.confirmation == result.confirmation
     with pytest.raises(TypeError, match="CandidateResult, not a dict"):
@@ -219,6 +226,10 @@ def test_a_damaged_stored_row_is_an_error_naming_the_candidate_and_the_field(tmp
     del damaged["runs"][0]["snapshots"][0]["native_per_step"]
     store.db.execute("UPDATE candidates SET result = ? WHERE id = ?", (json.dumps(damaged), c.id))
     with pytest.raises(RunStoreError, match=r"candidate c0 .*training snapshot has no 'native_per_step'"):
+        store.candidate(c.id)
+    store.db.execute("UPDATE candidates SET result = NULL, timings = ? WHERE id = ?",
+                     (json.dumps({"train_seconds": 1.0}), c.id))
+    with pytest.raises(RunStoreError, match=r"candidate c0 .*timings has no 'wall_seconds'"):
         store.candidate(c.id)
     store.set_meta("final", {"seeds": [1], "timesteps": 10})
     with pytest.raises(RunStoreError, match="final scoring.*no 'entries'"):
@@ -301,10 +312,14 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
             assert legs[rung].to_json() == json.loads(outcome)
             assert legs[rung].result_json() == (json.loads(result) if result else None)
     assert any(c.result.halving for c in store.candidates(status=SCORED))
-    for c in store.candidates():  # the critic's verdict, as 0.1.0 wrote it, reads back as a record and the same bytes
+    # the critic's verdict and the timings, as 0.1.0 wrote them, read back as records and the same bytes
+    for c in store.candidates():
         raw = store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
         assert isinstance(c.verdict, CriticVerdict) and isinstance(c.verdict.stats, ProbeStats)
         assert json.dumps(c.verdict.to_json()) == raw
+        timings = store.db.execute("SELECT timings FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+        assert isinstance(c.timings, Timings) and c.timings.train_seconds > 0
+        assert json.dumps(c.timings.to_json()) == timings
     runs = store.final_runs()
     assert runs and all(isinstance(r, FinalRun) for r in runs)
     for r, (stored,) in zip(runs, store.db.execute("SELECT result FROM final ORDER BY created")):
