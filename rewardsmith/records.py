@@ -357,6 +357,68 @@ class RungDecision:
 
 
 @dataclass(frozen=True)
+class HalvingDecision:
+    """What successive halving decided for a whole pool at one rung (schedule.py: the cut rule's or a
+    textbook cut's answer, ``PoolTrainer.decisions``, the ``halving_decision`` event): the rung, the
+    action ("cut" or "promote") and why, and the rung's target steps once the pool names it. The cut
+    rule adds each ranked candidate's score and noise there (rounded to 6 places) and the random
+    policy's fitness; a cut adds who was kept, and the cut rule's cut the closest call's gap (None when
+    infinite) and the noise it had to clear. The textbook cut (``schedule.top_of``) keeps no scores."""
+
+    rung: int
+    action: str
+    reason: str
+    timesteps: int | None = None
+    scores: dict[str, float] | None = None
+    noise: dict[str, float] | None = None
+    random_fitness: float | None = None
+    kept: list[str] | None = None
+    gap: float | None = None
+    needed: float | None = None
+
+    def concerns(self, cid: str) -> bool:
+        """Whether ``cid`` was among the candidates ranked at this rung (a textbook cut keeps no scores:
+        every candidate still in the pool)."""
+        return self.scores is None or cid in self.scores
+
+    def for_candidate(self, rung: int) -> RungDecision:
+        """This decision as a candidate that ended at ``rung`` keeps it: it went on from every earlier
+        rung, and from its last one only when everyone was promoted."""
+        return RungDecision(rung=self.rung, timesteps=self.timesteps, action=self.action,
+                            kept=self.rung < rung or self.rung == rung and self.action == "promote",
+                            reason=self.reason)
+
+    def to_json(self) -> dict:
+        """The event's JSON (after the pool): the keys this decision has, in the order the cut rule
+        wrote them."""
+        out = {"rung": self.rung}
+        if self.scores is not None:
+            out.update(scores=dict(self.scores), noise=dict(self.noise), random_fitness=self.random_fitness)
+        out["action"] = self.action
+        if self.kept is not None:
+            out["kept"] = list(self.kept)
+        if self.needed is not None:
+            out.update(gap=self.gap, needed=self.needed)
+        out["reason"] = self.reason
+        if self.timesteps is not None:
+            out["timesteps"] = self.timesteps
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "HalvingDecision":
+        """A stored ``halving_decision`` event's data (its "pool" left to the caller)."""
+        what = "a stored pool halving decision"
+        scores = data.get("scores") if isinstance(data, dict) else None
+        return cls(rung=_need(data, "rung", what), action=_need(data, "action", what),
+                   reason=_need(data, "reason", what), timesteps=data.get("timesteps"),
+                   scores=None if scores is None else dict(scores),
+                   noise=None if scores is None else dict(_need(data, "noise", what)),
+                   random_fitness=data.get("random_fitness"),
+                   kept=None if data.get("kept") is None else list(data["kept"]), gap=data.get("gap"),
+                   needed=data.get("needed"))
+
+
+@dataclass(frozen=True)
 class HalvingRecord:
     """A candidate's successive halving (``CandidateResult.halving``, schedule.py): the rung it ended at,
     the pool's rung targets and eta, its score and its score's noise at each rung it was scored at, the

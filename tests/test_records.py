@@ -11,7 +11,8 @@ import pytest
 from rewardsmith.critic import Critic
 from rewardsmith.errors import RunStoreError, SandboxError
 from rewardsmith.records import (Analysis, CandidateResult, ComponentStats, ComponentTrend, Confirmation,
-                                 CriticVerdict, EpisodeSummary, FinalEntry, FinalRun, FinalSummary, HalvingRecord, Leg,
+                                 CriticVerdict, EpisodeSummary, FinalEntry, FinalRun, FinalSummary, HalvingDecision,
+                                 HalvingRecord, Leg,
                                  ProbeStats, RungDecision, ScreeningRecord, ScreeningRow, SeedResult, Snapshot,
                                  Timings, Trajectory)
 from rewardsmith.store import SCORED, RunStore
@@ -45,6 +46,17 @@ HALVING = ('{"rung": 1, "rungs": [256, 768, 2304], "eta": 3, "history": {"0": 0.
            '"kept": true, "reason": "nobody is clearly behind the best 2 (by more than their noises combined): '
            'everyone goes on"}, {"rung": 1, "timesteps": 768, "action": "cut", "kept": false, "reason": "kept 2 of 5: '
            'each one stopped is clearly behind each of the best 2"}], "stopped_early": true}')
+# a pool's halving decisions as the halving_decision event stores them (after its "pool"): the cut rule's
+# cut and promotion (a real run's), and a textbook cut's (no scores)
+DECISION_CUT = ('{"rung": 0, "scores": {"c6": 1.8152, "c7": 1.7944, "c5": 0.022335, "c8": 0.022335}, "noise": '
+                '{"c6": 0.05, "c7": 0.051744, "c5": 0.05, "c8": 0.05}, "random_fitness": 0.3759895796852965, '
+                '"action": "cut", "kept": ["c6", "c7"], "gap": 1.772065, "needed": 0.071954, "reason": "kept 2 of 4: '
+                'each one stopped is clearly behind each of the best 2; closest: c7 1.794 vs c5 0.02234, a gap of '
+                '1.77 > noise 0.072", "timesteps": 12288}')
+DECISION_PROMOTE = ('{"rung": 1, "scores": {"c7": 1.8484, "c6": 1.8292}, "noise": {"c7": 0.05, "c6": 0.05}, '
+                    '"random_fitness": 0.3759895796852965, "action": "promote", "reason": "nobody is clearly behind '
+                    'the best 1 (by more than their noises combined): everyone goes on", "timesteps": 36864}')
+DECISION_TEXTBOOK = '{"rung": 0, "action": "cut", "kept": ["c1", "c2"], "reason": "kept the best 2", "timesteps": 256}'
 HALVING_0_1_0 = ('{"rung": 2, "rungs": [256, 768, 2048], "eta": 3, "history": {"0": 0.023838124434972564, '
                  '"2": 0.023838824021447585}, "stopped_early": false}')
 # a leg's stored outcome (its result is a column of its own), and one 0.1.0's rungs files left (no
@@ -84,7 +96,8 @@ VERDICT = ('{"errors": [], "warnings": ["[dominant] component \'effort\' carries
 VERDICT_REJECTED = ('{"errors": ["[import] line 1: import of \'os\' is not allowed; only numpy and math may be '
                     'imported."], "warnings": [], "stats": {}}')
 # a scored candidate's timings, and a failed training's in runs before 0.1.0 (its wall time only)
-TIMINGS = '{"wall_seconds": 15.618254998000339, "train_seconds": 6.682461659000182, "steps_per_second": 1225.8955483817429}'
+TIMINGS = ('{"wall_seconds": 15.618254998000339, "train_seconds": 6.682461659000182, '
+           '"steps_per_second": 1225.8955483817429}')
 TIMINGS_WALL_ONLY = '{"wall_seconds": 4.745028623000053}'
 FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "candidate", "seeds": 1, "failed": 0, '
          '"per_seed": [0.0057], "fitness_mean": 0.0057, "fitness_std": 0.0, "timesteps": 1024, '
@@ -99,7 +112,8 @@ FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "ca
     (ScreeningRecord, SCREENING), (ScreeningRecord, SCREENING_FAILED_ON_AN_EPISODE),
     (ScreeningRecord, SCREENING_NOTHING_TO_RANK), (HalvingRecord, HALVING), (HalvingRecord, HALVING_0_1_0),
     (Leg, LEG), (Leg, LEG_0_1_0), (CriticVerdict, VERDICT), (CriticVerdict, VERDICT_REJECTED),
-    (Timings, TIMINGS), (Timings, TIMINGS_WALL_ONLY)])
+    (Timings, TIMINGS), (Timings, TIMINGS_WALL_ONLY), (HalvingDecision, DECISION_CUT),
+    (HalvingDecision, DECISION_PROMOTE), (HalvingDecision, DECISION_TEXTBOOK)])
 def test_a_stored_row_reads_as_a_record_and_writes_back_the_same_bytes(record, text):
     value = record.from_json(json.loads(text))
     assert isinstance(value, record)
@@ -126,6 +140,15 @@ def test_records_are_read_by_attribute():
     assert old.noise is None and old.decisions is None and sorted(old.history) == [0, 2]
     unjudged = ScreeningRecord.from_json(json.loads(SCREENING_FAILED_ON_AN_EPISODE))
     assert unjudged.pairs is None and unjudged.table is None and not unjudged.passed
+    cut = HalvingDecision.from_json(json.loads(DECISION_CUT))
+    promote = HalvingDecision.from_json(json.loads(DECISION_PROMOTE))
+    assert cut.kept == ["c6", "c7"] and cut.gap == 1.772065 and cut.scores["c5"] == 0.022335 and cut.timesteps == 12288
+    # as the candidates keep them: c5 was stopped at the cut, and is not among the next rung's ranked
+    assert cut.for_candidate(0) == RungDecision(rung=0, timesteps=12288, action="cut", kept=False, reason=cut.reason)
+    assert cut.for_candidate(2).kept and promote.for_candidate(1).kept and promote.for_candidate(1).action == "promote"
+    assert cut.concerns("c5") and not promote.concerns("c5") and promote.concerns("c7")
+    textbook = HalvingDecision.from_json(json.loads(DECISION_TEXTBOOK))
+    assert textbook.scores is None and textbook.concerns("c9") and textbook.needed is None
     verdict = CriticVerdict.from_json(json.loads(VERDICT))
     assert verdict.errors == [] and verdict.warnings[0].startswith("[dominant] component 'effort'")
     assert verdict.stats.calls == 300 and verdict.stats.components["flag"] == ComponentStats(0.0, 0.0, 0.0, 0.0)
@@ -176,7 +199,8 @@ def test_the_critics_verdict_round_trips_through_the_store_as_a_record(tmp_path)
     r = store.add_candidate(0, "import os\n" + task.baseline, "llm", status="rejected", verdict=rejected.record())
     assert store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (r.id,)).fetchone()[0] == json.dumps(
         {"errors": [str(f) for f in rejected.errors], "warnings": [], "stats": {}})
-    assert store.candidate(r.id).verdict.stats is None and store.candidate(r.id).verdict.errors[0].startswith("[import]")
+    stored = store.candidate(r.id).verdict
+    assert stored.stats is None and stored.errors[0].startswith("[import]")
     with pytest.raises(TypeError, match="CriticVerdict, not a dict"):
         store.update(c.id, verdict={"errors": []})
 
@@ -258,7 +282,8 @@ def test_a_damaged_halving_or_screening_record_is_an_error_naming_the_candidate_
 @pytest.mark.parametrize("damage, named", [
     (lambda v: v.pop("warnings"), r"candidate c0 .*critic verdict has no 'warnings'"),
     (lambda v: v["stats"].pop("total_std"), r"candidate c0 .*critic probe has no 'total_std'"),
-    (lambda v: v["stats"]["components"]["effort"].pop("max"), r"candidate c0 .*critic component statistic has no 'max'"),
+    (lambda v: v["stats"]["components"]["effort"].pop("max"),
+     r"candidate c0 .*critic component statistic has no 'max'"),
 ])
 def test_a_damaged_critic_verdict_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage, named):
     task = load_task("mountaincar-reach")
@@ -269,6 +294,15 @@ def test_a_damaged_critic_verdict_is_an_error_naming_the_candidate_and_the_field
     store.db.execute("UPDATE candidates SET verdict = ? WHERE id = ?", (json.dumps(damaged), c.id))
     with pytest.raises(RunStoreError, match=named):
         store.candidate(c.id)
+
+
+def test_a_damaged_halving_decision_event_is_an_error_naming_the_field():
+    damaged = json.loads(DECISION_CUT)
+    del damaged["noise"]
+    with pytest.raises(RunStoreError, match="pool halving decision has no 'noise'"):
+        HalvingDecision.from_json(damaged)
+    with pytest.raises(RunStoreError, match="pool halving decision has no 'reason'"):
+        HalvingDecision.from_json({"rung": 0, "action": "cut"})
 
 
 def test_a_damaged_leg_is_an_error_naming_the_candidate_seed_rung_and_field(tmp_path):
