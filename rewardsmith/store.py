@@ -376,7 +376,7 @@ class RunStore:
         return self.candidate(cid)
 
     def update(self, cid: str, **fields) -> None:
-        """Sets columns of one candidate in one transaction (records, dicts and lists stored as JSON)."""
+        """Sets columns of one candidate in one transaction (records and the seeds list stored as JSON)."""
         if not fields:
             return
         for key, record in RECORD_COLUMNS.items():
