@@ -21,7 +21,8 @@ import numpy as np
 from .components import dominant_component, magnitude_shares
 from .errors import ConfigError, LLMError
 # Analysis and Finding live in records.py (the store reads them); importable from here too
-from .records import Analysis, EpisodeSummary, Finding, Trajectory  # noqa: F401
+from .records import (ActionStats, Analysis, EpisodeSummary, EvaluationMeans, Finding, TrainingCurves,  # noqa: F401
+                      Trajectory)
 from .task import Task
 from .trainer import Score
 from .sandbox.wrapper import RewardWrapper
@@ -106,7 +107,7 @@ def termination_meaning(task: Task) -> str:
     return task.termination
 
 
-def _action_stats(trajectories: list[Trajectory]) -> dict:
+def _action_stats(trajectories: list[Trajectory]) -> ActionStats:
     """Sign flips per step, the fraction at the bounds, and the mean |action| as a fraction of the half-range."""
     flips = pairs = at_bound = bounded = 0
     magnitudes, dims = [], None
@@ -128,9 +129,9 @@ def _action_stats(trajectories: list[Trajectory]) -> dict:
         at_bound += int(((a <= low + tol) | (a >= high - tol))[:, finite].sum())
         bounded += int(a[:, finite].size)
         magnitudes.append(np.abs(scaled))
-    return {"dims": dims, "flip_rate": _r(flips / pairs) if pairs else None,
-            "saturation": _r(at_bound / bounded) if bounded else None,
-            "mean_abs": _r(np.mean(np.concatenate(magnitudes))) if magnitudes else None}
+    return ActionStats(dims=dims, flip_rate=_r(flips / pairs) if pairs else None,
+                       saturation=_r(at_bound / bounded) if bounded else None,
+                       mean_abs=_r(np.mean(np.concatenate(magnitudes))) if magnitudes else None)
 
 
 def _episode(seed: int, index: int, summary: EpisodeSummary, trajectory: Trajectory | None) -> dict:
@@ -184,12 +185,13 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
     max_steps = next((t.max_steps for t in kept if t.max_steps), None) \
         or task.max_episode_steps or max(limits, default=None)
     steps = sum(s.length for s in summaries)
-    evaluation = {"episodes": len(summaries), "length": _r(_mean([s.length for s in summaries])),
-                  "return": _r(_mean([s.reward_return for s in summaries])),
-                  "native_return": _r(_mean([s.native_return for s in summaries])),
-                  "reward_per_step": _r(sum(s.reward_return for s in summaries) / steps) if steps else None}
-    training = {k: _series(score, lambda s, k=k: getattr(s, k)) for k in (
-        "step", "fitness", "episode_return", "episode_length", "reward_per_step", "native_per_step")}
+    evaluation = EvaluationMeans(
+        episodes=len(summaries), length=_r(_mean([s.length for s in summaries])),
+        reward_return=_r(_mean([s.reward_return for s in summaries])),
+        native_return=_r(_mean([s.native_return for s in summaries])),
+        reward_per_step=_r(sum(s.reward_return for s in summaries) / steps) if steps else None)
+    training = TrainingCurves(**{k: _series(score, lambda s, k=k: getattr(s, k)) for k in (
+        "step", "fitness", "episode_return", "episode_length", "reward_per_step", "native_per_step")})
     fields = {}
     for name, spec in task.fields.items():
         rows = [t.fields[name] for t in kept if len(t.fields.get(name, []))]
@@ -212,9 +214,9 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
 
 def archive_entry(candidate_id: str, analysis: Analysis) -> dict:
     """A scored candidate as ``analyze``'s ``archive`` wants it (reward per step: the last snapshot's)."""
-    last = [v for v in analysis.training["reward_per_step"] if v is not None]
+    last = [v for v in analysis.training.reward_per_step if v is not None]
     return {"id": candidate_id, "fitness": analysis.fitness, "reward_per_step": last[-1] if last else None,
-            "return": analysis.evaluation["return"]}
+            "return": analysis.evaluation.reward_return}
 
 
 def random_policy_fitness(task: Task, episodes: int = 3, seed: int = 0) -> float:
@@ -236,7 +238,7 @@ def random_policy_fitness(task: Task, episodes: int = 3, seed: int = 0) -> float
 
 def _trend(a: Analysis) -> tuple[float, float] | None:
     """Relative (return rise, fitness gain), first vs. last third of the snapshots with episodes, or None."""
-    pairs = [(r, f) for r, f in zip(a.training["episode_return"], a.training["fitness"])
+    pairs = [(r, f) for r, f in zip(a.training.episode_return, a.training.fitness)
              if r is not None and f is not None]
     if len(pairs) < HACK_MIN_SNAPSHOTS:
         return None
@@ -296,7 +298,7 @@ def detect_early_termination(a: Analysis, ctx: DetectorContext) -> Finding | Non
 
 def detect_jitter(a: Analysis, ctx: DetectorContext) -> Finding | None:
     """Actions that flip sign from one step to the next more often than JITTER_FLIP_RATE."""
-    rate = a.actions.get("flip_rate")
+    rate = a.actions.flip_rate
     if rate is not None and rate > JITTER_FLIP_RATE:
         return Finding("jitter", "Actions flip sign from step to step (jitter): penalize the change in action.",
                        {"flip_rate": rate}, f"jitter {rate:.2f}")
@@ -304,7 +306,7 @@ def detect_jitter(a: Analysis, ctx: DetectorContext) -> Finding | None:
 
 def detect_saturation(a: Analysis, ctx: DetectorContext) -> Finding | None:
     """Action components pinned at the bounds more often than SATURATION_FRACTION."""
-    share = a.actions.get("saturation")
+    share = a.actions.saturation
     if share is not None and share > SATURATION_FRACTION:
         return Finding("action_saturation", "Actions sit at their bounds (bang-bang): if that hurts, penalize "
                        "effort.", {"saturation": share}, f"saturated {share:.0%}")

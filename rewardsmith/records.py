@@ -664,27 +664,101 @@ class Finding:
     subjects: list[str] = field(default_factory=list)  # the components or fields concerned
 
 
+@dataclass(frozen=True)
+class EvaluationMeans:
+    """Means over a candidate's evaluation episodes (``Analysis.evaluation``): how many episodes, their
+    length, the candidate's reward summed over an episode (stored as "return"), the native return, and
+    the reward per step (None with no step)."""
+
+    episodes: int
+    length: float | None
+    reward_return: float | None
+    native_return: float | None
+    reward_per_step: float | None
+
+    def to_json(self) -> dict:
+        return {"episodes": self.episodes, "length": self.length, "return": self.reward_return,
+                "native_return": self.native_return, "reward_per_step": self.reward_per_step}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "EvaluationMeans":
+        what = "a stored analysis's evaluation"
+        return cls(episodes=_need(data, "episodes", what), length=_need(data, "length", what),
+                   reward_return=_need(data, "return", what), native_return=_need(data, "native_return", what),
+                   reward_per_step=_need(data, "reward_per_step", what))
+
+
+@dataclass(frozen=True)
+class ActionStats:
+    """How the trained policy acted in its recorded evaluation episodes (``Analysis.actions``): the action
+    dimensions, sign flips per step, the fraction at the bounds and the mean |action| as a fraction of
+    the half-range (each None when nothing was recorded to measure it on)."""
+
+    dims: int | None
+    flip_rate: float | None
+    saturation: float | None
+    mean_abs: float | None
+
+    def to_json(self) -> dict:
+        return {"dims": self.dims, "flip_rate": self.flip_rate, "saturation": self.saturation,
+                "mean_abs": self.mean_abs}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ActionStats":
+        what = "a stored analysis's action statistics"
+        return cls(dims=_need(data, "dims", what), flip_rate=_need(data, "flip_rate", what),
+                   saturation=_need(data, "saturation", what), mean_abs=_need(data, "mean_abs", what))
+
+
+@dataclass(frozen=True)
+class TrainingCurves:
+    """A candidate's training snapshots as series, one value a snapshot averaged over seeds (None where
+    no seed had one; ``Analysis.training``): the step, training episodes' fitness, return and length,
+    and the reward and native reward per step."""
+
+    step: list
+    fitness: list
+    episode_return: list
+    episode_length: list
+    reward_per_step: list
+    native_per_step: list
+
+    def to_json(self) -> dict:
+        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TrainingCurves":
+        what = "a stored analysis's training series"
+        return cls(**{f.name: list(_need(data, f.name, what)) for f in fields(cls)})
+
+
 @dataclass
 class Analysis:
     """Everything measured about one scored candidate (analyzer.py; ``Candidate.analysis``);
-    ``to_dict``/``from_dict`` round-trip through JSON."""
+    ``to_dict``/``from_dict`` round-trip through JSON. The evaluation means, action statistics and
+    training series are records; the per-episode, per-component and per-field tables are still the
+    JSON objects analyzer.py builds (their keys are what prompts/reflection.j2 and the report read)."""
     fitness: float
     fitness_std: float
     seeds: list[int]
     timesteps: int
     max_steps: int | None
     termination: str  # what the environment ending an episode means here: "failure" or "success"
-    evaluation: dict  # means over evaluation episodes: episodes, length, return, native_return, reward_per_step
+    evaluation: EvaluationMeans
     episodes: list[dict]
     components: dict[str, dict]
     fields: dict[str, dict]
-    actions: dict
-    training: dict
+    actions: ActionStats
+    training: TrainingCurves
     findings: list[Finding]
     diagnosis: str | None = None  # an LLM analyst's text, when --llm-analyzer is on
 
+    RECORDS = {"evaluation": EvaluationMeans, "actions": ActionStats, "training": TrainingCurves}
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {f.name: getattr(self, f.name).to_json() if f.name in self.RECORDS else
+                [asdict(x) for x in self.findings] if f.name == "findings" else getattr(self, f.name)
+                for f in fields(self)}
 
     to_json = to_dict
 
@@ -697,6 +771,7 @@ class Analysis:
             raise RunStoreError(f"a stored analysis has no {', '.join(map(repr, missing))} field")
         known = {f.name for f in fields(cls)}
         return cls(**{**{k: v for k, v in data.items() if k in known},
+                      **{k: record.from_json(data[k]) for k, record in cls.RECORDS.items()},
                       "findings": [Finding(**f) for f in data["findings"]]})
 
     from_json = from_dict

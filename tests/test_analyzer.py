@@ -196,7 +196,7 @@ def test_actions_inside_the_range_or_without_bounds_are_not_saturation(task):
     assert "action_saturation" not in found(task, [healthy(task)])
     unbounded = rollout(task, swing(), np.ones(STEPS), bounds=None)
     analysis = analyze(task, score_of([unbounded]))
-    assert analysis.actions["saturation"] is None and analysis.finding("action_saturation") is None
+    assert analysis.actions.saturation is None and analysis.finding("action_saturation") is None
 
 
 def test_a_constant_training_series_is_a_flat_component(task):
@@ -285,7 +285,7 @@ def test_without_kept_trajectories_components_come_from_the_last_snapshot(task):
     analysis = analyze(task, score)
     progress = analysis.components["progress"]
     assert progress["source"] == "training" and progress["mean_per_step"] == 0.08 and progress["sign"] == "+"
-    assert len(analysis.episodes) == 2 and analysis.fields == {} and analysis.actions["flip_rate"] is None
+    assert len(analysis.episodes) == 2 and analysis.fields == {} and analysis.actions.flip_rate is None
     assert "progress" in render_reflection(task, "c1", analysis)
 
 
@@ -370,5 +370,5 @@ def test_reflection_of_a_real_training_has_every_component_and_series(task):
         assert analyzer._seq(component["training"]["series"]) in line
         assert len(component["training"]["series"]) >= 5
     assert "flag" in analysis.finding("flat_component").subjects  # 3,000 steps never reach the flag
-    assert analysis.actions["saturation"] is not None  # the child reports the action bounds
+    assert analysis.actions.saturation is not None  # the child reports the action bounds
     assert re.search(r"fitness \[[^\]]+\]; length", text)

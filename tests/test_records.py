@@ -10,11 +10,10 @@ import pytest
 
 from rewardsmith.critic import Critic
 from rewardsmith.errors import RunStoreError, SandboxError
-from rewardsmith.records import (Analysis, CandidateResult, ComponentStats, ComponentTrend, Confirmation,
-                                 CriticVerdict, EpisodeSummary, FinalEntry, FinalRun, FinalSummary, HalvingDecision,
-                                 HalvingRecord, Leg,
-                                 ProbeStats, RungDecision, ScreeningRecord, ScreeningRow, SeedResult, Snapshot,
-                                 Timings, Trajectory)
+from rewardsmith.records import (ActionStats, Analysis, CandidateResult, ComponentStats, ComponentTrend, Confirmation,
+                                 CriticVerdict, EpisodeSummary, EvaluationMeans, FinalEntry, FinalRun, FinalSummary,
+                                 HalvingDecision, HalvingRecord, Leg, ProbeStats, RungDecision, ScreeningRecord,
+                                 ScreeningRow, SeedResult, Snapshot, Timings, TrainingCurves, Trajectory)
 from rewardsmith.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.trainer import _episode_summary, _snapshot, _trajectory
@@ -99,6 +98,11 @@ VERDICT_REJECTED = ('{"errors": ["[import] line 1: import of \'os\' is not allow
 TIMINGS = ('{"wall_seconds": 15.618254998000339, "train_seconds": 6.682461659000182, '
            '"steps_per_second": 1225.8955483817429}')
 TIMINGS_WALL_ONLY = '{"wall_seconds": 4.745028623000053}'
+# an analysis's evaluation means, action statistics and training series (a real run's, shortened)
+EVALUATION = '{"episodes": 5, "length": 84.8, "return": 38.16, "native_return": -83.8, "reward_per_step": 0.45}'
+ACTIONS = '{"dims": 1, "flip_rate": 0.0, "saturation": null, "mean_abs": 1.17}'
+TRAINING = ('{"step": [2048, 4096], "fitness": [null, 0.5], "episode_return": [null, -52.8], "episode_length": '
+            '[null, 999.0], "reward_per_step": [-0.06, -0.05], "native_per_step": [-0.06, -0.05]}')
 FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "candidate", "seeds": 1, "failed": 0, '
          '"per_seed": [0.0057], "fitness_mean": 0.0057, "fitness_std": 0.0, "timesteps": 1024, '
          '"search_fitness": 0.0238, "normalized": -1.77}, {"id": "sparse", "role": "sparse", "seeds": 1, '
@@ -113,7 +117,8 @@ FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "ca
     (ScreeningRecord, SCREENING_NOTHING_TO_RANK), (HalvingRecord, HALVING), (HalvingRecord, HALVING_0_1_0),
     (Leg, LEG), (Leg, LEG_0_1_0), (CriticVerdict, VERDICT), (CriticVerdict, VERDICT_REJECTED),
     (Timings, TIMINGS), (Timings, TIMINGS_WALL_ONLY), (HalvingDecision, DECISION_CUT),
-    (HalvingDecision, DECISION_PROMOTE), (HalvingDecision, DECISION_TEXTBOOK)])
+    (HalvingDecision, DECISION_PROMOTE), (HalvingDecision, DECISION_TEXTBOOK), (EvaluationMeans, EVALUATION),
+    (ActionStats, ACTIONS), (TrainingCurves, TRAINING)])
 def test_a_stored_row_reads_as_a_record_and_writes_back_the_same_bytes(record, text):
     value = record.from_json(json.loads(text))
     assert isinstance(value, record)
@@ -296,6 +301,22 @@ def test_a_damaged_critic_verdict_is_an_error_naming_the_candidate_and_the_field
         store.candidate(c.id)
 
 
+@pytest.mark.parametrize("damage, named", [
+    (lambda a: a["evaluation"].pop("return"), r"candidate c0 .*analysis's evaluation has no 'return'"),
+    (lambda a: a["actions"].pop("flip_rate"), r"candidate c0 .*analysis's action statistics has no 'flip_rate'"),
+    (lambda a: a["training"].pop("fitness"), r"candidate c0 .*analysis's training series has no 'fitness'"),
+])
+def test_a_damaged_analysis_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage, named):
+    root = tmp_path / "old-run"
+    shutil.copytree(RUN_0_1_0, root)  # never opened in place
+    store = RunStore(root)
+    damaged = json.loads(store.db.execute("SELECT analysis FROM candidates WHERE id = 'c0'").fetchone()[0])
+    damage(damaged)
+    store.db.execute("UPDATE candidates SET analysis = ? WHERE id = 'c0'", (json.dumps(damaged),))
+    with pytest.raises(RunStoreError, match=named):
+        store.candidate("c0")
+
+
 def test_a_damaged_halving_decision_event_is_an_error_naming_the_field():
     damaged = json.loads(DECISION_CUT)
     del damaged["noise"]
@@ -346,8 +367,14 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
             assert legs[rung].to_json() == json.loads(outcome)
             assert legs[rung].result_json() == (json.loads(result) if result else None)
     assert any(c.result.halving for c in store.candidates(status=SCORED))
-    # the critic's verdict and the timings, as 0.1.0 wrote them, read back as records and the same bytes
+    # the critic's verdict, the timings and the analysis, as 0.1.0 wrote them, read back as records and the
+    # same bytes
     for c in store.candidates():
+        analysis = store.db.execute("SELECT analysis FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+        assert isinstance(c.analysis.evaluation, EvaluationMeans) and c.analysis.evaluation.episodes >= 1
+        assert isinstance(c.analysis.actions, ActionStats) and c.analysis.actions.dims == 1
+        assert isinstance(c.analysis.training, TrainingCurves) and c.analysis.training.step
+        assert json.dumps(c.analysis.to_json()) == analysis
         raw = store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
         assert isinstance(c.verdict, CriticVerdict) and isinstance(c.verdict.stats, ProbeStats)
         assert json.dumps(c.verdict.to_json()) == raw
