@@ -30,6 +30,51 @@ def _need(data, key: str, what: str):
     return data[key]
 
 
+class _Plain:
+    """A record stored as a JSON object with one key for each field, in field order, every one required:
+    the field's name, or ``KEYS[name]`` where the stored key differs. A field named in ``RECORDS`` holds
+    a record, one in ``TABLES`` a ``{name: record}`` table of them and one in ``LISTS`` a list of them;
+    ``WHAT`` names the record in a RunStoreError."""
+
+    WHAT = "a stored record"
+    KEYS: dict = {}
+    RECORDS: dict = {}
+    TABLES: dict = {}
+    LISTS: dict = {}
+
+    def to_json(self) -> dict:
+        return {self.KEYS.get(f.name, f.name): self._stored(f.name, getattr(self, f.name)) for f in fields(self)}
+
+    def _stored(self, name: str, value):
+        if name in self.RECORDS:
+            return value.to_json()
+        if name in self.TABLES:
+            return {key: record.to_json() for key, record in value.items()}
+        if name in self.LISTS:
+            return [record.to_json() for record in value]
+        return _copy(value)
+
+    @classmethod
+    def from_json(cls, data: dict):
+        return cls(**{f.name: cls._read(f.name, _need(data, cls.KEYS.get(f.name, f.name), cls.WHAT))
+                      for f in fields(cls)})
+
+    @classmethod
+    def _read(cls, name: str, stored):
+        """One field's value from its stored JSON."""
+        if name in cls.RECORDS:
+            return cls.RECORDS[name].from_json(stored)
+        if name in cls.TABLES or name in cls.LISTS:
+            kind = dict if name in cls.TABLES else list
+            if not isinstance(stored, kind):
+                raise RunStoreError(f"{cls.WHAT}'s {name!r} is a {type(stored).__name__}; expected a JSON "
+                                    f"{'object' if kind is dict else 'array'}")
+            if kind is dict:
+                return {key: cls.TABLES[name].from_json(v) for key, v in stored.items()}
+            return [cls.LISTS[name].from_json(v) for v in stored]
+        return _copy(stored)
+
+
 # --------------------------------------------------------------------------- training and evaluation
 
 
@@ -213,29 +258,25 @@ def _copy(value):
 
 
 @dataclass(frozen=True)
-class ComponentStats:
+class ComponentStats(_Plain):
     """One reward component over the critic's random-policy transitions: its mean, std, min and max."""
+
+    WHAT = "a stored critic component statistic"
 
     mean: float
     std: float
     min: float
     max: float
 
-    def to_json(self) -> dict:
-        return {"mean": self.mean, "std": self.std, "min": self.min, "max": self.max}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "ComponentStats":
-        what = "a stored critic component statistic"
-        return cls(mean=_need(data, "mean", what), std=_need(data, "std", what), min=_need(data, "min", what),
-                   max=_need(data, "max", what))
-
 
 @dataclass(frozen=True)
-class ProbeStats:
+class ProbeStats(_Plain):
     """What the critic measured calling a reward on random-policy transitions (critic.py, its sandboxed
     probe): how many calls, the mean time per call (ms, the first call left out), the total reward's
     range, mean and std, and each component's statistics."""
+
+    WHAT = "a stored critic probe"
+    TABLES = {"components": ComponentStats}
 
     calls: int
     mean_call_ms: float
@@ -244,20 +285,6 @@ class ProbeStats:
     total_mean: float
     total_std: float
     components: dict[str, ComponentStats]
-
-    def to_json(self) -> dict:
-        return {"calls": self.calls, "mean_call_ms": self.mean_call_ms, "total_min": self.total_min,
-                "total_max": self.total_max, "total_mean": self.total_mean, "total_std": self.total_std,
-                "components": {name: c.to_json() for name, c in self.components.items()}}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "ProbeStats":
-        what = "a stored critic probe"
-        return cls(calls=_need(data, "calls", what), mean_call_ms=_need(data, "mean_call_ms", what),
-                   total_min=_need(data, "total_min", what), total_max=_need(data, "total_max", what),
-                   total_mean=_need(data, "total_mean", what), total_std=_need(data, "total_std", what),
-                   components={name: ComponentStats.from_json(c)
-                               for name, c in _need(data, "components", what).items()})
 
 
 @dataclass(frozen=True)
@@ -335,27 +362,18 @@ class Leg:
 
 
 @dataclass(frozen=True)
-class RungDecision:
+class RungDecision(_Plain):
     """What successive halving decided at one rung a candidate reached, as the candidate keeps it:
     the rung, its target steps, the action ("cut" or "promote"), whether this candidate went on, and
     why (the cut rule's numbers in words)."""
+
+    WHAT = "a stored halving decision"
 
     rung: int
     timesteps: int
     action: str
     kept: bool
     reason: str
-
-    def to_json(self) -> dict:
-        return {"rung": self.rung, "timesteps": self.timesteps, "action": self.action, "kept": self.kept,
-                "reason": self.reason}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "RungDecision":
-        what = "a stored halving decision"
-        return cls(rung=_need(data, "rung", what), timesteps=_need(data, "timesteps", what),
-                   action=_need(data, "action", what), kept=_need(data, "kept", what),
-                   reason=_need(data, "reason", what))
 
 
 @dataclass(frozen=True)
@@ -539,24 +557,18 @@ class Timings:
 
 
 @dataclass(frozen=True)
-class ScreeningRow:
+class ScreeningRow(_Plain):
     """One recorded episode screening judged on, as the verdict's table shows it: where it came from
     ("random", "baseline c0", a candidate's id), its fitness, its length and the reward's return on it
     (stored as "return")."""
+
+    WHAT = "a stored screening table row"
+    KEYS = {"reward_return": "return"}
 
     source: str
     fitness: float
     steps: int
     reward_return: float
-
-    def to_json(self) -> dict:
-        return {"source": self.source, "fitness": self.fitness, "steps": self.steps, "return": self.reward_return}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "ScreeningRow":
-        what = "a stored screening table row"
-        return cls(source=_need(data, "source", what), fitness=_need(data, "fitness", what),
-                   steps=_need(data, "steps", what), reward_return=_need(data, "return", what))
 
 
 @dataclass(frozen=True)
@@ -663,12 +675,27 @@ class Finding:
     brief: str = ""  # a few words for tables (``summary_line``)
     subjects: list[str] = field(default_factory=list)  # the components or fields concerned
 
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Finding":
+        """A stored finding (release 0.1.0's may lack ``brief`` and ``subjects``)."""
+        if not isinstance(data, dict):
+            raise RunStoreError(f"a stored finding is a {type(data).__name__}; expected a JSON object")
+        return cls(name=_need(data, "name", "a stored finding"), message=_need(data, "message", "a stored finding"),
+                   evidence=_need(data, "evidence", "a stored finding"),
+                   **{k: data[k] for k in ("brief", "subjects") if k in data})
+
 
 @dataclass(frozen=True)
-class EvaluationMeans:
+class EvaluationMeans(_Plain):
     """Means over a candidate's evaluation episodes (``Analysis.evaluation``): how many episodes, their
     length, the candidate's reward summed over an episode (stored as "return"), the native return, and
     the reward per step (None with no step)."""
+
+    WHAT = "a stored analysis's evaluation"
+    KEYS = {"reward_return": "return"}
 
     episodes: int
     length: float | None
@@ -676,45 +703,28 @@ class EvaluationMeans:
     native_return: float | None
     reward_per_step: float | None
 
-    def to_json(self) -> dict:
-        return {"episodes": self.episodes, "length": self.length, "return": self.reward_return,
-                "native_return": self.native_return, "reward_per_step": self.reward_per_step}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "EvaluationMeans":
-        what = "a stored analysis's evaluation"
-        return cls(episodes=_need(data, "episodes", what), length=_need(data, "length", what),
-                   reward_return=_need(data, "return", what), native_return=_need(data, "native_return", what),
-                   reward_per_step=_need(data, "reward_per_step", what))
-
 
 @dataclass(frozen=True)
-class ActionStats:
+class ActionStats(_Plain):
     """How the trained policy acted in its recorded evaluation episodes (``Analysis.actions``): the action
     dimensions, sign flips per step, the fraction at the bounds and the mean |action| as a fraction of
     the half-range (each None when nothing was recorded to measure it on)."""
+
+    WHAT = "a stored analysis's action statistics"
 
     dims: int | None
     flip_rate: float | None
     saturation: float | None
     mean_abs: float | None
 
-    def to_json(self) -> dict:
-        return {"dims": self.dims, "flip_rate": self.flip_rate, "saturation": self.saturation,
-                "mean_abs": self.mean_abs}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "ActionStats":
-        what = "a stored analysis's action statistics"
-        return cls(dims=_need(data, "dims", what), flip_rate=_need(data, "flip_rate", what),
-                   saturation=_need(data, "saturation", what), mean_abs=_need(data, "mean_abs", what))
-
 
 @dataclass(frozen=True)
-class TrainingCurves:
+class TrainingCurves(_Plain):
     """A candidate's training snapshots as series, one value a snapshot averaged over seeds (None where
     no seed had one; ``Analysis.training``): the step, training episodes' fitness, return and length,
     and the reward and native reward per step."""
+
+    WHAT = "a stored analysis's training series"
 
     step: list
     fitness: list
@@ -723,21 +733,97 @@ class TrainingCurves:
     reward_per_step: list
     native_per_step: list
 
-    def to_json(self) -> dict:
-        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
 
-    @classmethod
-    def from_json(cls, data: dict) -> "TrainingCurves":
-        what = "a stored analysis's training series"
-        return cls(**{f.name: list(_need(data, f.name, what)) for f in fields(cls)})
+@dataclass(frozen=True)
+class FieldPath(_Plain):
+    """One state field over one evaluation episode: its first, last, least, greatest and mean value (a
+    vector field's norm) and how far it moved from its start at the most."""
+
+    WHAT = "a stored episode's field summary"
+
+    first: float
+    last: float
+    min: float
+    max: float
+    mean: float
+    displacement: float | None
+
+
+@dataclass(frozen=True)
+class EpisodeAnalysis(_Plain):
+    """One evaluation episode as the analysis keeps it (``Analysis.episodes``): its seed and index, the
+    task's fitness, its length, the candidate's reward summed over it (stored as "return"; None before
+    it was replayed), the native return, how it ended ("terminated", "truncated" or "other") and each
+    recorded state field's path (empty when no trajectory was kept)."""
+
+    WHAT = "a stored analysis's episode"
+    KEYS = {"reward_return": "return"}
+    TABLES = {"fields": FieldPath}
+
+    seed: int
+    index: int
+    fitness: float | None
+    length: int
+    reward_return: float | None
+    native_return: float | None
+    ended: str
+    fields: dict[str, FieldPath]
+
+
+@dataclass(frozen=True)
+class ComponentCurve(_Plain):
+    """One reward component's mean per step over training (``ComponentAnalysis.training``): the series
+    (one value a snapshot, None where no seed had one) and its least, mean and greatest value."""
+
+    WHAT = "a stored analysis's component series"
+
+    series: list
+    min: float | None
+    mean: float | None
+    max: float | None
+
+
+@dataclass(frozen=True)
+class ComponentAnalysis(_Plain):
+    """One reward component as the analysis keeps it (``Analysis.components``): its series over training,
+    where its evaluation figures come from ("evaluation": the kept evaluation episodes; "training": the
+    last snapshot, when none was kept), its mean per step, its sign ("+", "-", "±" or "0"), its
+    correlation with the episodes' fitness (None with too few episodes) and its share of the reward's
+    magnitude."""
+
+    WHAT = "a stored analysis's component"
+    RECORDS = {"training": ComponentCurve}
+
+    training: ComponentCurve
+    source: str
+    mean_per_step: float | None
+    sign: str
+    fitness_corr: float | None
+    share: float | None
+
+
+@dataclass(frozen=True)
+class FieldSummary(_Plain):
+    """One state field over all recorded evaluation states (``Analysis.fields``): its unit, whether the
+    figures are of the value or of a vector's norm ("scalar" or "norm"), its least value, quartiles,
+    greatest value and mean."""
+
+    WHAT = "a stored analysis's field summary"
+
+    unit: str
+    kind: str
+    min: float
+    q25: float
+    median: float
+    q75: float
+    max: float
+    mean: float
 
 
 @dataclass
-class Analysis:
+class Analysis(_Plain):
     """Everything measured about one scored candidate (analyzer.py; ``Candidate.analysis``);
-    ``to_dict``/``from_dict`` round-trip through JSON. The evaluation means, action statistics and
-    training series are records; the per-episode, per-component and per-field tables are still the
-    JSON objects analyzer.py builds (their keys are what prompts/reflection.j2 and the report read)."""
+    ``to_dict``/``from_dict`` round-trip through JSON."""
     fitness: float
     fitness_std: float
     seeds: list[int]
@@ -745,34 +831,32 @@ class Analysis:
     max_steps: int | None
     termination: str  # what the environment ending an episode means here: "failure" or "success"
     evaluation: EvaluationMeans
-    episodes: list[dict]
-    components: dict[str, dict]
-    fields: dict[str, dict]
+    episodes: list[EpisodeAnalysis]
+    components: dict[str, ComponentAnalysis]
+    fields: dict[str, FieldSummary]
     actions: ActionStats
     training: TrainingCurves
     findings: list[Finding]
     diagnosis: str | None = None  # an LLM analyst's text, when --llm-analyzer is on
 
+    WHAT = "a stored analysis"
     RECORDS = {"evaluation": EvaluationMeans, "actions": ActionStats, "training": TrainingCurves}
+    TABLES = {"components": ComponentAnalysis, "fields": FieldSummary}
+    LISTS = {"episodes": EpisodeAnalysis, "findings": Finding}
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name).to_json() if f.name in self.RECORDS else
-                [asdict(x) for x in self.findings] if f.name == "findings" else getattr(self, f.name)
-                for f in fields(self)}
-
-    to_json = to_dict
+        return self.to_json()
 
     @classmethod
     def from_dict(cls, data: dict) -> "Analysis":
+        """A stored analysis (keys this release does not know are ignored; ``diagnosis`` may be absent)."""
         if not isinstance(data, dict):
             raise RunStoreError(f"a stored analysis is a {type(data).__name__}; expected a JSON object")
         missing = [f.name for f in fields(cls) if f.name not in data and f.name != "diagnosis"]
         if missing:
             raise RunStoreError(f"a stored analysis has no {', '.join(map(repr, missing))} field")
         known = {f.name for f in fields(cls)}
-        return cls(**{**{k: v for k, v in data.items() if k in known},
-                      **{k: record.from_json(data[k]) for k, record in cls.RECORDS.items()},
-                      "findings": [Finding(**f) for f in data["findings"]]})
+        return cls(**{k: cls._read(k, v) for k, v in data.items() if k in known})
 
     from_json = from_dict
 

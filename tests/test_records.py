@@ -10,10 +10,12 @@ import pytest
 
 from rewardsmith.critic import Critic
 from rewardsmith.errors import RunStoreError, SandboxError
-from rewardsmith.records import (ActionStats, Analysis, CandidateResult, ComponentStats, ComponentTrend, Confirmation,
-                                 CriticVerdict, EpisodeSummary, EvaluationMeans, FinalEntry, FinalRun, FinalSummary,
-                                 HalvingDecision, HalvingRecord, Leg, ProbeStats, RungDecision, ScreeningRecord,
-                                 ScreeningRow, SeedResult, Snapshot, Timings, TrainingCurves, Trajectory)
+from rewardsmith.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
+                                 ComponentStats, ComponentTrend, Confirmation, CriticVerdict, EpisodeAnalysis,
+                                 EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, FinalEntry, FinalRun,
+                                 FinalSummary, HalvingDecision, HalvingRecord, Leg, ProbeStats, RungDecision,
+                                 ScreeningRecord, ScreeningRow, SeedResult, Snapshot, Timings, TrainingCurves,
+                                 Trajectory)
 from rewardsmith.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.trainer import _episode_summary, _snapshot, _trajectory
@@ -103,6 +105,17 @@ EVALUATION = '{"episodes": 5, "length": 84.8, "return": 38.16, "native_return": 
 ACTIONS = '{"dims": 1, "flip_rate": 0.0, "saturation": null, "mean_abs": 1.17}'
 TRAINING = ('{"step": [2048, 4096], "fitness": [null, 0.5], "episode_return": [null, -52.8], "episode_length": '
             '[null, 999.0], "reward_per_step": [-0.06, -0.05], "native_per_step": [-0.06, -0.05]}')
+# an analysis's evaluation episode (two of its fields), component (its series cut to three snapshots) and
+# state field, as a real run stored them
+EPISODE_ANALYSIS = ('{"seed": 0, "index": 0, "fitness": 1.84, "length": 80, "return": 40.38, "native_return": -79.0, '
+                    '"ended": "terminated", "fields": {"theta1": {"first": 0.003338, "last": 3.0, "min": -2.893, '
+                    '"max": 3.0, "mean": -0.2665, "displacement": 2.997}, "tip_height": {"first": -2.0, "last": 1.038, '
+                    '"min": -2.0, "max": 1.038, "mean": -1.113, "displacement": 3.038}}}')
+COMPONENT_ANALYSIS = ('{"training": {"series": [0.02437, 0.1185, null], "min": 0.02437, "mean": 0.2372, '
+                      '"max": 0.3465}, "source": "evaluation", "mean_per_step": 0.393, "sign": "\\u00b1", '
+                      '"fitness_corr": -0.919, "share": 0.9459}')
+FIELD_SUMMARY = ('{"unit": "rad", "kind": "scalar", "min": -3.128, "q25": -0.8822, "median": -0.01825, "q75": 0.6291, '
+                 '"max": 3.045, "mean": -0.1536}')
 FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "candidate", "seeds": 1, "failed": 0, '
          '"per_seed": [0.0057], "fitness_mean": 0.0057, "fitness_std": 0.0, "timesteps": 1024, '
          '"search_fitness": 0.0238, "normalized": -1.77}, {"id": "sparse", "role": "sparse", "seeds": 1, '
@@ -118,7 +131,8 @@ FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "ca
     (Leg, LEG), (Leg, LEG_0_1_0), (CriticVerdict, VERDICT), (CriticVerdict, VERDICT_REJECTED),
     (Timings, TIMINGS), (Timings, TIMINGS_WALL_ONLY), (HalvingDecision, DECISION_CUT),
     (HalvingDecision, DECISION_PROMOTE), (HalvingDecision, DECISION_TEXTBOOK), (EvaluationMeans, EVALUATION),
-    (ActionStats, ACTIONS), (TrainingCurves, TRAINING)])
+    (ActionStats, ACTIONS), (TrainingCurves, TRAINING), (EpisodeAnalysis, EPISODE_ANALYSIS),
+    (ComponentAnalysis, COMPONENT_ANALYSIS), (FieldSummary, FIELD_SUMMARY)])
 def test_a_stored_row_reads_as_a_record_and_writes_back_the_same_bytes(record, text):
     value = record.from_json(json.loads(text))
     assert isinstance(value, record)
@@ -154,6 +168,13 @@ def test_records_are_read_by_attribute():
     assert cut.concerns("c5") and not promote.concerns("c5") and promote.concerns("c7")
     textbook = HalvingDecision.from_json(json.loads(DECISION_TEXTBOOK))
     assert textbook.scores is None and textbook.concerns("c9") and textbook.needed is None
+    episode = EpisodeAnalysis.from_json(json.loads(EPISODE_ANALYSIS))
+    assert episode.reward_return == 40.38 and episode.ended == "terminated" and episode.fields["theta1"] == FieldPath(
+        first=0.003338, last=3.0, min=-2.893, max=3.0, mean=-0.2665, displacement=2.997)
+    component = ComponentAnalysis.from_json(json.loads(COMPONENT_ANALYSIS))
+    assert component.training == ComponentCurve(series=[0.02437, 0.1185, None], min=0.02437, mean=0.2372, max=0.3465)
+    assert component.sign == "±" and component.share == 0.9459
+    assert FieldSummary.from_json(json.loads(FIELD_SUMMARY)).q75 == 0.6291
     verdict = CriticVerdict.from_json(json.loads(VERDICT))
     assert verdict.errors == [] and verdict.warnings[0].startswith("[dominant] component 'effort'")
     assert verdict.stats.calls == 300 and verdict.stats.components["flag"] == ComponentStats(0.0, 0.0, 0.0, 0.0)
@@ -274,14 +295,20 @@ def test_a_damaged_stored_row_is_an_error_naming_the_candidate_and_the_field(tmp
 ])
 def test_a_damaged_halving_or_screening_record_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage,
                                                                                            named):
+    store = _stored_damaged(tmp_path, "result", SCORED_RESULT, damage)
+    with pytest.raises(RunStoreError, match=named):
+        store.candidate("c0")
+
+
+def _stored_damaged(tmp_path, column: str, text: str, damage) -> RunStore:
+    """A run whose baseline c0 has ``text`` (a stored JSON value), changed by ``damage``, in ``column``."""
     task = load_task("mountaincar-reach")
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
     c = store.add_candidate(0, task.baseline, "baseline")
-    damaged = json.loads(SCORED_RESULT)
+    damaged = json.loads(text)
     damage(damaged)
-    store.db.execute("UPDATE candidates SET result = ? WHERE id = ?", (json.dumps(damaged), c.id))
-    with pytest.raises(RunStoreError, match=named):
-        store.candidate(c.id)
+    store.db.execute(f"UPDATE candidates SET {column} = ? WHERE id = ?", (json.dumps(damaged), c.id))
+    return store
 
 
 @pytest.mark.parametrize("damage, named", [
@@ -291,20 +318,23 @@ def test_a_damaged_halving_or_screening_record_is_an_error_naming_the_candidate_
      r"candidate c0 .*critic component statistic has no 'max'"),
 ])
 def test_a_damaged_critic_verdict_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage, named):
-    task = load_task("mountaincar-reach")
-    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
-    c = store.add_candidate(0, task.baseline, "baseline", verdict=CriticVerdict.from_json(json.loads(VERDICT)))
-    damaged = json.loads(VERDICT)
-    damage(damaged)
-    store.db.execute("UPDATE candidates SET verdict = ? WHERE id = ?", (json.dumps(damaged), c.id))
+    store = _stored_damaged(tmp_path, "verdict", VERDICT, damage)
     with pytest.raises(RunStoreError, match=named):
-        store.candidate(c.id)
+        store.candidate("c0")
 
 
 @pytest.mark.parametrize("damage, named", [
     (lambda a: a["evaluation"].pop("return"), r"candidate c0 .*analysis's evaluation has no 'return'"),
     (lambda a: a["actions"].pop("flip_rate"), r"candidate c0 .*analysis's action statistics has no 'flip_rate'"),
     (lambda a: a["training"].pop("fitness"), r"candidate c0 .*analysis's training series has no 'fitness'"),
+    (lambda a: a["episodes"][0].pop("ended"), r"candidate c0 .*analysis's episode has no 'ended'"),
+    (lambda a: next(iter(a["episodes"][0]["fields"].values())).pop("displacement"),
+     r"candidate c0 .*episode's field summary has no 'displacement'"),
+    (lambda a: next(iter(a["components"].values())).pop("share"),
+     r"candidate c0 .*analysis's component has no 'share'"),
+    (lambda a: next(iter(a["components"].values()))["training"].pop("series"),
+     r"candidate c0 .*analysis's component series has no 'series'"),
+    (lambda a: next(iter(a["fields"].values())).pop("q25"), r"candidate c0 .*analysis's field summary has no 'q25'"),
 ])
 def test_a_damaged_analysis_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage, named):
     root = tmp_path / "old-run"
@@ -374,6 +404,9 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
         assert isinstance(c.analysis.evaluation, EvaluationMeans) and c.analysis.evaluation.episodes >= 1
         assert isinstance(c.analysis.actions, ActionStats) and c.analysis.actions.dims == 1
         assert isinstance(c.analysis.training, TrainingCurves) and c.analysis.training.step
+        assert c.analysis.episodes and all(isinstance(e, EpisodeAnalysis) and e.fields for e in c.analysis.episodes)
+        assert all(isinstance(x, ComponentAnalysis) for x in c.analysis.components.values())
+        assert c.analysis.fields and all(isinstance(x, FieldSummary) for x in c.analysis.fields.values())
         assert json.dumps(c.analysis.to_json()) == analysis
         raw = store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
         assert isinstance(c.verdict, CriticVerdict) and isinstance(c.verdict.stats, ProbeStats)
