@@ -216,8 +216,8 @@ def halving(task, pool: dict, seeds: list[int], timesteps: int, workers: int, et
     reached = {name: c.result.halving.rung if c.result.halving else len(rungs) - 1
                for name, c in candidates.items()}
     names = {cid: name for cid, name in ids.items()}
-    decisions = [f"rung {d['rung'] + 1} ({d['timesteps']:,} steps): {d['action']}: "
-                 f"{_named(d['reason'], names)}" for d in trainer.decisions]
+    decisions = [f"rung {d.rung + 1} ({d.timesteps:,} steps): {d.action}: "
+                 f"{_named(d.reason, names)}" for d in trainer.decisions]
     return {"winner": winner, "rungs": rungs, "reached": reached, "decisions": decisions,
             "random_fitness": random_fitness, "baseline": store.baseline().fitness,
             "fitness": {name: c.fitness for name, c in candidates.items()},

@@ -61,7 +61,7 @@ def timed_generation(task, codes: list[str], timesteps: int, workers: int, root:
         failed = [c.reason for c in store.candidates(status="failed")]
         sys.exit(f"{len(codes) - len(scored)} trainings failed: {failed}")
     return {"wall": wall, "fitness": [c.fitness for c in scored],
-            "train_seconds": sum(c.timings["train_seconds"] for c in scored),
+            "train_seconds": sum(c.timings.train_seconds for c in scored),
             "steps": sum(c.steps_spent for c in scored)}
 
 

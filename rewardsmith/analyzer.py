@@ -21,7 +21,9 @@ import numpy as np
 from .components import dominant_component, magnitude_shares
 from .errors import ConfigError, LLMError
 # Analysis and Finding live in records.py (the store reads them); importable from here too
-from .records import Analysis, EpisodeSummary, Finding, Trajectory  # noqa: F401
+from .records import (ActionStats, Analysis, ComponentAnalysis, ComponentCurve,  # noqa: F401
+                      EpisodeAnalysis, EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, Finding,
+                      TrainingCurves, Trajectory)
 from .task import Task
 from .trainer import Score
 from .sandbox.wrapper import RewardWrapper
@@ -106,7 +108,7 @@ def termination_meaning(task: Task) -> str:
     return task.termination
 
 
-def _action_stats(trajectories: list[Trajectory]) -> dict:
+def _action_stats(trajectories: list[Trajectory]) -> ActionStats:
     """Sign flips per step, the fraction at the bounds, and the mean |action| as a fraction of the half-range."""
     flips = pairs = at_bound = bounded = 0
     magnitudes, dims = [], None
@@ -128,48 +130,46 @@ def _action_stats(trajectories: list[Trajectory]) -> dict:
         at_bound += int(((a <= low + tol) | (a >= high - tol))[:, finite].sum())
         bounded += int(a[:, finite].size)
         magnitudes.append(np.abs(scaled))
-    return {"dims": dims, "flip_rate": _r(flips / pairs) if pairs else None,
-            "saturation": _r(at_bound / bounded) if bounded else None,
-            "mean_abs": _r(np.mean(np.concatenate(magnitudes))) if magnitudes else None}
+    return ActionStats(dims=dims, flip_rate=_r(flips / pairs) if pairs else None,
+                       saturation=_r(at_bound / bounded) if bounded else None,
+                       mean_abs=_r(np.mean(np.concatenate(magnitudes))) if magnitudes else None)
 
 
-def _episode(seed: int, index: int, summary: EpisodeSummary, trajectory: Trajectory | None) -> dict:
+def _episode(seed: int, index: int, summary: EpisodeSummary, trajectory: Trajectory | None) -> EpisodeAnalysis:
     fields = {}
     for name, values in (trajectory.fields if trajectory is not None else {}).items():
         if len(values):
             x = _per_state(values)
-            fields[name] = {"first": _r(x[0]), "last": _r(x[-1]), "min": _r(x.min()), "max": _r(x.max()),
-                            "mean": _r(x.mean()), "displacement": _r(_displacement(values))}
+            fields[name] = FieldPath(first=_r(x[0]), last=_r(x[-1]), min=_r(x.min()), max=_r(x.max()),
+                                     mean=_r(x.mean()), displacement=_r(_displacement(values)))
     ended = "terminated" if summary.terminated else "truncated" if summary.truncated else "other"
-    return {"seed": seed, "index": index, "fitness": _r(summary.fitness), "length": summary.length,
-            "return": _r(summary.reward_return), "native_return": _r(summary.native_return), "ended": ended,
-            "fields": fields}
+    return EpisodeAnalysis(seed=seed, index=index, fitness=_r(summary.fitness), length=summary.length,
+                           reward_return=_r(summary.reward_return), native_return=_r(summary.native_return),
+                           ended=ended, fields=fields)
 
 
-def _components(score: Score, kept: list[Trajectory], kept_fitness: list[float]) -> dict[str, dict]:
+def _components(score: Score, kept: list[Trajectory], kept_fitness: list[float]) -> dict[str, ComponentAnalysis]:
     """Per component: its evaluation statistics (the last snapshot's without trajectories) and training series."""
     names = dict.fromkeys([n for r in score.runs for s in r.snapshots for n in s.components]
                           + [n for t in kept for n in t.components or {}])
-    steps, components = sum(len(t.rewards) for t in kept), {}
+    steps, entries, per_step = sum(len(t.rewards) for t in kept), {}, {}
     for name in names:
         series = _series(score, lambda s, n=name: s.components.get(n))
         values = [v for v in series if v is not None]
-        entry = {"training": {"series": series, "min": min(values, default=None),
-                              "mean": _r(_mean(values)), "max": max(values, default=None)}}
+        entry = {"training": ComponentCurve(series=series, min=min(values, default=None), mean=_r(_mean(values)),
+                                            max=max(values, default=None))}
         if steps:
             per_episode = [np.asarray((t.components or {}).get(name, []), dtype=float) for t in kept]
-            pooled = np.concatenate(per_episode)
-            entry.update(source="evaluation", mean_per_step=_r(pooled.sum() / steps), sign=_sign(pooled),
-                         per_step=pooled, fitness_corr=_corr([e.sum() for e in per_episode], kept_fitness))
+            per_step[name] = np.concatenate(per_episode)
+            entry.update(source="evaluation", mean_per_step=_r(per_step[name].sum() / steps),
+                         sign=_sign(per_step[name]), fitness_corr=_corr([e.sum() for e in per_episode], kept_fitness))
         else:
             last = values[-1] if values else 0.0
-            entry.update(source="training", mean_per_step=last, sign=_sign(np.array([last])),
-                         per_step=[last], fitness_corr=None)
-        components[name] = entry
-    shares = magnitude_shares({name: c.pop("per_step") for name, c in components.items()})
-    for name, c in components.items():
-        c["share"] = _r(shares[name])
-    return components
+            per_step[name] = [last]
+            entry.update(source="training", mean_per_step=last, sign=_sign(np.array([last])), fitness_corr=None)
+        entries[name] = entry
+    shares = magnitude_shares(per_step)
+    return {name: ComponentAnalysis(**entry, share=_r(shares[name])) for name, entry in entries.items()}
 
 
 def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
@@ -184,21 +184,22 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
     max_steps = next((t.max_steps for t in kept if t.max_steps), None) \
         or task.max_episode_steps or max(limits, default=None)
     steps = sum(s.length for s in summaries)
-    evaluation = {"episodes": len(summaries), "length": _r(_mean([s.length for s in summaries])),
-                  "return": _r(_mean([s.reward_return for s in summaries])),
-                  "native_return": _r(_mean([s.native_return for s in summaries])),
-                  "reward_per_step": _r(sum(s.reward_return for s in summaries) / steps) if steps else None}
-    training = {k: _series(score, lambda s, k=k: getattr(s, k)) for k in (
-        "step", "fitness", "episode_return", "episode_length", "reward_per_step", "native_per_step")}
+    evaluation = EvaluationMeans(
+        episodes=len(summaries), length=_r(_mean([s.length for s in summaries])),
+        reward_return=_r(_mean([s.reward_return for s in summaries])),
+        native_return=_r(_mean([s.native_return for s in summaries])),
+        reward_per_step=_r(sum(s.reward_return for s in summaries) / steps) if steps else None)
+    training = TrainingCurves(**{k: _series(score, lambda s, k=k: getattr(s, k)) for k in (
+        "step", "fitness", "episode_return", "episode_length", "reward_per_step", "native_per_step")})
     fields = {}
     for name, spec in task.fields.items():
         rows = [t.fields[name] for t in kept if len(t.fields.get(name, []))]
         if rows:
             x = np.concatenate([_per_state(r) for r in rows])
             q = np.percentile(x, [0, 25, 50, 75, 100])
-            fields[name] = {"unit": spec.unit, "kind": "norm" if np.ndim(rows[0][0]) else "scalar",
-                            **{k: _r(v) for k, v in zip(("min", "q25", "median", "q75", "max"), q)},
-                            "mean": _r(x.mean())}
+            fields[name] = FieldSummary(unit=spec.unit, kind="norm" if np.ndim(rows[0][0]) else "scalar",
+                                        **{k: _r(v) for k, v in zip(("min", "q25", "median", "q75", "max"), q)},
+                                        mean=_r(x.mean()))
     analysis = Analysis(
         fitness=_r(score.mean), fitness_std=_r(score.std), seeds=list(score.seeds), timesteps=score.timesteps,
         max_steps=max_steps, termination=termination_meaning(task), evaluation=evaluation,
@@ -212,9 +213,9 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
 
 def archive_entry(candidate_id: str, analysis: Analysis) -> dict:
     """A scored candidate as ``analyze``'s ``archive`` wants it (reward per step: the last snapshot's)."""
-    last = [v for v in analysis.training["reward_per_step"] if v is not None]
+    last = [v for v in analysis.training.reward_per_step if v is not None]
     return {"id": candidate_id, "fitness": analysis.fitness, "reward_per_step": last[-1] if last else None,
-            "return": analysis.evaluation["return"]}
+            "return": analysis.evaluation.reward_return}
 
 
 def random_policy_fitness(task: Task, episodes: int = 3, seed: int = 0) -> float:
@@ -236,7 +237,7 @@ def random_policy_fitness(task: Task, episodes: int = 3, seed: int = 0) -> float
 
 def _trend(a: Analysis) -> tuple[float, float] | None:
     """Relative (return rise, fitness gain), first vs. last third of the snapshots with episodes, or None."""
-    pairs = [(r, f) for r, f in zip(a.training["episode_return"], a.training["fitness"])
+    pairs = [(r, f) for r, f in zip(a.training.episode_return, a.training.fitness)
              if r is not None and f is not None]
     if len(pairs) < HACK_MIN_SNAPSHOTS:
         return None
@@ -263,14 +264,14 @@ def detect_no_progress(a: Analysis, ctx: DetectorContext) -> Finding | None:
             return None
         evidence["training_fitness_gain"] = _r(trend[1])
     keys = [n for n in ctx.task.fitness_fields if ctx.task.fields[n].unit.strip().lower() in POSITION_UNITS]
-    moved = {n: _mean([e["fields"][n]["displacement"] for e in a.episodes if n in e["fields"]]) for n in keys}
+    moved = {n: _mean([e.fields[n].displacement for e in a.episodes if n in e.fields]) for n in keys}
     moved = {n: d for n, d in moved.items() if d is not None}
     still = bool(moved) and all(d < STILL_DISPLACEMENT for d in moved.values())
     if still:
         reasons.append(f"{', '.join(moved)} barely left the start (standing still)")
         evidence.update({f"{n}.displacement": d for n, d in moved.items()})
         briefs.append("standing still")
-    fitness = [e["fitness"] for e in a.episodes if e["fitness"] is not None]
+    fitness = [e.fitness for e in a.episodes if e.fitness is not None]
     if fitness and all(abs(f) <= NEAR_ZERO_FITNESS for f in fitness):
         reasons.append("fitness near zero in every episode (advice 1)")
         evidence["max_abs_episode_fitness"] = _r(max(abs(f) for f in fitness))
@@ -285,10 +286,10 @@ def detect_early_termination(a: Analysis, ctx: DetectorContext) -> Finding | Non
     """Episodes the environment ended (fell, unhealthy) within the first part of the time limit."""
     if a.termination == "success" or not a.max_steps:
         return None
-    early = [e for e in a.episodes if e["ended"] == "terminated" and e["length"] < EARLY_FRACTION * a.max_steps]
+    early = [e for e in a.episodes if e.ended == "terminated" and e.length < EARLY_FRACTION * a.max_steps]
     if not early:
         return None
-    n, length = len(a.episodes), _mean([e["length"] for e in early])
+    n, length = len(a.episodes), _mean([e.length for e in early])
     evidence = {"early_episodes": len(early), "episodes": n, "mean_early_length": _r(length), "max_steps": a.max_steps}
     return Finding("early_termination", "Episodes end early (fell or unhealthy): falling must cost more than it "
                    "gains.", evidence, f"falls early in {len(early)}/{n} episodes")
@@ -296,7 +297,7 @@ def detect_early_termination(a: Analysis, ctx: DetectorContext) -> Finding | Non
 
 def detect_jitter(a: Analysis, ctx: DetectorContext) -> Finding | None:
     """Actions that flip sign from one step to the next more often than JITTER_FLIP_RATE."""
-    rate = a.actions.get("flip_rate")
+    rate = a.actions.flip_rate
     if rate is not None and rate > JITTER_FLIP_RATE:
         return Finding("jitter", "Actions flip sign from step to step (jitter): penalize the change in action.",
                        {"flip_rate": rate}, f"jitter {rate:.2f}")
@@ -304,7 +305,7 @@ def detect_jitter(a: Analysis, ctx: DetectorContext) -> Finding | None:
 
 def detect_saturation(a: Analysis, ctx: DetectorContext) -> Finding | None:
     """Action components pinned at the bounds more often than SATURATION_FRACTION."""
-    share = a.actions.get("saturation")
+    share = a.actions.saturation
     if share is not None and share > SATURATION_FRACTION:
         return Finding("action_saturation", "Actions sit at their bounds (bang-bang): if that hurts, penalize "
                        "effort.", {"saturation": share}, f"saturated {share:.0%}")
@@ -314,12 +315,12 @@ def detect_flat_component(a: Analysis, ctx: DetectorContext) -> Finding | None:
     """Components whose mean per step hardly changed over training (Eureka: not being optimized)."""
     flat, evidence = [], {}
     for name, c in a.components.items():
-        values = [v for v in c["training"]["series"] if v is not None]
+        values = [v for v in c.training.series if v is not None]
         peak = max((abs(v) for v in values), default=0.0)
         spread = (max(values) - min(values)) / peak if peak > 0 else 0.0
         if len(values) >= FLAT_MIN_SNAPSHOTS and spread <= FLAT_RELATIVE_RANGE:
             flat.append(name)
-            evidence.update({f"{name}.relative_range": _r(spread), f"{name}.mean": c["training"]["mean"]})
+            evidence.update({f"{name}.relative_range": _r(spread), f"{name}.mean": c.training.mean})
     if not flat:
         return None
     quoted = ", ".join(f"'{n}'" for n in flat)
@@ -329,12 +330,12 @@ def detect_flat_component(a: Analysis, ctx: DetectorContext) -> Finding | None:
 
 def detect_dominating_component(a: Analysis, ctx: DetectorContext) -> Finding | None:
     """A component carrying more than DOMINANT_SHARE of the reward's magnitude."""
-    name = dominant_component({n: c["share"] for n, c in a.components.items()})
+    name = dominant_component({n: c.share for n, c in a.components.items()})
     if name is None:
         return None
     c = a.components[name]
     return Finding("dominating_component", f"'{name}' dominates the reward's magnitude (advice 3).",
-                   {"share": c["share"]}, f"'{name}' dominates ({c['share']:.0%})", [name])
+                   {"share": c.share}, f"'{name}' dominates ({c.share:.0%})", [name])
 
 
 def detect_reward_hacking(a: Analysis, ctx: DetectorContext) -> Finding | None:

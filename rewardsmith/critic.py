@@ -20,6 +20,7 @@ from .components import DOMINANT_SHARE, dominant_component, magnitude_shares
 from . import untrusted
 from .errors import SandboxError
 from .launch import Limits, run_job
+from .records import ComponentStats, CriticVerdict, ProbeStats
 from .sandbox.rewardcode import NUMPY_BANNED, ALLOWED_MODULES, global_random_names
 
 FORBIDDEN_NAMES = frozenset(
@@ -71,11 +72,12 @@ class Finding:
 
 @dataclass
 class Verdict:
-    """The critic's answer for one piece of reward code."""
+    """The critic's answer for one piece of reward code (``stats``: what its probe measured, None when
+    the code was rejected before the probe finished)."""
 
     errors: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
+    stats: ProbeStats | None = None
 
     @property
     def accepted(self) -> bool:
@@ -89,16 +91,21 @@ class Verdict:
             lines += [f"- {f}" for f in self.errors]
         else:
             lines.append("ACCEPTED")
-            if self.stats.get("calls"):
+            if self.stats is not None and self.stats.calls:
                 lines.append(
-                    f"- called on {self.stats['calls']} transitions, {self.stats['mean_call_ms']:.3f} ms "
-                    f"per call; total in [{self.stats['total_min']:.4g}, {self.stats['total_max']:.4g}]; "
-                    f"components: {', '.join(self.stats['components']) or '(none)'}"
+                    f"- called on {self.stats.calls} transitions, {self.stats.mean_call_ms:.3f} ms "
+                    f"per call; total in [{self.stats.total_min:.4g}, {self.stats.total_max:.4g}]; "
+                    f"components: {', '.join(self.stats.components) or '(none)'}"
                 )
         if self.warnings:
             lines.append("Warnings:")
             lines += [f"- {f}" for f in self.warnings]
         return "\n".join(lines)
+
+    def record(self) -> CriticVerdict:
+        """What a candidate keeps of this verdict (``Candidate.verdict``)."""
+        return CriticVerdict(errors=[str(f) for f in self.errors], warnings=[str(f) for f in self.warnings],
+                             stats=self.stats)
 
 
 # --------------------------------------------------------------------------- static stage
@@ -428,13 +435,12 @@ class Critic:
         times = np.asarray(probe["times"][1:] or probe["times"], dtype=float)  # first call warms up
         comps = {k: np.asarray(v, dtype=float) for k, v in probe["components"].items()}
         mean_call = float(times.mean())
-        verdict.stats = {
-            "calls": len(totals), "mean_call_ms": mean_call * 1e3,
-            "total_min": float(totals.min()), "total_max": float(totals.max()),
-            "total_mean": float(totals.mean()), "total_std": float(totals.std()),
-            "components": {k: {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
-                               "max": float(v.max())} for k, v in comps.items()},
-        }
+        verdict.stats = ProbeStats(
+            calls=len(totals), mean_call_ms=mean_call * 1e3,
+            total_min=float(totals.min()), total_max=float(totals.max()),
+            total_mean=float(totals.mean()), total_std=float(totals.std()),
+            components={k: ComponentStats(mean=float(v.mean()), std=float(v.std()), min=float(v.min()),
+                                          max=float(v.max())) for k, v in comps.items()})
         if mean_call > self.call_limit_s:
             verdict.errors.append(Finding(
                 "slow", f"compute_reward took {mean_call * 1e3:.2f} ms per call on average; expected at "

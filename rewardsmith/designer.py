@@ -127,7 +127,7 @@ def _component_stats(candidate: Candidate) -> dict[str, dict]:
     comps = (candidate.result.components if candidate.result else None) or {}
     analysed = candidate.analysis.components if candidate.analysis else {}
     shares = magnitude_shares({n: [c.final or 0.0] for n, c in comps.items()})
-    shares.update({n: a["share"] for n, a in analysed.items() if n in comps and a.get("share") is not None})
+    shares.update({n: a.share for n, a in analysed.items() if n in comps and a.share is not None})
     out = {}
     for name, entry in comps.items():
         series = [v for v in entry.series if v == v]

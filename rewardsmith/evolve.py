@@ -19,7 +19,7 @@ from .critic import Critic
 from .designer import DesignContext, Proposal
 from .errors import LLMError, TrainingError
 from .launch import Limits
-from .records import Analysis, CandidateResult, Confirmation, HalvingRecord, Snapshot
+from .records import Analysis, CandidateResult, Confirmation, HalvingRecord, Snapshot, Timings
 from .store import code_hash, FAILED, PENDING, REJECTED, SCORED, TRAINING, Candidate, RunStore
 from .task import Task
 from .trainer import Budget, Score
@@ -186,9 +186,7 @@ class Evolution:
                 candidate = self.store.add_candidate(
                     generation, attempt.code, attempt.origin, parent=attempt.parent,
                     status=PENDING if accepted else REJECTED, reason=reason,
-                    verdict=None if verdict is None else {
-                        "errors": [str(f) for f in verdict.errors],
-                        "warnings": [str(f) for f in verdict.warnings], "stats": verdict.stats},
+                    verdict=None if verdict is None else verdict.record(),
                     notes=attempt.notes)
                 if screening is not None:  # rejected or not, what it was judged on; no training spent yet
                     self.store.update(candidate.id, timesteps=0 if not accepted else None, steps_spent=0,
@@ -423,9 +421,9 @@ class Evolution:
             steps_spent=sum(r.trained_steps if r.trained_steps is not None else r.timesteps for r in score.runs),
             result=result, analysis=analysis, reflection=reflection,
             notes="; ".join(n for n in (candidate.notes, note) if n) or None,
-            timings={"wall_seconds": sum(r.wall_seconds or 0.0 for r in score.runs),
-                     "train_seconds": sum(r.train_seconds for r in score.runs),
-                     "steps_per_second": score.steps_per_second})
+            timings=Timings(wall_seconds=sum(r.wall_seconds or 0.0 for r in score.runs),
+                            train_seconds=sum(r.train_seconds for r in score.runs),
+                            steps_per_second=score.steps_per_second))
         self.on_event("scored", candidate=self.store.candidate(candidate.id))
 
     def _final_scoring(self) -> None:

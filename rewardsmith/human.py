@@ -56,8 +56,7 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
         write_atomic(draft, code)
         return Edit(None, verdict, draft, screening)
     candidate = store.add_candidate(next_generation(store), code, "human", parent=parent_id, status=PENDING,
-                                    verdict={"errors": [], "warnings": [str(w) for w in verdict.warnings],
-                                             "stats": verdict.stats},
+                                    verdict=verdict.record(),
                                     notes=f"edited by hand from {parent_id}", candidate_id=new_id)
     if screening is not None:
         store.update(candidate.id, result=screening.record())

@@ -1,15 +1,17 @@
-"""The records that pass between stages: what training reports, what evaluation measured, what each
-successive-halving leg left and what halving decided, what screening judged, what the archive keeps of
-a scored candidate and what final scoring concluded.
+"""The records that pass between stages: what the critic judged, what training reports, what evaluation
+measured, what each successive-halving leg left and what halving decided (for a pool and for each
+candidate), what screening judged, what the archive keeps of a scored candidate and how long it trained,
+and what final scoring concluded.
 
 Inside the program these are dataclasses read by attribute. They become JSON only at an edge: a
 sandboxed child's output (checked field by field in ``trainer.py`` / ``untrusted.py`` before a record is
-built), a Ray worker's reply, and the run store's JSON columns and meta (a candidate's ``result``, a
-halving leg's outcome and result, a final-scoring seed's result, the meta ``final``). ``to_json`` gives
-exactly the JSON the release before these records wrote (same keys, same order; release 0.1.0 put a
-snapshot's "elapsed" and an episode's "return" elsewhere), and ``from_json`` reads what any release
-stored; a stored value that lacks a field is a RunStoreError naming it. These records import nothing of
-the rest of rewardsmith but ``errors``, so every stage (and the store) can use them.
+built), a Ray worker's reply, the run store's JSON columns and meta (a candidate's ``verdict``,
+``result``, ``analysis`` and ``timings``, a halving leg's outcome and result, a final-scoring seed's
+result, the meta ``final``) and the ``halving_decision`` event. ``to_json`` gives exactly the JSON the
+release before these records wrote (same keys, same order; release 0.1.0 put a snapshot's "elapsed" and
+an episode's "return" elsewhere), and ``from_json`` reads what any release stored; a stored value that
+lacks a field is a RunStoreError naming it. These records import nothing of the rest of rewardsmith but
+``errors``, so every stage (and the store) can use them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,51 @@ def _need(data, key: str, what: str):
     if key not in data:
         raise RunStoreError(f"{what} has no {key!r} field (stored keys: {', '.join(map(str, data)) or 'none'})")
     return data[key]
+
+
+class _Plain:
+    """A record stored as a JSON object with one key for each field, in field order, every one required:
+    the field's name, or ``KEYS[name]`` where the stored key differs. A field named in ``RECORDS`` holds
+    a record, one in ``TABLES`` a ``{name: record}`` table of them and one in ``LISTS`` a list of them;
+    ``WHAT`` names the record in a RunStoreError."""
+
+    WHAT = "a stored record"
+    KEYS: dict = {}
+    RECORDS: dict = {}
+    TABLES: dict = {}
+    LISTS: dict = {}
+
+    def to_json(self) -> dict:
+        return {self.KEYS.get(f.name, f.name): self._stored(f.name, getattr(self, f.name)) for f in fields(self)}
+
+    def _stored(self, name: str, value):
+        if name in self.RECORDS:
+            return value.to_json()
+        if name in self.TABLES:
+            return {key: record.to_json() for key, record in value.items()}
+        if name in self.LISTS:
+            return [record.to_json() for record in value]
+        return _copy(value)
+
+    @classmethod
+    def from_json(cls, data: dict):
+        return cls(**{f.name: cls._read(f.name, _need(data, cls.KEYS.get(f.name, f.name), cls.WHAT))
+                      for f in fields(cls)})
+
+    @classmethod
+    def _read(cls, name: str, stored):
+        """One field's value from its stored JSON."""
+        if name in cls.RECORDS:
+            return cls.RECORDS[name].from_json(stored)
+        if name in cls.TABLES or name in cls.LISTS:
+            kind = dict if name in cls.TABLES else list
+            if not isinstance(stored, kind):
+                raise RunStoreError(f"{cls.WHAT}'s {name!r} is a {type(stored).__name__}; expected a JSON "
+                                    f"{'object' if kind is dict else 'array'}")
+            if kind is dict:
+                return {key: cls.TABLES[name].from_json(v) for key, v in stored.items()}
+            return [cls.LISTS[name].from_json(v) for v in stored]
+        return _copy(stored)
 
 
 # --------------------------------------------------------------------------- training and evaluation
@@ -207,6 +254,62 @@ def _copy(value):
     return value
 
 
+# --------------------------------------------------------------------------- the critic's verdict
+
+
+@dataclass(frozen=True)
+class ComponentStats(_Plain):
+    """One reward component over the critic's random-policy transitions: its mean, std, min and max."""
+
+    WHAT = "a stored critic component statistic"
+
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class ProbeStats(_Plain):
+    """What the critic measured calling a reward on random-policy transitions (critic.py, its sandboxed
+    probe): how many calls, the mean time per call (ms, the first call left out), the total reward's
+    range, mean and std, and each component's statistics."""
+
+    WHAT = "a stored critic probe"
+    TABLES = {"components": ComponentStats}
+
+    calls: int
+    mean_call_ms: float
+    total_min: float
+    total_max: float
+    total_mean: float
+    total_std: float
+    components: dict[str, ComponentStats]
+
+
+@dataclass(frozen=True)
+class CriticVerdict:
+    """The critic's verdict as a candidate keeps it (``Candidate.verdict``; ``critic.Verdict.record``):
+    every reason it rejected the code and every warning, as the text the designer and the person read,
+    and what its probe measured (None when the code was rejected before the probe finished; stored as
+    an empty object)."""
+
+    errors: list[str]
+    warnings: list[str]
+    stats: ProbeStats | None = None
+
+    def to_json(self) -> dict:
+        return {"errors": list(self.errors), "warnings": list(self.warnings),
+                "stats": {} if self.stats is None else self.stats.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CriticVerdict":
+        what = "a stored critic verdict"
+        stats = _need(data, "stats", what)
+        return cls(errors=list(_need(data, "errors", what)), warnings=list(_need(data, "warnings", what)),
+                   stats=ProbeStats.from_json(stats) if stats else None)
+
+
 # --------------------------------------------------------------------------- successive halving
 
 
@@ -259,10 +362,12 @@ class Leg:
 
 
 @dataclass(frozen=True)
-class RungDecision:
+class RungDecision(_Plain):
     """What successive halving decided at one rung a candidate reached, as the candidate keeps it:
     the rung, its target steps, the action ("cut" or "promote"), whether this candidate went on, and
     why (the cut rule's numbers in words)."""
+
+    WHAT = "a stored halving decision"
 
     rung: int
     timesteps: int
@@ -270,16 +375,67 @@ class RungDecision:
     kept: bool
     reason: str
 
+
+@dataclass(frozen=True)
+class HalvingDecision:
+    """What successive halving decided for a whole pool at one rung (schedule.py: the cut rule's or a
+    textbook cut's answer, ``PoolTrainer.decisions``, the ``halving_decision`` event): the rung, the
+    action ("cut" or "promote") and why, and the rung's target steps once the pool names it. The cut
+    rule adds each ranked candidate's score and noise there (rounded to 6 places) and the random
+    policy's fitness; a cut adds who was kept, and the cut rule's cut the closest call's gap (None when
+    infinite) and the noise it had to clear. The textbook cut (``schedule.top_of``) keeps no scores."""
+
+    rung: int
+    action: str
+    reason: str
+    timesteps: int | None = None
+    scores: dict[str, float] | None = None
+    noise: dict[str, float] | None = None
+    random_fitness: float | None = None
+    kept: list[str] | None = None
+    gap: float | None = None
+    needed: float | None = None
+
+    def concerns(self, cid: str) -> bool:
+        """Whether ``cid`` was among the candidates ranked at this rung (a textbook cut keeps no scores:
+        every candidate still in the pool)."""
+        return self.scores is None or cid in self.scores
+
+    def for_candidate(self, rung: int) -> RungDecision:
+        """This decision as a candidate that ended at ``rung`` keeps it: it went on from every earlier
+        rung, and from its last one only when everyone was promoted."""
+        return RungDecision(rung=self.rung, timesteps=self.timesteps, action=self.action,
+                            kept=self.rung < rung or self.rung == rung and self.action == "promote",
+                            reason=self.reason)
+
     def to_json(self) -> dict:
-        return {"rung": self.rung, "timesteps": self.timesteps, "action": self.action, "kept": self.kept,
-                "reason": self.reason}
+        """The event's JSON (after the pool): the keys this decision has, in the order the cut rule
+        wrote them."""
+        out = {"rung": self.rung}
+        if self.scores is not None:
+            out.update(scores=dict(self.scores), noise=dict(self.noise), random_fitness=self.random_fitness)
+        out["action"] = self.action
+        if self.kept is not None:
+            out["kept"] = list(self.kept)
+        if self.needed is not None:
+            out.update(gap=self.gap, needed=self.needed)
+        out["reason"] = self.reason
+        if self.timesteps is not None:
+            out["timesteps"] = self.timesteps
+        return out
 
     @classmethod
-    def from_json(cls, data: dict) -> "RungDecision":
-        what = "a stored halving decision"
-        return cls(rung=_need(data, "rung", what), timesteps=_need(data, "timesteps", what),
-                   action=_need(data, "action", what), kept=_need(data, "kept", what),
-                   reason=_need(data, "reason", what))
+    def from_json(cls, data: dict) -> "HalvingDecision":
+        """A stored ``halving_decision`` event's data (its "pool" left to the caller)."""
+        what = "a stored pool halving decision"
+        scores = data.get("scores") if isinstance(data, dict) else None
+        return cls(rung=_need(data, "rung", what), action=_need(data, "action", what),
+                   reason=_need(data, "reason", what), timesteps=data.get("timesteps"),
+                   scores=None if scores is None else dict(scores),
+                   noise=None if scores is None else dict(_need(data, "noise", what)),
+                   random_fitness=data.get("random_fitness"),
+                   kept=None if data.get("kept") is None else list(data["kept"]), gap=data.get("gap"),
+                   needed=data.get("needed"))
 
 
 @dataclass(frozen=True)
@@ -375,24 +531,44 @@ class Confirmation:
 
 
 @dataclass(frozen=True)
-class ScreeningRow:
+class Timings:
+    """How long a scored candidate's training took (``Candidate.timings``), summed over its seeds: wall
+    time as the executor saw it (start-up, training and evaluation), training time alone, and the mean
+    training speed in env steps per second. Runs before release 0.1.0 kept only the wall time of a
+    failed training (the others None, and left out of the stored object)."""
+
+    wall_seconds: float
+    train_seconds: float | None = None
+    steps_per_second: float | None = None
+
+    def to_json(self) -> dict:
+        out = {"wall_seconds": self.wall_seconds}
+        if self.train_seconds is not None:
+            out["train_seconds"] = self.train_seconds
+        if self.steps_per_second is not None:
+            out["steps_per_second"] = self.steps_per_second
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Timings":
+        what = "a stored candidate's timings"
+        return cls(wall_seconds=_need(data, "wall_seconds", what), train_seconds=data.get("train_seconds"),
+                   steps_per_second=data.get("steps_per_second"))
+
+
+@dataclass(frozen=True)
+class ScreeningRow(_Plain):
     """One recorded episode screening judged on, as the verdict's table shows it: where it came from
     ("random", "baseline c0", a candidate's id), its fitness, its length and the reward's return on it
     (stored as "return")."""
+
+    WHAT = "a stored screening table row"
+    KEYS = {"reward_return": "return"}
 
     source: str
     fitness: float
     steps: int
     reward_return: float
-
-    def to_json(self) -> dict:
-        return {"source": self.source, "fitness": self.fitness, "steps": self.steps, "return": self.reward_return}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "ScreeningRow":
-        what = "a stored screening table row"
-        return cls(source=_need(data, "source", what), fitness=_need(data, "fitness", what),
-                   steps=_need(data, "steps", what), reward_return=_need(data, "return", what))
 
 
 @dataclass(frozen=True)
@@ -499,9 +675,153 @@ class Finding:
     brief: str = ""  # a few words for tables (``summary_line``)
     subjects: list[str] = field(default_factory=list)  # the components or fields concerned
 
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Finding":
+        """A stored finding (release 0.1.0's may lack ``brief`` and ``subjects``)."""
+        if not isinstance(data, dict):
+            raise RunStoreError(f"a stored finding is a {type(data).__name__}; expected a JSON object")
+        return cls(name=_need(data, "name", "a stored finding"), message=_need(data, "message", "a stored finding"),
+                   evidence=_need(data, "evidence", "a stored finding"),
+                   **{k: data[k] for k in ("brief", "subjects") if k in data})
+
+
+@dataclass(frozen=True)
+class EvaluationMeans(_Plain):
+    """Means over a candidate's evaluation episodes (``Analysis.evaluation``): how many episodes, their
+    length, the candidate's reward summed over an episode (stored as "return"), the native return, and
+    the reward per step (None with no step)."""
+
+    WHAT = "a stored analysis's evaluation"
+    KEYS = {"reward_return": "return"}
+
+    episodes: int
+    length: float | None
+    reward_return: float | None
+    native_return: float | None
+    reward_per_step: float | None
+
+
+@dataclass(frozen=True)
+class ActionStats(_Plain):
+    """How the trained policy acted in its recorded evaluation episodes (``Analysis.actions``): the action
+    dimensions, sign flips per step, the fraction at the bounds and the mean |action| as a fraction of
+    the half-range (each None when nothing was recorded to measure it on)."""
+
+    WHAT = "a stored analysis's action statistics"
+
+    dims: int | None
+    flip_rate: float | None
+    saturation: float | None
+    mean_abs: float | None
+
+
+@dataclass(frozen=True)
+class TrainingCurves(_Plain):
+    """A candidate's training snapshots as series, one value a snapshot averaged over seeds (None where
+    no seed had one; ``Analysis.training``): the step, training episodes' fitness, return and length,
+    and the reward and native reward per step."""
+
+    WHAT = "a stored analysis's training series"
+
+    step: list
+    fitness: list
+    episode_return: list
+    episode_length: list
+    reward_per_step: list
+    native_per_step: list
+
+
+@dataclass(frozen=True)
+class FieldPath(_Plain):
+    """One state field over one evaluation episode: its first, last, least, greatest and mean value (a
+    vector field's norm) and how far it moved from its start at the most."""
+
+    WHAT = "a stored episode's field summary"
+
+    first: float
+    last: float
+    min: float
+    max: float
+    mean: float
+    displacement: float | None
+
+
+@dataclass(frozen=True)
+class EpisodeAnalysis(_Plain):
+    """One evaluation episode as the analysis keeps it (``Analysis.episodes``): its seed and index, the
+    task's fitness, its length, the candidate's reward summed over it (stored as "return"; None before
+    it was replayed), the native return, how it ended ("terminated", "truncated" or "other") and each
+    recorded state field's path (empty when no trajectory was kept)."""
+
+    WHAT = "a stored analysis's episode"
+    KEYS = {"reward_return": "return"}
+    TABLES = {"fields": FieldPath}
+
+    seed: int
+    index: int
+    fitness: float | None
+    length: int
+    reward_return: float | None
+    native_return: float | None
+    ended: str
+    fields: dict[str, FieldPath]
+
+
+@dataclass(frozen=True)
+class ComponentCurve(_Plain):
+    """One reward component's mean per step over training (``ComponentAnalysis.training``): the series
+    (one value a snapshot, None where no seed had one) and its least, mean and greatest value."""
+
+    WHAT = "a stored analysis's component series"
+
+    series: list
+    min: float | None
+    mean: float | None
+    max: float | None
+
+
+@dataclass(frozen=True)
+class ComponentAnalysis(_Plain):
+    """One reward component as the analysis keeps it (``Analysis.components``): its series over training,
+    where its evaluation figures come from ("evaluation": the kept evaluation episodes; "training": the
+    last snapshot, when none was kept), its mean per step, its sign ("+", "-", "±" or "0"), its
+    correlation with the episodes' fitness (None with too few episodes) and its share of the reward's
+    magnitude."""
+
+    WHAT = "a stored analysis's component"
+    RECORDS = {"training": ComponentCurve}
+
+    training: ComponentCurve
+    source: str
+    mean_per_step: float | None
+    sign: str
+    fitness_corr: float | None
+    share: float | None
+
+
+@dataclass(frozen=True)
+class FieldSummary(_Plain):
+    """One state field over all recorded evaluation states (``Analysis.fields``): its unit, whether the
+    figures are of the value or of a vector's norm ("scalar" or "norm"), its least value, quartiles,
+    greatest value and mean."""
+
+    WHAT = "a stored analysis's field summary"
+
+    unit: str
+    kind: str
+    min: float
+    q25: float
+    median: float
+    q75: float
+    max: float
+    mean: float
+
 
 @dataclass
-class Analysis:
+class Analysis(_Plain):
     """Everything measured about one scored candidate (analyzer.py; ``Candidate.analysis``);
     ``to_dict``/``from_dict`` round-trip through JSON."""
     fitness: float
@@ -510,30 +830,33 @@ class Analysis:
     timesteps: int
     max_steps: int | None
     termination: str  # what the environment ending an episode means here: "failure" or "success"
-    evaluation: dict  # means over evaluation episodes: episodes, length, return, native_return, reward_per_step
-    episodes: list[dict]
-    components: dict[str, dict]
-    fields: dict[str, dict]
-    actions: dict
-    training: dict
+    evaluation: EvaluationMeans
+    episodes: list[EpisodeAnalysis]
+    components: dict[str, ComponentAnalysis]
+    fields: dict[str, FieldSummary]
+    actions: ActionStats
+    training: TrainingCurves
     findings: list[Finding]
     diagnosis: str | None = None  # an LLM analyst's text, when --llm-analyzer is on
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    WHAT = "a stored analysis"
+    RECORDS = {"evaluation": EvaluationMeans, "actions": ActionStats, "training": TrainingCurves}
+    TABLES = {"components": ComponentAnalysis, "fields": FieldSummary}
+    LISTS = {"episodes": EpisodeAnalysis, "findings": Finding}
 
-    to_json = to_dict
+    def to_dict(self) -> dict:
+        return self.to_json()
 
     @classmethod
     def from_dict(cls, data: dict) -> "Analysis":
+        """A stored analysis (keys this release does not know are ignored; ``diagnosis`` may be absent)."""
         if not isinstance(data, dict):
             raise RunStoreError(f"a stored analysis is a {type(data).__name__}; expected a JSON object")
         missing = [f.name for f in fields(cls) if f.name not in data and f.name != "diagnosis"]
         if missing:
             raise RunStoreError(f"a stored analysis has no {', '.join(map(repr, missing))} field")
         known = {f.name for f in fields(cls)}
-        return cls(**{**{k: v for k, v in data.items() if k in known},
-                      "findings": [Finding(**f) for f in data["findings"]]})
+        return cls(**{k: cls._read(k, v) for k, v in data.items() if k in known})
 
     from_json = from_dict
 

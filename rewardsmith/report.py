@@ -150,8 +150,8 @@ def _candidate_view(c: Candidate, by_id: dict, plot: bool = True) -> dict:
         "c": c, "parent": parent, "diff": code_diff(parent.code, c.code, parent.id, c.id) if parent else [],
         "plot": components_plot(c) if plot else None,
         "findings": analysis.findings if analysis else [], "diagnosis": analysis.diagnosis if analysis else None,
-        "components": analysis.components if analysis else {}, "evaluation": analysis.evaluation if analysis else {},
-        "warnings": (c.verdict or {}).get("warnings", []),
+        "components": analysis.components if analysis else {}, "evaluation": analysis.evaluation if analysis else None,
+        "warnings": c.verdict.warnings if c.verdict else [],
     }
 
 

@@ -23,7 +23,8 @@ clearly behind each of them: a candidate is stopped only when its score trails e
 by more than the two noises combined (``√(noise₁² + noise₂²)``), a race in the manner of Maron & Moore's
 Hoeffding races. When nobody trails that clearly, the cut may move up: it keeps the best ``k < want`` when
 every other candidate is clearly behind each of them; with no such ``k``, everyone goes on. Each
-decision, with its numbers, is kept in the candidates' ``result.halving`` (a ``records.HalvingRecord``).
+decision, with its numbers, is a ``records.HalvingDecision`` (logged as a ``halving_decision`` event), and
+each candidate keeps the ones it reached in its ``result.halving`` (a ``records.HalvingRecord``).
 
 A candidate stopped at a lower rung is recorded as scored with that rung's fitness, ``timesteps`` as
 trained, and ``result.budget_fraction < 1``; the archive compares like with like (``selection.py``).
@@ -49,7 +50,7 @@ from typing import Callable, Protocol
 
 from .errors import RunStoreError, TrainingError
 from .executor import Cancelled
-from .records import HalvingRecord, Leg, RungDecision, Snapshot
+from .records import HalvingDecision, HalvingRecord, Leg, Snapshot
 from .store import FAILED, SCORED, TRAINING, Candidate, RunStore, write_atomic
 from .task import Task
 from .trainer import Budget, Score, SeedResult
@@ -218,7 +219,7 @@ class CutRule:
     floor: float = 0.0
 
     def decide(self, rung: int, ranked: list[str], scores: dict[str, float],
-               noise: dict[str, float]) -> tuple[int, dict]:
+               noise: dict[str, float]) -> tuple[int, HalvingDecision]:
         """(how many of ``ranked``, best first, go on; the decision with its numbers)."""
         def n(cid):
             return max(self.floor, noise.get(cid, 0.0))
@@ -230,9 +231,9 @@ class CutRule:
         if self.random_fitness is not None and all(
                 _comparable(scores[c]) <= self.random_fitness + n(c) for c in ranked):
             best = ranked[0]
-            return len(ranked), {**base, "action": "promote", "reason": (
+            return len(ranked), HalvingDecision(**base, action="promote", reason=(
                 f"no score is clearly above the random policy's {self.random_fitness:.4g} (best {best} "
-                f"{scores[best]:.4g}, noise {n(best):.2g}): everyone goes on")}
+                f"{scores[best]:.4g}, noise {n(best):.2g}): everyone goes on"))
         # stopping the candidates below position k is justified when each of them is clearly behind each of
         # the best min(k, want): the cut goes at the nearest such k at or below the best ceil(n/eta) (keeping
         # more), else the nearest above it (keeping fewer)
@@ -244,13 +245,13 @@ class CutRule:
                 gap, needed, a, b = min(pairs, key=lambda p: p[0] - p[1])  # the closest call
                 moved = "" if k == want else \
                     f" (the cut moved {'down' if k > want else 'up'} from {want}: nobody is clearly behind there)"
-                return k, {**base, "action": "cut", "kept": ranked[:k], "gap": _round(gap),
-                           "needed": round(needed, 6), "reason": (
+                return k, HalvingDecision(**base, action="cut", kept=ranked[:k], gap=_round(gap),
+                                          needed=round(needed, 6), reason=(
                                f"kept {k} of {len(ranked)}: each one stopped is clearly behind each of the best "
                                f"{len(ahead)}; closest: {a} {scores[a]:.4g} vs {b} {scores[b]:.4g}, a gap of "
-                               f"{gap:.3g} > noise {needed:.2g}{moved}")}
-        return len(ranked), {**base, "action": "promote", "reason": (
-            f"nobody is clearly behind the best {want} (by more than their noises combined): everyone goes on")}
+                               f"{gap:.3g} > noise {needed:.2g}{moved}"))
+        return len(ranked), HalvingDecision(**base, action="promote", reason=(
+            f"nobody is clearly behind the best {want} (by more than their noises combined): everyone goes on"))
 
 
 def top_of(eta: int) -> Callable:
@@ -258,7 +259,7 @@ def top_of(eta: int) -> Callable:
 
     def decide(rung, ranked, scores, noise):
         k = keep_count(len(ranked), eta)
-        return k, {"rung": rung, "action": "cut", "kept": ranked[:k], "reason": f"kept the best {k}"}
+        return k, HalvingDecision(rung=rung, action="cut", kept=ranked[:k], reason=f"kept the best {k}")
 
     return decide
 
@@ -267,7 +268,7 @@ def successive_halving(pool: list[str], n_rungs: int, eta: int, scores: dict[str
                        train_rung: Callable[[int, list[str], Callable], None],
                        stop: Callable[[str, int], None], decide: Callable | None = None,
                        noise: Callable[[str, int], float] | None = None,
-                       decided: Callable[[dict], None] | None = None, every_rung: bool = False) -> None:
+                       decided: Callable[[HalvingDecision], None] | None = None, every_rung: bool = False) -> None:
     """Runs successive halving over ``pool`` (ids, best first on ties).
 
     ``scores[id][rung]`` holds fitness already measured (a resumed run) and receives the new ones.
@@ -409,7 +410,7 @@ class PoolTrainer:
         self.pool, self.rungs, self.eta, self.seeds = pool, rungs, eta, seeds
         self.cut = cut
         self.every_rung = every_rung  # the baseline's probe rungs: scored at each, never stopped
-        self.decisions: list[dict] = []
+        self.decisions: list[HalvingDecision] = []
 
     def run(self) -> None:
         scores: dict[str, dict[int, float]] = {}
@@ -435,10 +436,10 @@ class PoolTrainer:
         legs = [self.store.legs(cid, s).get(rung) for s in self.seeds]
         return episode_noise([f for leg in legs if leg is not None for f in leg.episode_fitness or []])
 
-    def _decided(self, decision: dict) -> None:
-        decision = {**decision, "timesteps": self.rungs[decision["rung"]]}
+    def _decided(self, decision: HalvingDecision) -> None:
+        decision = replace(decision, timesteps=self.rungs[decision.rung])
         self.decisions.append(decision)
-        self.store.event("halving_decision", {"pool": self.pool, **decision})
+        self.store.event("halving_decision", {"pool": self.pool, **decision.to_json()})
 
     def _train_rung(self, rung: int, ids: list[str], report) -> None:
         training, target = self.training, self.rungs[rung]
@@ -501,10 +502,7 @@ class PoolTrainer:
         score = Score.of([merged_result(self.store, cid, s, rung) for s in self.seeds])
         halving = None
         if len(self.rungs) > 1:
-            mine = [RungDecision(rung=d["rung"], timesteps=d["timesteps"], action=d["action"],
-                                 kept=d["rung"] < rung or d["rung"] == rung and d["action"] == "promote",
-                                 reason=d["reason"])
-                    for d in self.decisions if d["rung"] <= rung and cid in d.get("scores", {cid: None})]
+            mine = [d.for_candidate(rung) for d in self.decisions if d.rung <= rung and d.concerns(cid)]
             halving = HalvingRecord(rung=rung, rungs=list(self.rungs), eta=self.eta, history=dict(history),
                                     noise=dict(self._noise.get(cid, {})), decisions=mine,
                                     stopped_early=rung < len(self.rungs) - 1)

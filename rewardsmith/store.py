@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RunStoreError
-from .records import Analysis, CandidateResult, FinalRun, FinalSummary, Leg, Trajectory
+from .records import Analysis, CandidateResult, CriticVerdict, FinalRun, FinalSummary, Leg, Timings, Trajectory
 
 INITIAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -146,7 +146,8 @@ def migrate(db: sqlite3.Connection, root: Path) -> list[str]:
 PENDING, TRAINING, SCORED, REJECTED, FAILED = "pending", "training", "scored", "rejected", "failed"
 DONE = (SCORED, REJECTED, FAILED)
 JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
-RECORD_COLUMNS = {"result": CandidateResult, "analysis": Analysis}  # JSON columns that hold a record
+# the JSON columns that hold a record
+RECORD_COLUMNS = {"verdict": CriticVerdict, "result": CandidateResult, "analysis": Analysis, "timings": Timings}
 
 
 def code_hash(code: str) -> str:
@@ -189,7 +190,7 @@ class Candidate:
     code_hash: str
     status: str
     reason: str | None = None
-    verdict: dict | None = None
+    verdict: CriticVerdict | None = None
     fitness: float | None = None
     fitness_std: float | None = None
     seeds: list | None = None
@@ -201,7 +202,7 @@ class Candidate:
     notes: str | None = None
     created: float = 0.0
     updated: float = 0.0
-    timings: dict | None = None
+    timings: Timings | None = None
     seq: int = 0
 
     def brief(self) -> dict:
@@ -359,7 +360,7 @@ class RunStore:
             return f"c{row['n']}"
 
     def add_candidate(self, generation: int, code: str, origin: str, parent: str | None = None,
-                      status: str = PENDING, reason: str | None = None, verdict: dict | None = None,
+                      status: str = PENDING, reason: str | None = None, verdict: CriticVerdict | None = None,
                       notes: str | None = None, candidate_id: str | None = None) -> Candidate:
         """Records a new candidate (its code file first, then its row) and returns it."""
         with self._lock:
@@ -371,11 +372,11 @@ class RunStore:
                 "INSERT INTO candidates(id, seq, generation, parent, origin, code, code_hash, status, reason,"
                 " verdict, notes, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (cid, seq, generation, parent, origin, code, code_hash(code), status, reason,
-                 json.dumps(verdict) if verdict is not None else None, notes, now, now))
+                 json.dumps(verdict.to_json()) if verdict is not None else None, notes, now, now))
         return self.candidate(cid)
 
     def update(self, cid: str, **fields) -> None:
-        """Sets columns of one candidate in one transaction (records, dicts and lists stored as JSON)."""
+        """Sets columns of one candidate in one transaction (records and the seeds list stored as JSON)."""
         if not fields:
             return
         for key, record in RECORD_COLUMNS.items():

@@ -290,8 +290,8 @@ def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
     if c.reason:
         console.print("[red]reason:[/]")
         console.print(Text(printable(c.reason)))
-    if c.verdict and c.verdict.get("warnings"):
-        console.print(Text("critic warnings:\n" + "\n".join(f"- {printable(w, one_line=True)}" for w in c.verdict["warnings"])))
+    if c.verdict and c.verdict.warnings:
+        console.print(Text("critic warnings:\n" + "\n".join(f"- {printable(w, one_line=True)}" for w in c.verdict.warnings)))
     if c.reflection:
         console.print("[bold]analysis and reflection[/] (what the designer sees):")
         console.print(Text(printable(c.reflection)))

@@ -196,7 +196,7 @@ def test_actions_inside_the_range_or_without_bounds_are_not_saturation(task):
     assert "action_saturation" not in found(task, [healthy(task)])
     unbounded = rollout(task, swing(), np.ones(STEPS), bounds=None)
     analysis = analyze(task, score_of([unbounded]))
-    assert analysis.actions["saturation"] is None and analysis.finding("action_saturation") is None
+    assert analysis.actions.saturation is None and analysis.finding("action_saturation") is None
 
 
 def test_a_constant_training_series_is_a_flat_component(task):
@@ -266,17 +266,17 @@ def test_components_fields_and_episodes_are_measured(task):
     rollouts = [rollout(task, swing(-0.5, top), smooth_actions()) for top in (-0.2, 0.0, 0.2, 0.4)]
     analysis = analyze(task, score_of(rollouts))
     progress, effort = analysis.components["progress"], analysis.components["effort"]
-    assert progress["fitness_corr"] == pytest.approx(1.0, abs=1e-3) and progress["sign"] == "+"
-    assert effort["fitness_corr"] is None and effort["sign"] == "-"  # constant across episodes: undefined
-    assert progress["share"] + effort["share"] == pytest.approx(1.0, abs=1e-3)
-    assert progress["training"]["series"] == pytest.approx(list(np.linspace(0.01, 0.08, 10)), rel=1e-3)
-    assert progress["training"]["min"] == 0.01 and progress["training"]["max"] == 0.08
-    assert analysis.fields["position"]["min"] == -0.5 and analysis.fields["position"]["max"] == 0.4
+    assert progress.fitness_corr == pytest.approx(1.0, abs=1e-3) and progress.sign == "+"
+    assert effort.fitness_corr is None and effort.sign == "-"  # constant across episodes: undefined
+    assert progress.share + effort.share == pytest.approx(1.0, abs=1e-3)
+    assert progress.training.series == pytest.approx(list(np.linspace(0.01, 0.08, 10)), rel=1e-3)
+    assert progress.training.min == 0.01 and progress.training.max == 0.08
+    assert analysis.fields["position"].min == -0.5 and analysis.fields["position"].max == 0.4
     first = analysis.episodes[0]
-    assert first["ended"] == "truncated" and first["length"] == STEPS
-    assert first["fields"]["position"]["displacement"] == pytest.approx(0.3)
+    assert first.ended == "truncated" and first.length == STEPS
+    assert first.fields["position"].displacement == pytest.approx(0.3)
     two = analyze(task, score_of(rollouts[:2]))
-    assert two.components["progress"]["fitness_corr"] is None  # fewer than MIN_CORR_EPISODES
+    assert two.components["progress"].fitness_corr is None  # fewer than MIN_CORR_EPISODES
 
 
 def test_without_kept_trajectories_components_come_from_the_last_snapshot(task):
@@ -284,8 +284,8 @@ def test_without_kept_trajectories_components_come_from_the_last_snapshot(task):
     score.runs[0].trajectories = []
     analysis = analyze(task, score)
     progress = analysis.components["progress"]
-    assert progress["source"] == "training" and progress["mean_per_step"] == 0.08 and progress["sign"] == "+"
-    assert len(analysis.episodes) == 2 and analysis.fields == {} and analysis.actions["flip_rate"] is None
+    assert progress.source == "training" and progress.mean_per_step == 0.08 and progress.sign == "+"
+    assert len(analysis.episodes) == 2 and analysis.fields == {} and analysis.actions.flip_rate is None
     assert "progress" in render_reflection(task, "c1", analysis)
 
 
@@ -367,8 +367,8 @@ def test_reflection_of_a_real_training_has_every_component_and_series(task):
     assert set(analysis.components) == {"energy_gain", "flag", "effort"}
     for name, component in analysis.components.items():
         line = next(ln for ln in text.splitlines() if ln.startswith(f"- {name}:"))
-        assert analyzer._seq(component["training"]["series"]) in line
-        assert len(component["training"]["series"]) >= 5
+        assert analyzer._seq(component.training.series) in line
+        assert len(component.training.series) >= 5
     assert "flag" in analysis.finding("flat_component").subjects  # 3,000 steps never reach the flag
-    assert analysis.actions["saturation"] is not None  # the child reports the action bounds
+    assert analysis.actions.saturation is not None  # the child reports the action bounds
     assert re.search(r"fitness \[[^\]]+\]; length", text)

@@ -81,9 +81,9 @@ def test_good_reward_is_accepted_without_warnings(critic):
     verdict = critic.check(GOOD)
     assert verdict.accepted, verdict.report()
     assert verdict.warnings == [], verdict.report()
-    assert verdict.stats["calls"] == 40
-    assert set(verdict.stats["components"]) == {"forward", "effort"}
-    assert verdict.stats["mean_call_ms"] < 1.0
+    assert verdict.stats.calls == 40
+    assert set(verdict.stats.components) == {"forward", "effort"}
+    assert verdict.stats.mean_call_ms < 1.0
     assert verdict.report().startswith("ACCEPTED")
 
 
@@ -224,7 +224,7 @@ STATIC_CASES += [
 def test_static_rule(critic, rule, snippet, bad, good):
     verdict = critic.check(bad)
     finding = only_error(verdict, rule)
-    assert "calls" not in verdict.stats  # rejected before any sandbox ran
+    assert verdict.stats is None  # rejected before any sandbox ran
     if snippet is not None:
         assert finding.line == line_of(bad, snippet), str(finding)
         assert str(finding).startswith(f"[{rule}] line {finding.line}: ")
@@ -361,7 +361,7 @@ def test_slow_reward_is_rejected_and_a_fast_one_passes(critic):
     finding = only_error(critic.check(slow), "slow")
     assert "ms per call on average; expected at most 1.00 ms" in finding.message
     assert "Likely cause: loops over arrays (vectorise with numpy)" in finding.message
-    assert critic.check(GOOD).stats["mean_call_ms"] < 1.0
+    assert critic.check(GOOD).stats.mean_call_ms < 1.0
 
 
 @pytest.mark.parametrize("body, rule, fragment", [

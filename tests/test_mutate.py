@@ -8,7 +8,8 @@ from rewardsmith.critic import static_findings
 from rewardsmith.designer import DesignContext, OfflineDesigner
 from rewardsmith.mutate import (component_variables, crossover, drop_component, rescale_component,
                                 rescale_constant)
-from rewardsmith.records import CandidateResult, ComponentTrend
+from rewardsmith.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
+                                 ComponentTrend, EvaluationMeans, TrainingCurves)
 from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.store import Candidate, code_hash
 from rewardsmith.task import State, load_task
@@ -117,6 +118,26 @@ def test_offline_designer_proposes_distinct_valid_children_guided_by_statistics(
     # same seed, same proposals: resuming a run redoes nothing differently
     again = OfflineDesigner().propose(ctx)
     assert [p.code for p in again] == [p.code for p in proposals]
+
+
+def test_the_analyzers_component_shares_guide_the_designer_over_the_last_snapshots():
+    from rewardsmith.designer import _component_stats
+
+    # the last training snapshot says progress dominates; the evaluation episodes the analyzer measured say effort
+    best = _candidate("c1", PARENT, 1.0, {"progress": {"final": 100.0, "series": [90.0, 100.0]},
+                                          "bonus": {"final": 0.5, "series": [0.5, 0.5]},
+                                          "effort": {"final": -0.5, "series": [-0.4, -0.6]}})
+    assert _component_stats(best)["progress"]["share"] > 0.9
+    best.analysis = Analysis(
+        fitness=1.0, fitness_std=0.0, seeds=[0], timesteps=1000, max_steps=None, termination="failure",
+        evaluation=EvaluationMeans(1, 999.0, 1.0, -1.0, 0.001), episodes=[], fields={},
+        components={name: ComponentAnalysis(training=ComponentCurve([0.1], 0.1, 0.1, 0.1), source="evaluation",
+                                            mean_per_step=0.1, sign="+", fitness_corr=None, share=share)
+                    for name, share in (("progress", 0.02), ("bonus", 0.03), ("effort", 0.95))},
+        actions=ActionStats(1, 0.0, 0.0, 0.5), training=TrainingCurves([], [], [], [], [], []), findings=[])
+    stats = _component_stats(best)
+    assert stats["effort"]["share"] == 0.95 and stats["progress"]["share"] == 0.02
+    assert stats["bonus"]["flat"] and not stats["effort"]["flat"]
 
 
 def test_iteration_prompt_shows_feedback_beside_or_instead_of_the_reflection():

@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from rewardsmith.critic import Critic
 from rewardsmith.errors import RunStoreError, SandboxError
-from rewardsmith.records import (Analysis, CandidateResult, ComponentTrend, Confirmation, EpisodeSummary,
-                                 FinalEntry, FinalRun, FinalSummary, HalvingRecord, Leg, RungDecision, ScreeningRecord,
-                                 ScreeningRow, SeedResult, Snapshot, Trajectory)
+from rewardsmith.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
+                                 ComponentStats, ComponentTrend, Confirmation, CriticVerdict, EpisodeAnalysis,
+                                 EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, FinalEntry, FinalRun,
+                                 FinalSummary, HalvingDecision, HalvingRecord, Leg, ProbeStats, RungDecision,
+                                 ScreeningRecord, ScreeningRow, SeedResult, Snapshot, Timings, TrainingCurves,
+                                 Trajectory)
 from rewardsmith.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.trainer import _episode_summary, _snapshot, _trajectory
@@ -43,6 +47,17 @@ HALVING = ('{"rung": 1, "rungs": [256, 768, 2304], "eta": 3, "history": {"0": 0.
            '"kept": true, "reason": "nobody is clearly behind the best 2 (by more than their noises combined): '
            'everyone goes on"}, {"rung": 1, "timesteps": 768, "action": "cut", "kept": false, "reason": "kept 2 of 5: '
            'each one stopped is clearly behind each of the best 2"}], "stopped_early": true}')
+# a pool's halving decisions as the halving_decision event stores them (after its "pool"): the cut rule's
+# cut and promotion (a real run's), and a textbook cut's (no scores)
+DECISION_CUT = ('{"rung": 0, "scores": {"c6": 1.8152, "c7": 1.7944, "c5": 0.022335, "c8": 0.022335}, "noise": '
+                '{"c6": 0.05, "c7": 0.051744, "c5": 0.05, "c8": 0.05}, "random_fitness": 0.3759895796852965, '
+                '"action": "cut", "kept": ["c6", "c7"], "gap": 1.772065, "needed": 0.071954, "reason": "kept 2 of 4: '
+                'each one stopped is clearly behind each of the best 2; closest: c7 1.794 vs c5 0.02234, a gap of '
+                '1.77 > noise 0.072", "timesteps": 12288}')
+DECISION_PROMOTE = ('{"rung": 1, "scores": {"c7": 1.8484, "c6": 1.8292}, "noise": {"c7": 0.05, "c6": 0.05}, '
+                    '"random_fitness": 0.3759895796852965, "action": "promote", "reason": "nobody is clearly behind '
+                    'the best 1 (by more than their noises combined): everyone goes on", "timesteps": 36864}')
+DECISION_TEXTBOOK = '{"rung": 0, "action": "cut", "kept": ["c1", "c2"], "reason": "kept the best 2", "timesteps": 256}'
 HALVING_0_1_0 = ('{"rung": 2, "rungs": [256, 768, 2048], "eta": 3, "history": {"0": 0.023838124434972564, '
                  '"2": 0.023838824021447585}, "stopped_early": false}')
 # a leg's stored outcome (its result is a column of its own), and one 0.1.0's rungs files left (no
@@ -70,6 +85,37 @@ TRAJECTORY_0_1_0 = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "actions": [[
 RANDOM_EPISODE = ('{"fields": {"position": [-0.5, -0.45, -0.4]}, "obs": [[-0.5, 0.0], [-0.45, 0.05], [-0.4, 0.05]], '
                   '"actions": [[0.3], [-1.0]], "fitness": 0.4}')
 SCREENED_OUT = '{"budget_fraction": 0.0, "screening": {"passed": false, "episodes": 9, "pairs": 28}}'
+# the critic's verdict on an accepted reward (a real run's c5, one component left out) and on one it
+# rejected before its probe ran (no stats: stored as an empty object)
+VERDICT = ('{"errors": [], "warnings": ["[dominant] component \'effort\' carries 100.0% of the reward magnitude; '
+           'expected no single term above 90%. The other terms barely matter; rescale them or drop them."], '
+           '"stats": {"calls": 300, "mean_call_ms": 0.022302287666556928, "total_min": -0.19975953102111818, '
+           '"total_max": -5.908428413192724e-10, "total_mean": -0.07213120311478757, "total_std": 0.06250275986258465, '
+           '"components": {"flag": {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0}, "effort": {"mean": '
+           '-0.07213120311478757, "std": 0.06250275986258465, "min": -0.19975953102111818, "max": '
+           '-5.908428413192724e-10}}}}')
+VERDICT_REJECTED = ('{"errors": ["[import] line 1: import of \'os\' is not allowed; only numpy and math may be '
+                    'imported."], "warnings": [], "stats": {}}')
+# a scored candidate's timings, and a failed training's in runs before 0.1.0 (its wall time only)
+TIMINGS = ('{"wall_seconds": 15.618254998000339, "train_seconds": 6.682461659000182, '
+           '"steps_per_second": 1225.8955483817429}')
+TIMINGS_WALL_ONLY = '{"wall_seconds": 4.745028623000053}'
+# an analysis's evaluation means, action statistics and training series (a real run's, shortened)
+EVALUATION = '{"episodes": 5, "length": 84.8, "return": 38.16, "native_return": -83.8, "reward_per_step": 0.45}'
+ACTIONS = '{"dims": 1, "flip_rate": 0.0, "saturation": null, "mean_abs": 1.17}'
+TRAINING = ('{"step": [2048, 4096], "fitness": [null, 0.5], "episode_return": [null, -52.8], "episode_length": '
+            '[null, 999.0], "reward_per_step": [-0.06, -0.05], "native_per_step": [-0.06, -0.05]}')
+# an analysis's evaluation episode (two of its fields), component (its series cut to three snapshots) and
+# state field, as a real run stored them
+EPISODE_ANALYSIS = ('{"seed": 0, "index": 0, "fitness": 1.84, "length": 80, "return": 40.38, "native_return": -79.0, '
+                    '"ended": "terminated", "fields": {"theta1": {"first": 0.003338, "last": 3.0, "min": -2.893, '
+                    '"max": 3.0, "mean": -0.2665, "displacement": 2.997}, "tip_height": {"first": -2.0, "last": 1.038, '
+                    '"min": -2.0, "max": 1.038, "mean": -1.113, "displacement": 3.038}}}')
+COMPONENT_ANALYSIS = ('{"training": {"series": [0.02437, 0.1185, null], "min": 0.02437, "mean": 0.2372, '
+                      '"max": 0.3465}, "source": "evaluation", "mean_per_step": 0.393, "sign": "\\u00b1", '
+                      '"fitness_corr": -0.919, "share": 0.9459}')
+FIELD_SUMMARY = ('{"unit": "rad", "kind": "scalar", "min": -3.128, "q25": -0.8822, "median": -0.01825, "q75": 0.6291, '
+                 '"max": 3.045, "mean": -0.1536}')
 FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "candidate", "seeds": 1, "failed": 0, '
          '"per_seed": [0.0057], "fitness_mean": 0.0057, "fitness_std": 0.0, "timesteps": 1024, '
          '"search_fitness": 0.0238, "normalized": -1.77}, {"id": "sparse", "role": "sparse", "seeds": 1, '
@@ -82,7 +128,11 @@ FINAL = ('{"seeds": [1], "timesteps": 1024, "entries": [{"id": "c4", "role": "ca
     (CandidateResult, SCREENED_OUT), (FinalSummary, FINAL), (Trajectory, TRAJECTORY), (Trajectory, RANDOM_EPISODE),
     (ScreeningRecord, SCREENING), (ScreeningRecord, SCREENING_FAILED_ON_AN_EPISODE),
     (ScreeningRecord, SCREENING_NOTHING_TO_RANK), (HalvingRecord, HALVING), (HalvingRecord, HALVING_0_1_0),
-    (Leg, LEG), (Leg, LEG_0_1_0)])
+    (Leg, LEG), (Leg, LEG_0_1_0), (CriticVerdict, VERDICT), (CriticVerdict, VERDICT_REJECTED),
+    (Timings, TIMINGS), (Timings, TIMINGS_WALL_ONLY), (HalvingDecision, DECISION_CUT),
+    (HalvingDecision, DECISION_PROMOTE), (HalvingDecision, DECISION_TEXTBOOK), (EvaluationMeans, EVALUATION),
+    (ActionStats, ACTIONS), (TrainingCurves, TRAINING), (EpisodeAnalysis, EPISODE_ANALYSIS),
+    (ComponentAnalysis, COMPONENT_ANALYSIS), (FieldSummary, FIELD_SUMMARY)])
 def test_a_stored_row_reads_as_a_record_and_writes_back_the_same_bytes(record, text):
     value = record.from_json(json.loads(text))
     assert isinstance(value, record)
@@ -109,6 +159,26 @@ def test_records_are_read_by_attribute():
     assert old.noise is None and old.decisions is None and sorted(old.history) == [0, 2]
     unjudged = ScreeningRecord.from_json(json.loads(SCREENING_FAILED_ON_AN_EPISODE))
     assert unjudged.pairs is None and unjudged.table is None and not unjudged.passed
+    cut = HalvingDecision.from_json(json.loads(DECISION_CUT))
+    promote = HalvingDecision.from_json(json.loads(DECISION_PROMOTE))
+    assert cut.kept == ["c6", "c7"] and cut.gap == 1.772065 and cut.scores["c5"] == 0.022335 and cut.timesteps == 12288
+    # as the candidates keep them: c5 was stopped at the cut, and is not among the next rung's ranked
+    assert cut.for_candidate(0) == RungDecision(rung=0, timesteps=12288, action="cut", kept=False, reason=cut.reason)
+    assert cut.for_candidate(2).kept and promote.for_candidate(1).kept and promote.for_candidate(1).action == "promote"
+    assert cut.concerns("c5") and not promote.concerns("c5") and promote.concerns("c7")
+    textbook = HalvingDecision.from_json(json.loads(DECISION_TEXTBOOK))
+    assert textbook.scores is None and textbook.concerns("c9") and textbook.needed is None
+    episode = EpisodeAnalysis.from_json(json.loads(EPISODE_ANALYSIS))
+    assert episode.reward_return == 40.38 and episode.ended == "terminated" and episode.fields["theta1"] == FieldPath(
+        first=0.003338, last=3.0, min=-2.893, max=3.0, mean=-0.2665, displacement=2.997)
+    component = ComponentAnalysis.from_json(json.loads(COMPONENT_ANALYSIS))
+    assert component.training == ComponentCurve(series=[0.02437, 0.1185, None], min=0.02437, mean=0.2372, max=0.3465)
+    assert component.sign == "±" and component.share == 0.9459
+    assert FieldSummary.from_json(json.loads(FIELD_SUMMARY)).q75 == 0.6291
+    verdict = CriticVerdict.from_json(json.loads(VERDICT))
+    assert verdict.errors == [] and verdict.warnings[0].startswith("[dominant] component 'effort'")
+    assert verdict.stats.calls == 300 and verdict.stats.components["flag"] == ComponentStats(0.0, 0.0, 0.0, 0.0)
+    assert CriticVerdict.from_json(json.loads(VERDICT_REJECTED)).stats is None
     final = FinalSummary.from_json(json.loads(FINAL))
     assert final.entry("c4").fitness_mean == 0.0057 and final.by_role("sparse").search_fitness is None
     assert final.entry("c9") is None
@@ -126,9 +196,12 @@ def test_a_candidate_round_trips_through_the_store_as_records(tmp_path):
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
     c = store.add_candidate(0, task.baseline, "baseline")
     result = CandidateResult.from_json(json.loads(SCORED_RESULT))
-    store.update(c.id, status=SCORED, fitness=0.02, result=result)
-    raw = store.db.execute("SELECT result FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
-    assert raw == SCORED_RESULT
+    store.update(c.id, status=SCORED, fitness=0.02, result=result, timings=Timings.from_json(json.loads(TIMINGS)))
+    raw, timings = store.db.execute("SELECT result, timings FROM candidates WHERE id = ?", (c.id,)).fetchone()
+    assert raw == SCORED_RESULT and timings == TIMINGS
+    assert store.candidate(c.id).timings == Timings(15.618254998000339, 6.682461659000182, 1225.8955483817429)
+    with pytest.raises(TypeError, match="Timings, not a dict"):
+        store.update(c.id, timings={"wall_seconds": 1.0})
     loaded = store.candidate(c.id).result
     assert loaded.runs[0].snapshots == result.runs[0].snapshots and loaded.confirmation == result.confirmation
     with pytest.raises(TypeError, match="CandidateResult, not a dict"):
@@ -136,6 +209,26 @@ def test_a_candidate_round_trips_through_the_store_as_records(tmp_path):
     store.set_final(FinalSummary.from_json(json.loads(FINAL)))
     assert store.db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()[0] == FINAL
     assert store.final().best == "c4"
+
+
+def test_the_critics_verdict_round_trips_through_the_store_as_a_record(tmp_path):
+    task = load_task("mountaincar-reach")
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
+    verdict = Critic(task, transitions=20).check(task.baseline)
+    assert verdict.accepted and isinstance(verdict.stats, ProbeStats) and verdict.stats.calls == 20
+    c = store.add_candidate(0, task.baseline, "baseline", verdict=verdict.record())
+    raw = store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+    assert json.loads(raw)["stats"]["calls"] == 20 and list(json.loads(raw)) == ["errors", "warnings", "stats"]
+    loaded = store.candidate(c.id).verdict
+    assert loaded == verdict.record() and set(loaded.stats.components) == set(verdict.stats.components)
+    rejected = Critic(task, transitions=20).check("import os\n" + task.baseline)
+    r = store.add_candidate(0, "import os\n" + task.baseline, "llm", status="rejected", verdict=rejected.record())
+    assert store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (r.id,)).fetchone()[0] == json.dumps(
+        {"errors": [str(f) for f in rejected.errors], "warnings": [], "stats": {}})
+    stored = store.candidate(r.id).verdict
+    assert stored.stats is None and stored.errors[0].startswith("[import]")
+    with pytest.raises(TypeError, match="CriticVerdict, not a dict"):
+        store.update(c.id, verdict={"errors": []})
 
 
 def test_a_leg_round_trips_through_the_store_as_a_record(tmp_path):
@@ -184,6 +277,10 @@ def test_a_damaged_stored_row_is_an_error_naming_the_candidate_and_the_field(tmp
     store.db.execute("UPDATE candidates SET result = ? WHERE id = ?", (json.dumps(damaged), c.id))
     with pytest.raises(RunStoreError, match=r"candidate c0 .*training snapshot has no 'native_per_step'"):
         store.candidate(c.id)
+    store.db.execute("UPDATE candidates SET result = NULL, timings = ? WHERE id = ?",
+                     (json.dumps({"train_seconds": 1.0}), c.id))
+    with pytest.raises(RunStoreError, match=r"candidate c0 .*timings has no 'wall_seconds'"):
+        store.candidate(c.id)
     store.set_meta("final", {"seeds": [1], "timesteps": 10})
     with pytest.raises(RunStoreError, match="final scoring.*no 'entries'"):
         store.final()
@@ -198,14 +295,65 @@ def test_a_damaged_stored_row_is_an_error_naming_the_candidate_and_the_field(tmp
 ])
 def test_a_damaged_halving_or_screening_record_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage,
                                                                                            named):
+    store = _stored_damaged(tmp_path, "result", SCORED_RESULT, damage)
+    with pytest.raises(RunStoreError, match=named):
+        store.candidate("c0")
+
+
+def _stored_damaged(tmp_path, column: str, text: str, damage) -> RunStore:
+    """A run whose baseline c0 has ``text`` (a stored JSON value), changed by ``damage``, in ``column``."""
     task = load_task("mountaincar-reach")
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
     c = store.add_candidate(0, task.baseline, "baseline")
-    damaged = json.loads(SCORED_RESULT)
+    damaged = json.loads(text)
     damage(damaged)
-    store.db.execute("UPDATE candidates SET result = ? WHERE id = ?", (json.dumps(damaged), c.id))
+    store.db.execute(f"UPDATE candidates SET {column} = ? WHERE id = ?", (json.dumps(damaged), c.id))
+    return store
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda v: v.pop("warnings"), r"candidate c0 .*critic verdict has no 'warnings'"),
+    (lambda v: v["stats"].pop("total_std"), r"candidate c0 .*critic probe has no 'total_std'"),
+    (lambda v: v["stats"]["components"]["effort"].pop("max"),
+     r"candidate c0 .*critic component statistic has no 'max'"),
+])
+def test_a_damaged_critic_verdict_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage, named):
+    store = _stored_damaged(tmp_path, "verdict", VERDICT, damage)
     with pytest.raises(RunStoreError, match=named):
-        store.candidate(c.id)
+        store.candidate("c0")
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda a: a["evaluation"].pop("return"), r"candidate c0 .*analysis's evaluation has no 'return'"),
+    (lambda a: a["actions"].pop("flip_rate"), r"candidate c0 .*analysis's action statistics has no 'flip_rate'"),
+    (lambda a: a["training"].pop("fitness"), r"candidate c0 .*analysis's training series has no 'fitness'"),
+    (lambda a: a["episodes"][0].pop("ended"), r"candidate c0 .*analysis's episode has no 'ended'"),
+    (lambda a: next(iter(a["episodes"][0]["fields"].values())).pop("displacement"),
+     r"candidate c0 .*episode's field summary has no 'displacement'"),
+    (lambda a: next(iter(a["components"].values())).pop("share"),
+     r"candidate c0 .*analysis's component has no 'share'"),
+    (lambda a: next(iter(a["components"].values()))["training"].pop("series"),
+     r"candidate c0 .*analysis's component series has no 'series'"),
+    (lambda a: next(iter(a["fields"].values())).pop("q25"), r"candidate c0 .*analysis's field summary has no 'q25'"),
+])
+def test_a_damaged_analysis_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage, named):
+    root = tmp_path / "old-run"
+    shutil.copytree(RUN_0_1_0, root)  # never opened in place
+    store = RunStore(root)
+    damaged = json.loads(store.db.execute("SELECT analysis FROM candidates WHERE id = 'c0'").fetchone()[0])
+    damage(damaged)
+    store.db.execute("UPDATE candidates SET analysis = ? WHERE id = 'c0'", (json.dumps(damaged),))
+    with pytest.raises(RunStoreError, match=named):
+        store.candidate("c0")
+
+
+def test_a_damaged_halving_decision_event_is_an_error_naming_the_field():
+    damaged = json.loads(DECISION_CUT)
+    del damaged["noise"]
+    with pytest.raises(RunStoreError, match="pool halving decision has no 'noise'"):
+        HalvingDecision.from_json(damaged)
+    with pytest.raises(RunStoreError, match="pool halving decision has no 'reason'"):
+        HalvingDecision.from_json({"rung": 0, "action": "cut"})
 
 
 def test_a_damaged_leg_is_an_error_naming_the_candidate_seed_rung_and_field(tmp_path):
@@ -249,6 +397,23 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
             assert legs[rung].to_json() == json.loads(outcome)
             assert legs[rung].result_json() == (json.loads(result) if result else None)
     assert any(c.result.halving for c in store.candidates(status=SCORED))
+    # the critic's verdict, the timings and the analysis, as 0.1.0 wrote them, read back as records and the
+    # same bytes
+    for c in store.candidates():
+        analysis = store.db.execute("SELECT analysis FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+        assert isinstance(c.analysis.evaluation, EvaluationMeans) and c.analysis.evaluation.episodes >= 1
+        assert isinstance(c.analysis.actions, ActionStats) and c.analysis.actions.dims == 1
+        assert isinstance(c.analysis.training, TrainingCurves) and c.analysis.training.step
+        assert c.analysis.episodes and all(isinstance(e, EpisodeAnalysis) and e.fields for e in c.analysis.episodes)
+        assert all(isinstance(x, ComponentAnalysis) for x in c.analysis.components.values())
+        assert c.analysis.fields and all(isinstance(x, FieldSummary) for x in c.analysis.fields.values())
+        assert json.dumps(c.analysis.to_json()) == analysis
+        raw = store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+        assert isinstance(c.verdict, CriticVerdict) and isinstance(c.verdict.stats, ProbeStats)
+        assert json.dumps(c.verdict.to_json()) == raw
+        timings = store.db.execute("SELECT timings FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+        assert isinstance(c.timings, Timings) and c.timings.train_seconds > 0
+        assert json.dumps(c.timings.to_json()) == timings
     runs = store.final_runs()
     assert runs and all(isinstance(r, FinalRun) for r in runs)
     for r, (stored,) in zip(runs, store.db.execute("SELECT result FROM final ORDER BY created")):

@@ -103,8 +103,8 @@ def test_a_rung_where_nobody_beats_random_promotes_everyone():
     ranked = ["a", "b", "c", "d", "e", "f"]
     scores = dict(zip(ranked, (0.09, 0.08, 0.08, 0.07, 0.06, 0.06)))  # the README run's first rung
     kept, decision = rule.decide(0, ranked, scores, {c: 0.0 for c in ranked})
-    assert kept == 6 and decision["action"] == "promote"
-    assert "random policy's 0.07" in decision["reason"]
+    assert kept == 6 and decision.action == "promote"
+    assert "random policy's 0.07" in decision.reason
 
 
 def test_a_candidate_is_stopped_only_when_clearly_behind_each_of_the_best():
@@ -113,25 +113,25 @@ def test_a_candidate_is_stopped_only_when_clearly_behind_each_of_the_best():
     # the top 2 would be kept, but c trails b by 0.02; d trails both a and b by more than the noise: cut there
     scores = dict(zip(ranked, (1.5, 1.24, 1.22, 0.7, 0.6, 0.1)))
     kept, decision = rule.decide(1, ranked, scores, {c: 0.0 for c in ranked})
-    assert kept == 3 and decision["action"] == "cut" and decision["kept"] == ["a", "b", "c"]
-    assert "closest: b 1.24 vs d 0.7" in decision["reason"] and "moved down from 2" in decision["reason"]
+    assert kept == 3 and decision.action == "cut" and decision.kept == ["a", "b", "c"]
+    assert "closest: b 1.24 vs d 0.7" in decision.reason and "moved down from 2" in decision.reason
     # a candidate's own noise (its evaluation episodes' spread) widens what counts as clearly behind:
     # d (0.7 ± 0.6) is within the noise of b, e (0.6 ± 0.6) is not; the cut keeps d and stops e and f
     noisy = {c: 0.0 for c in ranked} | {"c": 0.6, "d": 0.6, "e": 0.6}
     kept, decision = rule.decide(1, ranked, scores | {"f": -0.1}, noisy)
-    assert kept == 4 and "closest: b 1.24 vs e 0.6" in decision["reason"]
+    assert kept == 4 and "closest: b 1.24 vs e 0.6" in decision.reason
     # no neighbour gap is wide, but the last is clearly behind both of the best two: only it stops
     close = dict(zip(ranked, (1.0, 0.98, 0.96, 0.94, 0.92, 0.9)))
     kept, decision = rule.decide(1, ranked, close, {c: 0.0 for c in ranked})
-    assert kept == 5 and "closest: b 0.98 vs f 0.9" in decision["reason"]
+    assert kept == 5 and "closest: b 0.98 vs f 0.9" in decision.reason
     # one clearly ahead, the rest bunched within the noise: the cut moves up, keeping fewer than 1/eta
     ahead = dict(zip(ranked, (1.5, 0.5, 0.49, 0.48, 0.47, 0.46)))
     kept, decision = rule.decide(1, ranked, ahead, {c: 0.0 for c in ranked})
-    assert kept == 1 and "moved up from 2" in decision["reason"]
+    assert kept == 1 and "moved up from 2" in decision.reason
     # scores all within the noise of each other: everyone goes on
     bunched = dict(zip(ranked, (1.0, 0.99, 0.98, 0.97, 0.96, 0.95)))
     kept, decision = rule.decide(1, ranked, bunched, {c: 0.0 for c in ranked})
-    assert kept == 6 and decision["action"] == "promote" and "nobody is clearly behind" in decision["reason"]
+    assert kept == 6 and decision.action == "promote" and "nobody is clearly behind" in decision.reason
 
 
 def _snap(step, fitness, episodes=1):
@@ -286,6 +286,12 @@ def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it
     first, second = by_name["a"].result.halving.decisions
     assert first.action == "promote" and first.kept and "nobody is clearly behind" in first.reason
     assert second.action == "cut" and not second.kept and f"{by_name['d'].id} 0.9 vs {by_name['c'].id} 0.3" in second.reason
+    # the pool's decisions are logged with the keys, in the order, earlier releases wrote
+    promoted, cut = store.events("halving_decision")
+    assert list(promoted)[2:] == ["pool", "rung", "scores", "noise", "random_fitness", "action", "reason", "timesteps"]
+    assert list(cut)[2:] == ["pool", "rung", "scores", "noise", "random_fitness", "action", "kept", "gap", "needed",
+                             "reason", "timesteps"]
+    assert cut["kept"] == [by_name["e"].id, by_name["d"].id] and cut["timesteps"] == 768
     doc = show_json(store)
     assert "random_fitness" in doc and doc["random_fitness"] is not None
     entry = next(c for c in doc["candidates"] if c["id"] == by_name["a"].id)
