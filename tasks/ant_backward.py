@@ -36,7 +36,7 @@ TRAINING = {
     "eval_episodes": 5,
     "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 128, 10 epochs, lr 3e-4, 64x64 "
               "nets, initial action std 0.37 (log_std_init -1); 200k steps: the baseline walks 20-30 m backward",
-    "steps_per_second": 1_900,
+    "steps_per_second": 1_800,
     "ppo": {"n_steps": 128, "batch_size": 128, "n_epochs": 10, "learning_rate": 3e-4,
             "policy_kwargs": {"log_std_init": -1.0}},
 }

@@ -32,7 +32,7 @@ TRAINING = {
     "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 512, 5 epochs, lr 3e-4, 64x64 "
               "nets (zoo's 1-env batch-32 settings ran at ~1,000 steps/s); 200k steps: the baseline hops a few "
               "metres",
-    "steps_per_second": 4_400,
+    "steps_per_second": 4_800,
     "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 

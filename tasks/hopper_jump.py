@@ -23,12 +23,13 @@ GOAL = (
 
 # Settings for learning per CPU-second: 16 envs in one process share each policy forward pass (64x64 nets, lr
 # 3e-4), as hopper-forward; but 8 minibatches of 256 x 10 epochs per 2,048-step rollout instead of its 4 of 512 x 5.
-# Gradient steps are cheap next to stepping the envs (measured with process_time: +90 us per env step, about
-# 4,400 -> 3,100 steps/s), and with the hopper-forward settings one seed in three settled in a local optimum:
-# with the first BASELINE it never left the ground (seeds 0-2 at 200k: 1.65 / 1.47 / 1.247 m), with the current
-# one it made one leap and fell (1.69 / 1.34 / 1.66 m; episodes of 26 steps). With these settings the current
-# BASELINE hops again and again on all three (1.57 / 1.70 / 1.64 m, episodes of 250-750 steps in training).
-# 200k steps: about a minute on an idle core (estimated from the speeds above).
+# Gradient steps are cheap next to stepping the envs (measured with process_time: +90 us per env step; whole
+# trainings on a quiet core: 3,600 steps/s against hopper-forward's 4,800), and with the hopper-forward
+# settings one seed in three settled in a local optimum: with the first BASELINE it never left the ground
+# (seeds 0-2 at 200k: 1.65 / 1.47 / 1.247 m), with the current one it made one leap and fell (1.69 / 1.34 /
+# 1.66 m; episodes of 26 steps). With these settings the current BASELINE hops again and again on all three
+# (1.57 / 1.70 / 1.64 m, episodes of 250-750 steps in training).
+# 200k steps: 56 s of training on a quiet core (seed 0, benchmarks/task_table.py).
 TRAINING = {
     "timesteps": 200_000,
     "n_envs": 16,
@@ -37,7 +38,7 @@ TRAINING = {
     "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 256, 10 epochs, lr 3e-4, 64x64 "
               "nets (hopper-forward's batch 512 x 5 epochs left one seed in three standing or falling after "
               "one leap); 200k steps: the baseline hops 0.3-0.45 m above standing",
-    "steps_per_second": 3_100,
+    "steps_per_second": 3_600,
     "ppo": {"n_steps": 128, "batch_size": 256, "n_epochs": 10, "learning_rate": 3e-4},
 }
 

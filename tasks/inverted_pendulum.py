@@ -29,7 +29,7 @@ TRAINING = {
     "eval_episodes": 3,
     "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 512, 5 epochs, lr 3e-4; 40k "
               "steps: the baseline balances the whole episode",
-    "steps_per_second": 3_000,
+    "steps_per_second": 10_000,
     "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 

@@ -33,7 +33,7 @@ TRAINING = {
     "eval_episodes": 5,
     "source": "rl-baselines3-zoo ppo.yml Pendulum-v1 with batch 256 (zoo: 64) for wall-clock; 80k steps: the "
               "baseline swings up and holds",
-    "steps_per_second": 2_500,
+    "steps_per_second": 5_100,
     "ppo": {
         "n_steps": 1024, "batch_size": 256, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10, "ent_coef": 0.0,
         "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True, "sde_sample_freq": 4,

@@ -31,7 +31,7 @@ TRAINING = {
     "source": "PPO for wall-clock: 16 envs in one process, n_steps 128, batch 512, 5 epochs, lr 3e-4, 64x64 "
               "nets (zoo's 1-env batch-32 20-epoch settings ran at a few hundred steps/s); 300k steps: the "
               "baseline walks a few metres",
-    "steps_per_second": 4_000,
+    "steps_per_second": 3_500,
     "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 

@@ -154,7 +154,7 @@ def test_a_bad_termination_is_a_clear_task_error(tmp_path):
     ('"ppo": {', '"ppo": {"n_steps": 16, "batch_size": 128, ', r"n_steps x n_envs = 64 steps .* ppo\.batch_size \(128\)"),
     ('"normalize": False', '"normalize": "yes"', r"TRAINING\['normalize'\] must be True, False or a dict"),
     ('"eval_episodes": 5', '"eval_episodes": 5, "speed": 3', r"TRAINING has unknown keys \['speed'\]"),
-    ('"steps_per_second": 2_500', '"steps_per_second": -1', r"steps_per_second'\] must be a positive number"),
+    ('"steps_per_second": 3_100', '"steps_per_second": -1', r"steps_per_second'\] must be a positive number"),
 ])
 def test_bad_training_settings_are_clear_task_errors(tmp_path, replace, by, message):
     path = task_file_with(tmp_path, replace, by)
