@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -242,8 +243,11 @@ def test_kill_9_then_resume_loses_nothing_and_redoes_nothing(isolated):
             time.sleep(0.5)
             if not db.exists():
                 continue
-            with sqlite3.connect(db) as con:
-                rows = con.execute("SELECT id, status, fitness, updated FROM candidates").fetchall()
+            try:  # read-only; the run creates the file a moment before its tables
+                with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as con:
+                    rows = con.execute("SELECT id, status, fitness, updated FROM candidates").fetchall()
+            except sqlite3.OperationalError:
+                continue
             scored = {r[0]: r for r in rows if r[1] == "scored"}
             if scored and any(r[1] == "training" for r in rows):
                 scored_before = scored
