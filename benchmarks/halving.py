@@ -14,6 +14,7 @@ baseline's training is not counted: every run trains it, with or without halving
 
     python benchmarks/halving.py                                    # mountain car and acrobot, seed 0
     python benchmarks/halving.py --tasks mountaincar-reach --seeds 2
+    python benchmarks/halving.py --tasks mountaincar-reach --timesteps 300000 --seeds 3   # room for rungs: ~50 min
 
 The issue's figure: halving picks the same best reward as full training on both tasks while spending at
 most 50 % of its training env steps. Where full training cannot order its best rewards (their means differ
