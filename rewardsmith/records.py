@@ -681,11 +681,9 @@ class Finding:
     @classmethod
     def from_json(cls, data: dict) -> "Finding":
         """A stored finding (release 0.1.0's may lack ``brief`` and ``subjects``)."""
-        if not isinstance(data, dict):
-            raise RunStoreError(f"a stored finding is a {type(data).__name__}; expected a JSON object")
-        return cls(name=_need(data, "name", "a stored finding"), message=_need(data, "message", "a stored finding"),
-                   evidence=_need(data, "evidence", "a stored finding"),
-                   **{k: data[k] for k in ("brief", "subjects") if k in data})
+        what = "a stored finding"
+        return cls(name=_need(data, "name", what), message=_need(data, "message", what),
+                   evidence=_need(data, "evidence", what), **{k: data[k] for k in ("brief", "subjects") if k in data})
 
 
 @dataclass(frozen=True)
