@@ -443,7 +443,7 @@ class Critic:
                                           max=float(v.max())) for k, v in comps.items()})
         if mean_call > self.call_limit_s:
             verdict.errors.append(Finding(
-                "slow", f"compute_reward took {mean_call * 1e3:.2f} ms per call on average; expected at "
+                "slow", f"compute_reward took {mean_call * 1e3:.2f} ms of CPU per call on average; expected at "
                 f"most {self.call_limit_s * 1e3:.2f} ms. Likely cause: loops over arrays (vectorise with "
                 f"numpy) or work that does not depend on the state (move it to a module constant)."))
         if totals.std() < 1e-12 * max(1.0, abs(totals.mean())):

@@ -359,7 +359,7 @@ def test_a_reward_with_several_returns_names_them_all(critic):
 def test_slow_reward_is_rejected_and_a_fast_one_passes(critic):
     slow = reward("total = 0.0\nfor i in range(100_000):\n    total += i * 1e-9\nreturn total, {'t': total}")
     finding = only_error(critic.check(slow), "slow")
-    assert "ms per call on average; expected at most 1.00 ms" in finding.message
+    assert "ms of CPU per call on average; expected at most 1.00 ms" in finding.message
     assert "Likely cause: loops over arrays (vectorise with numpy)" in finding.message
     assert critic.check(GOOD).stats.mean_call_ms < 1.0
 

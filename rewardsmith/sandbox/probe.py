@@ -1,7 +1,8 @@
 """The critic's dynamic probe, inside a sandboxed child (``job["kind"] == "check"``, loads candidate code).
 
 Calls the reward on a few hundred transitions from random-policy rollouts and reports the raw values
-and timings; the parent (``rewardsmith.critic``) judges them.
+and the CPU time of each call (not wall time: a busy machine's preemptions are not the reward's cost);
+the parent (``rewardsmith.critic``) judges them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def probe_reward(job: dict, emit) -> dict:
     emit({"event": "phase", "phase": "calling compute_reward"})
     totals, components, times, key_sets = [], {}, [], set()
     for k, (s, a, s2) in enumerate(transitions):
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             total, comps = validate(reward(State(s), a, State(s2)))
         except (MemoryError, CpuTimeExceeded):
@@ -37,7 +38,7 @@ def probe_reward(job: dict, emit) -> dict:
         except BaseException as exc:  # noqa: BLE001
             where = f"on transition {k + 1} of {len(transitions)}"
             return {"ok": False, "message": describe_exception(exc, job["code"], where)}
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
         totals.append(total)
         key_sets.add(tuple(sorted(comps)))
         for name in set(comps) | set(components):
