@@ -29,7 +29,6 @@ import argparse
 import math
 import os
 import re
-import resource
 import statistics
 import tempfile
 import time
@@ -243,16 +242,16 @@ def compare(task_name: str, args) -> bool:
           f"halving eta {args.eta}, min fraction {args.min_fraction}; load average {os.getloadavg()[0]:.2f}",
           flush=True)
     with tempfile.TemporaryDirectory(prefix="rewardsmith-halving-") as scratch:
-        started, cpu = time.monotonic(), _children_cpu()
+        started = time.monotonic()
         cut = halving(task, pool, seeds, timesteps, args.workers, args.eta, min_fraction, Path(scratch))
-        cut["wall"], cut["cpu"] = time.monotonic() - started, _children_cpu() - cpu
+        cut["wall"] = time.monotonic() - started
         print(f"halving done in {cut['wall']:.0f} s (rungs {cut['rungs']}; baseline {cut['baseline']:.3f}, "
               f"random policy {cut['random_fitness']:.3f})", flush=True)
     for line in cut["decisions"]:
         print(f"  {line}")
-    started, cpu = time.monotonic(), _children_cpu()
+    started = time.monotonic()
     full = full_training(task, pool, seeds, timesteps, args.workers)
-    full["wall"], full["cpu"] = time.monotonic() - started, _children_cpu() - cpu
+    full["wall"] = time.monotonic() - started
     print(f"full training done in {full['wall']:.0f} s", flush=True)
 
     means = {n: statistics.fmean(v) for n, v in full["fitness"].items()}
@@ -281,9 +280,6 @@ def compare(task_name: str, args) -> bool:
     print(f"evaluation env steps (not counted above): full {full['evaluation_steps']:,} "
           f"({len(pool) * len(seeds)} evaluations), halving {cut['evaluation_steps']:,} ({cut['legs']} "
           f"evaluations: one per rung reached)")
-    if full["cpu"] > 0:  # sandboxed trainings under bubblewrap are not this process's waited-for children
-        print(f"CPU time of the training processes (start-up, training, evaluation; halving's includes the "
-              f"baseline): full {full['cpu']:.0f} s, halving {cut['cpu']:.0f} s")
     print(f"wall time: full {full['wall']:.0f} s, halving {cut['wall']:.0f} s (load average now "
           f"{os.getloadavg()[0]:.2f})", flush=True)
     # the figure asks for full training's winner; where full training cannot order its best rewards (their
@@ -305,12 +301,6 @@ def main() -> None:
     args = parser.parse_args()
     met = {name: compare(name, args) for name in args.tasks.split(",")}
     print(f"\n{sum(met.values())} of {len(met)} tasks meet the figure")
-
-
-def _children_cpu() -> float:
-    """CPU seconds used by this process's finished child processes (the sandboxed trainings)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
