@@ -21,8 +21,9 @@ analyzer's "no better than random" margin). If no score is clearly above the ran
 everyone goes on. Otherwise the best ``want = ceil(n/eta)`` go on, and so does every candidate that is not
 clearly behind each of them: a candidate is stopped only when its score trails each of the best ``want``
 by more than the two noises combined (``√(noise₁² + noise₂²)``), a race in the manner of Maron & Moore's
-Hoeffding races. When nobody trails that clearly, the cut may move up: it keeps the best ``k < want`` when
-every other candidate is clearly behind each of them; with no such ``k``, everyone goes on. Each
+Hoeffding races. A cut may also keep the best ``k < want`` when every other candidate is clearly behind each
+of them. Of the clear cuts the one nearest ``want`` is taken (keeping more on a tie); with none, everyone
+goes on. Each
 decision, with its numbers, is a ``records.HalvingDecision`` (logged as a ``halving_decision`` event), and
 each candidate keeps the ones it reached in its ``result.halving`` (a ``records.HalvingRecord``).
 
@@ -235,23 +236,26 @@ class CutRule:
                 f"no score is clearly above the random policy's {self.random_fitness:.4g} (best {best} "
                 f"{scores[best]:.4g}, noise {n(best):.2g}): everyone goes on"))
         # stopping the candidates below position k is justified when each of them is clearly behind each of
-        # the best min(k, want): the cut goes at the nearest such k at or below the best ceil(n/eta) (keeping
-        # more), else the nearest above it (keeping fewer)
-        for k in [*range(want, len(ranked)), *range(want - 1, 0, -1)]:
+        # the best min(k, want): the cut goes at the such k nearest to the best ceil(n/eta), keeping more
+        # on a tie (a cut that keeps fewer is as clear as one that keeps more: nobody stopped is on noise)
+        clear = {}
+        for k in range(1, len(ranked)):
             ahead, behind = ranked[:min(k, want)], ranked[k:]
             pairs = [(_comparable(scores[a]) - _comparable(scores[b]), math.hypot(n(a), n(b)), a, b)
                      for a in ahead for b in behind]
             if all(gap > needed for gap, needed, _, _ in pairs):
-                gap, needed, a, b = min(pairs, key=lambda p: p[0] - p[1])  # the closest call
-                moved = "" if k == want else \
-                    f" (the cut moved {'down' if k > want else 'up'} from {want}: nobody is clearly behind there)"
-                return k, HalvingDecision(**base, action="cut", kept=ranked[:k], gap=_round(gap),
-                                          needed=round(needed, 6), reason=(
-                               f"kept {k} of {len(ranked)}: each one stopped is clearly behind each of the best "
-                               f"{len(ahead)}; closest: {a} {scores[a]:.4g} vs {b} {scores[b]:.4g}, a gap of "
-                               f"{gap:.3g} > noise {needed:.2g}{moved}"))
-        return len(ranked), HalvingDecision(**base, action="promote", reason=(
-            f"nobody is clearly behind the best {want} (by more than their noises combined): everyone goes on"))
+                clear[k] = (len(ahead), min(pairs, key=lambda p: p[0] - p[1]))  # the closest call
+        if not clear:
+            return len(ranked), HalvingDecision(**base, action="promote", reason=(
+                f"nobody is clearly behind the best {want} (by more than their noises combined): everyone goes on"))
+        k = min(clear, key=lambda k: (abs(k - want), -k))
+        ahead, (gap, needed, a, b) = clear[k]
+        moved = "" if k == want else \
+            f" (the cut moved {'down' if k > want else 'up'} from {want}: nobody is clearly behind there)"
+        return k, HalvingDecision(**base, action="cut", kept=ranked[:k], gap=_round(gap), needed=round(needed, 6),
+                                  reason=(f"kept {k} of {len(ranked)}: each one stopped is clearly behind each of "
+                                          f"the best {ahead}; closest: {a} {scores[a]:.4g} vs {b} {scores[b]:.4g}, "
+                                          f"a gap of {gap:.3g} > noise {needed:.2g}{moved}"))
 
 
 def top_of(eta: int) -> Callable:

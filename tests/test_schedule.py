@@ -128,6 +128,15 @@ def test_a_candidate_is_stopped_only_when_clearly_behind_each_of_the_best():
     ahead = dict(zip(ranked, (1.5, 0.5, 0.49, 0.48, 0.47, 0.46)))
     kept, decision = rule.decide(1, ranked, ahead, {c: 0.0 for c in ranked})
     assert kept == 1 and "moved up from 2" in decision.reason
+    # two far ahead of a bunched middle, two useless: clear cuts keep 2 or 7 of 9; the nearer to 3 is taken
+    nine = [*"abcdefghi"]
+    split = dict(zip(nine, (1.6, 1.45, 0.25, 0.24, 0.23, 0.22, 0.21, 0.04, 0.03)))
+    kept, decision = rule.decide(1, nine, split, {c: 0.0 for c in nine})
+    assert kept == 2 and decision.kept == ["a", "b"] and "moved up from 3" in decision.reason
+    # clear cuts as near one way as the other (keep 1 or 3, where ceil(6/3) = 2): the one that keeps more
+    both = dict(zip(ranked, (1.5, 1.2, 1.19, 0.5, 0.49, 0.48)))
+    kept, decision = rule.decide(1, ranked, both, {c: 0.0 for c in ranked})
+    assert kept == 3 and "moved down from 2" in decision.reason
     # scores all within the noise of each other: everyone goes on
     bunched = dict(zip(ranked, (1.0, 0.99, 0.98, 0.97, 0.96, 0.95)))
     kept, decision = rule.decide(1, ranked, bunched, {c: 0.0 for c in ranked})
