@@ -21,25 +21,34 @@ from . import untrusted
 from .errors import SandboxError
 from .launch import Limits, run_job
 from .records import ComponentStats, CriticVerdict, ProbeStats
-from .sandbox.rewardcode import NUMPY_BANNED, ALLOWED_MODULES, global_random_names
+from .sandbox import allowlist
+from .sandbox.rewardcode import ALLOWED_MODULES
 
 FORBIDDEN_NAMES = frozenset(
     "eval exec compile open __import__ getattr setattr delattr hasattr globals locals vars dir input "
     "breakpoint help exit quit memoryview type object super classmethod staticmethod property "
     "__builtins__ __loader__ __spec__ reload".split()
 )
-# attributes that reach frames, code objects or the interpreter without a dunder, or the writable
-# memory behind a read-only state array (a field may be a view of the simulator's own state)
+# attributes refused on any value (a state, an array, a generator, a function): they reach frames, code
+# objects or module globals without a dunder, files or raw memory, or the writable memory behind a
+# read-only state array (a field may be a view of the simulator's own state)
 FORBIDDEN_ATTRIBUTES = {
     **dict.fromkeys(
         "gi_frame gi_code f_back f_globals f_locals f_builtins f_code tb_frame tb_next cr_frame "
         "ag_frame co_code mro format_map".split(), "it reaches frames or interpreter internals"),
+    **dict.fromkeys(  # compiled (Cython) functions, such as np.random.default_rng, carry these
+        "func_globals func_code func_closure func_dict func_defaults".split(),
+        "it reaches a compiled function's module globals"),
     **dict.fromkeys(
         "base flags setflags".split(),
         "it reaches the memory behind a read-only state array; copy instead (np.array(x))"),
+    "resize": "an array's in-place resize can free memory another view still reads; make a new array "
+              "(np.reshape, np.pad, np.concatenate)",
 }
+# attributes of arrays and generators that reach files, C pointers or raw memory
+IO_ATTRIBUTES = frozenset("tofile dump dumps ctypes cffi capsule".split())
 
-GLOBAL_RANDOM = global_random_names()
+GLOBAL_RANDOM = allowlist.global_random_names()
 
 _ALLOWED_TOP_LEVEL = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.AnnAssign)
 _FORBIDDEN_NODES = {
@@ -127,8 +136,10 @@ def static_findings(code: str, field_names: list[str] | None = None) -> list[Fin
     found: list[Finding] = []
     found += _layout(tree)
     found += _signature(tree, field_names)
+    chain_findings, chained = _module_chains(tree)
+    found += chain_findings
     for node in ast.walk(tree):
-        found += _node_findings(node)
+        found += _node_findings(node, chained)
     found += _impurities(tree)
     return sorted(found, key=lambda f: (f.line or 0, f.rule))
 
@@ -178,7 +189,7 @@ def _signature(tree: ast.Module, field_names) -> list[Finding]:
     return found
 
 
-def _node_findings(node) -> list[Finding]:
+def _node_findings(node, chained: set[int]) -> list[Finding]:
     line = getattr(node, "lineno", None)
     for kind, why in _FORBIDDEN_NODES.items():
         if isinstance(node, kind):
@@ -187,17 +198,22 @@ def _node_findings(node) -> list[Finding]:
         return [Finding("import", f"import of {a.name!r} is not allowed; only numpy and math may be "
                         f"imported.", line) for a in node.names if a.name not in ALLOWED_MODULES]
     if isinstance(node, ast.ImportFrom):
-        if node.level or node.module not in ALLOWED_MODULES:
+        module, space = _imported_module(node)
+        if node.level or module is None:
             return [Finding("import", f"import from {node.module or '.'!r} is not allowed; only numpy "
-                            f"and math may be imported.", line)]
+                            f"and math may be imported (and names of np.linalg, np.fft, np.random).", line)]
         found = []
         for alias in node.names:
+            path = f"{space}.{alias.name}" if space else alias.name
             if alias.name == "*":
                 found.append(Finding("import", f"'from {node.module} import *' is not allowed; import "
                                      f"the module (import {node.module}) or name what you use.", line))
-            elif alias.name in NUMPY_BANNED or alias.name.startswith("_"):
-                found.append(Finding("numpy-io", f"{node.module}.{alias.name} is not allowed in reward "
-                                     f"code (file, process or memory access).", line))
+            elif not alias.name.startswith("_") and not allowlist.allowed(module, path) \
+                    and not allowlist.is_namespace(module, path):
+                found.append(_off_list(module, path, f"{node.module}.{alias.name}", module, line))
+            elif alias.name.startswith("_"):
+                found.append(Finding("private-attribute", f"{node.module}.{alias.name} is not allowed: "
+                                     f"reward code may use listed numpy and math names only.", line))
         return found
     if isinstance(node, ast.Name):
         if node.id in FORBIDDEN_NAMES:
@@ -206,24 +222,11 @@ def _node_findings(node) -> list[Finding]:
         if node.id.startswith("__"):
             return [Finding("dunder", f"the name {node.id!r} is not allowed (no dunder names).", line)]
     if isinstance(node, ast.Attribute):
-        if node.attr.startswith("__"):
-            return [Finding("dunder", f"attribute access .{node.attr} is not allowed (no dunder "
-                            f"attributes).", line)]
-        if node.attr in NUMPY_BANNED:
-            return [Finding("numpy-io", f".{node.attr} is not allowed in reward code (numpy file, "
-                            f"process or raw-memory access).", line)]
-        if node.attr.startswith("_"):
-            return [Finding("private-attribute", f"attribute access .{node.attr} is not allowed: "
-                            f"reward code may read state fields and public numpy names, never private "
-                            f"attributes.", line)]
-        if node.attr in GLOBAL_RANDOM and (isinstance(node.value, ast.Name) and node.value.id == "random"
-                                           or isinstance(node.value, ast.Attribute) and node.value.attr == "random"):
-            return [Finding("global-random", f"np.random.{node.attr} uses numpy's global random state, which "
-                            f"carries state from call to call; compute_reward must be a pure function. Make a "
-                            f"generator where you need one: np.random.default_rng(seed).", line)]
-        if node.attr in FORBIDDEN_ATTRIBUTES:
-            return [Finding("forbidden-attribute", f"attribute .{node.attr} is not allowed "
-                            f"({FORBIDDEN_ATTRIBUTES[node.attr]}).", line)]
+        # a chain rooted at numpy or math is judged whole, against the allow-list (_module_chains)
+        refusal = refused_attribute(node.attr) if id(node) not in chained or node.attr.startswith("_") \
+            else None
+        if refusal is not None:
+            return [Finding(refusal[0], refusal[1], line)]
         if not isinstance(node.ctx, ast.Load):
             target = _dotted(node)
             return [Finding("attribute-assignment", f"assigning to or deleting {target} is not allowed; "
@@ -253,6 +256,112 @@ def _node_findings(node) -> list[Finding]:
     if isinstance(node, ast.FunctionDef) and node.name.startswith("__"):
         return [Finding("dunder", f"function name {node.name!r} is not allowed (no dunder names).", line)]
     return []
+
+
+def refused_attribute(name: str) -> tuple[str, str] | None:
+    """(rule, message) when reward code may not read attribute ``name`` of any value, else None. What
+    this lets through, from the allow-list's values, is walked by tests/test_allowlist.py."""
+    if name.startswith("__"):
+        return "dunder", f"attribute access .{name} is not allowed (no dunder attributes)."
+    if name in IO_ATTRIBUTES:
+        return "numpy-io", f".{name} is not allowed in reward code (numpy file, process or raw-memory access)."
+    if name.startswith("_"):
+        return "private-attribute", (f"attribute access .{name} is not allowed: reward code may read state "
+                                     f"fields and public numpy names, never private attributes.")
+    if name in FORBIDDEN_ATTRIBUTES:
+        return "forbidden-attribute", f"attribute .{name} is not allowed ({FORBIDDEN_ATTRIBUTES[name]})."
+    return None
+
+
+def _imported_module(node: ast.ImportFrom) -> tuple[str | None, str]:
+    """(module, namespace) a ``from X import ...`` reads: ("numpy", "linalg") for numpy.linalg,
+    (None, "") for anything reward code may not import from."""
+    root, _, space = (node.module or "").partition(".")
+    if root not in ALLOWED_MODULES or space and not allowlist.is_namespace(root, space):
+        return None, ""
+    return root, space
+
+
+def _module_aliases(tree: ast.Module) -> dict[str, tuple[str, str]]:
+    """Every name the code binds to numpy, math or one of their namespaces, anywhere -> (module,
+    namespace): ``import numpy as xp`` gives xp -> ("numpy", ""), ``from numpy import linalg as la``
+    gives la -> ("numpy", "linalg")."""
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                root, _, space = alias.name.partition(".")
+                if root in ALLOWED_MODULES:  # import numpy.linalg [as la]: refused, but judged too
+                    aliases[alias.asname or root] = (root, space if alias.asname else "")
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            module, space = _imported_module(node)
+            for alias in node.names if module else ():
+                path = f"{space}.{alias.name}" if space else alias.name
+                if allowlist.is_namespace(module, path):
+                    aliases[alias.asname or alias.name] = (module, path)
+    return aliases
+
+
+def _module_chains(tree: ast.Module) -> tuple[list[Finding], set[int]]:
+    """Findings for every attribute chain rooted at a numpy or math name that is not on the allow-list
+    (``np.lib.npyio.os``, ``la.nrm``), and for such a name used other than as the root of a chain
+    (passed, stored or rebound: a module object would reach what the list leaves out); and the ids
+    of the chains' attribute nodes, which this judges instead of the per-attribute rules."""
+    aliases = _module_aliases(tree)
+    if not aliases:
+        return [], set()
+    parents = {id(child): parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+    found, chained = [], set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Name) or node.id not in aliases:
+            continue
+        module, space = aliases[node.id]
+        shown = f"{module}.{space}" if space else module
+        if not isinstance(node.ctx, ast.Load):
+            found.append(Finding("allow-list", f"{node.id!r} names {shown} here and may not be rebound; "
+                                 f"expected another name for the value.", node.lineno))
+            continue
+        parts, top = [], node
+        while isinstance(parents.get(id(top)), ast.Attribute) and parents[id(top)].value is top:
+            top = parents[id(top)]
+            parts.append(top.attr)
+            chained.add(id(top))
+        path = ".".join(([space] if space else []) + parts)
+        if any(p.startswith("_") for p in parts) or not isinstance(top.ctx, ast.Load) \
+                or parts and allowlist.allowed(module, path):
+            continue  # private names and assignments have rules of their own
+        written = ".".join([node.id] + parts)
+        if not parts or allowlist.is_namespace(module, path):
+            found.append(Finding(
+                "allow-list", f"{written} is a module, used here as a value; expected it only as "
+                f"{written}.NAME with NAME on rewardsmith's {module} allow-list (a module passed on or "
+                f"stored reaches names off the list). Likely cause: an alias of a module; call its "
+                f"functions directly (e.g. np.linalg.norm(x)).", node.lineno))
+            continue
+        found.append(_off_list(module, path, written, node.id if not space else None, node.lineno, space))
+    return found, chained
+
+
+def _off_list(module: str, path: str, written: str, alias: str | None, line: int | None,
+              space: str = "") -> Finding:
+    """The finding for ``written`` (``module``'s ``path``), which is not on the allow-list."""
+    parts = path.split(".")
+    if module == "numpy" and parts[0] == "random" and len(parts) > 1 and parts[1] in GLOBAL_RANDOM:
+        return Finding("global-random", f"{written} uses numpy's global random state, which carries state "
+                       f"from call to call; compute_reward must be a pure function. Make a generator where "
+                       f"you need one: np.random.default_rng(seed).", line)
+    near = allowlist.nearest(module, path)
+    if near is None:
+        nearest = ""
+    elif space and (near == space or near.startswith(space + ".")):
+        nearest = f" (nearest allowed: {written.split('.')[0]}{near[len(space):]})"
+    else:
+        nearest = f" (nearest allowed: {alias or module}.{near})"
+    why = allowlist.why_not(module, path)
+    why = f"; {why} is never on it" if why else ""
+    return Finding("allow-list", f"{written} is not on rewardsmith's {module} allow-list{nearest}{why}. "
+                   f"Expected a listed name (`python -m rewardsmith.sandbox.allowlist` prints them): no "
+                   f"submodule, file, process or global-state name is on it.", line)
 
 
 def _dotted(node: ast.Attribute) -> str:

@@ -8,6 +8,7 @@ numpy and math only, as read-only copies). The child's confinement is the third.
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
 import math
 import numbers
@@ -17,6 +18,7 @@ import types
 import numpy as np
 
 from ..errors import RewardCodeError
+from . import allowlist
 
 ALLOWED_MODULES = ("numpy", "math")
 REWARD_FILENAME = "<reward>"  # the sandbox's audit hook recognises reward frames by it
@@ -25,12 +27,6 @@ REWARD_FILENAME = "<reward>"  # the sandbox's audit hook recognises reward frame
 COMPONENT_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _good_names: set[str] = set()  # names already checked (the per-step path skips the regex)
 
-# numpy names that reach files, processes or raw memory; the static critic rejects them too.
-NUMPY_BANNED = frozenset(
-    "load save savez savez_compressed fromfile tofile memmap loadtxt savetxt genfromtxt fromregex "
-    "ctypeslib lib DataSource f2py distutils testing test show_config show_runtime dump dumps ctypes "
-    "open_memmap from_dlpack _core core".split()
-)
 _safe_modules: dict = {}
 
 
@@ -45,29 +41,25 @@ class _ReadOnlyModule(types.ModuleType):
         raise AttributeError(f"reward code may not change the module {self.__name__!r} (del {name!r})")
 
 
-def global_random_names() -> frozenset:
-    """np.random's functions that draw from (or set) numpy's global random state: a reward could
-    count its own calls with them (a time bomb), so reward code gets none of them."""
-    import numpy.random as nr
-
-    bound = {n for n, v in vars(nr).items() if getattr(v, "__self__", None) is nr.mtrand._rand}
-    return frozenset(bound | {"seed", "ranf", "sample", "get_bit_generator", "set_bit_generator"})
-
-
-def _read_only_copy(module, depth: int = 0):
-    """``module``'s public names minus NUMPY_BANNED, read-only; numpy submodules copied one level deep
-    (np.random without its global-state functions)."""
-    copy = _ReadOnlyModule(module.__name__, module.__doc__)
-    hidden = global_random_names() if module.__name__ == "numpy.random" else frozenset()
-    for name, value in vars(module).items():
-        if name.startswith("_") or name in NUMPY_BANNED or name in hidden:
+def _read_only_copy(module, name: str):
+    """A read-only module holding exactly the allow-list's names of ``module`` (``name``: "numpy" or
+    "math"), its namespaces (np.linalg) as read-only modules of their listed names. A listed name this
+    numpy lacks (a newer or older release) is left out, so using it fails as on that numpy."""
+    copies = {"": _ReadOnlyModule(name, module.__doc__)}
+    for space in sorted(allowlist.NAMESPACES[name], key=lambda s: s.count(".")):
+        real = functools.reduce(getattr, space.split("."), module)
+        copies[space] = _ReadOnlyModule(real.__name__, real.__doc__)
+        parent, _, last = space.rpartition(".")
+        copies[parent].__dict__[last] = copies[space]  # bypasses the read-only __setattr__
+    for path in allowlist.ALLOWED[name]:
+        parent, _, last = path.rpartition(".")
+        if parent not in copies:
+            continue  # a value's own attribute (np.add.reduce): the value carries it
+        try:
+            copies[parent].__dict__[last] = functools.reduce(getattr, path.split("."), module)
+        except AttributeError:
             continue
-        if isinstance(value, types.ModuleType):
-            if depth > 0 or not value.__name__.startswith("numpy."):
-                continue  # os, sys, internals: nothing reward code needs
-            value = _read_only_copy(value, depth + 1)
-        copy.__dict__[name] = value  # bypasses the read-only __setattr__
-    return copy
+    return copies[""]
 
 
 # what numpy imports lazily on first use (np.polynomial, and np.ma through polyfit): imported before
@@ -76,18 +68,18 @@ _LAZY_NUMPY = ("numpy.linalg", "numpy.random", "numpy.fft", "numpy.polynomial", 
 
 
 def safe_numpy():
-    """A read-only module with numpy's public names minus NUMPY_BANNED (what reward code imports)."""
+    """A read-only module with the allow-list's numpy names and nothing else (what reward code imports)."""
     if "numpy" not in _safe_modules:  # built once per sandboxed process, then shared by every import
         for name in _LAZY_NUMPY:
             importlib.import_module(name)
-        _safe_modules["numpy"] = _read_only_copy(np)
+        _safe_modules["numpy"] = _read_only_copy(np, "numpy")
     return _safe_modules["numpy"]
 
 
 def safe_math():
-    """A read-only copy of ``math`` (the task's fields use the real one)."""
+    """A read-only copy of ``math``'s listed names (the task's fields use the real one)."""
     if "math" not in _safe_modules:
-        _safe_modules["math"] = _read_only_copy(math)
+        _safe_modules["math"] = _read_only_copy(math, "math")
     return _safe_modules["math"]
 
 
@@ -112,9 +104,12 @@ def _restricted_import(name, globals=None, locals=None, fromlist=(), level=0):
             # sys.modules and ignores what we return, so reward code still gets the safe module only
             importlib.import_module(name)
         module = safe_numpy()
+        space = name[len("numpy."):]
+        if fromlist and allowlist.is_namespace("numpy", space):  # from numpy.linalg import norm
+            module = getattr(module, space)
         for item in fromlist or ():
             if not hasattr(module, item):
-                raise ImportError(f"numpy.{item} is not available in reward code")
+                raise ImportError(f"{module.__name__}.{item} is not available in reward code")
         return module
     return safe_math()
 
