@@ -9,6 +9,8 @@ next run's sweep and cannot break it.
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import stat
 import tempfile
@@ -17,6 +19,11 @@ import time
 SCRATCH_PREFIX = "rewardsmith-sandbox-"
 _ORPHAN_AGE_S = 600.0
 _MAX_PROBLEMS = 20  # problems kept for the report; the count goes on
+_PENDING = 4096     # non-empty subdirectories remembered per directory and pass
+REMOVE_DEADLINE_S = 20.0  # one job's scratch: removal is linear, so this stops only a flood
+SWEEP_DEADLINE_S = 20.0   # all orphans of killed runs together
+SANDBOX_UID = 65534  # the job's user where rewardsmith runs as root without bubblewrap (it owns scratch)
+log = logging.getLogger(__name__)
 _swept: set[str] = set()
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -32,11 +39,13 @@ def make_scratch() -> str:
     return tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
 
 
-def sweep_orphaned_scratch(root: str, min_age_s: float = _ORPHAN_AGE_S) -> list[str]:
+def sweep_orphaned_scratch(root: str, min_age_s: float = _ORPHAN_AGE_S,
+                           deadline_s: float = SWEEP_DEADLINE_S) -> list[str]:
     """Removes this user's scratch directories in ``root`` whose process is gone and that have not
-    changed for ``min_age_s`` seconds; gives the paths it removed completely."""
+    changed for ``min_age_s`` seconds, within ``deadline_s`` seconds in all (what is left then is
+    logged and left for the next sweep); gives the paths it removed completely."""
     removed = []
-    now = time.time()
+    now, deadline = time.time(), time.monotonic() + deadline_s
     try:
         entries = list(os.scandir(root))
     except OSError:
@@ -49,11 +58,15 @@ def sweep_orphaned_scratch(root: str, min_age_s: float = _ORPHAN_AGE_S) -> list[
             info = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() \
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() and not (os.getuid() == 0 and info.st_uid == SANDBOX_UID) \
                 or now - info.st_mtime < min_age_s or _process_exists(int(pid)):
             continue
-        if not remove_tree(entry.path):
+        problems = remove_tree(entry.path, deadline_s=deadline - time.monotonic())
+        if not problems:
             removed.append(entry.path)
+        else:
+            log.warning("could not remove all of the orphaned sandbox scratch directory %s (%d problems, "
+                        "first: %s); the next run's sweep retries", entry.path, len(problems), problems[0])
     return removed
 
 
@@ -67,9 +80,10 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def remove_tree(path: str) -> list[str]:
+def remove_tree(path: str, deadline_s: float = REMOVE_DEADLINE_S) -> list[str]:
     """Removes the directory ``path`` and everything in it without following any symbolic link or
-    recursing; gives what could not be removed (empty when all is gone). Never raises."""
+    recursing, in time linear in the number of entries and at most ``deadline_s`` seconds; gives what
+    could not be removed (empty when all is gone; past the deadline, a problem saying so). Never raises."""
     problems: list[str] = []
 
     def problem(where: str, exc: OSError) -> None:
@@ -85,7 +99,7 @@ def remove_tree(path: str) -> list[str]:
         problem(parent, exc)
         return problems
     try:
-        _remove_below(top, name, path, problem)
+        _remove_below(top, name, path, problem, time.monotonic() + max(0.0, deadline_s))
     finally:
         os.close(top)
     return problems
@@ -111,10 +125,49 @@ def _in_writable(dir_fd: int, remove, name: str) -> None:
         remove(name, dir_fd=dir_fd)
 
 
-def _remove_below(top_fd: int, name: str, shown: str, problem) -> None:
+class _PastDeadline(Exception):
+    pass
+
+
+def _sweep_dir(fd: int, stuck: set, deadline: float, where, problem) -> tuple[list[str], bool]:
+    """One pass over the open directory ``fd``: unlinks every non-directory, removes every empty
+    directory on the spot, and gives (up to ``_PENDING`` names of non-empty subdirectories to enter,
+    whether the pass changed anything). Reads the directory as a stream: a pass costs one step per
+    entry and memory for the pending names only."""
+    pending: list[str] = []
+    changed = False
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            if time.monotonic() > deadline:
+                raise _PastDeadline
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    _in_writable(fd, os.unlink, entry.name)
+                    changed = True
+                    continue
+                try:
+                    _in_writable(fd, os.rmdir, entry.name)  # most are empty: no need to enter them
+                    changed = True
+                    continue
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                        raise
+                info = entry.stat(follow_symlinks=False)
+                if (info.st_dev, info.st_ino) not in stuck and len(pending) < _PENDING:
+                    pending.append(entry.name)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                problem(where(entry.name), exc)
+    return pending, changed or bool(pending)
+
+
+def _remove_below(top_fd: int, name: str, shown: str, problem, deadline: float) -> None:
     """Empties and removes directory ``name`` of ``top_fd``, depth first, with an explicit stack of
-    (name, device, inode) instead of recursion; one directory is open at a time, so depth costs no
-    file descriptors. Going back up goes through ``..``, checked against the remembered inode."""
+    (name, device, inode, names still to enter) instead of recursion; one directory is open at a time,
+    so depth costs no file descriptors. Each directory is read in passes (``_sweep_dir``) until a pass
+    finds nothing left to do, so a directory of n entries costs O(n), not one re-read per child.
+    Going back up goes through ``..``, checked against the remembered inode."""
     try:
         fd = _open_dir(top_fd, name)
     except FileNotFoundError:
@@ -122,70 +175,73 @@ def _remove_below(top_fd: int, name: str, shown: str, problem) -> None:
     except OSError as exc:
         problem(shown, exc)
         return
-    path: list[tuple[str, int, int]] = []   # the directories we are inside, below ``name``
-    stuck: set[tuple[int, int]] = set()      # directories that could not be emptied: not entered again
+    path: list[tuple[str, int, int, list[str]]] = []  # the directories we are inside, below ``name``
+    stuck: set[tuple[int, int]] = set()  # directories that could not be emptied: not entered again
     info = os.fstat(fd)
     here = (info.st_dev, info.st_ino)
-    while True:
-        entered = False
-        try:
-            entries = list(os.scandir(fd))
-        except OSError as exc:
-            problem(_join(shown, path), exc)
-            entries = []
-            stuck.add(here)
-        for entry in entries:
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if not is_dir:
-                    _in_writable(fd, os.unlink, entry.name)
+    pending: list[str] = []
+    try:
+        while True:
+            if not pending:
+                try:
+                    pending, changed = _sweep_dir(fd, stuck, deadline, lambda n: _join(shown, path, n), problem)
+                except _PastDeadline:
+                    raise
+                except OSError as exc:
+                    problem(_join(shown, path), exc)
+                    pending, changed = [], False
+                    stuck.add(here)
+                if changed and not pending:
+                    continue  # read it again: a pass that removed something may have missed an entry
+            if pending:
+                child_name = pending.pop()
+                try:
+                    child = _open_dir(fd, child_name)
+                except FileNotFoundError:
                     continue
-                child_info = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    problem(_join(shown, path, child_name), exc)
+                    continue
+                child_info = os.fstat(child)
                 if (child_info.st_dev, child_info.st_ino) in stuck:
+                    os.close(child)
                     continue
-                child = _open_dir(fd, entry.name)
-            except FileNotFoundError:
+                path.append((child_name, *here, pending))
+                os.close(fd)
+                fd, here, pending = child, (child_info.st_dev, child_info.st_ino), []
                 continue
-            except OSError as exc:
-                problem(_join(shown, path, entry.name), exc)
-                continue
-            path.append((entry.name, *here))
-            os.close(fd)
-            fd, here, entered = child, (child_info.st_dev, child_info.st_ino), True
-            break
-        if entered:
-            continue
-        if not path:  # back at ``name`` itself, emptied as far as possible
-            os.close(fd)
+            if not path:  # back at ``name`` itself, emptied as far as possible
+                try:
+                    os.rmdir(name, dir_fd=top_fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    problem(shown, exc)
+                return
+            child_name, dev, ino, pending = path.pop()
             try:
-                os.rmdir(name, dir_fd=top_fd)
+                parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                problem(_join(shown, path, child_name), exc)
+                return
+            os.close(fd)
+            fd = parent
+            parent_info = os.fstat(parent)
+            if (parent_info.st_dev, parent_info.st_ino) != (dev, ino):  # the tree moved under us: stop
+                problem(_join(shown, path), OSError("directory moved during removal"))
+                return
+            left, here = here, (dev, ino)
+            try:
+                _in_writable(fd, os.rmdir, child_name)
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                problem(shown, exc)
-            return
-        child_name, dev, ino = path.pop()
-        try:
-            parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
-        except OSError as exc:
-            problem(_join(shown, path, child_name), exc)
-            os.close(fd)
-            return
+                stuck.add(left)
+                problem(_join(shown, path, child_name), exc)
+    except _PastDeadline:
+        problem(shown, OSError(f"stopped at the removal deadline; the rest is left for the next run's sweep"))
+    finally:
         os.close(fd)
-        parent_info = os.fstat(parent)
-        if (parent_info.st_dev, parent_info.st_ino) != (dev, ino):  # the tree moved under us: stop
-            os.close(parent)
-            problem(_join(shown, path), OSError("directory moved during removal"))
-            return
-        fd, left = parent, here
-        here = (dev, ino)
-        try:
-            _in_writable(fd, os.rmdir, child_name)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            stuck.add(left)
-            problem(_join(shown, path, child_name), exc)
 
 
 def _join(shown: str, path: list, *more: str) -> str:

@@ -401,6 +401,52 @@ def test_a_hostile_orphan_cannot_break_the_sweep(tmp_path):
     assert not orphan.exists()
 
 
+@pytest.fixture
+def memory_dir(tmp_path):
+    """A directory on tmpfs where there is one (where removal costs what the algorithm costs, not the
+    disk's journal), else pytest's own."""
+    base = tempfile.mkdtemp(prefix="rewardsmith-test-", dir="/dev/shm") if os.access("/dev/shm", os.W_OK) \
+        else str(tmp_path)
+    yield base
+    remove_tree(base)
+
+
+def flat_tree(root: str, count: int) -> None:
+    os.mkdir(root)
+    for i in range(count):
+        os.mkdir(os.path.join(root, f"d{i}"))
+    os.mkdir(os.path.join(root, "full"))  # and one directory that is not empty
+    for i in range(100):
+        os.symlink("/", os.path.join(root, "full", f"l{i}"))
+
+
+def test_removing_many_sibling_directories_is_linear(memory_dir):
+    """20,000 empty directories side by side (what a job makes in a second): the old walk read the
+    parent again after each one, 173 s on tmpfs; linear, it takes a fraction of a second."""
+    tree = os.path.join(memory_dir, "flat")
+    flat_tree(tree, 20_000)
+    started = time.monotonic()
+    assert remove_tree(tree) == []
+    assert time.monotonic() - started < 5.0 and not os.path.lexists(tree)
+
+
+def test_removal_and_the_sweep_stop_at_their_deadline_and_the_next_sweep_finishes(memory_dir):
+    orphan = os.path.join(memory_dir, "rewardsmith-sandbox-999999999-flood")  # a pid no process has
+    flat_tree(orphan, 20_000)
+    started = time.monotonic()
+    problems = remove_tree(orphan, deadline_s=0.01)
+    assert time.monotonic() - started < 1.0
+    assert os.path.isdir(orphan) and "stopped at the removal deadline" in problems[-1], problems
+    old = time.time() - 3600
+    os.utime(orphan, (old, old))
+    started = time.monotonic()
+    assert sweep_orphaned_scratch(memory_dir, deadline_s=0.01) == []  # bounded: it gives up, says so
+    assert time.monotonic() - started < 1.0 and os.path.isdir(orphan)
+    os.utime(orphan, (old, old))
+    assert sweep_orphaned_scratch(memory_dir) == [orphan]  # the next sweep finishes the job
+    assert not os.path.lexists(orphan)
+
+
 # --------------------------------------------------------------------------- the protocol
 
 
