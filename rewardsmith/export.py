@@ -6,9 +6,10 @@ reward code verbatim between two markers, with its sha256 in the header; the tas
 ``gymnasium.Wrapper`` that trains on ``compute_reward``'s total. The reward code keeps every name it
 defines; where one collides with a name of the module's own, the module's gets a trailing underscore.
 
-Everything is checked before anything is written: the module compiles, imports nothing else, the
-block between the markers is the code and matches the header hash, and the module's own code uses
-no name the reward code rebinds.
+Everything is checked before anything is written: the reward code passes today's static critic (the
+module runs outside any sandbox, with the real numpy: the critic's numpy/math allow-list is what keeps
+it to numbers), the module compiles, imports nothing else, the block between the markers is the code
+and matches the header hash, and the module's own code uses no name the reward code rebinds.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import textwrap
 from pathlib import Path
 
 from . import __version__
+from .critic import static_findings
 from .errors import RewardsmithError
 from .store import code_hash  # the header records the same hash the run store keys on
 from .task import StateField, Task
@@ -84,6 +86,7 @@ def render_module(task: Task, code: str, meta: dict, module_name: str | None = N
     """
     meta = _checked_meta(meta)
     bindings = _reward_bindings(code)
+    _passes_todays_critic(task, code)
     taken = set(bindings)
     names = {}  # the module's own name -> the name it gets in this file
     for own in OWN_NAMES + tuple(f"_field_{f}" for f in task.fields):
@@ -149,6 +152,19 @@ def export_module(task: Task, code: str, meta: dict, path: str | Path) -> Path:
 
 
 # --------------------------------------------------------------------------- pieces
+
+
+def _passes_todays_critic(task: Task, code: str) -> None:
+    """ExportError unless ``code`` passes the static critic as it is today. The module runs outside any
+    sandbox with the real numpy, so the critic's rules (the numpy/math allow-list above all) are what
+    keeps it to numbers; a run made by an older rewardsmith may hold code that today's rules refuse."""
+    errors = [f for f in static_findings(code, list(task.fields)) if f.severity == "error"]
+    if errors:
+        raise ExportError(
+            "the reward code fails rewardsmith's static critic as it is today, so it is not written as a "
+            "module that runs outside the sandbox:\n" + "\n".join(f"- {f}" for f in errors) +
+            "\nLikely cause: a run scored by an older rewardsmith. Change the code (rewardsmith edit) and "
+            "export the edited candidate once it is scored.")
 
 
 def _as_block(code: str) -> str:

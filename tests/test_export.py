@@ -153,10 +153,11 @@ def test_reward_code_keeps_its_names_and_the_module_renames_its_own(tmp_path):
         assert reward == total and info["reward_components"] == components
 
 
-@pytest.mark.parametrize("rebinding, name", [("float = np.float32", "float"), ("np = 3.0", "np")])
+@pytest.mark.parametrize("rebinding, name", [("float = numpy.float32", "float"), ("np = 3.0", "np")])
 def test_reward_code_rebinding_a_name_the_module_needs_is_refused(rebinding, name):
     task = load_task("mountaincar-reach")
-    code = f"import numpy as np\n{rebinding}\n\ndef compute_reward(state, action, next_state):\n" \
+    # numpy imported as numpy: the critic refuses rebinding the name numpy is imported under, not np
+    code = f"import numpy\n{rebinding}\n\ndef compute_reward(state, action, next_state):\n" \
            f"    return 1.0, {{'one': 1.0}}\n"
     with pytest.raises(ExportError, match=f"binds {name} at module level"):
         render_module(task, code, META)
@@ -254,6 +255,56 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     with pytest.raises(ExportError, match="should end in .py"):
         export_module(task, task.baseline, META, tmp_path / "reward.txt")
     assert not list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- reward code past the sandbox
+
+HOSTILE_CHAIN = (Path(__file__).parent / "hostile" / "numpy_chain_to_os.py").read_text()
+# what a user's training script does with an exported module: make the env, take a step
+STEP_ONCE = """
+import importlib, sys
+sys.path.insert(0, ".")
+module = importlib.import_module(sys.argv[1])
+env = module.make_env()
+env.reset(seed=0)
+env.step(env.action_space.sample())
+print("stepped")
+"""
+
+
+def test_a_numpy_chain_to_os_is_refused_by_the_critic_and_by_export(tmp_path):
+    """tests/hostile/numpy_chain_to_os.py is inert in the sandbox but live with the real numpy: the
+    static critic names its line and the nearest allowed name, and export writes nothing for it."""
+    task = load_task("mountaincar-reach")
+    findings = static_findings(HOSTILE_CHAIN, list(task.fields))
+    chain_line = next(i for i, text in enumerate(HOSTILE_CHAIN.splitlines(), 1) if "np.matrixlib.defmatrix.sys.modules[" in text)
+    assert [(f.rule, f.line) for f in findings] == [("allow-list", chain_line)], findings
+    assert "np.matrixlib.defmatrix.sys.modules is not on rewardsmith's numpy allow-list (nearest allowed: np." \
+        in findings[0].message
+    with pytest.raises(ExportError, match=rf"fails rewardsmith's static critic(.|\n)*line {chain_line}: "
+                                          rf"np.matrixlib.defmatrix.sys.modules is not on"):
+        export_module(task, HOSTILE_CHAIN, META, tmp_path / "escaping_reward.py")
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_chain_is_inert_in_the_sandbox_and_live_in_a_module_written_without_the_check(tmp_path, monkeypatch):
+    """The control: the sandbox's dynamic probe sees a well-behaved reward, so only the static check
+    stands in the way; a module written without it (as an older rewardsmith did), run by a fresh
+    interpreter with the real numpy, does reach os."""
+    from rewardsmith import export
+    from rewardsmith.launch import Limits, run_job
+
+    task = load_task("mountaincar-reach")
+    probe = run_job({"kind": "check", "task_path": str(task.path), "code": HOSTILE_CHAIN, "transitions": 5,
+                     "seed": 0}, Limits(wall_seconds=20, cpu_seconds=10, memory_mb=1536))
+    assert probe["ok"] is True, probe  # inert: np.matrixlib is not in the sandbox's numpy
+
+    monkeypatch.setattr(export, "_passes_todays_critic", lambda task, code: None)
+    export_module(task, HOSTILE_CHAIN, META, tmp_path / "escaping_reward.py")
+    run = subprocess.run([sys.executable, "-c", STEP_ONCE, "escaping_reward"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert "stepped" in run.stdout, run.stderr[-2000:]
+    assert (tmp_path / "escaped-by-reward").is_dir()  # the reward made it through os
 
 
 # --------------------------------------------------------------------------- a clean interpreter
