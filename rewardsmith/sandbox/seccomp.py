@@ -11,10 +11,17 @@ it needs no library. It refuses, with EPERM:
 - device nodes (``mknod``/``mknodat``), ``ptrace`` and cross-process memory access, ``pidfd_getfd``;
 - mounts and namespaces (``mount`` and the new mount API, ``umount2``, ``pivot_root``, ``chroot``,
   ``unshare``, ``setns``), file handles (``open_by_handle_at``), ``bpf``, the kernel keyring,
-  ``perf_event_open``, ``io_uring``, ``userfaultfd``, ``kexec_*`` and kernel modules.
+  ``perf_event_open``, ``io_uring``, ``userfaultfd``, ``kexec_*`` and kernel modules;
+- memory the address-space limit does not count: System V shared memory, message queues and
+  semaphores (``shmget``...), ``memfd_create``; extended attributes and ``chown``;
+- ``inotify``/``fanotify``; the scheduling and memory policy of processes (``setpriority``,
+  ``sched_setaffinity``, ``migrate_pages``...), ``kcmp``; ``syslog``, ``reboot``, swap, clocks,
+  host names, quotas, I/O ports, ``acct``, ``vhangup``.
 
 Another architecture than the one the filter was built for (x86_64's 32-bit and x32 ABIs included)
-kills the process: those are other system-call tables, and no honest child uses them.
+kills the process (SIGSYS, the only call the filter kills for; the parent says so): those are other
+system-call tables, and no honest child uses them. Everything else answers an error the caller sees,
+so a refused call never leaves an unexplained dead process.
 """
 
 from __future__ import annotations
@@ -37,7 +44,23 @@ DENIED = (
     "bpf", "keyctl", "add_key", "request_key", "perf_event_open",
     "io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd",
     "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    # memory outside the address-space limit: System V IPC objects (they outlive a process that has
+    # no ipc namespace of its own) and memory-backed files
+    "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl",
+    "semget", "semop", "semtimedop", "semctl", "memfd_create", "memfd_secret",
+    # watching other files, and kernel memory that is no file's size: extended attributes
+    "inotify_init", "inotify_init1", "inotify_add_watch", "fanotify_init", "fanotify_mark",
+    "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
+    "setxattrat", "removexattrat", "chown", "fchown", "lchown", "fchownat",
+    # other processes' scheduling and memory, and calls only an administrator makes
+    "setpriority", "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr",
+    "ioprio_set", "migrate_pages", "move_pages", "process_madvise", "kcmp",
+    "syslog", "reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "clock_adjtime",
+    "adjtimex", "sethostname", "setdomainname", "iopl", "ioperm", "quotactl", "quotactl_fd", "vhangup",
+    "lookup_dcookie",
 )
+# calls a table may lack (aarch64 has only the *at and generic forms)
+NOT_IN_EVERY_TABLE = frozenset(("fork", "vfork", "mknod", "inotify_init", "iopl", "ioperm", "chown", "lchown"))
 
 # (AUDIT_ARCH_*, system-call numbers) from linux/audit.h and the kernel's syscall tables; aarch64
 # uses the generic table, which has no fork, vfork or mknod (glibc uses clone and mknodat there)
@@ -53,6 +76,18 @@ _ARCHITECTURES = {
         "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "userfaultfd": 323,
         "kexec_load": 246, "kexec_file_load": 320, "init_module": 175, "finit_module": 313,
         "delete_module": 176, "seccomp": 317,
+        "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "msgget": 68, "msgsnd": 69, "msgrcv": 70,
+        "msgctl": 71, "semget": 64, "semop": 65, "semctl": 66, "semtimedop": 220, "memfd_create": 319,
+        "memfd_secret": 447, "inotify_init": 253, "inotify_add_watch": 254, "inotify_init1": 294,
+        "fanotify_init": 300, "fanotify_mark": 301, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
+        "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199, "setxattrat": 463, "removexattrat": 466,
+        "chown": 92, "fchown": 93, "lchown": 94, "fchownat": 260,
+        "setpriority": 141, "sched_setaffinity": 203, "sched_setscheduler": 144, "sched_setparam": 142,
+        "sched_setattr": 314, "ioprio_set": 251, "migrate_pages": 256, "move_pages": 279,
+        "process_madvise": 440, "kcmp": 312, "syslog": 103, "reboot": 169, "swapon": 167, "swapoff": 168,
+        "acct": 163, "settimeofday": 164, "clock_settime": 227, "clock_adjtime": 305, "adjtimex": 159,
+        "sethostname": 170, "setdomainname": 171, "iopl": 172, "ioperm": 173, "quotactl": 179,
+        "quotactl_fd": 443, "vhangup": 153, "lookup_dcookie": 212,
     }),
     "aarch64": (0xC00000B7, {
         "execve": 221, "execveat": 281, "clone": 220, "clone3": 435,
@@ -65,6 +100,18 @@ _ARCHITECTURES = {
         "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "userfaultfd": 282,
         "kexec_load": 104, "kexec_file_load": 294, "init_module": 105, "finit_module": 273,
         "delete_module": 106, "seccomp": 277,
+        "shmget": 194, "shmat": 196, "shmctl": 195, "shmdt": 197, "msgget": 186, "msgsnd": 189, "msgrcv": 188,
+        "msgctl": 187, "semget": 190, "semop": 193, "semctl": 191, "semtimedop": 192, "memfd_create": 279,
+        "memfd_secret": 447, "inotify_add_watch": 27, "inotify_init1": 26,
+        "fanotify_init": 262, "fanotify_mark": 263, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7,
+        "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16, "setxattrat": 463, "removexattrat": 466,
+        "fchown": 55, "fchownat": 54,
+        "setpriority": 140, "sched_setaffinity": 122, "sched_setscheduler": 119, "sched_setparam": 118,
+        "sched_setattr": 274, "ioprio_set": 30, "migrate_pages": 238, "move_pages": 239,
+        "process_madvise": 440, "kcmp": 272, "syslog": 116, "reboot": 142, "swapon": 224, "swapoff": 225,
+        "acct": 89, "settimeofday": 170, "clock_settime": 112, "clock_adjtime": 266, "adjtimex": 171,
+        "sethostname": 161, "setdomainname": 162, "quotactl": 60,
+        "quotactl_fd": 443, "vhangup": 58, "lookup_dcookie": 18,
     }),
 }
 _X32_SYSCALL_BIT = 0x40000000  # x86_64 system calls with this bit set are the x32 ABI's
