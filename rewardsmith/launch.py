@@ -42,7 +42,10 @@ _ENV_ALLOW = (
     "VIRTUAL_ENV", "PYTHONPATH", "DISPLAY", "PYGLFW_LIBRARY",
 )
 _LOG_TAIL = 16_384
-MAX_MESSAGE = 64 << 20    # bytes in one protocol line; a trained policy as numbers stays far below
+MAX_MESSAGE = 32 << 20    # bytes of the one line that may be long, the result (a trained policy and
+#                           its checkpoint are base64 text: a few MB for big MLPs)
+MAX_EVENT_LINE = 1 << 20  # bytes of any other line (progress and phase messages are a few hundred)
+MAX_PARSED = 96 << 20     # estimated bytes of the Python objects one line may become (``parsed_size``)
 MAX_EVENTS = 20_000       # progress and phase messages per job; training sends a few dozen
 _MAX_ERROR_TEXT = 8_000   # characters of a child's error message kept
 _KILL_WAIT_S = 10.0       # after SIGKILL, how long to wait for the kernel to tear the job down
@@ -266,6 +269,7 @@ class _Protocol:
         self.token, self.on_event = token, on_event
         self.buffer = bytearray()
         self.result, self.error, self.phase, self.events = None, None, "starting", 0
+        self.long_line = False  # whether a line longer than MAX_EVENT_LINE came (only the result may)
 
     def feed(self, chunk: bytes) -> None:
         """Takes bytes from the protocol pipe; raises SandboxError(kind=protocol) on a violation."""
@@ -273,24 +277,40 @@ class _Protocol:
         self.buffer += chunk
         newline = self.buffer.find(b"\n", start)
         while newline >= 0:
-            line = bytes(self.buffer[:newline])
-            del self.buffer[:newline + 1]
+            if newline == len(self.buffer) - 1:  # the usual case: the line ends the chunk, no copy
+                line, self.buffer = self.buffer, bytearray()
+                del line[-1]
+            else:
+                line = self.buffer[:newline]
+                del self.buffer[:newline + 1]
             self._message(line)
             newline = self.buffer.find(b"\n")
         if len(self.buffer) > MAX_MESSAGE:
             raise _violation(f"a message longer than {MAX_MESSAGE >> 20} MB")
 
-    def _message(self, line: bytes) -> None:
+    def _message(self, line: bytearray) -> None:
         if self.result is not None or self.error is not None:
             raise _violation("more messages after its result")
+        # bounded before it is parsed: a line of ``[{},{},...]`` becomes 20 times its size in objects
+        if len(line) > MAX_EVENT_LINE and self.long_line:
+            raise _violation(f"a second message longer than {MAX_EVENT_LINE >> 20} MB (only its result may be)")
+        self.long_line = self.long_line or len(line) > MAX_EVENT_LINE
+        estimate = parsed_size(line)
+        if estimate > MAX_PARSED:
+            raise _violation(f"a message that would take about {estimate >> 20} MB to read (at most "
+                             f"{MAX_PARSED >> 20} MB: too many items or nested containers)")
         try:
-            message = json.loads(line)
+            text = line.decode()
+            del line  # only the text and what it becomes stay alive while it is parsed
+            message = json.loads(text)
         except (ValueError, RecursionError):
             raise _violation("a line that is not JSON") from None
         if not isinstance(message, dict) or not isinstance(message.get("token"), str) \
                 or not secrets.compare_digest(message.pop("token"), self.token):
             raise _violation("a message without this job's token")
         kind = message.get("event")
+        if self.long_line and kind not in ("result", "error"):
+            raise _violation(f"a {str(kind)[:40]!r} message longer than {MAX_EVENT_LINE >> 20} MB")
         if kind == "result":
             if not isinstance(message.get("result"), dict):
                 raise _violation(f"a result of type {type(message.get('result')).__name__} (expected an object)")
@@ -317,6 +337,14 @@ class _Protocol:
             except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
                 raise _violation(f"a malformed {kind[:40]!r} message ({type(exc).__name__}: "
                                  f"{str(exc)[:200]})") from exc
+
+
+def parsed_size(line: bytes | bytearray) -> int:
+    """An upper estimate of the bytes ``json.loads(line)`` allocates, counted without parsing: per
+    container (``{``/``[``) an empty dict's 64 bytes and a pointer, per item (``,``/``:``) a float's
+    24 bytes and room for a dict slot or a short string's header, plus the text itself. Characters
+    inside strings are counted too, which only makes it stricter (base64 holds none of them)."""
+    return 72 * (line.count(b"{") + line.count(b"[")) + 56 * (line.count(b",") + line.count(b":")) + len(line)
 
 
 def _violation(what: str) -> SandboxError:

@@ -505,6 +505,8 @@ def test_removal_and_the_sweep_stop_at_their_deadline_and_the_next_sweep_finishe
     ('os.write(protocol_fd, b"[" * 100000 + b"\\n")', "a line that is not JSON"),
     ('for _ in range(30000): emit({"event": "progress", "snapshot": {}})', "progress messages"),
     ('emit({"event": "result", "result": {}}); emit({"event": "result", "result": {}})', "after its result"),
+    ('emit({"event": "progress", "snapshot": "x" * (2 << 20)})', "'progress' message longer than 1 MB"),
+    ('emit({"event": "result", "result": {"x": [[]] * 3000000}})', "would take about"),
 ])
 def test_malformed_messages_are_protocol_errors(attack, expected):
     with pytest.raises(SandboxError) as caught:
@@ -525,6 +527,54 @@ def test_a_huge_message_is_a_protocol_error_not_a_crash():
     with pytest.raises(SandboxError) as caught:
         unguarded(code, OS_LAYERS, Limits(wall_seconds=60, cpu_seconds=60, memory_mb=1024))
     assert caught.value.kind == "protocol" and "longer than" in str(caught.value)
+
+
+PARENT_MEMORY = '''
+import json, resource, sys
+from rewardsmith import launch
+from rewardsmith.confinement import Layers
+from rewardsmith.errors import SandboxError
+if sys.argv[1] == "unbounded":  # the control: the line is parsed, as before issue 18
+    launch.MAX_PARSED = 1 << 40
+code = """
+import os, time
+line = b"[" + b"{},{}," * ((12 << 20) // 6) + b"{}]\\\\n"   # 12 MB of empty objects in one line
+os.write(protocol_fd, line)
+time.sleep(60)
+"""
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    launch.run_job({"kind": "unguarded", "code": code}, launch.Limits(wall_seconds=60, cpu_seconds=60, memory_mb=1024),
+                   layers=Layers(bubblewrap=sys.argv[2] == "bubblewrap", python=False))
+    outcome = "no error"
+except SandboxError as exc:
+    outcome = f"{exc.kind}: {exc}"
+print(json.dumps({"growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,
+                  "outcome": outcome}))
+'''
+
+
+@pytest.mark.parametrize("bound", ["bounded", "unbounded"])
+def test_a_line_of_many_small_objects_never_reaches_the_parser(bound):
+    """One 12 MB line of ``[{},{},...]`` (within the line limit) would become about 300 MB of dicts in
+    the parent: it is refused from a count of its brackets and commas, before it is parsed, and the
+    parent's peak memory grows by less than 200 MB (the control, with the estimate's limit lifted,
+    parses it and grows past that)."""
+    wrapper = "bubblewrap" if confinement.bubblewrap_problem() is None else "none"
+    done = subprocess.run([sys.executable, "-c", PARENT_MEMORY, bound, wrapper], capture_output=True, text=True,
+                          timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.abspath(launch.__file__))))
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    if bound == "unbounded":
+        assert report["growth_mb"] > 200, report
+        return
+    assert report["outcome"].startswith("protocol:") and "would take about" in report["outcome"], report
+    assert report["growth_mb"] < 200, report
+
+
+def test_a_long_result_line_still_arrives():
+    """A trained policy and its checkpoint come back as one line of base64 text, a few MB for big MLPs."""
+    assert unguarded('result = "QUJD" * (5 << 20)', OS_LAYERS if confinement.bubblewrap_problem() is None
+                     else SECCOMP) == "QUJD" * (5 << 20)
 
 
 def test_a_progress_payload_the_parent_cannot_read_is_a_protocol_error():
