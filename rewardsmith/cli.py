@@ -77,22 +77,44 @@ def _read_reward(task, reward: str) -> tuple[str | None, str]:
 @main.command()
 def tasks():
     """Lists the shipped tasks with their environment, default budget, time per training and goal."""
-    from rich.table import Table
+    import shutil
+    import textwrap
 
     from .task import list_tasks
 
-    table = Table(show_lines=False)
-    for column in ("task", "environment", "timesteps", "one training", "goal"):
-        table.add_column(column, overflow="fold")
+    # two lines a task, so that it reads at 80 columns: the facts, then the goal cut to the width
+    width = shutil.get_terminal_size().columns
+    rows = []
     for task in list_tasks():
-        goal = task.goal if len(task.goal) < 90 else task.goal[:87] + "..."
         seconds = task.training.estimated_seconds()
         took = "?" if seconds is None else f"~{seconds:.0f} s" if seconds < 100 else f"~{seconds / 60:.1f} min"
-        table.add_row(task.name, task.env_id, f"{task.training.timesteps:,}", took, goal)
-    _console().print(table)
-    _console().print("one training: PPO at the default budget on one idle core, from the env steps/s measured "
-                     "for the task (TRAINING['steps_per_second'], benchmarks/training_throughput.py); "
-                     "start-up and evaluation add a few seconds, a busy core more.")
+        rows.append((task.name, task.env_id, f"{task.training.timesteps:,}", took, " ".join(task.goal.split())))
+    name_w = max(len("task"), *(len(r[0]) for r in rows))
+    env_w = max(len("environment"), *(len(r[1]) for r in rows))
+    steps_w = max(len("timesteps"), *(len(r[2]) for r in rows))
+    click.echo(f"{'task':<{name_w}}  {'environment':<{env_w}}  {'timesteps':>{steps_w}}  one training")
+    for name, env_id, steps, took, goal in rows:
+        click.echo(f"{name:<{name_w}}  {env_id:<{env_w}}  {steps:>{steps_w}}  {took}")
+        click.echo(textwrap.shorten(goal, max(20, width - 5), placeholder=" ...", initial_indent="    "))
+    click.echo("\n" + textwrap.fill(
+        "one training: PPO at the default budget on one idle core, from the env steps/s measured for the task "
+        "(TRAINING['steps_per_second'], benchmarks/training_throughput.py); start-up and evaluation add a few "
+        "seconds, a busy core more. `rewardsmith check --task NAME FILE.py` shows a task's fields.",
+        max(40, width - 1)))
+
+
+@main.command()
+def doctor():
+    """Says what this machine gives rewardsmith (each sandbox layer, rendering, the browser, PyTorch,
+    cores) and what to install for anything missing; exit 0 if --sandbox strict would run, else 1."""
+    import shutil
+
+    from .doctor import findings, render, strict_problem
+
+    found = findings()
+    strict = strict_problem(found)
+    click.echo(render(found, strict, shutil.get_terminal_size().columns - 1))
+    sys.exit(0 if strict is None else 1)
 
 
 @main.command()
