@@ -392,10 +392,9 @@ def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str
                     except SandboxError as exc:
                         raise SandboxError(f"{exc}{_tail(log_tail)}", kind="protocol") from exc
     # the streams are closed, but a child may close them and keep running: wait only for the time left
-    try:
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        raise _timeout(limits, protocol.phase, log_tail) from None
+    exited, usage = _reap(proc, max(0.0, deadline - time.monotonic()))
+    if not exited:
+        raise _timeout(limits, protocol.phase, log_tail)
     if protocol.result is not None:
         protocol.result["log_tail"] = log_tail.decode(errors="replace")
         return protocol.result
@@ -404,18 +403,81 @@ def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str
         if kind == "unavailable" and protocol.events == 0:  # said before the child reported itself confined
             raise SandboxUnavailable(message)
         raise SandboxError(message, kind=kind)
+    raise _exit_error(proc, usage, limits, protocol.phase, log_tail)
+
+
+def _reap(proc: subprocess.Popen, timeout: float):
+    """Waits at most ``timeout`` s for ``proc`` to exit and reaps it; gives (exited, resource usage or
+    None). The usage (``os.wait4``) is the kernel's count for the process and every descendant it
+    reaped: under bubblewrap, the whole job. Reward code cannot forge it."""
+    if proc.returncode is not None:
+        return True, None
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except OSError:  # not Linux >= 5.3, or already reaped
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False, None
+        return True, None
+    try:
+        with selectors.DefaultSelector() as wait:
+            wait.register(pidfd, selectors.EVENT_READ)
+            if not wait.select(timeout=timeout):
+                return False, None
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except ChildProcessError:  # reaped by someone else meanwhile
+            proc.wait()
+            return True, None
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return True, usage
+    finally:
+        os.close(pidfd)
+
+
+def _exit_signal(proc: subprocess.Popen) -> int | None:
+    """The signal that ended the job: the process's own, or (bubblewrap exits with 128 + the signal
+    that killed what it ran) its child's."""
     code = proc.returncode
-    if code in (-signal.SIGXCPU, -signal.SIGKILL) and limits.cpu_seconds:
-        raise SandboxError(
-            f"the sandboxed process used up its CPU-time limit of {limits.for_child()['cpu_seconds']:.0f} s "
-            f"(it was {protocol.phase}); likely cause: an infinite loop.{_tail(log_tail)}",
-            kind="cpu",
-        )
-    raise SandboxError(
-        f"the sandboxed process died with exit code {code} while {protocol.phase}; likely cause: it ran out "
-        f"of memory (limit {limits.memory_mb} MB) or crashed.{_tail(log_tail)}",
-        kind="memory" if code in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT) else "crash",
-    )
+    if code is not None and code < 0:
+        return -code
+    if code is not None and 128 < code < 128 + 65 and os.path.basename(str(proc.args[0])) == "bwrap":
+        return code - 128
+    return None
+
+
+def _exit_error(proc: subprocess.Popen, usage, limits: Limits, phase: str, log_tail) -> SandboxError:
+    """Why a job ended without a result, told from its exit status and the kernel's count of its CPU
+    time and peak memory: the seccomp filter (SIGSYS), the CPU-time limit (SIGXCPU, then SIGKILL at the
+    hard limit), memory (SIGKILL below the CPU limit: the kernel's OOM killer; SIGSEGV/SIGABRT/SIGBUS:
+    an allocation failed in native code), or a crash."""
+    number = _exit_signal(proc)
+    name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+    cpu_limit = limits.for_child()["cpu_seconds"]
+    cpu = usage.ru_utime + usage.ru_stime if usage is not None else None
+    peak_mb = usage.ru_maxrss / 1024 if usage is not None else None
+    spent = "" if usage is None else (f" after {cpu:.1f} s of CPU time with a peak of {peak_mb:.0f} MB "
+                                      f"resident")
+    if number == signal.SIGSYS:
+        return SandboxError(
+            f"the sandboxed process was stopped by the system-call filter: a call from another system-call "
+            f"table (32-bit or x32), the only kind the filter kills for (it was {phase}){_tail(log_tail)}",
+            kind="crash")
+    if number == signal.SIGXCPU or number == signal.SIGKILL and (cpu is None or cpu >= cpu_limit - 0.5):
+        return SandboxError(
+            f"the sandboxed process used up its CPU-time limit of {cpu_limit:.0f} s (killed by {name}"
+            f"{spent}; it was {phase}); likely cause: an infinite loop.{_tail(log_tail)}", kind="cpu")
+    if number in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
+        how = "the kernel's out-of-memory killer" if number == signal.SIGKILL else \
+            "an allocation that failed in native code, or a crash"
+        return SandboxError(
+            f"the sandboxed process was killed by {name}{spent}, below its CPU-time limit of {cpu_limit:.0f} s, "
+            f"while {phase}; likely cause: it ran out of memory (address-space limit {limits.memory_mb} MB; "
+            f"{how}).{_tail(log_tail)}", kind="memory")
+    died = f"was killed by {name}" if number else f"exited with code {proc.returncode}"
+    return SandboxError(f"the sandboxed process {died}{spent} while {phase}, without a result; likely cause: "
+                        f"it crashed, or reward code ended it.{_tail(log_tail)}", kind="crash")
 
 
 def _timeout(limits: Limits, phase: str, log_tail) -> SandboxError:

@@ -373,8 +373,8 @@ def test_bubblewrap_shows_only_what_the_job_reads():
                                    *{p.split("/")[1] for p in confinement.readable_paths(None, [])}}
     assert "home" not in result["root"] or not os.path.expanduser("~").startswith("/home")
     assert result["checkout"] == sorted(["rewardsmith", "tasks"])  # not the checkout's other files
-    assert result["uid"] == int(confinement.SANDBOX_UID) and result["pid"] == 2
-    assert result["processes"] == ["1", "2"] and result["hostname"] == "sandbox"
+    assert result["uid"] == int(confinement.SANDBOX_UID) and result["pid"] == 1  # the namespace's init
+    assert result["processes"] == ["1"] and result["hostname"] == "sandbox"
 
 
 # --------------------------------------------------------------------------- scratch removal
@@ -584,6 +584,42 @@ def test_a_progress_payload_the_parent_cannot_read_is_a_protocol_error():
     with pytest.raises(SandboxError) as caught:
         unguarded('emit({"event": "progress", "snapshot": {"step": "many"}})', OS_LAYERS, on_event=on_event)
     assert caught.value.kind == "protocol" and "TypeError" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- how a job ended
+
+ENDINGS = {  # code, the kind of error, what its message must say
+    "cpu": ("import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)  # so the hard limit's SIGKILL ends it\n"
+            "while True:\n    pass", "cpu", "used up its CPU-time limit of 1 s (killed by SIGKILL after"),
+    # as the out-of-memory killer does (a namespace's init, as the job is under bubblewrap, cannot
+    # send itself SIGKILL: this one runs unwrapped only)
+    "oom": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "memory", "killed by SIGKILL after 0."),
+    "native": ("import ctypes\nctypes.string_at(0)  # what a failed allocation in native code leads to", "memory",
+               "killed by SIGSEGV after 0."),
+    "filter": ("import ctypes\nctypes.CDLL(None).syscall(0x40000000 | 39)  # getpid of the x32 table\nresult = 1",
+               "crash", "stopped by the system-call filter"),
+}
+
+
+@needs_seccomp
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+@pytest.mark.parametrize("layers", [pytest.param(OS_LAYERS, id="bubblewrap", marks=needs_bubblewrap),
+                                    pytest.param(SECCOMP, id="unwrapped")])
+def test_the_message_tells_cpu_memory_and_filter_kills_apart(layers, ending):
+    code, kind, says = ENDINGS[ending]
+    if ending == "oom" and layers.bubblewrap:
+        pytest.skip("the namespace's init cannot send itself SIGKILL")
+    with pytest.raises(SandboxError) as caught:
+        unguarded(code, layers, Limits(wall_seconds=30, cpu_seconds=1, memory_mb=1024))
+    assert caught.value.kind == kind and says in str(caught.value), str(caught.value)
+    if ending != "cpu":
+        assert "CPU-time limit of 1 s (" not in str(caught.value)
+
+
+@needs_seccomp
+def test_without_the_filter_the_other_table_is_no_kill():
+    """The control of the filter's case above: the same call, no filter, and the job ends normally."""
+    assert unguarded(ENDINGS["filter"][0], NO_LAYERS) == 1
 
 
 # --------------------------------------------------------------------------- modes
