@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import string
+import symtable
 import time
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ from .errors import SandboxError
 from .launch import Limits, run_job
 from .records import ComponentStats, CriticVerdict, ProbeStats
 from .sandbox import allowlist
-from .sandbox.rewardcode import ALLOWED_MODULES
+from .sandbox.rewardcode import ALLOWED_MODULES, safe_builtins
 
 FORBIDDEN_NAMES = frozenset(
     "eval exec compile open __import__ getattr setattr delattr hasattr globals locals vars dir input "
@@ -141,6 +142,7 @@ def static_findings(code: str, field_names: list[str] | None = None) -> list[Fin
     for node in ast.walk(tree):
         found += _node_findings(node, chained)
     found += _impurities(tree)
+    found += _undefined_names(code, tree)
     return sorted(found, key=lambda f: (f.line or 0, f.rule))
 
 
@@ -362,6 +364,36 @@ def _off_list(module: str, path: str, written: str, alias: str | None, line: int
     return Finding("allow-list", f"{written} is not on rewardsmith's {module} allow-list{nearest}{why}. "
                    f"Expected a listed name (`python -m rewardsmith.sandbox.allowlist` prints them): no "
                    f"submodule, file, process or global-state name is on it.", line)
+
+
+# the builtins reward code gets (the sandbox's table); every other name it reads it must define itself
+SAFE_BUILTINS = frozenset(safe_builtins()) - {"__import__"}
+
+
+def _undefined_names(code: str, tree: ast.Module) -> list[Finding]:
+    """Names the code reads from its module's globals but never binds, and that are no builtin it gets.
+    In the sandbox they do not exist; in an exported module they would be that module's own globals
+    (``gym``, ``np`` without an import), which lead anywhere (``gym.os``)."""
+    try:
+        top = symtable.symtable(code, "<reward>", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []  # the parse already reported it
+    bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    read = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
+    stack = list(top.get_children())
+    while stack:
+        scope = stack.pop()
+        read |= {s.get_name() for s in scope.get_symbols() if s.is_global() and s.is_referenced()}
+        stack += scope.get_children()
+    undefined = read - bound - SAFE_BUILTINS - FORBIDDEN_NAMES
+    found = []
+    for name in sorted(n for n in undefined if not n.startswith("__")):  # dunders have their own rule
+        line = next((n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name), None)
+        found.append(Finding(
+            "undefined-name", f"{name!r} is read but never defined; expected only names the code defines or "
+            f"imports (numpy, math) and the builtins reward code gets. Likely cause: a missing import, a "
+            f"typo, or a builtin that is not available to reward code.", line))
+    return found
 
 
 def _dotted(node: ast.Attribute) -> str:

@@ -202,6 +202,11 @@ STATIC_CASES = [
      reward("h = np.full(4, state.position)\nreturn 0.0, {}", "HISTORY = np.zeros(4)\n")),
     ("global-random", "np.random.normal(", reward("x = np.random.normal()\nreturn x, {}"),
      reward("x = np.random.default_rng(0).normal()\nreturn x, {}")),
+    # a name nobody binds: not there in the sandbox, an exported module's own global (gym.os) outside it
+    ("undefined-name", "gym.os", reward("d = gym.os.getcwd()\nreturn 0.0, {}"),
+     reward("gym = 1.0\nd = gym\nreturn 0.0, {}")),
+    ("undefined-name", "undefined_thing", reward("return undefined_thing, {}"),
+     reward("undefined_thing = 1.0\nreturn undefined_thing, {}")),
     ("mutable-default", "memo=[]", "def helper(x, memo=[]):\n    return x\n" + GOOD,
      "def helper(x, scale=-2.0, names=('a', 'b')):\n    return x\n" + GOOD),
 ]
@@ -278,7 +283,7 @@ RAISING = [
     ("KeyError", "return {'a': 1.0}['b'], {}", "a dict lookup of a key that is not there"),
     ("SystemExit", "raise SystemExit(3)", "return a value instead"),
     ("KeyboardInterrupt", "raise KeyboardInterrupt", "return a value instead"),
-    ("NameError", "return undefined_thing, {}", "a name the code never defined"),
+    ("UnboundLocalError", "del action; return action, {}", "a name the code never defined"),
 ]
 
 

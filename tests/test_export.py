@@ -259,7 +259,13 @@ def test_bad_inputs_give_clear_errors(tmp_path):
 
 # --------------------------------------------------------------------------- reward code past the sandbox
 
-HOSTILE_CHAIN = (Path(__file__).parent / "hostile" / "numpy_chain_to_os.py").read_text()
+HOSTILE = Path(__file__).parent / "hostile"
+# reward code that reaches os only outside the sandbox: (file, the line's text, the finding's words)
+PAST_THE_SANDBOX = [
+    ("numpy_chain_to_os.py", "np.matrixlib.defmatrix.sys.modules[",
+     "np.matrixlib.defmatrix.sys.modules is not on rewardsmith's numpy allow-list (nearest allowed: np."),
+    ("exported_module_globals.py", "gym.os.mkdir(", "'gym' is read but never defined"),
+]
 # what a user's training script does with an exported module: make the env, take a step
 STEP_ONCE = """
 import importlib, sys
@@ -272,35 +278,38 @@ print("stepped")
 """
 
 
-def test_a_numpy_chain_to_os_is_refused_by_the_critic_and_by_export(tmp_path):
-    """tests/hostile/numpy_chain_to_os.py is inert in the sandbox but live with the real numpy: the
-    static critic names its line and the nearest allowed name, and export writes nothing for it."""
+@pytest.mark.parametrize("name, text, words", PAST_THE_SANDBOX, ids=[p[0] for p in PAST_THE_SANDBOX])
+def test_reward_code_live_only_outside_the_sandbox_is_refused_by_the_critic_and_by_export(name, text, words,
+                                                                                          tmp_path):
+    """The static critic names the line (and, for a numpy chain, the nearest allowed name), and export
+    writes nothing: a run scored before today's rules cannot leak such code into a module."""
     task = load_task("mountaincar-reach")
-    findings = static_findings(HOSTILE_CHAIN, list(task.fields))
-    chain_line = next(i for i, text in enumerate(HOSTILE_CHAIN.splitlines(), 1) if "np.matrixlib.defmatrix.sys.modules[" in text)
-    assert [(f.rule, f.line) for f in findings] == [("allow-list", chain_line)], findings
-    assert "np.matrixlib.defmatrix.sys.modules is not on rewardsmith's numpy allow-list (nearest allowed: np." \
-        in findings[0].message
-    with pytest.raises(ExportError, match=rf"fails rewardsmith's static critic(.|\n)*line {chain_line}: "
-                                          rf"np.matrixlib.defmatrix.sys.modules is not on"):
-        export_module(task, HOSTILE_CHAIN, META, tmp_path / "escaping_reward.py")
+    code = (HOSTILE / name).read_text()
+    findings = static_findings(code, list(task.fields))
+    line = next(i for i, source in enumerate(code.splitlines(), 1) if text in source)
+    assert [f.line for f in findings] == [line] and words in findings[0].message, findings
+    with pytest.raises(ExportError, match=rf"fails rewardsmith's static critic(.|\n)*line {line}: "):
+        export_module(task, code, META, tmp_path / "escaping_reward.py")
     assert not list(tmp_path.iterdir())
 
 
-def test_the_chain_is_inert_in_the_sandbox_and_live_in_a_module_written_without_the_check(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", [p[0] for p in PAST_THE_SANDBOX])
+def test_such_code_is_inert_in_the_sandbox_and_live_in_a_module_written_without_the_check(name, tmp_path,
+                                                                                        monkeypatch):
     """The control: the sandbox's dynamic probe sees a well-behaved reward, so only the static check
     stands in the way; a module written without it (as an older rewardsmith did), run by a fresh
-    interpreter with the real numpy, does reach os."""
+    interpreter with the real numpy and gymnasium, does reach os."""
     from rewardsmith import export
     from rewardsmith.launch import Limits, run_job
 
     task = load_task("mountaincar-reach")
-    probe = run_job({"kind": "check", "task_path": str(task.path), "code": HOSTILE_CHAIN, "transitions": 5,
-                     "seed": 0}, Limits(wall_seconds=20, cpu_seconds=10, memory_mb=1536))
-    assert probe["ok"] is True, probe  # inert: np.matrixlib is not in the sandbox's numpy
+    code = (HOSTILE / name).read_text()
+    probe = run_job({"kind": "check", "task_path": str(task.path), "code": code, "transitions": 5, "seed": 0},
+                    Limits(wall_seconds=20, cpu_seconds=10, memory_mb=1536))
+    assert probe["ok"] is True, probe  # inert in the sandbox: the name or the chain is not there
 
     monkeypatch.setattr(export, "_passes_todays_critic", lambda task, code: None)
-    export_module(task, HOSTILE_CHAIN, META, tmp_path / "escaping_reward.py")
+    export_module(task, code, META, tmp_path / "escaping_reward.py")
     run = subprocess.run([sys.executable, "-c", STEP_ONCE, "escaping_reward"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert "stepped" in run.stdout, run.stderr[-2000:]
