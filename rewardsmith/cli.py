@@ -375,19 +375,15 @@ def _pause(store, task, view):
 
 
 def _summary(store, out) -> None:
-    from .view import fmt
+    from .selection import run_pick
+    from .view import best_line, show_final
 
-    best, baseline = store.best_of_run(), store.baseline()
+    best = run_pick(store)  # the same best as `show` and `export`
     out.print(f"\nrun directory: {store.root}")
     if best is None:
         out.print("no candidate was scored")
         return
-    line = f"best: {best.id} fitness {fmt(best.fitness)}"
-    if baseline is not None and baseline.fitness is not None:
-        line += f"   baseline (human reward, same budget): {fmt(baseline.fitness)}"
-    out.print(line)
-    from .view import show_final
-
+    out.print(best_line(store, best), markup=False, highlight=False)
     show_final(store, out)
     out.print(f"export it with: rewardsmith export {store.root} -o {store.config['task'].replace('-', '_')}_reward.py")
 
@@ -479,7 +475,8 @@ def edit(run_dir, candidate_id, file, no_screen):
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--candidate", help="Candidate to export (default: the run's best).")
+@click.option("--candidate", help="Candidate to export (default: the run's best by the most evidence, "
+                                  "as `show` names it: the final scoring on fresh seeds where the run has one).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .py file to write.")
 def export(run_dir, candidate, output):
     """Writes a standalone reward module (numpy, math and gymnasium only)."""

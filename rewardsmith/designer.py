@@ -36,13 +36,14 @@ class DesignContext:
     samples: int
     timesteps: int
     archive: list[Candidate]
-    best: Candidate | None
+    best: Candidate | None      # the run's best by selection.run_pick
     baseline: Candidate | None
     failures: list[Candidate]
     feedback: list[dict]
     human_edits: list[Candidate]
     seed: int = 0
     reflection: bool = True     # False: human feedback replaces the automatic reflection in the prompt
+    best_score: object = None   # selection.Pick: the score that makes ``best`` the best (None: its own)
 
 
 class OfflineDesigner:
@@ -160,9 +161,10 @@ class LLMDesigner:
             return messages
         if ctx.best is not None:
             messages.append({"role": "assistant", "content": f"```python\n{ctx.best.code.strip()}\n```"})
-        from .selection import confirmed_mean, confirmed_seeds
+        from .selection import evidence_of
 
-        best = {"best_fitness": confirmed_mean(ctx.best), "best_seeds": confirmed_seeds(ctx.best)} if ctx.best else {}
+        score = ctx.best_score if ctx.best_score is not None else evidence_of(ctx.best) if ctx.best else None
+        best = {"best_fitness": score.fitness, "best_seeds": score.seeds} if score else {}
         messages.append({"role": "user", "content": self.prompts.iteration(
             ctx.task, best=ctx.best, **best, failures=ctx.failures, feedback=ctx.feedback,
             human_edits=ctx.human_edits, show_reflection=ctx.reflection,

@@ -93,7 +93,7 @@ class Evolution:
         return best
 
     def best(self) -> Candidate | None:
-        """The run's best scored candidate (selection.best_of_run)."""
+        """The run's best candidate, by the most evidence (selection.run_pick)."""
         from .selection import best_of_run
 
         return best_of_run(self.store)
@@ -116,14 +116,16 @@ class Evolution:
         return self.store.designed(generation)
 
     def context(self, generation: int) -> DesignContext:
-        from .selection import prompt_best
+        from .selection import run_pick
 
         archive = self.store.candidates()
         previous = [c for c in archive if c.generation == generation - 1]
         feedback = self.store.feedback(unused_only=True)
+        pick = run_pick(self.store)  # the designer's "best so far" is the run's best
         return DesignContext(
             task=self.task, generation=generation, samples=self.config.samples,
-            timesteps=self.budget.timesteps, archive=archive, best=prompt_best(self.store), baseline=self.baseline(),
+            timesteps=self.budget.timesteps, archive=archive, best=pick.candidate if pick else None,
+            best_score=pick, baseline=self.baseline(),
             failures=[c for c in previous if c.status in (REJECTED, FAILED)],
             feedback=feedback,
             reflection=not (self.config.feedback_replaces_reflection and feedback),
@@ -286,33 +288,31 @@ class Evolution:
         return int(self.task.training.ppo.get("n_steps", 2048)) * self.task.training.n_envs
 
     def _confirm(self, generation: int) -> None:
-        """The designer's best so far (meta ``prompt_best``) changes only when a challenger's advantage
-        holds on a second seed: the generation's best full-budget candidate that beats the incumbent
-        trains one more seed (so does the incumbent, once, if it has only its search seed) at the same
-        budget, and takes the place only if its two-seed mean still beats the incumbent's. One attempt
-        per generation; both seeds are kept in each candidate's ``result.confirmation``."""
-        from .selection import baseline_competes, best_of, confirmed_mean
+        """Gathers the evidence the designer's best so far (selection.run_pick) changes on: when the
+        generation's best full-budget candidate beats the best of the earlier generations on its one
+        search seed, it trains a second seed (so does the incumbent, once, if it has only its search
+        seed) at the same budget; the rule then ranks both by their two-seed means, so the challenger
+        takes the place only if its advantage holds. One attempt per generation; both seeds are kept
+        in each candidate's ``result.confirmation``."""
+        from .selection import best_of, contenders, evidence_of, pick_best
         from .store import full_budget
 
         attempts = self.store.meta("confirmations", {})
         if str(generation) in attempts:
             return
-        incumbent_id = self.store.meta("prompt_best")
-        exclude = () if baseline_competes(self.store.config) else ("baseline",)
-        challenger = best_of([c for c in self.store.candidates(generation=generation, status=SCORED)
-                              if full_budget(c) and c.id != incumbent_id], exclude_origins=exclude)
-        if challenger is None:
+        exclude = contenders(self.store.config)
+        scored = self.store.candidates(status=SCORED)
+        held = pick_best([c for c in scored if c.generation < generation], None, exclude)
+        challenger = best_of([c for c in scored if c.generation == generation and full_budget(c)], exclude)
+        if challenger is None or held is None:  # nothing shown yet: the first best needs no second seed
             return
-        if incumbent_id is None:  # nothing shown yet: the first best needs no second seed
-            self.store.set_meta("prompt_best", challenger.id)
-            return
-        incumbent = self.store.candidate(incumbent_id)
-        if challenger.fitness <= confirmed_mean(incumbent):
+        incumbent = held.candidate
+        if challenger.fitness <= held.fitness:
             return
         seed = self.config.seed + CONFIRM_SEED_OFFSET
         todo = [challenger] + ([] if incumbent.result and incumbent.result.confirmation else [incumbent])
         self.on_event("note", message=f"{challenger.id} ({challenger.fitness:.4g}) beats the best so far "
-                                      f"{incumbent.id} ({confirmed_mean(incumbent):.4g}) on one seed: "
+                                      f"{incumbent.id} ({held.fitness:.4g}) on one seed: "
                                       f"training seed {seed} to confirm")
         futures = {c.id: self.executor().submit(self.task, c.code, seed, self.budget,
                                                 eval_episodes=self.config.eval_episodes) for c in todo}
@@ -328,18 +328,16 @@ class Evolution:
             record = Confirmation(seed=seed, fitness=fit, search_fitness=c.fitness,
                                   mean=None if fit is None else (c.fitness + fit) / 2)
             self.store.update(c.id, result=replace(c.result or CandidateResult(), confirmation=record))
-        incumbent = self.store.candidate(incumbent.id)
-        theirs, ours = confirmed_mean(incumbent), extra[challenger.id]
+        theirs = evidence_of(self.store.candidate(incumbent.id)).fitness
+        ours = extra[challenger.id]
         mine = None if ours is None else (challenger.fitness + ours) / 2
-        confirmed = mine is not None and theirs is not None and mine > theirs
+        confirmed = mine is not None and mine > theirs
         verdict = (f"{'confirmed' if confirmed else 'not confirmed'} on seed {seed}: mean of 2 seeds "
                    f"{'-' if mine is None else f'{mine:.4g}'} vs the best so far {incumbent.id} {theirs:.4g}")
         current = self.store.candidate(challenger.id)
         self.store.update(challenger.id, result=replace(current.result, confirmation=replace(
             current.result.confirmation, against=incumbent.id, against_mean=theirs, confirmed=confirmed)),
             notes="; ".join(n for n in (current.notes, verdict) if n))
-        if confirmed:
-            self.store.set_meta("prompt_best", challenger.id)
         self.store.set_meta("confirmations", {**attempts, str(generation): {
             "challenger": challenger.id, "incumbent": incumbent.id, "confirmed": confirmed}})
         self.on_event("note", message=f"{challenger.id}: {verdict}")

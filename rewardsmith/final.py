@@ -1,10 +1,12 @@
 """Final multi-seed scoring: after the last generation, the top candidates, the baseline and the task's
 sparse reward re-trained on fresh seeds at the full budget; mean ± std and the human-normalized score
-(kept as meta ``final``; ``show``, ``export`` and the report read it)."""
+where it means something (kept as meta ``final``; ``show``, ``export`` and the report read it, and it is
+the strongest evidence selection.run_pick names the run's best by)."""
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
@@ -83,8 +85,11 @@ def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> Final
 
 
 def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int], store: RunStore) -> FinalSummary:
-    """Mean ± std fitness per subject over the final seeds, and the human-normalized score
-    (fitness − sparse) / |baseline − sparse|."""
+    """Mean ± std fitness per subject over the final seeds, the best (``selection.final_best``), and the
+    human-normalized score (fitness − sparse) / |baseline − sparse| where it means something
+    (``normalization``)."""
+    from .selection import final_best
+
     entries = []
     for subject in subjects:
         mine = [r for r in rows if r.subject == subject and r.seed in seeds]
@@ -98,18 +103,33 @@ def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int],
             search_fitness=store.candidate(subject).fitness if subject != "sparse" else None))
     by_role = {e.role: e for e in entries if e.role in ("baseline", "sparse")}
     base, sparse = by_role.get("baseline"), by_role.get("sparse")
-    scale = None
-    if base and sparse and base.fitness_mean is not None and sparse.fitness_mean is not None:
-        scale = abs(base.fitness_mean - sparse.fitness_mean) or None
+    scale, note = normalization(base, sparse)
     entries = [replace(e, normalized=(e.fitness_mean - sparse.fitness_mean) / scale
                        if scale and e.fitness_mean is not None else None) for e in entries]
-    from .selection import baseline_competes
-
-    competes = baseline_competes(store.config)
-    contenders = [e for e in entries if e.fitness_mean is not None
-                  and (e.role == "candidate" or (competes and e.role == "baseline"))]
-    best = max(contenders, key=lambda e: e.fitness_mean, default=None)
     return FinalSummary(seeds=list(seeds), timesteps=entries[0].timesteps if entries else None, entries=entries,
-                        best=best.id if best else None,
+                        best=final_best(entries, store.config),
                         normalization=None if scale is None else
-                        {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean})
+                        {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean},
+                        normalization_note=note)
+
+
+def normalization(base: FinalEntry | None, sparse: FinalEntry | None) -> tuple[float | None, str | None]:
+    """(|baseline − sparse|, None) when the human-normalized score means something; else (None, why
+    not). It means nothing when the two are within their noise (|Δ| ≤ √(std_baseline² + std_sparse²)),
+    or when either scored on a single seed (its noise unknown):
+    the ratio then divides by noise and can print any number (walker at 300k steps: baseline
+    3.37 ± 0.78, sparse 3.56 ± 1.0 made a candidate "30.2")."""
+    if base is None or sparse is None or base.fitness_mean is None or sparse.fitness_mean is None:
+        missing = [name for name, e in (("baseline", base), ("sparse", sparse))
+                   if e is None or e.fitness_mean is None]
+        return None, f"no {' or '.join(missing)} score"
+    if min(base.seeds, sparse.seeds) < 2:
+        return None, (f"the baseline and the sparse reward scored on {min(base.seeds, sparse.seeds)} seed, so their "
+                      f"noise is unknown: compare raw fitness with the baseline's")
+    gap = abs(base.fitness_mean - sparse.fitness_mean)
+    noise = math.hypot(base.fitness_std or 0.0, sparse.fitness_std or 0.0)
+    if gap == 0 or gap <= noise:
+        return None, (f"the baseline ({base.fitness_mean:.4g} ± {base.fitness_std or 0:.2g}) and the sparse "
+                      f"reward ({sparse.fitness_mean:.4g} ± {sparse.fitness_std or 0:.2g}) are within their "
+                      f"noise (|Δ| {gap:.2g} ≤ combined std {noise:.2g}): compare raw fitness with the baseline's")
+    return gap, None

@@ -938,14 +938,16 @@ class FinalRun:
 @dataclass(frozen=True)
 class FinalSummary:
     """The final multi-seed scoring of a run (final.py; meta ``final``): the fresh seeds, the budget,
-    every reward's entry, the best one's id, and the fitness pair normalization divides by (None when
-    the baseline and the sparse reward scored the same or one is missing)."""
+    every reward's entry, the best one's id (selection.final_best), and the fitness pair normalization
+    divides by (None when the baseline and the sparse reward are within their noise or one is missing;
+    ``normalization_note`` then says which, final.normalization)."""
 
     seeds: list[int]
     timesteps: int | None
     entries: list[FinalEntry]
     best: str | None
     normalization: dict | None = None  # {"baseline": fitness mean, "sparse": fitness mean}
+    normalization_note: str | None = None  # why there is no normalization (final.normalization)
 
     def entry(self, subject: str) -> FinalEntry | None:
         return next((e for e in self.entries if e.id == subject), None)
@@ -956,11 +958,13 @@ class FinalSummary:
     def to_json(self) -> dict:
         return {"seeds": list(self.seeds), "timesteps": self.timesteps,
                 "entries": [e.to_json() for e in self.entries], "best": self.best,
-                "normalization": None if self.normalization is None else dict(self.normalization)}
+                "normalization": None if self.normalization is None else dict(self.normalization),
+                **({"normalization_note": self.normalization_note} if self.normalization_note else {})}
 
     @classmethod
     def from_json(cls, data: dict) -> "FinalSummary":
         what = "the stored final scoring (meta 'final')"
         return cls(seeds=list(_need(data, "seeds", what)), timesteps=data.get("timesteps"),
                    entries=[FinalEntry.from_json(e) for e in _need(data, "entries", what)],
-                   best=data.get("best"), normalization=data.get("normalization"))
+                   best=data.get("best"), normalization=data.get("normalization"),
+                   normalization_note=data.get("normalization_note"))

@@ -42,13 +42,14 @@ def write_report(run_dir: str | Path) -> Path:
 
 def render_report(store: RunStore) -> str:
     """The report of ``store``'s run as an HTML string."""
-    from .selection import baseline_competes
+    from .selection import baseline_competes, run_pick
 
     config = store.config
     candidates = store.candidates()
     by_id = {c.id: c for c in candidates}
     scored = [c for c in candidates if c.status == SCORED and c.fitness is not None]
-    best, baseline = store.best_of_run(), store.baseline()
+    pick, baseline = run_pick(store), store.baseline()  # the same best as `show` and `export`
+    best = pick.candidate if pick else None
     task_name, goal = _task_summary(store)
     env = file_environment(html=True)
     env.filters["num"] = fmt
@@ -56,8 +57,8 @@ def render_report(store: RunStore) -> str:
     return env.get_template("report.html.j2").render(
         version=__version__, generated=time.time(), run=str(store.root.resolve()), task=task_name, goal=goal,
         config=config, status=store.meta("status", "unknown"),
-        best=best, baseline=baseline, counts=_counts(candidates),
-        final=_final_scores(store),
+        best=best, pick=pick, versus=_versus(store, pick, baseline), baseline=baseline, counts=_counts(candidates),
+        final=_final_scores(store, pick),
         fitness_plot=fitness_plot(candidates, baseline, baseline_competes=baseline_competes(config)),
         table=[_row(c, best) for c in candidates],
         scored=[_candidate_view(c, by_id) for c in sorted(scored, key=lambda c: (c.generation, c.seq))],
@@ -105,21 +106,44 @@ FINAL_COLUMNS = ("id", "role", "fitness_mean", "fitness_std", "per_seed", "seeds
                  "normalized", "timesteps")
 
 
-def _final_scores(store: RunStore) -> dict | None:
+def _versus(store: RunStore, pick, baseline: Candidate | None) -> dict | None:
+    """The baseline's score of the same kind as the best's ({"fitness", "fitness_std", "seeds", "kind"}):
+    its final-scoring mean when the best is named by the final scoring, else its search fitness."""
+    final = store.final()
+    entry = final.by_role("baseline") if final is not None and pick is not None and pick.evidence == "final" else None
+    if entry is not None and entry.fitness_mean is not None:
+        return {"fitness": entry.fitness_mean, "fitness_std": entry.fitness_std, "seeds": entry.seeds,
+                "kind": "final scoring on fresh seeds"}
+    if baseline is not None and baseline.fitness is not None:
+        return {"fitness": baseline.fitness, "fitness_std": baseline.fitness_std, "seeds": 1,
+                "kind": "search: same budget and seed"}
+    return None
+
+
+def _final_scores(store: RunStore, pick=None) -> dict | None:
     """The final multi-seed scoring (``store.final()``, written by final.final_scoring) as a table:
     {"columns", "rows", "seeds", "timesteps", "best", "best_entry", "baseline_entry", "sparse_entry",
-    "normalization"} (the entries are ``records.FinalEntry``)."""
+    "normalization", "normalization_note"} (the entries are ``records.FinalEntry``; ``best`` is the run's
+    best, ``pick``, when the final scoring names it). Without a normalization (final.normalization) the
+    table shows each fitness minus the baseline's instead."""
     final = store.final()
     if final is None:
         return None
     entries = [e.to_json() for e in final.entries]  # the table shows every stored column
+    base = final.by_role("baseline")
+    if final.normalization is None:
+        for e in entries:
+            e.pop("normalized", None)
+            e["minus_baseline"] = None if base is None or base.fitness_mean is None or e["fitness_mean"] is None \
+                else e["fitness_mean"] - base.fitness_mean
     columns = [c for c in FINAL_COLUMNS if any(c in e for e in entries)]
     columns += [c for c in dict.fromkeys(k for e in entries for k in e) if c not in columns]
+    best = pick.id if pick is not None and pick.evidence == "final" else final.best
     return {"columns": columns, "rows": [[_cell(e.get(c)) for c in columns] for e in entries],
-            "seeds": final.seeds, "timesteps": final.timesteps, "best": final.best,
-            "best_entry": final.entry(final.best) if final.best else None,
-            "baseline_entry": final.by_role("baseline"), "sparse_entry": final.by_role("sparse"),
-            "normalization": final.normalization}
+            "seeds": final.seeds, "timesteps": final.timesteps, "best": best,
+            "best_entry": final.entry(best) if best else None,
+            "baseline_entry": base, "sparse_entry": final.by_role("sparse"),
+            "normalization": final.normalization, "normalization_note": final.normalization_note}
 
 
 def _cell(value) -> str:

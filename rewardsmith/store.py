@@ -30,7 +30,7 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import RunStoreError
@@ -102,12 +102,37 @@ def _backfill_generations_pools_legs(db: sqlite3.Connection, root: Path) -> None
                                                  json.dumps(result) if result else None, time.time()))
 
 
+def _final_normalization_within_noise(db: sqlite3.Connection, root: Path) -> None:
+    """Runs before this step kept a human-normalized score even where the baseline and the sparse reward
+    were within their noise (it divided by noise); the final scoring's summary is re-judged by today's
+    rule (final.normalization), its best by selection.final_best."""
+    from .final import normalization
+    from .records import FinalSummary
+    from .selection import final_best
+
+    row = db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()
+    if row is None:
+        return
+    summary = FinalSummary.from_json(json.loads(row[0]))
+    base, sparse = summary.by_role("baseline"), summary.by_role("sparse")
+    scale, note = normalization(base, sparse)
+    entries = [replace(e, normalized=(e.fitness_mean - sparse.fitness_mean) / scale
+                       if scale and e.fitness_mean is not None else None) for e in summary.entries]
+    config_path = root / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    summary = replace(summary, entries=entries, best=final_best(entries, config), normalization_note=note,
+                      normalization=None if scale is None else
+                      {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean})
+    db.execute("UPDATE meta SET value = ? WHERE key = 'final'", (json.dumps(summary.to_json()),))
+
+
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
 MIGRATIONS = (
     ("m001_initial", INITIAL_SCHEMA),
     ("m002_generations_pools_legs", GENERATIONS_POOLS_LEGS),
     ("m003_backfill_from_events", _backfill_generations_pools_legs),
+    ("m004_final_normalization_within_noise", _final_normalization_within_noise),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -80,7 +80,13 @@ def test_offline_designer_end_to_end(isolated):
     assert len(children) == 4 and all(c["generation"] in (0, 1) for c in children)
     store = RunStore("run")
     full = max(c.timesteps for c in store.candidates(status="scored"))  # halving stops some candidates early
-    assert doc["best"]["fitness"] == max(c.fitness for c in store.candidates(status="scored") if c.timesteps == full)
+    # the best by the most evidence: among the full-budget candidates with as many seeds as it, the highest
+    from rewardsmith.selection import evidence_of, run_pick
+
+    assert doc["best"] == run_pick(store).to_json() and doc["best"]["evidence"] in ("confirmed", "search")
+    assert doc["best"]["fitness"] == max(evidence_of(c).fitness for c in store.candidates(status="scored")
+                                         if c.timesteps == full and evidence_of(c).seeds == doc["best"]["seeds"])
+    assert not any(evidence_of(c).seeds > doc["best"]["seeds"] for c in store.candidates(status="scored"))
     for c in store.candidates(status="scored"):
         assert (store.root / "candidates" / f"{c.id}.log").read_text().count("step=") >= 1
         assert c.analysis.components and c.reflection
@@ -338,6 +344,7 @@ class SeededExecutor:
 def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_seed(tmp_path):
     from rewardsmith.designer import OfflineDesigner
     from rewardsmith.evolve import CONFIRM_SEED_OFFSET, EvolveConfig, Evolution
+    from rewardsmith.selection import prompt_best
     from rewardsmith.task import load_task_file
     from rewardsmith.view import show_json
 
@@ -353,7 +360,8 @@ def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_se
     evolution = Evolution(store, task, config, OfflineDesigner(), executor=executor)
     base = add(0, "baseline", 0.5, 0.5)
     evolution._train_generation(0)
-    assert store.meta("prompt_best") == base.id  # the first best needs no second seed
+    assert prompt_best(store).id == base.id  # the first best needs no second seed
+    assert CONFIRM_SEED_OFFSET not in {seed for _, seed in executor.calls}
     lucky = add(1, "offline", 0.9, 0.0)
     evolution._train_generation(1)
     # 0.9 beat 0.5 on one seed; both trained seed 1000: 0.45 vs 0.5, so the baseline stays the designer's best
@@ -363,13 +371,13 @@ def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_se
         "seed": CONFIRM_SEED_OFFSET, "fitness": 0.0, "search_fitness": 0.9, "mean": 0.45, "against": base.id,
         "against_mean": 0.5, "confirmed": False}
     assert base.result.confirmation.mean == 0.5 and "not confirmed" in lucky.notes
-    assert evolution.context(2).best.id == base.id
-    assert evolution.best().id == lucky.id  # the run's best (one seed each) is a separate question
+    # one rule: the run's best and the designer's are the same, by their two-seed means
+    assert evolution.context(2).best.id == base.id == evolution.best().id
     solid = add(2, "offline", 0.8, 0.7)
     evolution._train_generation(2)
     assert executor.calls[-1] == (solid.code, CONFIRM_SEED_OFFSET)  # the incumbent already has two seeds
     assert store.candidate(solid.id).result.confirmation.confirmed is True
-    assert evolution.context(3).best.id == solid.id and store.meta("prompt_best") == solid.id
+    assert evolution.context(3).best.id == solid.id == prompt_best(store).id
     # the prompt's "best so far" is the mean of its two seeds (0.8 and 0.7), not the search seed's 0.8
     from rewardsmith.designer import LLMDesigner
     from rewardsmith.prompting import Prompts

@@ -74,9 +74,11 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
         assert entries[subject]["fitness_mean"] == pytest.approx(statistics.fmean(values))
         assert entries[subject]["fitness_std"] == pytest.approx(statistics.pstdev(values))
     sparse, base = entries["sparse"]["fitness_mean"], entries[baseline.id]["fitness_mean"]
-    if base != sparse:
+    if summary["normalization"] is not None:  # baseline and sparse apart beyond their noise
         expected = (entries[winner.id]["fitness_mean"] - sparse) / abs(base - sparse)
         assert entries[winner.id]["normalized"] == pytest.approx(expected)
+    else:
+        assert entries[winner.id]["normalized"] is None and summary["normalization_note"]
     # every final training keeps its policy
     assert all(store.checkpoint_path(r.subject, r.seed).is_file() for r in rows)
     assert "final scoring" in result.output and "normalized" in result.output
@@ -92,7 +94,9 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
     assert base_entry["budget_fraction"] == 1 and base_entry["rungs"][-1] == {
         "timesteps": baseline.timesteps, "fitness": baseline.fitness}
     assert [r["timesteps"] for r in base_entry["rungs"]] == [256, 512, 768, 1024]
-    assert doc["best"] == {"id": best.id, "fitness": best.fitness}
+    # the run's best is the final scoring's, with its fresh-seed mean
+    assert doc["best"]["id"] == best.id == summary["best"] and doc["best"]["evidence"] == "final"
+    assert doc["best"]["fitness"] == entries[best.id]["fitness_mean"] and doc["best"]["seeds"] == 2
     assert doc["final"]["entries"] == summary["entries"]
     text = invoke("show", "run").output
     assert "final scoring" in text and "sparse" in text
@@ -108,3 +112,22 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
     created = {(r.subject, r.seed): r.created for r in rows}
     assert invoke("evolve", "--resume", "run").exit_code == 0
     assert {(r.subject, r.seed): r.created for r in RunStore("run").final_runs()} == created
+
+
+def test_normalization_needs_baseline_and_sparse_apart_beyond_their_noise():
+    def summary(base, sparse):
+        rows = [FinalRun(s, r, seed, "scored", fitness=f, timesteps=1000)
+                for s, r, fits in (("c1", "candidate", (5.0, 6.0)), ("c0", "baseline", base),
+                                   ("sparse", "sparse", sparse)) for seed, f in zip((1, 2), fits)]
+        return summarize_final(rows, ["c1", "c0", "sparse"], [1, 2], _Store())
+
+    # baseline 3.5 ± 1, sparse 3.0 ± 1: |Δ| 0.5 ≤ √2: no ratio, and a note that says why
+    close = summary((2.5, 4.5), (2.0, 4.0))
+    assert close.normalization is None and all(e.normalized is None for e in close.entries)
+    assert "within their noise" in close.normalization_note and "1.4" in close.normalization_note
+    assert FinalSummary.from_json(json.loads(json.dumps(close.to_json()))) == close
+    # the same means with a tight spread: the ratio means something
+    apart = summary((3.4, 3.6), (2.9, 3.1))
+    assert apart.normalization == {"baseline": 3.5, "sparse": 3.0} and apart.normalization_note is None
+    assert apart.entry("c1").normalized == pytest.approx((5.5 - 3.0) / 0.5)
+    assert "normalization_note" not in apart.to_json()

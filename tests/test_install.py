@@ -16,6 +16,7 @@ import shutil
 import site
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import tempfile
 import zipfile
@@ -293,3 +294,27 @@ def test_setup_makes_a_virtualenv_and_a_launcher_for_an_ordinary_user(nobody_dir
     assert where.stdout.strip() == str(checkout / "rewardsmith" / "__init__.py")
     assert f"done: rewardsmith is installed for {venv}/bin/python" in said
     assert "rewardsmith" not in _run([SYSTEM_PYTHON, "-m", "pip", "list"], home, {"PATH": STOCK_PATH}).stdout
+
+
+def test_setup_installs_into_the_active_virtualenv_or_conda_env(tmp_path):
+    """With a virtualenv or conda env active, setup installs into it: no .venv of its own, no launcher
+    (the env's bin directory is on PATH while it is active)."""
+    venv = tmp_path / "env"
+    _run([SYSTEM_PYTHON if _externally_managed_system_python() else sys.executable, "-m", "venv", "--without-pip",
+          venv], tmp_path)
+    said = _setup(["--plan"], tmp_path, path=f"{venv}/bin:{STOCK_PATH}", VIRTUAL_ENV=str(venv)).stdout
+    assert f"installing into the active virtualenv {venv}" in said, said
+    assert f"would run: {venv}/bin/python -m pip install --quiet -c constraints.txt -e ." in said
+    assert " -m venv " not in said and "ln -sfn" not in said
+    assert _setup(["--python"], tmp_path, VIRTUAL_ENV=str(venv)).stdout.strip() == f"{venv}/bin/python"
+
+    # a conda env is a prefix with its own, writable Python (here: this interpreter, linked in)
+    conda = tmp_path / "conda-env"
+    (conda / "bin").mkdir(parents=True)
+    (conda / "bin" / "python").symlink_to(sys.executable)
+    if sys.prefix != sys.base_prefix or not os.access(sysconfig.get_path("purelib"), os.W_OK):
+        pytest.skip("this interpreter is itself a virtualenv or read-only, unlike a conda env's")
+    said = _setup(["--plan"], tmp_path, path=f"{conda}/bin:{STOCK_PATH}", CONDA_PREFIX=str(conda)).stdout
+    assert f"installing into the active conda env {conda}" in said, said
+    assert f"would run: {conda}/bin/python -m pip install --quiet -c constraints.txt -e ." in said
+    assert " -m venv " not in said and "ln -sfn" not in said

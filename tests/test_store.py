@@ -136,3 +136,18 @@ def test_a_run_from_a_newer_release_is_refused(store):
     store.db.execute("INSERT INTO migrations(name, applied) VALUES ('m999_from_the_future', 0)")
     with pytest.raises(RunStoreError, match="newer rewardsmith.*m999_from_the_future"):
         RunStore(store.root)
+
+
+def test_a_final_scoring_kept_before_the_noise_rule_loses_its_ratio(old_run):
+    """Release 0.1.0 kept a human-normalized score over one seed each of baseline and sparse (its noise
+    unknown); migration m004 re-judges the stored summary by today's rule (final.normalization)."""
+    import sqlite3
+
+    before = json.loads(sqlite3.connect(old_run / "run.db").execute(
+        "SELECT value FROM meta WHERE key = 'final'").fetchone()[0])
+    assert before["normalization"] is not None and before["entries"][0]["normalized"] is not None
+    final = RunStore(old_run).final()
+    assert final.normalization is None and all(e.normalized is None for e in final.entries)
+    assert "noise is unknown" in final.normalization_note
+    assert [e.fitness_mean for e in final.entries] == [e["fitness_mean"] for e in before["entries"]]
+    assert final.best == before["best"]  # the offline run's baseline, best on the fresh seed
