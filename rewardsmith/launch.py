@@ -33,6 +33,7 @@ from typing import Callable
 from .confinement import Layers, bubblewrap_argv, bubblewrap_problem, sandbox_mode, seccomp_problem
 from .errors import SandboxError, SandboxUnavailable
 from .scratch import make_scratch, remove_tree, sweep_orphaned_scratch  # noqa: F401 - part of this API
+from .untrusted import child_message, quoted
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ def _warn_once(problem: str) -> None:
 
 
 def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None = None, *,
-            sandbox: str | None = None, layers: Layers = Layers()) -> dict:
+            sandbox: str | None = None, layers: Layers = Layers(), pass_fds: tuple[int, ...] = (),
+            on_start: Callable[[subprocess.Popen], None] | None = None) -> dict:
     """Runs ``job`` in a sandboxed child and gives back its result dict.
 
     ``on_event`` receives the child's progress events as they arrive; an exception it raises while
@@ -149,7 +151,8 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
     ``kind`` one of ``timeout``, ``cpu``, ``memory``, ``crash``, ``protocol``, or the child's own error
     kind) when the job does not produce a result, and SandboxUnavailable when ``--sandbox strict``
     cannot be honoured. ``layers`` switches confinement layers off, for a trusted caller only (the
-    tests that show what each layer stops on its own).
+    tests that show what each layer stops on its own). ``pass_fds``: more descriptors the child
+    inherits (the caller keeps and closes its own copies); ``on_start`` gets the process once started.
     """
     mode = sandbox_mode(sandbox)
     use_bubblewrap = layers.bubblewrap and check_sandbox(mode)
@@ -172,7 +175,7 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
     try:
         proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=scratch, env=env, pass_fds=passed, start_new_session=True,
+            cwd=scratch, env=env, pass_fds=[*passed, *pass_fds], start_new_session=True,
         )
     except OSError as exc:
         for fd in (read_fd, *passed, info_read):
@@ -182,6 +185,8 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
         raise SandboxError(f"could not start the sandbox process: {exc}") from exc
     for fd in passed:
         os.close(fd)
+    if on_start is not None:
+        on_start(proc)
     namespace = None
     try:
         if info_read is not None:
@@ -193,6 +198,91 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
         if info_read is not None:
             os.close(info_read)
         _remove_scratch(scratch)
+
+
+REWARD_PROCESS_MEMORY_MB = 1024  # the reward process imports numpy, never torch
+REPLY_SECONDS = 60.0             # how long the learner waits for one batch's rewards
+
+
+def run_with_reward_process(job: dict, limits: Limits, on_event: Callable[[dict], None] | None = None, *,
+                            reads: list[str], sandbox: str | None = None, layers: Layers = Layers(),
+                            reply_seconds: float = REPLY_SECONDS) -> dict:
+    """Runs a job whose reward is candidate code (``job["code"]``) as two sandboxed processes and gives
+    the job's result, as ``run_job`` does.
+
+    The reward process (kind ``reward``, ``rewardsmith.sandbox.rewardserver``) loads the code and only
+    turns transitions into reward numbers; the job itself runs without the code (the learner), with
+    ``job["reward"]`` naming its ends of two pipes made here and the state keys the code ``reads``
+    (``rewardserver.fields_read_by``). Each process has its own scratch directory, confinement and
+    limits (the reward process at most REWARD_PROCESS_MEMORY_MB), and neither outlives the other: when
+    the learner ends, the reward process is killed; when the reward process ends, the learner's next
+    read of its pipe fails. Only the learner's result is used; when it failed because the reward process
+    was gone, the reward process's own error (its CPU-time or memory limit, a crash) is the one raised.
+    """
+    import threading
+
+    requests_read, requests_write = os.pipe()
+    replies_read, replies_write = os.pipe()
+    learner_job = {key: value for key, value in job.items() if key != "code"}
+    learner_job["reward"] = {"requests": requests_write, "replies": replies_read, "reads": list(reads),
+                             "reply_seconds": float(reply_seconds)}
+    reward_job = {"kind": "reward", "code": job["code"], "requests": requests_read, "replies": replies_write}
+    reward_limits = Limits(wall_seconds=limits.wall_seconds, cpu_seconds=limits.cpu_seconds,
+                           memory_mb=min(REWARD_PROCESS_MEMORY_MB, limits.memory_mb))
+    lock, state = threading.Lock(), {"open": {requests_read, requests_write, replies_read, replies_write},
+                                     "proc": None, "stopping": False, "outcome": None}
+
+    def close(*fds):  # the parent's copies, once the child that uses them has its own
+        with lock:
+            for fd in fds:
+                if fd in state["open"]:
+                    state["open"].discard(fd)
+                    os.close(fd)
+
+    def kill_reward_process():
+        with lock:
+            state["stopping"] = True
+            proc = state["proc"]
+            if proc is not None and proc.returncode is None:
+                try:  # its group: bubblewrap (whose namespace dies with it) or the unwrapped child
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    def reward_started(proc):
+        close(requests_read, replies_write)
+        with lock:
+            state["proc"] = proc
+        if state["stopping"]:  # the learner ended before this process started
+            kill_reward_process()
+
+    def serve():
+        try:
+            run_job(reward_job, reward_limits, sandbox=sandbox, layers=layers,
+                    pass_fds=(requests_read, replies_write), on_start=reward_started)
+        except BaseException as exc:  # noqa: BLE001 - reported below, if it explains the learner's end
+            state["outcome"] = exc
+        finally:
+            close(requests_read, replies_write)
+
+    thread = threading.Thread(target=serve, name="reward-process", daemon=True)
+    thread.start()
+    try:
+        return run_job(learner_job, limits, on_event, sandbox=sandbox, layers=layers,
+                       pass_fds=(requests_write, replies_read),
+                       on_start=lambda proc: close(requests_write, replies_read))
+    except SandboxError as exc:
+        if exc.kind != "reward_process":
+            raise
+        thread.join(timeout=_KILL_WAIT_S)  # it ended: its own error says why
+        reason = state["outcome"]
+        if isinstance(reason, SandboxError) and reason.kind != "reward_process":
+            raise SandboxError(f"the reward process failed: {reason}", kind=reason.kind) from exc
+        raise
+    finally:
+        close(requests_write, replies_read)
+        kill_reward_process()
+        thread.join()
 
 
 def _remove_scratch(scratch: str) -> None:
@@ -400,6 +490,7 @@ def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str
         return protocol.result
     if protocol.error is not None:
         kind, message = protocol.error
+        message = child_message(message)
         if kind == "unavailable" and protocol.events == 0:  # said before the child reported itself confined
             raise SandboxUnavailable(message)
         raise SandboxError(message, kind=kind)
@@ -489,7 +580,9 @@ def _timeout(limits: Limits, phase: str, log_tail) -> SandboxError:
 
 
 def _tail(log: bytes, lines: int = 8) -> str:
+    """The last ``lines`` lines the job printed, quoted (``untrusted.quoted``): what it printed can
+    never pass for a line of rewardsmith's own."""
     text = bytes(log).decode(errors="replace").strip()
     if not text:
         return ""
-    return "\nLast output:\n" + "\n".join(text.splitlines()[-lines:])
+    return "\nLast output of the job:\n" + quoted("\n".join(text.splitlines()[-lines:]))

@@ -1,7 +1,8 @@
 """Training and scoring a reward (parent side): PPO in a sandboxed child, fitness over seeds.
 
 ``train_once`` runs one seed as three sandboxed jobs: ``train`` (PPO on the candidate's reward; gives
-the policy as plain numbers), ``evaluate`` (a fresh process that never loads candidate code rolls the
+the policy as plain numbers; the learner never loads candidate code: the reward comes from a reward
+process beside it, ``launch.run_with_reward_process``), ``evaluate`` (a fresh process that never loads candidate code rolls the
 policy out and computes the task's fitness: the only fitness selection sees), and ``replay`` (the
 reward on those evaluation episodes, for the analyzer's components and returns). Every number a
 child sends is checked first (``rewardsmith.untrusted``). ``train`` runs several seeds, ``workers``
@@ -19,11 +20,12 @@ from dataclasses import dataclass, replace
 
 from . import untrusted
 from .errors import RewardCodeError, SandboxError, TrainingError
-from .launch import Limits, run_job
+from .launch import Limits, run_job, run_with_reward_process
 from .records import ComponentTrend, EpisodeSummary, SeedResult, Snapshot, Trajectory
 from .replay import replay
 from .sandbox.checkpoint import check as check_checkpoint, clean as clean_checkpoint
 from .sandbox.policy import NumpyPolicy, PolicyFormatError
+from .sandbox.rewardserver import fields_read_by
 from .task import Task
 
 DEFAULT_MEMORY_MB = 4096
@@ -120,11 +122,20 @@ def train_once(task: Task, code: str | None, seed: int, budget: Budget, on_progr
 
     started = time.monotonic()
     try:
-        trained = _trained(run_job(job, limits, forward), bool(options.get("return_checkpoint")))
+        if code:
+            try:
+                reads = fields_read_by(code, ["obs", *task.fields])
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                reads = []  # the reward process fails to load it and says why
+            result = run_with_reward_process(job, limits, forward, reads=reads)
+        else:
+            result = run_job(job, limits, forward)
+        trained = _trained(result, bool(options.get("return_checkpoint")))
         evaluation = evaluate_policy(task, trained["policy"], seed, episodes,
                                      keep=episodes if code else keep)
     except SandboxError as exc:
-        blame = "the reward code" if exc.kind in ("RewardCodeError", "UnknownFieldError") else "the training process"
+        blame = "the reward code" if exc.kind in ("RewardCodeError", "UnknownFieldError") \
+            or str(exc).startswith("the reward process failed") else "the training process"
         raise TrainingError(f"training seed {seed} failed ({blame}): {exc}") from exc
     summaries, trajectories = evaluation["episodes"], evaluation["trajectories"]
     if code:

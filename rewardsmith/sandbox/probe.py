@@ -1,8 +1,9 @@
 """The critic's dynamic probe, inside a sandboxed child (``job["kind"] == "check"``, loads candidate code).
 
-Calls the reward on a few hundred transitions from random-policy rollouts and reports the raw values
-and the CPU time of each call (not wall time: a busy machine's preemptions are not the reward's cost);
-the parent (``rewardsmith.critic``) judges them.
+Calls the reward, through the reward process's own ``RewardServer`` (the one code path that runs
+candidate code: loading, state objects, validation, error messages), on a few hundred transitions
+from random-policy rollouts and reports the raw values and the CPU time of each call (not wall time:
+a busy machine's preemptions are not the reward's cost); the parent (``rewardsmith.critic``) judges them.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import numpy as np
 def probe_reward(job: dict, emit) -> dict:
     """Sandboxed child: call the reward on random-policy transitions; report values and timings."""
     from .confine import CpuTimeExceeded
-    from .rewardcode import describe_exception, load_reward, validate
+    from .rewardcode import describe_exception
+    from .rewardserver import RewardServer, load
+    from ..errors import RewardCodeError
     from ..task import State, load_task_file
 
     task = load_task_file(job["task_path"])
     transitions = _random_transitions(task, job["transitions"], job["seed"])
     emit({"event": "phase", "phase": "loading the reward code"})
     try:
-        reward = load_reward(job["code"])
+        server = RewardServer(load(job["code"]), job["code"])
     except (MemoryError, CpuTimeExceeded):
         raise
     except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are findings, not our exit
@@ -32,12 +35,9 @@ def probe_reward(job: dict, emit) -> dict:
     for k, (s, a, s2) in enumerate(transitions):
         start = time.process_time()
         try:
-            total, comps = validate(reward(State(s), a, State(s2)))
-        except (MemoryError, CpuTimeExceeded):
-            raise
-        except BaseException as exc:  # noqa: BLE001
-            where = f"on transition {k + 1} of {len(transitions)}"
-            return {"ok": False, "message": describe_exception(exc, job["code"], where)}
+            total, comps = server.call(State(s), a, State(s2), f"on transition {k + 1} of {len(transitions)}")
+        except RewardCodeError as exc:
+            return {"ok": False, "message": str(exc)}
         times.append(time.process_time() - start)
         totals.append(total)
         key_sets.add(tuple(sorted(comps)))

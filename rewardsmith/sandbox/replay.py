@@ -1,5 +1,6 @@
 """Replaying a reward on recorded trajectories, inside a sandboxed child (``job["kind"] == "replay"``,
-loads candidate code).
+loads candidate code), through the reward process's own ``RewardServer`` (the one code path that runs
+candidate code).
 
 Gives, per trajectory, the reward's total and components on every recorded step. The parent side
 (``rewardsmith.replay``) validates every number before anything uses it.
@@ -34,14 +35,16 @@ def replay_job(job: dict, emit) -> dict:
     ``{"error": message, "episode": i, "step": k}`` when reward code fails."""
     from ..task import frozen, load_task_file
     from .confine import CpuTimeExceeded
-    from .rewardcode import describe_exception, load_reward, validate
+    from .rewardcode import describe_exception
+    from .rewardserver import RewardServer, load
+    from ..errors import RewardCodeError
 
     task = load_task_file(job["task_path"])
     names = [n for n in task.fields]
     code = job["code"]
     emit({"event": "phase", "phase": "loading the reward code"})
     try:
-        reward = load_reward(code)
+        server = RewardServer(load(code), code)
     except (MemoryError, CpuTimeExceeded):
         raise
     except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are the reward's failure, not ours
@@ -53,13 +56,11 @@ def replay_job(job: dict, emit) -> dict:
         actions = trajectory["actions"]
         rewards, components = [], {}
         for k, action in enumerate(actions):
+            where = f"on step {k + 1} of recorded episode {e + 1}"
             try:
-                total, comps = validate(reward(states[k], frozen(np.asarray(action, dtype=float)), states[k + 1]))
-            except (MemoryError, CpuTimeExceeded):
-                raise
-            except BaseException as exc:  # noqa: BLE001
-                where = f"on step {k + 1} of recorded episode {e + 1}"
-                return {"error": describe_exception(exc, code, where), "episode": e, "step": k}
+                total, comps = server.call(states[k], frozen(np.asarray(action, dtype=float)), states[k + 1], where)
+            except RewardCodeError as exc:
+                return {"error": str(exc), "episode": e, "step": k}
             rewards.append(total)
             for name in set(comps) | set(components):
                 components.setdefault(name, [0.0] * k).append(comps.get(name, 0.0))

@@ -1,5 +1,10 @@
-"""PPO training of one candidate reward, inside a sandboxed child (``job["kind"] == "train"``, loads
-candidate code).
+"""PPO training of one candidate reward, inside a sandboxed child (``job["kind"] == "train"``, the
+learner: it never loads candidate code).
+
+The candidate's reward comes from the reward process (``rewardserver``, a separate sandboxed process
+the parent starts beside this one and connects by two pipes, ``job["reward"]``): every vectorised step
+sends every env's transition in one batch and trains on the checked numbers that come back. So
+whatever that code does in its own process, the policy this job gives is PPO's on those numbers.
 
 Gives the trained policy and, when asked, a checkpoint to resume from, both as plain numbers
 (``policy.py``): no pickle, nothing the parent executes. It computes no fitness that selection uses;
@@ -40,7 +45,10 @@ def ppo_kwargs(settings: dict) -> dict:
 
 def _vec_env(env_fns):
     """SB3's DummyVecEnv (every env stepped in this process, one after another) with its per-env bookkeeping
-    batched. Without its per-step ``deepcopy`` of every info dict: that copy guards against envs that reuse
+    batched, and, once its ``remote`` is set (a ``rewardserver.RemoteReward``), the candidate's reward for
+    every env from the reward process in one round trip per step.
+
+    Without DummyVecEnv's per-step ``deepcopy`` of every info dict: that copy guards against envs that reuse
     one info dict, but gymnasium's environments and RewardWrapper return a fresh dict each step, so copying
     the list is enough, and the deep copy was ~10 % of a HalfCheetah training step. Rewards and dones are
     written into SB3's buffers once per step for all envs, not one numpy item at a time, and an array
@@ -48,21 +56,30 @@ def _vec_env(env_fns):
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     class ShallowInfoVecEnv(DummyVecEnv):
+        remote = None
+
         def step_wait(self):
-            # DummyVecEnv.step_wait of stable-baselines3 2.x: the same calls in the same order, the same
-            # buffers written with the same values (a float32 write rounds a float the same way one by one
-            # or as a list); only the infos are not deep-copied
-            rewards, dones, infos, actions = [], [], self.buf_infos, self.actions
+            # DummyVecEnv.step_wait of stable-baselines3 2.x: the same buffers written with the same values
+            # (a float32 write rounds a float the same way one by one or as a list); only the infos are not
+            # deep-copied, and every env steps before any resets (each env has its own random state, so
+            # the order across envs changes nothing), so that one batch carries every env's transition
+            actions, envs, remote = self.actions, self.envs, self.remote
+            steps = [env.step(actions[i]) for i, env in enumerate(envs)]
+            if remote is not None:
+                rewards, components = remote.rewards([env.transition for env in envs])
+                for env, step, total, comps in zip(envs, steps, rewards, components):
+                    env.settle(total, comps, step[4])
+            else:
+                rewards = [step[1] for step in steps]
+            dones, infos = [], self.buf_infos
             array_obs = self.buf_obs[None] if self._array_obs() else None
-            for i, env in enumerate(self.envs):
-                obs, reward, terminated, truncated, info = env.step(actions[i])
+            for i, (env, (obs, _, terminated, truncated, info)) in enumerate(zip(envs, steps)):
                 done = terminated or truncated
                 info["TimeLimit.truncated"] = truncated and not terminated
                 if done:
                     info["terminal_observation"] = obs
                     obs, self.reset_infos[i] = env.reset()
                 infos[i] = info
-                rewards.append(reward)
                 dones.append(done)
                 if array_obs is not None:
                     array_obs[i] = obs  # what _save_obs does for an array space, without its loop over keys
@@ -147,19 +164,21 @@ def train_job(job: dict, emit) -> dict:
     from ..task import load_task_file
     from .checkpoint import restore, save
     from .policy import encode_policy
-    from .rewardcode import load_reward
+    from .rewardserver import RemoteReward
     from .wrapper import RewardWrapper
 
     started = time.monotonic()
+    if job.get("code"):
+        raise ValueError("the training job never loads reward code; its reward comes from a reward process")
     task = load_task_file(job["task_path"])
     settings = job["settings"]
-    code = job.get("code")
-    reward = load_reward(code) if code else None
+    channel = job.get("reward")  # None: the native reward
+    reads = list(channel["reads"]) if channel else None
     seed = int(job["seed"])
 
     def make(i):
         def thunk():
-            env = RewardWrapper(task.make_env(), task, reward, code or "")
+            env = RewardWrapper(task.make_env(), task, reads=reads) if channel else RewardWrapper(task.make_env(), task)
             env.reset(seed=seed * 1000 + i)
             env.action_space.seed(seed * 1000 + i)
             return env
@@ -167,6 +186,11 @@ def train_job(job: dict, emit) -> dict:
 
     emit({"event": "phase", "phase": "building the environments"})
     venv = _vec_env([make(i) for i in range(int(settings.get("n_envs", 1)))])
+    remote = None
+    if channel:
+        remote = RemoteReward(channel["requests"], channel["replies"], venv.envs[0].reward_keys,
+                              float(channel.get("reply_seconds") or 60.0))
+        venv.remote = remote
     normalize = settings.get("normalize")
     gamma = settings.get("ppo", {}).get("gamma", 0.99)
     if normalize:
@@ -201,4 +225,6 @@ def train_job(job: dict, emit) -> dict:
     if job.get("return_checkpoint"):
         result["checkpoint"] = save(model, vecnormalize)
     venv.close()
+    if remote is not None:
+        remote.close()  # the reward process reads the end of its pipe and ends
     return result

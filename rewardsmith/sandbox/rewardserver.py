@@ -1,0 +1,403 @@
+"""The reward process: the one place candidate code runs (``job["kind"] == "reward"``).
+
+It loads the reward and turns batches of transitions into reward numbers, nothing else. During
+training the learner (``train.py``, which never loads candidate code) sends it one batch per
+vectorised step, every env at once, over a pipe the parent made; it answers with each env's total
+and components, which the learner checks before PPO sees them. The critic's probe and the replay of
+recorded episodes call the same ``RewardServer`` on the transitions they make.
+
+Frames on both pipes are ``kind`` (one byte), ``length`` (uint32 little-endian), then ``length`` bytes:
+
+- learner -> reward: ``L`` a layout (JSON: the state's keys, each value's type, dtype and shape),
+  sent when it changes; ``B`` a batch: the values in layout order as raw little-endian bytes.
+- reward -> learner: ``N`` each env's component names (JSON), sent when they change; ``R`` the
+  totals then every env's component values, float64; ``E`` the reward's error (JSON: the message).
+
+A reward process that escapes every Python guard can still only send numbers the learner checks
+(count, finiteness, names); it cannot reach the learner's memory, files or pipe to the parent.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import select
+import struct
+import time
+
+import numpy as np
+
+FRAME = struct.Struct("<cI")
+MAX_FRAME = 16 << 20       # bytes in one frame; a batch of 64 envs' transitions is a few kB
+MAX_COMPONENTS = 64        # components of one transition (the critic asks for a handful)
+
+
+def fields_read_by(code: str, field_names) -> list[str]:
+    """The task fields reward code can read: every attribute name it mentions that is a field.
+
+    Reflection-free code (the critic bans getattr and friends) can reach a field only through a
+    literal attribute, so this is complete; a field it reaches some other way is an unknown field in
+    the reward process. Parses, never runs, the code: the parent calls it to tell the learner what
+    to compute and send.
+    """
+    names = {n.attr for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Attribute)}
+    return [f for f in field_names if f in names]
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def write_frame(fd: int, kind: bytes, body: bytes = b"") -> None:
+    data = FRAME.pack(kind, len(body)) + body
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _read_exactly(fd: int, count: int, deadline: float | None) -> bytes | None:
+    """``count`` bytes from ``fd``; None at end of file; TimeoutError past ``deadline``."""
+    chunks, missing = [], count
+    while missing:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, missing)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def read_frame(fd: int, deadline: float | None = None) -> tuple[bytes, bytes] | None:
+    """The next ``(kind, body)`` on ``fd``; None at end of file (also mid-frame); ValueError for a
+    frame longer than MAX_FRAME; TimeoutError past ``deadline`` (None: wait as long as it takes)."""
+    header = _read_exactly(fd, FRAME.size, deadline)
+    if header is None:
+        return None
+    kind, length = FRAME.unpack(header)
+    if length > MAX_FRAME:
+        raise ValueError(f"a frame of {length} bytes (at most {MAX_FRAME})")
+    body = _read_exactly(fd, length, deadline) if length else b""
+    return None if body is None else (kind, body)
+
+
+# --------------------------------------------------------------------------- values as bytes
+
+# a value's spec in a layout: "f" a Python float, "i" an int, "b" a bool, ["s", dtype] a numpy
+# scalar, ["a", dtype, shape] an array (read-only on the reward side, as ``task.frozen`` makes it)
+
+
+def spec_of(value):
+    kind = type(value)
+    if kind is float:
+        return "f"
+    if kind is np.ndarray and not value.dtype.hasobject:
+        return ("a", value.dtype.str, value.shape)
+    if kind is bool or kind is np.bool_:
+        return "b" if kind is bool else ("s", value.dtype.str)
+    if kind is int:
+        return "i"
+    if isinstance(value, np.generic) and not value.dtype.hasobject:
+        return ("s", value.dtype.str)
+    if isinstance(value, float):  # a float subclass a task field returned: as the float it is
+        return "f"
+    raise TypeError(f"a {kind.__name__} ({value!r:.60}); a field sent to the reward process must be a "
+                    f"float, int, bool, numpy scalar or numeric array")
+
+
+def encode(values: list, specs: tuple) -> bytes:
+    """The batch body: the floats (float64), then the ints and bools (int64), then every other
+    value's bytes, in order."""
+    floats, ints, blobs = [], [], []
+    for value, spec in zip(values, specs):
+        if spec == "f":
+            floats.append(value)
+        elif spec == "i" or spec == "b":
+            ints.append(value)
+        else:
+            blobs.append(value.tobytes())
+    return b"".join((np.array(floats, dtype="<f8").tobytes(), np.array(ints, dtype="<i8").tobytes(), *blobs))
+
+
+class Layout:
+    """How to read a batch body back into values (reward side): made once per layout frame."""
+
+    def __init__(self, message: dict):
+        keys, specs, n = message["keys"], message["specs"], int(message["envs"])
+        if not isinstance(keys, list) or not all(isinstance(k, str) and k.isidentifier() for k in keys):
+            raise ValueError("state keys that are not names")
+        per = 2 * len(keys) + 1
+        if n < 1 or len(specs) != n * per:
+            raise ValueError(f"{len(specs)} value specs for {n} transitions of {len(keys)} keys")
+        self.keys, self.envs, self.per = tuple(keys), n, per
+        floats = sum(1 for s in specs if s == "f")
+        ints = sum(1 for s in specs if s in ("i", "b"))
+        self.float_bytes, self.int_bytes = 8 * floats, 8 * ints
+        offset = self.float_bytes + self.int_bytes
+        plan, f, i = [], 0, 0
+        for spec in specs:
+            if spec == "f":
+                plan.append((0, f, None, 0, None))
+                f += 1
+            elif spec in ("i", "b"):
+                plan.append((1 if spec == "i" else 2, i, None, 0, None))
+                i += 1
+            else:
+                dtype = np.dtype(spec[1])
+                if dtype.hasobject:
+                    raise ValueError("an object dtype")
+                shape = tuple(int(d) for d in spec[2]) if spec[0] == "a" else ()
+                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+                plan.append((3 if spec[0] == "a" else 4, offset, dtype, count, shape))
+                offset += count * dtype.itemsize
+        self.plan, self.size = plan, offset
+
+    def values(self, body: bytes) -> list:
+        if len(body) != self.size:
+            raise ValueError(f"a batch of {len(body)} bytes (the layout says {self.size})")
+        floats = np.frombuffer(body, "<f8", self.float_bytes // 8).tolist()
+        ints = np.frombuffer(body, "<i8", self.int_bytes // 8, self.float_bytes).tolist()
+        out = []
+        append = out.append
+        for kind, at, dtype, count, shape in self.plan:
+            if kind == 0:
+                append(floats[at])
+            elif kind == 3:  # over a bytes object: read-only for good, like task.frozen
+                array = np.frombuffer(body, dtype, count, at)
+                append(array if len(shape) == 1 else array.reshape(shape))
+            elif kind == 1:
+                append(ints[at])
+            elif kind == 2:
+                append(bool(ints[at]))
+            else:
+                append(np.frombuffer(body, dtype, 1, at)[0])
+        return out
+
+
+# --------------------------------------------------------------------------- the reward side
+
+
+class RewardServer:
+    """Calls a loaded reward on transitions and validates each answer (``rewardcode.validate``);
+    a failure of reward code becomes a RewardCodeError with ``describe_exception``'s text."""
+
+    def __init__(self, reward, code: str):
+        self.reward, self.code = reward, code
+
+    def call(self, state, action, next_state, where: str):
+        """``(total, components)`` of one transition, or RewardCodeError saying what went wrong ``where``."""
+        from ..errors import RewardCodeError
+        from .confine import CpuTimeExceeded
+        from .rewardcode import describe_exception, validate
+
+        try:
+            return validate(self.reward(state, action, next_state))
+        except (MemoryError, CpuTimeExceeded):
+            raise  # the process's limits: the child reports them
+        except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are the reward's failure, not ours
+            raise RewardCodeError(describe_exception(exc, self.code, where)) from None
+
+    def batch(self, layout: Layout, body: bytes, where: str) -> tuple[list[float], list[dict]]:
+        """Every env's ``(total, components)`` for one batch body."""
+        from ..task import state_type
+
+        values, make, k = layout.values(body), state_type(layout.keys), len(layout.keys)
+        totals, components = [], []
+        new = tuple.__new__
+        for start in range(0, len(values), layout.per):
+            total, comps = self.call(new(make, values[start:start + k]), values[start + k],
+                                     new(make, values[start + k + 1:start + layout.per]), where)
+            totals.append(total)
+            components.append(comps)
+        return totals, components
+
+
+def load(code: str, guarded: bool = True):
+    """The reward's ``compute_reward``: loaded under the Python layers (``rewardcode.load_reward``),
+    or, for a trusted test that switched them off (``Layers(python=False)``), with the real builtins:
+    what reward code that has escaped every Python guard can do in this process."""
+    from .rewardcode import REWARD_FILENAME, load_reward
+
+    if guarded:
+        return load_reward(code)
+    namespace = {"__name__": "reward"}
+    exec(compile(code, REWARD_FILENAME, "exec"), namespace)  # noqa: S102 - tests only, see docstring
+    return namespace["compute_reward"]
+
+
+def reward_job(job: dict, emit) -> dict:
+    """Child side: loads the reward, then answers the learner's batches until it closes its pipe."""
+    from .confine import CpuTimeExceeded
+    from .rewardcode import describe_exception
+    from ..errors import RewardCodeError
+
+    requests, replies, code = int(job["requests"]), int(job["replies"]), job["code"]
+    emit({"event": "phase", "phase": "loading the reward code"})
+    try:
+        reward = load(code, (job.get("layers") or {}).get("python", True))
+    except (MemoryError, CpuTimeExceeded):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are findings, not our exit
+        write_frame(replies, b"E", json.dumps({"message": describe_exception(
+            exc, code, "while loading the module")}).encode())
+        return {"batches": 0}
+    server = RewardServer(reward, code)
+    emit({"event": "phase", "phase": "computing rewards"})
+    layout, names, batches = None, None, 0
+    while True:
+        frame = read_frame(requests)
+        if frame is None:
+            return {"batches": batches}  # the learner is done
+        kind, body = frame
+        if kind == b"L":
+            layout = Layout(json.loads(body))
+            continue
+        if kind != b"B" or layout is None:
+            raise ValueError(f"the learner sent a {kind!r} frame; expected a layout, then batches")
+        try:
+            totals, components = server.batch(layout, body, "during training")
+        except RewardCodeError as exc:
+            write_frame(replies, b"E", json.dumps({"message": str(exc)}).encode())
+            return {"batches": batches}
+        batches += 1
+        now = [list(c) for c in components]
+        if now != names:
+            names = now
+            write_frame(replies, b"N", json.dumps(names).encode())
+        numbers = totals + [v for c in components for v in c.values()]
+        write_frame(replies, b"R", np.array(numbers, dtype="<f8").tobytes())
+
+
+# --------------------------------------------------------------------------- the learner side
+
+
+class RemoteReward:
+    """The learner's end of the reward process: ``rewards(transitions)`` sends one batch (every env's
+    ``(state values, action, next-state values)``) and gives back its checked totals and components.
+
+    Everything that comes back is checked: frame kinds and sizes, one finite total per transition,
+    component names (``rewardcode.check_component_name``) and finite values. A reward error comes
+    back as RewardCodeError with the reward process's message; anything else that goes wrong (no
+    answer within ``reply_seconds``, the process gone, a malformed answer) is a SandboxError.
+    """
+
+    def __init__(self, requests: int, replies: int, keys, reply_seconds: float = 60.0):
+        self.requests, self.replies, self.keys = int(requests), int(replies), list(keys)
+        self.reply_seconds = float(reply_seconds)
+        self.specs = None
+        self.names: list[tuple[str, ...]] | None = None
+
+    def rewards(self, transitions) -> tuple[list[float], list[dict]]:
+        values = []
+        for state, action, next_state in transitions:
+            values += state
+            values.append(action)
+            values += next_state
+        specs = tuple(map(spec_of, values))
+        try:
+            if specs != self.specs:
+                self.specs = specs
+                write_frame(self.requests, b"L", json.dumps(
+                    {"keys": self.keys, "specs": specs, "envs": len(transitions)}).encode())
+            write_frame(self.requests, b"B", encode(values, specs))
+        except BrokenPipeError:
+            pass  # it ended: what it said before it did (an error message, say) is still in the pipe
+        return self._answer(len(transitions))
+
+    def _answer(self, n: int) -> tuple[list[float], list[dict]]:
+        from ..errors import RewardCodeError
+
+        deadline = time.monotonic() + self.reply_seconds
+        while True:
+            try:
+                frame = read_frame(self.replies, deadline)
+            except TimeoutError:
+                raise self._error(
+                    f"the reward process did not answer within {self.reply_seconds:.0f} s; likely cause: an "
+                    f"infinite loop in the reward code or a reward far too slow to compute", "timeout") from None
+            except ValueError as exc:
+                raise self._violation(str(exc)) from None
+            if frame is None:
+                raise self._gone("ended without answering")
+            kind, body = frame
+            if kind == b"R":
+                return self._numbers(body, n)
+            if kind == b"N":
+                self.names = self._names(body, n)
+            elif kind == b"E":
+                raise RewardCodeError(self._message(body))
+            else:
+                raise self._violation(f"a frame of unknown kind {kind!r}")
+
+    def _numbers(self, body: bytes, n: int):
+        names = self.names
+        if names is None or len(names) != n:
+            raise self._violation("rewards before the names of their components")
+        expected = 8 * (n + sum(map(len, names)))
+        if len(body) != expected:
+            raise self._violation(f"{len(body)} bytes of rewards (expected {expected} for {n} transitions)")
+        numbers = np.frombuffer(body, "<f8")
+        if not np.isfinite(numbers).all():
+            raise self._violation("a reward that is not finite")
+        numbers = numbers.tolist()
+        components, at = [], n
+        for env_names in names:
+            components.append(dict(zip(env_names, numbers[at:at + len(env_names)])))
+            at += len(env_names)
+        return numbers[:n], components
+
+    def _names(self, body: bytes, n: int) -> list[tuple[str, ...]]:
+        from ..errors import RewardCodeError
+        from .rewardcode import check_component_name
+
+        try:
+            names = json.loads(body)
+        except (ValueError, RecursionError):
+            raise self._violation("component names that are not JSON") from None
+        if not isinstance(names, list) or len(names) != n:
+            raise self._violation(f"component names for other than {n} transitions")
+        out = []
+        for env_names in names:
+            if not isinstance(env_names, list) or len(env_names) > MAX_COMPONENTS \
+                    or not all(isinstance(name, str) for name in env_names) or len(set(env_names)) != len(env_names):
+                raise self._violation(f"component names that are not a list of at most {MAX_COMPONENTS} "
+                                      f"distinct strings")
+            for name in env_names:
+                try:
+                    check_component_name(name)
+                except RewardCodeError as exc:
+                    raise self._violation(f"a bad component name ({exc})") from None
+            out.append(tuple(env_names))
+        return out
+
+    def _message(self, body: bytes) -> str:
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, RecursionError, AttributeError):
+            message = None
+        if not isinstance(message, str):
+            raise self._violation("an error that is not a message")
+        return message[:8000]
+
+    def _gone(self, what: str):
+        return self._error(f"the reward process {what}; it ended or crashed (its own error, if it "
+                           f"sent one, says why)", "reward_process")
+
+    def _violation(self, what: str):
+        return self._error(f"the reward process sent {what}; its answers are discarded. Likely cause: "
+                           f"reward code tampering with the sandbox.", "protocol")
+
+    @staticmethod
+    def _error(message: str, kind: str):
+        from ..errors import SandboxError
+
+        return SandboxError(message, kind=kind)
+
+    def close(self) -> None:
+        for fd in (self.requests, self.replies):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
