@@ -8,12 +8,21 @@ SandboxError of kind ``protocol``: the results are discarded, never half-used.
 from __future__ import annotations
 
 import math
+import re
 
 from .errors import SandboxError
 from .sandbox.rewardcode import COMPONENT_NAME
 
 MAX_TEXT = 8_000      # characters of child-written text (messages) kept
 MAX_COMPONENTS = 64   # distinct component names one reward may report
+
+# characters that make text show other than it is: C0 and C1 controls (terminal escape codes, carriage
+# returns), bidirectional embeddings, overrides, isolates and marks (U+061C, U+200E/F, U+202A-E,
+# U+2066-9), zero-width characters (U+200B-D, U+2060, U+FEFF) and the line and paragraph separators
+_HIDDEN = "\u061c\u200b-\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff"
+_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_HIDDEN}]")
+_UNSAFE_OR_NEWLINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_HIDDEN}]")
+QUOTE = "  | "  # before each line of a process's output shown to the user
 
 
 def violation(what: str, expected: str) -> SandboxError:
@@ -71,3 +80,30 @@ def mapping(value, what: str) -> dict:
     if not isinstance(value, dict):
         raise violation(f"a {type(value).__name__} as {what}", "a JSON object")
     return value
+
+
+def printable(text, one_line: bool = False) -> str:
+    """Text that came from reward code or a child (names, reasons, logs), safe to print: control,
+    bidirectional, zero-width and separator characters appear as ``\\xNN``/``\\uNNNN``, and with
+    ``one_line`` newlines too, so nothing it prints can move the cursor, reorder what is shown or fake
+    a line. Print it as rich ``Text`` (or with ``markup=False``): it is never read as rich markup."""
+    pattern = _UNSAFE_OR_NEWLINE if one_line else _UNSAFE
+    return pattern.sub(_escaped, str(text))
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def quoted(text: str) -> str:
+    """A process's output as a visibly quoted block: printable, every line after ``QUOTE``, so no line
+    of it can pass for one of rewardsmith's own (``ACCEPTED``, ``fitness: ...``)."""
+    return "\n".join(QUOTE + line for line in printable(text).split("\n"))
+
+
+def child_message(text: str) -> str:
+    """A message a child wrote (its error), for an exception's text: its first line printable on one
+    line (callers put it after their own words), any further lines quoted."""
+    first, _, rest = str(text).strip("\n").partition("\n")
+    return printable(first, one_line=True) + (f"\n{quoted(rest)}" if rest else "")
