@@ -105,14 +105,14 @@ class LiveView:
         return pause()
 
     def render(self):
-        from .selection import best_of_run
+        from .selection import run_pick
 
         candidates = self.store.candidates()
-        best = best_of_run(self.store)  # the same star as `show`
+        best = run_pick(self.store)  # the same star as `show`
         totals = self.store.llm_totals()
         elapsed = time.monotonic() - self.started
         head = Text(
-            f"{self.task_name}  generation {self.generation}  best {fmt(best.fitness if best else None)}"
+            f"{self.task_name}  generation {self.generation}  best {best.describe() if best else '-'}"
             f"{f' ({best.id})' if best else ''}  LLM {totals['calls']} calls, "
             f"{totals['prompt_tokens'] + totals['completion_tokens']:,} tokens, ${totals['cost']:.4f}  "
             f"elapsed {elapsed:,.0f} s", style="bold")
@@ -156,8 +156,10 @@ class LiveView:
         if kind == "failed":
             return f"{c.id} failed: {(c.reason or '').splitlines()[0][:200]}"
         if kind == "generation_done":
-            best = data.get("best")
-            return f"generation {data['generation']} done; best so far {best.id} {fmt(best.fitness)}" if best else \
+            from .selection import run_pick
+
+            best = run_pick(self.store)
+            return f"generation {data['generation']} done; best so far {best.id} {best.describe()}" if best else \
                 f"generation {data['generation']} done; nothing scored yet"
         if kind == "note":
             return data["message"]
@@ -169,11 +171,12 @@ class LiveView:
 
 def show_run(store: RunStore, console: Console) -> None:
     """``rewardsmith show DIR``: the run at a glance."""
+    from .selection import run_pick
+
     config = store.config
     candidates = store.candidates()
     scored = [c for c in candidates if c.status == "scored"]
-    best = store.best_of_run()
-    baseline = store.baseline()
+    best = run_pick(store)
     totals = store.llm_totals()
     console.print(f"[bold]{store.root}[/]  task {config['task']}  designer {config['designer']}"
                   f"{' (' + config['model'] + ')' if config.get('model') else ''}  status {store.meta('status')}")
@@ -183,16 +186,7 @@ def show_run(store: RunStore, console: Console) -> None:
                   f"{sum(c.status in ('pending', 'training') for c in candidates)} unfinished")
     console.print(candidate_table(candidates, best.id if best else None))
     if best:
-        console.print(f"best: {best.id} fitness {fmt(best.fitness)}"
-                      f"{' ± ' + fmt(best.fitness_std, 2) if best.fitness_std else ''}"
-                      f"{'   baseline: ' + fmt(baseline.fitness) if baseline and baseline.fitness is not None else ''}")
-    shown = store.meta("prompt_best")
-    if shown and shown != (best.id if best else None):
-        result = store.candidate(shown).result
-        confirmation = result.confirmation if result else None
-        console.print(f"best shown to the designer: {shown}" + (
-            f" (mean of 2 seeds {fmt(confirmation.mean)})" if confirmation and confirmation.mean is not None
-            else "") + "; a candidate replaces it only when its advantage holds on a second seed")
+        console.print(best_line(store, best), markup=False, highlight=False)
     if totals["calls"]:
         console.print(f"LLM: {totals['calls']} calls ({totals['cached']} from cache), "
                       f"{totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,} completion tokens, "
@@ -200,40 +194,70 @@ def show_run(store: RunStore, console: Console) -> None:
     show_final(store, console)
 
 
+def best_line(store: RunStore, best) -> str:
+    """The "best: …" line of ``show`` and of evolve's summary: the run's best (``selection.run_pick``) with
+    the score that makes it so, and the baseline's score of the same kind."""
+    line = f"best: {best.id} fitness {best.describe()}"
+    baseline = store.baseline()
+    final = store.final()
+    entry = final.by_role("baseline") if final is not None and best.evidence == "final" else None
+    if entry is not None and entry.fitness_mean is not None:
+        line += (f"   baseline (human reward, same fresh seeds): {fmt(entry.fitness_mean)} ± "
+                 f"{fmt(entry.fitness_std, 2)}")
+    elif baseline is not None and baseline.fitness is not None:
+        line += f"   baseline (human reward, same budget): {fmt(baseline.fitness)}"
+    if best.evidence == "final" and best.candidate.fitness is not None:
+        line += f"\n  (its search fitness was {fitness_text(best.candidate)}; the best is named by the most evidence)"
+    return line
+
+
 def show_final(store: RunStore, console: Console) -> None:
     """The final multi-seed scoring (final.py), when the run has one."""
     final = store.final()
     if final is None:
         return
+    from .selection import run_pick
+
+    best = run_pick(store)
     norm = final.normalization
-    console.print(f"[bold]final scoring[/]: {len(final.seeds)} fresh seeds × {final.timesteps or 0:,} steps; "
-                  "normalized = (fitness − sparse) / |baseline − sparse|"
-                  + ("" if norm else " (undefined: baseline and sparse scored the same, or one is missing)"))
+    base = final.by_role("baseline")
+    head = f"[bold]final scoring[/]: {len(final.seeds)} fresh seeds × {final.timesteps or 0:,} steps; "
+    if norm:
+        head += "normalized = (fitness − sparse) / |baseline − sparse|"
+    else:  # a ratio over noise means nothing: raw fitness beside the baseline's
+        head += f"no normalized score: {final.normalization_note or 'baseline and sparse scored the same'}"
+    console.print(head, markup=True, highlight=False)
     table = Table(expand=False, pad_edge=False)
-    for column in ("reward", "role", "fitness (mean ± std)", "normalized", "search fitness", "seeds"):
+    relative = "normalized" if norm else "− baseline"
+    for column in ("reward", "role", "fitness (mean ± std)", relative, "search fitness", "seeds"):
         table.add_column(column)
     for e in final.entries:
-        mark = " ★" if e.id == final.best else ""
+        mark = " ★" if best is not None and e.id == best.id else ""
         mean = "-" if e.fitness_mean is None else f"{fmt(e.fitness_mean)} ± {fmt(e.fitness_std, 2)}"
         seeds = f"{e.seeds}" + (f" ({e.failed} failed)" if e.failed else "")
-        table.add_row(f"{e.id}{mark}", e.role or "", mean, fmt(e.normalized, 3), fmt(e.search_fitness), seeds)
+        if norm:
+            versus = fmt(e.normalized, 3)
+        elif base is not None and base.fitness_mean is not None and e.fitness_mean is not None:
+            versus = f"{e.fitness_mean - base.fitness_mean:+.3g}"
+        else:
+            versus = "-"
+        table.add_row(f"{e.id}{mark}", e.role or "", mean, versus, fmt(e.search_fitness), seeds)
     console.print(table)
 
 
 def show_json(store: RunStore) -> dict:
     """The contract's ``show --json`` document."""
-    from .selection import best_of_run, prompt_best
+    from .selection import run_pick
 
     config = store.config
-    best = best_of_run(store)
-    shown = prompt_best(store)
+    best = run_pick(store)
     budget = config.get("timesteps")
     final = store.final()
     return {
         "task": config["task"], "status": store.meta("status"), "random_fitness": store.meta("random_fitness"),
         "candidates": [candidate_json(c, budget) for c in store.candidates()],
-        "best": {"id": best.id, "fitness": best.fitness} if best else None,
-        "prompt_best": shown.id if shown else None,
+        "best": best.to_json() if best else None,
+        "prompt_best": best.id if best else None,  # the designer's "best so far" is the run's best
         "final": final.to_json() if final is not None else None,
     }
 
