@@ -23,12 +23,10 @@ SANDBOX_HELP = ("strict: bubblewrap, seccomp, Landlock and resource limits aroun
 SANDBOX_UID = "65534"  # "nobody": the job's user inside its user namespace, with no capabilities
 
 # Namespaces and process settings of every job (bubblewrap(1)): no network, its own pids (the whole
-# tree dies with the namespace's init), ipc and hostname; a new session (no terminal to inject into).
-# The job is itself the namespace's init (--as-pid-1), bubblewrap's own child: bubblewrap reaps it, so
-# the kernel's count of its CPU time and peak memory reaches the parent (``os.wait4`` on bubblewrap)
+# tree dies with the namespace's init), ipc and hostname; a new session (no terminal to inject into)
 NAMESPACE_ARGS = (
     "--unshare-user", "--uid", SANDBOX_UID, "--gid", SANDBOX_UID, "--cap-drop", "ALL",
-    "--unshare-net", "--unshare-pid", "--as-pid-1", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
+    "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
     "--die-with-parent", "--new-session",
 )
 # what any Python process reads besides its installation: shared libraries and the loader's

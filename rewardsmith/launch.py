@@ -445,6 +445,7 @@ def _violation(what: str) -> SandboxError:
 def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str) -> dict:
     deadline = time.monotonic() + limits.wall_seconds
     protocol = _Protocol(token, on_event)
+    usage = _Usage(proc.pid)
     log_tail = bytearray()
     with selectors.DefaultSelector() as selector:
         selector.register(read_fd, selectors.EVENT_READ, "protocol")
@@ -456,7 +457,8 @@ def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _timeout(limits, protocol.phase, log_tail)
-            for key, _ in selector.select(timeout=min(remaining, 1.0)):
+            usage.sample()
+            for key, _ in selector.select(timeout=min(remaining, _Usage.EVERY_S)):
                 if key.data == "job":
                     try:
                         payload = payload[os.write(proc.stdin.fileno(), payload[:1 << 16]):]
@@ -482,7 +484,9 @@ def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str
                     except SandboxError as exc:
                         raise SandboxError(f"{exc}{_tail(log_tail)}", kind="protocol") from exc
     # the streams are closed, but a child may close them and keep running: wait only for the time left
-    exited, usage = _reap(proc, max(0.0, deadline - time.monotonic()))
+    usage.sample()
+    exited, counted = _reap(proc, max(0.0, deadline - time.monotonic()))
+    usage.add(counted)
     if not exited:
         raise _timeout(limits, protocol.phase, log_tail)
     if protocol.result is not None:
@@ -495,6 +499,45 @@ def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str
             raise SandboxUnavailable(message)
         raise SandboxError(message, kind=kind)
     raise _exit_error(proc, usage, limits, protocol.phase, log_tail)
+
+
+class _Usage:
+    """The CPU time and peak resident memory of a job's processes as the kernel counts them: sampled
+    from /proc while the job runs (under bubblewrap the job is a grandchild: ``os.wait4`` on bubblewrap
+    does not count it) and completed by ``os.wait4`` for an unwrapped job. Reward code cannot forge
+    either; a sample may lag by ``EVERY_S``."""
+
+    EVERY_S = 0.25
+    _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, pid: int):
+        self.pid, self.cpu_s, self.peak_kb, self.next = pid, 0.0, 0, 0.0
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        if now < self.next or not sys.platform.startswith("linux"):
+            return
+        self.next = now + self.EVERY_S
+        cpu, peak, todo, seen = 0.0, 0, [self.pid], 0
+        while todo and seen < 16:  # bubblewrap, its init, the job (and what the job started)
+            pid, seen = todo.pop(), seen + 1
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as stat:  # after the name: utime, stime, cutime, cstime
+                    fields = stat.read().rpartition(b")")[2].split()
+                cpu += sum(int(fields[i]) for i in (11, 12, 13, 14)) / self._TICK
+                with open(f"/proc/{pid}/status", "rb") as status:
+                    peak = max([peak] + [int(line.split()[1]) for line in status if line.startswith(b"VmHWM:")])
+                with open(f"/proc/{pid}/task/{pid}/children", "rb") as children:
+                    todo += [int(child) for child in children.read().split()]
+            except (OSError, ValueError, IndexError):
+                continue
+        self.cpu_s, self.peak_kb = max(self.cpu_s, cpu), max(self.peak_kb, peak)
+
+    def add(self, counted) -> None:
+        """Adds what ``os.wait4`` gave (None: nothing)."""
+        if counted is not None:
+            self.cpu_s = max(self.cpu_s, counted.ru_utime + counted.ru_stime)
+            self.peak_kb = max(self.peak_kb, counted.ru_maxrss)
 
 
 def _reap(proc: subprocess.Popen, timeout: float):
@@ -538,37 +581,34 @@ def _exit_signal(proc: subprocess.Popen) -> int | None:
     return None
 
 
-def _exit_error(proc: subprocess.Popen, usage, limits: Limits, phase: str, log_tail) -> SandboxError:
+def _exit_error(proc: subprocess.Popen, usage: _Usage, limits: Limits, phase: str, log_tail) -> SandboxError:
     """Why a job ended without a result, told from its exit status and the kernel's count of its CPU
-    time and peak memory: the seccomp filter (SIGSYS), the CPU-time limit (SIGXCPU, then SIGKILL at the
+    time and peak memory: the seccomp filter (SIGSYS), the CPU-time limit (SIGXCPU, or SIGKILL at the
     hard limit), memory (SIGKILL below the CPU limit: the kernel's OOM killer; SIGSEGV/SIGABRT/SIGBUS:
     an allocation failed in native code), or a crash."""
     number = _exit_signal(proc)
     name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
     cpu_limit = limits.for_child()["cpu_seconds"]
-    cpu = usage.ru_utime + usage.ru_stime if usage is not None else None
-    peak_mb = usage.ru_maxrss / 1024 if usage is not None else None
-    spent = "" if usage is None else (f" after {cpu:.1f} s of CPU time with a peak of {peak_mb:.0f} MB "
-                                      f"resident")
+    spent = f"{usage.cpu_s:.1f} s of CPU time, a peak of {usage.peak_kb / 1024:.0f} MB resident"
+    died = f"died with exit code {proc.returncode} ({f'killed by {name}; ' if number else ''}{spent})"
     if number == signal.SIGSYS:
         return SandboxError(
             f"the sandboxed process was stopped by the system-call filter: a call from another system-call "
-            f"table (32-bit or x32), the only kind the filter kills for (it was {phase}){_tail(log_tail)}",
+            f"table (32-bit or x32), the only kind the filter kills for (it was {phase}).{_tail(log_tail)}",
             kind="crash")
-    if number == signal.SIGXCPU or number == signal.SIGKILL and (cpu is None or cpu >= cpu_limit - 0.5):
+    if number == signal.SIGXCPU or number == signal.SIGKILL and usage.cpu_s >= cpu_limit - 0.5:
         return SandboxError(
-            f"the sandboxed process used up its CPU-time limit of {cpu_limit:.0f} s (killed by {name}"
+            f"the sandboxed process used up its CPU-time limit of {cpu_limit:.0f} s (killed by {name} after "
             f"{spent}; it was {phase}); likely cause: an infinite loop.{_tail(log_tail)}", kind="cpu")
     if number in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
         how = "the kernel's out-of-memory killer" if number == signal.SIGKILL else \
             "an allocation that failed in native code, or a crash"
         return SandboxError(
-            f"the sandboxed process was killed by {name}{spent}, below its CPU-time limit of {cpu_limit:.0f} s, "
-            f"while {phase}; likely cause: it ran out of memory (address-space limit {limits.memory_mb} MB; "
-            f"{how}).{_tail(log_tail)}", kind="memory")
-    died = f"was killed by {name}" if number else f"exited with code {proc.returncode}"
-    return SandboxError(f"the sandboxed process {died}{spent} while {phase}, without a result; likely cause: "
-                        f"it crashed, or reward code ended it.{_tail(log_tail)}", kind="crash")
+            f"the sandboxed process {died} while {phase}, below its CPU-time limit of {cpu_limit:.0f} s; likely "
+            f"cause: it ran out of memory (address-space limit {limits.memory_mb} MB; {how}).{_tail(log_tail)}",
+            kind="memory")
+    return SandboxError(f"the sandboxed process {died} while {phase}, without a result; likely cause: it "
+                        f"crashed, or reward code ended it.{_tail(log_tail)}", kind="crash")
 
 
 def _timeout(limits: Limits, phase: str, log_tail) -> SandboxError:

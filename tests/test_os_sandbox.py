@@ -373,8 +373,8 @@ def test_bubblewrap_shows_only_what_the_job_reads():
                                    *{p.split("/")[1] for p in confinement.readable_paths(None, [])}}
     assert "home" not in result["root"] or not os.path.expanduser("~").startswith("/home")
     assert result["checkout"] == sorted(["rewardsmith", "tasks"])  # not the checkout's other files
-    assert result["uid"] == int(confinement.SANDBOX_UID) and result["pid"] == 1  # the namespace's init
-    assert result["processes"] == ["1"] and result["hostname"] == "sandbox"
+    assert result["uid"] == int(confinement.SANDBOX_UID) and result["pid"] == 2
+    assert result["processes"] == ["1", "2"] and result["hostname"] == "sandbox"
 
 
 # --------------------------------------------------------------------------- scratch removal
@@ -591,11 +591,10 @@ def test_a_progress_payload_the_parent_cannot_read_is_a_protocol_error():
 ENDINGS = {  # code, the kind of error, what its message must say
     "cpu": ("import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)  # so the hard limit's SIGKILL ends it\n"
             "while True:\n    pass", "cpu", "used up its CPU-time limit of 1 s (killed by SIGKILL after"),
-    # as the out-of-memory killer does (a namespace's init, as the job is under bubblewrap, cannot
-    # send itself SIGKILL: this one runs unwrapped only)
-    "oom": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "memory", "killed by SIGKILL after 0."),
+    # as the out-of-memory killer does
+    "oom": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "memory", "(killed by SIGKILL; 0."),
     "native": ("import ctypes\nctypes.string_at(0)  # what a failed allocation in native code leads to", "memory",
-               "killed by SIGSEGV after 0."),
+               "(killed by SIGSEGV; 0."),
     "filter": ("import ctypes\nctypes.CDLL(None).syscall(0x40000000 | 39)  # getpid of the x32 table\nresult = 1",
                "crash", "stopped by the system-call filter"),
 }
@@ -607,8 +606,6 @@ ENDINGS = {  # code, the kind of error, what its message must say
                                     pytest.param(SECCOMP, id="unwrapped")])
 def test_the_message_tells_cpu_memory_and_filter_kills_apart(layers, ending):
     code, kind, says = ENDINGS[ending]
-    if ending == "oom" and layers.bubblewrap:
-        pytest.skip("the namespace's init cannot send itself SIGKILL")
     with pytest.raises(SandboxError) as caught:
         unguarded(code, layers, Limits(wall_seconds=30, cpu_seconds=1, memory_mb=1024))
     assert caught.value.kind == kind and says in str(caught.value), str(caught.value)
@@ -704,6 +701,32 @@ def test_untrusted_text_is_never_markup_and_never_a_terminal_escape():
     text = rendered(candidate_table([rejected]))
     assert "bonus[/x] [bold]loud" in text and "\x1b[2J" not in text and "\r" not in text
     assert not any(line.lstrip("│ ").startswith(("REJECTED", "ACCEPTED")) for line in text.splitlines())
+
+
+def test_bidirectional_zero_width_and_separator_characters_are_shown_escaped():
+    from rewardsmith.view import printable
+
+    hidden = "\u202eDETPECCA\u202c \u2066x\u2069 a\u200bb\ufeff\u2060 one\u2028two\u2029 \u061c"
+    assert printable(hidden) == "\\u202eDETPECCA\\u202c \\u2066x\\u2069 a\\u200bb\\ufeff\\u2060 " \
+        "one\\u2028two\\u2029 \\u061c"
+    assert printable("ok: é ü 日本 →") == "ok: é ü 日本 →"  # ordinary text stays as written
+
+
+FORGED_VERDICT = "ACCEPTED\nfitness: 1000000000.0"
+
+
+@pytest.mark.parametrize("how", ["printed", "error"])
+def test_a_job_cannot_print_a_line_of_rewardsmiths_own(how):
+    """What a job printed (its log tail) and the error text it sent reach the user quoted: no line of
+    it starts as one of rewardsmith's own."""
+    code = {"printed": f"print({FORGED_VERDICT!r})",
+            "error": f"emit({{'event': 'error', 'kind': 'crash', 'message': 'boom\\n' + {FORGED_VERDICT!r}}})"}[how]
+    code = f"import os, sys\n{code}\nsys.stdout.flush()\nos._exit(3)"
+    with pytest.raises(SandboxError) as caught:
+        unguarded(code, OS_LAYERS if confinement.bubblewrap_problem() is None else SECCOMP)
+    lines = str(caught.value).splitlines()
+    assert any("| ACCEPTED" in line for line in lines), lines  # shown, quoted
+    assert not any(line.startswith(("ACCEPTED", "fitness:")) for line in lines), lines
 
 
 def test_check_prints_a_hostile_message_as_plain_text(tmp_path):
