@@ -3,7 +3,8 @@ raw gymnasium stepping with random actions on the same environment, measured sid
 
 For each task: raw stepping for a few seconds (``gym.make`` of the task's environment, ``action_space.sample()``,
 reset when an episode ends), then one real training (``rewardsmith.trainer.train``, the path ``rewardsmith
-train`` takes: a sandboxed child, the task's default PPO settings, the reward through ``RewardWrapper``),
+train`` takes: the sandboxed learner and, for a candidate reward, the sandboxed reward process beside it,
+one round trip per vectorised step; the task's default PPO settings),
 then raw stepping again; the ratio uses the mean of the two raw figures, so drift of a shared machine
 hits both sides. Training steps/s is the train result's ``steps_per_second``: env steps over
 ``model.learn()`` only (process start-up and evaluation are not per-step costs).

@@ -84,8 +84,8 @@ def honest():
 
 def test_a_forged_result_from_the_reward_process_is_never_the_policy(honest):
     forged = controller(honest["policy"])
-    # the controller the attack sends would be worth much more than honest training: the test can fail
-    assert evaluate_policy(TASK, forged, 0, 1)["episodes"][0].fitness > 1.0
+    # the controller the attack sends is worth ~1.92, honest training of this budget ~0.05: the test can fail
+    assert evaluate_policy(TASK, forged, 0, 1)["episodes"][0].fitness > 1.5
     hostile = textwrap.dedent(f'''
         import json, os, signal, sys
         FORGED = json.loads({json.dumps(forged)!r})

@@ -120,3 +120,30 @@ def test_hopper_is_healthy_is_gymnasiums_own_definition_on_hard_states():
         healthy += field(hopper, None)
     assert 100 < healthy < 2900  # both answers were exercised
     env.close()
+
+
+def test_a_deferred_reward_gets_the_fields_it_reads_and_its_numbers_feed_the_episode():
+    """In training the reward comes from the reward process: the wrapper leaves each step's transition
+    (only the keys the code reads) and takes the checked numbers back through ``settle``."""
+    env = RewardWrapper(MOUNTAINCAR.make_env(), MOUNTAINCAR, reads=["obs", "velocity"])
+    assert env.reward_keys == ("obs", "velocity")
+    obs, _ = env.reset(seed=3)
+    steps = 0
+    while True:
+        previous = obs
+        obs, native, terminated, truncated, info = env.step(np.array([0.7], dtype=np.float32))
+        state, action, next_state = env.transition
+        assert np.array_equal(state[0], previous) and np.array_equal(next_state[0], obs)
+        assert next_state[1] == pytest.approx(float(obs[1])) and action.tolist() == pytest.approx([0.7])
+        assert native == info["native_reward"]
+        env.settle(2.0, {"two": 2.0}, info)
+        assert info["reward_components"] == {"two": 2.0}
+        steps += 1
+        if terminated or truncated:
+            break
+    stats = env.pop_stats()
+    assert stats["steps"] == steps and stats["total"] == 2.0 * steps and stats["sums"] == {"two": 2.0 * steps}
+    (finished,) = stats["episodes"]
+    assert finished["return"] == 2.0 * steps and finished["length"] == steps
+    assert finished["fitness"] == MOUNTAINCAR.fitness(env.episode(finished["terminated"], finished["truncated"]))
+    env.close()
