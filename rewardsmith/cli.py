@@ -99,7 +99,7 @@ def tasks():
     click.echo("\n" + textwrap.fill(
         "one training: PPO at the default budget on one idle core, from the env steps/s measured for the task "
         "(TRAINING['steps_per_second'], benchmarks/training_throughput.py); start-up and evaluation add a few "
-        "seconds, a busy core more. `rewardsmith check --task NAME FILE.py` shows a task's fields.",
+        "seconds, a busy core more.",
         max(40, width - 1)))
 
 
