@@ -63,27 +63,28 @@ def _bubblewrap() -> Finding:
 
 def _user_namespaces(bubblewrap_ok: bool) -> Finding:
     limits = {
-        "user.max_user_namespaces": _read("/proc/sys/user/max_user_namespaces"),
-        "kernel.unprivileged_userns_clone": _read("/proc/sys/kernel/unprivileged_userns_clone"),
-        "kernel.apparmor_restrict_unprivileged_userns": _read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+        "user.max_user_namespaces": ("/proc/sys/user/max_user_namespaces", "0", "15000"),
+        "kernel.unprivileged_userns_clone": ("/proc/sys/kernel/unprivileged_userns_clone", "0", "1"),
+        "kernel.apparmor_restrict_unprivileged_userns": ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+                                                         "1", "0"),
     }
-    blocking = [f"{k}={v}" for k, v in limits.items()
-                if v is not None and ((k == "user.max_user_namespaces" and v == "0")
-                                      or (k == "kernel.unprivileged_userns_clone" and v == "0")
-                                      or (k == "kernel.apparmor_restrict_unprivileged_userns" and v == "1"))]
+    blocking = {name: allow for name, (path, off, allow) in limits.items() if _read(path) == off}
+    if os.geteuid() == 0:  # the unprivileged switches do not apply to root
+        blocking = {k: v for k, v in blocking.items() if k == "user.max_user_namespaces"}
     if bubblewrap_ok:
         return Finding("sandbox", "user namespaces", True, "bubblewrap created user, net, pid, ipc and uts namespaces")
-    if blocking and os.geteuid() != 0:
-        fixes = {"user.max_user_namespaces=0": "sysctl -w user.max_user_namespaces=15000",
-                 "kernel.unprivileged_userns_clone=0": "sysctl -w kernel.unprivileged_userns_clone=1",
-                 "kernel.apparmor_restrict_unprivileged_userns=1":
-                     "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile for bwrap)"}
-        return Finding("sandbox", "user namespaces", False, f"disabled here: {', '.join(blocking)}",
-                       "; ".join(fixes[b] for b in blocking))
     if not sys.platform.startswith("linux"):
         return Finding("sandbox", "user namespaces", False, f"need Linux; this is {sys.platform}")
-    return Finding("sandbox", "user namespaces", None,
-                   "not tried (bubblewrap did not run)" + (f"; {', '.join(blocking)}" if blocking else ""))
+    if blocking:
+        return Finding("sandbox", "user namespaces", False,
+                       "disabled here: " + ", ".join(f"{k}={limits[k][1]}" for k in blocking),
+                       "; ".join(f"sysctl -w {k}={v}" for k, v in blocking.items()))
+    if confinement.bubblewrap_path() is None:
+        return Finding("sandbox", "user namespaces", None, "not tried (no bubblewrap); no sysctl disables them")
+    return Finding("sandbox", "user namespaces", False,
+                   "bubblewrap could not create them, though no sysctl disables them: a container's "
+                   "seccomp profile or missing capabilities may forbid them",
+                   "run in a container that allows them (e.g. docker run --security-opt seccomp=unconfined)")
 
 
 def _seccomp() -> Finding:

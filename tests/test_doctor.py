@@ -67,3 +67,14 @@ def test_without_osmesa_or_chromium_doctor_says_what_to_install(monkeypatch, tmp
     assert "MISSING MuJoCo GL neither OSMesa nor EGL found; MuJoCo videos are skipped" in text
     assert "to fix: apt-get install libosmesa6" in text
     assert "MISSING chromium not found" in text and "to fix: apt-get install chromium" in text
+
+
+def test_when_bubblewrap_cannot_make_namespaces_doctor_says_what_to_change(monkeypatch):
+    monkeypatch.setattr(confinement, "bubblewrap_problem",
+                        lambda: "/usr/bin/bwrap cannot create the sandbox's namespaces here (Operation not permitted)")
+    found = {f.name: f for f in doctor.findings()}
+    assert found["bubblewrap"].ok is False and "user namespaces" in found["bubblewrap"].fix
+    namespaces = found["user namespaces"]
+    assert namespaces.ok is False and namespaces.fix  # a sysctl to set, or a container setting
+    text = doctor.render(list(found.values()), "--sandbox strict: bwrap cannot create namespaces", 80)
+    assert "MISSING user namespaces" in " ".join(text.split()) and "would refuse to run (exit 1)" in text
