@@ -100,6 +100,7 @@ def wheel_venv(dists, tmp_path_factory) -> Path:
     return root / "venv"
 
 
+@pytest.mark.slow  # the build
 def test_wheel_and_sdist_carry_tasks_prompts_and_templates(dists):
     names = set(zipfile.ZipFile(dists["wheel"]).namelist())
     tasks = {Path(n).stem.replace("_", "-") for n in names
