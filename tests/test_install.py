@@ -217,29 +217,30 @@ def _setup(args, home: Path, *, checkout: Path = CHECKOUT, user: int | None = No
 
 @stock
 def test_setup_plan_on_the_system_python_as_root(tmp_path):
-    done = _setup(["--plan"], tmp_path)
+    venv = tmp_path / "venv"  # not the checkout's .venv, which a developer's own run may have made
+    done = _setup(["--plan"], tmp_path, REWARDSMITH_VENV=str(venv))
     said = done.stdout + done.stderr
     assert done.returncode == 0, said
     assert f"{SYSTEM_PYTHON}: it is externally managed (PEP 668)" in said
-    assert f"would run: {SYSTEM_PYTHON} -m venv {CHECKOUT}/.venv" in said
-    assert f"would run: {CHECKOUT}/.venv/bin/python -m pip install --quiet -c constraints.txt -e ." in said
-    assert f"would run: ln -sfn {CHECKOUT}/.venv/bin/rewardsmith /usr/local/bin/rewardsmith" in said
+    assert f"would run: {SYSTEM_PYTHON} -m venv {venv}" in said
+    assert f"would run: {venv}/bin/python -m pip install --quiet -c constraints.txt -e ." in said
+    assert f"would run: ln -sfn {venv}/bin/rewardsmith /usr/local/bin/rewardsmith" in said
     assert "break-system-packages" not in said
     if os.geteuid() == 0:
         assert "would run: apt-get install bubblewrap libosmesa6" in said
-    python = _setup(["--python"], tmp_path).stdout.strip()
-    assert python == f"{CHECKOUT}/.venv/bin/python"
+    assert _setup(["--python"], tmp_path).stdout.strip() == f"{CHECKOUT}/.venv/bin/python"  # the default place
 
 
 @stock
 @as_root
 def test_setup_plan_on_the_system_python_as_an_ordinary_user(nobody_dir):
     tmp_path = nobody_dir
-    done = _setup(["--plan"], tmp_path, user=NOBODY)
+    venv = tmp_path / "venv"
+    done = _setup(["--plan"], tmp_path, user=NOBODY, REWARDSMITH_VENV=str(venv))
     said = done.stdout + done.stderr
     assert done.returncode == 0, said
     assert "externally managed (PEP 668)" in said and "apt-get install" not in said.replace("sudo apt-get", "")
-    assert f"would run: ln -sfn {CHECKOUT}/.venv/bin/rewardsmith {tmp_path}/.local/bin/rewardsmith" in said
+    assert f"would run: ln -sfn {venv}/bin/rewardsmith {tmp_path}/.local/bin/rewardsmith" in said
     assert f"{tmp_path}/.local/bin is not on PATH yet" in said  # and it says how to put it there
 
 
@@ -252,11 +253,12 @@ def test_setup_chooses_the_pytorch_build_and_says_why(tmp_path):
     if shutil.which("nvidia-smi"):
         pytest.skip("a GPU machine: setup takes the default (CUDA) build")
     # without pip's configuration (no find-links), only the CPU index or the fallback remain
-    said = _setup(["--plan"], tmp_path, PIP_CONFIG_FILE=os.devnull).stdout
+    venv = tmp_path / "venv"
+    said = _setup(["--plan"], tmp_path, PIP_CONFIG_FILE=os.devnull, REWARDSMITH_VENV=str(venv)).stdout
     via_index = (f"CPU build of torch=={pin} from https://download.pytorch.org/whl/cpu" in said
                  and f"--index-url https://download.pytorch.org/whl/cpu torch=={pin}" in said)
     fallback = ("CPU wheel index (https://download.pytorch.org/whl/cpu) cannot be reached" in said
-                and f"would run: {CHECKOUT}/.venv/bin/python -m pip install --quiet torch=={pin}" in said)
+                and f"would run: {venv}/bin/python -m pip install --quiet torch=={pin}" in said)
     assert via_index != fallback, said
 
     said = _setup(["--plan"], tmp_path, REWARDSMITH_TORCH_INDEX="https://mirror.example/cpu").stdout
