@@ -48,6 +48,7 @@ class Layers:
     seccomp: bool = True
     landlock: bool = True
     python: bool = True
+    uid: bool = True  # as root without bubblewrap: the job drops to an unprivileged uid, or no job runs
 
 
 def sandbox_mode(requested: str | None = None) -> str:
@@ -112,10 +113,45 @@ def bubblewrap_argv(scratch: str, task_path: str | None, extra: list[str], info_
         argv += ["--ro-bind-try", real, real]
         if seen_as != real:
             argv += ["--symlink", real, seen_as]
-    real_scratch = os.path.realpath(scratch)
-    argv += ["--dev", "/dev", "--proc", "/proc", "--bind", real_scratch, scratch, "--chdir", scratch,
+    argv += ["--dev", "/dev", "--proc", "/proc", *scratch_args(scratch), "--chdir", scratch,
              "--remount-ro", "/dev", "--remount-ro", "/", "--"]
     return argv
+
+
+def scratch_args(scratch: str) -> list[str]:
+    """How the job's scratch appears: a tmpfs of its own namespace (nothing a job makes reaches this
+    machine's disk or outlives it), limited to ``SCRATCH_BYTES`` where bubblewrap has --size; and where
+    bubblewrap can leave the job CAP_SYS_ADMIN in its user namespace, the child mounts its own tmpfs
+    over it, limited in inodes too, and drops every capability (``sandbox.confine.private_scratch``)."""
+    from .sandbox.confine import SCRATCH_BYTES
+
+    features = bubblewrap_features()
+    args = ["--cap-add", "CAP_SYS_ADMIN"] if "cap-add" in features else []
+    args += ["--size", str(SCRATCH_BYTES)] if "size" in features else []
+    return args + ["--perms", "0700", "--tmpfs", scratch] if "size" in features or "cap-add" in features \
+        else ["--bind", os.path.realpath(scratch), scratch]
+
+
+@functools.cache
+def bubblewrap_features() -> frozenset[str]:
+    """What this bubblewrap offers beyond the basics: ``size`` (a tmpfs size, bubblewrap >= 0.8 in
+    Debian 12's build) and ``cap-add`` (CAP_SYS_ADMIN left in the job's user namespace)."""
+    bwrap = bubblewrap_path()
+    if bwrap is None or bubblewrap_problem() is not None:
+        return frozenset()
+    features = set()
+    try:
+        text = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30).stdout
+        base = [bwrap, *NAMESPACE_ARGS, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        if "--size" in text and subprocess.run(base + ["--size", "4096", "--tmpfs", "/tmp", "--", "true"],
+                                               capture_output=True, timeout=30).returncode == 0:
+            features.add("size")
+        if subprocess.run(base + ["--cap-add", "CAP_SYS_ADMIN", "--", "true"], capture_output=True,
+                          timeout=30).returncode == 0:
+            features.add("cap-add")
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return frozenset(features)
 
 
 def readable_paths(task_path: str | None, extra: list[str]) -> list[str]:

@@ -102,10 +102,11 @@ def test_a_forged_code_object_is_refused_by_the_python_layers_alone():
     control, with the Python layers off too, shows the same code does open the file."""
     job = {"kind": "check", "task_path": str(TASK.path), "code": hostile("forged_code_object.py"),
            "transitions": 3, "seed": 0}
-    python_only = Layers(bubblewrap=False, seccomp=False, landlock=False, python=True)
+    python_only = Layers(bubblewrap=False, seccomp=False, landlock=False, python=True, uid=False)
     refused = run_job(job, LIMITS, layers=python_only)
     assert refused["ok"] is False and "PermissionError" in refused["message"], refused
-    control = run_job(job, LIMITS, layers=Layers(bubblewrap=False, seccomp=False, landlock=False, python=False))
+    control = run_job(job, LIMITS, layers=Layers(bubblewrap=False, seccomp=False, landlock=False, python=False,
+                                                 uid=False))
     assert control["ok"] is True, control  # the attack itself works where nothing stops it
 
 

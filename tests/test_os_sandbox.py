@@ -28,10 +28,11 @@ from rewardsmith.launch import Limits, run_job
 from rewardsmith.scratch import remove_tree, sweep_orphaned_scratch
 
 LIMITS = Limits(wall_seconds=30, cpu_seconds=20, memory_mb=1024)
-NO_LAYERS = Layers(bubblewrap=False, seccomp=False, landlock=False, python=False)
+# (uid: the drop from root to an unprivileged user where bubblewrap is off, tested on its own below)
+NO_LAYERS = Layers(bubblewrap=False, seccomp=False, landlock=False, python=False, uid=False)
 BUBBLEWRAP = Layers(bubblewrap=True, seccomp=False, landlock=False, python=False)
-SECCOMP = Layers(bubblewrap=False, seccomp=True, landlock=False, python=False)
-LANDLOCK = Layers(bubblewrap=False, seccomp=False, landlock=True, python=False)
+SECCOMP = Layers(bubblewrap=False, seccomp=True, landlock=False, python=False, uid=False)
+LANDLOCK = Layers(bubblewrap=False, seccomp=False, landlock=True, python=False, uid=False)
 OS_LAYERS = Layers(python=False)  # bubblewrap, seccomp, Landlock and resource limits together
 
 needs_bubblewrap = pytest.mark.skipif(confinement.bubblewrap_problem() is not None,
@@ -305,6 +306,68 @@ def test_no_system_v_memory_outlives_the_job(layers):
     assert left == [], result
     if layers.seccomp:
         assert all(r.startswith("refused: PermissionError") for r in result), result
+
+
+FLOOD = '''
+    import os
+    made = 0
+    try:
+        for i in range({count}):
+            os.mkdir(f"d{{i}}")
+            made += 1
+    except OSError as exc:
+        stopped = type(exc).__name__
+    else:
+        stopped = None
+    result = {{"made": made, "stopped": stopped, "statfs": os.statvfs(".").f_files}}
+'''
+
+
+@pytest.fixture
+def memory_scratch(memory_dir, monkeypatch):
+    """Scratch directories made on tmpfs, where the control's flood is cheap to remove."""
+    monkeypatch.setattr(tempfile, "tempdir", memory_dir)
+    return memory_dir
+
+
+@needs_bubblewrap
+@pytest.mark.parametrize("layers", [only["bubblewrap"], only["none"]])
+def test_scratch_is_a_tmpfs_limited_in_inodes_that_leaves_nothing_behind(layers, memory_scratch, monkeypatch):
+    """A flood of 12,000 directories: under bubblewrap, scratch is a tmpfs of the job's own with
+    SCRATCH_INODES inodes, so it stops there and nothing reaches this machine's file system; the
+    control writes them all into the host's scratch directory."""
+    from rewardsmith.sandbox.confine import SCRATCH_INODES
+
+    seen = []  # entries in the host's scratch directory when the parent removes it
+
+    def counting_remove(path, **options):
+        seen.append(len(os.listdir(path)))
+        return remove_tree(path, **options)
+
+    monkeypatch.setattr(launch, "remove_tree", counting_remove)
+    result = unguarded(FLOOD.format(count=12_000), layers)
+    if layers is NO_LAYERS:
+        assert result["made"] == 12_000 and seen == [12_000], (result, seen)
+        return
+    assert result["stopped"] == "OSError" and result["made"] < SCRATCH_INODES <= 12_000, result
+    assert result["statfs"] == SCRATCH_INODES and seen == [0]  # the host's scratch stayed empty
+    assert os.listdir(memory_scratch) == []
+
+
+@needs_bubblewrap
+def test_under_bubblewrap_the_job_has_no_capability_left():
+    result = unguarded('''
+        import ctypes, os
+        with open("/proc/self/status") as status:
+            caps = {line.split(":")[0]: int(line.split()[1], 16) for line in status if line.startswith("Cap")}
+        libc = ctypes.CDLL(None, use_errno=True)
+        def mount():
+            if libc.unshare(0x00020000) != 0 or libc.mount(b"tmpfs", b".", b"tmpfs", 0, b"size=1g,nr_inodes=0") != 0:
+                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        result = {"caps": caps, "mount": attempt(mount)}
+    ''', BUBBLEWRAP)
+    assert result["caps"]["CapEff"] == result["caps"]["CapPrm"] == result["caps"]["CapAmb"] == 0, result
+    assert result["mount"].startswith("refused: PermissionError"), result  # no bigger scratch of its own
 
 
 # --------------------------------------------------------------------------- files
@@ -643,10 +706,82 @@ def test_strict_refuses_to_run_without_bubblewrap(no_bubblewrap, monkeypatch):
 def test_auto_says_once_what_is_missing_and_runs_with_the_other_layers(no_bubblewrap, caplog):
     with caplog.at_level("WARNING", logger="rewardsmith.launch"):
         for _ in range(2):
-            assert unguarded("import os\nresult = attempt(os.fork)", Layers(python=False)).startswith(
+            assert unguarded("import os\nresult = attempt(os.fork)", Layers(python=False, uid=False)).startswith(
                 "refused: PermissionError")
     warnings = [r.getMessage() for r in caplog.records if "bubblewrap" in r.getMessage()]
     assert len(warnings) == 1 and "apt-get install bubblewrap" in warnings[0]
+
+
+def readable_by_nobody(path: str) -> bool:
+    """Whether uid 65534 can list ``path``, asked of the kernel by a child that has become that user."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - reports through its exit status
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.listdir(path)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+ROOT_ATTACKS = '''
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    def check(done):
+        if done != 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        return done
+    with open("/proc/self/status") as status:
+        state = {{line.split(":")[0]: line.split()[1] for line in status if line.startswith(("Cap", "NoNewPrivs"))}}
+    result = {{"uid": os.getuid(), "state": state, "ipc": os.readlink("/proc/self/ns/ipc"),
+               "chmod": attempt(lambda: os.chmod({target!r}, 0o777)),
+               "utime": attempt(lambda: os.utime({target!r}, (0, 0))),
+               "chown": attempt(lambda: os.chown({target!r}, 65534, 65534)),
+               "nice": attempt(lambda: os.setpriority(os.PRIO_PROCESS, {bystander}, 19)),
+               "syslog": attempt(lambda: check(libc.klogctl(3, ctypes.create_string_buffer(4096), 4096) < 0))}}
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the drop from root applies to root only")
+def test_as_root_without_bubblewrap_the_job_drops_to_nobody_or_refuses(no_bubblewrap, tmp_path, bystander):
+    """Without bubblewrap, a job started as root becomes uid 65534 with no capabilities, no_new_privs and
+    an ipc namespace of its own; where that user cannot read the Python installation, no job runs and
+    the message names bubblewrap. (The OS layers other than the drop are off: the drop alone is tested.)"""
+    target = tmp_path / "outside.txt"
+    target.write_text("x")
+    os.chmod(tmp_path, 0o755)
+    before = os.stat(target)
+    layers = Layers(bubblewrap=False, seccomp=False, landlock=False, python=False)
+    try:
+        result = unguarded(ROOT_ATTACKS.format(target=str(target), bystander=bystander), layers)
+    except SandboxUnavailable as exc:
+        message = str(exc)
+        assert "drops to uid 65534" in message and "install bubblewrap" in message, message
+        unreadable = message.split("cannot read ")[1].split(";")[0]
+        assert not readable_by_nobody(unreadable)  # the refusal is the kernel's answer, not a guess
+        return
+    assert result["uid"] == 65534 and result["state"]["CapEff"] == "0000000000000000", result
+    assert result["state"]["NoNewPrivs"] == "1" and result["ipc"] != os.readlink("/proc/self/ns/ipc")
+    assert all(result[k].startswith("refused") for k in ("chmod", "utime", "chown", "nice", "syslog")), result
+    after = os.stat(target)
+    assert (after.st_mode, after.st_mtime, after.st_uid) == (before.st_mode, before.st_mtime, before.st_uid)
+
+
+@pytest.mark.parametrize("layers", [only["seccomp"], only["none"]])
+def test_no_renice_or_pinning_of_another_process(layers, bystander):
+    result = unguarded(f'''
+        import os
+        result = [attempt(lambda: os.setpriority(os.PRIO_PROCESS, {bystander}, 19)),
+                  attempt(lambda: os.sched_setaffinity({bystander}, {{0}}))]
+    ''', layers)
+    niceness = os.getpriority(os.PRIO_PROCESS, bystander)
+    if layers is NO_LAYERS:
+        assert all(r.startswith("done") for r in result) and niceness == 19, result
+    else:
+        assert all(r.startswith("refused: PermissionError") for r in result) and niceness == 0, result
 
 
 def test_an_unknown_sandbox_mode_is_a_clean_error(monkeypatch):

@@ -61,6 +61,13 @@ def confine(job: dict) -> None:
     layers, strict = job.get("layers") or {}, job.get("sandbox") == "strict"
     apply_limits(job["limits"], own_user_namespace=bool(layers.get("bubblewrap")))
     read_paths = job.pop("read_paths", ())
+    if layers.get("bubblewrap"):
+        # bubblewrap left this process CAP_SYS_ADMIN in its user namespace for one thing: a scratch
+        # tmpfs limited in inodes too (bubblewrap's own --tmpfs takes a size only); then none at all
+        private_scratch(os.getcwd())  # where it cannot, bubblewrap's own tmpfs (size-limited) stays
+        drop_capabilities()
+    elif layers.get("uid", True) and os.geteuid() == 0:
+        become_unprivileged(os.getcwd(), (*readable_roots(job.get("task_path"), read_paths),))
     if layers.get("landlock", True):
         abi = confine_filesystem(os.getcwd(), readable_roots(job.get("task_path"), read_paths))
         if strict and not abi:
@@ -80,6 +87,90 @@ def confine(job: dict) -> None:
         from .rewardcode import use_reward_caller
 
         use_reward_caller(install_audit_guard((os.path.dirname(numpy.__file__), os.path.dirname(os.__file__))))
+
+
+SCRATCH_BYTES = 16 << 20   # a job's scratch tmpfs; files have no content anyway (RLIMIT_FSIZE 0)
+SCRATCH_INODES = 8192      # files, directories and links in it: SB3's logger and HOME need a few
+UNPRIVILEGED_UID = 65534   # "nobody": the job's user where rewardsmith runs as root without bubblewrap
+_CLONE_NEWNS, _CLONE_NEWIPC = 0x00020000, 0x08000000
+_MS_NOSUID, _MS_NODEV = 2, 4
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, _PR_CAPBSET_DROP = 47, 4, 24
+
+
+def private_scratch(scratch: str, owner: int | None = None) -> bool:
+    """Mounts a fresh tmpfs of SCRATCH_BYTES and SCRATCH_INODES over ``scratch``, in a mount namespace
+    of this process's own (it disappears with the process: nothing is left to remove) and makes it the
+    working directory; ``owner``: its uid and gid. Needs CAP_SYS_ADMIN; gives whether it was done."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        return False
+    options = f"size={SCRATCH_BYTES},nr_inodes={SCRATCH_INODES},mode=0700"
+    if owner is not None:
+        options += f",uid={owner},gid={owner}"
+    if libc.mount(b"tmpfs", scratch.encode(), b"tmpfs", ctypes.c_ulong(_MS_NOSUID | _MS_NODEV), options.encode()) != 0:
+        return False
+    os.chdir(scratch)
+    return True
+
+
+def drop_capabilities() -> None:
+    """Drops every capability (effective, permitted, inheritable, ambient, and the bounding set as far
+    as allowed) and checks with the kernel; SandboxError if any is left."""
+    from ..errors import SandboxError
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    for cap in range(64):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # needs CAP_SETPCAP; what stays cannot be regained
+    header = struct.pack("=Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    libc.capset(ctypes.create_string_buffer(header, 8), ctypes.create_string_buffer(bytes(24), 24))
+    with open("/proc/self/status") as status:
+        left = {line.split(":")[0]: int(line.split()[1], 16) for line in status if line.startswith(("CapEff", "CapPrm"))}
+    if any(left.values()):
+        raise SandboxError(f"the sandboxed process could not drop its capabilities ({left}); no job runs", kind="unavailable")
+
+
+def become_unprivileged(scratch: str, readable: tuple[str, ...]) -> None:
+    """Where rewardsmith runs as root without bubblewrap: an ipc namespace of the job's own (no System V
+    object outlives it), a scratch tmpfs limited in size and inodes, then uid and gid UNPRIVILEGED_UID
+    with no capabilities and no_new_privs. SandboxError (kind ``unavailable``: no job runs) when that
+    user cannot read what the job needs."""
+    from ..errors import SandboxError
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWIPC) != 0:
+        raise SandboxError(f"--sandbox: running as root without bubblewrap, the job could not get an ipc "
+                           f"namespace of its own ({os.strerror(ctypes.get_errno())}); install bubblewrap "
+                           f"(apt-get install bubblewrap, or bash scripts/setup)", kind="unavailable")
+    if not private_scratch(scratch, owner=UNPRIVILEGED_UID):
+        os.chown(scratch, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
+    os.setgroups([])
+    os.setresgid(UNPRIVILEGED_UID, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
+    os.setresuid(UNPRIVILEGED_UID, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
+    drop_capabilities()
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise SandboxError("the sandboxed process could not set no_new_privs; no job runs", kind="unavailable")
+    needed = [os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+              *(p for p in readable if "site-packages" in p or "dist-packages" in p)]
+    unreadable = [p for p in needed if not _listable(p)]
+    if unreadable:
+        raise SandboxError(
+            f"--sandbox: rewardsmith runs as root and bubblewrap is not available, so the job drops to uid "
+            f"{UNPRIVILEGED_UID} (nobody), which cannot read {unreadable[0]}; install bubblewrap (apt-get "
+            f"install bubblewrap, or bash scripts/setup), run rewardsmith as an ordinary user, or install "
+            f"Python where other users can read it", kind="unavailable")
+
+
+def _listable(path: str) -> bool:
+    try:
+        os.listdir(path)
+    except FileNotFoundError:
+        return True  # not there at all: nothing to read
+    except OSError:
+        return False
+    return True
 
 
 # Landlock constants (linux/landlock.h); the syscall numbers are the same on every architecture.
