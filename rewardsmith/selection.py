@@ -132,12 +132,22 @@ def best_so_far(candidates: list[Candidate],
             for g in generations]
 
 
-# ------------------------------------------------------------------ single-seed ranking (final subjects)
+# ------------------------------------------------------------------ contention for the final scoring
+
+
+def in_contention(candidates: list[Candidate], exclude_origins: tuple[str, ...] = ("baseline",)) -> list[Pick]:
+    """Whom the final scoring re-trains first: those that went furthest in successive halving, then the
+    higher mean over the seeds each has (a confirmed or boundary seed counts; final.boundary_seeds)."""
+    out = [evidence_of(c) for c in candidates if c.origin not in exclude_origins]
+    return sorted((p for p in out if p is not None),
+                  key=lambda p: (-p.budget_fraction, -p.fitness, p.candidate.seq))
+
+
+# ------------------------------------------------------------------ single-seed ranking (screening)
 
 
 def rank_key(c: Candidate) -> tuple:
-    """Sort key for whom the final scoring re-trains, best first: the full budget first, then the
-    search fitness."""
+    """Sort key, best first: the full budget first, then the search fitness."""
     return (-budget_fraction(c), -c.fitness, c.seq)
 
 

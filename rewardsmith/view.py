@@ -227,6 +227,9 @@ def show_final(store: RunStore, console: Console) -> None:
     else:  # a ratio over noise means nothing: raw fitness beside the baseline's
         head += f"no normalized score: {final.normalization_note or 'baseline and sparse scored the same'}"
     console.print(head, markup=True, highlight=False)
+    boundary = store.meta("final_boundary")
+    if boundary and (boundary["trained"] or boundary["unaffordable"]):
+        console.print(Text(boundary_text(boundary)))
     table = Table(expand=False, pad_edge=False)
     relative = "normalized" if norm else "− baseline"
     for column in ("reward", "role", "fitness (mean ± std)", relative, "search fitness", "seeds"):
@@ -245,6 +248,17 @@ def show_final(store: RunStore, console: Console) -> None:
     console.print(table)
 
 
+def boundary_text(boundary: dict) -> str:
+    """What the extra seeds at the final top-k cut-off cost (final.boundary_seeds)."""
+    saved = boundary["halving_saved"]
+    text = (f"top-{boundary['top']} cut-off drawn on two-seed means: second seed (seed {boundary['seed']}) for "
+            f"{', '.join(boundary['trained']) or 'nobody'}, within the noise of {boundary['last_in']}; "
+            f"{boundary['steps']:,} env steps" + (f" of the {saved:,} halving saved" if saved else ""))
+    if boundary["unaffordable"]:
+        text += f"; not afforded: {', '.join(boundary['unaffordable'])}"
+    return text
+
+
 def show_json(store: RunStore) -> dict:
     """The contract's ``show --json`` document."""
     from .selection import run_pick
@@ -259,6 +273,7 @@ def show_json(store: RunStore) -> dict:
         "best": best.to_json() if best else None,
         "prompt_best": best.id if best else None,  # the designer's "best so far" is the run's best
         "final": final.to_json() if final is not None else None,
+        "final_boundary": store.meta("final_boundary"),  # final.boundary_seeds: extra seeds at the top-k cut-off
     }
 
 

@@ -131,3 +131,105 @@ def test_normalization_needs_baseline_and_sparse_apart_beyond_their_noise():
     assert apart.normalization == {"baseline": 3.5, "sparse": 3.0} and apart.normalization_note is None
     assert apart.entry("c1").normalized == pytest.approx((5.5 - 3.0) / 0.5)
     assert "normalization_note" not in apart.to_json()
+
+
+# ---------------------------------------------------------------------- evidence at the top-k cut-off
+
+BY_SEED = '''
+def compute_reward(state, action, next_state):
+    # {name} by seed: {by_seed}
+    return 0.0, {{"zero": 0.0}}
+'''
+
+
+class SeededExecutor:
+    """Trainings whose fitness is written in the reward code, per seed (an executor's interface)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def submit(self, task, code, seed, budget, on_progress=None, **options):
+        from concurrent.futures import Future
+
+        from rewardsmith.records import EpisodeSummary, SeedResult
+
+        self.calls.append((code.split("# ")[1].split(" by seed")[0] if "by seed" in code else "other", seed))
+        by_seed = json.loads(code.split("by seed: ")[1].splitlines()[0]) if "by seed" in code else {}
+        fitness = by_seed.get(str(seed), 1.0)
+        future = Future()
+        future.set_result(SeedResult(seed=seed, fitness=fitness, episode_fitness=[fitness], timesteps=budget.timesteps,
+                                     steps_per_second=1.0, train_seconds=0.0, snapshots=[],
+                                     episodes=[EpisodeSummary(fitness=fitness, length=10, reward_return=0.0,
+                                                              native_return=0.0, terminated=False, truncated=True)],
+                                     trained_steps=budget.timesteps))
+        return future
+
+
+def _boundary_run(tmp_path, stopped_early: int):
+    """Three full-budget candidates of 1,024 steps: a (5.0) and b (4.6) within their evaluation noise
+    (about ±1.15), c (1.0) far behind; and ``stopped_early`` more stopped by halving at 1/8."""
+    from rewardsmith.records import CandidateResult, EpisodeSummary, SeedResult
+    from rewardsmith.task import load_task_file
+
+    task = load_task_file(TINY_TASK)
+    store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "llm"}, task.path)
+
+    def add(name, fitness, episodes, fraction, second):
+        c = store.add_candidate(0, BY_SEED.format(name=name, by_seed=json.dumps({"1000": second})), "llm", notes=name)
+        run = SeedResult(seed=0, fitness=fitness, episode_fitness=episodes, timesteps=int(1024 * fraction),
+                         steps_per_second=1.0, train_seconds=0.0, snapshots=[],
+                         episodes=[EpisodeSummary(fitness=f, length=10, reward_return=0.0, native_return=0.0,
+                                                  terminated=False, truncated=True) for f in episodes])
+        store.update(c.id, status="scored", fitness=fitness, seeds=[0], timesteps=int(1024 * fraction),
+                     result=CandidateResult(runs=[run], budget_fraction=fraction))
+        return c.id
+
+    store.add_candidate(0, BY_SEED.format(name="baseline", by_seed="{}"), "baseline")
+    ids = {"a": add("a", 5.0, [4.0, 5.0, 6.0], 1.0, 3.0), "b": add("b", 4.6, [3.6, 4.6, 5.6], 1.0, 5.0),
+           "c": add("c", 1.0, [0.9, 1.0, 1.1], 1.0, 9.0)}
+    for i in range(stopped_early):
+        add(f"stopped{i}", 0.1, [0.1, 0.1], 1 / 8, 0.0)
+    return store, task, ids
+
+
+def test_the_top_k_cut_off_is_drawn_on_two_seeds_where_the_gap_is_within_the_noise(tmp_path):
+    from rewardsmith.evolve import CONFIRM_SEED_OFFSET
+    from rewardsmith.final import FinalPlan, boundary_seeds, final_subjects
+    from rewardsmith.schedule import Training
+    from rewardsmith.trainer import Budget
+
+    store, task, ids = _boundary_run(tmp_path, stopped_early=3)  # halving saved 3 × 7/8 budgets: 2 affordable
+    assert [c.id for c in final_subjects(store, 1)] == [ids["a"]]  # on one seed each, a is ahead
+    executor, notes = SeededExecutor(), []
+    plan = FinalPlan(seed=0, seeds=2, top=1, note=notes.append)
+    record = boundary_seeds(store, Training(task, Budget(1024), executor), plan)
+    # a (last in) and b (0.4 behind, within the noise) get a second seed; c (4 behind) does not
+    assert sorted(executor.calls) == [("a", CONFIRM_SEED_OFFSET), ("b", CONFIRM_SEED_OFFSET)]
+    assert record == {"top": 1, "last_in": ids["a"], "close": [ids["b"]], "trained": [ids["a"], ids["b"]],
+                      "unaffordable": [], "seed": CONFIRM_SEED_OFFSET, "steps": 2048, "halving_saved": 3 * 896}
+    assert store.candidate(ids["b"]).result.confirmation.mean == pytest.approx(4.8)
+    # on two-seed means b (4.8) is ahead of a (4.0): b is the one the final scoring re-trains
+    assert [c.id for c in final_subjects(store, 1)] == [ids["b"]]
+    assert any("2,048 extra env steps, 76% of what halving saved" in n for n in notes)
+    assert json.loads(invoke("show", store.root, "--json").output)["final_boundary"] == record
+    from rewardsmith.view import boundary_text
+
+    assert boundary_text(record) == (f"top-1 cut-off drawn on two-seed means: second seed (seed 1000) for "
+                                     f"{ids['a']}, {ids['b']}, within the noise of {ids['a']}; 2,048 env steps "
+                                     f"of the 2,688 halving saved")
+    # done once: asking again trains nothing
+    assert boundary_seeds(store, Training(task, Budget(1024), executor), plan) == record
+    assert len(executor.calls) == 2
+
+
+def test_the_extra_seeds_are_paid_from_what_halving_saved(tmp_path):
+    from rewardsmith.final import FinalPlan, boundary_seeds, final_subjects
+    from rewardsmith.schedule import Training
+    from rewardsmith.trainer import Budget
+
+    store, task, ids = _boundary_run(tmp_path, stopped_early=1)  # 7/8 of a budget saved: no full training
+    executor, notes = SeededExecutor(), []
+    record = boundary_seeds(store, Training(task, Budget(1024), executor), FinalPlan(0, 2, 1, note=notes.append))
+    assert executor.calls == [] and record["trained"] == [] and record["unaffordable"] == [ids["a"], ids["b"]]
+    assert "(affords 0)" in notes[0]
+    assert [c.id for c in final_subjects(store, 1)] == [ids["a"]]
