@@ -10,15 +10,17 @@ operating-system attacks are in tests/test_os_sandbox.py.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rewardsmith import confinement
 from rewardsmith import critic as critic_module
 from rewardsmith.confinement import Layers
 from rewardsmith.critic import Critic
-from rewardsmith.errors import TrainingError
+from rewardsmith.errors import SandboxError, TrainingError
 from rewardsmith.launch import Limits, run_job
 from rewardsmith.sandbox.evaluate import evaluation_seed, run_episode
 from rewardsmith.sandbox.policy import NumpyPolicy
@@ -50,6 +52,11 @@ CRITIC = {
     "numpy_chain_to_os.py": "allow-list",
     "exported_module_globals.py": "undefined-name",
 }
+# reward code past the critic and the Python layers (the ``unguarded`` job), against the OS layers:
+# issue 18's classes (parent hangs and memory, limits, privileged calls, forged output)
+OS_ATTACKS = ["os_sysv_memory_hoard.py", "os_scratch_flood.py", "os_protocol_bomb.py", "os_privileged_calls.py",
+              "os_forged_verdict.py"]
+OS_LAYERS = Layers(python=False)
 FORGERIES = ["fitness_into_protocol.py", "rebind_task_globals.py", "overwrite_recorded_positions.py",
              "components_named_total.py"]
 
@@ -65,8 +72,8 @@ def critic():
 
 def test_every_hostile_file_is_tested_and_says_what_must_happen():
     files = sorted(p.name for p in HOSTILE.glob("*.py"))
-    mine = [f for f in files if f in CRITIC]
-    assert sorted(CRITIC) == mine
+    mine = [f for f in files if f in CRITIC or f in OS_ATTACKS]
+    assert sorted([*CRITIC, *OS_ATTACKS]) == mine
     for name in mine:
         doc = hostile(name).split('"""')[1]
         assert "Attack:" in doc and "Must happen:" in doc, name
@@ -193,3 +200,61 @@ def test_a_time_bomb_past_the_critic_fails_at_once_in_training():
         train_once(TASK, hostile("time_bomb_counter.py"), 0, Budget(256), eval_episodes=1)
     assert "module-level names are constants" in str(caught.value)
     assert "nan" not in str(caught.value).lower()
+
+
+# --------------------------------------------------------------------------- issue 18: the OS layers
+
+def unguarded(name: str, limits: Limits = LIMITS):
+    return run_job({"kind": "unguarded", "code": hostile(name)}, limits, layers=OS_LAYERS)
+
+
+needs_bubblewrap = pytest.mark.skipif(confinement.bubblewrap_problem() is not None,
+                                      reason="scratch is a tmpfs of the job's own under bubblewrap only")
+
+
+@pytest.mark.parametrize("name", OS_ATTACKS)
+def test_the_critic_rejects_every_os_attack(critic, name):
+    assert not critic.check(hostile(name)).accepted
+
+
+def test_system_v_memory_is_refused_and_nothing_outlives_the_job():
+    result = unguarded("os_sysv_memory_hoard.py")["value"]
+    assert all(v.startswith("refused: [Errno 1]") for v in result.values()), result
+    with open("/proc/sysvipc/shm") as table:
+        keys = {int(line.split()[0]) for line in table.readlines()[1:]}
+    assert not keys & {0x52534831 + i for i in range(3)}
+
+
+@needs_bubblewrap
+def test_a_scratch_flood_stops_early_and_never_reaches_the_host(tmp_path, monkeypatch):
+    import tempfile
+    import time
+
+    from rewardsmith.sandbox.confine import SCRATCH_INODES
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    started = time.monotonic()
+    result = unguarded("os_scratch_flood.py")["value"]
+    assert result["made"] < SCRATCH_INODES and result["stopped"] == "No space left on device", result
+    assert time.monotonic() - started < 15 and list(tmp_path.iterdir()) == []
+
+
+def test_a_protocol_bomb_is_refused_before_it_is_parsed():
+    with pytest.raises(SandboxError) as caught:
+        unguarded("os_protocol_bomb.py", Limits(wall_seconds=30, cpu_seconds=20, memory_mb=1024))
+    assert caught.value.kind == "protocol" and "would take about" in str(caught.value), str(caught.value)
+
+
+def test_privileged_calls_are_refused():
+    result = unguarded("os_privileged_calls.py")["value"]
+    assert all(v.startswith("refused") for v in result.values()), result
+    assert os.stat(os.__file__).st_mode & 0o777 != 0o777
+
+
+def test_forged_verdict_lines_are_shown_quoted_and_escaped():
+    with pytest.raises(SandboxError) as caught:
+        unguarded("os_forged_verdict.py")
+    lines = str(caught.value).splitlines()
+    assert "  | ACCEPTED" in lines and "  | fitness: 1000000000.0" in lines, lines
+    assert "  | \\u202edetpecca\\u200b" in lines, lines
+    assert not any(line.startswith(("ACCEPTED", "fitness:")) for line in lines), lines

@@ -308,6 +308,27 @@ def test_no_system_v_memory_outlives_the_job(layers):
         assert all(r.startswith("refused: PermissionError") for r in result), result
 
 
+@pytest.mark.parametrize("layers", [only["bubblewrap"], only["landlock"], only["none"]])
+def test_no_posix_shared_memory_grows_outside_scratch(layers):
+    """/dev/shm is the host's tmpfs: under bubblewrap the job's /dev is its own and read-only, Landlock
+    refuses to create there; the control creates the file (the zero file-size limit stops its growth)."""
+    name = f"rewardsmith-test-{os.getpid()}"
+    result = unguarded(f'''
+        import os
+        def grow():
+            fd = os.open("/dev/shm/{name}", os.O_CREAT | os.O_RDWR, 0o600)
+            os.ftruncate(fd, 1 << 30)
+        result = attempt(grow)
+    ''', layers)
+    made = os.path.exists(f"/dev/shm/{name}")
+    if made:
+        os.unlink(f"/dev/shm/{name}")
+    if layers is NO_LAYERS:
+        assert made and "File too large" in result, result
+    else:
+        assert not made and result.startswith("refused"), result
+
+
 FLOOD = '''
     import os
     made = 0
