@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ConfigError
 
@@ -200,3 +201,110 @@ def _binds(paths: list[str]) -> list[tuple[str, str]]:
         seen_as = path if os.path.realpath(os.path.dirname(path)) == os.path.dirname(path) else real
         chosen[real] = seen_as
     return list(chosen.items())
+
+
+class LayerState(NamedTuple):
+    """One confinement layer on this machine, as ``layer_report`` gives it."""
+
+    layer: str
+    ok: bool
+    detail: str
+    how_to_fix: str | None
+
+
+_INSTALL_BUBBLEWRAP = "apt-get install bubblewrap (or bash scripts/setup)"
+
+
+def layer_report() -> list[LayerState]:
+    """Each confinement layer's state on this machine, as data (for ``rewardsmith doctor``): bubblewrap,
+    seccomp, Landlock, cgroup v2, the scratch tmpfs's limits, and the uid a job runs as. Probes the
+    way jobs do (bubblewrap is started; as root, a child process checks what uid 65534 can read)."""
+    from .sandbox.confine import SCRATCH_BYTES, SCRATCH_INODES, UNPRIVILEGED_UID
+    from .sandbox.seccomp import DENIED, architecture
+
+    wrapped = bubblewrap_problem()
+    report = [LayerState("bubblewrap", wrapped is None, wrapped or f"{bubblewrap_path()}: user, network, pid, "
+                         f"ipc and uts namespaces, read-only binds of what a job reads",
+                         None if wrapped is None else _INSTALL_BUBBLEWRAP)]
+    filtered = seccomp_problem()
+    report.append(LayerState("seccomp", filtered is None, filtered or f"a filter for {architecture()} refusing "
+                             f"{len(DENIED)} system calls", None if filtered is None else
+                             "run on Linux on x86_64 or aarch64"))
+    abi = landlock_abi()
+    report.append(LayerState("Landlock", abi > 0, f"ABI {abi}" if abi else "this kernel has no Landlock",
+                             None if abi else "Linux 5.13 or later with landlock among its LSMs (lsm= boot option)"))
+    report.append(LayerState("cgroup v2", False, f"not used by rewardsmith ({_cgroup_state()}); memory, shared "
+                             f"memory included, is bounded by the address-space limit, the seccomp filter (no "
+                             f"System V IPC or memfd) and the scratch tmpfs", None))
+    features = bubblewrap_features()
+    if "size" in features and "cap-add" in features:
+        scratch = (True, f"a tmpfs of the job's own: {SCRATCH_BYTES >> 20} MB, {SCRATCH_INODES} inodes", None)
+    elif features:
+        scratch = (True, f"a tmpfs of the job's own, {SCRATCH_BYTES >> 20} MB" if "size" in features else
+                   "a tmpfs of the job's own with inodes limited", "bubblewrap 0.8 or later, not installed setuid")
+    elif wrapped is None:
+        scratch = (False, "a directory on this machine's disk", "bubblewrap 0.8 or later (--size)")
+    elif os.geteuid() == 0:
+        scratch = (True, f"a tmpfs of the job's own: {SCRATCH_BYTES >> 20} MB, {SCRATCH_INODES} inodes (mounted "
+                   f"as root before the job drops to uid {UNPRIVILEGED_UID})", None)
+    else:
+        scratch = (False, "a directory on this machine's disk, bounded only by its removal's deadline",
+                   _INSTALL_BUBBLEWRAP)
+    report.append(LayerState("scratch tmpfs", *scratch))
+    if wrapped is None:
+        uid = (True, f"uid {SANDBOX_UID} in the job's own user namespace, no capabilities", None)
+    elif os.geteuid() != 0:
+        uid = (True, f"uid {os.geteuid()}, this user's own (not root)", None)
+    else:
+        unreadable = _unreadable_as(UNPRIVILEGED_UID, os.path.dirname(os.__file__))
+        uid = (unreadable is None, f"root drops to uid {UNPRIVILEGED_UID}" if unreadable is None else
+               f"root cannot drop to uid {UNPRIVILEGED_UID}, which cannot read {unreadable}: no job runs",
+               None if unreadable is None else f"{_INSTALL_BUBBLEWRAP}, or run rewardsmith as an ordinary user")
+    report.append(LayerState("uid drop", *uid))
+    return report
+
+
+def landlock_abi() -> int:
+    """The Landlock ABI this kernel offers (0: none)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return max(0, int(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))
+
+
+def _cgroup_state() -> str:
+    try:
+        with open("/proc/self/mountinfo") as mounts:
+            kinds = {line.split(" - ")[0].split()[4]: line.split(" - ")[1].split()[0] for line in mounts}
+    except OSError:
+        return "no /proc here"
+    kind = kinds.get("/sys/fs/cgroup")
+    if kind != "cgroup2":
+        return f"/sys/fs/cgroup is {kind or 'not mounted'}, not a cgroup v2 hierarchy"
+    try:
+        with open("/proc/self/cgroup") as own:
+            path = "/sys/fs/cgroup" + own.read().strip().partition("::")[2]
+    except OSError:
+        return "cgroup v2, this process's group unknown"
+    return f"cgroup v2, {'delegated to this user' if os.access(path, os.W_OK) else 'not delegated to this user'}"
+
+
+def _unreadable_as(uid: int, *paths: str) -> str | None:
+    """The first of ``paths`` that ``uid`` cannot list, asked of the kernel by a child that became it."""
+    for path in paths:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - reports through its exit status
+            try:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                os.listdir(path)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        if os.waitpid(pid, 0)[1] != 0:
+            return path
+    return None

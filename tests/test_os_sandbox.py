@@ -711,9 +711,11 @@ def no_bubblewrap(monkeypatch):
     """This machine as if bubblewrap were not installed."""
     monkeypatch.setattr(confinement, "bubblewrap_path", lambda: None)
     confinement.bubblewrap_problem.cache_clear()
+    confinement.bubblewrap_features.cache_clear()
     launch._warn_once.cache_clear()
     yield
     confinement.bubblewrap_problem.cache_clear()
+    confinement.bubblewrap_features.cache_clear()
 
 
 def test_strict_refuses_to_run_without_bubblewrap(no_bubblewrap, monkeypatch):
@@ -803,6 +805,31 @@ def test_no_renice_or_pinning_of_another_process(layers, bystander):
         assert all(r.startswith("done") for r in result) and niceness == 19, result
     else:
         assert all(r.startswith("refused: PermissionError") for r in result) and niceness == 0, result
+
+
+LAYER_NAMES = ["bubblewrap", "seccomp", "Landlock", "cgroup v2", "scratch tmpfs", "uid drop"]
+
+
+def test_layer_report_gives_each_layer_as_data():
+    report = confinement.layer_report()
+    assert [r.layer for r in report] == LAYER_NAMES
+    for layer, ok, detail, how_to_fix in report:
+        assert isinstance(ok, bool) and detail and (how_to_fix is None or isinstance(how_to_fix, str))
+    state = {r.layer: r for r in report}
+    assert state["bubblewrap"].ok == (confinement.bubblewrap_problem() is None)
+    assert state["seccomp"].ok == (confinement.seccomp_problem() is None)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the drop from root applies to root only")
+def test_layer_report_of_the_uid_drop_says_what_a_job_meets(no_bubblewrap):
+    drop = {r.layer: r for r in confinement.layer_report()}["uid drop"]
+    try:
+        unguarded("result = 1", Layers(bubblewrap=False, seccomp=False, landlock=False, python=False))
+        ran = True
+    except SandboxUnavailable:
+        ran = False
+    assert drop.ok == ran, drop
+    assert ran or "apt-get install bubblewrap" in drop.how_to_fix
 
 
 def test_an_unknown_sandbox_mode_is_a_clean_error(monkeypatch):
