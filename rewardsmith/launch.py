@@ -10,9 +10,11 @@ any reward code (``rewardsmith.sandbox.confine``). Where bubblewrap cannot run, 
 
 The parent cannot be hung or crashed by what it starts: every wait has a deadline, the job's whole
 process tree is gone when ``run_job`` returns (the pid namespace dies with it), scratch removal never
-follows a link, recurses or raises (``scratch``), and child and parent speak JSON lines of bounded size
-and number over a private pipe; the parent never unpickles anything, and any other message is a
-protocol error. Anything the child prints is kept as a bounded log tail.
+follows a link, recurses or raises and is linear and bounded in time (``scratch``), and child and parent
+speak JSON lines of bounded number over a private pipe, each bounded in size and in what it would parse
+into before it is parsed (``parsed_size``); the parent never unpickles anything, and any other message
+is a protocol error. Anything the child prints is kept as a bounded log tail, shown quoted; a job that
+dies is told apart (filter, CPU, memory) from the kernel's count of its CPU time and memory (``_Usage``).
 """
 
 from __future__ import annotations

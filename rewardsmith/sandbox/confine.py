@@ -1,13 +1,19 @@
-"""Confinement of a sandboxed process, applied before any reward code is read (``confine``), in four
+"""Confinement of a sandboxed process, applied before any reward code is read (``confine``), in five
 layers inside the bubblewrap namespaces the parent starts it in (``rewardsmith.confinement``):
 
 - resource limits (CPU time, address space, file size 0, no core dumps; under bubblewrap, tasks);
+- scratch and privileges: under bubblewrap, a scratch tmpfs of SCRATCH_BYTES and SCRATCH_INODES in a
+  mount namespace of the job's own, then no capability at all (``private_scratch``,
+  ``drop_capabilities``); without bubblewrap, started as root, the same tmpfs and an ipc namespace of
+  its own, then uid 65534, or no job where that user cannot read the installation
+  (``become_unprivileged``);
 - Landlock, where the kernel has it (Linux >= 5.13): no file outside the scratch directory may be
   created, written, truncated, renamed or removed; files are read only from the Python installation,
   rewardsmith, the task's directory and system libraries (see ``readable_roots``); no TCP connection;
   no signal to any process outside the sandbox;
 - a seccomp filter (``seccomp``): no process creation but threads, no sockets, device nodes,
-  tracing, mounts, bpf, keyring, perf events or io_uring;
+  tracing, mounts, bpf, keyring, perf events or io_uring, no System V IPC or memfd, no other
+  process's scheduling, no administrator's calls;
 - an audit hook (PEP 578) that refuses every file, process, network, ctypes, import and
   introspection event Python reports while reward code is in control. It stops what the static
   critic rejects, should the critic ever be bypassed (``ndarray.tofile``, dunder escapes to ``os``),
