@@ -275,8 +275,10 @@ def _given_settings(params: dict) -> dict:
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
 @click.option("--interactive", is_flag=True, help="Pause after each generation for feedback or edits.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<time>-<task>).")
+@click.option("--serve", "serve_page", is_flag=True,
+              help="Also serve the run's page on 127.0.0.1 while it runs (as `rewardsmith serve DIR`).")
 @_setting_options
-def evolve(task_name, resume, interactive, out, **params):
+def evolve(task_name, resume, interactive, out, serve_page, **params):
     """The main job: evolves reward functions for a task and keeps the best."""
     from .designer import LLMDesigner, OfflineDesigner
     from .evolve import EvolveConfig, Evolution, default_run_dir
@@ -326,6 +328,13 @@ def evolve(task_name, resume, interactive, out, **params):
     evolution = Evolution(store, task, config, chosen_designer, on_event=view, client=client,
                           between_generations=_pause(store, task, view) if interactive else None)
     ref["evolution"] = evolution
+    page = None
+    if serve_page:
+        from .web.server import PageServer
+
+        page = PageServer(store.root)
+        page.start()
+        err.print(f"the run's page: {page.url}", markup=False, highlight=False)
     try:
         with view:
             evolution.run()
@@ -336,6 +345,9 @@ def evolve(task_name, resume, interactive, out, **params):
     except RewardsmithError as exc:
         store.set_meta("status", "stopped: error")
         raise type(exc)(f"{exc}\nThe run is saved; continue it with: rewardsmith evolve --resume {store.root}") from exc
+    finally:
+        if page is not None:
+            page.close()
     _summary(store, _console())
 
 
@@ -397,15 +409,61 @@ def show(run_dir, as_json, candidate):
     import json
 
     from .store import RunStore
-    from .view import show_candidate, show_json, show_run
+    from .view import printable, show_candidate, show_json, show_run
+
+    from .preferences import run_summary
 
     store = RunStore(run_dir)
     if as_json:
-        click.echo(json.dumps(show_json(store), indent=2))
+        click.echo(json.dumps({**show_json(store), "preferences": run_summary(store).to_json()}, indent=2))
     elif candidate:
         show_candidate(store, store.candidate(candidate), _console())
     else:
         show_run(store, _console())
+        click.echo(printable(run_summary(store).line()))  # reasons and ids are people's and models' text
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("a")
+@click.argument("b")
+@click.option("--equal", is_flag=True, help="A and B are equally good (instead of A better than B).")
+@click.option("--reason", help="Why, in a few words (the page and `show` show it).")
+def prefer(run_dir, a, b, equal, reason):
+    """Records a person's preference of candidate A over B (or --equal)."""
+    from .preferences import run_summary
+    from .store import RunStore
+    from .view import printable
+
+    store = RunStore(run_dir)
+    pid = store.add_preference(a, b, "equal" if equal else "better", (reason or "").strip() or None, source="cli")
+    click.echo(f"preference #{pid} recorded: {a} {'equal to' if equal else 'better than'} {b}")
+    click.echo(printable(run_summary(store).line()))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+def serve(run_dir, open_browser, port):
+    """A local page on 127.0.0.1 to watch a run live, compare candidates and record preferences."""
+    from .store import RunStore
+    from .web.server import PageServer
+
+    RunStore(run_dir).close()  # a clear error for a directory that holds no run
+    server = PageServer(run_dir, port=port)
+    click.echo(f"serving {run_dir} at {server.url}\n(the token in the address is the key to the page; Ctrl-C stops)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
 
 
 @main.command()

@@ -126,6 +126,16 @@ def _final_normalization_within_noise(db: sqlite3.Connection, root: Path) -> Non
     db.execute("UPDATE meta SET value = ? WHERE key = 'final'", (json.dumps(summary.to_json()),))
 
 
+# a person's judgement of two candidates (``rewardsmith prefer``, the page): ``preferred`` over ``other``,
+# or the two ``equal``, or ``unsure`` (looked and could not tell); ``withdrawn`` is set by an undo
+PREFERENCES = """
+CREATE TABLE IF NOT EXISTS preferences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, preferred TEXT NOT NULL, other TEXT NOT NULL,
+    outcome TEXT NOT NULL, reason TEXT, source TEXT, withdrawn REAL
+)
+"""
+
+
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
 MIGRATIONS = (
@@ -133,6 +143,7 @@ MIGRATIONS = (
     ("m002_generations_pools_legs", GENERATIONS_POOLS_LEGS),
     ("m003_backfill_from_events", _backfill_generations_pools_legs),
     ("m004_final_normalization_within_noise", _final_normalization_within_noise),
+    ("m005_preferences", PREFERENCES),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -170,6 +181,7 @@ def migrate(db: sqlite3.Connection, root: Path) -> list[str]:
 # candidate status: what happened to it so far
 PENDING, TRAINING, SCORED, REJECTED, FAILED = "pending", "training", "scored", "rejected", "failed"
 DONE = (SCORED, REJECTED, FAILED)
+PREFERENCE_OUTCOMES = ("better", "equal", "unsure")
 JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
 # the JSON columns that hold a record
 RECORD_COLUMNS = {"verdict": CriticVerdict, "result": CandidateResult, "analysis": Analysis, "timings": Timings}
@@ -570,6 +582,35 @@ class RunStore:
         with self._lock:
             self.db.executemany("UPDATE feedback SET used_in_generation = ? WHERE id = ?",
                                 [(generation, i) for i in ids])
+
+    # ------------------------------------------------------------------ preferences (people comparing two)
+
+    def add_preference(self, preferred: str, other: str, outcome: str = "better", reason: str | None = None,
+                       source: str = "cli") -> int:
+        """Records a person's judgement of two candidates: ``preferred`` better than ``other``
+        (``outcome`` "better"), the two "equal", or "unsure"; gives its id."""
+        if outcome not in PREFERENCE_OUTCOMES:
+            raise RunStoreError(f"a preference's outcome is one of {', '.join(PREFERENCE_OUTCOMES)}, not {outcome!r}")
+        if preferred == other:
+            raise RunStoreError(f"a preference compares two different candidates; got {preferred!r} twice")
+        for cid in (preferred, other):
+            self.candidate(cid)  # a clear error for an unknown id
+        with self._lock:
+            cur = self.db.execute("INSERT INTO preferences(created, preferred, other, outcome, reason, source)"
+                                  " VALUES (?,?,?,?,?,?)", (time.time(), preferred, other, outcome, reason, source))
+        return cur.lastrowid
+
+    def withdraw_preference(self, pid: int) -> bool:
+        """Undoes a preference (kept, marked withdrawn); False when there is no such standing preference."""
+        with self._lock:
+            cur = self.db.execute("UPDATE preferences SET withdrawn = ? WHERE id = ? AND withdrawn IS NULL",
+                                  (time.time(), pid))
+        return cur.rowcount == 1
+
+    def preferences(self, withdrawn: bool = False) -> list[dict]:
+        """The recorded preferences, oldest first (the withdrawn ones too with ``withdrawn``)."""
+        query = "SELECT * FROM preferences" + ("" if withdrawn else " WHERE withdrawn IS NULL")
+        return [dict(r) for r in self.db.execute(query + " ORDER BY id")]
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,415 @@
+// The run's page. Every piece of text from the run (reward code, component names, model output, people's
+// feedback) is put into the document with textContent, never as markup; links are built only from
+// candidate ids, as "#/c/<id>" (encoded). The server sends that text already made printable (control,
+// bidi and zero-width characters shown as \uXXXX).
+"use strict";
+
+const main = () => document.getElementById("main");
+let runState = null;          // the latest state pushed by the server
+let view = null;              // the current view: { name, render(state) }
+
+// ---------------------------------------------------------------------------- small helpers
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "text") node.textContent = String(value);
+    else if (key === "on") for (const [ev, fn] of Object.entries(value)) node.addEventListener(ev, fn);
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "text") node.textContent = String(value);
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) if (child) node.append(child);
+  return node;
+}
+
+const link = (id) => el("a", { href: "#/c/" + encodeURIComponent(id), text: id });
+const fmt = (x, digits = 4) => (x === null || x === undefined || !isFinite(x)) ? "-" : Number(x.toPrecision(digits)).toString();
+
+async function api(path) {
+  const response = await fetch(path, { credentials: "same-origin" });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+async function post(path, value) {
+  const response = await fetch(path, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify(value),
+  });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+function replace(...children) {
+  const m = main();
+  m.replaceChildren(...children.flat().filter(Boolean));
+}
+
+// ---------------------------------------------------------------------------- live state
+
+function connect() {
+  const live = document.getElementById("live");
+  const source = new EventSource("/api/events");
+  source.addEventListener("state", (message) => {
+    runState = JSON.parse(message.data);
+    live.textContent = "●";
+    live.className = "on";
+    document.body.dataset.events = String(runState.events.length ? runState.events[0].id : 0);
+    headline(runState);
+    if (view && view.render) view.render(runState);
+  });
+  source.onerror = () => { live.textContent = "○"; live.className = "off"; };
+}
+
+function headline(s) {
+  const best = s.best ? `best ${s.best.id} ${s.best.describe}` : "nothing scored yet";
+  document.getElementById("headline").textContent =
+    `${s.task}  ·  ${s.status}  ·  generation ${s.generation ?? "-"}  ·  ${best}`;
+}
+
+// ---------------------------------------------------------------------------- watch
+
+function fitnessChart(s) {
+  const W = 640, H = 220, L = 48, R = 110, T = 10, B = 28;
+  const scored = s.candidates.filter((c) => c.status === "scored" && c.fitness !== null);
+  const values = scored.map((c) => c.fitness).concat(s.best_so_far.map((p) => p.fitness));
+  if (s.baseline && s.baseline.fitness !== null) values.push(s.baseline.fitness);
+  if (s.random_fitness !== null) values.push(s.random_fitness);
+  if (!scored.length) return el("p", { class: "muted", text: "No candidate scored yet." });
+  const gens = s.candidates.map((c) => c.generation);
+  const g0 = Math.min(...gens), g1 = Math.max(...gens, g0 + 1);
+  let lo = Math.min(...values), hi = Math.max(...values);
+  if (hi === lo) { hi += 1; lo -= 1; }
+  const x = (g) => L + (W - L - R) * (g - g0) / (g1 - g0);
+  const y = (v) => T + (H - T - B) * (1 - (v - lo) / (hi - lo));
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": "fitness per generation" });
+  chart.append(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }),
+               svg("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }));
+  for (let g = g0; g <= g1; g++) chart.append(svg("text", { x: x(g), y: H - 8, class: "tick", "text-anchor": "middle", text: g }));
+  for (const v of [lo, (lo + hi) / 2, hi]) chart.append(svg("text", { x: L - 4, y: y(v) + 4, class: "tick", "text-anchor": "end", text: fmt(v, 3) }));
+  const reference = (v, cls, label) => {
+    if (v === null || v === undefined) return;
+    chart.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: cls }),
+                 svg("text", { x: W - R + 4, y: y(v) + 4, class: "tick " + cls, text: `${label} ${fmt(v, 3)}` }));
+  };
+  reference(s.baseline && s.baseline.fitness, "baseline", "baseline");
+  reference(s.random_fitness, "random", "random");
+  if (s.best_so_far.length) {
+    let d = "";
+    s.best_so_far.forEach((p, i) => {
+      d += (i ? ` H${x(p.generation)} V${y(p.fitness)}` : `M${x(p.generation)} ${y(p.fitness)}`);
+    });
+    const last = s.best_so_far[s.best_so_far.length - 1];
+    d += ` H${x(last.generation) + 12}`;
+    chart.append(svg("path", { d, class: "best" }),
+                 svg("text", { x: W - R + 4, y: y(last.fitness) - 6, class: "tick best-label", text: "best so far" }));
+  }
+  const perGen = {};
+  for (const c of scored) {
+    const i = (perGen[c.generation] = (perGen[c.generation] || 0) + 1) - 1;
+    const dot = svg("circle", { cx: x(c.generation) + (i % 7 - 3) * 3, cy: y(c.fitness), r: 4, class: "dot " + c.origin });
+    dot.append(svg("title", { text: `${c.id} ${fmt(c.fitness)}` }));
+    chart.append(dot);
+  }
+  return chart;
+}
+
+function watchView() {
+  return {
+    name: "watch",
+    render(s) {
+      const training = s.candidates.filter((c) => c.status === "training");
+      const prefs = s.preferences;
+      const prefScore = Object.fromEntries(prefs.scores.map((p) => [p.id, p]));
+      const table = el("table", { id: "candidates" },
+        el("thead", {}, el("tr", {}, ...["id", "gen", "parent", "origin", "status", "fitness", "preference", "reason"].map((h) => el("th", { text: h })))),
+        el("tbody", {}, ...s.candidates.slice().reverse().map((c) => el("tr", { "data-id": c.id, class: c.status + (s.best && s.best.id === c.id ? " best" : "") },
+          el("td", {}, link(c.id), s.best && s.best.id === c.id ? " ★" : ""),
+          el("td", { text: c.generation }), el("td", {}, c.parent ? link(c.parent) : "-"),
+          el("td", { text: c.origin }),
+          el("td", { class: "status", text: c.status + (c.progress ? ` ${c.progress.fraction !== null ? Math.round(100 * c.progress.fraction) + "%" : "step " + c.progress.step}` : "") }),
+          el("td", { class: "num", text: fmt(c.fitness) }),
+          el("td", { class: "num", text: prefScore[c.id] ? `${prefScore[c.id].score.toFixed(2)} ± ${prefScore[c.id].sd.toFixed(2)}` : "" }),
+          el("td", { class: "reason", text: c.reason || "" })))));
+      replace(
+        el("section", { id: "summary" },
+          el("p", {}, `${s.candidates.length} candidates; designer ${s.designer}${s.model ? " (" + s.model + ")" : ""}. Best: `,
+            s.best ? link(s.best.id) : "-", s.best ? ` ${s.best.describe}` : ""),
+          training.length ? el("div", { id: "training" }, el("h3", { text: "Training now" }),
+            ...training.map((c) => el("div", { class: "progress" }, link(c.id), " ",
+              el("progress", { max: 1, value: c.progress && c.progress.fraction !== null ? c.progress.fraction : 0 }),
+              c.progress ? ` step ${c.progress.step}` : " starting"))) : null),
+        el("section", { id: "fitness" }, el("h2", { text: "Fitness over generations" }), fitnessChart(s)),
+        el("section", { id: "table" }, el("h2", { text: "Candidates" }), table),
+        el("section", { id: "preferences" }, el("h2", { text: "Preferences" }), preferencesBlock(prefs)),
+        el("section", { id: "events" }, el("h2", { text: "What happened (latest first)" }),
+          el("ol", { reversed: true }, ...s.events.map((e) => el("li", { text: `${new Date(e.created * 1000).toLocaleTimeString()}  ${e.text}` })))),
+        el("section", { id: "feedback" }, el("h2", { text: "Feedback" }), feedbackForm(null, s.feedback)),
+      );
+    },
+  };
+}
+
+function preferencesBlock(p) {
+  if (!p.answers) return el("p", { class: "muted" }, "No preferences yet: ", el("a", { href: "#/compare", text: "compare two candidates" }), ".");
+  return el("div", {},
+    el("p", { text: `${p.answers} answers (${p.informative} informative). Kendall τ between the preference ranking and fitness: ${p.kendall_tau === null ? "-" : p.kendall_tau.toFixed(2) + " over " + p.tau_over + " candidates"}.` }),
+    el("table", {}, el("tr", {}, el("th", { text: "candidate" }), el("th", { text: "Bradley–Terry score ± sd" }), el("th", { text: "wins / comparisons" })),
+      ...p.scores.map((sc) => el("tr", {}, el("td", {}, link(sc.id)), el("td", { class: "num", text: `${sc.score.toFixed(2)} ± ${sc.sd.toFixed(2)}` }), el("td", { class: "num", text: `${sc.wins} / ${sc.comparisons}` })))),
+    p.conflicts.length ? el("ul", { class: "conflicts" }, ...p.conflicts.map((c) => el("li", {},
+      "conflict: ", link(c.preferred), ` preferred over `, link(c.other), ` although its fitness ${fmt(c.preferred_fitness)} < ${fmt(c.other_fitness)}`,
+      c.reason ? " — " : "", c.reason ? el("q", { text: c.reason }) : null))) : el("p", { class: "muted", text: "No conflicts with fitness." }));
+}
+
+function feedbackForm(candidate, items) {
+  const box = el("textarea", { rows: 3, cols: 70, placeholder: "What you saw and what you want (the next generation's prompt carries it)" });
+  const note = el("span", { class: "note" });
+  const send = el("button", { type: "button", text: "Send feedback" });
+  send.addEventListener("click", async () => {
+    try {
+      const r = await post("/api/feedback", { text: box.value, candidate });
+      note.textContent = `feedback #${r.id} recorded`;
+      box.value = "";
+    } catch (err) { note.textContent = "error: " + err.message; }
+  });
+  return el("div", { class: "feedback" },
+    el("ul", {}, ...(items || []).map((f) => el("li", { class: "feedback-text" }, f.candidate ? link(f.candidate) : null, f.candidate ? ": " : "", el("span", { text: f.text })))),
+    box, el("br"), send, " ", note);
+}
+
+// ---------------------------------------------------------------------------- one candidate
+
+function componentChart(components) {
+  const names = Object.keys(components);
+  if (!names.length) return el("p", { class: "muted", text: "No component curves." });
+  const W = 640, H = 180, L = 48, R = 150, T = 8, B = 20;
+  const all = names.flatMap((n) => components[n].series.filter((v) => v !== null));
+  if (!all.length) return el("p", { class: "muted", text: "No component curves." });
+  let lo = Math.min(...all), hi = Math.max(...all);
+  if (hi === lo) { hi += 1; lo -= 1; }
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": "reward components over training" });
+  chart.append(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }));
+  for (const v of [lo, hi]) chart.append(svg("text", { x: L - 4, y: T + (H - T - B) * (1 - (v - lo) / (hi - lo)) + 4, class: "tick", "text-anchor": "end", text: fmt(v, 3) }));
+  names.forEach((name, k) => {
+    const series = components[name].series;
+    const pts = series.map((v, i) => v === null ? null : `${L + (W - L - R) * i / Math.max(1, series.length - 1)},${T + (H - T - B) * (1 - (v - lo) / (hi - lo))}`).filter(Boolean);
+    chart.append(svg("polyline", { points: pts.join(" "), class: "series s" + (k % 8) }),
+                 svg("text", { x: W - R + 6, y: T + 12 + 14 * k, class: "tick s" + (k % 8), text: name }));
+  });
+  return chart;
+}
+
+async function candidateView(id) {
+  const c = await api("/api/candidate?id=" + encodeURIComponent(id));
+  const block = (title, ...content) => el("section", {}, el("h3", { text: title }), ...content);
+  const pre = (text, cls) => el("pre", { class: cls || "", text });
+  replace(
+    el("h2", {}, `${c.id}`, el("span", { class: "muted", text: `  generation ${c.generation} · ${c.origin} · ${c.status} · fitness ${fmt(c.fitness)}` })),
+    c.parent ? el("p", {}, "parent ", link(c.parent)) : null,
+    c.notes ? el("p", { class: "notes", text: c.notes }) : null,
+    c.video ? block("Rollout video", el("img", { src: "/videos/" + encodeURIComponent(c.video), alt: "policy video", class: "video" })) : null,
+    c.reason ? block("Why it stopped", pre(c.reason, "reason")) : null,
+    c.verdict ? block("Critic", c.verdict.errors.length ? el("ul", {}, ...c.verdict.errors.map((e) => el("li", { class: "error", text: e }))) : el("p", { text: "accepted" }),
+      c.verdict.warnings.length ? el("ul", {}, ...c.verdict.warnings.map((w) => el("li", { class: "warning", text: w }))) : null) : null,
+    c.screening ? block("Screening", pre(JSON.stringify(c.screening, null, 1))) : null,
+    c.rungs.length ? block("Halving rungs", el("table", {}, el("tr", {}, el("th", { text: "timesteps" }), el("th", { text: "fitness" })),
+      ...c.rungs.map((r) => el("tr", {}, el("td", { class: "num", text: r.timesteps }), el("td", { class: "num", text: fmt(r.fitness) })))),
+      c.halving.length ? pre(JSON.stringify(c.halving, null, 1)) : null) : null,
+    block("Reward components over training", componentChart(c.components)),
+    c.findings.length ? block("Analysis", el("ul", {}, ...c.findings.map((f) => el("li", {}, el("strong", { text: f.name }), ": ", el("span", { text: f.message }))))) : null,
+    c.diagnosis ? block("Diagnosis", pre(c.diagnosis)) : null,
+    c.reflection ? block("Reflection (what the designer read)", pre(c.reflection)) : null,
+    c.diff.length ? block(`Diff against ${c.parent}`, el("pre", { class: "diff" }, ...c.diff.map(([kind, line]) => el("span", { class: kind, text: line + "\n" })))) : null,
+    block("Code", pre(c.code, "code")),
+    block("Feedback on " + c.id, feedbackForm(c.id, c.feedback.map((f) => ({ ...f, candidate: null })))),
+  );
+}
+
+// ---------------------------------------------------------------------------- compare two
+
+class Player {
+  // A video drawn frame by frame from its sprite sheet on a canvas, so it can be scrubbed to any frame.
+  constructor(canvas, name) {
+    this.canvas = canvas;
+    this.ready = this.load(name);
+  }
+  async load(name) {
+    if (!name) { this.facts = null; return; }
+    this.facts = await api("/sprites/" + encodeURIComponent(name) + "?facts=1");
+    this.image = new Image();
+    this.image.src = "/sprites/" + encodeURIComponent(name);
+    await this.image.decode();
+    this.canvas.width = this.facts.width;
+    this.canvas.height = this.facts.height;
+    this.starts = [];
+    let t = 0;
+    for (const d of this.facts.durations) { this.starts.push(t); t += d; }
+    this.length = t;
+  }
+  frameAt(ms) {
+    if (!this.facts) return -1;
+    let lo = 0, hi = this.starts.length - 1;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (this.starts[mid] <= ms) lo = mid; else hi = mid - 1; }
+    return lo;
+  }
+  draw(ms) {
+    if (!this.facts) return;
+    const f = this.frameAt(ms), { width: w, height: h, cols } = this.facts;
+    this.canvas.dataset.frame = String(f);
+    this.canvas.getContext("2d").drawImage(this.image, (f % cols) * w, Math.floor(f / cols) * h, w, h, 0, 0, w, h);
+  }
+}
+
+const compare = { pair: null, players: [], t: 0, playing: false, speed: 1, last: null, answers: [], reason: "" };
+
+function compareView() {
+  return { name: "compare", async start() { await loadPair(); } };
+}
+
+async function loadPair() {
+  compare.playing = false;
+  compare.t = 0;
+  const pair = await api("/api/pair");
+  compare.pair = pair;
+  if (!pair) {
+    replace(el("h2", { text: "Compare" }), el("p", { text: "Fewer than two scored candidates to compare yet." }), lastAnswer());
+    return;
+  }
+  const canvases = [el("canvas", { id: "video-a", width: 160, height: 160 }), el("canvas", { id: "video-b", width: 160, height: 160 })];
+  const panel = (side, id, video, canvas) => el("div", { class: "panel", id: "panel-" + side },
+    el("h3", {}, side === "a" ? "← left: " : "right → : ", link(id)),
+    video ? canvas : el("p", { class: "muted", text: "no video for this candidate" }));
+  const scrub = el("input", { type: "range", id: "scrub", min: 0, max: 1000, value: 0, "aria-label": "position" });
+  const speed = el("select", { id: "speed", "aria-label": "speed" }, ...[0.25, 0.5, 1, 2, 4].map((v) => el("option", { value: v, text: v + "×", selected: v === 1 })));
+  const play = el("button", { type: "button", id: "play", text: "▶ play (Space)" });
+  const reason = el("input", { type: "text", id: "reason", size: 50, placeholder: "T: why (optional; Enter to go back to the keys)" });
+  play.addEventListener("click", () => togglePlay());
+  scrub.addEventListener("input", () => { compare.t = scrub.value / 1000 * duration(); drawAll(); });
+  speed.addEventListener("change", () => { compare.speed = Number(speed.value); });
+  reason.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === "Escape") { e.preventDefault(); reason.blur(); } });
+  replace(
+    el("h2", { text: "Which is better?" }),
+    el("p", { class: "muted", text: "Keys: ← left better · → right better · ↓ equal · S can't tell · Space play/pause · Z undo · T reason. Fitness is shown after you answer." }),
+    el("div", { class: "pair" }, panel("a", pair.a, pair.video_a, canvases[0]), panel("b", pair.b, pair.video_b, canvases[1])),
+    el("div", { class: "controls" }, play, " ", scrub, " ", speed),
+    el("div", {}, reason),
+    lastAnswer(),
+  );
+  compare.players = [new Player(canvases[0], pair.video_a), new Player(canvases[1], pair.video_b)];
+  await Promise.all(compare.players.map((p) => p.ready));
+  drawAll();
+  document.body.dataset.pair = `${pair.a} ${pair.b}`;
+}
+
+function lastAnswer() {
+  const box = el("div", { id: "answer" });
+  if (compare.last) box.append(compare.last);
+  return box;
+}
+
+const duration = () => Math.max(1, ...compare.players.map((p) => p.length || 0));
+
+function drawAll() {
+  for (const p of compare.players) p.draw(compare.t);
+  const scrub = document.getElementById("scrub");
+  if (scrub) scrub.value = String(Math.round(1000 * compare.t / duration()));
+}
+
+function togglePlay() {
+  compare.playing = !compare.playing;
+  const button = document.getElementById("play");
+  if (button) button.textContent = compare.playing ? "❚❚ pause (Space)" : "▶ play (Space)";
+  if (!compare.playing) return;
+  let previous = performance.now();
+  const tick = (now) => {
+    if (!compare.playing) return;
+    compare.t += (now - previous) * compare.speed;
+    previous = now;
+    if (compare.t >= duration()) compare.t = 0;
+    drawAll();
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}
+
+async function answer(outcome) {
+  const pair = compare.pair;
+  if (!pair || compare.busy) return;  // one answer at a time: a key pressed while the next pair loads waits
+  compare.busy = true;
+  try {
+    const reasonBox = document.getElementById("reason");
+    const reason = reasonBox ? reasonBox.value.trim() : "";
+    const r = await post("/api/prefer", { a: pair.a, b: pair.b, outcome, reason: reason || null });
+    compare.answers.push(r.id);
+    const said = { a: `${pair.a} better than ${pair.b}`, b: `${pair.b} better than ${pair.a}`, equal: `${pair.a} and ${pair.b} equal`, unsure: `can't tell ${pair.a} from ${pair.b}` }[outcome];
+    compare.last = el("p", { class: "revealed" }, `recorded #${r.id}: ${said}. Fitness: ${pair.a} ${fmt(r.fitness[pair.a])}, ${pair.b} ${fmt(r.fitness[pair.b])}. (Z undoes)`);
+    await loadPair();
+    document.body.dataset.answers = String(compare.answers.length);
+  } finally {
+    compare.busy = false;
+  }
+}
+
+async function undo() {
+  if (compare.busy) return;
+  const id = compare.answers.pop();
+  if (id === undefined) return;
+  const r = await post("/api/undo", { id });
+  compare.last = el("p", { class: "revealed", text: r.withdrawn ? `preference #${id} withdrawn` : `preference #${id} was already withdrawn` });
+  document.body.dataset.answers = String(compare.answers.length);
+  const box = document.getElementById("answer");
+  if (box) box.replaceChildren(compare.last);
+}
+
+document.addEventListener("keydown", (e) => {
+  if (!view || view.name !== "compare") return;
+  const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement;
+  if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+  const act = { ArrowLeft: () => answer("a"), ArrowRight: () => answer("b"), ArrowDown: () => answer("equal"),
+                s: () => answer("unsure"), S: () => answer("unsure"), " ": () => togglePlay(),
+                z: () => undo(), Z: () => undo(), t: () => document.getElementById("reason").focus(),
+                T: () => document.getElementById("reason").focus() }[e.key];
+  if (act) {
+    e.preventDefault();
+    Promise.resolve(act()).catch((err) => { const box = document.getElementById("answer"); if (box) box.textContent = "error: " + err.message; });
+  }
+});
+
+// ---------------------------------------------------------------------------- routing
+
+async function route() {
+  const hash = location.hash || "#/";
+  try {
+    if (hash.startsWith("#/c/")) {
+      view = { name: "candidate" };
+      await candidateView(decodeURIComponent(hash.slice(4)));
+    } else if (hash.startsWith("#/compare")) {
+      view = compareView();
+      await view.start();
+    } else {
+      view = watchView();
+      if (runState) view.render(runState);
+    }
+  } catch (err) {
+    replace(el("p", { class: "error", text: "error: " + err.message }));
+  }
+  document.body.dataset.view = view ? view.name : "";
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", () => { connect(); route(); });
