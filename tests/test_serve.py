@@ -8,8 +8,10 @@ The runs are built in a real store without training (scored candidates, small GI
 import http.client
 import io
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -228,6 +230,43 @@ def test_serve_command_prints_the_address(tmp_path):
         process.wait(timeout=10)
 
 
+@pytest.mark.slow
+def test_evolve_serve_serves_the_run_while_it_runs(tmp_path):
+    """`evolve --serve` prints the page's address and the page shows the run as it starts (the test
+    stops the run with Ctrl-C once the baseline is in the store; the run is resumable)."""
+    env = {**os.environ, "REWARDSMITH_CACHE": str(tmp_path / "cache")}
+    env.pop("REWARDSMITH_MODEL", None)
+    process = subprocess.Popen([sys.executable, "-c", "from rewardsmith.cli import main; main()", "evolve", "--task",
+                                str(TINY_TASK), "--iterations", "1", "--samples", "1", "--final-seeds", "0",
+                                "--out", str(tmp_path / "run"), "--serve"],
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+                               start_new_session=True)
+    try:
+        match = None
+        while match is None:
+            line = process.stderr.readline()
+            assert line, "evolve ended without printing the page's address"
+            match = re.search(r"the run's page: http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)", line)
+        deadline = time.monotonic() + 30
+        while True:
+            conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)
+            conn.request("GET", f"/api/state?token={match.group(2)}")
+            state = json.loads(conn.getresponse().read())
+            if state["candidates"]:
+                break
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+        assert state["task"] == "tiny-mountaincar" and state["candidates"][0]["origin"] == "baseline"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130
+
+
 # ------------------------------------------------------------------ the page in a real browser
 
 
@@ -277,6 +316,7 @@ def opened(browser, page):
     assert view.errors == [] and view.outside == [], (view.errors, view.outside)
 
 
+@pytest.mark.slow
 def test_the_page_follows_the_store_live(opened, tmp_path):
     """Written from here, as a run in another process writes its store: a new candidate, its training
     progress and its score appear on the open page within 2 s each."""
@@ -305,6 +345,7 @@ def test_the_page_follows_the_store_live(opened, tmp_path):
     assert max(appeared, progressed, scored) < 2.0, (appeared, progressed, scored)
 
 
+@pytest.mark.slow
 def test_a_pair_reviewed_by_keyboard_alone(opened, tmp_path):
     p = opened.page
     p.goto(opened.base + "/#/compare")
@@ -352,6 +393,7 @@ def test_a_pair_reviewed_by_keyboard_alone(opened, tmp_path):
     assert "4 answers (4 informative)" in p.inner_text("#preferences")  # the undone "can't tell" is gone
 
 
+@pytest.mark.slow
 def test_hostile_text_shows_as_text_in_every_view(browser, tmp_path):
     make_run(tmp_path / "evil", hostile=True).close()
     server = PageServer(tmp_path / "evil").start()

@@ -95,7 +95,7 @@ function fitnessChart(s) {
   const g0 = Math.min(...gens), g1 = Math.max(...gens, g0 + 1);
   let lo = Math.min(...values), hi = Math.max(...values);
   if (hi === lo) { hi += 1; lo -= 1; }
-  const x = (g) => L + (W - L - R) * (g - g0) / (g1 - g0);
+  const x = (g) => L + 16 + (W - L - R - 32) * (g - g0) / (g1 - g0);  // room for a generation's spread of dots
   const y = (v) => T + (H - T - B) * (1 - (v - lo) / (hi - lo));
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": "fitness per generation" });
   chart.append(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }),
@@ -105,7 +105,7 @@ function fitnessChart(s) {
   const reference = (v, cls, label) => {
     if (v === null || v === undefined) return;
     chart.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: cls }),
-                 svg("text", { x: W - R + 4, y: y(v) + 4, class: "tick " + cls, text: `${label} ${fmt(v, 3)}` }));
+                 svg("text", { x: W - R + 4, y: y(v) + 4, class: "tick label-" + cls, text: `${label} ${fmt(v, 3)}` }));
   };
   reference(s.baseline && s.baseline.fitness, "baseline", "baseline");
   reference(s.random_fitness, "random", "random");
@@ -117,7 +117,7 @@ function fitnessChart(s) {
     const last = s.best_so_far[s.best_so_far.length - 1];
     d += ` H${x(last.generation) + 12}`;
     chart.append(svg("path", { d, class: "best" }),
-                 svg("text", { x: W - R + 4, y: y(last.fitness) - 6, class: "tick best-label", text: "best so far" }));
+                 svg("text", { x: W - R + 4, y: y(last.fitness) + (y(last.fitness) < T + 14 ? 14 : -6), class: "tick label-best", text: "best so far" }));
   }
   const perGen = {};
   for (const c of scored) {
@@ -156,6 +156,7 @@ function watchView() {
               c.progress ? ` step ${c.progress.step}` : " starting"))) : null),
         el("section", { id: "fitness" }, el("h2", { text: "Fitness over generations" }), fitnessChart(s)),
         el("section", { id: "table" }, el("h2", { text: "Candidates" }), table),
+        el("section", { id: "lineage" }, el("details", {}, el("summary", { text: "Lineage (who descends from whom)" }), lineage(s))),
         el("section", { id: "preferences" }, el("h2", { text: "Preferences" }), preferencesBlock(prefs)),
         el("section", { id: "events" }, el("h2", { text: "What happened (latest first)" }),
           el("ol", { reversed: true }, ...s.events.map((e) => el("li", { text: `${new Date(e.created * 1000).toLocaleTimeString()}  ${e.text}` })))),
@@ -163,6 +164,19 @@ function watchView() {
       );
     },
   };
+}
+
+function lineage(s) {
+  const children = {};
+  const ids = new Set(s.candidates.map((c) => c.id));
+  for (const c of s.candidates) {
+    const key = c.parent && ids.has(c.parent) ? c.parent : "";
+    (children[key] = children[key] || []).push(c);
+  }
+  const tree = (key, depth) => el("ul", {}, ...(children[key] || []).map((c) => el("li", { class: c.status },
+    link(c.id), ` ${c.origin} · ${c.status}${c.fitness !== null ? " · " + fmt(c.fitness) : ""}`,
+    depth < 60 && children[c.id] ? tree(c.id, depth + 1) : null)));
+  return tree("", 0);
 }
 
 function preferencesBlock(p) {
