@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 from pathlib import Path
 
@@ -22,12 +23,15 @@ EVENTS_SHOWN = 40  # the latest events the page lists
 
 def fingerprint(store: RunStore) -> tuple:
     """Changes whenever anything the page shows changes: events, candidates, preferences, feedback,
-    and the training logs of candidates in training (their progress)."""
+    the run's meta (status, final scoring), its videos, and the training logs of candidates in training
+    (their progress)."""
     db = store.db
     parts = [db.execute("SELECT MAX(id) FROM events").fetchone()[0],
              *db.execute("SELECT COUNT(*), MAX(updated) FROM candidates").fetchone(),
              *db.execute("SELECT COUNT(*), MAX(id), COUNT(withdrawn) FROM preferences").fetchone(),
-             db.execute("SELECT MAX(id) FROM feedback").fetchone()[0]]
+             db.execute("SELECT MAX(id) FROM feedback").fetchone()[0],
+             hash(tuple(db.execute("SELECT key, value FROM meta ORDER BY key").fetchall())),
+             tuple(sorted(os.listdir(store.root / "videos"))) if (store.root / "videos").is_dir() else ()]
     for (cid,) in db.execute("SELECT id FROM candidates WHERE status = ?", (TRAINING,)):
         log = store.root / "candidates" / f"{cid}.log"
         parts.append(log.stat().st_size if log.is_file() else 0)
@@ -83,11 +87,33 @@ def _event_text(kind: str, data: dict) -> str:
     return kind + (": " + ", ".join(f"{k}={data[k]}" for k in keys[:5]) if keys else "")
 
 
+class _Reading:
+    """The run store as of one reading: its candidates read once (the slow part on a large run: every
+    record parsed) and shared by the rules asked about them (``selection.run_pick``,
+    ``preferences.run_summary``); everything else is the store's."""
+
+    def __init__(self, store: RunStore):
+        self._store = store
+        self._candidates = store.candidates()
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def candidates(self, generation: int | None = None, status=None) -> list[Candidate]:
+        statuses = None if status is None else (status,) if isinstance(status, str) else tuple(status)
+        return [c for c in self._candidates if (generation is None or c.generation == generation)
+                and (statuses is None or c.status in statuses)]
+
+    def baseline(self) -> Candidate | None:
+        return RunStore.baseline(self)
+
+
 def state(store: RunStore) -> dict:
     """The run at a glance: what the watch view shows."""
     from ..preferences import run_summary
     from ..selection import best_so_far, contenders, evidence_of, run_pick
 
+    store = _Reading(store)
     config = store.config
     candidates = store.candidates()
     final = store.final()

@@ -61,6 +61,8 @@ class PageServer:
         self.httpd.page = self
         self.port = self.httpd.server_address[1]
         self.cookie = f"rewardsmith_{self.port}"
+        self._state: tuple[tuple, str] | None = None  # (store fingerprint, the state's JSON) last built
+        self._state_lock = threading.Lock()
         self._sprites: dict[tuple, tuple[bytes, dict]] = {}
         self._sprites_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -88,6 +90,13 @@ class PageServer:
 
     def store(self) -> RunStore:
         return RunStore(self.root)
+
+    def state_json(self, store: RunStore, fingerprint: tuple) -> str:
+        """The watch view's state as JSON, built once per change of the store however many pages watch."""
+        with self._state_lock:
+            if self._state is None or self._state[0] != fingerprint:
+                self._state = (fingerprint, json.dumps(data.state(store), allow_nan=False))
+            return self._state[1]
 
     def sprite(self, name: str) -> tuple[bytes, dict]:
         """A video's sprite sheet (``data.sprite``), kept while the file is unchanged."""
@@ -201,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, _asset(name), ASSETS[name])
         elif path == "/api/state":
             with _opened(self.page) as store:
-                self._json(data.state(store))
+                body = self.page.state_json(store, data.fingerprint(store)).encode()
+                self._send(HTTPStatus.OK, body, "application/json")
         elif path == "/api/candidate":
             with _opened(self.page) as store:
                 self._json(data.candidate(store, one("id")))
@@ -232,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
                 fingerprint = data.fingerprint(store)
                 if fingerprint != last:
                     last = fingerprint
-                    payload = json.dumps(data.state(store), allow_nan=False)
+                    payload = self.page.state_json(store, fingerprint)
                     self.wfile.write(f"event: state\ndata: {payload}\n\n".encode())
                     self.wfile.flush()
                     quiet = time.monotonic()
