@@ -289,7 +289,10 @@ class Player {
   }
 }
 
-const compare = { pair: null, players: [], t: 0, playing: false, speed: 1, last: null, answers: [], reason: "" };
+const compare = { pair: null, players: [], t: 0, playing: false, speed: 1, last: null, answers: [], tags: new Set() };
+// reason tags, keys 1-9: a few words a person says often, stored at the front of the answer's reason
+const TAGS = ["reaches the goal", "faster", "steadier", "more natural", "less effort", "safer",
+              "games the reward", "falls or crashes", "does nothing"];
 
 function compareView() {
   return { name: "compare", async start() { await loadPair(); } };
@@ -318,10 +321,11 @@ async function loadPair() {
   reason.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === "Escape") { e.preventDefault(); reason.blur(); } });
   replace(
     el("h2", { text: "Which is better?" }),
-    el("p", { class: "muted", text: "Keys: ← left better · → right better · ↓ equal · S can't tell · Space play/pause · Z undo · T reason. Fitness is shown after you answer." }),
+    el("p", { class: "muted", text: "Keys: ← left better · → right better · ↓ equal · S can't tell · Space play/pause · Z undo · 1–9 reason tags · T reason. Fitness is shown after you answer." }),
     el("div", { class: "pair" }, panel("a", pair.a, pair.video_a, canvases[0]), panel("b", pair.b, pair.video_b, canvases[1])),
     el("div", { class: "controls" }, play, " ", scrub, " ", speed),
     el("div", {}, reason),
+    el("div", { id: "tags" }, ...TAGS.map((tag, i) => el("span", { class: "tag" + (compare.tags.has(tag) ? " on" : ""), "data-tag": i + 1, text: `${i + 1} ${tag}` }))),
     lastAnswer(),
   );
   compare.players = [new Player(canvases[0], pair.video_a), new Player(canvases[1], pair.video_b)];
@@ -367,7 +371,9 @@ async function answer(outcome) {
   compare.busy = true;
   try {
     const reasonBox = document.getElementById("reason");
-    const reason = reasonBox ? reasonBox.value.trim() : "";
+    const reason = [...TAGS.filter((t) => compare.tags.has(t)).map((t) => `[${t}]`),
+                    reasonBox ? reasonBox.value.trim() : ""].filter(Boolean).join(" ");
+    compare.tags.clear();
     const r = await post("/api/prefer", { a: pair.a, b: pair.b, outcome, reason: reason || null });
     compare.answers.push(r.id);
     const said = { a: `${pair.a} better than ${pair.b}`, b: `${pair.b} better than ${pair.a}`, equal: `${pair.a} and ${pair.b} equal`, unsure: `can't tell ${pair.a} from ${pair.b}` }[outcome];
@@ -398,6 +404,14 @@ document.addEventListener("keydown", (e) => {
                 s: () => answer("unsure"), S: () => answer("unsure"), " ": () => togglePlay(),
                 z: () => undo(), Z: () => undo(), t: () => document.getElementById("reason").focus(),
                 T: () => document.getElementById("reason").focus() }[e.key];
+  if (!act && /^[1-9]$/.test(e.key)) {
+    const tag = TAGS[Number(e.key) - 1];
+    if (compare.tags.has(tag)) compare.tags.delete(tag); else compare.tags.add(tag);
+    const chip = document.querySelector(`#tags [data-tag="${e.key}"]`);
+    if (chip) chip.classList.toggle("on", compare.tags.has(tag));
+    e.preventDefault();
+    return;
+  }
   if (act) {
     e.preventDefault();
     Promise.resolve(act()).catch((err) => { const box = document.getElementById("answer"); if (box) box.textContent = "error: " + err.message; });
