@@ -168,6 +168,30 @@ def test_changes_are_json_posts_from_the_page_itself(page, tmp_path):
     assert RunStore(tmp_path / "run").feedback()[-1]["text"] == "lands on its back"
 
 
+@pytest.mark.slow
+def test_an_edit_from_the_page_is_admitted_as_rewardsmith_edit_admits_it(page, tmp_path):
+    """The critic and screening judge it (real sandboxed jobs); accepted, it is a new human candidate;
+    rejected, every reason comes back and the code is kept as a draft."""
+    own = f"http://127.0.0.1:{page.port}"
+    good = REWARD.format(name="edited by hand", k=7)
+    response, body = request(page, "POST", "/api/edit", origin=own, body={"parent": "c1", "code": good})
+    assert response.status == 200, body
+    answer = json.loads(body)
+    assert answer["accepted"] and answer["candidate"] == "c1e1", answer
+    edited = RunStore(tmp_path / "run").candidate("c1e1")
+    assert (edited.origin, edited.parent, edited.status, edited.code) == ("human", "c1", "pending", good)
+    response, body = request(page, "POST", "/api/edit", origin=own,
+                             body={"parent": "c1", "code": "import os\n" + good, "screen": False})
+    answer = json.loads(body)
+    assert response.status == 200 and not answer["accepted"], answer
+    assert "os" in answer["report"] and answer["draft"] == "edits/c1e2.draft.py"
+    assert (tmp_path / "run" / answer["draft"]).read_text().startswith("import os")
+    unchanged = RunStore(tmp_path / "run").candidate("c1").code
+    response, body = request(page, "POST", "/api/edit", origin=own, body={"parent": "c1", "code": unchanged})
+    assert response.status == 400 and "same as c1's" in json.loads(body)["error"]
+    assert request(page, "POST", "/api/edit", body={"parent": "c1", "code": good})[0].status == 403  # no Origin
+
+
 def test_no_cors_headers_and_only_files_inside_the_run(page, tmp_path):
     secret = tmp_path / "secret.gif"
     secret.write_bytes(gif("black"))

@@ -303,7 +303,26 @@ class _Handler(BaseHTTPRequestHandler):
             if candidate is not None and not isinstance(candidate, str):
                 raise _Refused(HTTPStatus.BAD_REQUEST, "candidate is an id")
             return {"id": store.add_feedback(text[:8000], candidate)}
+        if path == "/api/edit":
+            return _edit(store, _field(body, "parent"), _field(body, "code"), screen=body.get("screen", True) is not False)
         raise _Refused(HTTPStatus.NOT_FOUND, "no such action")
+
+
+def _edit(store: RunStore, parent: str, code: str, screen: bool) -> dict:
+    """A person's edit of ``parent``, admitted exactly as ``rewardsmith edit`` admits it (human.add_edit:
+    the critic, then screening unless ``screen`` is False); a rejected edit is kept as a draft."""
+    from ..human import add_edit
+    from ..task import load_task_file
+
+    if len(code) > MAX_BODY:
+        raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the code is too long")
+    outcome = add_edit(store, load_task_file(store.root / "task.py"), parent, code, screen=screen)
+    if outcome.candidate is None:
+        return {"accepted": False, "report": printable(outcome.report),
+                "draft": str(outcome.draft.relative_to(store.root)) if outcome.draft else None,
+                "screened": outcome.screening is not None}
+    return {"accepted": True, "candidate": outcome.candidate.id, "generation": outcome.candidate.generation,
+            "screened": outcome.screening is not None}
 
 
 def _field(body: dict, key: str) -> str:

@@ -250,8 +250,33 @@ async function candidateView(id) {
     c.reflection ? block("Reflection (what the designer read)", pre(c.reflection)) : null,
     c.diff.length ? block(`Diff against ${c.parent}`, el("pre", { class: "diff" }, ...c.diff.map(([kind, line]) => el("span", { class: kind, text: line + "\n" })))) : null,
     block("Code", pre(c.code, "code")),
+    c.status !== "rejected" ? block("Edit this reward", editForm(c)) : null,
     block("Feedback on " + c.id, feedbackForm(c.id, c.feedback.map((f) => ({ ...f, candidate: null })))),
   );
+}
+
+function editForm(c) {
+  // the same admission as `rewardsmith edit`: the critic, then screening; a rejected edit is kept as a draft
+  const box = el("textarea", { id: "edit-code", rows: 14, cols: 90, spellcheck: "false" });
+  box.value = c.code;
+  const noScreen = el("input", { type: "checkbox", id: "edit-no-screen" });
+  const note = el("div", { id: "edit-result" });
+  const send = el("button", { type: "button", id: "edit-send", text: "Check and add as a new candidate" });
+  send.addEventListener("click", async () => {
+    send.disabled = true;
+    note.replaceChildren(el("p", { class: "muted", text: "checking (critic, then screening)…" }));
+    try {
+      const r = await post("/api/edit", { parent: c.id, code: box.value, screen: !noScreen.checked });
+      note.replaceChildren(r.accepted
+        ? el("p", { class: "revealed" }, "accepted as ", link(r.candidate), `; it is trained in generation ${r.generation} (rewardsmith evolve --resume on this run)`)
+        : el("div", {}, el("p", { class: "error", text: `rejected; your code is kept in ${r.draft}` }), el("pre", { class: "reason", text: r.report })));
+    } catch (err) {
+      note.replaceChildren(el("p", { class: "error", text: "error: " + err.message }));
+    } finally {
+      send.disabled = false;
+    }
+  });
+  return el("div", {}, box, el("br"), send, " ", el("label", {}, noScreen, " skip screening (the critic still checks)"), note);
 }
 
 // ---------------------------------------------------------------------------- compare two
