@@ -375,8 +375,9 @@ def test_a_pair_reviewed_by_keyboard_alone(opened, tmp_path):
     p.goto(opened.base + "/#/compare")
     p.wait_for_selector("body[data-pair]")
     first = p.get_attribute("body", "data-pair").split()
-    text = p.inner_text("#main")
-    assert not any(f"{f:.4g}" in text for f in FITNESS), text  # fitness hidden until the person answers
+    text = p.inner_text("body")
+    assert not any(f"{f:.4g}" in text for f in FITNESS), text  # every fitness hidden until the person answers
+    assert "fitness hidden while you compare" in p.inner_text("#headline")
 
     # one control drives both videos: play, pause, scrub; the two show the same frame
     p.keyboard.press(" ")

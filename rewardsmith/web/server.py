@@ -192,6 +192,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.NOT_FOUND, str(exc))
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except Exception as exc:  # noqa: BLE001 - a page's request must not print a traceback over the run's view
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        try:
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+        except OSError:
+            pass
 
     do_HEAD = do_GET
 
@@ -276,6 +284,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except Exception as exc:  # noqa: BLE001 - as in do_GET
+            self._failed(exc)
 
     def _post(self, path: str, body: dict, store: RunStore) -> dict:
         if path == "/api/prefer":

@@ -77,7 +77,9 @@ function connect() {
 }
 
 function headline(s) {
-  const best = s.best ? `best ${s.best.id} ${s.best.describe}` : "nothing scored yet";
+  // the compare view hides every fitness until the person answers, the best's included
+  const best = view && view.name === "compare" ? "fitness hidden while you compare"
+    : s.best ? `best ${s.best.id} ${s.best.describe}` : "nothing scored yet";
   document.getElementById("headline").textContent =
     `${s.task}  ·  ${s.status}  ·  generation ${s.generation ?? "-"}  ·  ${best}`;
 }
@@ -453,6 +455,7 @@ async function route() {
       await candidateView(decodeURIComponent(hash.slice(4)));
     } else if (hash.startsWith("#/compare")) {
       view = compareView();
+      if (runState) headline(runState);
       await view.start();
     } else {
       view = watchView();
@@ -462,6 +465,7 @@ async function route() {
     replace(el("p", { class: "error", text: "error: " + err.message }));
   }
   document.body.dataset.view = view ? view.name : "";
+  if (runState) headline(runState);
 }
 
 window.addEventListener("hashchange", route);
