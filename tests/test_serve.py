@@ -163,6 +163,10 @@ def test_changes_are_json_posts_from_the_page_itself(page, tmp_path):
         ("c1", "c2", "better", "steadier", "page")]
     response, body = request(page, "POST", "/api/prefer", origin=own, body={**prefer, "b": "c99"})
     assert response.status == 400 and "no candidate 'c99'" in json.loads(body)["error"]
+    for bad in ({"shown": ["c1", "c1"], "best": "c1", "worst": "c1"}, {"shown": ["c1", "c2"], "best": "c1", "worst": "c3"},
+                {"shown": "c1 c2", "best": "c1", "worst": "c2"}):
+        response, body = request(page, "POST", "/api/best-worst", origin=own, body=bad)
+        assert response.status == 400 and "shown is 2 to 9 distinct ids" in json.loads(body)["error"], bad
     response, body = request(page, "POST", "/api/feedback", origin=own, body={"text": "lands on its back", "candidate": "c2"})
     assert response.status == 200
     assert RunStore(tmp_path / "run").feedback()[-1]["text"] == "lands on its back"
@@ -423,6 +427,34 @@ def test_a_pair_reviewed_by_keyboard_alone(opened, tmp_path):
 
 
 @pytest.mark.slow
+def test_best_and_worst_of_k_tiled_by_keyboard(opened, tmp_path):
+    """ICPL's view: K videos tiled under one control; the best picked, then the worst, by number keys;
+    stored as what that says in pairs (the best over each other, each other over the worst)."""
+    p = opened.page
+    p.goto(opened.base + "/#/tiles")
+    p.wait_for_selector("body[data-tiles]")
+    shown = p.get_attribute("body", "data-tiles").split()
+    assert shown == ["c3", "c2", "c1", "c0"]  # every candidate with a video, the latest generations first
+    assert not any(f"{f:.4g}" in p.inner_text("body") for f in FITNESS)
+    p.keyboard.press(" ")
+    time.sleep(0.4)
+    p.keyboard.press(" ")
+    frames = p.evaluate("[...document.querySelectorAll('canvas')].map(c => Number(c.dataset.frame))")
+    assert len(set(frames)) == 1 and frames[0] > 0, frames  # paused: all on one frame
+    p.keyboard.press("3")  # best: c1
+    p.keyboard.press("3")  # the same again is not the worst
+    p.keyboard.press("1")  # worst: c3
+    p.wait_for_selector("body[data-answers='1']")
+    rows = RunStore(tmp_path / "run").preferences()
+    assert sorted((r["preferred"], r["other"]) for r in rows) == sorted(
+        [("c1", "c3"), ("c1", "c2"), ("c1", "c0"), ("c2", "c3"), ("c0", "c3")])
+    assert "c1 best, c3 worst. Fitness: c3 0.6619" in p.inner_text("#answer")
+    p.keyboard.press("z")
+    p.wait_for_selector("#answer:has-text('withdrawn')")
+    assert RunStore(tmp_path / "run").preferences() == []
+
+
+@pytest.mark.slow
 def test_hostile_text_shows_as_text_in_every_view(browser, tmp_path):
     make_run(tmp_path / "evil", hostile=True).close()
     server = PageServer(tmp_path / "evil").start()
@@ -431,7 +463,7 @@ def test_hostile_text_shows_as_text_in_every_view(browser, tmp_path):
     try:
         shown = []
         for route, ready in [("#/", "#candidates"), *((f"#/c/c{i}", "pre.code") for i in range(5)),
-                             ("#/compare", "body[data-pair]")]:
+                             ("#/compare", "body[data-pair]"), ("#/tiles", "body[data-tiles]")]:
             p.goto(view.base + "/" + route)
             p.wait_for_selector(ready)
             p.wait_for_selector("body[data-view]:not([data-view=''])")

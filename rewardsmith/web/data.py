@@ -222,13 +222,14 @@ def _texts(value):
 def pair(store: RunStore) -> dict | None:
     """The next two candidates to compare: neighbours in the current ranking (preference score, then
     fitness) that have been compared least, among scored candidates with a video (or all scored ones
-    when none has a video); None when fewer than two qualify. Fitness is left out: the page shows it
+    when fewer than two have one); None when fewer than two qualify. Fitness is left out: the page shows it
     only after the person answers."""
     from ..preferences import run_summary
 
     vids = videos(store)
     scored = [c for c in store.candidates(status=SCORED)]
-    pool = [c for c in scored if c.id in vids] or scored
+    pool = [c for c in scored if c.id in vids]
+    pool = pool if len(pool) >= 2 else scored
     if len(pool) < 2:
         return None
     strengths = {s.id: s for s in run_summary(store).strengths}
@@ -243,6 +244,15 @@ def pair(store: RunStore) -> dict | None:
     a, b = min(neighbours, key=lambda ab: (asked.get(frozenset((ab[0].id, ab[1].id)), 0),
                                            -(uncertainty[ab[0].id] + uncertainty[ab[1].id])))
     return {"a": a.id, "b": b.id, "video_a": vids.get(a.id), "video_b": vids.get(b.id)}
+
+
+def tiles(store: RunStore, k: int) -> list[dict]:
+    """Up to ``k`` scored candidates with a video to show tiled (ICPL's view: pick the best and the worst),
+    the latest generations first; fitness left out until the person answers."""
+    vids = videos(store)
+    shown = sorted((c for c in store.candidates(status=SCORED) if c.id in vids),
+                   key=lambda c: (-c.generation, -c.seq))[:k]
+    return [{"id": c.id, "generation": c.generation, "video": vids[c.id]} for c in shown]
 
 
 def sprite(path: Path) -> tuple[bytes, dict]:

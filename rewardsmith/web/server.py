@@ -226,6 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/api/pair":
             with _opened(self.page) as store:
                 self._json(data.pair(store))
+        elif path == "/api/tiles":
+            with _opened(self.page) as store:
+                self._json(data.tiles(store, max(2, min(9, int(one("k") or 6) if one("k").isdigit() else 6))))
         elif path == "/api/events":
             self._events()
         elif path.startswith("/videos/"):
@@ -300,6 +303,8 @@ class _Handler(BaseHTTPRequestHandler):
                                        (reason or "").strip()[:2000] or None, source="page")
             # the ground truth, shown only now that the person has answered
             return {"id": pid, "fitness": {cid: data.num(store.candidate(cid).fitness) for cid in (a, b)}}
+        if path == "/api/best-worst":
+            return _best_worst(store, body)
         if path == "/api/undo":
             pid = body.get("id")
             if not isinstance(pid, int) or isinstance(pid, bool):
@@ -316,6 +321,24 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/edit":
             return _edit(store, _field(body, "parent"), _field(body, "code"), screen=body.get("screen", True) is not False)
         raise _Refused(HTTPStatus.NOT_FOUND, "no such action")
+
+
+def _best_worst(store: RunStore, body: dict) -> dict:
+    """ICPL's answer over K shown candidates: the best preferred over each other shown, each other
+    preferred over the worst (what picking them says, as pairs); gives the preference ids and the fitness
+    of those shown, revealed now."""
+    shown = body.get("shown")
+    best, worst = _field(body, "best"), _field(body, "worst")
+    if not isinstance(shown, list) or not all(isinstance(x, str) for x in shown) or len(set(shown)) != len(shown) \
+            or not 2 <= len(shown) <= 9 or best not in shown or worst not in shown or best == worst:
+        raise _Refused(HTTPStatus.BAD_REQUEST, "shown is 2 to 9 distinct ids, best and worst two different of them")
+    reason = body.get("reason")
+    reason = reason.strip()[:2000] or None if isinstance(reason, str) else None
+    ids = [store.add_preference(best, other, "better", reason, source="page-best-worst")
+           for other in shown if other != best]
+    ids += [store.add_preference(other, worst, "better", reason, source="page-best-worst")
+            for other in shown if other not in (best, worst)]
+    return {"ids": ids, "fitness": {cid: data.num(store.candidate(cid).fitness) for cid in shown}}
 
 
 def _edit(store: RunStore, parent: str, code: str, screen: bool) -> dict:

@@ -78,7 +78,7 @@ function connect() {
 
 function headline(s) {
   // the compare view hides every fitness until the person answers, the best's included
-  const best = view && view.name === "compare" ? "fitness hidden while you compare"
+  const best = view && (view.name === "compare" || view.name === "tiles") ? "fitness hidden while you compare"
     : s.best ? `best ${s.best.id} ${s.best.describe}` : "nothing scored yet";
   document.getElementById("headline").textContent =
     `${s.task}  ·  ${s.status}  ·  generation ${s.generation ?? "-"}  ·  ${best}`;
@@ -402,7 +402,7 @@ async function answer(outcome) {
                     reasonBox ? reasonBox.value.trim() : ""].filter(Boolean).join(" ");
     compare.tags.clear();
     const r = await post("/api/prefer", { a: pair.a, b: pair.b, outcome, reason: reason || null });
-    compare.answers.push(r.id);
+    compare.answers.push([r.id]);
     const said = { a: `${pair.a} better than ${pair.b}`, b: `${pair.b} better than ${pair.a}`, equal: `${pair.a} and ${pair.b} equal`, unsure: `can't tell ${pair.a} from ${pair.b}` }[outcome];
     compare.last = el("p", { class: "revealed" }, `recorded #${r.id}: ${said}. Fitness: ${pair.a} ${fmt(r.fitness[pair.a])}, ${pair.b} ${fmt(r.fitness[pair.b])}. (Z undoes)`);
     await loadPair();
@@ -414,14 +414,92 @@ async function answer(outcome) {
 
 async function undo() {
   if (compare.busy) return;
-  const id = compare.answers.pop();
-  if (id === undefined) return;
-  const r = await post("/api/undo", { id });
-  compare.last = el("p", { class: "revealed", text: r.withdrawn ? `preference #${id} withdrawn` : `preference #${id} was already withdrawn` });
+  const ids = compare.answers.pop();
+  if (ids === undefined) return;
+  const done = [];
+  for (const id of ids) if ((await post("/api/undo", { id })).withdrawn) done.push(id);
+  compare.last = el("p", { class: "revealed", text: done.length ? `withdrawn: preference #${done.join(", #")}` : "already withdrawn" });
   document.body.dataset.answers = String(compare.answers.length);
   const box = document.getElementById("answer");
   if (box) box.replaceChildren(compare.last);
 }
+
+// ---------------------------------------------------------------------------- K tiled: best and worst (ICPL)
+
+const tiled = { shown: [], best: null };
+
+function tilesView() {
+  return { name: "tiles", async start() { await loadTiles(); } };
+}
+
+async function loadTiles() {
+  compare.playing = false;
+  compare.t = 0;
+  tiled.best = null;
+  const shown = await api("/api/tiles?k=6");
+  tiled.shown = shown;
+  if (shown.length < 2) {
+    replace(el("h2", { text: "Best and worst" }), el("p", { text: "Fewer than two candidates with a video yet." }), lastAnswer());
+    return;
+  }
+  const canvases = shown.map((c, i) => el("canvas", { id: "tile-" + (i + 1), width: 160, height: 160 }));
+  replace(
+    el("h2", { text: "Which is best, and which is worst?" }),
+    el("p", { class: "muted", text: `Keys: 1–${shown.length} the best, then 1–${shown.length} the worst · Esc start over · Space play/pause · Z undo · T reason. Fitness is shown after you answer.` }),
+    el("div", { class: "tiles" }, ...shown.map((c, i) => el("div", { class: "panel tile", "data-id": c.id },
+      el("h3", {}, `${i + 1}: `, link(c.id)), canvases[i]))),
+    el("div", { class: "controls" }, el("button", { type: "button", id: "play", text: "▶ play (Space)", on: { click: () => togglePlay() } }), " ",
+      el("input", { type: "range", id: "scrub", min: 0, max: 1000, value: 0, "aria-label": "position", on: { input: (e) => { compare.t = e.target.value / 1000 * duration(); drawAll(); } } })),
+    el("div", {}, el("input", { type: "text", id: "reason", size: 50, placeholder: "T: why (optional; Enter to go back to the keys)",
+      on: { keydown: (e) => { if (e.key === "Enter" || e.key === "Escape") { e.preventDefault(); e.target.blur(); } } } })),
+    el("p", { id: "choice", text: "best: ?  worst: ?" }),
+    lastAnswer(),
+  );
+  compare.players = shown.map((c, i) => new Player(canvases[i], c.video));
+  await Promise.all(compare.players.map((p) => p.ready));
+  drawAll();
+  document.body.dataset.tiles = shown.map((c) => c.id).join(" ");
+}
+
+async function pickTile(n) {
+  const c = tiled.shown[n - 1];
+  if (!c || compare.busy) return;
+  if (tiled.best === null) {
+    tiled.best = c.id;
+    document.querySelector(`.tile[data-id="${c.id}"]`).classList.add("best");
+    document.getElementById("choice").textContent = `best: ${c.id}  worst: ?`;
+    return;
+  }
+  if (c.id === tiled.best) return;
+  compare.busy = true;
+  try {
+    const reasonBox = document.getElementById("reason");
+    const reason = reasonBox ? reasonBox.value.trim() : "";
+    const shown = tiled.shown.map((x) => x.id);
+    const r = await post("/api/best-worst", { shown, best: tiled.best, worst: c.id, reason: reason || null });
+    compare.answers.push(r.ids);
+    compare.last = el("p", { class: "revealed" }, `recorded ${r.ids.length} preferences: ${tiled.best} best, ${c.id} worst. Fitness: ` +
+      shown.map((id) => `${id} ${fmt(r.fitness[id])}`).join(", ") + ". (Z undoes)");
+    await loadTiles();
+    document.body.dataset.answers = String(compare.answers.length);
+  } finally {
+    compare.busy = false;
+  }
+}
+
+document.addEventListener("keydown", (e) => {
+  if (!view || view.name !== "tiles") return;
+  const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
+  if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+  let act = null;
+  if (/^[1-9]$/.test(e.key)) act = () => pickTile(Number(e.key));
+  else if (e.key === "Escape") act = () => { tiled.best = null; document.querySelectorAll(".tile").forEach((t) => t.classList.remove("best")); document.getElementById("choice").textContent = "best: ?  worst: ?"; };
+  else act = { " ": () => togglePlay(), z: () => undo(), Z: () => undo(), t: () => document.getElementById("reason").focus(), T: () => document.getElementById("reason").focus() }[e.key];
+  if (act) {
+    e.preventDefault();
+    Promise.resolve(act()).catch((err) => { const box = document.getElementById("answer"); if (box) box.textContent = "error: " + err.message; });
+  }
+});
 
 document.addEventListener("keydown", (e) => {
   if (!view || view.name !== "compare") return;
@@ -453,6 +531,10 @@ async function route() {
     if (hash.startsWith("#/c/")) {
       view = { name: "candidate" };
       await candidateView(decodeURIComponent(hash.slice(4)));
+    } else if (hash.startsWith("#/tiles")) {
+      view = tilesView();
+      if (runState) headline(runState);
+      await view.start();
     } else if (hash.startsWith("#/compare")) {
       view = compareView();
       if (runState) headline(runState);
