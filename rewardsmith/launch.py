@@ -229,7 +229,8 @@ def run_with_reward_process(job: dict, limits: Limits, on_event: Callable[[dict]
     learner_job["reward"] = {"requests": requests_write, "replies": replies_read, "reads": list(reads),
                              "reply_seconds": float(reply_seconds)}
     reward_job = {"kind": "reward", "code": job["code"], "requests": requests_read, "replies": replies_write}
-    reward_limits = Limits(wall_seconds=limits.wall_seconds, cpu_seconds=limits.cpu_seconds,
+    # a little longer than the learner's: the learner's own end (result or limit) is what ends both
+    reward_limits = Limits(wall_seconds=limits.wall_seconds + 30.0, cpu_seconds=limits.for_child()["cpu_seconds"],
                            memory_mb=min(REWARD_PROCESS_MEMORY_MB, limits.memory_mb))
     lock, state = threading.Lock(), {"open": {requests_read, requests_write, replies_read, replies_write},
                                      "proc": None, "stopping": False, "outcome": None}

@@ -271,13 +271,19 @@ def test_silence_and_a_closed_pipe_are_clear_errors(pipes):
         pipes.remote.rewards(TRANSITIONS)
 
 
-def test_values_reach_the_reward_process_as_they_were_and_read_only():
-    values = [0.5, 3, True, np.float32(1.25), np.int64(7), np.bool_(False), np.arange(6.0).reshape(2, 3),
-              np.array([1, 2], dtype=np.int32), np.array(0.5)]
+@pytest.mark.parametrize("envs", [1, 3])
+def test_values_reach_the_reward_process_as_they_were_and_read_only(envs):
+    row = [0.5, 3, True, np.float32(1.25), np.int64(7), np.bool_(False), np.arange(6.0).reshape(2, 3),
+           np.array([1, 2], dtype=np.int32), np.array(0.5)]
+    rows = [[v * (i + 1) if not isinstance(v, (bool, np.bool_)) else v for v in row] for i in range(envs)]
+    if envs > 1:
+        rows[1][7] = np.array([1, 2, 3], dtype=np.int32)  # one env's array of another shape
+    values = [v for column in zip(*rows) for v in column]  # by column, as the learner sends them
     specs = tuple(map(spec_of, values))
-    layout = Layout(json.loads(json.dumps({"keys": list("abcd"), "specs": specs, "envs": 1})))
-    back = layout.values(encode(values, specs))
-    for sent, got in zip(values, back):
+    layout = Layout(json.loads(json.dumps({"keys": list("abcd"), "specs": specs, "envs": envs})))
+    back = layout.rows(encode(values, specs))
+    assert len(back) == envs
+    for sent, got in zip((v for r in rows for v in r), (v for r in back for v in r)):
         assert type(got) is type(sent)
         if isinstance(sent, np.ndarray):
             assert got.dtype == sent.dtype and got.shape == sent.shape and np.array_equal(got, sent)

@@ -9,7 +9,8 @@ recorded episodes call the same ``RewardServer`` on the transitions they make.
 Frames on both pipes are ``kind`` (one byte), ``length`` (uint32 little-endian), then ``length`` bytes:
 
 - learner -> reward: ``L`` a layout (JSON: the state's keys, each value's type, dtype and shape),
-  sent when it changes; ``B`` a batch: the values in layout order as raw little-endian bytes.
+  sent when it changes; ``B`` a batch: the values by column (every env's first value, then every
+  env's second, ...) as raw little-endian bytes.
 - reward -> learner: ``N`` each env's component names (JSON), sent when they change; ``R`` the
   totals then every env's component values, float64; ``E`` the reward's error (JSON: the message).
 
@@ -27,6 +28,11 @@ import struct
 import time
 
 import numpy as np
+
+from .confine import CpuTimeExceeded
+from .rewardcode import describe_exception, validate
+from ..errors import RewardCodeError
+from ..task import state_type
 
 FRAME = struct.Struct("<cI")
 MAX_FRAME = 16 << 20       # bytes in one frame; a batch of 64 envs' transitions is a few kB
@@ -109,7 +115,8 @@ def spec_of(value):
 
 def encode(values: list, specs: tuple) -> bytes:
     """The batch body: the floats (float64), then the ints and bools (int64), then every other
-    value's bytes, in order."""
+    value's bytes, in order (the learner sends them by column: every env's first value, then every
+    env's second, ...)."""
     floats, ints, blobs = [], [], []
     for value, spec in zip(values, specs):
         if spec == "f":
@@ -122,7 +129,9 @@ def encode(values: list, specs: tuple) -> bytes:
 
 
 class Layout:
-    """How to read a batch body back into values (reward side): made once per layout frame."""
+    """How to read a batch body back into every env's transition values (reward side): made once per
+    layout frame. Values come by column (position in the transition), so a column of arrays of one
+    shape is read with one ``frombuffer`` for every env."""
 
     def __init__(self, message: dict):
         keys, specs, n = message["keys"], message["specs"], int(message["envs"])
@@ -135,45 +144,72 @@ class Layout:
         floats = sum(1 for s in specs if s == "f")
         ints = sum(1 for s in specs if s in ("i", "b"))
         self.float_bytes, self.int_bytes = 8 * floats, 8 * ints
-        offset = self.float_bytes + self.int_bytes
-        plan, f, i = [], 0, 0
-        for spec in specs:
-            if spec == "f":
-                plan.append((0, f, None, 0, None))
-                f += 1
-            elif spec in ("i", "b"):
-                plan.append((1 if spec == "i" else 2, i, None, 0, None))
-                i += 1
-            else:
-                dtype = np.dtype(spec[1])
-                if dtype.hasobject:
-                    raise ValueError("an object dtype")
-                shape = tuple(int(d) for d in spec[2]) if spec[0] == "a" else ()
-                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-                plan.append((3 if spec[0] == "a" else 4, offset, dtype, count, shape))
-                offset += count * dtype.itemsize
-        self.plan, self.size = plan, offset
+        self.plan, offset, f, i = [], self.float_bytes + self.int_bytes, 0, 0
+        for column in range(per):
+            column_specs = specs[column * n:(column + 1) * n]
+            first = column_specs[0]
+            if first == "f" and all(spec == "f" for spec in column_specs):
+                self.plan.append(("floats", f, None, None))
+                f += n
+                continue
+            if first != "f" and first[0] == "a" and len(first[2]) and all(spec == first for spec in column_specs):
+                dtype, shape = self._array(first)
+                self.plan.append(("arrays", offset, dtype, shape))
+                offset += n * dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+                continue
+            items = []
+            for spec in column_specs:
+                if spec == "f":
+                    items.append((0, f, None, 0, None))
+                    f += 1
+                elif spec in ("i", "b"):
+                    items.append((1 if spec == "i" else 2, i, None, 0, None))
+                    i += 1
+                else:
+                    dtype, shape = self._array(spec) if spec[0] == "a" else (np.dtype(spec[1]), ())
+                    count = int(np.prod(shape, dtype=np.int64))
+                    items.append((3 if spec[0] == "a" else 4, offset, dtype, count, shape))
+                    offset += count * dtype.itemsize
+            self.plan.append(("values", items, None, None))
+        self.size = offset
 
-    def values(self, body: bytes) -> list:
+    @staticmethod
+    def _array(spec) -> tuple:
+        dtype = np.dtype(spec[1])
+        if dtype.hasobject:
+            raise ValueError("an object dtype")
+        return dtype, tuple(int(d) for d in spec[2])
+
+    def rows(self, body: bytes) -> list[tuple]:
+        """Every env's transition values, in order (read-only arrays: over a bytes object, like
+        ``task.frozen``'s)."""
         if len(body) != self.size:
             raise ValueError(f"a batch of {len(body)} bytes (the layout says {self.size})")
+        n = self.envs
         floats = np.frombuffer(body, "<f8", self.float_bytes // 8).tolist()
         ints = np.frombuffer(body, "<i8", self.int_bytes // 8, self.float_bytes).tolist()
-        out = []
-        append = out.append
-        for kind, at, dtype, count, shape in self.plan:
-            if kind == 0:
-                append(floats[at])
-            elif kind == 3:  # over a bytes object: read-only for good, like task.frozen
-                array = np.frombuffer(body, dtype, count, at)
-                append(array if len(shape) == 1 else array.reshape(shape))
-            elif kind == 1:
-                append(ints[at])
-            elif kind == 2:
-                append(bool(ints[at]))
+        columns = []
+        for kind, at, dtype, shape in self.plan:
+            if kind == "floats":
+                columns.append(floats[at:at + n])
+            elif kind == "arrays":
+                count = n * int(np.prod(shape, dtype=np.int64))
+                columns.append(list(np.frombuffer(body, dtype, count, at).reshape((n, *shape))))
             else:
-                append(np.frombuffer(body, dtype, 1, at)[0])
-        return out
+                columns.append([self._value(item, body, floats, ints) for item in at])
+        return list(zip(*columns))
+
+    @staticmethod
+    def _value(item, body, floats, ints):
+        kind, at, dtype, count, shape = item
+        if kind == 0:
+            return floats[at]
+        if kind == 1:
+            return ints[at]
+        if kind == 2:
+            return bool(ints[at])
+        array = np.frombuffer(body, dtype, count, at)
+        return array[0] if kind == 4 else array.reshape(shape)
 
 
 # --------------------------------------------------------------------------- the reward side
@@ -188,10 +224,6 @@ class RewardServer:
 
     def call(self, state, action, next_state, where: str):
         """``(total, components)`` of one transition, or RewardCodeError saying what went wrong ``where``."""
-        from ..errors import RewardCodeError
-        from .confine import CpuTimeExceeded
-        from .rewardcode import describe_exception, validate
-
         try:
             return validate(self.reward(state, action, next_state))
         except (MemoryError, CpuTimeExceeded):
@@ -201,16 +233,19 @@ class RewardServer:
 
     def batch(self, layout: Layout, body: bytes, where: str) -> tuple[list[float], list[dict]]:
         """Every env's ``(total, components)`` for one batch body."""
-        from ..task import state_type
-
-        values, make, k = layout.values(body), state_type(layout.keys), len(layout.keys)
+        make, k, reward = state_type(layout.keys), len(layout.keys), self.reward
         totals, components = [], []
         new = tuple.__new__
-        for start in range(0, len(values), layout.per):
-            total, comps = self.call(new(make, values[start:start + k]), values[start + k],
-                                     new(make, values[start + k + 1:start + layout.per]), where)
-            totals.append(total)
-            components.append(comps)
+        rows = layout.rows(body)
+        try:  # what ``call`` does, once per batch rather than once per transition
+            for row in rows:
+                total, comps = validate(reward(new(make, row[:k]), row[k], new(make, row[k + 1:])))
+                totals.append(total)
+                components.append(comps)
+        except (MemoryError, CpuTimeExceeded):
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            raise RewardCodeError(describe_exception(exc, self.code, where)) from None
         return totals, components
 
 
@@ -229,10 +264,6 @@ def load(code: str, guarded: bool = True):
 
 def reward_job(job: dict, emit) -> dict:
     """Child side: loads the reward, then answers the learner's batches until it closes its pipe."""
-    from .confine import CpuTimeExceeded
-    from .rewardcode import describe_exception
-    from ..errors import RewardCodeError
-
     requests, replies, code = int(job["requests"]), int(job["replies"]), job["code"]
     emit({"event": "phase", "phase": "loading the reward code"})
     try:
@@ -290,11 +321,9 @@ class RemoteReward:
         self.names: list[tuple[str, ...]] | None = None
 
     def rewards(self, transitions) -> tuple[list[float], list[dict]]:
-        values = []
-        for state, action, next_state in transitions:
-            values += state
-            values.append(action)
-            values += next_state
+        # by column: every env's first value, then every env's second, ... (see Layout)
+        values = [v for column in zip(*[(*state, action, *next_state) for state, action, next_state in transitions])
+                  for v in column]
         specs = tuple(map(spec_of, values))
         try:
             if specs != self.specs:
@@ -307,8 +336,6 @@ class RemoteReward:
         return self._answer(len(transitions))
 
     def _answer(self, n: int) -> tuple[list[float], list[dict]]:
-        from ..errors import RewardCodeError
-
         deadline = time.monotonic() + self.reply_seconds
         while True:
             try:
@@ -349,7 +376,6 @@ class RemoteReward:
         return numbers[:n], components
 
     def _names(self, body: bytes, n: int) -> list[tuple[str, ...]]:
-        from ..errors import RewardCodeError
         from .rewardcode import check_component_name
 
         try:
