@@ -10,7 +10,9 @@ chromium driven by Playwright (as tests/test_serve.py does):
   fresh loads), after a store write (the server builds the state anew) and with the store unchanged
   (the server's last state is reused), and the server's time for ``/api/state`` alone;
 - event latency: a candidate added to the store from this process (as a run in another process would),
-  until its row is on the open page (``--events`` writes; median and max).
+  until its row is on the open page (``--events`` writes; median and max);
+- the serving process's CPU time while one page is open, with the store unchanged and with a write a
+  second (in ``evolve --serve`` that process is the loop's; trainings run in processes of their own).
 
     python benchmarks/serve.py                  # 200 candidates, 5 loads, 10 events
     python benchmarks/serve.py --candidates 500
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--loads", type=int, default=5)
     parser.add_argument("--events", type=int, default=10)
+    parser.add_argument("--quiet-seconds", type=int, default=10)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -142,6 +145,19 @@ def main() -> None:
                     latencies.append(time.perf_counter() - t0)
                 print(f"store write to row on the page: median {1000 * statistics.median(latencies):.0f} ms, "
                       f"max {1000 * max(latencies):.0f} ms (of {args.events}; target < 2000 ms)")
+                # what an open page costs the process that serves it (in `evolve --serve`, the loop's own
+                # process; training itself runs in other processes): CPU time over a quiet stretch, then
+                # over one with a store write a second
+                for writes in (False, True):
+                    cpu, wall = time.process_time(), time.monotonic()
+                    for k in range(args.quiet_seconds):
+                        if writes:
+                            store.add_feedback(f"write {k}")
+                        time.sleep(1.0)
+                    share = (time.process_time() - cpu) / (time.monotonic() - wall)
+                    print(f"serving one open page, {'a store write each second' if writes else 'store unchanged'}: "
+                          f"{100 * share:.1f} % of one core (CPU time of this process over {args.quiet_seconds} s, "
+                          f"the writes included)")
                 browser.close()
         finally:
             server.close()
