@@ -276,9 +276,12 @@ def _given_settings(params: dict) -> dict:
 @click.option("--interactive", is_flag=True, help="Pause after each generation for feedback or edits.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<time>-<task>).")
 @click.option("--serve", "serve_page", is_flag=True,
-              help="Also serve the run's page on 127.0.0.1 while it runs (as `rewardsmith serve DIR`).")
+              help="Also serve the run's page on 127.0.0.1 while it runs (as `rewardsmith serve DIR`); "
+                   "with --interactive, a pause can be answered there too.")
+@click.option("--pause-timeout", type=click.FloatRange(0, min_open=True), default=None,
+              help="With --interactive: continue by itself after this many seconds without an answer.")
 @_setting_options
-def evolve(task_name, resume, interactive, out, serve_page, **params):
+def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **params):
     """The main job: evolves reward functions for a task and keeps the best."""
     from .designer import LLMDesigner, OfflineDesigner
     from .evolve import EvolveConfig, Evolution, default_run_dir
@@ -288,6 +291,8 @@ def evolve(task_name, resume, interactive, out, serve_page, **params):
     from .view import LiveView
 
     err = _console(stderr=True)
+    if pause_timeout is not None and not interactive:
+        raise ConfigError("--pause-timeout: only with --interactive (it is how long a pause waits)")
     settings = _given_settings(params)
     if settings.get("prompts"):
         settings["prompts"] = str(Path(settings["prompts"]).resolve())
@@ -324,10 +329,6 @@ def evolve(task_name, resume, interactive, out, serve_page, **params):
         chosen_designer = LLMDesigner(client, Prompts(config.prompts), env_source=config.env_source)
     else:
         chosen_designer = OfflineDesigner()
-    view = LiveView(store, task_name=task.name)
-    evolution = Evolution(store, task, config, chosen_designer, on_event=view, client=client,
-                          between_generations=_pause(store, task, view) if interactive else None)
-    ref["evolution"] = evolution
     page = None
     if serve_page:
         from .web.server import PageServer
@@ -335,6 +336,10 @@ def evolve(task_name, resume, interactive, out, serve_page, **params):
         page = PageServer(store.root)
         page.start()
         err.print(f"the run's page: {page.url}", markup=False, highlight=False)
+    view = LiveView(store, task_name=task.name)
+    evolution = Evolution(store, task, config, chosen_designer, on_event=view, client=client,
+                          between_generations=_pause(store, task, view, page, pause_timeout) if interactive else None)
+    ref["evolution"] = evolution
     try:
         with view:
             evolution.run()
@@ -351,8 +356,9 @@ def evolve(task_name, resume, interactive, out, serve_page, **params):
     _summary(store, _console())
 
 
-def _pause(store, task, view):
-    """--interactive: after each generation, a summary and a prompt (works over ssh, no GUI)."""
+def _pause(store, task, view, page=None, timeout: float | None = None):
+    """--interactive: after each generation, a summary and a prompt (works over ssh, no GUI); with the
+    run's page served (``page``) or a ``timeout``, the page's Continue/Stop or the timeout answer it too."""
 
     def between(generation: int) -> bool:
         from .view import show_run
@@ -360,10 +366,17 @@ def _pause(store, task, view):
         with view.paused():
             out = _console()
             show_run(store, out)
+            if page is not None:
+                out.print(f"(or answer on the run's page: {page.url})", markup=False, highlight=False)
             while True:
-                choice = click.prompt(
-                    f"generation {generation} done: [c]ontinue, [f]eedback, [e]dit a candidate, [s]top",
-                    type=click.Choice(["c", "f", "e", "s"]), default="c", show_choices=False)
+                question = f"generation {generation} done: [c]ontinue, [f]eedback, [e]dit a candidate, [s]top"
+                if page is None and timeout is None:
+                    choice = click.prompt(question, type=click.Choice(["c", "f", "e", "s"]), default="c",
+                                          show_choices=False)
+                else:
+                    from .web.pause import wait_for_choice
+
+                    choice = wait_for_choice(store, generation, question, timeout, echo=click.echo)
                 if choice == "c":
                     return True
                 if choice == "s":

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -295,6 +296,71 @@ def test_evolve_serve_serves_the_run_while_it_runs(tmp_path):
     assert process.returncode == 130
 
 
+# ------------------------------------------------------------------ --interactive pauses
+
+
+class Pause:
+    """``evolve --interactive``'s pause after a generation (cli._pause), run in a thread as the loop would,
+    with standard input a pipe the test may type into."""
+
+    def __init__(self, store, monkeypatch, page=None, timeout=None):
+        from rewardsmith.cli import _pause
+        from rewardsmith.task import load_task_file
+        from rewardsmith.view import LiveView
+
+        read, self.write = os.pipe()
+        monkeypatch.setattr(sys, "stdin", os.fdopen(read))
+        between = _pause(store, load_task_file(TINY_TASK), LiveView(store), page, timeout)
+        self.result, self.started = None, time.monotonic()
+        self.thread = threading.Thread(target=lambda: setattr(self, "result", between(3)), daemon=True)
+        self.thread.start()
+
+    def type(self, text: str) -> None:
+        os.write(self.write, text.encode())
+
+    def answer(self, timeout: float = 10) -> tuple[bool, float]:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the pause was not answered"
+        return self.result, time.monotonic() - self.started
+
+
+def test_a_pause_is_answered_on_the_page_or_the_terminal(page, tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "run")
+    own = f"http://127.0.0.1:{page.port}"
+    assert request(page, "POST", "/api/decide", origin=own, body={"generation": 3, "action": "continue"})[0].status == 409
+    pause = Pause(store, monkeypatch, page)
+    deadline = time.monotonic() + 5
+    while json.loads(request(page)[1])["waiting"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert json.loads(request(page)[1])["waiting"]["generation"] == 3
+    assert request(page, "POST", "/api/decide", origin=own, body={"generation": 2, "action": "stop"})[0].status == 409
+    assert request(page, "POST", "/api/decide", body={"generation": 3, "action": "stop"})[0].status == 403
+    assert request(page, "POST", "/api/decide", origin=own, body={"generation": 3, "action": "stop"})[0].status == 200
+    assert pause.answer()[0] is False  # stopped from the page
+    assert json.loads(request(page)[1])["waiting"] is None
+    pause = Pause(store, monkeypatch, page)
+    pause.type("c\n")
+    assert pause.answer()[0] is True  # the terminal still answers
+
+
+def test_a_pause_continues_by_itself_after_its_timeout(tmp_path, monkeypatch):
+    store = make_run(tmp_path / "run")
+    result, took = Pause(store, monkeypatch, timeout=0.5).answer()
+    assert result is True and 0.5 <= took < 5
+
+
+def test_pause_timeout_needs_interactive(tmp_path):
+    from click.testing import CliRunner
+
+    from rewardsmith.cli import main
+
+    result = CliRunner().invoke(main, ["evolve", "--task", str(TINY_TASK), "--pause-timeout", "5",
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "only with --interactive" in result.output
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------ the page in a real browser
 
 
@@ -424,6 +490,17 @@ def test_a_pair_reviewed_by_keyboard_alone(opened, tmp_path):
     p.goto(opened.base + "/#/")
     # the undone "can't tell" is gone (the view shows the last state pushed, then the next one)
     p.wait_for_selector("#preferences p:has-text('4 answers (4 informative)')", timeout=2000)
+
+
+@pytest.mark.slow
+def test_a_pause_continued_from_the_page(opened, page, tmp_path, monkeypatch):
+    p = opened.page
+    p.wait_for_selector("#candidates")
+    pause = Pause(RunStore(tmp_path / "run"), monkeypatch, page)
+    p.wait_for_selector("#waiting:has-text('Generation 3 is done')", timeout=2000)
+    p.click("#continue")
+    assert pause.answer()[0] is True
+    p.wait_for_selector("#waiting", state="detached", timeout=2000)
 
 
 @pytest.mark.slow

@@ -149,7 +149,15 @@ def state(store: RunStore) -> dict:
                     "text": text(_event_text(r["kind"], json.loads(r["data"] or "{}")))} for r in events],
         "preferences": _preferences_json(run_summary(store)),
         "feedback": [{"id": f["id"], "candidate": f["candidate"], "text": text(f["text"])} for f in store.feedback()],
+        "waiting": _waiting(store.meta("waiting")),
     }
+
+
+def _waiting(value) -> dict | None:
+    """An --interactive run's pause (web.pause): {"generation", "since", "timeout"}, or None."""
+    if not isinstance(value, dict) or not isinstance(value.get("generation"), int):
+        return None
+    return {"generation": value["generation"], "since": num(value.get("since")), "timeout": num(value.get("timeout"))}
 
 
 def _preferences_json(summary) -> dict:

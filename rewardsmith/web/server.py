@@ -318,6 +318,15 @@ class _Handler(BaseHTTPRequestHandler):
             if candidate is not None and not isinstance(candidate, str):
                 raise _Refused(HTTPStatus.BAD_REQUEST, "candidate is an id")
             return {"id": store.add_feedback(text[:8000], candidate)}
+        if path == "/api/decide":
+            waiting = store.meta("waiting")
+            generation, action = body.get("generation"), body.get("action")
+            if action not in ("continue", "stop") or not isinstance(generation, int) or isinstance(generation, bool):
+                raise _Refused(HTTPStatus.BAD_REQUEST, "action is continue or stop, generation a number")
+            if not isinstance(waiting, dict) or waiting.get("generation") != generation:
+                raise _Refused(HTTPStatus.CONFLICT, f"the run is not waiting after generation {generation}")
+            store.set_meta("decision", {"generation": generation, "action": action, "at": time.time()})
+            return {"recorded": action}
         if path == "/api/edit":
             return _edit(store, _field(body, "parent"), _field(body, "code"), screen=body.get("screen", True) is not False)
         raise _Refused(HTTPStatus.NOT_FOUND, "no such action")

@@ -149,6 +149,7 @@ function watchView() {
           el("td", { class: "num", text: prefScore[c.id] ? `${prefScore[c.id].score.toFixed(2)} ± ${prefScore[c.id].sd.toFixed(2)}` : "" }),
           el("td", { class: "reason", text: c.reason || "" })))));
       replace(
+        s.waiting ? waitingBanner(s.waiting) : null,
         el("section", { id: "summary" },
           el("p", {}, `${s.candidates.length} candidates; designer ${s.designer}${s.model ? " (" + s.model + ")" : ""}. Best: `,
             s.best ? link(s.best.id) : "-", s.best ? ` ${s.best.describe}` : ""),
@@ -166,6 +167,21 @@ function watchView() {
       );
     },
   };
+}
+
+function waitingBanner(w) {
+  // an --interactive run waits after a generation: answered here or on its terminal, whichever is first
+  const note = el("span", { class: "note" });
+  const decide = (action) => async () => {
+    try {
+      await post("/api/decide", { generation: w.generation, action });
+      note.textContent = action === "continue" ? "continuing…" : "stopping…";
+    } catch (err) { note.textContent = "error: " + err.message; }
+  };
+  return el("section", { id: "waiting", class: "revealed" },
+    `Generation ${w.generation} is done and the run waits for you${w.timeout ? ` (it continues by itself after ${w.timeout} s)` : ""}: give feedback or edit a candidate, then `,
+    el("button", { type: "button", id: "continue", text: "Continue", on: { click: decide("continue") } }), " ",
+    el("button", { type: "button", id: "stop", text: "Stop the run", on: { click: decide("stop") } }), " ", note);
 }
 
 function lineage(s) {
