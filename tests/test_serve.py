@@ -201,11 +201,13 @@ def test_no_cors_headers_and_only_files_inside_the_run(page, tmp_path):
     secret = tmp_path / "secret.gif"
     secret.write_bytes(gif("black"))
     (tmp_path / "run" / "videos" / "gen9-link.gif").symlink_to(secret)
+    (tmp_path / "run" / "videos" / "gen9-db.gif").symlink_to(tmp_path / "run" / "run.db")  # inside the run, not a video
     for path in ("/videos/gen0-c0.gif", "/api/state", "/static/app.js", "/sprites/gen0-c0.gif"):
         response, _ = request(page, path=path, origin=f"http://127.0.0.1:{page.port}")
         assert response.status == 200, path
         assert not [h for h in response.getheaders() if h[0].lower().startswith("access-control")]
-    for path in ("/videos/gen9-link.gif", "/videos/..%2frun.db", "/videos/../run.db", "/videos/gen0-..%2f..%2fsecret.gif",
+    for path in ("/videos/gen9-link.gif", "/videos/gen9-db.gif", "/sprites/gen9-db.gif", "/videos/gen1-../../run.db",
+                 "/videos/..%2frun.db", "/videos/../run.db", "/videos/gen0-..%2f..%2fsecret.gif",
                  "/sprites/gen9-link.gif", "/static/../server.py", "/static/index.html/../../server.py",
                  "/run.db", "/config.json"):
         response, body = request(page, path=path)

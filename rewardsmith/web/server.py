@@ -108,11 +108,14 @@ class PageServer:
             return self._sprites[key]
 
     def video_path(self, name: str) -> Path:
-        """``videos/<name>`` of the run, refused unless it resolves to a file inside the run directory."""
-        if not data.VIDEO_NAME.fullmatch(name):
+        """``videos/<name>`` of the run, refused unless it is a video file that resolves (symbolic links
+        followed) to the run directory's own ``videos/`` folder."""
+        if not data.VIDEO_NAME.fullmatch(name) or "/" in name or "\\" in name:
             raise _Refused(HTTPStatus.NOT_FOUND, "no such video")
-        path = (self.root / "videos" / name).resolve()
-        if not path.is_relative_to(self.root) or not path.is_file():
+        folder = (self.root / "videos").resolve()
+        path = (folder / name).resolve()
+        if path.parent != folder or not path.is_relative_to(self.root) or not data.VIDEO_NAME.fullmatch(path.name) \
+                or not path.is_file():
             raise _Refused(HTTPStatus.NOT_FOUND, "no such video")
         return path
 
