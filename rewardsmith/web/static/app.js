@@ -246,6 +246,13 @@ function componentChart(components) {
   return chart;
 }
 
+function facts(obj) {
+  // a record as a two-column table; nested values as compact JSON text
+  return el("table", { class: "facts" }, ...Object.entries(obj).map(([key, value]) => el("tr", {},
+    el("th", { text: key }),
+    el("td", { class: typeof value === "number" ? "num" : "", text: typeof value === "number" ? fmt(value) : typeof value === "string" ? value : JSON.stringify(value) }))));
+}
+
 async function candidateView(id) {
   const c = await api("/api/candidate?id=" + encodeURIComponent(id));
   const block = (title, ...content) => el("section", {}, el("h3", { text: title }), ...content);
@@ -258,10 +265,10 @@ async function candidateView(id) {
     c.reason ? block("Why it stopped", pre(c.reason, "reason")) : null,
     c.verdict ? block("Critic", c.verdict.errors.length ? el("ul", {}, ...c.verdict.errors.map((e) => el("li", { class: "error", text: e }))) : el("p", { text: "accepted" }),
       c.verdict.warnings.length ? el("ul", {}, ...c.verdict.warnings.map((w) => el("li", { class: "warning", text: w }))) : null) : null,
-    c.screening ? block("Screening", pre(JSON.stringify(c.screening, null, 1))) : null,
+    c.screening ? block("Screening (on the run's recorded episodes)", facts(c.screening)) : null,
     c.rungs.length ? block("Halving rungs", el("table", {}, el("tr", {}, el("th", { text: "timesteps" }), el("th", { text: "fitness" })),
       ...c.rungs.map((r) => el("tr", {}, el("td", { class: "num", text: r.timesteps }), el("td", { class: "num", text: fmt(r.fitness) })))),
-      c.halving.length ? pre(JSON.stringify(c.halving, null, 1)) : null) : null,
+      ...c.halving.map((d) => facts(d))) : null,
     block("Reward components over training", componentChart(c.components)),
     c.findings.length ? block("Analysis", el("ul", {}, ...c.findings.map((f) => el("li", {}, el("strong", { text: f.name }), ": ", el("span", { text: f.message }))))) : null,
     c.diagnosis ? block("Diagnosis", pre(c.diagnosis)) : null,
