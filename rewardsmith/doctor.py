@@ -8,7 +8,6 @@ what doctor says is what a run would meet; the others are read from the system w
 
 from __future__ import annotations
 
-import ctypes
 import ctypes.util
 import os
 import shutil
@@ -39,15 +38,6 @@ def _read(path: str) -> str | None:
         return Path(path).read_text().strip()
     except OSError:
         return None
-
-
-def landlock_abi() -> int:
-    """The kernel's Landlock ABI version, 0 without Landlock (asks only: creates no ruleset)."""
-    if not sys.platform.startswith("linux"):
-        return 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    return max(0, int(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))  # ..._VERSION
 
 
 def _bubblewrap() -> Finding:
@@ -87,44 +77,13 @@ def _user_namespaces(bubblewrap_ok: bool) -> Finding:
                    "run in a container that allows them (e.g. docker run --security-opt seccomp=unconfined)")
 
 
-def _seccomp() -> Finding:
-    problem = confinement.seccomp_problem()
-    status = _read("/proc/self/status") or ""
-    if problem:
-        return Finding("sandbox", "seccomp", False, problem, "run on x86_64 or aarch64 Linux")
-    if "Seccomp:" not in status:
-        return Finding("sandbox", "seccomp", False, "this kernel was built without seccomp (CONFIG_SECCOMP)",
-                       "a kernel with CONFIG_SECCOMP_FILTER (every distribution kernel has it)")
-    from .sandbox.seccomp import architecture
-
-    return Finding("sandbox", "seccomp", True, f"the filter for {architecture()} installs before reward code runs")
-
-
-def _landlock() -> Finding:
-    abi = landlock_abi()
-    if abi:
-        extras = [what for need, what in ((4, "TCP rules"), (6, "signal scoping")) if abi >= need]
-        return Finding("sandbox", "Landlock", True, f"ABI {abi}: files" + "".join(f", {e}" for e in extras))
-    lsm = _read("/sys/kernel/security/lsm")
-    detail = "this kernel does not provide it" + (f" (LSMs: {lsm})" if lsm else "")
-    return Finding("sandbox", "Landlock", False, detail,
-                   "Linux 5.13 or later with landlock in the LSM list (boot parameter lsm=...,landlock)")
-
-
-def _cgroups() -> Finding:
-    """cgroups v2, for the record: jobs are bounded by resource limits (CPU, memory, tasks, file size),
-    which need no cgroup, so --sandbox strict does not ask for them."""
-    mounts = [line.split() for line in (_read("/proc/self/mounts") or "").splitlines()]
-    v2 = next((m[1] for m in mounts if len(m) > 2 and m[2] == "cgroup2"), None)
-    v1 = sorted({o for m in mounts if len(m) > 3 and m[2] == "cgroup" for o in m[3].split(",")
-                 if o in ("cpu", "memory", "pids", "cpuset", "blkio", "io")})
-    unused = "; not needed: resource limits bound each job"
-    if v2 is None:
-        return Finding("sandbox", "cgroups v2", False, "no cgroup2 file system mounted" + unused,
-                       "boot with systemd.unified_cgroup_hierarchy=1 (the default since Debian 11, Ubuntu 21.10)")
-    controllers = _read(f"{v2}/cgroup.controllers") or "none"
-    hybrid = f" (hybrid: v1 holds {', '.join(v1)})" if v1 else ""
-    return Finding("sandbox", "cgroups v2", True, f"at {v2}, controllers: {controllers}{hybrid}{unused}")
+def _layers() -> list[Finding]:
+    """The confinement layers after bubblewrap, as the sandbox itself reports them
+    (``confinement.layer_report``): seccomp, Landlock, cgroup v2, the scratch tmpfs and the uid drop. A
+    layer that is off with nothing to install (cgroup v2, which rewardsmith does not use) is a plain fact."""
+    return [Finding("sandbox", state.layer, state.ok if state.ok or state.how_to_fix else None, state.detail,
+                    state.how_to_fix or "")
+            for state in confinement.layer_report() if state.layer != "bubblewrap"]
 
 
 def _rendering() -> list[Finding]:
@@ -194,7 +153,7 @@ def _python() -> Finding:
 def findings() -> list[Finding]:
     """Everything doctor checks, in the order it shows them."""
     bubblewrap = _bubblewrap()
-    return [bubblewrap, _user_namespaces(bool(bubblewrap.ok)), _seccomp(), _landlock(), _cgroups(),
+    return [bubblewrap, _user_namespaces(bool(bubblewrap.ok)), *_layers(),
             *_rendering(), *_browser(), *_torch_and_cores(), _python()]
 
 

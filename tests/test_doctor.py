@@ -11,7 +11,7 @@ from rewardsmith.cli import main
 from rewardsmith.errors import SandboxUnavailable
 from rewardsmith.launch import check_sandbox
 
-LAYERS = ("bubblewrap", "user namespaces", "seccomp", "Landlock", "cgroups v2")
+LAYERS = ("bubblewrap", "user namespaces", "seccomp", "Landlock", "cgroup v2", "scratch tmpfs", "uid drop")
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def strict_runs_here() -> bool:
         check_sandbox("strict")
     except SandboxUnavailable:
         return False
-    return doctor.landlock_abi() > 0  # the child refuses strict without Landlock
+    return confinement.landlock_abi() > 0  # the child refuses strict without Landlock
 
 
 def test_doctor_names_every_layer_and_exits_as_strict_would(monkeypatch, fresh_probes):
