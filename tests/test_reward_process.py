@@ -170,7 +170,7 @@ def test_a_reward_process_that_hangs_fails_the_training_after_the_reply_deadline
 
 
 def test_a_reward_error_fails_the_training_with_the_reward_s_message():
-    code = HONEST.replace("    forward =", "    forward = 1 / 0 if next_state.position > -0.52 else 0\n"
+    code = HONEST.replace("    forward =", "    forward = 1 / 0 if next_state.position < 1 else 0\n"
                           "    forward =", 1)
     with pytest.raises(TrainingError) as caught:
         train_once(TASK, code, 0, Budget(512), eval_episodes=1)
