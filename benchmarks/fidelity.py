@@ -46,12 +46,12 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from rewardsmith.designer import Proposal  # noqa: E402
-from rewardsmith.evolve import EvolveConfig, Evolution  # noqa: E402
-from rewardsmith.selection import evidence_of, picks  # noqa: E402
-from rewardsmith.store import RunStore  # noqa: E402
+from rewardsmith.design.designers import Proposal  # noqa: E402
+from rewardsmith.loop import EvolveConfig, Evolution  # noqa: E402
+from rewardsmith.archive.selection import evidence_of, picks  # noqa: E402
+from rewardsmith.archive.store import RunStore  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
-from rewardsmith.trainer import Budget, train  # noqa: E402
+from rewardsmith.training.trainer import Budget, train  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 FULL_TRUTH = (1_000_000, 3)  # (steps, seeds): the ground truth

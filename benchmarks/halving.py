@@ -45,13 +45,13 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from rewardsmith.designer import OfflineDesigner  # noqa: E402
-from rewardsmith.evolve import EvolveConfig, Evolution  # noqa: E402
-from rewardsmith.executor import LocalExecutor  # noqa: E402
-from rewardsmith.schedule import CutRule, PoolTrainer, episode_noise, random_margin  # noqa: E402
-from rewardsmith.store import RunStore  # noqa: E402
+from rewardsmith.design.designers import OfflineDesigner  # noqa: E402
+from rewardsmith.loop import EvolveConfig, Evolution  # noqa: E402
+from rewardsmith.training.executor import LocalExecutor  # noqa: E402
+from rewardsmith.training.schedule import CutRule, PoolTrainer, episode_noise, random_margin  # noqa: E402
+from rewardsmith.archive.store import RunStore  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
-from rewardsmith.trainer import Budget  # noqa: E402
+from rewardsmith.training.trainer import Budget  # noqa: E402
 
 HEADER = "import numpy as np\n\n"
 MOUNTAINCAR = {

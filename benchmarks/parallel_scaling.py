@@ -24,9 +24,9 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from rewardsmith.designer import OfflineDesigner  # noqa: E402
-from rewardsmith.evolve import EvolveConfig, Evolution  # noqa: E402
-from rewardsmith.store import RunStore  # noqa: E402
+from rewardsmith.design.designers import OfflineDesigner  # noqa: E402
+from rewardsmith.loop import EvolveConfig, Evolution  # noqa: E402
+from rewardsmith.archive.store import RunStore  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
 
 SCALES = (1.0, 0.5, 2.0, 0.25)

@@ -1,7 +1,7 @@
 """What rewardsmith's reward path costs PPO: steps/s with the task's BASELINE reward through the real
 training path vs. plain stable-baselines3 on the native reward, same settings, side by side.
 
-A (rewardsmith): ``rewardsmith.trainer.train_once`` — a sandboxed child (limits, Landlock, audit
+A (rewardsmith): ``rewardsmith.training.trainer.train_once`` — a sandboxed child (limits, Landlock, audit
 hook), the candidate reward loaded under restricted builtins, ``RewardWrapper`` computing the fields,
 calling ``compute_reward``, validating, recording fitness traces, and the snapshot callback.
 
@@ -42,7 +42,7 @@ import time
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from rewardsmith.task import load_task  # noqa: E402
-from rewardsmith.trainer import Budget, job_for, train_once  # noqa: E402
+from rewardsmith.training.trainer import Budget, job_for, train_once  # noqa: E402
 
 SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 

@@ -24,9 +24,9 @@ import time
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from rewardsmith import launch  # noqa: E402
-from rewardsmith.confinement import Layers, bubblewrap_problem  # noqa: E402
-from rewardsmith.launch import Limits, run_job  # noqa: E402
+from rewardsmith.host import launch  # noqa: E402
+from rewardsmith.host.confinement import Layers, bubblewrap_problem  # noqa: E402
+from rewardsmith.host.launch import Limits, run_job  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
 
 WITH = Layers(python=False)
@@ -60,7 +60,7 @@ def measure_startup(task, n: int) -> dict:
 
 
 def measure_training(task, timesteps: int, reps: int) -> dict:
-    from rewardsmith.trainer import Budget, train_once
+    from rewardsmith.training.trainer import Budget, train_once
 
     def once(strict: bool):
         if strict:

@@ -27,10 +27,10 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from rewardsmith.designer import OfflineDesigner  # noqa: E402
-from rewardsmith.evolve import Evolution, EvolveConfig  # noqa: E402
-from rewardsmith.screening import references, screen  # noqa: E402
-from rewardsmith.store import RunStore  # noqa: E402
+from rewardsmith.design.designers import OfflineDesigner  # noqa: E402
+from rewardsmith.loop import Evolution, EvolveConfig  # noqa: E402
+from rewardsmith.intake.screening import references, screen  # noqa: E402
+from rewardsmith.archive.store import RunStore  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
 
 POOL = {

@@ -35,9 +35,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from rewardsmith.records import CandidateResult, ComponentTrend, EpisodeSummary, SeedResult, Snapshot
-from rewardsmith.store import REJECTED, SCORED, RunStore
-from rewardsmith.web.server import PageServer
+from rewardsmith.archive.records import CandidateResult, ComponentTrend, EpisodeSummary, SeedResult, Snapshot
+from rewardsmith.archive.store import REJECTED, SCORED, RunStore
+from rewardsmith.people.web.server import PageServer
 
 TASK = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_mountaincar.py"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -2,10 +2,10 @@
 
 For every task (or ``--tasks``), and each of 3 seeds (``--seeds``), four cells:
 
-- ``random``: the policy that samples random actions, no training (``rewardsmith.analyzer.random_policy_fitness``,
+- ``random``: the policy that samples random actions, no training (``rewardsmith.analysis.analyzer.random_policy_fitness``,
   what ``evolve`` reports as ``random_fitness``), over the task's ``eval_episodes`` episodes per seed;
 - ``sparse``, ``native``, ``baseline``: one real training at the task's default ``TRAINING`` settings and
-  budget through ``rewardsmith.trainer.train`` (the path ``rewardsmith train`` takes: a sandboxed child),
+  budget through ``rewardsmith.training.trainer.train`` (the path ``rewardsmith train`` takes: a sandboxed child),
   with the task's SPARSE reward, the environment's own reward, and the human BASELINE reward.
 
 Every cell is mean ± std over the seeds (population std; each seed's value is its mean over the
@@ -64,11 +64,11 @@ def measure(task, reward: str, seed: int, max_seconds: float | None) -> dict:
     started = time.monotonic()
     try:
         if reward == "random":
-            from rewardsmith.analyzer import random_policy_fitness
+            from rewardsmith.analysis.analyzer import random_policy_fitness
 
             fitness = random_policy_fitness(task, episodes=task.training.eval_episodes, seed=seed)
             return {"fitness": fitness, "wall": time.monotonic() - started}
-        from rewardsmith.trainer import Budget, train
+        from rewardsmith.training.trainer import Budget, train
 
         code = {"native": None, "baseline": task.baseline, "sparse": task.sparse}[reward]
         run = train(task, code, [seed], Budget(task.training.timesteps, max_seconds=max_seconds)).runs[0]

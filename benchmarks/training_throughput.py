@@ -2,7 +2,7 @@
 raw gymnasium stepping with random actions on the same environment, measured side by side.
 
 For each task: raw stepping for a few seconds (``gym.make`` of the task's environment, ``action_space.sample()``,
-reset when an episode ends), then one real training (``rewardsmith.trainer.train``, the path ``rewardsmith
+reset when an episode ends), then one real training (``rewardsmith.training.trainer.train``, the path ``rewardsmith
 train`` takes: the sandboxed learner and, for a candidate reward, the sandboxed reward process beside it,
 one round trip per vectorised step; the task's default PPO settings),
 then raw stepping again; the ratio uses the mean of the two raw figures, so drift of a shared machine
@@ -25,7 +25,7 @@ import time
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from rewardsmith.task import load_task  # noqa: E402
-from rewardsmith.trainer import Budget, train  # noqa: E402
+from rewardsmith.training.trainer import Budget, train  # noqa: E402
 
 TASKS = ("hopper-forward", "halfcheetah-forward", "walker-forward", "ant-backward")
 TARGET = 0.5

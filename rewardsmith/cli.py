@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .confinement import SANDBOX_HELP, SANDBOX_MODES
+from .host.confinement import SANDBOX_HELP, SANDBOX_MODES
 from .errors import ConfigError, RewardsmithError
 
 
@@ -29,7 +29,7 @@ class _Group(click.Group):
         except RewardsmithError as exc:
             from rich.markup import escape
 
-            from .view import printable
+            from .output.view import printable
 
             # escaped: messages quote code and commands with brackets (pip install 'rewardsmith[ray]'), and
             # what a sandboxed child printed (its log tail), which may hold terminal escape codes
@@ -45,7 +45,7 @@ def _use_sandbox(mode: str | None) -> None:
     before any work: strict raises SandboxUnavailable when this machine cannot honour it."""
     import os
 
-    from .launch import check_sandbox
+    from .host.launch import check_sandbox
 
     if mode:
         os.environ["REWARDSMITH_SANDBOX"] = mode  # read by each job this process and its workers start
@@ -109,7 +109,7 @@ def doctor():
     cores) and what to install for anything missing; exit 0 if --sandbox strict would run, else 1."""
     import shutil
 
-    from .doctor import findings, render, strict_problem
+    from .host.doctor import findings, render, strict_problem
 
     found = findings()
     strict = strict_problem(found)
@@ -124,9 +124,9 @@ def doctor():
 @_sandbox_option
 def check(task_name, file, transitions, sandbox):
     """Runs the critic on a reward file: exit 0 if accepted, 1 with every reason if rejected."""
-    from .critic import Critic
+    from .intake.critic import Critic
     from .task import load_task
-    from .view import printable
+    from .output.view import printable
 
     task = load_task(task_name)
     path = Path(file)
@@ -155,10 +155,10 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
 
     from rich.text import Text
 
-    from .critic import Critic
+    from .intake.critic import Critic
     from .task import load_task
-    from .trainer import Budget, train as run_training
-    from .view import printable
+    from .training.trainer import Budget, train as run_training
+    from .output.view import printable
 
     task = load_task(task_name)
     code, label = _read_reward(task, reward)
@@ -206,8 +206,8 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
 def _llm_client(config, store, evolution_ref):
     import os
 
-    from .evolve import default_cache_dir
-    from .llm import LLMClient, LLMConfig
+    from .loop import default_cache_dir
+    from .design.llm import LLMClient, LLMConfig
 
     def record(call: dict) -> None:
         evolution = evolution_ref.get("evolution")
@@ -283,12 +283,12 @@ def _given_settings(params: dict) -> dict:
 @_setting_options
 def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **params):
     """The main job: evolves reward functions for a task and keeps the best."""
-    from .designer import LLMDesigner, OfflineDesigner
-    from .evolve import EvolveConfig, Evolution, default_run_dir
-    from .prompting import Prompts
-    from .store import RunStore
+    from .design.designers import LLMDesigner, OfflineDesigner
+    from .loop import EvolveConfig, Evolution, default_run_dir
+    from .design.prompting import Prompts
+    from .archive.store import RunStore
     from .task import load_task, load_task_file
-    from .view import LiveView
+    from .output.view import LiveView
 
     err = _console(stderr=True)
     if pause_timeout is not None and not interactive:
@@ -310,7 +310,7 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
     else:
         if not task_name:
             raise ConfigError("evolve needs --task NAME (or --resume DIR)")
-        from .llm import resolve_model
+        from .design.llm import resolve_model
 
         task = load_task(task_name)
         settings["model"], settings["api_base"] = resolve_model(settings.get("model"), settings.get("api_base"))
@@ -331,7 +331,7 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
         chosen_designer = OfflineDesigner()
     page = None
     if serve_page:
-        from .web.server import PageServer
+        from .people.web.server import PageServer
 
         page = PageServer(store.root)
         page.start()
@@ -361,7 +361,7 @@ def _pause(store, task, view, page=None, timeout: float | None = None):
     run's page served (``page``) or a ``timeout``, the page's Continue/Stop or the timeout answer it too."""
 
     def between(generation: int) -> bool:
-        from .view import show_run
+        from .output.view import show_run
 
         with view.paused():
             out = _console()
@@ -374,7 +374,7 @@ def _pause(store, task, view, page=None, timeout: float | None = None):
                     choice = click.prompt(question, type=click.Choice(["c", "f", "e", "s"]), default="c",
                                           show_choices=False)
                 else:
-                    from .web.pause import wait_for_choice
+                    from .people.web.pause import wait_for_choice
 
                     choice = wait_for_choice(store, generation, question, timeout, echo=click.echo)
                 if choice == "c":
@@ -400,8 +400,8 @@ def _pause(store, task, view, page=None, timeout: float | None = None):
 
 
 def _summary(store, out) -> None:
-    from .selection import run_pick
-    from .view import best_line, show_final
+    from .archive.selection import run_pick
+    from .output.view import best_line, show_final
 
     best = run_pick(store)  # the same best as `show` and `export`
     out.print(f"\nrun directory: {store.root}")
@@ -421,10 +421,10 @@ def show(run_dir, as_json, candidate):
     """The run at a glance (or one candidate in full)."""
     import json
 
-    from .store import RunStore
-    from .view import printable, show_candidate, show_json, show_run
+    from .archive.store import RunStore
+    from .output.view import printable, show_candidate, show_json, show_run
 
-    from .preferences import run_summary
+    from .people.preferences import run_summary
 
     store = RunStore(run_dir)
     if as_json:
@@ -444,9 +444,9 @@ def show(run_dir, as_json, candidate):
 @click.option("--reason", help="Why, in a few words (the page and `show` show it).")
 def prefer(run_dir, a, b, equal, reason):
     """Records a person's preference of candidate A over B (or --equal)."""
-    from .preferences import run_summary
-    from .store import RunStore
-    from .view import printable
+    from .people.preferences import run_summary
+    from .archive.store import RunStore
+    from .output.view import printable
 
     store = RunStore(run_dir)
     pid = store.add_preference(a, b, "equal" if equal else "better", (reason or "").strip() or None, source="cli")
@@ -461,8 +461,8 @@ def prefer(run_dir, a, b, equal, reason):
               help="Port on 127.0.0.1 (0: any free port).")
 def serve(run_dir, open_browser, port):
     """A local page on 127.0.0.1 to watch a run live, compare candidates and record preferences."""
-    from .store import RunStore
-    from .web.server import PageServer
+    from .archive.store import RunStore
+    from .people.web.server import PageServer
 
     RunStore(run_dir).close()  # a clear error for a directory that holds no run
     server = PageServer(run_dir, port=port)
@@ -485,7 +485,7 @@ def serve(run_dir, open_browser, port):
 @click.option("--text", required=True, help="What you saw and what you want.")
 def feedback(run_dir, candidate, text):
     """Attaches a person's feedback; the next generation's prompt carries it."""
-    from .store import RunStore
+    from .archive.store import RunStore
 
     if not text.strip():
         raise ConfigError("--text is empty")
@@ -502,7 +502,7 @@ def _edit_text(text: str) -> str | None:
 
 
 def _edit_candidate(store, task, cid: str, file: str | None, screen: bool = True) -> bool:
-    from .human import add_edit
+    from .people.human import add_edit
 
     original = store.candidate(cid)
     if file:
@@ -536,7 +536,7 @@ def _edit_candidate(store, task, cid: str, file: str | None, screen: bool = True
 def edit(run_dir, candidate_id, file, no_screen):
     """Opens a candidate's code in $EDITOR; the checked and screened edit joins the population as a new
     candidate."""
-    from .store import RunStore
+    from .archive.store import RunStore
     from .task import load_task_file
 
     store = RunStore(run_dir)
@@ -551,9 +551,9 @@ def edit(run_dir, candidate_id, file, no_screen):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .py file to write.")
 def export(run_dir, candidate, output):
     """Writes a standalone reward module (numpy, math and gymnasium only)."""
-    from .export import export_module, run_meta
-    from .selection import best_of_run
-    from .store import RunStore
+    from .output.export import export_module, run_meta
+    from .archive.selection import best_of_run
+    from .archive.store import RunStore
     from .task import load_task_file
 
     store = RunStore(run_dir)
@@ -575,7 +575,7 @@ def export(run_dir, candidate, output):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def report(run_dir):
     """Writes an HTML report of the run (plots, code, analysis) to DIR/report.html."""
-    from .report import write_report
+    from .output.report import write_report
 
     path = write_report(run_dir)
     click.echo(f"wrote {path}")

@@ -12,7 +12,7 @@ import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from .confinement import SANDBOX_HELP, SANDBOX_MODES
+from .host.confinement import SANDBOX_HELP, SANDBOX_MODES
 from .errors import ConfigError
 
 
@@ -157,7 +157,7 @@ class EvolveConfig:
         if self.executor != "ray" and self.ray_address:
             raise ConfigError("--ray-address needs --executor ray")
         if self.executor == "ray":
-            from .executor import import_ray
+            from .training.executor import import_ray
 
             import_ray()  # a missing Ray says how to install it before the run starts
 

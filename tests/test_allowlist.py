@@ -22,7 +22,7 @@ import types
 import numpy as np
 import pytest
 
-from rewardsmith.critic import refused_attribute, static_findings
+from rewardsmith.intake.critic import refused_attribute, static_findings
 from rewardsmith.sandbox import allowlist
 from rewardsmith.sandbox.rewardcode import safe_math, safe_numpy
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardsmith import analyzer
-from rewardsmith.analyzer import (Analysis, analyze, analyzer_prompt, archive_entry, critic_prompt, parse_veto,
+from rewardsmith.analysis import analyzer
+from rewardsmith.analysis.analyzer import (Analysis, analyze, analyzer_prompt, archive_entry, critic_prompt, parse_veto,
                                   render_reflection, summary_line)
 from rewardsmith.errors import ConfigError, LLMError
-from rewardsmith.records import EpisodeSummary, Snapshot, Trajectory
+from rewardsmith.archive.records import EpisodeSummary, Snapshot, Trajectory
 from rewardsmith.task import BUILTIN_TASKS_DIR, Episode, load_task, load_task_file
-from rewardsmith.trainer import Budget, Score, SeedResult, train
+from rewardsmith.training.trainer import Budget, Score, SeedResult, train
 
 STEPS = 100  # synthetic episodes: 100 steps, which is also their time limit
 

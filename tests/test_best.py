@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from rewardsmith.cli import main
-from rewardsmith.final import summarize_final
-from rewardsmith.records import CandidateResult, Confirmation, FinalRun
-from rewardsmith.store import SCORED, RunStore
+from rewardsmith.training.final import summarize_final
+from rewardsmith.archive.records import CandidateResult, Confirmation, FinalRun
+from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.task import load_task_file
 
 TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
@@ -84,7 +84,7 @@ def test_every_consumer_names_the_final_scorings_best_not_the_luckiest_search_se
     assert "final scoring on fresh seeds" in header and f"{mean:.4g}" in header
     assert "# solid" in out.read_text()
 
-    from rewardsmith.report import render_report
+    from rewardsmith.output.report import render_report
 
     page = render_report(store)
     card = page.split('<section id="summary">')[1].split("</section>")[0]
@@ -94,9 +94,9 @@ def test_every_consumer_names_the_final_scorings_best_not_the_luckiest_search_se
     assert page.count('<tr class="best">') == 1
     assert f"{solid.id} ★ best" in page and f"{lucky.id} ★" not in page
 
-    from rewardsmith.designer import LLMDesigner
-    from rewardsmith.evolve import EvolveConfig, Evolution
-    from rewardsmith.prompting import Prompts
+    from rewardsmith.design.designers import LLMDesigner
+    from rewardsmith.loop import EvolveConfig, Evolution
+    from rewardsmith.design.prompting import Prompts
 
     task = load_task_file(TINY_TASK)
     evolution = Evolution(store, task, EvolveConfig(task=task.name, timesteps=1024, final_seeds=0, no_screen=True),
@@ -108,7 +108,7 @@ def test_every_consumer_names_the_final_scorings_best_not_the_luckiest_search_se
 
     from rich.console import Console
 
-    from rewardsmith.view import LiveView
+    from rewardsmith.output.view import LiveView
 
     console = Console(record=True, width=200, force_terminal=False)
     console.print(LiveView(store, console, task.name).render())
@@ -125,7 +125,7 @@ def test_confirmed_seeds_outrank_a_single_higher_seed(tmp_path):
     lucky = scored(store, "lucky", 6.0, generation=1)
     failed = scored(store, "failed second seed", 9.0, generation=1,
                     confirmation=Confirmation(seed=1000, fitness=None, search_fitness=9.0, mean=None))
-    from rewardsmith.selection import evidence_of, run_pick
+    from rewardsmith.archive.selection import evidence_of, run_pick
 
     pick = run_pick(store)
     assert pick.id == held.id and pick.fitness == 3.5 and pick.seeds == 2 and pick.evidence == "confirmed"
@@ -138,7 +138,7 @@ def test_confirmed_seeds_outrank_a_single_higher_seed(tmp_path):
 
 def test_the_baseline_competes_only_with_the_offline_designer(run):
     store, lucky, solid = run
-    from rewardsmith.selection import final_best, run_pick
+    from rewardsmith.archive.selection import final_best, run_pick
 
     final = store.final()
     assert final_best(final.entries, {"designer": "offline"}) == solid.id  # 9.06 beats the baseline's 3.37
@@ -163,7 +163,7 @@ def test_no_normalized_score_where_baseline_and_sparse_are_within_their_noise(ru
     assert f"{final.entry(solid.id).fitness_mean - base:+.3g}" in text  # +5.69 over the baseline
     assert "normalized =" not in text
 
-    from rewardsmith.report import render_report
+    from rewardsmith.output.report import render_report
 
     page = render_report(store)
     section = page.split('<section id="final">')[1].split("</section>")[0]

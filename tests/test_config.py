@@ -74,7 +74,7 @@ def test_cli_rejects_a_bad_option_and_a_damaged_config_file_cleanly(tmp_path):
     assert result.exit_code == 2 and "--halving-eta must be at least 2, got 1" in result.output
     assert not (tmp_path / "a").exists()  # nothing is created for a refused run
 
-    from rewardsmith.store import RunStore
+    from rewardsmith.archive.store import RunStore
     from rewardsmith.task import load_task
 
     task = load_task("mountaincar-reach")

@@ -1,4 +1,4 @@
-"""The critic (rewardsmith.critic): every rule has a reward file that trips it and one that passes.
+"""The critic (rewardsmith.intake.critic): every rule has a reward file that trips it and one that passes.
 
 Static rules are checked through ``Critic.check`` (they reject before any process starts) with a
 near-identical passing variant; dynamic rules run the real sandboxed probe on mountaincar-reach with
@@ -12,8 +12,8 @@ import textwrap
 
 import pytest
 
-from rewardsmith.critic import Critic, static_findings
-from rewardsmith.launch import Limits
+from rewardsmith.intake.critic import Critic, static_findings
+from rewardsmith.host.launch import Limits
 from rewardsmith.task import load_task
 
 TASK = load_task("mountaincar-reach")

@@ -6,10 +6,10 @@ import ctypes.util
 import pytest
 from click.testing import CliRunner
 
-from rewardsmith import confinement, doctor
+from rewardsmith.host import confinement, doctor
 from rewardsmith.cli import main
 from rewardsmith.errors import SandboxUnavailable
-from rewardsmith.launch import check_sandbox
+from rewardsmith.host.launch import check_sandbox
 
 LAYERS = ("bubblewrap", "user namespaces", "seccomp", "Landlock", "cgroup v2", "scratch tmpfs", "uid drop")
 

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from rewardsmith.cli import main
-from rewardsmith.store import RunStore
+from rewardsmith.archive.store import RunStore
 from stub_llm import StubLLM, stub_llm  # noqa: F401 - the fixture
 
 TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
@@ -81,7 +81,7 @@ def test_offline_designer_end_to_end(isolated):
     store = RunStore("run")
     full = max(c.timesteps for c in store.candidates(status="scored"))  # halving stops some candidates early
     # the best by the most evidence: among the full-budget candidates with as many seeds as it, the highest
-    from rewardsmith.selection import evidence_of, run_pick
+    from rewardsmith.archive.selection import evidence_of, run_pick
 
     assert doc["best"] == run_pick(store).to_json() and doc["best"]["evidence"] in ("confirmed", "search")
     assert doc["best"]["fitness"] == max(evidence_of(c).fitness for c in store.candidates(status="scored")
@@ -321,8 +321,8 @@ class SeededExecutor:
     def submit(self, task, code, seed, budget, on_progress=None, **options):
         from concurrent.futures import Future
 
-        from rewardsmith.records import EpisodeSummary, Snapshot
-        from rewardsmith.trainer import SeedResult
+        from rewardsmith.archive.records import EpisodeSummary, Snapshot
+        from rewardsmith.training.trainer import SeedResult
 
         self.calls.append((code, seed))
         by_seed = json.loads(code.split("# by seed: ")[1].splitlines()[0])
@@ -342,11 +342,11 @@ class SeededExecutor:
 
 
 def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_seed(tmp_path):
-    from rewardsmith.designer import OfflineDesigner
-    from rewardsmith.evolve import CONFIRM_SEED_OFFSET, EvolveConfig, Evolution
-    from rewardsmith.selection import prompt_best
+    from rewardsmith.design.designers import OfflineDesigner
+    from rewardsmith.loop import CONFIRM_SEED_OFFSET, EvolveConfig, Evolution
+    from rewardsmith.archive.selection import prompt_best
     from rewardsmith.task import load_task_file
-    from rewardsmith.view import show_json
+    from rewardsmith.output.view import show_json
 
     task = load_task_file(TINY_TASK)
     config = EvolveConfig(task=task.name, timesteps=1024, final_seeds=0, no_screen=True)
@@ -379,8 +379,8 @@ def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_se
     assert store.candidate(solid.id).result.confirmation.confirmed is True
     assert evolution.context(3).best.id == solid.id == prompt_best(store).id
     # the prompt's "best so far" is the mean of its two seeds (0.8 and 0.7), not the search seed's 0.8
-    from rewardsmith.designer import LLMDesigner
-    from rewardsmith.prompting import Prompts
+    from rewardsmith.design.designers import LLMDesigner
+    from rewardsmith.design.prompting import Prompts
 
     prompt = LLMDesigner(client=None, prompts=Prompts()).messages_for(evolution.context(3))[-1]["content"]
     assert f"candidate {solid.id}, fitness 0.75, the mean of 2 training seeds" in prompt

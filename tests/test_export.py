@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import rewardsmith
-from rewardsmith.critic import static_findings
-from rewardsmith.export import (BEGIN_MARKER, ExportError, code_hash, export_module, render_module, reward_block,
+from rewardsmith.intake.critic import static_findings
+from rewardsmith.output.export import (BEGIN_MARKER, ExportError, code_hash, export_module, render_module, reward_block,
                                 verify_module)
 from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.task import list_tasks, load_task, load_task_file
@@ -94,7 +94,7 @@ def test_header_records_task_candidate_fitness_and_a_hash_that_verifies(tmp_path
     digest = hashlib.sha256(task.baseline.encode()).hexdigest()
     assert f"# Code sha256:  {digest}" in header
     assert code_hash(task.baseline) == digest == verify_module(text)
-    store = pytest.importorskip("rewardsmith.store")
+    store = pytest.importorskip("rewardsmith.archive.store")
     assert store.code_hash(task.baseline) == digest  # the run store records the same hash
 
     tampered = text.replace("flag = 10.0 * next_state.at_flag", "flag = 20.0 * next_state.at_flag")
@@ -299,8 +299,8 @@ def test_such_code_is_inert_in_the_sandbox_and_live_in_a_module_written_without_
     """The control: the sandbox's dynamic probe sees a well-behaved reward, so only the static check
     stands in the way; a module written without it (as an older rewardsmith did), run by a fresh
     interpreter with the real numpy and gymnasium, does reach os."""
-    from rewardsmith import export
-    from rewardsmith.launch import Limits, run_job
+    from rewardsmith.output import export
+    from rewardsmith.host.launch import Limits, run_job
 
     task = load_task("mountaincar-reach")
     code = (HOSTILE / name).read_text()
@@ -522,10 +522,10 @@ def _probe_states(task):
 
 
 def test_the_header_carries_the_final_multi_seed_score_else_the_search_score(tmp_path):
-    from rewardsmith.export import run_meta
-    from rewardsmith.final import summarize_final
-    from rewardsmith.records import FinalRun
-    from rewardsmith.store import RunStore
+    from rewardsmith.output.export import run_meta
+    from rewardsmith.training.final import summarize_final
+    from rewardsmith.archive.records import FinalRun
+    from rewardsmith.archive.store import RunStore
 
     task = load_task("mountaincar-reach")
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "llm"}, task.path)

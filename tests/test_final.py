@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from rewardsmith.cli import main
-from rewardsmith.final import summarize_final
-from rewardsmith.records import FinalRun, FinalSummary
-from rewardsmith.store import RunStore
+from rewardsmith.training.final import summarize_final
+from rewardsmith.archive.records import FinalRun, FinalSummary
+from rewardsmith.archive.store import RunStore
 
 TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
 
@@ -151,7 +151,7 @@ class SeededExecutor:
     def submit(self, task, code, seed, budget, on_progress=None, **options):
         from concurrent.futures import Future
 
-        from rewardsmith.records import EpisodeSummary, SeedResult
+        from rewardsmith.archive.records import EpisodeSummary, SeedResult
 
         self.calls.append((code.split("# ")[1].split(" by seed")[0] if "by seed" in code else "other", seed))
         by_seed = json.loads(code.split("by seed: ")[1].splitlines()[0]) if "by seed" in code else {}
@@ -168,7 +168,7 @@ class SeededExecutor:
 def _boundary_run(tmp_path, stopped_early: int):
     """Three full-budget candidates of 1,024 steps: a (5.0) and b (4.6) within their evaluation noise
     (about ±1.15), c (1.0) far behind; and ``stopped_early`` more stopped by halving at 1/8."""
-    from rewardsmith.records import CandidateResult, EpisodeSummary, SeedResult
+    from rewardsmith.archive.records import CandidateResult, EpisodeSummary, SeedResult
     from rewardsmith.task import load_task_file
 
     task = load_task_file(TINY_TASK)
@@ -193,10 +193,10 @@ def _boundary_run(tmp_path, stopped_early: int):
 
 
 def test_the_top_k_cut_off_is_drawn_on_two_seeds_where_the_gap_is_within_the_noise(tmp_path):
-    from rewardsmith.evolve import CONFIRM_SEED_OFFSET
-    from rewardsmith.final import FinalPlan, boundary_seeds, final_subjects
-    from rewardsmith.schedule import Training
-    from rewardsmith.trainer import Budget
+    from rewardsmith.loop import CONFIRM_SEED_OFFSET
+    from rewardsmith.training.final import FinalPlan, boundary_seeds, final_subjects
+    from rewardsmith.training.schedule import Training
+    from rewardsmith.training.trainer import Budget
 
     store, task, ids = _boundary_run(tmp_path, stopped_early=3)  # halving saved 3 × 7/8 budgets: 2 affordable
     assert [c.id for c in final_subjects(store, 1)] == [ids["a"]]  # on one seed each, a is ahead
@@ -212,7 +212,7 @@ def test_the_top_k_cut_off_is_drawn_on_two_seeds_where_the_gap_is_within_the_noi
     assert [c.id for c in final_subjects(store, 1)] == [ids["b"]]
     assert any("2,048 extra env steps, 76% of what halving saved" in n for n in notes)
     assert json.loads(invoke("show", store.root, "--json").output)["final_boundary"] == record
-    from rewardsmith.view import boundary_text
+    from rewardsmith.output.view import boundary_text
 
     assert boundary_text(record) == (f"top-1 cut-off drawn on two-seed means: second seed (seed 1000) for "
                                      f"{ids['a']}, {ids['b']}, within the noise of {ids['a']}; 2,048 env steps "
@@ -223,9 +223,9 @@ def test_the_top_k_cut_off_is_drawn_on_two_seeds_where_the_gap_is_within_the_noi
 
 
 def test_the_extra_seeds_are_paid_from_what_halving_saved(tmp_path):
-    from rewardsmith.final import FinalPlan, boundary_seeds, final_subjects
-    from rewardsmith.schedule import Training
-    from rewardsmith.trainer import Budget
+    from rewardsmith.training.final import FinalPlan, boundary_seeds, final_subjects
+    from rewardsmith.training.schedule import Training
+    from rewardsmith.training.trainer import Budget
 
     store, task, ids = _boundary_run(tmp_path, stopped_early=1)  # 7/8 of a budget saved: no full training
     executor, notes = SeededExecutor(), []

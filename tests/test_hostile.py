@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardsmith import confinement
-from rewardsmith import critic as critic_module
-from rewardsmith.confinement import Layers
-from rewardsmith.critic import Critic
+from rewardsmith.host import confinement
+from rewardsmith.intake import critic as critic_module
+from rewardsmith.host.confinement import Layers
+from rewardsmith.intake.critic import Critic
 from rewardsmith.errors import SandboxError, TrainingError
-from rewardsmith.launch import Limits, run_job
+from rewardsmith.host.launch import Limits, run_job
 from rewardsmith.sandbox.evaluate import evaluation_seed, run_episode
 from rewardsmith.sandbox.policy import NumpyPolicy
 from rewardsmith.task import load_task_file
-from rewardsmith.trainer import Budget, train_once
+from rewardsmith.training.trainer import Budget, train_once
 
 HOSTILE = Path(__file__).parent / "hostile"
 TASK = load_task_file(Path(__file__).parent / "data" / "tiny_mountaincar.py")

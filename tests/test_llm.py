@@ -11,7 +11,7 @@ import time
 import pytest
 
 from rewardsmith.errors import ConfigError, LLMError
-from rewardsmith.llm import BudgetExhausted, LLMClient, LLMConfig, Reply, extract_code, model_configured, resolve_model
+from rewardsmith.design.llm import BudgetExhausted, LLMClient, LLMConfig, Reply, extract_code, model_configured, resolve_model
 from stub_llm import StubLLM, stub_llm  # noqa: F401  (stub_llm is a fixture)
 
 MESSAGES = [{"role": "system", "content": "You write reward functions."},
@@ -91,12 +91,12 @@ def test_already_spent_counts_toward_the_budget():
 def test_persistent_rate_limit_is_retried_logged_recorded_then_fails(caplog):
     recorder = Recorder()
     client = LLMClient(mock_config("litellm.RateLimitError", max_retries=2), recorder)
-    with caplog.at_level(logging.WARNING, logger="rewardsmith.llm"):
+    with caplog.at_level(logging.WARNING, logger="rewardsmith.design.llm"):
         with pytest.raises(LLMError, match="failed 3 time"):
             client.complete(MESSAGES, n=1, purpose="repair")
     assert [r["attempt"] for r in recorder.records] == [1, 2, 3]
     assert all("RateLimitError" in r["error"] and r["response"] is None for r in recorder.records)
-    retries = [r.getMessage() for r in caplog.records if r.name == "rewardsmith.llm"]
+    retries = [r.getMessage() for r in caplog.records if r.name == "rewardsmith.design.llm"]
     assert len(retries) == 2 and all("rate limit" in m and "retrying" in m for m in retries)
 
 
@@ -123,13 +123,13 @@ def test_cache_replays_with_the_same_seed_only(tmp_path):
 
 
 def test_importing_rewardsmith_llm_does_not_import_litellm():
-    script = "import sys, rewardsmith.llm\nassert 'litellm' not in sys.modules, 'litellm imported eagerly'"
+    script = "import sys, rewardsmith.design.llm\nassert 'litellm' not in sys.modules, 'litellm imported eagerly'"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
 
 
 def test_litellm_is_set_up_offline_and_quiet_unless_the_user_says_otherwise(monkeypatch):
-    from rewardsmith import llm
+    from rewardsmith.design import llm
 
     monkeypatch.delenv("LITELLM_LOCAL_MODEL_COST_MAP", raising=False)
     monkeypatch.delenv("LITELLM_LOG", raising=False)
@@ -177,7 +177,7 @@ def test_ignored_n_is_made_up_with_concurrent_single_calls():
 def test_rate_limit_and_server_error_are_retried_with_backoff(stub_llm, caplog):
     stub_llm.enqueue_error(429).enqueue_error(500).enqueue_error(503).enqueue("finally")
     recorder = Recorder()
-    with caplog.at_level(logging.WARNING, logger="rewardsmith.llm"):
+    with caplog.at_level(logging.WARNING, logger="rewardsmith.design.llm"):
         (reply,) = LLMClient(stub_config(stub_llm), recorder).complete(MESSAGES, n=1, purpose="p")
     assert reply.text == "finally" and len(stub_llm.requests) == 4  # one request per attempt
     assert [(r["attempt"], r["error"] is None) for r in recorder.records] == [

@@ -4,14 +4,14 @@ import random
 
 import pytest
 
-from rewardsmith.critic import static_findings
-from rewardsmith.designer import DesignContext, OfflineDesigner
-from rewardsmith.mutate import (component_variables, crossover, drop_component, rescale_component,
+from rewardsmith.intake.critic import static_findings
+from rewardsmith.design.designers import DesignContext, OfflineDesigner
+from rewardsmith.design.mutate import (component_variables, crossover, drop_component, rescale_component,
                                 rescale_constant)
-from rewardsmith.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
+from rewardsmith.archive.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
                                  ComponentTrend, EvaluationMeans, TrainingCurves)
 from rewardsmith.sandbox.rewardcode import load_reward
-from rewardsmith.store import Candidate, code_hash
+from rewardsmith.archive.store import Candidate, code_hash
 from rewardsmith.task import State, load_task
 
 PARENT = '''
@@ -121,7 +121,7 @@ def test_offline_designer_proposes_distinct_valid_children_guided_by_statistics(
 
 
 def test_the_analyzers_component_shares_guide_the_designer_over_the_last_snapshots():
-    from rewardsmith.designer import _component_stats
+    from rewardsmith.design.designers import _component_stats
 
     # the last training snapshot says progress dominates; the evaluation episodes the analyzer measured say effort
     best = _candidate("c1", PARENT, 1.0, {"progress": {"final": 100.0, "series": [90.0, 100.0]},
@@ -141,8 +141,8 @@ def test_the_analyzers_component_shares_guide_the_designer_over_the_last_snapsho
 
 
 def test_iteration_prompt_shows_feedback_beside_or_instead_of_the_reflection():
-    from rewardsmith.designer import LLMDesigner
-    from rewardsmith.prompting import Prompts
+    from rewardsmith.design.designers import LLMDesigner
+    from rewardsmith.design.prompting import Prompts
 
     task = load_task("mountaincar-reach")
     best = _candidate("c1", PARENT, 1.0)
@@ -162,7 +162,7 @@ def test_iteration_prompt_shows_feedback_beside_or_instead_of_the_reflection():
 
 
 def test_env_source_shows_the_environments_step_and_observation_code():
-    from rewardsmith.prompting import Prompts
+    from rewardsmith.design.prompting import Prompts
 
     task = load_task("hopper-forward")
     with_source, without = Prompts().initial(task, 1000, env_source=True), Prompts().initial(task, 1000)

@@ -21,11 +21,12 @@ import time
 
 import pytest
 
-from rewardsmith import confinement, launch
-from rewardsmith.confinement import Layers
+import rewardsmith
+from rewardsmith.host import confinement, launch
+from rewardsmith.host.confinement import Layers
 from rewardsmith.errors import SandboxError, SandboxUnavailable
-from rewardsmith.launch import Limits, run_job
-from rewardsmith.scratch import remove_tree, sweep_orphaned_scratch
+from rewardsmith.host.launch import Limits, run_job
+from rewardsmith.host.scratch import remove_tree, sweep_orphaned_scratch
 
 LIMITS = Limits(wall_seconds=30, cpu_seconds=20, memory_mb=1024)
 # (uid: the drop from root to an unprivileged user where bubblewrap is off, tested on its own below)
@@ -405,7 +406,7 @@ def secret(tmp_path):
 
 @pytest.mark.parametrize("layers", [only["bubblewrap"], only["landlock"], only["none"]])
 def test_no_read_of_home_checkout_or_planted_secret(layers, secret):
-    checkout = os.path.dirname(os.path.dirname(os.path.abspath(launch.__file__)))
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(rewardsmith.__file__)))
     result = unguarded(f'''
         import os
         result = {{"secret": attempt(lambda: open({str(secret)!r}).read()),
@@ -446,7 +447,7 @@ def test_no_write_outside_scratch(layers, tmp_path, monkeypatch):
 
 @needs_bubblewrap
 def test_bubblewrap_shows_only_what_the_job_reads():
-    checkout = os.path.dirname(os.path.dirname(os.path.abspath(launch.__file__)))
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(rewardsmith.__file__)))
     result = unguarded(f'''
         import os
         result = {{"root": sorted(os.listdir("/")), "checkout": sorted(os.listdir({checkout!r})),
@@ -615,8 +616,8 @@ def test_a_huge_message_is_a_protocol_error_not_a_crash():
 
 PARENT_MEMORY = '''
 import json, resource, sys
-from rewardsmith import launch
-from rewardsmith.confinement import Layers
+from rewardsmith.host import launch
+from rewardsmith.host.confinement import Layers
 from rewardsmith.errors import SandboxError
 if sys.argv[1] == "unbounded":  # the control: the line is parsed, as before issue 18
     launch.MAX_PARSED = 1 << 40
@@ -646,7 +647,7 @@ def test_a_line_of_many_small_objects_never_reaches_the_parser(bound):
     parses it and grows past that)."""
     wrapper = "bubblewrap" if confinement.bubblewrap_problem() is None else "none"
     done = subprocess.run([sys.executable, "-c", PARENT_MEMORY, bound, wrapper], capture_output=True, text=True,
-                          timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.abspath(launch.__file__))))
+                          timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.abspath(rewardsmith.__file__))))
     report = json.loads(done.stdout.strip().splitlines()[-1])
     if bound == "unbounded":
         assert report["growth_mb"] > 200, report
@@ -730,7 +731,7 @@ def test_strict_refuses_to_run_without_bubblewrap(no_bubblewrap, monkeypatch):
 
 
 def test_auto_says_once_what_is_missing_and_runs_with_the_other_layers(no_bubblewrap, caplog):
-    with caplog.at_level("WARNING", logger="rewardsmith.launch"):
+    with caplog.at_level("WARNING", logger="rewardsmith.host.launch"):
         for _ in range(2):
             assert unguarded("import os\nresult = attempt(os.fork)", Layers(python=False, uid=False)).startswith(
                 "refused: PermissionError")
@@ -854,7 +855,7 @@ def test_the_unguarded_job_refuses_to_run_with_the_python_layers_on():
 def test_strict_mode_runs_a_real_training_under_every_layer(monkeypatch):
     """numpy, torch and stable-baselines3 PPO work under bubblewrap, seccomp, Landlock and the limits."""
     from rewardsmith.task import load_task
-    from rewardsmith.trainer import Budget, train_once
+    from rewardsmith.training.trainer import Budget, train_once
 
     monkeypatch.setenv("REWARDSMITH_SANDBOX", "strict")
     task = load_task("cartpole-balance")
@@ -877,8 +878,8 @@ def rendered(*renderables) -> str:
 
 
 def test_untrusted_text_is_never_markup_and_never_a_terminal_escape():
-    from rewardsmith.store import Candidate
-    from rewardsmith.view import candidate_table, printable
+    from rewardsmith.archive.store import Candidate
+    from rewardsmith.output.view import candidate_table, printable
 
     assert printable(HOSTILE_TEXT, one_line=True) == \
         "bonus[/x] [bold]loud\\x1b[2J\\x1b[31m\\x0dACCEPTED\\x0aREJECTED (0 problems): fake"
@@ -890,7 +891,7 @@ def test_untrusted_text_is_never_markup_and_never_a_terminal_escape():
 
 
 def test_bidirectional_zero_width_and_separator_characters_are_shown_escaped():
-    from rewardsmith.view import printable
+    from rewardsmith.output.view import printable
 
     hidden = "\u202eDETPECCA\u202c \u2066x\u2069 a\u200bb\ufeff\u2060 one\u2028two\u2029 \u061c"
     assert printable(hidden) == "\\u202eDETPECCA\\u202c \\u2066x\\u2069 a\\u200bb\\ufeff\\u2060 " \
@@ -1024,12 +1025,12 @@ def test_the_filter_assembles_for_every_architecture_it_knows():
 def test_binds_hold_the_installation_but_never_home_or_the_checkout(monkeypatch, tmp_path):
     import site
 
-    checkout = os.path.dirname(os.path.dirname(os.path.abspath(launch.__file__)))
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(rewardsmith.__file__)))
     home, task = os.path.expanduser("~"), tmp_path / "task.py"
     for installed in (False, True):  # a checkout (editable install), or rewardsmith in site-packages
         if installed:
             monkeypatch.setattr(confinement, "__file__", os.path.join(site.getsitepackages()[0], "rewardsmith",
-                                                                      "confinement.py"))
+                                                                      "host", "confinement.py"))
         paths = {os.path.realpath(p) for p in confinement.readable_paths(str(task), [])}
         assert os.path.realpath(sys.prefix) in paths and str(tmp_path) in paths
         for private in (home, "/") + (() if installed else (checkout,)):

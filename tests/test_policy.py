@@ -1,5 +1,5 @@
 """A trained policy as plain numbers (rewardsmith.sandbox.policy, .checkpoint), the evaluation job
-that never loads candidate code, and replaying a reward on recorded trajectories (rewardsmith.replay)."""
+that never loads candidate code, and replaying a reward on recorded trajectories (rewardsmith.training.replay)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from rewardsmith.errors import RewardCodeError
-from rewardsmith.replay import replay
+from rewardsmith.training.replay import replay
 from rewardsmith.sandbox import checkpoint as ckpt
 from rewardsmith.sandbox.policy import NumpyPolicy, PolicyFormatError, decode_array, encode_array, encode_policy
 from rewardsmith.task import load_task
-from rewardsmith.trainer import evaluate_policy
+from rewardsmith.training.trainer import evaluate_policy
 
 SANDBOX = Path(__file__).resolve().parent.parent / "rewardsmith" / "sandbox"
 
@@ -107,7 +107,8 @@ def test_a_checkpoint_is_plain_numbers_and_resumes_the_same_training_state():
 
 def test_nothing_in_the_sandbox_or_the_trainer_unpickles():
     parent = SANDBOX.parent
-    for path in [*SANDBOX.glob("*.py"), parent / "trainer.py", parent / "video.py", parent / "replay.py"]:
+    for path in [*SANDBOX.glob("*.py"), parent / "training" / "trainer.py", parent / "output" / "video.py",
+                 parent / "training" / "replay.py"]:
         names = {a.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, (ast.Import, ast.ImportFrom))
                  for a in n.names} | {n.module for n in ast.walk(ast.parse(path.read_text()))
                                       if isinstance(n, ast.ImportFrom)}
@@ -122,7 +123,7 @@ def test_the_evaluation_job_carries_no_code_and_its_handler_never_imports_reward
     assert not {m for m in imported if m and ("rewardcode" in m or "wrapper" in m or "replay" in m)}
     assert "load_reward" not in (SANDBOX / "evaluate.py").read_text()
     # and the evaluation a training leads to is run with a job that has no code in it
-    import rewardsmith.trainer as trainer
+    import rewardsmith.training.trainer as trainer
 
     jobs = []
     real = trainer.run_job
@@ -175,11 +176,11 @@ def test_replay_gives_the_reward_on_every_recorded_step():
 @pytest.mark.slow
 def test_a_checkpoint_that_cannot_be_resumed_means_training_afresh_never_unpickling(caplog):
     from rewardsmith.task import load_task_file
-    from rewardsmith.trainer import Budget, train_once
+    from rewardsmith.training.trainer import Budget, train_once
 
     task = load_task_file(Path(__file__).parent / "data" / "tiny_mountaincar.py")
     old = {"model": "UEsDBBQAAAAIAA==", "vecnormalize": None, "timesteps": 256}  # rewardsmith 0.1's shape
-    with caplog.at_level("WARNING", logger="rewardsmith.trainer"):
+    with caplog.at_level("WARNING", logger="rewardsmith.training.trainer"):
         result = train_once(task, None, 0, Budget(256), checkpoint=old, planned_total=512, eval_episodes=1)
     assert result.trained_steps == result.timesteps == 256  # from step 0, not from the checkpoint
     assert "trains afresh" in caplog.text and "pickled" in caplog.text

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from rewardsmith.cli import main
 from rewardsmith.errors import RunStoreError
-from rewardsmith.preferences import bradley_terry, kendall_tau, summarize
-from rewardsmith.records import CandidateResult
-from rewardsmith.store import SCORED, RunStore
+from rewardsmith.people.preferences import bradley_terry, kendall_tau, summarize
+from rewardsmith.archive.records import CandidateResult
+from rewardsmith.archive.store import SCORED, RunStore
 
 TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 REWARD = "def compute_reward(state, action, next_state):\n    # {name}\n    return 0.0, {{}}\n"

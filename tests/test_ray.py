@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from rewardsmith.cli import main
-from rewardsmith.store import RunStore
+from rewardsmith.archive.store import RunStore
 
 TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
 

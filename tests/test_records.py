@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from rewardsmith.critic import Critic
+from rewardsmith.intake.critic import Critic
 from rewardsmith.errors import RunStoreError, SandboxError
-from rewardsmith.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
+from rewardsmith.archive.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
                                  ComponentStats, ComponentTrend, Confirmation, CriticVerdict, EpisodeAnalysis,
                                  EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, FinalEntry, FinalRun,
                                  FinalSummary, HalvingDecision, HalvingRecord, Leg, ProbeStats, RungDecision,
                                  ScreeningRecord, ScreeningRow, SeedResult, Snapshot, Timings, TrainingCurves,
                                  Trajectory)
-from rewardsmith.store import SCORED, RunStore
+from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.task import load_task
-from rewardsmith.trainer import _episode_summary, _snapshot, _trajectory
+from rewardsmith.training.trainer import _episode_summary, _snapshot, _trajectory
 
 RUN_0_1_0 = Path(__file__).parent / "data" / "run-0.1.0"  # written by release 0.1.0; only ever copied
 

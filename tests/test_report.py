@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from rewardsmith.cli import main
-from rewardsmith.report import code_diff, write_report
-from rewardsmith.store import REJECTED, RunStore
+from rewardsmith.output.report import code_diff, write_report
+from rewardsmith.archive.store import REJECTED, RunStore
 
 TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
 SECTIONS = ("summary", "fitness", "candidates", "rejections", "llm", "feedback", "videos")
@@ -115,9 +115,9 @@ def test_report_of_a_run_with_nothing_scored(tmp_path):
 def test_best_so_far_line_follows_the_runs_best_rule():
     """A fitness measured at a lower halving rung never tops one measured on the full budget (the rule
     `show` and export use), and the baseline is the best only in an offline-designer run."""
-    from rewardsmith.records import CandidateResult
-    from rewardsmith.report import best_so_far_line
-    from rewardsmith.store import Candidate
+    from rewardsmith.archive.records import CandidateResult
+    from rewardsmith.output.report import best_so_far_line
+    from rewardsmith.archive.store import Candidate
 
     def scored(cid, seq, generation, origin, fitness, fraction=1.0):
         return Candidate(id=cid, seq=seq, generation=generation, parent=None, origin=origin, code="", code_hash=cid,

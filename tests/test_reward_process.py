@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardsmith import launch
-from rewardsmith.confinement import Layers
+from rewardsmith.host import launch
+from rewardsmith.host.confinement import Layers
 from rewardsmith.errors import RewardCodeError, SandboxError, TrainingError
-from rewardsmith.launch import Limits, run_with_reward_process
+from rewardsmith.host.launch import Limits, run_with_reward_process
 from rewardsmith.sandbox import rewardserver
 from rewardsmith.sandbox.rewardserver import Layout, RemoteReward, encode, spec_of, write_frame
 from rewardsmith.task import load_task
-from rewardsmith.trainer import Budget, _trained, evaluate_policy, job_for, train_once
+from rewardsmith.training.trainer import Budget, _trained, evaluate_policy, job_for, train_once
 
 TASK = load_task("mountaincar-reach")
 SANDBOX = Path(rewardserver.__file__).parent

@@ -1,4 +1,4 @@
-"""The sandbox (rewardsmith.launch, rewardsmith.sandbox) on its own, with the static critic bypassed:
+"""The sandbox (rewardsmith.host.launch, rewardsmith.sandbox) on its own, with the static critic bypassed:
 ``run_job`` runs reward code that tries to write files, read secrets, loop forever or eat memory.
 
 Nothing may be written anywhere, no secret may be visible, and every runaway ends as a SandboxError
@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardsmith import launch
+from rewardsmith.host import launch
 from rewardsmith.errors import SandboxError
 from rewardsmith.sandbox import allowlist
 from rewardsmith.sandbox.rewardcode import safe_numpy
-from rewardsmith.launch import Limits, child_environment, run_job
+from rewardsmith.host.launch import Limits, child_environment, run_job
 from rewardsmith.task import load_task
 
 TASK = load_task("mountaincar-reach")
@@ -176,7 +176,7 @@ def test_the_os_refuses_reads_outside_the_installation_and_the_task(tmp_path, mo
     script = textwrap.dedent(f"""
         import json, os, sys
         from rewardsmith.sandbox.confine import confine_filesystem, readable_roots
-        from rewardsmith.launch import extra_read_paths
+        from rewardsmith.host.launch import extra_read_paths
         roots = readable_roots({str(task_dir / "task.py")!r}, extra_read_paths())
         if not confine_filesystem(os.getcwd(), roots):
             sys.exit(77)

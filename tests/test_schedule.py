@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from rewardsmith import executor as executor_module
-from rewardsmith.designer import OfflineDesigner
-from rewardsmith.evolve import EvolveConfig, Evolution
-from rewardsmith.executor import LocalExecutor
-from rewardsmith.records import EpisodeSummary, Snapshot
-from rewardsmith.schedule import (CurvePoint, CutRule, Halving, keep_count, place_rungs,
+from rewardsmith.training import executor as executor_module
+from rewardsmith.design.designers import OfflineDesigner
+from rewardsmith.loop import EvolveConfig, Evolution
+from rewardsmith.training.executor import LocalExecutor
+from rewardsmith.archive.records import EpisodeSummary, Snapshot
+from rewardsmith.training.schedule import (CurvePoint, CutRule, Halving, keep_count, place_rungs,
                                   separation_step, successive_halving)
-from rewardsmith.store import RunStore
+from rewardsmith.archive.store import RunStore
 from rewardsmith.task import load_task_file
-from rewardsmith.trainer import Budget, SeedResult, train_once
+from rewardsmith.training.trainer import Budget, SeedResult, train_once
 
 TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 
@@ -283,7 +283,7 @@ def test_halving_in_the_loop_records_every_candidate_truthfully(tmp_path):
 
 
 def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it(tmp_path):
-    from rewardsmith.view import show_json
+    from rewardsmith.output.view import show_json
 
     rungs = [256, 768, 2304]
     # rung 0: all within 0.01 of each other (noise); rung 1: "e" and "d" clearly ahead of the rest
@@ -312,7 +312,7 @@ def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it
 
 
 def test_the_baseline_trains_in_evaluated_legs_and_its_evaluations_place_the_rungs(tmp_path):
-    from rewardsmith.view import show_json
+    from rewardsmith.output.view import show_json
 
     probe = [256, 512, 768, 1024, 1280, 1536, 2304]  # every 1/9 of 2,304 steps up to two thirds, then all
     # the baseline's evaluations: at the random policy's level (0.1) until 1,024 steps, clearly above after;

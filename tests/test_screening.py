@@ -4,7 +4,7 @@ pass. Episodes come from a scripted controller (trusted) and random actions; rew
 
 import pytest
 
-from rewardsmith.screening import judge, random_episodes, scripted_episodes, screen
+from rewardsmith.intake.screening import judge, random_episodes, scripted_episodes, screen
 from rewardsmith.task import load_task
 
 # all-negative per-step reward on a task that ends on failure: every step alive costs, so dying early pays

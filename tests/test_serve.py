@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from rewardsmith.records import CandidateResult, ComponentTrend
-from rewardsmith.store import REJECTED, SCORED, TRAINING, RunStore
-from rewardsmith.web.server import PageServer
+from rewardsmith.archive.records import CandidateResult, ComponentTrend
+from rewardsmith.archive.store import REJECTED, SCORED, TRAINING, RunStore
+from rewardsmith.people.web.server import PageServer
 
 TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -308,7 +308,7 @@ class Pause:
     def __init__(self, store, monkeypatch, page=None, timeout=None):
         from rewardsmith.cli import _pause
         from rewardsmith.task import load_task_file
-        from rewardsmith.view import LiveView
+        from rewardsmith.output.view import LiveView
 
         read, self.write = os.pipe()
         monkeypatch.setattr(sys, "stdin", os.fdopen(read))

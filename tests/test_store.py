@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rewardsmith.errors import RunStoreError
-from rewardsmith.records import CandidateResult, ComponentTrend
-from rewardsmith.store import MIGRATIONS, REJECTED, SCHEMA_VERSION, SCORED, RunStore, code_hash
+from rewardsmith.archive.records import CandidateResult, ComponentTrend
+from rewardsmith.archive.store import MIGRATIONS, REJECTED, SCHEMA_VERSION, SCORED, RunStore, code_hash
 from rewardsmith.task import load_task
 
 
@@ -94,7 +94,7 @@ def test_a_0_1_0_run_is_migrated_from_its_event_log_and_rungs_files(old_run):
     assert len(pools[1].rungs) > 1 and pools[1].schedule == "halving"
     legs = store.legs("c1", 0)
     assert legs and all(leg.fitness is not None for leg in legs.values())
-    from rewardsmith.schedule import merged_result
+    from rewardsmith.training.schedule import merged_result
 
     top = max(legs)
     assert merged_result(store, "c1", 0, top).fitness == legs[top].fitness
@@ -140,7 +140,7 @@ def test_a_run_from_a_newer_release_is_refused(store):
 
 def test_a_final_scoring_kept_before_the_noise_rule_loses_its_ratio(old_run):
     """Release 0.1.0 kept a human-normalized score over one seed each of baseline and sparse (its noise
-    unknown); migration m004 re-judges the stored summary by today's rule (final.normalization)."""
+    unknown); migration m004 re-judges the stored summary by today's rule (selection.normalization)."""
     import sqlite3
 
     before = json.loads(sqlite3.connect(old_run / "run.db").execute(

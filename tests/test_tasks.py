@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from rewardsmith.critic import Critic
+from rewardsmith.intake.critic import Critic
 from rewardsmith.errors import TaskError
 from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.task import BUILTIN_TASKS_DIR, Episode, State, list_tasks, load_task, load_task_file
@@ -275,7 +275,7 @@ def test_backflip_fitness_counts_backward_turns():
 
 @pytest.mark.slow
 def test_a_short_training_run_trains_and_scores():
-    from rewardsmith.trainer import Budget, train
+    from rewardsmith.training.trainer import Budget, train
 
     task = task_named("cartpole-balance")
     score = train(task, task.baseline, seeds=[0], budget=Budget(3_000), eval_episodes=2)
@@ -290,7 +290,7 @@ def test_a_short_training_run_trains_and_scores():
 def test_a_mujoco_task_trains_with_its_default_settings():
     # hopper-forward's own settings (16 envs in one process, VecNormalize, batch 512) through the sandboxed
     # trainer, for two rollouts instead of the whole budget
-    from rewardsmith.trainer import Budget, train
+    from rewardsmith.training.trainer import Budget, train
 
     task = task_named("hopper-forward")
     rollout = task.training.ppo["n_steps"] * task.training.n_envs

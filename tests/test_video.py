@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from rewardsmith import video
-from rewardsmith.report import write_report
-from rewardsmith.store import SCORED, RunStore
+from rewardsmith.output import video
+from rewardsmith.output.report import write_report
+from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.task import load_task
-from rewardsmith.trainer import Budget, train_once
+from rewardsmith.training.trainer import Budget, train_once
 
 TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 HAS_PYGAME = importlib.util.find_spec("pygame") is not None

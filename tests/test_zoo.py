@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from rewardsmith.export import export_module
+from rewardsmith.output.export import export_module
 from rewardsmith.task import load_task
 
 pytest.importorskip("rl_zoo3", reason="rl-baselines3-zoo is installed by the zoo extra (.ci/run installs it)")

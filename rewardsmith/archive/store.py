@@ -1,0 +1,400 @@
+"""The run store: one directory per run, an SQLite database plus per-candidate files.
+
+Layout of a run directory::
+
+    config.json            the run's configuration (written once, atomically)
+    task.py                a copy of the task file, so a run resumes even if the original moves
+    run.db                 SQLite (WAL): candidates, generations, training pools and their legs,
+                           final scoring, llm_calls, feedback, events; versioned (see MIGRATIONS)
+    candidates/<id>.py     each candidate's reward code
+    candidates/<id>.log    its training progress log
+    candidates/<id>.traj.json.gz   evaluation trajectories (for analysis and reports)
+
+Every state change is one committed transaction and every file is written to a temporary name and
+renamed, so a ``kill -9`` at any moment leaves a consistent run that ``--resume`` can continue.
+
+What a resumed run does is decided by explicit tables (``generations``: which generations were designed;
+``training_pools``: which candidates train together and on which rungs; ``legs``: each finished halving
+rung of each seed), never by the event log, which is a history for people. The database carries its
+schema version as the list of migrations applied to it (``migrations``, as simonw/llm does): opening
+an older run directory applies the missing ones, so a run written by any earlier release opens,
+shows and resumes; one written by a newer release is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..errors import RunStoreError
+from .candidates import (DONE, FAILED, PENDING, REJECTED, SCORED, TRAINING,  # noqa: F401
+                         Candidate, TrainingPool, budget_fraction, code_hash, full_budget, write_atomic)
+from .migrations import MIGRATIONS, SCHEMA_VERSION, migrate  # noqa: F401
+from .records import Analysis, CandidateResult, CriticVerdict, FinalRun, FinalSummary, Leg, Timings, Trajectory
+
+PREFERENCE_OUTCOMES = ("better", "equal", "unsure")
+JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
+# the JSON columns that hold a record
+RECORD_COLUMNS = {"verdict": CriticVerdict, "result": CandidateResult, "analysis": Analysis, "timings": Timings}
+
+
+class RunStore:
+    """A run directory: open an existing one, or create it with ``RunStore.create``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not (self.root / "run.db").is_file():
+            raise RunStoreError(f"{self.root} is not a rewardsmith run (no run.db in it)")
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(self.root / "run.db", check_same_thread=False, isolation_level=None,
+                                  timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        with self._lock:
+            self.migrations_applied = migrate(self.db, self.root)
+
+    @classmethod
+    def create(cls, root: str | Path, config: dict, task_file: Path) -> "RunStore":
+        root = Path(root)
+        if (root / "run.db").exists():
+            raise RunStoreError(f"{root} already holds a run; use --resume {root} to continue it")
+        (root / "candidates").mkdir(parents=True, exist_ok=True)
+        write_atomic(root / "task.py", Path(task_file).read_bytes())
+        write_atomic(root / "config.json", json.dumps(config, indent=2))
+        sqlite3.connect(root / "run.db").close()
+        store = cls(root)
+        store.set_meta("status", "created")
+        store.event("created", {"config": config})
+        return store
+
+    # ------------------------------------------------------------------ meta, config, events
+
+    @property
+    def config(self) -> dict:
+        try:
+            return json.loads((self.root / "config.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunStoreError(f"{self.root}/config.json is missing or damaged: {exc}") from exc
+
+    def update_config(self, config: dict) -> None:
+        """Rewrites config.json (resume extending a run); the change is logged as an event."""
+        write_atomic(self.root / "config.json", json.dumps(config, indent=2))
+        self.event("config", {"config": config})
+
+    def set_meta(self, key: str, value) -> None:
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def meta(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else default
+
+    def event(self, kind: str, data: dict | None = None) -> None:
+        with self._lock:
+            self.db.execute("INSERT INTO events(created, kind, data) VALUES (?, ?, ?)",
+                            (time.time(), kind, json.dumps(data or {})))
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        query = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
+        rows = self.db.execute(query, (kind,) if kind else ()).fetchall()
+        return [{"created": r["created"], "kind": r["kind"], **json.loads(r["data"])} for r in rows]
+
+    # ------------------------------------------------------------------ generations, pools, legs
+
+    def mark_designed(self, generation: int, proposals: int, edits: list[str]) -> None:
+        """Records that ``generation`` was designed (``edits``: the hand edits its prompt carried)."""
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO generations(generation, designed, proposals, edits)"
+                            " VALUES (?,?,?,?)", (generation, time.time(), proposals, json.dumps(edits)))
+
+    def designed(self, generation: int) -> bool:
+        """Whether ``generation``'s design phase finished (a resumed run does not design it again)."""
+        return self.db.execute("SELECT 1 FROM generations WHERE generation = ?", (generation,)).fetchone() \
+            is not None
+
+    def designed_generations(self) -> list[int]:
+        return [g for (g,) in self.db.execute("SELECT generation FROM generations ORDER BY generation")]
+
+    def edits_shown(self) -> set[str]:
+        """Ids of hand edits some generation's prompt already carried."""
+        return {cid for (edits,) in self.db.execute("SELECT edits FROM generations")
+                for cid in json.loads(edits or "[]")}
+
+    def add_training_pool(self, generation: int, members: list[str], rungs: list[int], eta: int,
+                          schedule: str) -> "TrainingPool":
+        """Records a pool of candidates that train together, before it starts (a resumed run replays it)."""
+        with self._lock:
+            cur = self.db.execute(
+                "INSERT INTO training_pools(generation, members, rungs, eta, schedule, created) VALUES (?,?,?,?,?,?)",
+                (generation, json.dumps(members), json.dumps(rungs), eta, schedule, time.time()))
+        return TrainingPool(cur.lastrowid, generation, list(members), list(rungs), eta, schedule)
+
+    def training_pools(self, generation: int | None = None) -> list["TrainingPool"]:
+        query = "SELECT * FROM training_pools" + (" WHERE generation = ?" if generation is not None else "")
+        rows = self.db.execute(query + " ORDER BY id", (generation,) if generation is not None else ())
+        return [TrainingPool(r["id"], r["generation"], json.loads(r["members"]), json.loads(r["rungs"]),
+                             r["eta"], r["schedule"]) for r in rows]
+
+    def save_leg(self, cid: str, seed: int, rung: int, leg: Leg) -> None:
+        """Records one finished leg (one seed trained up to one halving rung): its outcome, and the
+        seed's result at that rung."""
+        result = leg.result_json()
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO legs(candidate, seed, rung, outcome, result, created)"
+                            " VALUES (?,?,?,?,?,?)", (cid, seed, rung, json.dumps(leg.to_json()),
+                                                      json.dumps(result) if result is not None else None,
+                                                      time.time()))
+
+    def legs(self, cid: str, seed: int) -> dict[int, Leg]:
+        """The finished legs of one candidate's seed, by rung."""
+        rows = self.db.execute("SELECT rung, outcome, result FROM legs WHERE candidate = ? AND seed = ?"
+                               " ORDER BY rung", (cid, seed))
+        legs = {}
+        for r in rows:
+            try:
+                legs[r["rung"]] = Leg.from_json(json.loads(r["outcome"]),
+                                                json.loads(r["result"]) if r["result"] else None)
+            except RunStoreError as exc:
+                raise RunStoreError(f"candidate {cid} seed {seed} rung {r['rung']} in {self.root}: {exc}") from None
+        return legs
+
+    # ------------------------------------------------------------------ candidates
+
+    def new_id(self, parent: str | None = None, edit: bool = False) -> str:
+        with self._lock:
+            if edit and parent:
+                taken = {r["id"] for r in self.db.execute("SELECT id FROM candidates WHERE id LIKE ?",
+                                                         (f"{parent}e%",))}
+                n = 1
+                while f"{parent}e{n}" in taken:
+                    n += 1
+                return f"{parent}e{n}"
+            row = self.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 AS n FROM candidates").fetchone()
+            return f"c{row['n']}"
+
+    def add_candidate(self, generation: int, code: str, origin: str, parent: str | None = None,
+                      status: str = PENDING, reason: str | None = None, verdict: CriticVerdict | None = None,
+                      notes: str | None = None, candidate_id: str | None = None) -> Candidate:
+        """Records a new candidate (its code file first, then its row) and returns it."""
+        with self._lock:
+            cid = candidate_id or self.new_id()
+            seq = self.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 AS n FROM candidates").fetchone()["n"]
+            write_atomic(self.root / "candidates" / f"{cid}.py", code)
+            now = time.time()
+            self.db.execute(
+                "INSERT INTO candidates(id, seq, generation, parent, origin, code, code_hash, status, reason,"
+                " verdict, notes, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (cid, seq, generation, parent, origin, code, code_hash(code), status, reason,
+                 json.dumps(verdict.to_json()) if verdict is not None else None, notes, now, now))
+        return self.candidate(cid)
+
+    def update(self, cid: str, **fields) -> None:
+        """Sets columns of one candidate in one transaction (records and the seeds list stored as JSON)."""
+        if not fields:
+            return
+        for key, record in RECORD_COLUMNS.items():
+            if fields.get(key) is not None and not isinstance(fields[key], record):
+                raise TypeError(f"a candidate's {key} is a {record.__name__}, not a {type(fields[key]).__name__}")
+        values = [json.dumps(v.to_json() if k in RECORD_COLUMNS else v) if k in JSON_COLUMNS and v is not None
+                  else v for k, v in fields.items()]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._lock:
+            cur = self.db.execute(f"UPDATE candidates SET {assignments}, updated = ? WHERE id = ?",
+                                  (*values, time.time(), cid))
+            if cur.rowcount != 1:
+                raise RunStoreError(f"no candidate {cid!r} in {self.root}")
+
+    def candidate(self, cid: str) -> Candidate:
+        row = self.db.execute("SELECT * FROM candidates WHERE id = ?", (cid,)).fetchone()
+        if row is None:
+            ids = ", ".join(c.id for c in self.candidates()) or "(none)"
+            raise RunStoreError(f"no candidate {cid!r} in {self.root}; candidates: {ids}")
+        return self._row(row)
+
+    def candidates(self, generation: int | None = None, status=None) -> list[Candidate]:
+        query, args = "SELECT * FROM candidates", []
+        clauses = []
+        if generation is not None:
+            clauses.append("generation = ?")
+            args.append(generation)
+        if status is not None:
+            statuses = (status,) if isinstance(status, str) else tuple(status)
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            args += statuses
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        return [self._row(r) for r in self.db.execute(query + " ORDER BY seq", args)]
+
+    def by_hash(self, digest: str) -> Candidate | None:
+        row = self.db.execute("SELECT * FROM candidates WHERE code_hash = ? ORDER BY seq LIMIT 1",
+                              (digest,)).fetchone()
+        return self._row(row) if row else None
+
+    def best(self, exclude_origins: tuple[str, ...] = ()) -> Candidate | None:
+        """The best scored candidate, ``exclude_origins`` left out (``selection.best_of``)."""
+        from .selection import best_of
+
+        return best_of(self.candidates(status=SCORED), exclude_origins)
+
+    def best_of_run(self) -> Candidate | None:
+        """The run's best (defined once, in ``selection.best_of_run``)."""
+        from .selection import best_of_run
+
+        return best_of_run(self)
+
+    def baseline(self) -> Candidate | None:
+        return next((c for c in self.candidates() if c.origin == "baseline"), None)
+
+    def _row(self, row) -> Candidate:
+        data = dict(row)
+        for key in JSON_COLUMNS:
+            if data.get(key) is not None:
+                data[key] = json.loads(data[key])
+                if key in RECORD_COLUMNS:
+                    try:
+                        data[key] = RECORD_COLUMNS[key].from_json(data[key])
+                    except RunStoreError as exc:
+                        raise RunStoreError(f"candidate {data['id']} in {self.root}: {exc}") from None
+        return Candidate(**data)
+
+    # ------------------------------------------------------------------ per-candidate files
+
+    def write_trajectories(self, cid: str, trajectories: list[Trajectory]) -> None:
+        write_atomic(self.root / "candidates" / f"{cid}.traj.json.gz",
+                     gzip.compress(json.dumps([t.to_json() for t in trajectories]).encode()))
+
+    def trajectories(self, cid: str) -> list[Trajectory]:
+        """A candidate's kept evaluation trajectories (none when it kept none)."""
+        path = self.root / "candidates" / f"{cid}.traj.json.gz"
+        if not path.is_file():
+            return []
+        try:
+            return [Trajectory.from_json(t) for t in json.loads(gzip.decompress(path.read_bytes()))]
+        except RunStoreError as exc:
+            raise RunStoreError(f"{path}: {exc}") from None
+
+    def append_log(self, cid: str, line: str) -> None:
+        with self._lock, open(self.root / "candidates" / f"{cid}.log", "a") as fh:
+            fh.write(line.rstrip("\n") + "\n")
+
+    def checkpoint_path(self, cid: str, seed: int) -> Path:
+        return self.root / "checkpoints" / f"{cid}-seed{seed}.json"
+
+    # ------------------------------------------------------------------ final multi-seed scoring
+
+    def add_final_run(self, run: FinalRun) -> None:
+        """Records one seed of the final scoring (its ``created`` is the time it is recorded)."""
+        result = run.result_json()
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO final(subject, role, seed, status, fitness, timesteps, steps_spent,"
+                " reason, result, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (run.subject, run.role, run.seed, run.status, run.fitness, run.timesteps, run.steps_spent, run.reason,
+                 json.dumps(result) if result is not None else None, time.time()))
+
+    def set_final(self, summary: FinalSummary) -> None:
+        """Keeps the final multi-seed scoring's summary (meta ``final``)."""
+        self.set_meta("final", summary.to_json())
+
+    def final(self) -> FinalSummary | None:
+        """The final multi-seed scoring's summary, or None when the run has none (yet)."""
+        data = self.meta("final")
+        if not data:
+            return None
+        try:
+            return FinalSummary.from_json(data)
+        except RunStoreError as exc:
+            raise RunStoreError(f"{self.root}: {exc}") from None
+
+    def final_runs(self) -> list[FinalRun]:
+        """Every seed of the final scoring recorded so far, oldest first."""
+        runs = []
+        for r in self.db.execute("SELECT * FROM final ORDER BY created").fetchall():
+            try:
+                runs.append(FinalRun.from_json(dict(r, result=json.loads(r["result"]) if r["result"] else None)))
+            except RunStoreError as exc:
+                raise RunStoreError(f"final scoring of {r['subject']} seed {r['seed']} in {self.root}: {exc}") from None
+        return runs
+
+    # ------------------------------------------------------------------ llm calls and feedback
+
+    def record_llm_call(self, record: dict, generation: int | None = None) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT INTO llm_calls(created, generation, purpose, model, messages, response, prompt_tokens,"
+                " completion_tokens, cost, latency_s, error, cached, sample_index, attempt)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (time.time(), generation, record.get("purpose"), record.get("model"),
+                 json.dumps(record.get("messages")), record.get("response"), record.get("prompt_tokens"),
+                 record.get("completion_tokens"), record.get("cost"), record.get("latency_s"),
+                 record.get("error"), int(bool(record.get("cached"))), record.get("sample_index"),
+                 record.get("attempt")))
+
+    def llm_calls(self) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM llm_calls ORDER BY id").fetchall()
+        return [dict(r, messages=json.loads(r["messages"] or "null")) for r in rows]
+
+    def llm_totals(self) -> dict:
+        row = self.db.execute(
+            "SELECT COUNT(*) AS calls, COALESCE(SUM(prompt_tokens),0) AS prompt_tokens, "
+            "COALESCE(SUM(completion_tokens),0) AS completion_tokens, "
+            "COALESCE(SUM(CASE WHEN cached = 0 THEN cost END),0) AS cost, "
+            "COALESCE(SUM(cached),0) AS cached FROM llm_calls").fetchone()
+        return dict(row)
+
+    def add_feedback(self, text: str, candidate: str | None = None) -> int:
+        if candidate is not None:
+            self.candidate(candidate)  # a clear error for an unknown id
+        with self._lock:
+            cur = self.db.execute("INSERT INTO feedback(created, candidate, text) VALUES (?, ?, ?)",
+                                  (time.time(), candidate, text))
+        return cur.lastrowid
+
+    def feedback(self, unused_only: bool = False) -> list[dict]:
+        query = "SELECT * FROM feedback" + (" WHERE used_in_generation IS NULL" if unused_only else "")
+        return [dict(r) for r in self.db.execute(query + " ORDER BY id")]
+
+    def mark_feedback_used(self, ids: list[int], generation: int) -> None:
+        with self._lock:
+            self.db.executemany("UPDATE feedback SET used_in_generation = ? WHERE id = ?",
+                                [(generation, i) for i in ids])
+
+    # ------------------------------------------------------------------ preferences (people comparing two)
+
+    def add_preference(self, preferred: str, other: str, outcome: str = "better", reason: str | None = None,
+                       source: str = "cli") -> int:
+        """Records a person's judgement of two candidates: ``preferred`` better than ``other``
+        (``outcome`` "better"), the two "equal", or "unsure"; gives its id."""
+        if outcome not in PREFERENCE_OUTCOMES:
+            raise RunStoreError(f"a preference's outcome is one of {', '.join(PREFERENCE_OUTCOMES)}, not {outcome!r}")
+        if preferred == other:
+            raise RunStoreError(f"a preference compares two different candidates; got {preferred!r} twice")
+        for cid in (preferred, other):
+            self.candidate(cid)  # a clear error for an unknown id
+        with self._lock:
+            cur = self.db.execute("INSERT INTO preferences(created, preferred, other, outcome, reason, source)"
+                                  " VALUES (?,?,?,?,?,?)", (time.time(), preferred, other, outcome, reason, source))
+        return cur.lastrowid
+
+    def withdraw_preference(self, pid: int) -> bool:
+        """Undoes a preference (kept, marked withdrawn); False when there is no such standing preference."""
+        with self._lock:
+            cur = self.db.execute("UPDATE preferences SET withdrawn = ? WHERE id = ? AND withdrawn IS NULL",
+                                  (time.time(), pid))
+        return cur.rowcount == 1
+
+    def preferences(self, withdrawn: bool = False) -> list[dict]:
+        """The recorded preferences, oldest first (the withdrawn ones too with ``withdrawn``)."""
+        query = "SELECT * FROM preferences" + ("" if withdrawn else " WHERE withdrawn IS NULL")
+        return [dict(r) for r in self.db.execute(query + " ORDER BY id")]
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,251 @@
+"""Screening before any RL step (CARD's trajectory preference test): a reward is scored, inside the
+sandbox (``replay.replay``), on recorded episodes whose fitness is known, and rejected when its returns
+rank them against their fitness.
+
+The episodes (``references``): the baseline's evaluation episodes (trusted: recorded by the evaluation
+process, kept as ``candidates/<id>.traj.json.gz``), random-policy episodes (rolled out here with the
+task's environment; no candidate code involved; kept as ``screening/random.traj.json.gz``), and the
+archive's scored candidates' kept evaluation episodes.
+
+The test (``judge``): of every pair of episodes where one is clearly fitter (by more than the analyzer's
+"no better than random" margin), the share where the reward gives the fitter one the higher return
+(a tie counts half). A reward that does so in at most ``REJECT_AGREEMENT`` of at least ``MIN_PAIRS``
+pairs prefers worse behaviour: an all-negative per-step reward on a task that ends on failure (it pays
+the agent to die early), or a bonus paid on termination. A reward that cannot tell the episodes apart
+(a sparse success bonus on episodes that all fail, say) agrees on half the pairs and passes: screening
+rejects only evidence of preferring the wrong episodes, never the lack of evidence.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..archive.records import CandidateResult, ScreeningRecord, ScreeningRow, Trajectory
+from ..task import Task
+
+REJECT_AGREEMENT = 0.2    # rejected: the fitter episode gets the higher return in at most 20 % of the pairs
+MIN_PAIRS = 6             # ... of at least this many clearly ordered pairs
+RANDOM_EPISODES = 5
+PER_CANDIDATE = 2         # kept episodes taken from each archived candidate
+MAX_ARCHIVED = 8          # archived candidates whose episodes are used (best and worst first)
+
+
+@dataclass
+class Reference:
+    """One recorded episode with its known fitness."""
+
+    source: str            # "baseline c0", "random", "c3"
+    fitness: float
+    trajectory: Trajectory
+
+    @property
+    def length(self) -> int:
+        return self.trajectory.steps
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a reward passed screening and the numbers it was judged on (``evidence``, what the
+    candidate keeps), and why not."""
+
+    evidence: ScreeningRecord
+    reason: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.evidence.passed
+
+    def record(self) -> CandidateResult:
+        """What a candidate keeps of it before any training (``Candidate.result``)."""
+        return CandidateResult(budget_fraction=0.0, screening=self.evidence)
+
+
+def screen_in_run(store, task: Task, code: str, seed: int, random_fitness: float | None,
+                  could_not: Callable[[str], None]) -> Verdict | None:
+    """Screens ``code`` on the run's recorded episodes (``references``), as the loop and a person's edit
+    are screened; None when the screening job itself fails (``could_not`` hears why): the reward, not
+    judged, goes on to training."""
+    from ..errors import SandboxError
+
+    try:
+        return screen(task, code, references(store, task, seed=seed), random_fitness)
+    except (SandboxError, ValueError) as exc:
+        could_not(f"screening could not run ({exc}); the reward goes on to training")
+        return None
+
+
+def random_episodes(task: Task, episodes: int = RANDOM_EPISODES, seed: int = 0) -> list[Reference]:
+    """Random-action episodes of the task's environment, recorded like evaluation episodes."""
+    from ..sandbox.evaluate import run_episode
+
+    env = task.make_env()
+    env.action_space.seed(seed)
+    refs = []
+    try:
+        for i in range(episodes):
+            episode, observations = run_episode(task, env, lambda obs: env.action_space.sample(),
+                                                20_000 + seed * 100 + i)
+            refs.append(Reference("random", task.fitness(episode), _record(episode, observations)))
+    finally:
+        env.close()
+    return refs
+
+
+def scripted_episodes(task: Task, policy, episodes: int, seed: int = 0, source: str = "scripted") -> list[Reference]:
+    """Episodes of a trusted policy function ``policy(obs) -> action`` (tests and benchmarks)."""
+    from ..sandbox.evaluate import run_episode
+
+    env = task.make_env()
+    try:
+        return [Reference(source, task.fitness(ep), _record(ep, obs))
+                for ep, obs in (run_episode(task, env, policy, 30_000 + seed * 100 + i) for i in range(episodes))]
+    finally:
+        env.close()
+
+
+def _record(episode, observations) -> Trajectory:
+    def plain(a):
+        return np.asarray(a, dtype=float).round(6).tolist()
+
+    return Trajectory(fields={k: plain(v) for k, v in episode.fields.items()}, obs=plain(observations),
+                      actions=plain(episode.actions))
+
+
+def references(store, task: Task, seed: int = 0) -> list[Reference]:
+    """The run's recorded episodes with known fitness: the baseline's, random ones (rolled out once per
+    run), and the archive's (those with ``obs`` and ``fitness`` recorded)."""
+    from ..archive.selection import ranked
+
+    refs = random_references(store, task, seed)
+    baseline = store.baseline()
+    if baseline is not None:
+        refs += _kept(store, baseline.id, f"baseline {baseline.id}")
+    archive = [c for c in ranked(store.candidates()) if c.origin != "baseline"]
+    picked = archive[:MAX_ARCHIVED // 2] + archive[MAX_ARCHIVED // 2:][-(MAX_ARCHIVED // 2):]
+    for c in picked:
+        refs += _kept(store, c.id, c.id)[:PER_CANDIDATE]
+    return refs
+
+
+def random_references(store, task: Task, seed: int = 0) -> list[Reference]:
+    """The run's random-policy episodes, rolled out once (kept as ``screening/random.traj.json.gz``)."""
+    path = store.root / "screening" / "random.traj.json.gz"
+    if path.is_file():
+        return [Reference("random", t.fitness, t) for t in
+                map(Trajectory.from_json, json.loads(gzip.decompress(path.read_bytes())))]
+    from ..archive.store import write_atomic
+
+    randoms = random_episodes(task, seed=seed)
+    write_atomic(path, gzip.compress(json.dumps([replace(r.trajectory, fitness=r.fitness).to_json()
+                                                 for r in randoms]).encode()))
+    return randoms
+
+
+def _kept(store, cid: str, source: str) -> list[Reference]:
+    return [Reference(source, float(t.fitness), t) for t in store.trajectories(cid)
+            if t.obs is not None and t.fitness is not None]
+
+
+def _agreement(refs, returns, margin, better, worse) -> tuple[float, int]:
+    """(share of pairs (i in better, j in worse), i clearly fitter, where i gets the higher return; pairs)."""
+    agree = pairs = 0.0
+    for i in better:
+        for j in worse:
+            if refs[i].fitness - refs[j].fitness > margin:
+                pairs += 1
+                scale = max(1.0, abs(returns[i]), abs(returns[j]))
+                diff = returns[i] - returns[j]
+                agree += 1.0 if diff > 1e-9 * scale else 0.5 if abs(diff) <= 1e-9 * scale else 0.0
+    return (agree / pairs if pairs else math.nan), int(pairs)
+
+
+def judge(refs: list[Reference], returns: list[float], margin: float) -> Verdict:
+    """The trajectory preference test on episodes with known fitness and the reward's returns on them:
+    over all clearly ordered pairs, and between the episodes clearly fitter than every random-policy
+    episode and the random ones (the signature of the early-termination hacks: random flailing that
+    ends soon is paid more than the best recorded behaviour)."""
+    n = len(refs)
+    everyone = range(n)
+    randoms = [k for k in everyone if refs[k].source == "random"]
+    ceiling = max((refs[k].fitness for k in randoms), default=math.inf)
+    good = [k for k in everyone if refs[k].fitness > ceiling + margin]
+    overall, pairs = _agreement(refs, returns, margin, everyone, everyone)
+    versus_random, random_pairs = _agreement(refs, returns, margin, good, randoms)
+    rho = _spearman([r.fitness for r in refs], returns)
+    table = [ScreeningRow(r.source, round(r.fitness, 4), r.length, round(ret, 4))
+             for r, ret in sorted(zip(refs, returns), key=lambda x: -x[0].fitness)]
+    wrong_overall = pairs >= MIN_PAIRS and overall <= REJECT_AGREEMENT
+    wrong_vs_random = random_pairs >= MIN_PAIRS and versus_random <= REJECT_AGREEMENT
+    evidence = ScreeningRecord(
+        passed=not (wrong_overall or wrong_vs_random), episodes=n, pairs=pairs,
+        agreement=None if not pairs else round(overall, 3), pairs_vs_random=random_pairs,
+        agreement_vs_random=None if not random_pairs else round(versus_random, 3),
+        spearman=None if rho is None else round(rho, 3), margin=margin, table=table)
+    if evidence.passed:
+        return Verdict(evidence)
+    best = max(range(n), key=lambda k: refs[k].fitness)
+    versus = ""
+    if randoms:
+        beaten = [k for k in randoms if returns[k] > returns[best]]
+        versus = (f"; the fittest episode ({refs[best].source}, fitness {refs[best].fitness:.4g}, "
+                  f"{refs[best].length} steps) gets a return of {returns[best]:.4g}, while "
+                  f"{len(beaten)} of {len(randoms)} random-policy episodes (fitness "
+                  f"{_span([refs[k].fitness for k in randoms])}, {_span([refs[k].length for k in randoms], 'g')} "
+                  f"steps) get more: {_span([returns[k] for k in randoms])}")
+    share, count, which = (versus_random, random_pairs, "an episode clearly fitter than every random-policy one "
+                           "is paired with a random one") if wrong_vs_random else (overall, pairs, "one episode is clearly fitter")
+    summary = (f"its returns rank recorded episodes against their fitness: of {count} pairs where {which}, "
+               f"it pays the fitter one more in only {share:.0%} "
+               f"(Spearman rho between return and fitness {rho if rho is None else f'{rho:.2f}'}){versus}. "
+               f"Trained on it, the agent would learn the worse behaviour (e.g. ending episodes early).")
+    rows = "\n".join(f"  {t.source:<14} fitness {t.fitness:>10.4g}  steps {t.steps:>5}  "
+                     f"return {t.reward_return:>11.4g}" for t in table)
+    reason = f"REJECTED by screening (no training step spent)\n{summary}\n{rows}"
+    return Verdict(evidence, reason)
+
+
+def screen(task: Task, code: str, refs: list[Reference], random_fitness: float | None, limits=None) -> Verdict:
+    """Replays ``code`` on ``refs`` in the sandbox and judges it (see the module doc). A reward that
+    fails on a recorded step is rejected with the error; RewardCodeError is not raised."""
+    from ..errors import RewardCodeError
+    from ..training.replay import replay
+    from ..training.schedule import random_margin
+
+    if len({round(r.fitness, 9) for r in refs}) < 2:
+        return Verdict(ScreeningRecord(passed=True, episodes=len(refs), pairs=0))
+    try:
+        replayed = replay(task, code, [r.trajectory for r in refs], limits=limits)
+    except RewardCodeError as exc:
+        return Verdict(ScreeningRecord(passed=False, episodes=len(refs)),
+                       f"REJECTED by screening (no training step spent)\nthe reward fails on a recorded episode: {exc}")
+    returns = [float(math.fsum(e.rewards)) for e in replayed]
+    return judge(refs, returns, random_margin(random_fitness))
+
+
+def _spearman(x: list[float], y: list[float]) -> float | None:
+    if len(x) < 3:
+        return None
+    rx, ry = _ranks(x), _ranks(y)
+    if np.std(rx) == 0 or np.std(ry) == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _ranks(values: list[float]) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values), dtype=float)
+    for v in set(values):  # ties share their mean rank
+        idx = [i for i, w in enumerate(values) if w == v]
+        ranks[idx] = ranks[idx].mean()
+    return ranks
+
+
+def _span(values: list[float], spec: str = ".4g") -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:{spec}}" if lo == hi else f"{lo:{spec}} to {hi:{spec}}"

@@ -1,0 +1,74 @@
+"""People in the loop: hand edits of candidates become new candidates (checked like any other)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..intake.critic import Critic, Verdict
+from ..errors import ConfigError
+from ..archive.store import PENDING, Candidate, RunStore, write_atomic
+from ..task import Task
+
+if TYPE_CHECKING:
+    from ..intake.screening import Verdict as ScreeningVerdict
+
+log = logging.getLogger(__name__)
+
+
+def next_generation(store: RunStore) -> int:
+    """The generation the loop designs next (where an edit made now is trained)."""
+    return max(store.designed_generations(), default=-1) + 1
+
+
+@dataclass
+class Edit:
+    """What became of a person's edit: the new candidate, or why not and where the code was kept."""
+
+    candidate: Candidate | None
+    verdict: Verdict                           # the critic's
+    draft: Path | None = None                  # a rejected edit's code, kept in the run
+    screening: "ScreeningVerdict | None" = None  # None: not screened (--no-screen, or the critic rejected it)
+
+    @property
+    def report(self) -> str:
+        if self.screening is not None and not self.screening.passed:
+            return self.screening.reason or "rejected by screening"
+        return self.verdict.report()
+
+
+def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: bool = True) -> Edit:
+    """Checks a person's edit of ``parent_id`` like any proposal: the critic, then screening on the run's
+    recorded episodes (unless ``screen`` is False or the run has --no-screen); if both accept it, records
+    it as a new pending candidate ``<parent>e<n>`` (origin "human") trained in the next generation. A
+    rejected edit is kept as a draft file in the run so nothing typed is lost."""
+    parent = store.candidate(parent_id)
+    if code.strip() == parent.code.strip():
+        raise ConfigError(f"the edited code is the same as {parent_id}'s; nothing to record")
+    verdict = Critic(task).check(code)
+    new_id = store.new_id(parent=parent_id, edit=True)
+    screening = _screen(store, task, code) if verdict.accepted and screen and not store.config.get("no_screen") \
+        else None
+    if not verdict.accepted or (screening is not None and not screening.passed):
+        draft = store.root / "edits" / f"{new_id}.draft.py"
+        write_atomic(draft, code)
+        return Edit(None, verdict, draft, screening)
+    candidate = store.add_candidate(next_generation(store), code, "human", parent=parent_id, status=PENDING,
+                                    verdict=verdict.record(),
+                                    notes=f"edited by hand from {parent_id}", candidate_id=new_id)
+    if screening is not None:
+        store.update(candidate.id, result=screening.record())
+        candidate = store.candidate(candidate.id)
+    store.event("edit", {"candidate": candidate.id, "parent": parent_id,
+                         "screened": screening is not None})
+    return Edit(candidate, verdict, None, screening)
+
+
+def _screen(store: RunStore, task: Task, code: str) -> "ScreeningVerdict | None":
+    """Screening on the run's recorded episodes, as the loop screens a proposal (screening.screen_in_run)."""
+    from ..intake.screening import screen_in_run
+
+    return screen_in_run(store, task, code, int(store.config.get("seed") or 0), store.meta("random_fitness"),
+                         log.warning)
