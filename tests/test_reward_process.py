@@ -157,7 +157,9 @@ def test_a_reward_process_that_dies_fails_the_training_and_leaves_nothing(monkey
 
 
 def test_a_reward_process_that_hangs_fails_the_training_after_the_reply_deadline():
-    hostile = "import time\n" + HONEST.replace("    forward =", "    time.sleep(3600)\n    forward =", 1)
+    # it switches off its own process's timer for slow batches: only the learner's deadline is left
+    hostile = "import signal, time\n" + HONEST.replace(
+        "    forward =", "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    time.sleep(3600)\n    forward =", 1)
     started = time.monotonic()
     with pytest.raises(SandboxError) as caught:
         train(hostile, OS_ONLY, reply_seconds=3)
@@ -167,6 +169,19 @@ def test_a_reward_process_that_hangs_fails_the_training_after_the_reply_deadline
 
 
 # --------------------------------------------------------------------------- reward errors, as before
+
+
+def test_an_infinite_loop_in_reward_code_fails_the_training_naming_its_line():
+    code = HONEST.replace("    forward =", "    while next_state.position < 1:\n        pass\n    forward =", 1)
+    started = time.monotonic()
+    with pytest.raises(SandboxError) as caught:
+        train(code, reply_seconds=8)
+    assert caught.value.kind == "RewardCodeError"
+    assert "took more than 4 s on one step's 4 transitions at line 3 (`while next_state.position < 1:`)" \
+        in str(caught.value) or "at line 4 (`pass`)" in str(caught.value)
+    assert "during training" in str(caught.value) and "infinite loop" in str(caught.value)
+    assert time.monotonic() - started < 90
+
 
 
 def test_a_reward_error_fails_the_training_with_the_reward_s_message():

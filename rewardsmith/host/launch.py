@@ -228,7 +228,8 @@ def run_with_reward_process(job: dict, limits: Limits, on_event: Callable[[dict]
     learner_job = {key: value for key, value in job.items() if key != "code"}
     learner_job["reward"] = {"requests": requests_write, "replies": replies_read, "reads": list(reads),
                              "reply_seconds": float(reply_seconds)}
-    reward_job = {"kind": "reward", "code": job["code"], "requests": requests_read, "replies": replies_write}
+    reward_job = {"kind": "reward", "code": job["code"], "requests": requests_read, "replies": replies_write,
+                  "batch_seconds": reply_seconds / 2}
     # a little longer than the learner's: the learner's own end (result or limit) is what ends both
     reward_limits = Limits(wall_seconds=limits.wall_seconds + 30.0, cpu_seconds=limits.for_child()["cpu_seconds"],
                            memory_mb=min(REWARD_PROCESS_MEMORY_MB, limits.memory_mb))

@@ -26,11 +26,12 @@ import os
 import select
 import struct
 import time
+from signal import ITIMER_REAL, setitimer
 
 import numpy as np
 
 from .confine import CpuTimeExceeded
-from .rewardcode import describe_exception, validate
+from .rewardcode import describe_exception, location, reward_line, validate
 from ..errors import RewardCodeError
 from ..task import state_type
 
@@ -215,12 +216,27 @@ class Layout:
 # --------------------------------------------------------------------------- the reward side
 
 
+class BatchTooSlow(BaseException):
+    """Raised in reward code when one batch has used up its time (``RewardServer.seconds``)."""
+
+
+def _too_slow(signum, frame):
+    raise BatchTooSlow()
+
+
 class RewardServer:
     """Calls a loaded reward on transitions and validates each answer (``rewardcode.validate``);
-    a failure of reward code becomes a RewardCodeError with ``describe_exception``'s text."""
+    a failure of reward code becomes a RewardCodeError with ``describe_exception``'s text. With
+    ``seconds``, a batch that takes longer than that (an infinite loop) stops where it is, and the
+    error names the line. (Wall time, not CPU time: it must come before the learner's wait for the
+    answer, wall time too, runs out, however busy the machine.)"""
 
-    def __init__(self, reward, code: str):
-        self.reward, self.code = reward, code
+    def __init__(self, reward, code: str, seconds: float | None = None):
+        self.reward, self.code, self.seconds = reward, code, seconds
+        if seconds:
+            import signal
+
+            signal.signal(signal.SIGALRM, _too_slow)
 
     def call(self, state, action, next_state, where: str):
         """``(total, components)`` of one transition, or RewardCodeError saying what went wrong ``where``."""
@@ -237,6 +253,8 @@ class RewardServer:
         totals, components = [], []
         new = tuple.__new__
         rows = layout.rows(body)
+        if self.seconds:
+            setitimer(ITIMER_REAL, self.seconds)
         try:  # what ``call`` does, once per batch rather than once per transition
             for row in rows:
                 total, comps = validate(reward(new(make, row[:k]), row[k], new(make, row[k + 1:])))
@@ -244,8 +262,16 @@ class RewardServer:
                 components.append(comps)
         except (MemoryError, CpuTimeExceeded):
             raise
+        except BatchTooSlow as exc:
+            raise RewardCodeError(
+                f"compute_reward took more than {self.seconds:g} s on one step's "
+                f"{len(rows)} transitions{location(self.code, reward_line(exc))} {where}; expected well under "
+                f"a millisecond per call. Likely cause: an infinite loop or a loop over a huge range.") from None
         except BaseException as exc:  # noqa: BLE001
             raise RewardCodeError(describe_exception(exc, self.code, where)) from None
+        finally:
+            if self.seconds:
+                setitimer(ITIMER_REAL, 0)
         return totals, components
 
 
@@ -274,7 +300,9 @@ def reward_job(job: dict, emit) -> dict:
         write_frame(replies, b"E", json.dumps({"message": describe_exception(
             exc, code, "while loading the module")}).encode())
         return {"batches": 0}
-    server = RewardServer(reward, code)
+    # half the learner's wait for an answer: an infinite loop is reported, with its line, before the
+    # learner gives up waiting
+    server = RewardServer(reward, code, seconds=float(job.get("batch_seconds") or 30.0))
     emit({"event": "phase", "phase": "computing rewards"})
     layout, names, batches = None, None, 0
     while True:
