@@ -46,7 +46,7 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from rewardsmith.design.designers import Proposal  # noqa: E402
+from rewardsmith.design.base import Proposal  # noqa: E402
 from rewardsmith.loop import EvolveConfig, Evolution  # noqa: E402
 from rewardsmith.archive.selection import evidence_of, picks  # noqa: E402
 from rewardsmith.archive.store import RunStore  # noqa: E402

@@ -45,7 +45,7 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from rewardsmith.design.designers import OfflineDesigner  # noqa: E402
+from rewardsmith.design.offline import OfflineDesigner  # noqa: E402
 from rewardsmith.loop import EvolveConfig, Evolution  # noqa: E402
 from rewardsmith.training.executor import LocalExecutor  # noqa: E402
 from rewardsmith.training.schedule import CutRule, PoolTrainer, episode_noise, random_margin  # noqa: E402

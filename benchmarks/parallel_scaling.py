@@ -24,7 +24,7 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from rewardsmith.design.designers import OfflineDesigner  # noqa: E402
+from rewardsmith.design.offline import OfflineDesigner  # noqa: E402
 from rewardsmith.loop import EvolveConfig, Evolution  # noqa: E402
 from rewardsmith.archive.store import RunStore  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402

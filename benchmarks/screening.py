@@ -27,7 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from rewardsmith.design.designers import OfflineDesigner  # noqa: E402
+from rewardsmith.design.offline import OfflineDesigner  # noqa: E402
 from rewardsmith.loop import Evolution, EvolveConfig  # noqa: E402
 from rewardsmith.intake.screening import references, screen  # noqa: E402
 from rewardsmith.archive.store import RunStore  # noqa: E402

@@ -283,9 +283,8 @@ def _given_settings(params: dict) -> dict:
 @_setting_options
 def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **params):
     """The main job: evolves reward functions for a task and keeps the best."""
-    from .design.designers import LLMDesigner, OfflineDesigner
+    from .design.base import default_designer, designer_plugin
     from .loop import EvolveConfig, Evolution, default_run_dir
-    from .design.prompting import Prompts
     from .archive.store import RunStore
     from .task import load_task, load_task_file
     from .output.view import LiveView
@@ -315,8 +314,8 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
         task = load_task(task_name)
         settings["model"], settings["api_base"] = resolve_model(settings.get("model"), settings.get("api_base"))
         if "designer" not in settings:
-            settings["designer"] = "llm" if settings["model"] else "offline"
-            if settings["designer"] == "offline":
+            settings["designer"] = default_designer(has_model=bool(settings["model"]))
+            if not designer_plugin(settings["designer"]).needs_model:
                 err.print("[yellow]no model configured (--model or REWARDSMITH_MODEL): using the offline designer "
                           "(mutation of the human baseline; no network)[/]")
         config = EvolveConfig(task=task.name, **settings)
@@ -325,10 +324,7 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
         store = RunStore.create(Path(out) if out else default_run_dir(task.name), config.to_dict(), task.path)
     ref = {}
     client = _llm_client(config, store, ref) if config.model else None
-    if config.designer == "llm":
-        chosen_designer = LLMDesigner(client, Prompts(config.prompts), env_source=config.env_source)
-    else:
-        chosen_designer = OfflineDesigner()
+    chosen_designer = designer_plugin(config.designer).make(config, client)
     page = None
     if serve_page:
         from .people.web.server import PageServer

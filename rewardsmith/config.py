@@ -12,8 +12,9 @@ import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from .host.confinement import SANDBOX_HELP, SANDBOX_MODES
+from .design.base import designer_plugin, designers
 from .errors import ConfigError
+from .host.confinement import SANDBOX_HELP, SANDBOX_MODES
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class EvolveConfig:
     """Everything that defines a run (stored as config.json; --resume reads it back)."""
 
     task: str = setting(help="The task's name.", option=False)
-    designer: str = setting("offline", choices=("llm", "offline"),
+    designer: str = setting("offline", choices=tuple(designers()),
                             help="llm when a model is configured, else offline (AST mutation, no network).")
     model: str | None = setting(None, optional=True, resumable=True,
                                 help="litellm model string, e.g. openai/gpt-4o-mini (default: $REWARDSMITH_MODEL).")
@@ -152,8 +153,8 @@ class EvolveConfig:
         """Checks every setting against its declaration, then the rules that involve several."""
         for f in fields(self):
             declaration(f.name).check(f.name, getattr(self, f.name))
-        if self.designer == "llm" and not self.model:
-            raise ConfigError("the LLM designer needs --model (or REWARDSMITH_MODEL)")
+        if designer_plugin(self.designer).needs_model and not self.model:
+            raise ConfigError(f"the {designer_plugin(self.designer).title} needs --model (or REWARDSMITH_MODEL)")
         if self.executor != "ray" and self.ray_address:
             raise ConfigError("--ray-address needs --executor ray")
         if self.executor == "ray":
@@ -169,7 +170,7 @@ class EvolveConfig:
             allowed = ", ".join(option_name(f.name) for f in fields(self) if declaration(f.name).resumable)
             raise ConfigError(f"{', '.join(map(option_name, fixed))}: fixed when the run started; a resumed run "
                               f"may change only {allowed}")
-        if changes.get("model") and self.designer != "llm":
+        if changes.get("model") and not designer_plugin(self.designer).needs_model:
             raise ConfigError(f"--model: this run uses the {self.designer} designer; start a new run with --model")
         iterations = changes.get("iterations")
         if iterations is not None and iterations < self.iterations:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .config import EvolveConfig  # noqa: F401 - the loop's settings; importable from here too
 from .intake.critic import Critic
-from .design.designers import DesignContext, Proposal
+from .design.base import DesignContext, Proposal
 from .errors import LLMError, TrainingError
 from .host.launch import Limits
 from .archive.records import Analysis, CandidateResult, Confirmation, HalvingRecord, Snapshot, Timings

@@ -94,7 +94,7 @@ def test_every_consumer_names_the_final_scorings_best_not_the_luckiest_search_se
     assert page.count('<tr class="best">') == 1
     assert f"{solid.id} ★ best" in page and f"{lucky.id} ★" not in page
 
-    from rewardsmith.design.designers import LLMDesigner
+    from rewardsmith.design.llm_designer import LLMDesigner
     from rewardsmith.loop import EvolveConfig, Evolution
     from rewardsmith.design.prompting import Prompts
 

@@ -342,7 +342,7 @@ class SeededExecutor:
 
 
 def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_seed(tmp_path):
-    from rewardsmith.design.designers import OfflineDesigner
+    from rewardsmith.design.offline import OfflineDesigner
     from rewardsmith.loop import CONFIRM_SEED_OFFSET, EvolveConfig, Evolution
     from rewardsmith.archive.selection import prompt_best
     from rewardsmith.task import load_task_file
@@ -379,7 +379,7 @@ def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_se
     assert store.candidate(solid.id).result.confirmation.confirmed is True
     assert evolution.context(3).best.id == solid.id == prompt_best(store).id
     # the prompt's "best so far" is the mean of its two seeds (0.8 and 0.7), not the search seed's 0.8
-    from rewardsmith.design.designers import LLMDesigner
+    from rewardsmith.design.llm_designer import LLMDesigner
     from rewardsmith.design.prompting import Prompts
 
     prompt = LLMDesigner(client=None, prompts=Prompts()).messages_for(evolution.context(3))[-1]["content"]

@@ -5,7 +5,8 @@ import random
 import pytest
 
 from rewardsmith.intake.critic import static_findings
-from rewardsmith.design.designers import DesignContext, OfflineDesigner
+from rewardsmith.design.base import DesignContext
+from rewardsmith.design.offline import OfflineDesigner
 from rewardsmith.design.mutate import (component_variables, crossover, drop_component, rescale_component,
                                 rescale_constant)
 from rewardsmith.archive.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
@@ -121,7 +122,7 @@ def test_offline_designer_proposes_distinct_valid_children_guided_by_statistics(
 
 
 def test_the_analyzers_component_shares_guide_the_designer_over_the_last_snapshots():
-    from rewardsmith.design.designers import _component_stats
+    from rewardsmith.design.offline import _component_stats
 
     # the last training snapshot says progress dominates; the evaluation episodes the analyzer measured say effort
     best = _candidate("c1", PARENT, 1.0, {"progress": {"final": 100.0, "series": [90.0, 100.0]},
@@ -141,7 +142,7 @@ def test_the_analyzers_component_shares_guide_the_designer_over_the_last_snapsho
 
 
 def test_iteration_prompt_shows_feedback_beside_or_instead_of_the_reflection():
-    from rewardsmith.design.designers import LLMDesigner
+    from rewardsmith.design.llm_designer import LLMDesigner
     from rewardsmith.design.prompting import Prompts
 
     task = load_task("mountaincar-reach")

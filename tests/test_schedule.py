@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rewardsmith.training import executor as executor_module
-from rewardsmith.design.designers import OfflineDesigner
+from rewardsmith.design.offline import OfflineDesigner
 from rewardsmith.loop import EvolveConfig, Evolution
 from rewardsmith.training.executor import LocalExecutor
 from rewardsmith.archive.records import EpisodeSummary, Snapshot

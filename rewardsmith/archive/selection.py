@@ -95,8 +95,12 @@ def contenders(config: dict) -> tuple[str, ...]:
 
 
 def baseline_competes(config: dict) -> bool:
-    """Whether the human baseline can be the run's best: only with the offline designer."""
-    return config.get("designer") == "offline"
+    """Whether the human baseline can be the run's best: only where it is the designer's seed (the offline
+    designer's)."""
+    from ..design.base import designer_plugin
+
+    plugin = designer_plugin(config.get("designer"))
+    return bool(plugin and plugin.baseline_competes)
 
 
 def run_pick(store) -> Pick | None:

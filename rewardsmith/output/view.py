@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..archive.store import Candidate, RunStore, budget_fraction
+from ..design.base import designer_plugin
 from ..untrusted import printable  # noqa: F401 - the one escaping of untrusted text, used here and by the CLI
 
 _STYLE = {"scored": "green", "rejected": "red", "failed": "red", "training": "yellow", "pending": "cyan"}
@@ -166,7 +167,9 @@ class LiveView:
         return None
 
     def _designer(self):
-        return "model" if self.store.config.get("designer") == "llm" else "offline designer"
+        name = self.store.config.get("designer")
+        plugin = designer_plugin(name)
+        return plugin.label if plugin else f"{name} designer"
 
 
 def show_run(store: RunStore, console: Console) -> None:

@@ -1,49 +1,19 @@
-"""Designers propose reward code: the LLM designer (via litellm) and the offline designer (mutation).
+"""The offline designer: evolves the baseline and the archive's best by AST mutation (no network).
 
-Both take a ``DesignContext`` (the archive, the best candidate with its reflection, last generation's
-failures, feedback, human edits) and give ``Proposal``s; the loop sends each through the same critic,
-training and records. Only the LLM designer can repair a rejected proposal.
+Like every designer it takes a ``DesignContext`` (the archive, the best candidate with its reflection,
+last generation's failures, feedback, human edits) and gives ``Proposal``s (design/base.py).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 
 from ..analysis.components import DOMINANT_SHARE, magnitude_shares
-from ..errors import LLMError
+from ..archive.candidates import Candidate, code_hash
+from .base import DesignContext, DesignerPlugin, Proposal
 from .mutate import component_variables, crossover, drop_component, rescale_component, rescale_constant
-from ..archive.store import Candidate, code_hash
 
 FLAT_SPREAD = 0.05      # a component whose training series moves less than 5 % of its size is "flat"
-
-
-@dataclass
-class Proposal:
-    """A reward the designer offers, with where it came from."""
-
-    code: str
-    origin: str                 # llm | offline | baseline | repair | human
-    parent: str | None = None
-    notes: str = ""
-    messages: list = field(default_factory=list)  # the prompt the code answered (for repairs)
-
-
-@dataclass
-class DesignContext:
-    task: object
-    generation: int
-    samples: int
-    timesteps: int
-    archive: list[Candidate]
-    best: Candidate | None      # the run's best by selection.run_pick
-    baseline: Candidate | None
-    failures: list[Candidate]
-    feedback: list[dict]
-    human_edits: list[Candidate]
-    seed: int = 0
-    reflection: bool = True     # False: human feedback replaces the automatic reflection in the prompt
-    best_score: object = None   # selection.Pick: the score that makes ``best`` the best (None: its own)
 
 
 class OfflineDesigner:
@@ -138,66 +108,5 @@ def _component_stats(candidate: Candidate) -> dict[str, dict]:
     return out
 
 
-class LLMDesigner:
-    """Asks a language model for reward code (Eureka-style prompts), and for repairs."""
-
-    name = "llm"
-
-    def __init__(self, client, prompts, env_source: bool = False):
-        self.client = client
-        self.prompts = prompts
-        self.env_source = env_source
-        self._initial = None
-
-    def _base_messages(self, ctx: DesignContext) -> list[dict]:
-        if self._initial is None:
-            self._initial = self.prompts.initial(ctx.task, ctx.timesteps, self.env_source)
-        return [{"role": "system", "content": self.prompts.system()},
-                {"role": "user", "content": self._initial}]
-
-    def messages_for(self, ctx: DesignContext) -> list[dict]:
-        messages = self._base_messages(ctx)
-        if ctx.generation == 0 and not (ctx.best or ctx.feedback or ctx.human_edits):
-            return messages
-        if ctx.best is not None:
-            messages.append({"role": "assistant", "content": f"```python\n{ctx.best.code.strip()}\n```"})
-        from ..archive.selection import evidence_of
-
-        score = ctx.best_score if ctx.best_score is not None else evidence_of(ctx.best) if ctx.best else None
-        best = {"best_fitness": score.fitness, "best_seeds": score.seeds} if score else {}
-        messages.append({"role": "user", "content": self.prompts.iteration(
-            ctx.task, best=ctx.best, **best, failures=ctx.failures, feedback=ctx.feedback,
-            human_edits=ctx.human_edits, show_reflection=ctx.reflection,
-            baseline_fitness=None)})
-        return messages
-
-    def propose(self, ctx: DesignContext) -> list[Proposal]:
-        from .llm import extract_code
-
-        messages = self.messages_for(ctx)
-        replies = self.client.complete(messages, n=ctx.samples, purpose=f"design g{ctx.generation}",
-                                       seed=ctx.seed * 1000 + ctx.generation)
-        proposals = []
-        for reply in replies:
-            parent = ctx.best.id if ctx.best is not None else None
-            try:
-                code = extract_code(reply.text)
-                notes = ""
-            except LLMError as exc:
-                code, notes = reply.text or "", f"no code in the reply: {exc}"
-            proposals.append(Proposal(code, "llm", parent=parent, notes=notes, messages=messages))
-        return proposals
-
-    def repair(self, proposal: Proposal, report: str) -> Proposal | None:
-        from .llm import extract_code
-
-        messages = list(proposal.messages) + [
-            {"role": "assistant", "content": f"```python\n{proposal.code.strip()}\n```"},
-            {"role": "user", "content": self.prompts.repair(report)},
-        ]
-        reply = self.client.complete(messages, n=1, purpose="repair", seed=int(code_hash(proposal.code)[:8], 16))[0]
-        try:
-            code = extract_code(reply.text)
-        except LLMError as exc:
-            return Proposal(reply.text or "", "repair", notes=f"no code in the reply: {exc}", messages=messages)
-        return Proposal(code, "repair", notes="repair after the critic's rejection", messages=messages)
+DESIGNER = DesignerPlugin("offline", lambda config, client: OfflineDesigner(), baseline_competes=True,
+                          title="offline designer", label="offline designer")

@@ -1,0 +1,40 @@
+"""The designer registry: the built-ins join it the way a third party's designer would."""
+
+import sys
+import types
+from types import SimpleNamespace
+
+from rewardsmith.design import base
+from rewardsmith.design.base import DesignerPlugin, Proposal, default_designer, designer_plugin, designers
+from rewardsmith.design.llm_designer import LLMDesigner
+from rewardsmith.design.offline import OfflineDesigner
+
+
+def test_the_built_in_designers_are_registered_with_what_the_rest_needs_to_know():
+    assert list(designers()) == ["llm", "offline"]
+    assert designer_plugin("llm").needs_model and not designer_plugin("llm").baseline_competes
+    assert designer_plugin("offline").baseline_competes and not designer_plugin("offline").needs_model
+    assert isinstance(designer_plugin("offline").make(None, None), OfflineDesigner)
+    assert default_designer(has_model=True) == "llm" and default_designer(has_model=False) == "offline"
+    assert designer_plugin("nobody") is None and LLMDesigner.name == "llm"
+
+
+def test_a_designer_installed_through_the_entry_point_group_is_offered(monkeypatch):
+    module = types.ModuleType("third_party_designer")
+
+    class Constant:
+        name = "constant"
+
+        def propose(self, ctx):
+            return [Proposal("def compute_reward(state, action, next_state):\n    return 0.0, {}\n", "constant")]
+
+        def repair(self, proposal, report):
+            return None
+
+    module.DESIGNER = DesignerPlugin("constant", lambda config, client: Constant(), title="constant designer")
+    monkeypatch.setitem(sys.modules, "third_party_designer", module)
+    monkeypatch.setattr(base, "entry_points", lambda group: [SimpleNamespace(value="third_party_designer")]
+                        if group == "rewardsmith.designers" else [])
+    monkeypatch.setattr(base, "_registry", {})
+    assert list(designers()) == ["llm", "offline", "constant"]
+    assert designer_plugin("constant").make(None, None).propose(None)[0].origin == "constant"
