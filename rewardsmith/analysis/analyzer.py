@@ -20,7 +20,7 @@ import numpy as np
 
 from .components import dominant_component, magnitude_shares
 from ..errors import ConfigError, LLMError
-# Analysis and Finding live in records.py (the store reads them); importable from here too
+# Analysis and Finding live in archive/records/ (the store reads them); importable from here too
 from ..archive.records import (ActionStats, Analysis, ComponentAnalysis, ComponentCurve,  # noqa: F401
                       EpisodeAnalysis, EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, Finding,
                       TrainingCurves, Trajectory)

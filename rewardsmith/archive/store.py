@@ -24,13 +24,10 @@ shows and resumes; one written by a newer release is refused with a clear error.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import RunStoreError

@@ -1,0 +1,26 @@
+"""The records that pass between stages: what the critic judged, what training reports, what evaluation
+measured, what each successive-halving leg left and what halving decided (for a pool and for each
+candidate), what screening judged, what the archive keeps of a scored candidate and how long it trained,
+and what final scoring concluded.
+
+Inside the program these are dataclasses read by attribute. They become JSON only at an edge: a
+sandboxed child's output (checked field by field in ``trainer.py`` / ``untrusted.py`` before a record is
+built), a Ray worker's reply, the run store's JSON columns and meta (a candidate's ``verdict``,
+``result``, ``analysis`` and ``timings``, a halving leg's outcome and result, a final-scoring seed's
+result, the meta ``final``) and the ``halving_decision`` event. ``to_json`` gives exactly the JSON the
+release before these records wrote (same keys, same order; release 0.1.0 put a snapshot's "elapsed" and
+an episode's "return" elsewhere), and ``from_json`` reads what any release stored; a stored value that
+lacks a field is a RunStoreError naming it. These records import nothing of the rest of rewardsmith but
+``errors``, so every stage (and the store) can use them.
+
+
+One module per stage's records (training, verdict, halving, kept, analysis, final) and one codec; all
+are importable from here.
+"""
+
+from .training import Snapshot, EpisodeSummary, SeedResult, Trajectory  # noqa: F401
+from .verdict import ComponentStats, ProbeStats, CriticVerdict  # noqa: F401
+from .halving import Leg, RungDecision, HalvingDecision, HalvingRecord  # noqa: F401
+from .kept import ComponentTrend, Confirmation, Timings, ScreeningRow, ScreeningRecord, CandidateResult  # noqa: F401
+from .analysis import Finding, EvaluationMeans, ActionStats, TrainingCurves, FieldPath, EpisodeAnalysis, ComponentCurve, ComponentAnalysis, FieldSummary, Analysis  # noqa: F401
+from .final import FinalEntry, FinalRun, FinalSummary  # noqa: F401

@@ -1,0 +1,188 @@
+"""What the archive keeps of a candidate: its result (screening, halving, confirmation), its timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import RunStoreError
+from .codec import _need, _Plain
+from .halving import HalvingRecord
+from .training import SeedResult
+
+
+@dataclass(frozen=True)
+class ComponentTrend:
+    """One reward component over training: its mean per step at each snapshot (averaged over seeds;
+    NaN where no seed had one) and at the last."""
+
+    series: list[float]
+    final: float
+
+    def to_json(self) -> dict:
+        return {"series": list(self.series), "final": self.final}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ComponentTrend":
+        return cls(series=list(data.get("series") or []) if isinstance(data, dict) else [],
+                   final=_need(data, "final", "a stored component summary"))
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A second seed at the same budget for the designer's best so far (evolve.Evolution._confirm):
+    its fitness (None if that training failed), the search fitness, and their mean; for a challenger
+    also whom it was measured against and whether its advantage held."""
+
+    seed: int
+    fitness: float | None
+    search_fitness: float | None
+    mean: float | None
+    against: str | None = None
+    against_mean: float | None = None
+    confirmed: bool | None = None
+
+    def to_json(self) -> dict:
+        out = {"seed": self.seed, "fitness": self.fitness, "search_fitness": self.search_fitness, "mean": self.mean}
+        if self.against is not None:
+            out.update(against=self.against, against_mean=self.against_mean, confirmed=self.confirmed)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Confirmation":
+        what = "a stored confirmation"
+        return cls(seed=_need(data, "seed", what), fitness=data.get("fitness"),
+                   search_fitness=data.get("search_fitness"), mean=data.get("mean"), against=data.get("against"),
+                   against_mean=data.get("against_mean"), confirmed=data.get("confirmed"))
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How long a scored candidate's training took (``Candidate.timings``), summed over its seeds: wall
+    time as the executor saw it (start-up, training and evaluation), training time alone, and the mean
+    training speed in env steps per second. Runs before release 0.1.0 kept only the wall time of a
+    failed training (the others None, and left out of the stored object)."""
+
+    wall_seconds: float
+    train_seconds: float | None = None
+    steps_per_second: float | None = None
+
+    def to_json(self) -> dict:
+        out = {"wall_seconds": self.wall_seconds}
+        if self.train_seconds is not None:
+            out["train_seconds"] = self.train_seconds
+        if self.steps_per_second is not None:
+            out["steps_per_second"] = self.steps_per_second
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Timings":
+        what = "a stored candidate's timings"
+        return cls(wall_seconds=_need(data, "wall_seconds", what), train_seconds=data.get("train_seconds"),
+                   steps_per_second=data.get("steps_per_second"))
+
+
+@dataclass(frozen=True)
+class ScreeningRow(_Plain):
+    """One recorded episode screening judged on, as the verdict's table shows it: where it came from
+    ("random", "baseline c0", a candidate's id), its fitness, its length and the reward's return on it
+    (stored as "return")."""
+
+    WHAT = "a stored screening table row"
+    KEYS = {"reward_return": "return"}
+
+    source: str
+    fitness: float
+    steps: int
+    reward_return: float
+
+
+@dataclass(frozen=True)
+class ScreeningRecord:
+    """What screening judged a reward on (screening.py; ``CandidateResult.screening``): whether it
+    passed, how many recorded episodes, and, when it was judged by the preference test, the clearly
+    ordered pairs and the share it ranks right (overall and against the random policy's episodes; None
+    with no such pair), the Spearman rho of return against fitness, the fitness margin a pair needs and
+    the table of episodes. ``table`` is None when it was not judged: fewer than two distinct fitnesses
+    (``pairs`` 0), or the reward failed on a recorded episode (``pairs`` None)."""
+
+    passed: bool
+    episodes: int
+    pairs: int | None = None
+    agreement: float | None = None
+    pairs_vs_random: int | None = None
+    agreement_vs_random: float | None = None
+    spearman: float | None = None
+    margin: float | None = None
+    table: list[ScreeningRow] | None = None
+
+    JUDGED = ("agreement", "pairs_vs_random", "agreement_vs_random", "spearman", "margin")
+
+    def to_json(self) -> dict:
+        out = {"passed": self.passed, "episodes": self.episodes}
+        if self.pairs is not None:
+            out["pairs"] = self.pairs
+        if self.table is not None:
+            out.update({key: getattr(self, key) for key in self.JUDGED})
+            out["table"] = [row.to_json() for row in self.table]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ScreeningRecord":
+        what = "a stored screening verdict"
+        passed, episodes = _need(data, "passed", what), _need(data, "episodes", what)
+        if "table" not in data:
+            return cls(passed=passed, episodes=episodes, pairs=data.get("pairs"))
+        return cls(passed=passed, episodes=episodes, pairs=_need(data, "pairs", what),
+                   **{key: _need(data, key, what) for key in cls.JUDGED},
+                   table=[ScreeningRow.from_json(row) for row in data["table"]])
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """What the archive keeps of a candidate's training (``Candidate.result``): each seed's result
+    (without trajectories, checkpoint and log, which live in files), each component's trend, the
+    fraction of the search budget its fitness was measured at, and, when they happened, its screening
+    verdict and evidence, its successive-halving record (rung scores and decisions) and its
+    confirmation seed. A candidate rejected by screening has only
+    ``budget_fraction`` (0) and ``screening``."""
+
+    runs: list[SeedResult] | None = None
+    components: dict[str, ComponentTrend] | None = None
+    screening: ScreeningRecord | None = None
+    budget_fraction: float | None = None
+    halving: HalvingRecord | None = None
+    confirmation: Confirmation | None = None
+
+    STORED_RUN_FIELDS_LEFT_OUT = ("trajectories", "checkpoint", "log_tail")
+
+    def to_json(self) -> dict:
+        out = {}
+        if self.runs is not None:
+            out["runs"] = [r.to_json(leave_out=self.STORED_RUN_FIELDS_LEFT_OUT) for r in self.runs]
+        if self.components is not None:
+            out["components"] = {name: c.to_json() for name, c in self.components.items()}
+        if self.runs is None and self.budget_fraction is not None:
+            out["budget_fraction"] = self.budget_fraction  # an untrained candidate's row began with it
+        if self.screening is not None:
+            out["screening"] = self.screening.to_json()
+        if self.runs is not None and self.budget_fraction is not None:
+            out["budget_fraction"] = self.budget_fraction
+        if self.halving is not None:
+            out["halving"] = self.halving.to_json()
+        if self.confirmation is not None:
+            out["confirmation"] = self.confirmation.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CandidateResult":
+        if not isinstance(data, dict):
+            raise RunStoreError(f"a stored candidate result is a {type(data).__name__}; expected a JSON object")
+        runs, components, confirmation = data.get("runs"), data.get("components"), data.get("confirmation")
+        screening, halving = data.get("screening"), data.get("halving")
+        return cls(runs=None if runs is None else [SeedResult.from_json(r) for r in runs],
+                   components=None if components is None else
+                   {name: ComponentTrend.from_json(c) for name, c in components.items()},
+                   screening=None if screening is None else ScreeningRecord.from_json(screening),
+                   budget_fraction=data.get("budget_fraction"),
+                   halving=None if halving is None else HalvingRecord.from_json(halving),
+                   confirmation=None if confirmation is None else Confirmation.from_json(confirmation))
