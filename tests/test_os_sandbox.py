@@ -616,11 +616,11 @@ def test_a_huge_message_is_a_protocol_error_not_a_crash():
 
 PARENT_MEMORY = '''
 import json, resource, sys
-from rewardsmith.host import launch
+from rewardsmith.host import launch, pipe
 from rewardsmith.host.confinement import Layers
 from rewardsmith.errors import SandboxError
 if sys.argv[1] == "unbounded":  # the control: the line is parsed, as before issue 18
-    launch.MAX_PARSED = 1 << 40
+    pipe.MAX_PARSED = 1 << 40
 code = """
 import os, time
 line = b"[" + b"{},{}," * ((12 << 20) // 6) + b"{}]\\\\n"   # 12 MB of empty objects in one line

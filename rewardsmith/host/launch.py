@@ -12,9 +12,9 @@ The parent cannot be hung or crashed by what it starts: every wait has a deadlin
 process tree is gone when ``run_job`` returns (the pid namespace dies with it), scratch removal never
 follows a link, recurses or raises and is linear and bounded in time (``scratch``), and child and parent
 speak JSON lines of bounded number over a private pipe, each bounded in size and in what it would parse
-into before it is parsed (``parsed_size``); the parent never unpickles anything, and any other message
+into before it is parsed (``pipe.parsed_size``); the parent never unpickles anything, and any other message
 is a protocol error. Anything the child prints is kept as a bounded log tail, shown quoted; a job that
-dies is told apart (filter, CPU, memory) from the kernel's count of its CPU time and memory (``_Usage``).
+dies is told apart (filter, CPU, memory) from the kernel's count of its CPU time and memory (``process.Usage``).
 """
 
 from __future__ import annotations
@@ -29,13 +29,16 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Callable
 
 from .confinement import Layers, bubblewrap_argv, bubblewrap_problem, sandbox_mode, seccomp_problem
 from ..errors import SandboxError, SandboxUnavailable
+from .pipe import MAX_EVENT_LINE, MAX_EVENTS, MAX_MESSAGE, MAX_PARSED, Protocol, parsed_size  # noqa: F401
+from .process import (KILL_WAIT_S, Limits, Usage, exit_error, kill_tree, log_tail_text,  # noqa: F401
+                      namespace_init, reap, timeout_error)
 from .scratch import make_scratch, remove_tree, sweep_orphaned_scratch  # noqa: F401 - part of this API
-from ..untrusted import child_message, quoted
+from ..untrusted import child_message
 
 log = logging.getLogger(__name__)
 
@@ -45,27 +48,6 @@ _ENV_ALLOW = (
     "VIRTUAL_ENV", "PYTHONPATH", "DISPLAY", "PYGLFW_LIBRARY",
 )
 _LOG_TAIL = 16_384
-MAX_MESSAGE = 32 << 20    # bytes of the one line that may be long, the result (a trained policy and
-#                           its checkpoint are base64 text: a few MB for big MLPs)
-MAX_EVENT_LINE = 1 << 20  # bytes of any other line (progress and phase messages are a few hundred)
-MAX_PARSED = 96 << 20     # estimated bytes of the Python objects one line may become (``parsed_size``)
-MAX_EVENTS = 20_000       # progress and phase messages per job; training sends a few dozen
-_MAX_ERROR_TEXT = 8_000   # characters of a child's error message kept
-_KILL_WAIT_S = 10.0       # after SIGKILL, how long to wait for the kernel to tear the job down
-
-
-@dataclass
-class Limits:
-    """Resource limits of one sandboxed job."""
-
-    wall_seconds: float = 60.0
-    cpu_seconds: float | None = None  # default: the wall limit
-    memory_mb: int = 2048
-
-    def for_child(self) -> dict:
-        data = asdict(self)
-        data["cpu_seconds"] = self.cpu_seconds or self.wall_seconds
-        return data
 
 
 @functools.cache
@@ -192,10 +174,10 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
     namespace = None
     try:
         if info_read is not None:
-            namespace = _namespace_init(info_read, proc.pid)
+            namespace = namespace_init(info_read, proc.pid)
         return _collect(proc, read_fd, json.dumps(payload).encode(), limits, on_event, token)
     finally:
-        _kill(proc, namespace)
+        kill_tree(proc, namespace)
         os.close(read_fd)
         if info_read is not None:
             os.close(info_read)
@@ -278,7 +260,7 @@ def run_with_reward_process(job: dict, limits: Limits, on_event: Callable[[dict]
     except SandboxError as exc:
         if exc.kind != "reward_process":
             raise
-        thread.join(timeout=_KILL_WAIT_S)  # it ended: its own error says why
+        thread.join(timeout=KILL_WAIT_S)  # it ended: its own error says why
         reason = state["outcome"]
         if isinstance(reason, SandboxError) and reason.kind != "reward_process":
             raise SandboxError(f"the reward process failed: {reason}", kind=reason.kind) from exc
@@ -296,160 +278,10 @@ def _remove_scratch(scratch: str) -> None:
                     "the next run's sweep retries", scratch, len(problems), problems[0])
 
 
-def _kill(proc: subprocess.Popen, namespace: int | None) -> None:
-    """Kills the job's whole process tree and waits (bounded) until the kernel has torn it down.
-    ``namespace``: a pidfd of the init of the job's pid namespace (under bubblewrap), else None."""
-    try:  # even when the leader has exited: the rest of its group may not have
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if namespace is not None:
-        try:
-            signal.pidfd_send_signal(namespace, signal.SIGKILL)
-        except OSError:
-            pass
-    try:
-        proc.wait(timeout=_KILL_WAIT_S)
-    except subprocess.TimeoutExpired:  # pragma: no cover - an unkillable (D-state) process
-        log.warning("sandbox process %d did not die within %.0f s of SIGKILL", proc.pid, _KILL_WAIT_S)
-    if namespace is not None:
-        # bubblewrap may exit before its init has; the init exits only after the kernel has killed
-        # and reaped every process in its namespace, and only then is its pidfd readable
-        with selectors.DefaultSelector() as wait:
-            wait.register(namespace, selectors.EVENT_READ)
-            if not wait.select(timeout=_KILL_WAIT_S):  # pragma: no cover
-                log.warning("the sandbox's pid namespace outlived SIGKILL by %.0f s", _KILL_WAIT_S)
-        os.close(namespace)
-
-
-def _namespace_init(info_fd: int, bubblewrap_pid: int) -> int | None:
-    """A pidfd of the init of the job's pid namespace, from bubblewrap's ``--info-fd`` JSON (written
-    before the job's code starts); None if bubblewrap says nothing within a few seconds or names a
-    process that is not its child."""
-    text = b""
-    deadline = time.monotonic() + _KILL_WAIT_S
-    with selectors.DefaultSelector() as wait:
-        wait.register(info_fd, selectors.EVENT_READ)
-        while len(text) < 4096:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not wait.select(timeout=remaining):
-                return None
-            chunk = os.read(info_fd, 4096)
-            text += chunk
-            try:
-                pid = json.loads(text).get("child-pid")
-                break
-            except (ValueError, AttributeError):
-                if not chunk:
-                    return None
-    if not isinstance(pid, int) or pid <= 1:
-        return None
-    try:
-        pidfd = os.pidfd_open(pid)
-        with open(f"/proc/{pid}/stat") as stat:  # field 4, after the parenthesised name: the parent
-            parent = int(stat.read().rpartition(")")[2].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    if parent != bubblewrap_pid:
-        os.close(pidfd)
-        return None
-    return pidfd
-
-
-class _Protocol:
-    """The parent's side of one job's protocol: bounded lines, bounded counts, typed messages."""
-
-    def __init__(self, token: str, on_event):
-        self.token, self.on_event = token, on_event
-        self.buffer = bytearray()
-        self.result, self.error, self.phase, self.events = None, None, "starting", 0
-        self.long_line = False  # whether a line longer than MAX_EVENT_LINE came (only the result may)
-
-    def feed(self, chunk: bytes) -> None:
-        """Takes bytes from the protocol pipe; raises SandboxError(kind=protocol) on a violation."""
-        start = len(self.buffer)
-        self.buffer += chunk
-        newline = self.buffer.find(b"\n", start)
-        while newline >= 0:
-            if newline == len(self.buffer) - 1:  # the usual case: the line ends the chunk, no copy
-                line, self.buffer = self.buffer, bytearray()
-                del line[-1]
-            else:
-                line = self.buffer[:newline]
-                del self.buffer[:newline + 1]
-            self._message(line)
-            newline = self.buffer.find(b"\n")
-        if len(self.buffer) > MAX_MESSAGE:
-            raise _violation(f"a message longer than {MAX_MESSAGE >> 20} MB")
-
-    def _message(self, line: bytearray) -> None:
-        if self.result is not None or self.error is not None:
-            raise _violation("more messages after its result")
-        # bounded before it is parsed: a line of ``[{},{},...]`` becomes 20 times its size in objects
-        if len(line) > MAX_EVENT_LINE and self.long_line:
-            raise _violation(f"a second message longer than {MAX_EVENT_LINE >> 20} MB (only its result may be)")
-        self.long_line = self.long_line or len(line) > MAX_EVENT_LINE
-        estimate = parsed_size(line)
-        if estimate > MAX_PARSED:
-            raise _violation(f"a message that would take about {estimate >> 20} MB to read (at most "
-                             f"{MAX_PARSED >> 20} MB: too many items or nested containers)")
-        try:
-            text = line.decode()
-            del line  # only the text and what it becomes stay alive while it is parsed
-            message = json.loads(text)
-        except (ValueError, RecursionError):
-            raise _violation("a line that is not JSON") from None
-        if not isinstance(message, dict) or not isinstance(message.get("token"), str) \
-                or not secrets.compare_digest(message.pop("token"), self.token):
-            raise _violation("a message without this job's token")
-        kind = message.get("event")
-        if self.long_line and kind not in ("result", "error"):
-            raise _violation(f"a {str(kind)[:40]!r} message longer than {MAX_EVENT_LINE >> 20} MB")
-        if kind == "result":
-            if not isinstance(message.get("result"), dict):
-                raise _violation(f"a result of type {type(message.get('result')).__name__} (expected an object)")
-            self.result = message["result"]
-            return
-        if kind == "error":
-            text, error_kind = message.get("message"), message.get("kind", "crash")
-            if not isinstance(text, str) or not isinstance(error_kind, str) or len(error_kind) > 64:
-                raise _violation("an error message that is not text")
-            self.error = (error_kind, text[:_MAX_ERROR_TEXT])
-            return
-        self.events += 1
-        if self.events > MAX_EVENTS:
-            raise _violation(f"more than {MAX_EVENTS} progress messages")
-        if kind == "phase":
-            if not isinstance(message.get("phase"), str):
-                raise _violation("a phase that is not text")
-            self.phase = message["phase"][:200]
-        elif not isinstance(kind, str):
-            raise _violation("a message without an event name")
-        elif self.on_event is not None:
-            try:
-                self.on_event(message)
-            except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
-                raise _violation(f"a malformed {kind[:40]!r} message ({type(exc).__name__}: "
-                                 f"{str(exc)[:200]})") from exc
-
-
-def parsed_size(line: bytes | bytearray) -> int:
-    """An upper estimate of the bytes ``json.loads(line)`` allocates, counted without parsing: per
-    container (``{``/``[``) an empty dict's 64 bytes and a pointer, per item (``,``/``:``) a float's
-    24 bytes and room for a dict slot or a short string's header, plus the text itself. Characters
-    inside strings are counted too, which only makes it stricter (base64 holds none of them)."""
-    return 72 * (line.count(b"{") + line.count(b"[")) + 56 * (line.count(b",") + line.count(b":")) + len(line)
-
-
-def _violation(what: str) -> SandboxError:
-    return SandboxError(f"the sandboxed process sent {what} on its result pipe; its results are discarded. "
-                        f"Likely cause: reward code tampering with the sandbox.", kind="protocol")
-
-
 def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str) -> dict:
     deadline = time.monotonic() + limits.wall_seconds
-    protocol = _Protocol(token, on_event)
-    usage = _Usage(proc.pid)
+    protocol = Protocol(token, on_event)
+    usage = Usage(proc.pid)
     log_tail = bytearray()
     with selectors.DefaultSelector() as selector:
         selector.register(read_fd, selectors.EVENT_READ, "protocol")
@@ -460,9 +292,9 @@ def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str
         while open_streams:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _timeout(limits, protocol.phase, log_tail)
+                raise timeout_error(limits, protocol.phase, log_tail)
             usage.sample()
-            for key, _ in selector.select(timeout=min(remaining, _Usage.EVERY_S)):
+            for key, _ in selector.select(timeout=min(remaining, Usage.EVERY_S)):
                 if key.data == "job":
                     try:
                         payload = payload[os.write(proc.stdin.fileno(), payload[:1 << 16]):]
@@ -486,13 +318,13 @@ def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str
                     try:
                         protocol.feed(chunk)
                     except SandboxError as exc:
-                        raise SandboxError(f"{exc}{_tail(log_tail)}", kind="protocol") from exc
+                        raise SandboxError(f"{exc}{log_tail_text(log_tail)}", kind="protocol") from exc
     # the streams are closed, but a child may close them and keep running: wait only for the time left
     usage.sample()
-    exited, counted = _reap(proc, max(0.0, deadline - time.monotonic()))
+    exited, counted = reap(proc, max(0.0, deadline - time.monotonic()))
     usage.add(counted)
     if not exited:
-        raise _timeout(limits, protocol.phase, log_tail)
+        raise timeout_error(limits, protocol.phase, log_tail)
     if protocol.result is not None:
         protocol.result["log_tail"] = log_tail.decode(errors="replace")
         return protocol.result
@@ -502,131 +334,6 @@ def _collect(proc, read_fd, payload: bytes, limits: Limits, on_event, token: str
         if kind == "unavailable" and protocol.events == 0:  # said before the child reported itself confined
             raise SandboxUnavailable(message)
         raise SandboxError(message, kind=kind)
-    raise _exit_error(proc, usage, limits, protocol.phase, log_tail)
+    raise exit_error(proc, usage, limits, protocol.phase, log_tail)
 
 
-class _Usage:
-    """The CPU time and peak resident memory of a job's processes as the kernel counts them: sampled
-    from /proc while the job runs (under bubblewrap the job is a grandchild: ``os.wait4`` on bubblewrap
-    does not count it) and completed by ``os.wait4`` for an unwrapped job. Reward code cannot forge
-    either; a sample may lag by ``EVERY_S``."""
-
-    EVERY_S = 0.25
-    _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-    def __init__(self, pid: int):
-        self.pid, self.cpu_s, self.peak_kb, self.next = pid, 0.0, 0, 0.0
-
-    def sample(self) -> None:
-        now = time.monotonic()
-        if now < self.next or not sys.platform.startswith("linux"):
-            return
-        self.next = now + self.EVERY_S
-        cpu, peak, todo, seen = 0.0, 0, [self.pid], 0
-        while todo and seen < 16:  # bubblewrap, its init, the job (and what the job started)
-            pid, seen = todo.pop(), seen + 1
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as stat:  # after the name: utime, stime, cutime, cstime
-                    fields = stat.read().rpartition(b")")[2].split()
-                cpu += sum(int(fields[i]) for i in (11, 12, 13, 14)) / self._TICK
-                with open(f"/proc/{pid}/status", "rb") as status:
-                    peak = max([peak] + [int(line.split()[1]) for line in status if line.startswith(b"VmHWM:")])
-                with open(f"/proc/{pid}/task/{pid}/children", "rb") as children:
-                    todo += [int(child) for child in children.read().split()]
-            except (OSError, ValueError, IndexError):
-                continue
-        self.cpu_s, self.peak_kb = max(self.cpu_s, cpu), max(self.peak_kb, peak)
-
-    def add(self, counted) -> None:
-        """Adds what ``os.wait4`` gave (None: nothing)."""
-        if counted is not None:
-            self.cpu_s = max(self.cpu_s, counted.ru_utime + counted.ru_stime)
-            self.peak_kb = max(self.peak_kb, counted.ru_maxrss)
-
-
-def _reap(proc: subprocess.Popen, timeout: float):
-    """Waits at most ``timeout`` s for ``proc`` to exit and reaps it; gives (exited, resource usage or
-    None). The usage (``os.wait4``) is the kernel's count for the process and every descendant it
-    reaped: under bubblewrap, the whole job. Reward code cannot forge it."""
-    if proc.returncode is not None:
-        return True, None
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except OSError:  # not Linux >= 5.3, or already reaped
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False, None
-        return True, None
-    try:
-        with selectors.DefaultSelector() as wait:
-            wait.register(pidfd, selectors.EVENT_READ)
-            if not wait.select(timeout=timeout):
-                return False, None
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except ChildProcessError:  # reaped by someone else meanwhile
-            proc.wait()
-            return True, None
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        return True, usage
-    finally:
-        os.close(pidfd)
-
-
-def _exit_signal(proc: subprocess.Popen) -> int | None:
-    """The signal that ended the job: the process's own, or (bubblewrap exits with 128 + the signal
-    that killed what it ran) its child's."""
-    code = proc.returncode
-    if code is not None and code < 0:
-        return -code
-    if code is not None and 128 < code < 128 + 65 and os.path.basename(str(proc.args[0])) == "bwrap":
-        return code - 128
-    return None
-
-
-def _exit_error(proc: subprocess.Popen, usage: _Usage, limits: Limits, phase: str, log_tail) -> SandboxError:
-    """Why a job ended without a result, told from its exit status and the kernel's count of its CPU
-    time and peak memory: the seccomp filter (SIGSYS), the CPU-time limit (SIGXCPU, or SIGKILL at the
-    hard limit), memory (SIGKILL below the CPU limit: the kernel's OOM killer; SIGSEGV/SIGABRT/SIGBUS:
-    an allocation failed in native code), or a crash."""
-    number = _exit_signal(proc)
-    name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
-    cpu_limit = limits.for_child()["cpu_seconds"]
-    spent = f"{usage.cpu_s:.1f} s of CPU time, a peak of {usage.peak_kb / 1024:.0f} MB resident"
-    died = f"died with exit code {proc.returncode} ({f'killed by {name}; ' if number else ''}{spent})"
-    if number == signal.SIGSYS:
-        return SandboxError(
-            f"the sandboxed process was stopped by the system-call filter: a call from another system-call "
-            f"table (32-bit or x32), the only kind the filter kills for (it was {phase}).{_tail(log_tail)}",
-            kind="crash")
-    if number == signal.SIGXCPU or number == signal.SIGKILL and usage.cpu_s >= cpu_limit - 0.5:
-        return SandboxError(
-            f"the sandboxed process used up its CPU-time limit of {cpu_limit:.0f} s (killed by {name} after "
-            f"{spent}; it was {phase}); likely cause: an infinite loop.{_tail(log_tail)}", kind="cpu")
-    if number in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
-        how = "the kernel's out-of-memory killer" if number == signal.SIGKILL else \
-            "an allocation that failed in native code, or a crash"
-        return SandboxError(
-            f"the sandboxed process {died} while {phase}, below its CPU-time limit of {cpu_limit:.0f} s; likely "
-            f"cause: it ran out of memory (address-space limit {limits.memory_mb} MB; {how}).{_tail(log_tail)}",
-            kind="memory")
-    return SandboxError(f"the sandboxed process {died} while {phase}, without a result; likely cause: it "
-                        f"crashed, or reward code ended it.{_tail(log_tail)}", kind="crash")
-
-
-def _timeout(limits: Limits, phase: str, log_tail) -> SandboxError:
-    return SandboxError(
-        f"the sandboxed process did not finish within the wall-clock limit of {limits.wall_seconds:.0f} s "
-        f"(it was {phase}); likely cause: an infinite loop or a reward far too slow to compute.{_tail(log_tail)}",
-        kind="timeout",
-    )
-
-
-def _tail(log: bytes, lines: int = 8) -> str:
-    """The last ``lines`` lines the job printed, quoted (``untrusted.quoted``): what it printed can
-    never pass for a line of rewardsmith's own."""
-    text = bytes(log).decode(errors="replace").strip()
-    if not text:
-        return ""
-    return "\nLast output of the job:\n" + quoted("\n".join(text.splitlines()[-lines:]))
