@@ -48,7 +48,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from rewardsmith.design.offline import OfflineDesigner  # noqa: E402
 from rewardsmith.loop import EvolveConfig, Evolution  # noqa: E402
 from rewardsmith.training.executor import LocalExecutor  # noqa: E402
-from rewardsmith.training.schedule import CutRule, PoolTrainer, episode_noise, random_margin  # noqa: E402
+from rewardsmith.training.pool import PoolTrainer  # noqa: E402
+from rewardsmith.training.schedule import CutRule, episode_noise, random_margin  # noqa: E402
 from rewardsmith.archive.store import RunStore  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
 from rewardsmith.training.trainer import Budget  # noqa: E402
@@ -251,11 +252,11 @@ def halving(task, pool: dict, seeds: list[int], timesteps: int, workers: int, et
     evolution = Evolution(store, task, config, OfflineDesigner())
     try:
         store.add_candidate(0, task.baseline, "baseline")
-        evolution._train_generation(0)  # the baseline on the full budget, as every run starts
+        evolution.train_generation(0)  # the baseline on the full budget, as every run starts
         ids = {store.add_candidate(1, HEADER + code, "llm", notes=name).id: name for name, code in pool.items()}
-        rungs = evolution._place_rungs(1)
-        random_fitness = evolution._random_fitness()
-        trainer = PoolTrainer(store, evolution.training(), evolution, list(ids), rungs, eta, seeds,
+        rungs = evolution.trainer.place_rungs(1)
+        random_fitness = evolution.reference.fitness()
+        trainer = PoolTrainer(store, evolution.trainer.training(), evolution.recorder, list(ids), rungs, eta, seeds,
                               CutRule(eta, random_fitness, floor=random_margin(random_fitness)))
         trainer.run()
     finally:

@@ -1,7 +1,7 @@
 """Parallel training: the same candidate trainings with ``--workers 1`` and ``--workers 2``, side by side.
 
 Trains 4 candidate rewards (the task's baseline reward at four scales) to the same budget through the
-evolve loop's own training path (``Evolution._train_generation`` with ``--schedule full``: one sandboxed,
+evolve loop's own training path (``Evolution.train_generation`` with ``--schedule full``: one sandboxed,
 single-threaded process per training, recorded as each finishes) once with 1 worker and once with 2,
 and prints both wall times and the speedup:
 
@@ -52,9 +52,9 @@ def timed_generation(task, codes: list[str], timesteps: int, workers: int, root:
     evolution = Evolution(store, task, config, OfflineDesigner())
     started = time.monotonic()
     try:
-        evolution._train_generation(0)
+        evolution.train_generation(0)
     finally:
-        evolution._close_executor()
+        evolution.close()
     wall = time.monotonic() - started
     scored = store.candidates(status="scored")
     if len(scored) != len(codes):

@@ -93,17 +93,17 @@ def main() -> None:
         evolution = Evolution(store, task, config, OfflineDesigner())
         try:
             store.add_candidate(0, task.baseline, "baseline")
-            evolution._train_generation(0)  # the baseline first, as every run: its episodes are references
+            evolution.train_generation(0)  # the baseline first, as every run: its episodes are references
             baseline = store.baseline()
             print(f"baseline fitness {baseline.fitness:.4g}", flush=True)
             refs = references(store, task, seed=args.seed)
-            random_fitness = evolution._random_fitness()
+            random_fitness = evolution.reference.fitness()
             verdicts, seconds = {}, {}
             for name, code in POOL.items():
                 started = time.monotonic()
                 verdicts[name] = screen(task, code, refs, random_fitness)
                 seconds[name] = time.monotonic() - started
-            executor = evolution.executor()
+            executor = evolution.trainer.executor()
             futures = {executor.submit(task, code, args.seed, evolution.budget): name for name, code in POOL.items()}
             trained = {}
             for future in as_completed(futures):

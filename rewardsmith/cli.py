@@ -206,7 +206,7 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
 def _llm_client(config, store, evolution_ref):
     import os
 
-    from .loop import default_cache_dir
+    from .config import default_cache_dir
     from .design.llm import LLMClient, LLMConfig
 
     def record(call: dict) -> None:
@@ -284,7 +284,8 @@ def _given_settings(params: dict) -> dict:
 def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **params):
     """The main job: evolves reward functions for a task and keeps the best."""
     from .design.base import default_designer, designer_plugin
-    from .loop import EvolveConfig, Evolution, default_run_dir
+    from .config import default_run_dir
+    from .loop import EvolveConfig, Evolution
     from .archive.store import RunStore
     from .task import load_task, load_task_file
     from .output.view import LiveView

@@ -9,7 +9,9 @@ the options from ``SETTINGS``), so a new setting is one field here and nothing e
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from .design.base import designer_plugin, designers
@@ -187,3 +189,19 @@ def declaration(name: str) -> Setting:
 
 
 SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(EvolveConfig)}
+
+
+def default_cache_dir() -> Path:
+    """Where LLM responses are cached across runs: $REWARDSMITH_CACHE, else ~/.cache/rewardsmith/llm."""
+    return Path(os.environ.get("REWARDSMITH_CACHE") or Path.home() / ".cache" / "rewardsmith" / "llm")
+
+
+def default_run_dir(task_name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root = Path(os.environ.get("REWARDSMITH_RUNS", "runs"))
+    path = root / f"{stamp}-{task_name}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{stamp}-{task_name}-{n}"
+    return path

@@ -11,7 +11,7 @@ import pytest
 
 from rewardsmith.analysis import analyzer
 from rewardsmith.analysis.analyzer import (Analysis, analyze, analyzer_prompt, archive_entry, critic_prompt, parse_veto,
-                                  render_reflection, summary_line)
+                                           render_reflection, summary_line)
 from rewardsmith.errors import ConfigError, LLMError
 from rewardsmith.archive.records import EpisodeSummary, Snapshot, Trajectory
 from rewardsmith.task import BUILTIN_TASKS_DIR, Episode, load_task, load_task_file

@@ -359,11 +359,11 @@ def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_se
     executor = SeededExecutor()
     evolution = Evolution(store, task, config, OfflineDesigner(), executor=executor)
     base = add(0, "baseline", 0.5, 0.5)
-    evolution._train_generation(0)
+    evolution.train_generation(0)
     assert prompt_best(store).id == base.id  # the first best needs no second seed
     assert CONFIRM_SEED_OFFSET not in {seed for _, seed in executor.calls}
     lucky = add(1, "offline", 0.9, 0.0)
-    evolution._train_generation(1)
+    evolution.train_generation(1)
     # 0.9 beat 0.5 on one seed; both trained seed 1000: 0.45 vs 0.5, so the baseline stays the designer's best
     assert sorted(seed for _, seed in executor.calls[-2:]) == [CONFIRM_SEED_OFFSET] * 2
     lucky, base = store.candidate(lucky.id), store.candidate(base.id)
@@ -374,7 +374,7 @@ def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_se
     # one rule: the run's best and the designer's are the same, by their two-seed means
     assert evolution.context(2).best.id == base.id == evolution.best().id
     solid = add(2, "offline", 0.8, 0.7)
-    evolution._train_generation(2)
+    evolution.train_generation(2)
     assert executor.calls[-1] == (solid.code, CONFIRM_SEED_OFFSET)  # the incumbent already has two seeds
     assert store.candidate(solid.id).result.confirmation.confirmed is True
     assert evolution.context(3).best.id == solid.id == prompt_best(store).id
@@ -389,5 +389,5 @@ def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_se
     assert next(c for c in doc["candidates"] if c["id"] == lucky.id)["confirmation"]["confirmed"] is False
     # a generation's confirmation is never redone (a resumed run)
     calls = len(executor.calls)
-    evolution._train_generation(2)
+    evolution.train_generation(2)
     assert len(executor.calls) == calls

@@ -15,7 +15,7 @@ import pytest
 import rewardsmith
 from rewardsmith.intake.critic import static_findings
 from rewardsmith.output.export import (BEGIN_MARKER, ExportError, code_hash, export_module, render_module, reward_block,
-                                verify_module)
+                                       verify_module)
 from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.task import list_tasks, load_task, load_task_file
 from rewardsmith.sandbox.wrapper import RewardWrapper

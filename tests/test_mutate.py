@@ -8,9 +8,9 @@ from rewardsmith.intake.critic import static_findings
 from rewardsmith.design.base import DesignContext
 from rewardsmith.design.offline import OfflineDesigner
 from rewardsmith.design.mutate import (component_variables, crossover, drop_component, rescale_component,
-                                rescale_constant)
+                                       rescale_constant)
 from rewardsmith.archive.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
-                                 ComponentTrend, EvaluationMeans, TrainingCurves)
+                                         ComponentTrend, EvaluationMeans, TrainingCurves)
 from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.archive.store import Candidate, code_hash
 from rewardsmith.task import State, load_task

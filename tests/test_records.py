@@ -11,11 +11,11 @@ import pytest
 from rewardsmith.intake.critic import Critic
 from rewardsmith.errors import RunStoreError, SandboxError
 from rewardsmith.archive.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
-                                 ComponentStats, ComponentTrend, Confirmation, CriticVerdict, EpisodeAnalysis,
-                                 EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, FinalEntry, FinalRun,
-                                 FinalSummary, HalvingDecision, HalvingRecord, Leg, ProbeStats, RungDecision,
-                                 ScreeningRecord, ScreeningRow, SeedResult, Snapshot, Timings, TrainingCurves,
-                                 Trajectory)
+                                         ComponentStats, ComponentTrend, Confirmation, CriticVerdict, EpisodeAnalysis,
+                                         EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, FinalEntry, FinalRun,
+                                         FinalSummary, HalvingDecision, HalvingRecord, Leg, ProbeStats, RungDecision,
+                                         ScreeningRecord, ScreeningRow, SeedResult, Snapshot, Timings, TrainingCurves,
+                                         Trajectory)
 from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.training.trainer import _episode_summary, _snapshot, _trajectory

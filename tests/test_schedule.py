@@ -21,7 +21,7 @@ from rewardsmith.loop import EvolveConfig, Evolution
 from rewardsmith.training.executor import LocalExecutor
 from rewardsmith.archive.records import EpisodeSummary, Snapshot
 from rewardsmith.training.schedule import (CurvePoint, CutRule, Halving, keep_count, place_rungs,
-                                  separation_step, successive_halving)
+                                           separation_step, successive_halving)
 from rewardsmith.archive.store import RunStore
 from rewardsmith.task import load_task_file
 from rewardsmith.training.trainer import Budget, SeedResult, train_once
@@ -247,7 +247,7 @@ def _pool_run(tmp_path, curves, trainer, store=None):
             store.add_candidate(0, FAKE_CODE.format(curve=json.dumps(curve)), "llm", notes=name)
     evolution = Evolution(store, task, config, OfflineDesigner(), executor=FakeExecutor(trainer))
     try:
-        evolution._train_generation(0)
+        evolution.train_generation(0)
     finally:
         evolution.close()
     return store
@@ -328,7 +328,7 @@ def test_the_baseline_trains_in_evaluated_legs_and_its_evaluations_place_the_run
     evolution = Evolution(store, task, config, OfflineDesigner(), executor=FakeExecutor(trainer))
     try:
         assert Halving(3, 1 / 9).probe_rungs(2304, 256) == probe
-        evolution._train_generation(0)
+        evolution.train_generation(0)
         # one training, in legs: each resumes the last one's policy and is evaluated
         assert [c["target"] for c in trainer.calls] == probe
         assert [c["checkpoint"]["model"] if c["checkpoint"] else None for c in trainer.calls] == \
@@ -338,7 +338,7 @@ def test_the_baseline_trains_in_evaluated_legs_and_its_evaluations_place_the_run
         assert store.training_pools(0)[0].schedule == "probe"
         for name, v in zip("ab", (0.2, 0.3)):
             store.add_candidate(1, FAKE_CODE.format(curve=json.dumps([v] * 7)), "llm", notes=name)
-        evolution._train_generation(1)
+        evolution.train_generation(1)
     finally:
         evolution.close()
     # the first rung is where the evaluations cleared 0.1 + 0.05 twice in a row (1,024 and 1,280 steps)

@@ -22,8 +22,8 @@ from .components import dominant_component, magnitude_shares
 from ..errors import ConfigError, LLMError
 # Analysis and Finding live in archive/records/ (the store reads them); importable from here too
 from ..archive.records import (ActionStats, Analysis, ComponentAnalysis, ComponentCurve,  # noqa: F401
-                      EpisodeAnalysis, EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, Finding,
-                      TrainingCurves, Trajectory)
+                               EpisodeAnalysis, EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, Finding,
+                               TrainingCurves, Trajectory)
 from ..task import Task
 from ..training.trainer import Score
 from ..sandbox.wrapper import RewardWrapper

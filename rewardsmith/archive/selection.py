@@ -5,7 +5,7 @@ designer's "best so far" and ``export``'s default) asks ``run_pick``. A candidat
 measurement the run holds of it, in this order:
 
 1. ``final``: the final scoring's mean over fresh seeds at the full budget (final.py), where it has one;
-2. ``confirmed``: the mean of its search seed and its confirmation seed (evolve.Evolution._confirm);
+2. ``confirmed``: the mean of its search seed and its confirmation seed (training/confirmation.py);
 3. ``search``: its search fitness, at the halving rung where it stopped.
 
 Candidates are compared by: a score over two or more seeds before any single seed (one short seed ranks
@@ -117,7 +117,7 @@ def best_of_run(store) -> Candidate | None:
 def prompt_best(store) -> Candidate | None:
     """The best shown to the designer as "the best so far": the run's best, by the same rule (during
     the search that is the best confirmed two-seed mean; a challenger gets its second seed only when
-    its search seed beats it, evolve.Evolution._confirm)."""
+    its search seed beats it, training/confirmation.py)."""
     return best_of_run(store)
 
 

@@ -17,7 +17,7 @@ from typing import Callable
 from ..errors import TrainingError
 from .executor import Cancelled
 from ..archive.records import FinalEntry, FinalRun, FinalSummary
-from .schedule import Training
+from .pool import Training
 from ..archive.selection import normalization
 from ..archive.store import FAILED, SCORED, RunStore, write_atomic
 

@@ -29,7 +29,7 @@ class ComponentTrend:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """A second seed at the same budget for the designer's best so far (evolve.Evolution._confirm):
+    """A second seed at the same budget for the designer's best so far (training/confirmation.py):
     its fitness (None if that training failed), the search fitness, and their mean; for a challenger
     also whom it was measured against and whether its advantage held."""
 

@@ -1,0 +1,100 @@
+"""What a training pool reports (``pool.Recorder``), recorded: a candidate's progress in its log and
+the live view, a failure, and a scored candidate with its trajectories, its analysis and reflection (the
+analyzer, and the model's diagnosis with --llm-analyzer), its result and its timings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from ..archive.records import Analysis, CandidateResult, HalvingRecord, Snapshot, Timings
+from ..archive.store import FAILED, SCORED, Candidate, RunStore
+from ..errors import LLMError, TrainingError
+from ..task import Task
+from ..training.trainer import Budget, Score
+
+
+class RunRecorder:
+    """Records what a run's training pools report; gets only what recording uses."""
+
+    def __init__(self, store: RunStore, task: Task, config, budget: Budget, random_fitness: Callable[[], float],
+                 on_event: Callable[..., None], client=None):
+        self.store, self.task, self.config, self.budget = store, task, config, budget
+        self.random_fitness, self.on_event, self.client = random_fitness, on_event, client
+
+    def training_started(self, candidate: Candidate) -> None:
+        self.on_event("training", candidate=candidate)
+
+    def progress(self, candidate: Candidate):
+        """The progress callback of one candidate's trainings: its log file and the live view."""
+
+        def progress(seed, snapshot):
+            self.store.append_log(candidate.id, _log_line(seed, snapshot))
+            self.on_event("progress", candidate=candidate, snapshot=snapshot, budget=self.budget.timesteps)
+
+        return progress
+
+    def failed(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> None:
+        self.store.update(candidate.id, status=FAILED, reason=str(exc), steps_spent=steps_spent)
+        self.on_event("failed", candidate=self.store.candidate(candidate.id))
+
+    def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
+               halving: HalvingRecord | None = None, note: str | None = None) -> None:
+        """Records a scored candidate; ``budget_fraction`` < 1 when successive halving stopped it early
+        (its fitness is then that rung's, and ``timesteps`` says how far it trained)."""
+        # each kept trajectory carries its evaluation episode's fitness (screening compares against it)
+        trajectories = [replace(t, fitness=run.episode_fitness[i]) if i < len(run.episode_fitness) else t
+                        for run in score.runs for i, t in enumerate(run.trajectories)]
+        if trajectories:
+            self.store.write_trajectories(candidate.id, trajectories)
+        analysis, reflection = self._analyze(candidate, score)
+        result = CandidateResult(runs=score.runs, components=score.component_summary(),
+                                 screening=candidate.result.screening if candidate.result else None,
+                                 budget_fraction=budget_fraction, halving=halving)
+        self.store.update(
+            candidate.id, status=SCORED, fitness=score.mean, fitness_std=score.std, seeds=score.seeds,
+            timesteps=score.timesteps,
+            steps_spent=sum(r.trained_steps if r.trained_steps is not None else r.timesteps for r in score.runs),
+            result=result, analysis=analysis, reflection=reflection,
+            notes="; ".join(n for n in (candidate.notes, note) if n) or None,
+            timings=Timings(wall_seconds=sum(r.wall_seconds or 0.0 for r in score.runs),
+                            train_seconds=sum(r.train_seconds for r in score.runs),
+                            steps_per_second=score.steps_per_second))
+        self.on_event("scored", candidate=self.store.candidate(candidate.id))
+
+    def _analyze(self, candidate: Candidate, score: Score) -> tuple[Analysis, str]:
+        from .analyzer import analyze, render_reflection
+
+        archive = [{"id": c.id, "fitness": c.fitness,
+                    "reward_per_step": _last(c.result, "reward_per_step")}
+                   for c in self.store.candidates(status=SCORED) if c.id != candidate.id]
+        analysis = analyze(self.task, score, archive, random_fitness=self.random_fitness())
+        if self.config.llm_analyzer and self.client is not None:
+            analysis = self._llm_diagnosis(candidate, analysis)
+        reflection = render_reflection(self.task, candidate.id, analysis, code=candidate.code,
+                                       prompts_dir=self.config.prompts)
+        return analysis, reflection
+
+    def _llm_diagnosis(self, candidate, analysis):
+        from .analyzer import analyzer_prompt
+
+        try:
+            messages = analyzer_prompt(self.task, analysis, candidate.code, self.config.prompts)
+            reply = self.client.complete(messages, n=1, purpose="llm-analyzer")[0]
+            analysis.diagnosis = reply.text.strip()
+        except LLMError as exc:
+            self.on_event("note", message=f"LLM analyzer failed for {candidate.id}: {exc}")
+        return analysis
+
+
+def _last(result: CandidateResult | None, key: str):
+    """A figure of the first seed's last training snapshot (None without one)."""
+    snaps = result.runs[0].snapshots if result and result.runs else None
+    return getattr(snaps[-1], key) if snaps else None
+
+
+def _log_line(seed: int, snap: Snapshot) -> str:
+    fit = "-" if snap.fitness is None else f"{snap.fitness:.4g}"
+    comps = " ".join(f"{k}={v:.3g}" for k, v in snap.components.items())
+    return (f"seed={seed} step={snap.step} reward/step={snap.reward_per_step:.4g} "
+            f"native/step={snap.native_per_step:.4g} fitness={fit} {comps}")

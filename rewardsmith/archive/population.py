@@ -1,0 +1,29 @@
+"""The population: what a designer is shown of the run. It chooses the best so far by the most evidence
+(selection.run_pick: confirmed, multi-rung aware), so every designer builds on the same candidate, and
+gathers last generation's failures, a person's unused feedback and edits not shown yet."""
+
+from __future__ import annotations
+
+from ..design.base import DesignContext
+from ..task import Task
+from .store import FAILED, REJECTED, RunStore
+
+
+def design_context(store: RunStore, task: Task, config, timesteps: int, generation: int) -> DesignContext:
+    """What the designer of ``generation`` is given (design.base.DesignContext)."""
+    from .selection import run_pick
+
+    archive = store.candidates()
+    previous = [c for c in archive if c.generation == generation - 1]
+    feedback = store.feedback(unused_only=True)
+    pick = run_pick(store)  # the designer's "best so far" is the run's best
+    return DesignContext(
+        task=task, generation=generation, samples=config.samples,
+        timesteps=timesteps, archive=archive, best=pick.candidate if pick else None,
+        best_score=pick, baseline=store.baseline(),
+        failures=[c for c in previous if c.status in (REJECTED, FAILED)],
+        feedback=feedback,
+        reflection=not (config.feedback_replaces_reflection and feedback),
+        human_edits=[c for c in archive if c.origin == "human" and c.id not in store.edits_shown()],
+        seed=config.seed,
+    )

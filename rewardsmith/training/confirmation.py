@@ -1,0 +1,71 @@
+"""Confirmation: the evidence the designer's best so far (selection.run_pick) changes on. When a
+generation's best full-budget candidate beats the best of the earlier generations on its one search
+seed, it trains a second seed (so does the incumbent, once, if it has only its search seed) at the same
+budget; the rule then ranks both by their two-seed means, so the challenger takes the place only if its
+advantage holds. One attempt per generation; both seeds are kept in each candidate's
+``result.confirmation``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from ..archive.records import CandidateResult, Confirmation
+from ..archive.store import SCORED, RunStore
+from ..errors import TrainingError
+from ..task import Task
+from .final import CONFIRM_SEED_OFFSET
+from .trainer import Budget
+
+
+def confirm(store: RunStore, task: Task, config, budget: Budget, executor, generation: int,
+            on_event: Callable[..., None]) -> None:
+    """Trains the confirmation seeds of ``generation``'s challenger (and the incumbent) when it needs them,
+    and records the outcome; ``executor``: a function giving where trainings run."""
+    from ..archive.selection import best_of, contenders, evidence_of, pick_best
+    from ..archive.store import full_budget
+
+    attempts = store.meta("confirmations", {})
+    if str(generation) in attempts:
+        return
+    exclude = contenders(store.config)
+    scored = store.candidates(status=SCORED)
+    held = pick_best([c for c in scored if c.generation < generation], None, exclude)
+    challenger = best_of([c for c in scored if c.generation == generation and full_budget(c)], exclude)
+    if challenger is None or held is None:  # nothing shown yet: the first best needs no second seed
+        return
+    incumbent = held.candidate
+    if challenger.fitness <= held.fitness:
+        return
+    seed = config.seed + CONFIRM_SEED_OFFSET
+    todo = [challenger] + ([] if incumbent.result and incumbent.result.confirmation else [incumbent])
+    on_event("note", message=f"{challenger.id} ({challenger.fitness:.4g}) beats the best so far "
+                             f"{incumbent.id} ({held.fitness:.4g}) on one seed: "
+                             f"training seed {seed} to confirm")
+    futures = {c.id: executor().submit(task, c.code, seed, budget, eval_episodes=config.eval_episodes)
+               for c in todo}
+    extra = {}
+    for cid, future in futures.items():
+        try:
+            extra[cid] = future.result().fitness
+        except TrainingError as exc:
+            on_event("note", message=f"confirmation seed of {cid} failed: {exc}")
+            extra[cid] = None
+    for c in todo:
+        fit = extra[c.id]
+        record = Confirmation(seed=seed, fitness=fit, search_fitness=c.fitness,
+                              mean=None if fit is None else (c.fitness + fit) / 2)
+        store.update(c.id, result=replace(c.result or CandidateResult(), confirmation=record))
+    theirs = evidence_of(store.candidate(incumbent.id)).fitness
+    ours = extra[challenger.id]
+    mine = None if ours is None else (challenger.fitness + ours) / 2
+    confirmed = mine is not None and mine > theirs
+    verdict = (f"{'confirmed' if confirmed else 'not confirmed'} on seed {seed}: mean of 2 seeds "
+               f"{'-' if mine is None else f'{mine:.4g}'} vs the best so far {incumbent.id} {theirs:.4g}")
+    current = store.candidate(challenger.id)
+    store.update(challenger.id, result=replace(current.result, confirmation=replace(
+        current.result.confirmation, against=incumbent.id, against_mean=theirs, confirmed=confirmed)),
+        notes="; ".join(n for n in (current.notes, verdict) if n))
+    store.set_meta("confirmations", {**attempts, str(generation): {
+        "challenger": challenger.id, "incumbent": incumbent.id, "confirmed": confirmed}})
+    on_event("note", message=f"{challenger.id}: {verdict}")

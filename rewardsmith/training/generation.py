@@ -1,0 +1,125 @@
+"""Training a generation (the pool's public entry, ``GenerationTrainer.train``): its unfinished candidates
+in pools (the baseline on the full budget in evaluated legs, the others by the run's schedule: successive
+halving on rungs placed by the baseline's curve, or full), ``--workers`` at a time; then confirmation of
+the generation's best (confirmation.py). Each pool is recorded before it starts, so a resumed run replays
+it as it was."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Callable
+
+from ..archive.store import PENDING, SCORED, TRAINING, RunStore
+from ..task import Task
+from .confirmation import confirm
+from .trainer import Budget
+
+PROBE = "probe"  # a pool schedule: the baseline, trained in legs and evaluated at each (schedule.Halving.probe_rungs)
+
+
+class GenerationTrainer:
+    """Trains a run's generations; gets only what training uses: the store, the task, the settings, the
+    budget, where pools report (``recorder``: pool.Recorder), the random reference and an event sink."""
+
+    def __init__(self, store: RunStore, task: Task, config, budget: Budget, recorder,
+                 random_fitness: Callable[[], float], on_event: Callable[..., None], executor=None):
+        """``executor``: where trainings run (anything with executor.LocalExecutor's ``submit`` and
+        ``close``); default: the one the configuration asks for, started on first use."""
+        self.store, self.task, self.config, self.budget = store, task, config, budget
+        self.recorder, self.random_fitness, self.on_event = recorder, random_fitness, on_event
+        self._executor = executor
+
+    def train(self, generation: int) -> None:
+        """Trains the generation's unfinished candidates: the baseline on the full budget, the others by
+        the run's schedule (successive halving or full; see schedule.py), ``--workers`` at a time; then
+        checks whether the generation's best replaces the designer's best so far (confirmation.py)."""
+        from .pool import PoolTrainer
+        from .schedule import CutRule, random_margin
+
+        for ids, rungs, eta, schedule in self._pools(generation):
+            cut = None
+            if len(rungs) > 1 and schedule != PROBE:
+                random_fitness = self.random_fitness()
+                cut = CutRule(eta, random_fitness, floor=random_margin(random_fitness))
+            PoolTrainer(self.store, self.training(), self.recorder, ids, rungs, eta, [self.config.seed], cut,
+                        every_rung=schedule == PROBE).run()
+        confirm(self.store, self.task, self.config, self.budget, self.executor, generation, self.on_event)
+
+    def training(self, budget: Budget | None = None):
+        """What every training of this run shares (pool.Training)."""
+        from .pool import Training
+
+        return Training(self.task, budget or self.budget, self.executor(),
+                        keep_trajectories=self.config.keep_trajectories, eval_episodes=self.config.eval_episodes)
+
+    def _pools(self, generation: int) -> list[tuple[list[str], list[int], int, str]]:
+        """The pools (ids, rung targets, eta, schedule) with unfinished members: those recorded before (a
+        resumed run replays them as they were), then new ones, each recorded before it starts. With
+        halving, the baseline trains the full budget in legs (``PROBE``: evaluated at each of
+        ``Halving.probe_rungs``, never stopped), so its evaluated curve can place the candidates' rungs."""
+        from .schedule import Halving
+
+        todo = self.store.candidates(generation=generation, status=(PENDING, TRAINING))
+        unfinished = {c.id for c in todo}
+        pools = []
+        for pool in self.store.training_pools(generation):
+            if unfinished & set(pool.members):
+                pools.append((pool.members, pool.rungs, pool.eta, pool.schedule))
+                unfinished -= set(pool.members)
+        full = [self.budget.timesteps]
+        baseline = [c.id for c in todo if c.id in unfinished and c.origin == "baseline"]
+        rest = [c.id for c in todo if c.id in unfinished and c.origin != "baseline"]
+        rungs, probe = full, full
+        if self.config.schedule == "halving":
+            if rest:
+                rungs = self.place_rungs(generation)
+            probe = Halving(self.config.halving_eta, self.config.halving_min_fraction).probe_rungs(
+                self.budget.timesteps, self.rollout())
+        for ids, pool_rungs, kind in ((baseline, probe, PROBE), (rest, rungs, "halving")):
+            if ids:
+                schedule = "full" if len(pool_rungs) == 1 else kind
+                self.store.add_training_pool(generation, ids, pool_rungs, self.config.halving_eta, schedule)
+                pools.append((ids, pool_rungs, self.config.halving_eta, schedule))
+        return pools
+
+    def rollout(self) -> int:
+        """Env steps per PPO rollout: rung targets are whole rollouts."""
+        return int(self.task.training.ppo.get("n_steps", 2048)) * self.task.training.n_envs
+
+    def place_rungs(self, generation: int) -> list[int]:
+        """A new halving pool's rungs, placed by the baseline's training curve (schedule.place_rungs)."""
+        from .schedule import CurvePoint, Halving, baseline_curve, place_rungs
+
+        baseline = self.store.baseline()
+        scored = baseline is not None and baseline.status == SCORED
+        # the baseline's evaluated curve (trusted: the evaluation job never loads reward code); a baseline
+        # trained in one leg (an older run) leaves only its training snapshots
+        curve = baseline_curve(self.store, baseline.id, self.config.seed) if scored else None
+        if curve is None and scored and baseline.result and baseline.result.runs:
+            curve = [CurvePoint.of_snapshot(s) for s in baseline.result.runs[0].snapshots]
+        from ..intake.screening import random_references
+
+        spread = statistics.pstdev(r.fitness for r in random_references(self.store, self.task, self.config.seed))
+        rungs, why = place_rungs(Halving(self.config.halving_eta, self.config.halving_min_fraction),
+                                 self.budget.timesteps, self.rollout(), curve, self.random_fitness(), spread)
+        self.store.event("rungs", {"generation": generation, "rungs": rungs, "why": why})
+        self.on_event("note", message=f"generation {generation}: {why}")
+        return rungs
+
+    def executor(self):
+        """Where trainings run (local processes or Ray), started on first use."""
+        if self._executor is None:
+            from .executor import make_executor
+
+            self._executor = make_executor(self.config.executor, self.config.workers, self.config.ray_address,
+                                           self.config.ray_cpus_per_task)
+            self.store.event("executor", {"kind": self.config.executor, "where": self._executor.describe()})
+            self.on_event("note", message=f"training on {self._executor.describe()}")
+        return self._executor
+
+    def close(self, cancel: bool = False) -> None:
+        """Stops the executor (the loop does it at the end of a run; callers that train pools themselves
+        call it)."""
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            executor.close(cancel=cancel)
