@@ -12,50 +12,18 @@ from pathlib import Path
 
 import click
 
-from .host.confinement import SANDBOX_HELP, SANDBOX_MODES
-from .errors import ConfigError, RewardsmithError
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-class _Group(click.Group):
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except RewardsmithError as exc:
-            from rich.markup import escape
-
-            from .output.view import printable
-
-            # escaped: messages quote code and commands with brackets (pip install 'rewardsmith[ray]'), and
-            # what a sandboxed child printed (its log tail), which may hold terminal escape codes
-            _console(stderr=True).print(f"[bold red]error:[/] {escape(printable(exc))}", markup=True, soft_wrap=True)
-            sys.exit(2)
-
-
-_sandbox_option = click.option("--sandbox", type=click.Choice(SANDBOX_MODES), default=None, help=SANDBOX_HELP)
-
-
-def _use_sandbox(mode: str | None) -> None:
-    """Makes ``mode`` (--sandbox) the mode of every sandboxed job this command starts, and checks it
-    before any work: strict raises SandboxUnavailable when this machine cannot honour it."""
-    import os
-
-    from .host.launch import check_sandbox
-
-    if mode:
-        os.environ["REWARDSMITH_SANDBOX"] = mode  # read by each job this process and its workers start
-    check_sandbox()
+from .cli_common import _console, _edit_candidate, _Group, _sandbox_option, _use_sandbox
+from .cli_evolve import evolve
+from .errors import ConfigError
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rewardsmith")
 def main():
     """rewardsmith: LLM-written reward functions for reinforcement learning, checked, trained, scored."""
+
+
+main.add_command(evolve)
 
 
 def _read_reward(task, reward: str) -> tuple[str | None, str]:
@@ -203,213 +171,6 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
                            style="yellow"))
 
 
-def _llm_client(config, store, evolution_ref):
-    import os
-
-    from .config import default_cache_dir
-    from .design.llm import LLMClient, LLMConfig
-
-    def record(call: dict) -> None:
-        evolution = evolution_ref.get("evolution")
-        store.record_llm_call(call, generation=evolution.current_generation if evolution else None)
-
-    api_key = None
-    if config.api_base and config.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
-        api_key = "no-key-needed"  # local OpenAI-compatible servers ignore it; the client insists on one
-    llm_config = LLMConfig(model=config.model, api_base=config.api_base, temperature=config.temperature,
-                           timeout=config.llm_timeout, max_cost=config.max_cost, api_key=api_key,
-                           cache_dir=default_cache_dir())
-    return LLMClient(llm_config, recorder=record, already_spent=store.llm_totals()["cost"])
-
-
-class _Fraction(click.ParamType):
-    name = "FRACTION"
-
-    def convert(self, value, param, ctx):
-        from fractions import Fraction
-
-        try:
-            return float(Fraction(str(value)))
-        except (ValueError, ZeroDivisionError):
-            self.fail(f"{value!r} is not a fraction (e.g. 1/9 or 0.25)", param, ctx)
-
-
-def _setting_options(command):
-    """The evolve options, one per declared setting of rewardsmith.config.EvolveConfig (help, type and
-    default come from there; bounds are checked by EvolveConfig.validate with the option's name)."""
-    from .config import SETTINGS, EvolveConfig, option_name
-
-    defaults = EvolveConfig(task="")
-    for name, decl in reversed(list(SETTINGS.items())):
-        if not decl.option:
-            continue
-        default = getattr(defaults, name)
-        if decl.fraction:
-            from fractions import Fraction
-
-            default = Fraction(default).limit_denominator(1000)
-        shown = "" if default is None or isinstance(default, bool) or name == "workers" else \
-            f" (default: {default:g})" if isinstance(default, float) else f" (default: {default})"
-        if decl.kind is bool:
-            option = click.option(option_name(name), name, is_flag=True, help=decl.help)
-        else:
-            kind = click.Choice(decl.choices) if decl.choices else _Fraction() if decl.fraction else \
-                {int: click.INT, float: click.FLOAT, str: click.STRING}[decl.kind]
-            option = click.option(option_name(name), name, type=kind, help=decl.help + shown)
-        command = option(command)
-    return command
-
-
-def _given_settings(params: dict) -> dict:
-    """The settings given on the command line (or by environment), by name; the rest keep their defaults."""
-    from .config import SETTINGS
-
-    ctx = click.get_current_context()
-    given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
-    return {name: value for name, value in params.items()
-            if name in SETTINGS and ctx.get_parameter_source(name) in given}
-
-
-@main.command()
-@click.option("--task", "task_name", help="Task name or path to a task file.")
-@click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
-@click.option("--interactive", is_flag=True, help="Pause after each generation for feedback or edits.")
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<time>-<task>).")
-@click.option("--serve", "serve_page", is_flag=True,
-              help="Also serve the run's page on 127.0.0.1 while it runs (as `rewardsmith serve DIR`); "
-                   "with --interactive, a pause can be answered there too.")
-@click.option("--pause-timeout", type=click.FloatRange(0, min_open=True), default=None,
-              help="With --interactive: continue by itself after this many seconds without an answer.")
-@_setting_options
-def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **params):
-    """The main job: evolves reward functions for a task and keeps the best."""
-    from .design.base import default_designer, designer_plugin
-    from .config import default_run_dir
-    from .loop import EvolveConfig, Evolution
-    from .archive.store import RunStore
-    from .task import load_task, load_task_file
-    from .output.view import LiveView
-
-    err = _console(stderr=True)
-    if pause_timeout is not None and not interactive:
-        raise ConfigError("--pause-timeout: only with --interactive (it is how long a pause waits)")
-    settings = _given_settings(params)
-    if settings.get("prompts"):
-        settings["prompts"] = str(Path(settings["prompts"]).resolve())
-    if resume:
-        if task_name or out:
-            raise ConfigError(f"{'--task' if task_name else '--out'}: --resume continues a run in its own "
-                              f"directory with its own settings; drop it")
-        store = RunStore(resume)
-        config = EvolveConfig.from_dict(store.config, where=str(store.root / "config.json"))
-        config = config.resumed_with(settings)
-        _use_sandbox(config.sandbox)
-        store.update_config(config.to_dict())
-        task = load_task_file(store.root / "task.py")
-        err.print(f"resuming {store.root} (status: {store.meta('status')})")
-    else:
-        if not task_name:
-            raise ConfigError("evolve needs --task NAME (or --resume DIR)")
-        from .design.llm import resolve_model
-
-        task = load_task(task_name)
-        settings["model"], settings["api_base"] = resolve_model(settings.get("model"), settings.get("api_base"))
-        if "designer" not in settings:
-            settings["designer"] = default_designer(has_model=bool(settings["model"]))
-            if not designer_plugin(settings["designer"]).needs_model:
-                err.print("[yellow]no model configured (--model or REWARDSMITH_MODEL): using the offline designer "
-                          "(mutation of the human baseline; no network)[/]")
-        config = EvolveConfig(task=task.name, **settings)
-        config.validate()
-        _use_sandbox(config.sandbox)
-        store = RunStore.create(Path(out) if out else default_run_dir(task.name), config.to_dict(), task.path)
-    ref = {}
-    client = _llm_client(config, store, ref) if config.model else None
-    chosen_designer = designer_plugin(config.designer).make(config, client)
-    page = None
-    if serve_page:
-        from .people.web.server import PageServer
-
-        page = PageServer(store.root)
-        page.start()
-        err.print(f"the run's page: {page.url}", markup=False, highlight=False)
-    view = LiveView(store, task_name=task.name)
-    evolution = Evolution(store, task, config, chosen_designer, on_event=view, client=client,
-                          between_generations=_pause(store, task, view, page, pause_timeout) if interactive else None)
-    ref["evolution"] = evolution
-    try:
-        with view:
-            evolution.run()
-    except KeyboardInterrupt:
-        err.print(f"\n[yellow]interrupted.[/] Nothing scored is lost; continue with:\n"
-                  f"  rewardsmith evolve --resume {store.root}")
-        sys.exit(130)
-    except RewardsmithError as exc:
-        store.set_meta("status", "stopped: error")
-        raise type(exc)(f"{exc}\nThe run is saved; continue it with: rewardsmith evolve --resume {store.root}") from exc
-    finally:
-        if page is not None:
-            page.close()
-    _summary(store, _console())
-
-
-def _pause(store, task, view, page=None, timeout: float | None = None):
-    """--interactive: after each generation, a summary and a prompt (works over ssh, no GUI); with the
-    run's page served (``page``) or a ``timeout``, the page's Continue/Stop or the timeout answer it too."""
-
-    def between(generation: int) -> bool:
-        from .output.view import show_run
-
-        with view.paused():
-            out = _console()
-            show_run(store, out)
-            if page is not None:
-                out.print(f"(or answer on the run's page: {page.url})", markup=False, highlight=False)
-            while True:
-                question = f"generation {generation} done: [c]ontinue, [f]eedback, [e]dit a candidate, [s]top"
-                if page is None and timeout is None:
-                    choice = click.prompt(question, type=click.Choice(["c", "f", "e", "s"]), default="c",
-                                          show_choices=False)
-                else:
-                    from .people.web.pause import wait_for_choice
-
-                    choice = wait_for_choice(store, generation, question, timeout, echo=click.echo)
-                if choice == "c":
-                    return True
-                if choice == "s":
-                    return False
-                if choice == "f":
-                    about = click.prompt("candidate id (empty: the whole run)", default="", show_default=False)
-                    text = click.prompt("feedback")
-                    try:
-                        store.add_feedback(text, about.strip() or None)
-                        click.echo("recorded; the next generation's prompt carries it")
-                    except RewardsmithError as exc:
-                        click.echo(f"error: {exc}")
-                if choice == "e":
-                    cid = click.prompt("candidate id to edit")
-                    try:
-                        _edit_candidate(store, task, cid.strip(), None)
-                    except RewardsmithError as exc:
-                        click.echo(f"error: {exc}")
-
-    return between
-
-
-def _summary(store, out) -> None:
-    from .archive.selection import run_pick
-    from .output.view import best_line, show_final
-
-    best = run_pick(store)  # the same best as `show` and `export`
-    out.print(f"\nrun directory: {store.root}")
-    if best is None:
-        out.print("no candidate was scored")
-        return
-    out.print(best_line(store, best), markup=False, highlight=False)
-    show_final(store, out)
-    out.print(f"export it with: rewardsmith export {store.root} -o {store.config['task'].replace('-', '_')}_reward.py")
-
-
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON document.")
@@ -490,39 +251,6 @@ def feedback(run_dir, candidate, text):
     fid = store.add_feedback(text.strip(), candidate)
     click.echo(f"feedback #{fid} recorded{' for ' + candidate if candidate else ''}; the next generation "
                f"will see it (rewardsmith evolve --resume {run_dir})")
-
-
-def _edit_text(text: str) -> str | None:
-    """Opens ``text`` in $EDITOR (or $VISUAL) and gives the result (None when the editor was quit)."""
-    edited = click.edit(text, extension=".py", require_save=True)
-    return edited
-
-
-def _edit_candidate(store, task, cid: str, file: str | None, screen: bool = True) -> bool:
-    from .people.human import add_edit
-
-    original = store.candidate(cid)
-    if file:
-        path = Path(file)
-        if not path.is_file():
-            raise ConfigError(f"--file {file} does not exist")
-        code = path.read_text()
-    else:
-        code = _edit_text(original.code)
-        if code is None:
-            click.echo("editor closed without saving; nothing recorded")
-            return False
-    outcome = add_edit(store, task, cid, code, screen=screen)
-    candidate = outcome.candidate
-    if candidate is None:
-        click.echo(outcome.report)
-        again = f"rewardsmith edit {store.root} {cid} --file {outcome.draft}"
-        click.echo(f"the edit was rejected; your code is kept in {outcome.draft} (fix it and run: {again}"
-                   f"{'; or, to train it anyway: ' + again + ' --no-screen' if outcome.screening else ''})")
-        return False
-    click.echo(f"accepted as {candidate.id} (parent {cid}); it is trained in generation "
-               f"{candidate.generation}: rewardsmith evolve --resume {store.root}")
-    return True
 
 
 @main.command()

@@ -302,11 +302,11 @@ def test_evolve_serve_serves_the_run_while_it_runs(tmp_path):
 
 
 class Pause:
-    """``evolve --interactive``'s pause after a generation (cli._pause), run in a thread as the loop would,
+    """``evolve --interactive``'s pause after a generation (cli_evolve._pause), run in a thread as the loop would,
     with standard input a pipe the test may type into."""
 
     def __init__(self, store, monkeypatch, page=None, timeout=None):
-        from rewardsmith.cli import _pause
+        from rewardsmith.cli_evolve import _pause
         from rewardsmith.task import load_task_file
         from rewardsmith.output.view import LiveView
 
