@@ -161,7 +161,6 @@ def test_late_terminations_time_limits_and_goal_terminations_are_not_early(task,
     assert "early_termination" not in found(success, [goal, goal])
 
 
-
 def test_a_task_that_ends_on_success_gets_no_falling_advice(task, tmp_path):
     assert task.termination == "success"  # the shipped mountain car: the env ends an episode at the flag
     goal = rollout(task, np.linspace(-0.5, 0.46, 21), smooth_actions()[:20], terminated=True)

@@ -3,27 +3,20 @@ built in a real store, without training, where the highest single search seed is
 final scoring on fresh seeds (or by two confirmed seeds), and every place that names a best is asked."""
 
 import json
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from rewardsmith.cli import main
 from rewardsmith.training.final import summarize_final
 from rewardsmith.archive.records import CandidateResult, Confirmation, FinalRun
 from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.task import load_task_file
+from conftest import invoke, TINY_TASK
 
-TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 REWARD = '''
 def compute_reward(state, action, next_state):
     # {name}
     return 0.0, {{"zero": 0.0}}
 '''
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 def scored(store, name, fitness, origin="llm", generation=0, confirmation=None, fraction=1.0):

@@ -10,16 +10,12 @@ import subprocess
 import sys
 import time
 from contextlib import closing
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from rewardsmith.cli import main
 from rewardsmith.archive.store import RunStore
-from stub_llm import StubLLM, stub_llm  # noqa: F401 - the fixture
+from conftest import invoke, TINY_TASK
 
-TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
 
 GOOD = '''Here is a reward that builds up momentum:
 ```python
@@ -55,11 +51,6 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("REWARDSMITH_MODEL", raising=False)
     monkeypatch.delenv("REWARDSMITH_API_BASE", raising=False)
     return tmp_path
-
-
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    return result
 
 
 @pytest.mark.slow

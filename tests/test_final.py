@@ -6,18 +6,11 @@ import statistics
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from rewardsmith.cli import main
 from rewardsmith.training.final import summarize_final
 from rewardsmith.archive.records import FinalRun, FinalSummary
 from rewardsmith.archive.store import RunStore
-
-TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+from conftest import invoke, TINY_TASK
 
 
 class _Store:

@@ -12,9 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from rewardsmith.cli import main
+from conftest import invoke
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "golden"
@@ -32,8 +31,8 @@ def recorded(tmp_path, monkeypatch):
     return copy
 
 
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+def output(*args):
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -41,11 +40,11 @@ def invoke(*args):
 @pytest.mark.parametrize("name", RUNS)
 def test_show_json_is_byte_identical_to_the_golden_file(recorded, name):
     run = recorded(name)
-    assert invoke("show", run, "--json") == (GOLDEN / f"{name}.show.json").read_text()
+    assert output("show", run, "--json") == (GOLDEN / f"{name}.show.json").read_text()
 
 
 @pytest.mark.parametrize("name", RUNS)
 def test_the_exported_module_is_byte_identical_to_the_golden_file(recorded, name, tmp_path):
     run = recorded(name)
-    invoke("export", run, "-o", tmp_path / "reward.py")
+    output("export", run, "-o", tmp_path / "reward.py")
     assert (tmp_path / "reward.py").read_text() == (GOLDEN / f"{name}.export.py").read_text()

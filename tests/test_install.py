@@ -23,9 +23,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import TINY_TASK
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-TINY_TASK = CHECKOUT / "tests" / "data" / "tiny_mountaincar.py"
 SHIPPED_TASKS = sorted(p.stem.replace("_", "-") for p in (CHECKOUT / "tasks").glob("*.py") if p.stem != "__init__")
 SYSTEM_PYTHON = "/usr/bin/python3"
 STOCK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # a distribution's default PATH

@@ -12,7 +12,7 @@ import pytest
 
 from rewardsmith.errors import ConfigError, LLMError
 from rewardsmith.design.llm import BudgetExhausted, LLMClient, LLMConfig, Reply, extract_code, model_configured, resolve_model
-from stub_llm import StubLLM, stub_llm  # noqa: F401  (stub_llm is a fixture)
+from stub_llm import StubLLM
 
 MESSAGES = [{"role": "system", "content": "You write reward functions."},
             {"role": "user", "content": "Write compute_reward for reaching the flag."}]

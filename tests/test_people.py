@@ -3,16 +3,13 @@ edits trained in the next generation and shown to the designer, and `evolve --in
 
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from rewardsmith.cli import main
 from rewardsmith.archive.store import RunStore
-from stub_llm import StubLLM, stub_llm  # noqa: F401 - the fixture
+from stub_llm import StubLLM
+from conftest import invoke, TINY_TASK
 
-TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
 FLAG_ONLY = '''import numpy as np
 
 def compute_reward(state, action, next_state):
@@ -21,10 +18,6 @@ def compute_reward(state, action, next_state):
     return progress + flag, {"progress": progress, "flag": flag}
 '''
 LLM_REPLY = f"```python\n{FLAG_ONLY.replace('10.0', '20.0')}```"
-
-
-def invoke(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ named (`show`, `show --json`)."""
 import json
 import math
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,13 +15,9 @@ from rewardsmith.errors import RunStoreError
 from rewardsmith.people.preferences import bradley_terry, kendall_tau, summarize
 from rewardsmith.archive.records import CandidateResult
 from rewardsmith.archive.store import SCORED, RunStore
+from conftest import invoke, TINY_TASK
 
-TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 REWARD = "def compute_reward(state, action, next_state):\n    # {name}\n    return 0.0, {{}}\n"
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture

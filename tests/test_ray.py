@@ -3,19 +3,11 @@ still train inside rewardsmith's sandboxed child; and the message when Ray is no
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from rewardsmith.cli import main
 from rewardsmith.archive.store import RunStore
-
-TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+from conftest import invoke, TINY_TASK
 
 
 def test_without_ray_the_flag_says_how_to_install_it(tmp_path, monkeypatch):

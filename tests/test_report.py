@@ -10,21 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from rewardsmith.cli import main
 from rewardsmith.output.report import code_diff, write_report
 from rewardsmith.archive.store import REJECTED, RunStore
+from conftest import invoke, TINY_TASK
 
-TINY_TASK = str(Path(__file__).parent / "data" / "tiny_mountaincar.py")
 SECTIONS = ("summary", "fitness", "candidates", "rejections", "llm", "feedback", "videos")
 EVIL = "<script>alert('pwned')</script>"
 EXTERNAL = re.compile(r"""(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 def tiny_gif() -> bytes:

@@ -183,7 +183,6 @@ def test_an_infinite_loop_in_reward_code_fails_the_training_naming_its_line():
     assert time.monotonic() - started < 90
 
 
-
 def test_a_reward_error_fails_the_training_with_the_reward_s_message():
     code = HONEST.replace("    forward =", "    forward = 1 / 0 if next_state.position < 1 else 0\n"
                           "    forward =", 1)

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,8 +24,7 @@ from rewardsmith.training.schedule import (CurvePoint, CutRule, Halving, keep_co
 from rewardsmith.archive.store import RunStore
 from rewardsmith.task import load_task_file
 from rewardsmith.training.trainer import Budget, SeedResult, train_once
-
-TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
+from conftest import TINY_TASK
 
 
 # ---------------------------------------------------------------------- the rungs

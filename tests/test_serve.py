@@ -24,8 +24,8 @@ from PIL import Image, ImageDraw
 from rewardsmith.archive.records import CandidateResult, ComponentTrend
 from rewardsmith.archive.store import REJECTED, SCORED, TRAINING, RunStore
 from rewardsmith.people.web.server import PageServer
+from conftest import TINY_TASK
 
-TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -6,7 +6,6 @@ import importlib.util
 import io
 import json
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -16,8 +15,8 @@ from rewardsmith.output.report import write_report
 from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.training.trainer import Budget, train_once
+from conftest import TINY_TASK
 
-TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 HAS_PYGAME = importlib.util.find_spec("pygame") is not None
 HAS_OSMESA = ctypes.util.find_library("OSMesa") is not None
 needs_pygame = pytest.mark.skipif(not HAS_PYGAME, reason="classic-control rendering needs pygame "
