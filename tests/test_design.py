@@ -38,3 +38,21 @@ def test_a_designer_installed_through_the_entry_point_group_is_offered(monkeypat
     monkeypatch.setattr(base, "_registry", {})
     assert list(designers()) == ["llm", "offline", "constant"]
     assert designer_plugin("constant").make(None, None).propose(None)[0].origin == "constant"
+
+
+def _candidate(cid, fitness=None, status="scored", origin="offline"):
+    from rewardsmith.archive.candidates import Candidate
+
+    return Candidate(id=cid, generation=0, parent=None, origin=origin, code="", code_hash=cid, status=status,
+                     fitness=fitness)
+
+
+def test_the_population_chooses_the_parents_a_designer_mutates():
+    from rewardsmith.archive.population import parents
+
+    base = _candidate("c0", 0.5, origin="baseline")
+    low, high, mid = _candidate("c1", 0.1), _candidate("c2", 0.9), _candidate("c3", 0.6)
+    failed = _candidate("c4", None, "failed")
+    edit, unscored_edit = _candidate("c5e1", 0.2, origin="human"), _candidate("c6e1", None, "pending", "human")
+    assert [c.id for c in parents([base, low, high, mid, failed], [edit, unscored_edit], base)] == ["c2", "c3", "c5e1"]
+    assert parents([failed], [], base) == [base] and parents([], [], None) == []

@@ -5,6 +5,7 @@ import random
 import pytest
 
 from rewardsmith.intake.critic import static_findings
+from rewardsmith.archive.population import parents
 from rewardsmith.design.base import DesignContext
 from rewardsmith.design.offline import OfflineDesigner
 from rewardsmith.design.mutate import (component_variables, crossover, drop_component, rescale_component,
@@ -109,7 +110,8 @@ def test_offline_designer_proposes_distinct_valid_children_guided_by_statistics(
     best = _candidate("c1", PARENT, 1.0, dominated)
     second = _candidate("c2", OTHER, 0.5)
     ctx = DesignContext(task=task, generation=1, samples=6, timesteps=1000, archive=[best, second], best=best,
-                        baseline=None, failures=[], feedback=[], human_edits=[], seed=0)
+                        baseline=None, failures=[], feedback=[], human_edits=[], seed=0,
+                        parents=parents([best, second], [], None))
     proposals = OfflineDesigner().propose(ctx)
     assert len(proposals) == 6
     assert len({code_hash(p.code) for p in proposals}) == 6

@@ -49,6 +49,7 @@ class DesignContext:
     seed: int = 0
     reflection: bool = True     # False: human feedback replaces the automatic reflection in the prompt
     best_score: object = None   # selection.Pick: the score that makes ``best`` the best (None: its own)
+    parents: list[Candidate] | None = None  # chosen by the population (archive/population.py), first the likeliest
 
 
 

@@ -17,16 +17,13 @@ FLAT_SPREAD = 0.05      # a component whose training series moves less than 5 % 
 
 
 class OfflineDesigner:
-    """Evolves the baseline and the archive's best by AST mutation; needs no network."""
+    """Mutates the parents the population chose (``ctx.parents``) by AST mutation; needs no network."""
 
     name = "offline"
 
     def propose(self, ctx: DesignContext) -> list[Proposal]:
         rng = random.Random(ctx.seed * 7919 + ctx.generation)
-        scored = sorted((c for c in ctx.archive if c.fitness is not None and c.status == "scored"),
-                        key=lambda c: -c.fitness)
-        edits = [c for c in ctx.human_edits if c.status == "scored"]
-        parents = (scored[:2] + edits) or ([ctx.baseline] if ctx.baseline else [])
+        parents = ctx.parents or []  # the population's choice (archive/population.py)
         if not parents:
             return [Proposal(ctx.task.baseline, "baseline", notes="the task's human-written reward")]
         seen = {c.code_hash for c in ctx.archive}
