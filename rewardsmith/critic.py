@@ -229,6 +229,11 @@ def _node_findings(node, chained: set[int]) -> list[Finding]:
             else None
         if refusal is not None:
             return [Finding(refusal[0], refusal[1], line)]
+        if node.attr == "format" and not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            # called or not: str.format passed to map, sorted or a helper formats a string made at run time
+            return [Finding("format-call", ".format is allowed only on a string literal (a format string "
+                            "built at run time can read any attribute, and so can str.format passed as a "
+                            "function); write an f-string or a literal '...'.format(x).", line)]
         if not isinstance(node.ctx, ast.Load):
             target = _dotted(node)
             return [Finding("attribute-assignment", f"assigning to or deleting {target} is not allowed; "
@@ -244,11 +249,6 @@ def _node_findings(node, chained: set[int]) -> list[Finding]:
         # a class pattern reads attributes (case C(__globals__=g)) where no ast.Attribute shows it
         return [Finding("match-class", "'case Class(...)' patterns are not allowed: they read attributes "
                         "of the matched object. Compare values with if/elif instead.", line)]
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
-            and not (isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)):
-        return [Finding("format-call", ".format() is allowed only on a string literal (a format string "
-                        "built at run time can read any attribute); write an f-string or a literal "
-                        "'...'.format(x).", line)]
     if isinstance(node, (ast.FunctionDef, ast.Lambda)):
         defaults = [d for d in node.args.defaults + node.args.kw_defaults if d is not None]
         if any(not _constant(d) for d in defaults):
