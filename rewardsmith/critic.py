@@ -229,7 +229,7 @@ def _node_findings(node, chained: set[int]) -> list[Finding]:
             else None
         if refusal is not None:
             return [Finding(refusal[0], refusal[1], line)]
-        if node.attr == "format" and not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+        if node.attr == "format" and id(node) not in chained and not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
             # called or not: str.format passed to map, sorted or a helper formats a string made at run time
             return [Finding("format-call", ".format is allowed only on a string literal (a format string "
                             "built at run time can read any attribute, and so can str.format passed as a "
