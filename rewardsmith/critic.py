@@ -376,6 +376,13 @@ def _undefined_names(code: str, tree: ast.Module) -> list[Finding]:
     (``gym``, ``np`` without an import), which lead anywhere (``gym.os``)."""
     try:
         top = symtable.symtable(code, "<reward>", "exec")
+        # an annotation without a value (`license: int`) binds nothing, though the table counts it as
+        # an assignment: judged without those, a name it names is read from the builtins (the real
+        # ones, in an exported module)
+        bare = [n for n in tree.body if isinstance(n, ast.AnnAssign) and n.value is None]
+        if bare:
+            stripped = ast.Module([n for n in tree.body if not any(n is b for b in bare)], [])
+            top = symtable.symtable(ast.unparse(stripped), "<reward>", "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []  # the parse already reported it
     bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
