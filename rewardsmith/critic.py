@@ -28,7 +28,10 @@ from .sandbox.rewardcode import ALLOWED_MODULES, safe_builtins
 FORBIDDEN_NAMES = frozenset(
     "eval exec compile open __import__ getattr setattr delattr hasattr globals locals vars dir input "
     "breakpoint help exit quit memoryview type object super classmethod staticmethod property "
-    "__builtins__ __loader__ __spec__ reload".split()
+    "__builtins__ __loader__ __spec__ reload "
+    # an exported module runs in the user's own training script: raised where the probe never goes,
+    # these end that script (SystemExit with status 0, as if training had finished)
+    "SystemExit KeyboardInterrupt".split()
 )
 # attributes refused on any value (a state, an array, a generator, a function): they reach frames, code
 # objects or module globals without a dunder, files or raw memory, or the writable memory behind a

@@ -219,7 +219,7 @@ FORBIDDEN_NAME_CALLS = [
     "getattr(state, 'obs')", "setattr(state, 'obs', 1)", "delattr(state, 'obs')",
     "hasattr(state, 'obs')", "globals()", "locals()", "vars(state)", "dir(state)", "type(state)",
     "input()", "breakpoint()", "exit()", "quit()", "memoryview(b'x')", "object()", "super()",
-    "help(np)", "__builtins__",
+    "help(np)", "__builtins__", "SystemExit(3)", "KeyboardInterrupt()",
 ]
 STATIC_CASES += [
     ("forbidden-name", call, reward(f"x = {call}\nreturn 0.0, {{}}"), reward("x = abs(-1.0)\nreturn 0.0, {}"))
@@ -284,8 +284,6 @@ RAISING = [
     ("ZeroDivisionError", "return 1.0 / (next_state.position - next_state.position), {}",
      "division by a quantity that can be zero"),
     ("KeyError", "return {'a': 1.0}['b'], {}", "a dict lookup of a key that is not there"),
-    ("SystemExit", "raise SystemExit(3)", "return a value instead"),
-    ("KeyboardInterrupt", "raise KeyboardInterrupt", "return a value instead"),
     ("UnboundLocalError", "del action; return action, {}", "a name the code never defined"),
 ]
 

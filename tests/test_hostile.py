@@ -53,6 +53,7 @@ CRITIC = {
     "exported_module_globals.py": "undefined-name",
     "review_format_by_reference.py": "format-call",
     "review_annotation_binds_nothing.py": "undefined-name",
+    "review_exit_past_the_probe.py": "forbidden-name",
 }
 # attacks on the exported module, which runs reward code outside any sandbox with the real builtins and
 # numpy: each returns a total of 1.0 when run that way and it got through (the control that the attack,
@@ -114,6 +115,15 @@ def test_outside_the_sandbox_the_attack_works(name):
     out = subprocess.run([sys.executable, "-c", OUTSIDE_RUN, str(HOSTILE / name)], capture_output=True,
                          text=True, timeout=60)
     assert "TOTAL 1.0" in out.stdout, out.stdout + out.stderr
+
+
+def test_outside_the_sandbox_an_exit_ends_the_users_script_as_a_success():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", OUTSIDE_RUN + "print('STILL TRAINING')\n",
+                          str(HOSTILE / "review_exit_past_the_probe.py")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "STILL TRAINING" not in out.stdout, out.stdout + out.stderr
 
 
 def test_time_bombs_fail_on_the_first_call_not_the_301st(critic):
