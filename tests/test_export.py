@@ -259,6 +259,27 @@ def test_bad_inputs_give_clear_errors(tmp_path):
 
 # --------------------------------------------------------------------------- reward code past the sandbox
 
+WRITES_THE_ACTION = """
+def compute_reward(state, action, next_state):
+    action[...] = 0.0
+    return 0.0, {}
+"""
+
+
+def test_reward_code_cannot_write_into_the_action_it_is_given(tmp_path):
+    """The action the wrapper is given is the caller's array (with a MultiDiscrete space, stable-baselines3
+    passes a view of the very actions it then stores for PPO): reward code that writes into it would
+    change what the learner learns from. In the sandbox the action is read-only; so it is here."""
+    assert static_findings(WRITES_THE_ACTION) == []  # no static rule: the module's own guard must hold
+    task, path = _export(tmp_path, code=WRITES_THE_ACTION)
+    env = _load(path).make_env()
+    env.reset(seed=0)
+    action = np.array([0.6], dtype=np.float32)
+    with pytest.raises(ValueError, match="read-only"):
+        env.step(action)
+    assert action[0] == np.float32(0.6)
+
+
 HOSTILE = Path(__file__).parent / "hostile"
 # reward code that reaches os only outside the sandbox: (file, the line's text, the finding's words)
 PAST_THE_SANDBOX = [
