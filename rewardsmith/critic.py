@@ -291,20 +291,37 @@ def _module_aliases(tree: ast.Module) -> dict[str, tuple[str, str]]:
     """Every name the code binds to numpy, math or one of their namespaces, anywhere -> (module,
     namespace): ``import numpy as xp`` gives xp -> ("numpy", ""), ``from numpy import linalg as la``
     gives la -> ("numpy", "linalg")."""
-    aliases = {}
+    return _alias_bindings(tree)[0]
+
+
+def _alias_bindings(tree: ast.Module) -> tuple[dict[str, tuple[str, str]], list[Finding]]:
+    """``_module_aliases``, each name as first bound, and a finding for every import that binds a name
+    already bound to another module or namespace: one table serves the whole file, so in a scope that
+    binds ``np`` to numpy.fft ``np.fft`` would be judged a function while elsewhere it is the module."""
+    aliases, lines, found = {}, {}, []
+
+    def bind(name: str, target: tuple[str, str], line: int) -> None:
+        if name not in aliases:
+            aliases[name], lines[name] = target, line
+        elif aliases[name] != target:
+            first, now = (".".join(p for p in t if p) for t in (aliases[name], target))
+            found.append(Finding("allow-list", f"{name!r} names {first} (line {lines[name]}) and {now} here; "
+                                 f"expected one name for one module or namespace throughout the code (the "
+                                 f"critic judges every {name}.X by what {name} names). Use another name.", line))
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 root, _, space = alias.name.partition(".")
                 if root in ALLOWED_MODULES:  # import numpy.linalg [as la]: refused, but judged too
-                    aliases[alias.asname or root] = (root, space if alias.asname else "")
+                    bind(alias.asname or root, (root, space if alias.asname else ""), node.lineno)
         elif isinstance(node, ast.ImportFrom) and not node.level:
             module, space = _imported_module(node)
             for alias in node.names if module else ():
                 path = f"{space}.{alias.name}" if space else alias.name
                 if allowlist.is_namespace(module, path):
-                    aliases[alias.asname or alias.name] = (module, path)
-    return aliases
+                    bind(alias.asname or alias.name, (module, path), node.lineno)
+    return aliases, found
 
 
 def _module_chains(tree: ast.Module) -> tuple[list[Finding], set[int]]:
@@ -312,11 +329,11 @@ def _module_chains(tree: ast.Module) -> tuple[list[Finding], set[int]]:
     (``np.lib.npyio.os``, ``la.nrm``), and for such a name used other than as the root of a chain
     (passed, stored or rebound: a module object would reach what the list leaves out); and the ids
     of the chains' attribute nodes, which this judges instead of the per-attribute rules."""
-    aliases = _module_aliases(tree)
+    aliases, found = _alias_bindings(tree)
     if not aliases:
         return [], set()
     parents = {id(child): parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
-    found, chained = [], set()
+    chained = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Name) or node.id not in aliases:
             continue
