@@ -18,8 +18,12 @@ MAX_COMPONENTS = 64   # distinct component names one reward may report
 
 # characters that make text show other than it is: C0 and C1 controls (terminal escape codes, carriage
 # returns), bidirectional embeddings, overrides, isolates and marks (U+061C, U+200E/F, U+202A-E,
-# U+2066-9), zero-width characters (U+200B-D, U+2060, U+FEFF) and the line and paragraph separators
-_HIDDEN = "\u061c\u200b-\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff"
+# U+2066-9), zero-width characters (U+200B-D, U+2060, U+FEFF), the line and paragraph separators, and
+# every other format character of Unicode 14 (category Cf: the soft hyphen, invisible operators,
+# interlinear annotations, and the tag characters U+E0020-E007F, which hide a whole text)
+_HIDDEN = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e"
+           "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438"
+           "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f")
 _UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_HIDDEN}]")
 _UNSAFE_OR_NEWLINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_HIDDEN}]")
 QUOTE = "  | "  # before each line of a process's output shown to the user
@@ -93,7 +97,7 @@ def printable(text, one_line: bool = False) -> str:
 
 def _escaped(match: re.Match) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def quoted(text: str) -> str:

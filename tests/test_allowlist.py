@@ -247,6 +247,11 @@ def test_the_critic_refuses_chains_through_numpy_submodules(chain):
      "    return 0.0, {}\n", 4, "attribute .func_globals is not allowed"),
     ("import numpy as np\ndef compute_reward(s, a, n):\n    np = 2.0\n    return np, {}\n", 3,
      "'np' names numpy here and may not be rebound"),
+    ("import numpy as np\ndef f(x):\n    from numpy import fft as np\n    return np.fft(x)\n"
+     "def compute_reward(s, a, n):\n    return np.fft, {}\n", 3,
+     "'np' names numpy (line 1) and numpy.fft here"),
+    ("import math as m\ndef f(x):\n    import numpy as m\n    return x\ndef compute_reward(s, a, n):\n"
+     "    return 0.0, {}\n", 3, "'m' names math (line 1) and numpy here"),
 ])
 def test_aliases_values_and_rebinding_are_judged_against_the_list(code, line, fragment):
     findings = static_findings(code)

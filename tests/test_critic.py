@@ -185,6 +185,9 @@ STATIC_CASES = [
      reward("s = ('{0.' + '__init__.__globals__}').format(state)\nreturn 0.0, {}"),
      reward("s = f'{state.position:.2f}'\nreturn 0.0, {}")),
     ("format-call", "str.format(", reward("s = str.format('{0}', state)\nreturn 0.0, {}"), GOOD),
+    ("format-call", "map(str.format", reward("s = list(map(str.format, ['{0}'], [state]))\nreturn 0.0, {}"),
+     reward("s = list(map('{0}'.format, [state]))\nreturn 0.0, {}")),
+    ("format-call", "= str.format", reward("f = str.format\nreturn 0.0, {}"), GOOD),
     ("format-attribute", "{0[__globals__]}", reward("s = '{0[__globals__]}'.format(state)\nreturn 0.0, {}"),
      reward("s = '{0:>8}'.format('x')\nreturn 0.0, {}")),
     ("format-attribute", "{0:{1.__class__}}", reward("s = '{0:{1.__class__}}'.format(1, 2)\nreturn 0.0, {}"),
@@ -216,7 +219,7 @@ FORBIDDEN_NAME_CALLS = [
     "getattr(state, 'obs')", "setattr(state, 'obs', 1)", "delattr(state, 'obs')",
     "hasattr(state, 'obs')", "globals()", "locals()", "vars(state)", "dir(state)", "type(state)",
     "input()", "breakpoint()", "exit()", "quit()", "memoryview(b'x')", "object()", "super()",
-    "help(np)", "__builtins__",
+    "help(np)", "__builtins__", "SystemExit(3)", "KeyboardInterrupt()",
 ]
 STATIC_CASES += [
     ("forbidden-name", call, reward(f"x = {call}\nreturn 0.0, {{}}"), reward("x = abs(-1.0)\nreturn 0.0, {}"))
@@ -281,8 +284,6 @@ RAISING = [
     ("ZeroDivisionError", "return 1.0 / (next_state.position - next_state.position), {}",
      "division by a quantity that can be zero"),
     ("KeyError", "return {'a': 1.0}['b'], {}", "a dict lookup of a key that is not there"),
-    ("SystemExit", "raise SystemExit(3)", "return a value instead"),
-    ("KeyboardInterrupt", "raise KeyboardInterrupt", "return a value instead"),
     ("UnboundLocalError", "del action; return action, {}", "a name the code never defined"),
 ]
 

@@ -259,6 +259,57 @@ def test_bad_inputs_give_clear_errors(tmp_path):
 
 # --------------------------------------------------------------------------- reward code past the sandbox
 
+# a run's strings that land in the module's header comment and docstring, crafted to end them
+INJECTED = "__import__('pathlib').Path('injected-by-meta').mkdir()"
+META_INJECTIONS = [
+    ("candidate", f'c1""" + str({INJECTED}) + """'),  # out of the docstring, on one line
+    ("candidate", f"c1\n{INJECTED}\n#"),
+    ("run", f"run\r{INJECTED}\n#"),
+    ("scoring", f"search\n{INJECTED}\n#"),
+]
+
+
+@pytest.mark.parametrize("key, value", META_INJECTIONS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(META_INJECTIONS)])
+def test_run_strings_that_would_end_a_comment_or_the_docstring_are_refused(key, value, tmp_path, monkeypatch):
+    """A run store's candidate id, run name and scoring are written into the header comment
+    and the docstring; a store someone else made (or changed) could carry a newline or a triple quote
+    there. The control: written without the check, the module runs the injected line on import."""
+    from rewardsmith import export
+
+    task = load_task("mountaincar-reach")
+    meta = {**META, key: value}
+    with pytest.raises(ExportError, match=key):
+        export_module(task, task.baseline, meta, tmp_path / "injected_reward.py")
+    assert not list(tmp_path.iterdir())
+
+    monkeypatch.setattr(export, "_plain_meta", lambda meta: None)
+    (tmp_path / "injected_reward.py").write_text(export.render_module(task, task.baseline, meta))
+    run = subprocess.run([sys.executable, "-c", "import injected_reward"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert (tmp_path / "injected-by-meta").is_dir(), run.stderr[-2000:]
+
+
+WRITES_THE_ACTION = """
+def compute_reward(state, action, next_state):
+    action[...] = 0.0
+    return 0.0, {}
+"""
+
+
+def test_reward_code_cannot_write_into_the_action_it_is_given(tmp_path):
+    """The action the wrapper is given is the caller's array (with a MultiDiscrete space, stable-baselines3
+    passes a view of the very actions it then stores for PPO): reward code that writes into it would
+    change what the learner learns from. In the sandbox the action is read-only; so it is here."""
+    assert static_findings(WRITES_THE_ACTION) == []  # no static rule: the module's own guard must hold
+    task, path = _export(tmp_path, code=WRITES_THE_ACTION)
+    env = _load(path).make_env()
+    env.reset(seed=0)
+    action = np.array([0.6], dtype=np.float32)
+    with pytest.raises(ValueError, match="read-only"):
+        env.step(action)
+    assert action[0] == np.float32(0.6)
+
+
 HOSTILE = Path(__file__).parent / "hostile"
 # reward code that reaches os only outside the sandbox: (file, the line's text, the finding's words)
 PAST_THE_SANDBOX = [

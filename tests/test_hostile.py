@@ -51,7 +51,15 @@ CRITIC = {
     "time_bomb_global_rng.py": "global-random",
     "numpy_chain_to_os.py": "allow-list",
     "exported_module_globals.py": "undefined-name",
+    "review_format_by_reference.py": "format-call",
+    "review_annotation_binds_nothing.py": "undefined-name",
+    "review_exit_past_the_probe.py": "forbidden-name",
+    "review_alias_in_two_scopes.py": "allow-list",
 }
+# attacks on the exported module, which runs reward code outside any sandbox with the real builtins and
+# numpy: each returns a total of 1.0 when run that way and it got through (the control that the attack,
+# which the critic must refuse, is a real one)
+OUTSIDE = ["review_format_by_reference.py", "review_annotation_binds_nothing.py", "review_alias_in_two_scopes.py"]
 # reward code past the critic and the Python layers (the ``unguarded`` job), against the OS layers:
 # issue 18's classes (parent hangs and memory, limits, privileged calls, forged output)
 OS_ATTACKS = ["os_sysv_memory_hoard.py", "os_scratch_flood.py", "os_protocol_bomb.py", "os_privileged_calls.py",
@@ -88,6 +96,35 @@ def test_the_critic_rejects_or_the_attack_is_aimed_at_training(critic, name):
         return
     assert not verdict.accepted, f"{name} was accepted"
     assert rule in {f.rule for f in verdict.errors}, verdict.report()
+
+
+OUTSIDE_RUN = r'''
+import sys
+import numpy as np
+namespace = {"__name__": "exported_reward"}
+exec(compile(open(sys.argv[1]).read(), sys.argv[1], "exec"), namespace)
+total, _ = namespace["compute_reward"](None, np.zeros(1), None)
+print("TOTAL", total)
+'''
+
+
+@pytest.mark.parametrize("name", OUTSIDE)
+def test_outside_the_sandbox_the_attack_works(name):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", OUTSIDE_RUN, str(HOSTILE / name)], capture_output=True,
+                         text=True, timeout=60)
+    assert "TOTAL 1.0" in out.stdout, out.stdout + out.stderr
+
+
+def test_outside_the_sandbox_an_exit_ends_the_users_script_as_a_success():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", OUTSIDE_RUN + "print('STILL TRAINING')\n",
+                          str(HOSTILE / "review_exit_past_the_probe.py")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "STILL TRAINING" not in out.stdout, out.stdout + out.stderr
 
 
 def test_time_bombs_fail_on_the_first_call_not_the_301st(critic):

@@ -16,7 +16,10 @@ from ..sandbox.rewardcode import ALLOWED_MODULES, safe_builtins
 FORBIDDEN_NAMES = frozenset(
     "eval exec compile open __import__ getattr setattr delattr hasattr globals locals vars dir input "
     "breakpoint help exit quit memoryview type object super classmethod staticmethod property "
-    "__builtins__ __loader__ __spec__ reload".split()
+    "__builtins__ __loader__ __spec__ reload "
+    # an exported module runs in the user's own training script: raised where the probe never goes,
+    # these end that script (SystemExit with status 0, as if training had finished)
+    "SystemExit KeyboardInterrupt".split()
 )
 # attributes refused on any value (a state, an array, a generator, a function): they reach frames, code
 # objects or module globals without a dunder, files or raw memory, or the writable memory behind a
@@ -173,6 +176,11 @@ def _node_findings(node, chained: set[int]) -> list[Finding]:
             else None
         if refusal is not None:
             return [Finding(refusal[0], refusal[1], line)]
+        if node.attr == "format" and id(node) not in chained and not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            # called or not: str.format passed to map, sorted or a helper formats a string made at run time
+            return [Finding("format-call", ".format is allowed only on a string literal (a format string "
+                            "built at run time can read any attribute, and so can str.format passed as a "
+                            "function); write an f-string or a literal '...'.format(x).", line)]
         if not isinstance(node.ctx, ast.Load):
             target = _dotted(node)
             return [Finding("attribute-assignment", f"assigning to or deleting {target} is not allowed; "
@@ -188,11 +196,6 @@ def _node_findings(node, chained: set[int]) -> list[Finding]:
         # a class pattern reads attributes (case C(__globals__=g)) where no ast.Attribute shows it
         return [Finding("match-class", "'case Class(...)' patterns are not allowed: they read attributes "
                         "of the matched object. Compare values with if/elif instead.", line)]
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
-            and not (isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)):
-        return [Finding("format-call", ".format() is allowed only on a string literal (a format string "
-                        "built at run time can read any attribute); write an f-string or a literal "
-                        "'...'.format(x).", line)]
     if isinstance(node, (ast.FunctionDef, ast.Lambda)):
         defaults = [d for d in node.args.defaults + node.args.kw_defaults if d is not None]
         if any(not _constant(d) for d in defaults):
@@ -232,20 +235,37 @@ def _module_aliases(tree: ast.Module) -> dict[str, tuple[str, str]]:
     """Every name the code binds to numpy, math or one of their namespaces, anywhere -> (module,
     namespace): ``import numpy as xp`` gives xp -> ("numpy", ""), ``from numpy import linalg as la``
     gives la -> ("numpy", "linalg")."""
-    aliases = {}
+    return _alias_bindings(tree)[0]
+
+
+def _alias_bindings(tree: ast.Module) -> tuple[dict[str, tuple[str, str]], list[Finding]]:
+    """``_module_aliases``, each name as first bound, and a finding for every import that binds a name
+    already bound to another module or namespace: one table serves the whole file, so in a scope that
+    binds ``np`` to numpy.fft ``np.fft`` would be judged a function while elsewhere it is the module."""
+    aliases, lines, found = {}, {}, []
+
+    def bind(name: str, target: tuple[str, str], line: int) -> None:
+        if name not in aliases:
+            aliases[name], lines[name] = target, line
+        elif aliases[name] != target:
+            first, now = (".".join(p for p in t if p) for t in (aliases[name], target))
+            found.append(Finding("allow-list", f"{name!r} names {first} (line {lines[name]}) and {now} here; "
+                                 f"expected one name for one module or namespace throughout the code (the "
+                                 f"critic judges every {name}.X by what {name} names). Use another name.", line))
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 root, _, space = alias.name.partition(".")
                 if root in ALLOWED_MODULES:  # import numpy.linalg [as la]: refused, but judged too
-                    aliases[alias.asname or root] = (root, space if alias.asname else "")
+                    bind(alias.asname or root, (root, space if alias.asname else ""), node.lineno)
         elif isinstance(node, ast.ImportFrom) and not node.level:
             module, space = _imported_module(node)
             for alias in node.names if module else ():
                 path = f"{space}.{alias.name}" if space else alias.name
                 if allowlist.is_namespace(module, path):
-                    aliases[alias.asname or alias.name] = (module, path)
-    return aliases
+                    bind(alias.asname or alias.name, (module, path), node.lineno)
+    return aliases, found
 
 
 def _module_chains(tree: ast.Module) -> tuple[list[Finding], set[int]]:
@@ -253,11 +273,11 @@ def _module_chains(tree: ast.Module) -> tuple[list[Finding], set[int]]:
     (``np.lib.npyio.os``, ``la.nrm``), and for such a name used other than as the root of a chain
     (passed, stored or rebound: a module object would reach what the list leaves out); and the ids
     of the chains' attribute nodes, which this judges instead of the per-attribute rules."""
-    aliases = _module_aliases(tree)
+    aliases, found = _alias_bindings(tree)
     if not aliases:
         return [], set()
     parents = {id(child): parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
-    found, chained = [], set()
+    chained = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Name) or node.id not in aliases:
             continue
@@ -320,6 +340,13 @@ def _undefined_names(code: str, tree: ast.Module) -> list[Finding]:
     (``gym``, ``np`` without an import), which lead anywhere (``gym.os``)."""
     try:
         top = symtable.symtable(code, "<reward>", "exec")
+        # an annotation without a value (`license: int`) binds nothing, though the table counts it as
+        # an assignment: judged without those, a name it names is read from the builtins (the real
+        # ones, in an exported module)
+        bare = [n for n in tree.body if isinstance(n, ast.AnnAssign) and n.value is None]
+        if bare:
+            stripped = ast.Module([n for n in tree.body if not any(n is b for b in bare)], [])
+            top = symtable.symtable(ast.unparse(stripped), "<reward>", "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []  # the parse already reported it
     bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}

@@ -188,7 +188,23 @@ def _checked_meta(meta: dict) -> dict:
     out = {key: meta.get(key) for key in META_KEYS}
     out["candidate"] = str(out["candidate"])
     out["seeds"] = [int(s) for s in out["seeds"] or []]
+    _plain_meta(out)
     return out
+
+
+_CANDIDATE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _plain_meta(meta: dict) -> None:
+    """ExportError unless the run's strings written into the header comment and the docstring stay
+    there: a candidate id is a plain id (no quote can end the docstring), a run name and the scoring
+    one printable line (no line break, in any of the forms Python reads as one, can end the comment)."""
+    if not _CANDIDATE_RE.fullmatch(meta["candidate"]):
+        raise ExportError(f"export metadata 'candidate' is {meta['candidate']!r}; expected a candidate id "
+                          f"(letters, digits, '.', '_', '-')")
+    for key in ("run", "scoring"):
+        if meta[key] is not None and not (isinstance(meta[key], str) and meta[key].isprintable()):
+            raise ExportError(f"export metadata {key!r} is {meta[key]!r}; expected one line of printable text")
 
 
 def _header(task: Task, code: str, meta: dict) -> list[tuple[str, list[str]]]:
