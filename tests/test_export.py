@@ -274,7 +274,7 @@ def test_run_strings_that_would_end_a_comment_or_the_docstring_are_refused(key, 
     """A run store's candidate id, run name and scoring are written into the header comment
     and the docstring; a store someone else made (or changed) could carry a newline or a triple quote
     there. The control: written without the check, the module runs the injected line on import."""
-    from rewardsmith import export
+    from rewardsmith.output import export
 
     task = load_task("mountaincar-reach")
     meta = {**META, key: value}

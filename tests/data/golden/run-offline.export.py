@@ -195,7 +195,8 @@ class TinyMountaincarReward(gym.Wrapper):
             raise RuntimeError("call reset() before step()")
         obs, native_reward, terminated, truncated, info = self.env.step(action)
         next_state = state_of(self.env, obs)
-        action = np.asarray(action)
+        # the caller's array (a learner may store it): reward code may not write into it
+        action = _read_only(np.asarray(action))
         total, components = compute_reward(self._state, action, next_state)
         self._state = next_state
         info["native_reward"] = float(native_reward)
