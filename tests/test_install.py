@@ -111,6 +111,10 @@ def test_wheel_and_sdist_carry_tasks_prompts_and_templates(dists):
     prompts = {Path(n).name for n in names if n.startswith("rewardsmith/prompts/") and n.endswith(".j2")}
     assert prompts == {p.name for p in (CHECKOUT / "prompts").glob("*.j2")} and prompts
     assert not any(n.startswith(("tests/", "runs/", "benchmarks/")) for n in names)
+    subpackages = {p.parent.relative_to(CHECKOUT).as_posix() for p in (CHECKOUT / "rewardsmith").rglob("__init__.py")}
+    assert {f"{p}/__init__.py" for p in subpackages} <= names  # one subpackage per stage, every one shipped
+    static = CHECKOUT / "rewardsmith" / "people" / "web" / "static"
+    assert {f"rewardsmith/people/web/static/{f.name}" for f in static.iterdir()} <= names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "rewardsmith = rewardsmith.cli:main" in zipfile.ZipFile(dists["wheel"]).read(entry_points).decode()
 
