@@ -5,12 +5,53 @@ Every attempt is recorded, accepted or not."""
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 from ..archive.store import PENDING, REJECTED, Candidate, RunStore, code_hash
 from ..errors import LLMError
 from ..task import Task
-from .critic import Critic
+from .critic import Critic, Verdict
+
+if TYPE_CHECKING:
+    from .screening import Verdict as ScreeningVerdict
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What admission concluded of one piece of code: the critic's verdict (None: there was no code to
+    check), the LLM critic's veto, screening's verdict (None: not screened) and the outcome."""
+
+    verdict: Verdict | None
+    veto: str | None = None
+    screening: ScreeningVerdict | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict is not None and self.verdict.accepted and self.veto is None and \
+            (self.screening is None or self.screening.passed)
+
+    @property
+    def reason(self) -> str | None:
+        """Why it was rejected (None when accepted, or when there was no code: the proposal says why)."""
+        if self.verdict is None or self.accepted:
+            return None
+        if not self.verdict.accepted or self.veto is not None:
+            return self.veto or self.verdict.report()
+        return self.screening.reason
+
+
+def judge(verdict: Verdict | None, veto: Callable[[], str | None] | None = None,
+          screen: Callable[[], ScreeningVerdict | None] | None = None) -> Judgement:
+    """Admission's order, for every way code enters the population: the critic's ``verdict`` first;
+    only code it accepts is put to the LLM critic (``veto``: a reason to refuse, or None), and only code
+    both accept is screened (``screen``: screening's verdict, or None when it does not apply)."""
+    if verdict is None or not verdict.accepted:
+        return Judgement(verdict)
+    refused = veto() if veto is not None else None
+    if refused is not None:
+        return Judgement(verdict, refused)
+    return Judgement(verdict, None, screen() if screen is not None else None)
 
 
 class Intake:
@@ -35,20 +76,16 @@ class Intake:
                 return existing
             else:
                 verdict = self.critic.check(attempt.code) if not attempt.notes.startswith("no code") else None
-                veto = self.llm_veto(attempt) if verdict is not None and verdict.accepted else None
-                accepted = verdict is not None and verdict.accepted and veto is None
-                reason = attempt.notes if verdict is None else None if accepted else veto or verdict.report()
-                screening = self.screen(attempt) if accepted else None
-                if screening is not None and not screening.passed:
-                    accepted, reason = False, screening.reason
+                judged = judge(verdict, veto=lambda: self.llm_veto(attempt), screen=lambda: self.screen(attempt))
+                reason = attempt.notes if verdict is None else judged.reason
                 candidate = self.store.add_candidate(
                     generation, attempt.code, attempt.origin, parent=attempt.parent,
-                    status=PENDING if accepted else REJECTED, reason=reason,
+                    status=PENDING if judged.accepted else REJECTED, reason=reason,
                     verdict=None if verdict is None else verdict.record(),
                     notes=attempt.notes)
-                if screening is not None:  # rejected or not, what it was judged on; no training spent yet
-                    self.store.update(candidate.id, timesteps=0 if not accepted else None, steps_spent=0,
-                                      result=screening.record())
+                if judged.screening is not None:  # rejected or not, what it was judged on; no training spent
+                    self.store.update(candidate.id, timesteps=0 if not judged.accepted else None, steps_spent=0,
+                                      result=judged.screening.record())
                     candidate = self.store.candidate(candidate.id)
                 self.on_event("candidate", candidate=candidate)
             if candidate.status != REJECTED or round_ == self.config.repairs:

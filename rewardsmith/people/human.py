@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..intake.admission import judge
 from ..intake.critic import Critic, Verdict
 from ..errors import ConfigError
 from ..archive.store import PENDING, Candidate, RunStore, write_atomic
@@ -40,8 +41,9 @@ class Edit:
 
 
 def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: bool = True) -> Edit:
-    """Checks a person's edit of ``parent_id`` like any proposal: the critic, then screening on the run's
-    recorded episodes (unless ``screen`` is False or the run has --no-screen); if both accept it, records
+    """Checks a person's edit of ``parent_id`` in admission's order (intake/admission.judge): the critic,
+    then screening on the run's recorded episodes (unless ``screen`` is False or the run has --no-screen;
+    a person's edit has no LLM veto); if both accept it, records
     it as a new pending candidate ``<parent>e<n>`` (origin "human") trained in the next generation. A
     rejected edit is kept as a draft file in the run so nothing typed is lost."""
     parent = store.candidate(parent_id)
@@ -49,9 +51,10 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
         raise ConfigError(f"the edited code is the same as {parent_id}'s; nothing to record")
     verdict = Critic(task).check(code)
     new_id = store.new_id(parent=parent_id, edit=True)
-    screening = _screen(store, task, code) if verdict.accepted and screen and not store.config.get("no_screen") \
-        else None
-    if not verdict.accepted or (screening is not None and not screening.passed):
+    screens = screen and not store.config.get("no_screen")
+    judged = judge(verdict, screen=(lambda: _screen(store, task, code)) if screens else None)  # no LLM veto
+    screening = judged.screening
+    if not judged.accepted:
         draft = store.root / "edits" / f"{new_id}.draft.py"
         write_atomic(draft, code)
         return Edit(None, verdict, draft, screening)
