@@ -31,7 +31,9 @@ FORBIDDEN_NAMES = frozenset(
     "__builtins__ __loader__ __spec__ reload "
     # an exported module runs in the user's own training script: raised where the probe never goes,
     # these end that script (SystemExit with status 0, as if training had finished)
-    "SystemExit KeyboardInterrupt".split()
+    "SystemExit KeyboardInterrupt "
+    # ... and print writes to its terminal (control sequences set the clipboard, retitle the window)
+    "print".split()
 )
 # attributes refused on any value (a state, an array, a generator, a function): they reach frames, code
 # objects or module globals without a dunder, files or raw memory, or the writable memory behind a
