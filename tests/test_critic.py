@@ -219,7 +219,7 @@ FORBIDDEN_NAME_CALLS = [
     "getattr(state, 'obs')", "setattr(state, 'obs', 1)", "delattr(state, 'obs')",
     "hasattr(state, 'obs')", "globals()", "locals()", "vars(state)", "dir(state)", "type(state)",
     "input()", "breakpoint()", "exit()", "quit()", "memoryview(b'x')", "object()", "super()",
-    "help(np)", "__builtins__", "SystemExit(3)", "KeyboardInterrupt()",
+    "help(np)", "__builtins__", "SystemExit(3)", "KeyboardInterrupt()", "print('x')",
 ]
 STATIC_CASES += [
     ("forbidden-name", call, reward(f"x = {call}\nreturn 0.0, {{}}"), reward("x = abs(-1.0)\nreturn 0.0, {}"))

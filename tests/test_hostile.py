@@ -55,11 +55,14 @@ CRITIC = {
     "review_annotation_binds_nothing.py": "undefined-name",
     "review_exit_past_the_probe.py": "forbidden-name",
     "review_alias_in_two_scopes.py": "allow-list",
+    "review_binding_never_made.py": "undefined-name",
+    "review_print_to_the_terminal.py": "forbidden-name",
 }
 # attacks on the exported module, which runs reward code outside any sandbox with the real builtins and
 # numpy: each returns a total of 1.0 when run that way and it got through (the control that the attack,
 # which the critic must refuse, is a real one)
-OUTSIDE = ["review_format_by_reference.py", "review_annotation_binds_nothing.py", "review_alias_in_two_scopes.py"]
+OUTSIDE = ["review_format_by_reference.py", "review_annotation_binds_nothing.py", "review_alias_in_two_scopes.py",
+           "review_binding_never_made.py", "review_print_to_the_terminal.py"]
 # reward code past the critic and the Python layers (the ``unguarded`` job), against the OS layers:
 # issue 18's classes (parent hangs and memory, limits, privileged calls, forged output)
 OS_ATTACKS = ["os_sysv_memory_hoard.py", "os_scratch_flood.py", "os_protocol_bomb.py", "os_privileged_calls.py",

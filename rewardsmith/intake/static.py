@@ -19,7 +19,9 @@ FORBIDDEN_NAMES = frozenset(
     "__builtins__ __loader__ __spec__ reload "
     # an exported module runs in the user's own training script: raised where the probe never goes,
     # these end that script (SystemExit with status 0, as if training had finished)
-    "SystemExit KeyboardInterrupt".split()
+    "SystemExit KeyboardInterrupt "
+    # ... and print writes to its terminal (control sequences set the clipboard, retitle the window)
+    "print".split()
 )
 # attributes refused on any value (a state, an array, a generator, a function): they reach frames, code
 # objects or module globals without a dunder, files or raw memory, or the writable memory behind a
@@ -340,16 +342,14 @@ def _undefined_names(code: str, tree: ast.Module) -> list[Finding]:
     (``gym``, ``np`` without an import), which lead anywhere (``gym.os``)."""
     try:
         top = symtable.symtable(code, "<reward>", "exec")
-        # an annotation without a value (`license: int`) binds nothing, though the table counts it as
-        # an assignment: judged without those, a name it names is read from the builtins (the real
-        # ones, in an exported module)
-        bare = [n for n in tree.body if isinstance(n, ast.AnnAssign) and n.value is None]
-        if bare:
-            stripped = ast.Module([n for n in tree.body if not any(n is b for b in bare)], [])
-            top = symtable.symtable(ast.unparse(stripped), "<reward>", "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []  # the parse already reported it
+    # defined: what an import, a def or a plain assignment at module level binds whenever the module
+    # loads. The table also counts an annotation without a value (`license: int`) and a binding inside an
+    # expression (`0 and (license := 1)`), which may bind nothing: the name is then read from the
+    # builtins, the real ones in an exported module.
     bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    bound &= _defined_at_load(tree)
     read = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
     stack = list(top.get_children())
     while stack:
@@ -365,6 +365,28 @@ def _undefined_names(code: str, tree: ast.Module) -> list[Finding]:
             f"imports (numpy, math) and the builtins reward code gets. Likely cause: a missing import, a "
             f"typo, or a builtin that is not available to reward code.", line))
     return found
+
+
+def _defined_at_load(tree: ast.Module) -> set[str]:
+    """The module-level names an import, a def or a plain assignment (with a value) binds."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Assign) or isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            stack = list(targets)
+            while stack:  # names, and names in tuple or list targets (a, [b, *c] = ...)
+                target = stack.pop()
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+                elif isinstance(target, (ast.Tuple, ast.List)):
+                    stack += target.elts
+                elif isinstance(target, ast.Starred):
+                    stack.append(target.value)
+    return names
 
 
 def _dotted(node: ast.Attribute) -> str:
