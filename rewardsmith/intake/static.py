@@ -1,6 +1,6 @@
 """The critic's static stage: what reward code may contain (the contract's rules for reward code), checked
 on its syntax tree before anything runs: parse, signature, imports, forbidden names and attributes,
-numpy and math only through rewardsmith's allow-list, module layout, purity. Each finding names its line
+numpy and math only through rewardsmith's allow-list, module layout, purity (purity.py). Each finding names its line
 and reads like gymnasium's env checker (the actual value, the expected one, the likely cause)."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ from __future__ import annotations
 import ast
 import string
 import symtable
-from dataclasses import dataclass
 
 from ..sandbox import allowlist
 from ..sandbox.rewardcode import ALLOWED_MODULES, safe_builtins
+from .findings import Finding
+from .purity import impurities
 
 FORBIDDEN_NAMES = frozenset(
     "eval exec compile open __import__ getattr setattr delattr hasattr globals locals vars dir input "
@@ -56,20 +57,6 @@ _FORBIDDEN_NODES = {
 }
 
 
-@dataclass
-class Finding:
-    """One reason to reject (``error``) or to look twice (``warning``)."""
-
-    rule: str
-    message: str
-    line: int | None = None
-    severity: str = "error"
-
-    def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line else ""
-        return f"[{self.rule}] {where}{self.message}"
-
-
 def static_findings(code: str, field_names: list[str] | None = None) -> list[Finding]:
     """Every static reason to reject ``code`` (empty list: passes stage one)."""
     try:
@@ -90,7 +77,7 @@ def static_findings(code: str, field_names: list[str] | None = None) -> list[Fin
     found += chain_findings
     for node in ast.walk(tree):
         found += _node_findings(node, chained)
-    found += _impurities(tree)
+    found += impurities(tree)
     found += _undefined_names(code, tree)
     return sorted(found, key=lambda f: (f.line or 0, f.rule))
 
@@ -424,90 +411,5 @@ def _constant(node) -> bool:
 
 
 # methods that change the object they are called on (lists, dicts, sets, numpy arrays)
-MUTATING_METHODS = frozenset(
-    "append extend insert remove pop popitem clear update setdefault add discard sort reverse "
-    "fill put itemset resize partition byteswap setfield "
-    "difference_update intersection_update symmetric_difference_update".split())
 
 
-def _root_name(node) -> str | None:
-    """The name an attribute/subscript chain starts from (``TABLE`` in ``TABLE[0].x``), if any."""
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _local_names(fn) -> set[str]:
-    """The names a function binds itself (parameters, assignments, loop and comprehension targets)."""
-    args = fn.args
-    names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
-    names |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
-    stack = list(fn.body) if isinstance(fn.body, list) else [fn.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            names.add(node.name)
-            continue  # its own scope
-        elif isinstance(node, ast.Lambda):
-            continue
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        stack.extend(ast.iter_child_nodes(node))
-    return names
-
-
-def _module_names(tree: ast.Module) -> set[str]:
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-    return names
-
-
-def _impurities(tree: ast.Module) -> list[Finding]:
-    """Places where a function changes a module-level object (CONTRACT §1: compute_reward is a pure
-    function of its arguments): item or attribute assignment, augmented assignment, ``del``, or a
-    mutating method call on a module-level name. (At load time the sandbox also freezes module-level
-    containers, which catches what an alias hides from this reading.)"""
-    imported = {(a.asname or a.name).split(".")[0] for n in tree.body
-                if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-    module = _module_names(tree) - imported  # np.add(...) is numpy's, not a change to numpy
-    found = []
-    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda))]
-    for fn in functions:
-        outer = module - _local_names(fn)
-        body = fn.body if isinstance(fn.body, list) else [fn.body]
-        for node in (n for stmt in body for n in ast.walk(stmt)):
-            targets = []
-            if isinstance(node, (ast.Assign, ast.Delete)):
-                targets = node.targets
-            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-                targets = [node.target]
-            for target in targets:
-                for part in ast.walk(target):
-                    if isinstance(part, (ast.Subscript, ast.Attribute)) and _root_name(part) in outer:
-                        found.append(_impure(_root_name(part), "assigns into it", part))
-                        break
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and node.func.attr in MUTATING_METHODS and _root_name(node.func.value) in outer:
-                found.append(_impure(_root_name(node.func.value), f"calls .{node.func.attr}() on it", node))
-            if isinstance(node, ast.keyword) and node.arg == "out" and _root_name(node.value) in outer:
-                found.append(_impure(_root_name(node.value), "writes into it with out=", node.value))
-    unique = {(f.line, f.message): f for f in found}
-    return list(unique.values())
-
-
-def _impure(name: str, how: str, node) -> Finding:
-    return Finding("impure", f"the function changes the module-level name {name!r} ({how}); "
-                   f"compute_reward must be a pure function of its arguments: module-level names are "
-                   f"constants. Use a local copy (x = list({name}) or np.array({name})).",
-                   getattr(node, "lineno", None))
