@@ -50,7 +50,13 @@ class DesignContext:
     reflection: bool = True     # False: human feedback replaces the automatic reflection in the prompt
     best_score: object = None   # selection.Pick: the score that makes ``best`` the best (None: its own)
     parents: list[Candidate] | None = None  # chosen by the population (archive/population.py), first the likeliest
-
+    # Also chosen by the population: candidates from other islands and behaviour cells, shown beside the
+    # parents so a designer sees different ways of solving the task, not only the best (issue 23)
+    inspirations: list[Candidate] = field(default_factory=list)
+    # A person's answers (people/preferences.py): preferred/rejected pairs with their reasons (ICPL)
+    preferences: list[dict] = field(default_factory=list)
+    # Proposals of earlier generations recorded as duplicates of another candidate, with the reason
+    duplicates: list[Candidate] = field(default_factory=list)
 
 
 class Designer(Protocol):
