@@ -15,6 +15,7 @@ import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -152,17 +153,19 @@ def _components(score: Score, kept: list[Trajectory], kept_fitness: list[float])
     """Per component: its evaluation statistics (the last snapshot's without trajectories) and training series."""
     names = dict.fromkeys([n for r in score.runs for s in r.snapshots for n in s.components]
                           + [n for t in kept for n in t.components or {}])
-    steps, entries, per_step = sum(len(t.rewards) for t in kept), {}, {}
+    steps = sum(len(cast(list, t.rewards)) for t in kept)  # the trainer replayed the reward on each kept one
+    entries: dict[str, dict[str, Any]] = {}
+    per_step: dict[str, np.ndarray | list[float]] = {}
     for name in names:
         series = _series(score, lambda s, n=name: s.components.get(n))
         values = [v for v in series if v is not None]
-        entry = {"training": ComponentCurve(series=series, min=min(values, default=None), mean=_r(_mean(values)),
+        entry: dict[str, Any] = {"training": ComponentCurve(series=series, min=min(values, default=None), mean=_r(_mean(values)),
                                             max=max(values, default=None))}
         if steps:
             per_episode = [np.asarray((t.components or {}).get(name, []), dtype=float) for t in kept]
-            per_step[name] = np.concatenate(per_episode)
-            entry.update(source="evaluation", mean_per_step=_r(per_step[name].sum() / steps),
-                         sign=_sign(per_step[name]), fitness_corr=_corr([e.sum() for e in per_episode], kept_fitness))
+            per_step[name] = evaluated = np.concatenate(per_episode)
+            entry.update(source="evaluation", mean_per_step=_r(evaluated.sum() / steps),
+                         sign=_sign(evaluated), fitness_corr=_corr([e.sum() for e in per_episode], kept_fitness))
         else:
             last = values[-1] if values else 0.0
             per_step[name] = [last]
@@ -188,7 +191,8 @@ def analyze(task: Task, score: Score, archive: list[dict] | None = None, *,
         episodes=len(summaries), length=_r(_mean([s.length for s in summaries])),
         reward_return=_r(_mean([s.reward_return for s in summaries])),
         native_return=_r(_mean([s.native_return for s in summaries])),
-        reward_per_step=_r(sum(s.reward_return for s in summaries) / steps) if steps else None)
+        # the trainer replayed the reward on every evaluation episode, so each has its reward_return
+        reward_per_step=_r(sum(cast(float, s.reward_return) for s in summaries) / steps) if steps else None)
     training = TrainingCurves(**{k: _series(score, lambda s, k=k: getattr(s, k)) for k in (
         "step", "fitness", "episode_return", "episode_length", "reward_per_step", "native_per_step")})
     fields = {}
@@ -301,6 +305,7 @@ def detect_jitter(a: Analysis, ctx: DetectorContext) -> Finding | None:
     if rate is not None and rate > JITTER_FLIP_RATE:
         return Finding("jitter", "Actions flip sign from step to step (jitter): penalize the change in action.",
                        {"flip_rate": rate}, f"jitter {rate:.2f}")
+    return None
 
 
 def detect_saturation(a: Analysis, ctx: DetectorContext) -> Finding | None:
@@ -309,6 +314,7 @@ def detect_saturation(a: Analysis, ctx: DetectorContext) -> Finding | None:
     if share is not None and share > SATURATION_FRACTION:
         return Finding("action_saturation", "Actions sit at their bounds (bang-bang): if that hurts, penalize "
                        "effort.", {"saturation": share}, f"saturated {share:.0%}")
+    return None
 
 
 def detect_flat_component(a: Analysis, ctx: DetectorContext) -> Finding | None:
@@ -333,14 +339,18 @@ def detect_dominating_component(a: Analysis, ctx: DetectorContext) -> Finding | 
     name = dominant_component({n: c.share for n, c in a.components.items()})
     if name is None:
         return None
-    c = a.components[name]
+    share = a.components[name].share
+    assert share is not None  # dominant_component names only a component with a share
     return Finding("dominating_component", f"'{name}' dominates the reward's magnitude (advice 3).",
-                   {"share": c.share}, f"'{name}' dominates ({c.share:.0%})", [name])
+                   {"share": share}, f"'{name}' dominates ({share:.0%})", [name])
 
 
 def detect_reward_hacking(a: Analysis, ctx: DetectorContext) -> Finding | None:
     """Training return rising while training fitness does not; or reward high, fitness low vs. the archive."""
-    reasons, evidence, briefs, trend = [], {}, [], _trend(a)
+    reasons: list[str] = []
+    evidence: dict[str, float] = {}
+    briefs: list[str] = []
+    trend = _trend(a)
     if trend is not None and trend[0] >= HACK_RETURN_RISE and trend[1] <= HACK_FITNESS_GAIN:
         reasons.append("training return rose while training fitness did not")
         evidence.update(return_rise=_r(trend[0]), fitness_gain=_r(trend[1]))

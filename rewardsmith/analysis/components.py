@@ -15,7 +15,7 @@ import numpy as np
 DOMINANT_SHARE = 0.9
 
 
-def magnitude_shares(per_step: Mapping[str, Sequence[float]]) -> dict[str, float | None]:
+def magnitude_shares(per_step: Mapping[str, Sequence[float] | np.ndarray]) -> dict[str, float | None]:
     """Each component's share of the reward's magnitude (None for all when every component is zero)."""
     magnitude = {name: float(np.mean(np.abs(np.asarray(values, dtype=float)))) if len(values) else 0.0
                  for name, values in per_step.items()}

@@ -18,6 +18,10 @@ import ast
 import builtins
 import copy
 import random
+from typing import cast
+
+# the statements that bind a local variable (AugAssign/AnnAssign only with a value: see _assignments)
+_Binding = ast.Assign | ast.AugAssign | ast.AnnAssign
 
 _SKIP_CONSTANTS = {0, 1, -1, 2}  # indices, signs and squares: rescaling them rarely means anything
 
@@ -34,6 +38,7 @@ def _final_return(fn: ast.FunctionDef) -> ast.Return | None:
 
 
 def _components_dict(fn: ast.FunctionDef, ret: ast.Return) -> ast.Dict | None:
+    assert isinstance(ret.value, ast.Tuple)  # _final_return only gives returns of a 2-tuple
     value = ret.value.elts[1]
     if isinstance(value, ast.Dict):
         return value
@@ -52,7 +57,9 @@ def component_variables(code: str) -> dict[str, str]:
     except SyntaxError:
         return {}
     fn = _compute_reward(tree)
-    ret = fn and _final_return(fn)
+    if fn is None:
+        return {}
+    ret = _final_return(fn)
     table = ret and _components_dict(fn, ret)
     if not table:
         return {}
@@ -64,8 +71,8 @@ def component_variables(code: str) -> dict[str, str]:
     return out
 
 
-def _assignments(fn: ast.FunctionDef, var: str) -> list[ast.AST]:
-    found = []
+def _assignments(fn: ast.FunctionDef, var: str) -> list[_Binding]:
+    found: list[_Binding] = []
     for node in ast.walk(fn):
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == var for t in node.targets):
             found.append(node)
@@ -86,7 +93,9 @@ def rescale_component(code: str, name: str, factor: float) -> str | None:
         return None
     tree = ast.parse(code)
     fn = _compute_reward(tree)
+    assert fn is not None  # component_variables found a component in it
     for node in _assignments(fn, var):
+        assert node.value is not None  # _assignments keeps only bindings with a value
         node.value = _scaled(node.value, factor)
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
@@ -97,7 +106,9 @@ def drop_component(code: str, name: str) -> str | None:
     if var is None:
         return None
     tree = ast.parse(code)
-    for node in _assignments(_compute_reward(tree), var):
+    fn = _compute_reward(tree)
+    assert fn is not None  # component_variables found a component in it
+    for node in _assignments(fn, var):
         node.value = ast.Constant(0.0)
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
@@ -117,7 +128,7 @@ def rescale_constant(code: str, rng: random.Random, factor: float) -> str | None
     if not candidates:
         return None
     node = rng.choice(candidates)
-    node.value = float(node.value) * factor
+    node.value = float(cast(int | float, node.value)) * factor  # candidates are int or float literals
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 
@@ -126,7 +137,7 @@ def _free_names(node: ast.AST) -> set[str]:
 
 
 def _module_defs(tree: ast.Module) -> dict[str, ast.stmt]:
-    defs = {}
+    defs: dict[str, ast.stmt] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef) and stmt.name != "compute_reward":
             defs[stmt.name] = stmt
@@ -147,6 +158,7 @@ def crossover(code_a: str, code_b: str, rng: random.Random) -> tuple[str, str] |
         return None
     tree_a, tree_b = ast.parse(code_a), ast.parse(code_b)
     fn_a, fn_b = _compute_reward(tree_a), _compute_reward(tree_b)
+    assert fn_a is not None and fn_b is not None  # both have components
     params_a = [a.arg for a in fn_a.args.args][:3]
     params_b = [a.arg for a in fn_b.args.args][:3]
     rename = dict(zip(params_b, params_a))
@@ -167,6 +179,7 @@ def crossover(code_a: str, code_b: str, rng: random.Random) -> tuple[str, str] |
         if imports is None:
             continue
         ret = _final_return(fn_a)
+        assert ret is not None and isinstance(ret.value, ast.Tuple)  # A has components
         if name in comps_a:
             targets = _assignments(fn_a, comps_a[name])
             if len(targets) != 1 or not isinstance(targets[0], ast.Assign):
@@ -182,6 +195,7 @@ def crossover(code_a: str, code_b: str, rng: random.Random) -> tuple[str, str] |
             holder.insert(holder.index(ret), assign)
             ret.value.elts[0] = ast.BinOp(left=ret.value.elts[0], op=ast.Add(), right=ast.Name(var, ast.Load()))
             table = _components_dict(fn_a, ret)
+            assert table is not None  # A has components
             table.keys.append(ast.Constant(name))
             table.values.append(ast.Name(var, ast.Load()))
             note = f"added component {name!r} from the other parent"
@@ -202,11 +216,13 @@ def _own_free_names(stmt: ast.stmt) -> set[str]:
     return _free_names(stmt) - bound
 
 
-def _dependencies(names: set[str], defs_a: dict, defs_b: dict) -> list[ast.stmt] | None:
+def _dependencies(names: set[str], defs_a: dict[str, ast.stmt],
+                  defs_b: dict[str, ast.stmt]) -> list[ast.stmt] | None:
     """B's module-level statements that code moved into A needs (transitively), or None when a name
     resolves in neither A, B nor the builtins."""
     known = set(defs_a) | set(dir(builtins))
-    todo, chosen = sorted(names - known), {}
+    todo = sorted(names - known)
+    chosen: dict[str, ast.stmt] = {}
     while todo:
         name = todo.pop()
         if name in chosen or name in known:
@@ -215,14 +231,14 @@ def _dependencies(names: set[str], defs_a: dict, defs_b: dict) -> list[ast.stmt]
             return None
         chosen[name] = defs_b[name]
         todo += sorted(_own_free_names(defs_b[name]) - known - set(chosen))
-    unique = []
+    unique: list[ast.stmt] = []
     for stmt in chosen.values():
         if all(stmt is not s for s in unique):
             unique.append(copy.deepcopy(stmt))
     return unique
 
 
-def _enclosing_body(fn: ast.FunctionDef, target: ast.stmt) -> list:
+def _enclosing_body(fn: ast.FunctionDef, target: ast.stmt) -> list[ast.stmt]:
     for node in ast.walk(fn):
         for attr in ("body", "orelse", "finalbody"):
             body = getattr(node, attr, None)

@@ -38,6 +38,7 @@ class Judgement:
             return None
         if not self.verdict.accepted or self.veto is not None:
             return self.veto or self.verdict.report()
+        assert self.screening is not None  # not accepted, yet the critic and the veto let it pass
         return self.screening.reason
 
 

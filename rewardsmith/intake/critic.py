@@ -145,8 +145,10 @@ class Critic:
         shares = magnitude_shares(comps)
         name = dominant_component(shares)
         if name is not None:
+            share = shares[name]
+            assert share is not None  # dominant_component names only a component with a share
             verdict.warnings.append(Finding(
-                "dominant", f"component {name!r} carries {100 * shares[name]:.1f}% of the reward "
+                "dominant", f"component {name!r} carries {100 * share:.1f}% of the reward "
                 f"magnitude; expected no single term above {DOMINANT_SHARE:.0%}. The other terms barely "
                 f"matter; rescale them or drop them.", severity="warning"))
         big = float(np.abs(totals).max())

@@ -78,14 +78,17 @@ def impurities(tree: ast.Module) -> list[Finding]:
                 targets = [node.target]
             for target in targets:
                 for part in ast.walk(target):
-                    if isinstance(part, (ast.Subscript, ast.Attribute)) and _root_name(part) in outer:
-                        found.append(_impure(_root_name(part), "assigns into it", part))
+                    if isinstance(part, (ast.Subscript, ast.Attribute)) and (root := _root_name(part)) is not None \
+                            and root in outer:
+                        found.append(_impure(root, "assigns into it", part))
                         break
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and node.func.attr in MUTATING_METHODS and _root_name(node.func.value) in outer:
-                found.append(_impure(_root_name(node.func.value), f"calls .{node.func.attr}() on it", node))
-            if isinstance(node, ast.keyword) and node.arg == "out" and _root_name(node.value) in outer:
-                found.append(_impure(_root_name(node.value), "writes into it with out=", node.value))
+                    and node.func.attr in MUTATING_METHODS and (root := _root_name(node.func.value)) is not None \
+                    and root in outer:
+                found.append(_impure(root, f"calls .{node.func.attr}() on it", node))
+            if isinstance(node, ast.keyword) and node.arg == "out" and (root := _root_name(node.value)) is not None \
+                    and root in outer:
+                found.append(_impure(root, "writes into it with out=", node.value))
     unique = {(f.line, f.message): f for f in found}
     return list(unique.values())
 

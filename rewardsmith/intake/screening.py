@@ -22,6 +22,7 @@ import gzip
 import json
 import math
 from dataclasses import dataclass, replace
+from typing import Callable, cast
 
 import numpy as np
 
@@ -136,7 +137,8 @@ def random_references(store, task: Task, seed: int = 0) -> list[Reference]:
     """The run's random-policy episodes, rolled out once (kept as ``screening/random.traj.json.gz``)."""
     path = store.root / "screening" / "random.traj.json.gz"
     if path.is_file():
-        return [Reference("random", t.fitness, t) for t in
+        # written below with each episode's fitness
+        return [Reference("random", cast(float, t.fitness), t) for t in
                 map(Trajectory.from_json, json.loads(gzip.decompress(path.read_bytes())))]
     from ..archive.store import write_atomic
 

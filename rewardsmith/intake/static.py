@@ -250,7 +250,9 @@ def _alias_bindings(tree: ast.Module) -> tuple[dict[str, tuple[str, str]], list[
                     bind(alias.asname or root, (root, space if alias.asname else ""), node.lineno)
         elif isinstance(node, ast.ImportFrom) and not node.level:
             module, space = _imported_module(node)
-            for alias in node.names if module else ():
+            if not module:
+                continue
+            for alias in node.names:
                 path = f"{space}.{alias.name}" if space else alias.name
                 if allowlist.is_namespace(module, path):
                     bind(alias.asname or alias.name, (module, path), node.lineno)
@@ -276,9 +278,10 @@ def _module_chains(tree: ast.Module) -> tuple[list[Finding], set[int]]:
             found.append(Finding("allow-list", f"{node.id!r} names {shown} here and may not be rebound; "
                                  f"expected another name for the value.", node.lineno))
             continue
-        parts, top = [], node
-        while isinstance(parents.get(id(top)), ast.Attribute) and parents[id(top)].value is top:
-            top = parents[id(top)]
+        parts: list[str] = []
+        top: ast.Name | ast.Attribute = node
+        while isinstance(parent := parents.get(id(top)), ast.Attribute) and parent.value is top:
+            top = parent
             parts.append(top.attr)
             chained.add(id(top))
         path = ".".join(([space] if space else []) + parts)

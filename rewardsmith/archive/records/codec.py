@@ -5,6 +5,7 @@ plain records stored one key per field, rung tables keyed by strings)."""
 from __future__ import annotations
 
 from dataclasses import fields
+from typing import Any, ClassVar
 
 from ...errors import RunStoreError
 
@@ -24,6 +25,7 @@ class _Plain:
     a record, one in ``TABLES`` a ``{name: record}`` table of them and one in ``LISTS`` a list of them;
     ``WHAT`` names the record in a RunStoreError."""
 
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # every subclass is a dataclass (for ``fields``)
     WHAT = "a stored record"
     KEYS: dict = {}
     RECORDS: dict = {}
@@ -57,7 +59,7 @@ class _Plain:
             if not isinstance(stored, kind):
                 raise RunStoreError(f"{cls.WHAT}'s {name!r} is a {type(stored).__name__}; expected a JSON "
                                     f"{'object' if kind is dict else 'array'}")
-            if kind is dict:
+            if isinstance(stored, dict):
                 return {key: cls.TABLES[name].from_json(v) for key, v in stored.items()}
             return [cls.LISTS[name].from_json(v) for v in stored]
         return _copy(stored)

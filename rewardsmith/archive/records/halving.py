@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .codec import _by_rung, _need, _Plain, _rung_keys
 from .training import SeedResult, Snapshot
@@ -31,7 +32,7 @@ class Leg:
 
     def to_json(self) -> dict:
         """The leg's stored outcome (the result is a column of its own: ``result_json``)."""
-        out = {"target": self.target, "timesteps": self.timesteps, "fitness": self.fitness}
+        out: dict[str, Any] = {"target": self.target, "timesteps": self.timesteps, "fitness": self.fitness}
         if self.episode_fitness is not None:
             out["episode_fitness"] = list(self.episode_fitness)
         out.update(trained_steps=self.trained_steps, train_seconds=self.train_seconds,
@@ -65,7 +66,7 @@ class RungDecision(_Plain):
     WHAT = "a stored halving decision"
 
     rung: int
-    timesteps: int
+    timesteps: int | None  # None where the pool's decision named no target (HalvingDecision.timesteps)
     action: str
     kept: bool
     reason: str
@@ -106,8 +107,9 @@ class HalvingDecision:
     def to_json(self) -> dict:
         """The event's JSON (after the pool): the keys this decision has, in the order the cut rule
         wrote them."""
-        out = {"rung": self.rung}
+        out: dict[str, Any] = {"rung": self.rung}
         if self.scores is not None:
+            assert self.noise is not None  # the cut rule names each ranked candidate's score and its noise
             out.update(scores=dict(self.scores), noise=dict(self.noise), random_fitness=self.random_fitness)
         out["action"] = self.action
         if self.kept is not None:
@@ -150,7 +152,8 @@ class HalvingRecord:
 
     def to_json(self) -> dict:
         """Stored with the rungs as string keys, in rung order."""
-        out = {"rung": self.rung, "rungs": list(self.rungs), "eta": self.eta, "history": _by_rung(self.history)}
+        out: dict[str, Any] = {"rung": self.rung, "rungs": list(self.rungs), "eta": self.eta,
+                               "history": _by_rung(self.history)}
         if self.noise is not None:
             out["noise"] = _by_rung(self.noise)
         if self.decisions is not None:

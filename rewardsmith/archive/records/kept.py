@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ...errors import RunStoreError
 from .codec import _need, _Plain
@@ -42,7 +43,8 @@ class Confirmation:
     confirmed: bool | None = None
 
     def to_json(self) -> dict:
-        out = {"seed": self.seed, "fitness": self.fitness, "search_fitness": self.search_fitness, "mean": self.mean}
+        out: dict[str, Any] = {"seed": self.seed, "fitness": self.fitness, "search_fitness": self.search_fitness,
+                               "mean": self.mean}
         if self.against is not None:
             out.update(against=self.against, against_mean=self.against_mean, confirmed=self.confirmed)
         return out
@@ -118,7 +120,7 @@ class ScreeningRecord:
     JUDGED = ("agreement", "pairs_vs_random", "agreement_vs_random", "spearman", "margin")
 
     def to_json(self) -> dict:
-        out = {"passed": self.passed, "episodes": self.episodes}
+        out: dict[str, Any] = {"passed": self.passed, "episodes": self.episodes}
         if self.pairs is not None:
             out["pairs"] = self.pairs
         if self.table is not None:
@@ -156,7 +158,7 @@ class CandidateResult:
     STORED_RUN_FIELDS_LEFT_OUT = ("trajectories", "checkpoint", "log_tail")
 
     def to_json(self) -> dict:
-        out = {}
+        out: dict[str, Any] = {}
         if self.runs is not None:
             out["runs"] = [r.to_json(leave_out=self.STORED_RUN_FIELDS_LEFT_OUT) for r in self.runs]
         if self.components is not None:
