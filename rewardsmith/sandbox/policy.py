@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from typing import Any
 
 import numpy as np
 
@@ -109,13 +110,17 @@ def encode_policy(model, vecnormalize=None) -> dict:
 # --------------------------------------------------------------------------- the numpy forward pass
 
 
+def _elu(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(np.float32)
+
+
 def _activation(name: str):
     if name == "tanh":
         return np.tanh
     if name == "relu":
         return lambda x: np.maximum(x, np.float32(0))
     if name == "elu":
-        return lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(np.float32)
+        return _elu
     if name == "leakyrelu":
         return lambda x: np.where(x > 0, x, np.float32(0.01) * x)
     if name == "sigmoid":
@@ -130,7 +135,7 @@ class NumpyPolicy:
     """The deterministic policy ``encode_policy`` described, checked on construction; call it on a
     raw observation to get the action the environment takes."""
 
-    def __init__(self, data: dict):
+    def __init__(self, data: object):  # untrusted: checked here
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise PolicyFormatError(f"not a policy of format {FORMAT!r} (a checkpoint from an older "
                                     f"rewardsmith holds a pickled model, which is no longer read)")
@@ -178,7 +183,8 @@ class NumpyPolicy:
                 raise PolicyFormatError("normalize is not a dict")
             mean = decode_array(normalize.get("mean"), "observation mean", shape=self.obs_shape)
             var = decode_array(normalize.get("var"), "observation variance", shape=self.obs_shape)
-            eps, clip = normalize.get("epsilon"), normalize.get("clip_obs")
+            eps: Any = normalize.get("epsilon")  # untrusted: checked on the next line
+            clip: Any = normalize.get("clip_obs")
             if not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in (eps, clip)) or np.any(var < 0):
                 raise PolicyFormatError("normalize: epsilon and clip_obs must be positive, var non-negative")
             self.normalize_data = {"mean": encode_array(mean), "var": encode_array(var), "epsilon": float(eps),

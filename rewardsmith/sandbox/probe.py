@@ -31,7 +31,8 @@ def probe_reward(job: dict, emit) -> dict:
     except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are findings, not our exit
         return {"ok": False, "message": describe_exception(exc, job["code"], "while loading the module")}
     emit({"event": "phase", "phase": "calling compute_reward"})
-    totals, components, times, key_sets = [], {}, [], set()
+    totals, times, key_sets = [], [], set()
+    components: dict[str, list[float]] = {}
     for k, (s, a, s2) in enumerate(transitions):
         start = time.process_time()
         try:
@@ -54,7 +55,7 @@ def _random_transitions(task, n: int, seed: int) -> list:
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     state = task.state_values(env, obs)
-    out = []
+    out: list[tuple] = []
     try:
         while len(out) < n:
             action = np.asarray(env.action_space.sample())

@@ -109,7 +109,7 @@ def _thumbnail(frame, size: int):
     return image
 
 
-def _why_unavailable(task: Task, exc: Exception) -> str:
+def _why_unavailable(task: Task, exc: BaseException) -> str:
     while exc.__cause__ is not None:  # the root cause says it best (not the TaskError around it)
         exc = exc.__cause__
     text = f"{type(exc).__name__}: {exc}".strip()

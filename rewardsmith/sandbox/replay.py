@@ -54,7 +54,8 @@ def replay_job(job: dict, emit) -> dict:
     for e, trajectory in enumerate(job["trajectories"]):
         states = _states(trajectory, [n for n in names if n in trajectory["fields"]])
         actions = trajectory["actions"]
-        rewards, components = [], {}
+        rewards: list[float] = []
+        components: dict[str, list[float]] = {}
         for k, action in enumerate(actions):
             where = f"on step {k + 1} of recorded episode {e + 1}"
             try:

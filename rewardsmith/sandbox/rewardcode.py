@@ -363,7 +363,7 @@ def return_lines(code: str) -> list[int]:
         return []
     lines = []
     for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "compute_reward"):
-        stack = list(fn.body)
+        stack: list[ast.AST] = list(fn.body)
         while stack:
             node = stack.pop()
             if isinstance(node, ast.Return):

@@ -27,6 +27,7 @@ import select
 import struct
 import time
 from signal import ITIMER_REAL, setitimer
+from typing import Any
 
 import numpy as np
 
@@ -145,7 +146,9 @@ class Layout:
         floats = sum(1 for s in specs if s == "f")
         ints = sum(1 for s in specs if s in ("i", "b"))
         self.float_bytes, self.int_bytes = 8 * floats, 8 * ints
-        self.plan, offset, f, i = [], self.float_bytes + self.int_bytes, 0, 0
+        # (kind, where, dtype, shape): "floats" and "arrays" read a whole column, "values" each item
+        self.plan: list[tuple[str, Any, Any, Any]] = []
+        offset, f, i = self.float_bytes + self.int_bytes, 0, 0
         for column in range(per):
             column_specs = specs[column * n:(column + 1) * n]
             first = column_specs[0]
@@ -345,7 +348,7 @@ class RemoteReward:
     def __init__(self, requests: int, replies: int, keys, reply_seconds: float = 60.0):
         self.requests, self.replies, self.keys = int(requests), int(replies), list(keys)
         self.reply_seconds = float(reply_seconds)
-        self.specs = None
+        self.specs: tuple | None = None
         self.names: list[tuple[str, ...]] | None = None
 
     def rewards(self, transitions) -> tuple[list[float], list[dict]]:

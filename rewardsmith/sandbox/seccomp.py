@@ -31,6 +31,7 @@ import errno
 import platform
 import struct
 import sys
+from typing import Any
 
 # what the child may not do, by name; the numbers per architecture follow
 DENIED = (
@@ -140,12 +141,14 @@ def program(machine: str) -> bytes:
     arch, numbers = _ARCHITECTURES[machine]
     denied = sorted({numbers[name] for name in DENIED if name in numbers})
     # the returns sit at the end; every jump is forward, by at most 255 instructions
-    head = [(_LD_W_ABS, 0, 0, _OFFSET_ARCH), ("jeq", arch, None, "kill"), (_LD_W_ABS, 0, 0, _OFFSET_NR)]
+    # (opcode or jump name, constant, label if true, label if false): see the loop below
+    head: list[tuple[Any, int, Any, Any]] = [(_LD_W_ABS, 0, 0, _OFFSET_ARCH), ("jeq", arch, None, "kill"),
+                                             (_LD_W_ABS, 0, 0, _OFFSET_NR)]
     if machine == "x86_64":
         head.append(("jge", _X32_SYSCALL_BIT, "kill", None))
-    checks = [("jeq", nr, "eperm", None) for nr in denied]
+    checks: list[tuple[Any, int, Any, Any]] = [("jeq", nr, "eperm", None) for nr in denied]
     checks += [("jeq", numbers["clone3"], "enosys", None), ("jeq", numbers["clone"], "clone", "allow")]
-    tail = {
+    tail: dict[str, list[tuple[Any, int, Any, Any]]] = {
         "clone": [(_LD_W_ABS, 0, 0, _OFFSET_ARG0), ("jset", _CLONE_THREAD, "allow", None),
                   (_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)],
         "allow": [(_RET_K, 0, 0, _RET_ALLOW)],

@@ -90,7 +90,8 @@ def _vec_env(env_fns):
             return self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones), list(infos)
 
         def _array_obs(self) -> bool:
-            return self.keys == [None] and not self.buf_obs[None].dtype.hasobject
+            # SB3 keys an array space's buffer by None, though its annotation says str
+            return self.keys == [None] and not self.buf_obs[None].dtype.hasobject  # type: ignore[index]
 
         def _obs_from_buf(self):
             if self._array_obs():  # an array observation space: deepcopy of {None: array} is this copy

@@ -14,6 +14,8 @@ process: for tests and trusted callers, never for a candidate inside the sandbox
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
@@ -58,11 +60,11 @@ class RewardWrapper(gym.Wrapper):
         self._record_at = [keys.index(n) for n in self._record]
         self._values = None
         self.transition = None
-        self._stats = {}
+        self._stats: dict[str, float] = {}
         self._total_sum = self._native_sum = 0.0
         self._steps = 0
         self._finished: list[dict] = []
-        self._trace = None
+        self._trace: dict[str, Any] = {}  # the episode's rows (lists, and dicts of them by name), from reset on
         self._max_steps = getattr(getattr(env, "spec", None), "max_episode_steps", None)  # a property: once
 
     # -- bookkeeping the callback and evaluation read
