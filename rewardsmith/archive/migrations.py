@@ -92,13 +92,18 @@ def _final_normalization_within_noise(db: sqlite3.Connection, root: Path) -> Non
     summary = FinalSummary.from_json(json.loads(row[0]))
     base, sparse = summary.by_role("baseline"), summary.by_role("sparse")
     scale, note = normalization(base, sparse)
-    entries = [replace(e, normalized=(e.fitness_mean - sparse.fitness_mean) / scale
-                       if scale and e.fitness_mean is not None else None) for e in summary.entries]
+    reference: dict[str, float] | None = None
+    if scale is not None:
+        # normalization gives a scale only where both have a mean
+        assert base is not None and base.fitness_mean is not None
+        assert sparse is not None and sparse.fitness_mean is not None
+        reference = {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean}
+    entries = [replace(e, normalized=(e.fitness_mean - reference["sparse"]) / scale
+                       if scale and reference and e.fitness_mean is not None else None) for e in summary.entries]
     config_path = root / "config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     summary = replace(summary, entries=entries, best=final_best(entries, config), normalization_note=note,
-                      normalization=None if scale is None else
-                      {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean})
+                      normalization=reference)
     db.execute("UPDATE meta SET value = ? WHERE key = 'final'", (json.dumps(summary.to_json()),))
 
 

@@ -8,7 +8,7 @@ advantage holds. One attempt per generation; both seeds are kept in each candida
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, cast
 
 from ..archive.records import CandidateResult, Confirmation
 from ..archive.store import SCORED, RunStore
@@ -35,7 +35,7 @@ def confirm(store: RunStore, task: Task, config, budget: Budget, executor, gener
     if challenger is None or held is None:  # nothing shown yet: the first best needs no second seed
         return
     incumbent = held.candidate
-    if challenger.fitness <= held.fitness:
+    if cast(float, challenger.fitness) <= held.fitness:  # best_of picks only among scored candidates
         return
     seed = config.seed + CONFIRM_SEED_OFFSET
     todo = [challenger] + ([] if incumbent.result and incumbent.result.confirmation else [incumbent])
@@ -56,13 +56,16 @@ def confirm(store: RunStore, task: Task, config, budget: Budget, executor, gener
         record = Confirmation(seed=seed, fitness=fit, search_fitness=c.fitness,
                               mean=None if fit is None else (c.fitness + fit) / 2)
         store.update(c.id, result=replace(c.result or CandidateResult(), confirmation=record))
-    theirs = evidence_of(store.candidate(incumbent.id)).fitness
+    held_now = evidence_of(store.candidate(incumbent.id))
+    assert held_now is not None  # it was picked for its score
+    theirs = held_now.fitness
     ours = extra[challenger.id]
     mine = None if ours is None else (challenger.fitness + ours) / 2
     confirmed = mine is not None and mine > theirs
     verdict = (f"{'confirmed' if confirmed else 'not confirmed'} on seed {seed}: mean of 2 seeds "
                f"{'-' if mine is None else f'{mine:.4g}'} vs the best so far {incumbent.id} {theirs:.4g}")
     current = store.candidate(challenger.id)
+    assert current.result is not None and current.result.confirmation is not None  # recorded just above
     store.update(challenger.id, result=replace(current.result, confirmation=replace(
         current.result.confirmation, against=incumbent.id, against_mean=theirs, confirmed=confirmed)),
         notes="; ".join(n for n in (current.notes, verdict) if n))

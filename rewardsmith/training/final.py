@@ -12,7 +12,7 @@ import math
 import statistics
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, cast
 
 from ..errors import TrainingError
 from .executor import Cancelled
@@ -34,7 +34,8 @@ def final_subjects(store: RunStore, top: int) -> list:
 def seed_spread(store: RunStore) -> float | None:
     """The run's seed-to-seed standard deviation of one reward's fitness, pooled over every candidate
     with two seeds at the full budget (√(mean((a − b)² / 2))); None while no candidate has two."""
-    pairs = [(c.fitness, c.result.confirmation.fitness) for c in store.candidates(status=SCORED)
+    # a scored candidate has its fitness
+    pairs = [(cast(float, c.fitness), c.result.confirmation.fitness) for c in store.candidates(status=SCORED)
              if c.result and c.result.confirmation and c.result.confirmation.fitness is not None]
     return math.sqrt(statistics.fmean((a - b) ** 2 / 2 for a, b in pairs)) if pairs else None
 
@@ -193,7 +194,7 @@ def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int],
     entries = []
     for subject in subjects:
         mine = [r for r in rows if r.subject == subject and r.seed in seeds]
-        values = [r.fitness for r in mine if r.status == SCORED]
+        values = [cast(float, r.fitness) for r in mine if r.status == SCORED]  # a scored seed has its fitness
         entries.append(FinalEntry(
             id=subject, role=mine[0].role if mine else None, seeds=len(values),
             failed=sum(r.status == FAILED for r in mine), per_seed=values,
@@ -204,10 +205,15 @@ def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int],
     by_role = {e.role: e for e in entries if e.role in ("baseline", "sparse")}
     base, sparse = by_role.get("baseline"), by_role.get("sparse")
     scale, note = normalization(base, sparse)
-    entries = [replace(e, normalized=(e.fitness_mean - sparse.fitness_mean) / scale
-                       if scale and e.fitness_mean is not None else None) for e in entries]
+    reference: dict[str, float] | None = None
+    if scale is not None:
+        # normalization gives a scale only where both have a mean
+        assert base is not None and base.fitness_mean is not None
+        assert sparse is not None and sparse.fitness_mean is not None
+        reference = {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean}
+    entries = [replace(e, normalized=(e.fitness_mean - reference["sparse"]) / scale
+                       if scale and reference and e.fitness_mean is not None else None) for e in entries]
     return FinalSummary(seeds=list(seeds), timesteps=entries[0].timesteps if entries else None, entries=entries,
                         best=final_best(entries, store.config),
-                        normalization=None if scale is None else
-                        {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean},
+                        normalization=reference,
                         normalization_note=note)

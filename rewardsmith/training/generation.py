@@ -94,8 +94,8 @@ class GenerationTrainer:
         scored = baseline is not None and baseline.status == SCORED
         # the baseline's evaluated curve (trusted: the evaluation job never loads reward code); a baseline
         # trained in one leg (an older run) leaves only its training snapshots
-        curve = baseline_curve(self.store, baseline.id, self.config.seed) if scored else None
-        if curve is None and scored and baseline.result and baseline.result.runs:
+        curve = baseline_curve(self.store, baseline.id, self.config.seed) if baseline and scored else None
+        if curve is None and baseline and scored and baseline.result and baseline.result.runs:
             curve = [CurvePoint.of_snapshot(s) for s in baseline.result.runs[0].snapshots]
         from ..intake.screening import random_references
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import statistics
-from concurrent.futures import as_completed
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, replace
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol, cast
 
 from ..archive.records import HalvingDecision, HalvingRecord, Leg
 from ..archive.store import FAILED, SCORED, TRAINING, Candidate, RunStore, write_atomic
@@ -62,15 +62,22 @@ def merged_result(store: RunStore, cid: str, seed: int, rung: int) -> SeedResult
 # ---------------------------------------------------------------------- one pool of candidates
 
 
+class Executor(Protocol):
+    """Where trainings run (executor.py's ``LocalExecutor`` and ``RayExecutor``): a Future per training
+    that resolves to a ``SeedResult`` or raises ``TrainingError``."""
+
+    def submit(self, task: Task, code: str | None, seed: int, budget: Budget, on_progress: Any = None,
+               **options: Any) -> Future: ...
+
+
 @dataclass
 class Training:
     """What every training of a pool shares: the task, the search budget, where trainings run (an
-    executor with ``submit(task, code, seed, budget, on_progress=..., **options) -> Future``) and the
-    evaluation settings."""
+    ``Executor``) and the evaluation settings."""
 
     task: Task
     budget: Budget
-    executor: object
+    executor: Executor
     keep_trajectories: int = 0
     eval_episodes: int | None = None
 
@@ -107,7 +114,9 @@ class PoolTrainer:
             candidate = self.store.candidate(cid)
             if candidate.status == SCORED:  # recorded before the run stopped: never trained again
                 recorded = candidate.result.halving if candidate.result else None
-                scores[cid] = dict(recorded.history) if recorded else {len(self.rungs) - 1: candidate.fitness}
+                # a scored candidate has its fitness
+                scores[cid] = dict(recorded.history) if recorded else \
+                    {len(self.rungs) - 1: cast(float, candidate.fitness)}
                 self._noise[cid] = dict(recorded.noise or {}) if recorded else {}
                 continue
             per_seed = [self.store.legs(cid, s) for s in self.seeds]
@@ -132,7 +141,10 @@ class PoolTrainer:
     def _train_rung(self, rung: int, ids: list[str], report) -> None:
         training, target = self.training, self.rungs[rung]
         budget = Budget(target, max_seconds=training.budget.max_seconds, memory_mb=training.budget.memory_mb)
-        futures, waiting, fitness, errors = {}, {}, {}, {}
+        futures: dict[Future, tuple[str, int]] = {}
+        waiting: dict[str, int] = {}
+        fitness: dict[str, dict[int, float]] = {}
+        errors: dict[str, TrainingError] = {}
         for cid in ids:
             candidate = self.store.candidate(cid)
             if candidate.status == FAILED:  # a resumed run replays its failure without training it

@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from ..archive.records import HalvingDecision, Snapshot
 from ..archive.store import RunStore
@@ -220,7 +220,7 @@ class CutRule:
             return max(self.floor, noise.get(cid, 0.0))
 
         shown = {c: round(scores[c], 6) for c in ranked}
-        base = {"rung": rung, "scores": shown, "noise": {c: round(n(c), 6) for c in ranked},
+        base: dict[str, Any] = {"rung": rung, "scores": shown, "noise": {c: round(n(c), 6) for c in ranked},
                 "random_fitness": self.random_fitness}
         want = keep_count(len(ranked), self.eta)
         if self.random_fitness is not None and all(
@@ -243,12 +243,12 @@ class CutRule:
             return len(ranked), HalvingDecision(**base, action="promote", reason=(
                 f"nobody is clearly behind the best {want} (by more than their noises combined): everyone goes on"))
         k = min(clear, key=lambda k: (abs(k - want), -k))
-        ahead, (gap, needed, a, b) = clear[k]
+        best_count, (gap, needed, a, b) = clear[k]
         moved = "" if k == want else \
             f" (the cut moved {'down' if k > want else 'up'} from {want}: nobody is clearly behind there)"
         return k, HalvingDecision(**base, action="cut", kept=ranked[:k], gap=_round(gap), needed=round(needed, 6),
                                   reason=(f"kept {k} of {len(ranked)}: each one stopped is clearly behind each of "
-                                          f"the best {ahead}; closest: {a} {scores[a]:.4g} vs {b} {scores[b]:.4g}, "
+                                          f"the best {best_count}; closest: {a} {scores[a]:.4g} vs {b} {scores[b]:.4g}, "
                                           f"a gap of {gap:.3g} > noise {needed:.2g}{moved}"))
 
 

@@ -153,15 +153,15 @@ def train_once(task: Task, code: str | None, seed: int, budget: Budget, on_progr
         trajectories = [replace(trajectory, rewards=list(trajectory.native_rewards), components={})
                         for trajectory in trajectories]
     fitness = [s.fitness for s in summaries]
-    result = SeedResult(
+    seed_result = SeedResult(
         seed=seed, fitness=statistics.fmean(fitness), episode_fitness=fitness,
         timesteps=trained["timesteps"], steps_per_second=trained["steps_per_second"],
         train_seconds=trained["train_seconds"], snapshots=trained["snapshots"], episodes=summaries,
         trajectories=trajectories[:keep], stopped_early=trained["stopped_early"],
         checkpoint=trained.get("checkpoint"), log_tail=trained["log_tail"],
         trained_steps=trained["trained_steps"])
-    result.wall_seconds = time.monotonic() - started
-    return result
+    seed_result.wall_seconds = time.monotonic() - started
+    return seed_result
 
 
 def evaluate_policy(task: Task, policy: dict, seed: int, episodes: int, keep: int = 0) -> dict:
@@ -195,7 +195,7 @@ def _trajectory(value, what: str) -> Trajectory:
     steps = len(data["actions"])
     if len(data["obs"]) != steps + 1 or any(not isinstance(v, list) or len(v) != steps + 1 for v in recorded.values()):
         raise untrusted.violation(f"rows of another length in {what}", f"{steps + 1} per field and obs")
-    bounds = {}
+    bounds: dict[str, list[float | None]] = {}
     for key in ("action_low", "action_high"):
         if data.get(key) is not None:
             bounds[key] = [None if v is None else untrusted.number(v, f"an item of {key!r} of {what}")
@@ -206,7 +206,8 @@ def _trajectory(value, what: str) -> Trajectory:
         obs=data["obs"], actions=data["actions"],
         native_rewards=untrusted.numbers(data.get("native_rewards"), f"'native_rewards' of {what}", steps),
         terminated=data.get("terminated") is True, truncated=data.get("truncated") is True,
-        max_steps=None if max_steps is None else untrusted.count(max_steps, f"'max_steps' of {what}"), **bounds)
+        max_steps=None if max_steps is None else untrusted.count(max_steps, f"'max_steps' of {what}"),
+        action_low=bounds.get("action_low"), action_high=bounds.get("action_high"))
 
 
 def _list(value, what: str) -> list:
