@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .design.base import designer_plugin, designers
 from .errors import ConfigError
@@ -34,7 +34,7 @@ class Setting:
     resumable: bool = False          # a resumed run may change it
     option: bool = True              # has an --option (the task is chosen by --task, resolved first)
 
-    def check(self, name: str, value) -> None:
+    def check(self, name: str, value: Any) -> None:
         """Raises ConfigError naming the option when ``value`` is out of bounds or of the wrong type."""
         flag = option_name(name)
         if value is None:
@@ -46,11 +46,12 @@ class Setting:
             raise ConfigError(f"{flag} must be {_kind_text(self.kind)}, got {value!r}")
         if self.choices and value not in self.choices:
             raise ConfigError(f"{flag} must be {' or '.join(self.choices)}, got {value!r}")
-        if self.minimum is not None and value < self.minimum:
+        number = cast(float, value)  # bounds are declared only on numeric settings
+        if self.minimum is not None and number < self.minimum:
             raise ConfigError(f"{flag} must be at least {self.minimum:g}, got {value}")
-        if self.above is not None and value <= self.above:
+        if self.above is not None and number <= self.above:
             raise ConfigError(f"{flag} must be above {self.above:g}, got {value}")
-        if self.maximum is not None and value > self.maximum:
+        if self.maximum is not None and number > self.maximum:
             raise ConfigError(f"{flag} must be at most {self.maximum:g}, got {value}")
 
 
@@ -68,7 +69,7 @@ def setting(default=MISSING, *, default_factory=MISSING, **declaration):
 
 
 # keys that config.json files of earlier releases may hold, with the only value they ever had
-RETIRED_KEYS = {"extra": {}}
+RETIRED_KEYS: dict[str, Any] = {"extra": {}}
 
 
 @dataclass
@@ -155,8 +156,10 @@ class EvolveConfig:
         """Checks every setting against its declaration, then the rules that involve several."""
         for f in fields(self):
             declaration(f.name).check(f.name, getattr(self, f.name))
-        if designer_plugin(self.designer).needs_model and not self.model:
-            raise ConfigError(f"the {designer_plugin(self.designer).title} needs --model (or REWARDSMITH_MODEL)")
+        plugin = designer_plugin(self.designer)
+        assert plugin is not None  # checked above: the designer setting's choices are the registered ones
+        if plugin.needs_model and not self.model:
+            raise ConfigError(f"the {plugin.title} needs --model (or REWARDSMITH_MODEL)")
         if self.executor != "ray" and self.ray_address:
             raise ConfigError("--ray-address needs --executor ray")
         if self.executor == "ray":
@@ -172,8 +175,11 @@ class EvolveConfig:
             allowed = ", ".join(option_name(f.name) for f in fields(self) if declaration(f.name).resumable)
             raise ConfigError(f"{', '.join(map(option_name, fixed))}: fixed when the run started; a resumed run "
                               f"may change only {allowed}")
-        if changes.get("model") and not designer_plugin(self.designer).needs_model:
-            raise ConfigError(f"--model: this run uses the {self.designer} designer; start a new run with --model")
+        if changes.get("model"):
+            plugin = designer_plugin(self.designer)
+            assert plugin is not None  # a run's designer is one of the registered ones (validate)
+            if not plugin.needs_model:
+                raise ConfigError(f"--model: this run uses the {self.designer} designer; start a new run with --model")
         iterations = changes.get("iterations")
         if iterations is not None and iterations < self.iterations:
             raise ConfigError(f"--iterations {iterations} is below the run's {self.iterations}; "

@@ -33,7 +33,7 @@ import sys
 import textwrap
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
@@ -133,15 +133,18 @@ def state_type(names: tuple[str, ...]) -> type:
     names): ``tuple.__new__(state_type(names), values)`` builds a state from a sequence of values."""
     known = tuple(names)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> NoReturn:
         raise _no_field(name, known)
 
     def __repr__(self):
         return f"State({', '.join(sorted(known))})"
 
-    namespace = {"__slots__": (), "__getattr__": __getattr__, "__repr__": __repr__, **_TUPLE_BEHAVIOUR}
+    namespace: dict[str, Any] = {"__slots__": (), "__getattr__": __getattr__, "__repr__": __repr__, **_TUPLE_BEHAVIOUR}
+    def refused(attr: str) -> property:
+        return property(lambda self: __getattr__(self, attr))
+
     for attr in ("count", "index"):  # tuple's public methods: unknown fields unless the task declares them
-        namespace[attr] = property(lambda self, attr=attr: __getattr__(self, attr))
+        namespace[attr] = refused(attr)
     for i, name in enumerate(known):
         namespace[name] = _item(i, name)
     return type("State", (State, tuple), namespace)
@@ -151,7 +154,8 @@ def _item(i: int, name: str):
     """A read-only descriptor for item ``i`` of the tuple that is the state (not through __getitem__,
     which a state refuses)."""
     try:
-        from collections import _tuplegetter  # namedtuple's C accessor: as fast as reading a tuple item
+        # namedtuple's C accessor: as fast as reading a tuple item (private, so not in typeshed)
+        from collections import _tuplegetter  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - Pythons without it (namedtuple falls back the same way)
         return property(lambda self: tuple.__getitem__(self, i), doc=f"the state's {name!r}")
     return _tuplegetter(i, f"the state's {name!r}")
@@ -382,6 +386,8 @@ def load_task_file(path: str | Path) -> Task:
         raise TaskError(f"task file {path} does not exist")
     module_name = f"rewardsmith_task_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:  # a name Python does not import (not .py)
+        raise TaskError(f"task file {path} cannot be imported: expected a Python file (.py)")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

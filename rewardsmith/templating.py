@@ -10,9 +10,10 @@ treat an undefined name as an error rather than as empty text.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 FILE_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-_RULES = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
+_RULES: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
 
 
 def file_environment(*, html: bool = False):

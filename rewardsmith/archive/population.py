@@ -5,6 +5,8 @@ the parents a designer that mutates code builds on (``parents``); a designer onl
 
 from __future__ import annotations
 
+from typing import cast
+
 from ..design.base import DesignContext
 from ..task import Task
 from .store import FAILED, REJECTED, SCORED, Candidate, RunStore
@@ -38,6 +40,7 @@ def design_context(store: RunStore, task: Task, config, timesteps: int, generati
 def parents(archive: list[Candidate], human_edits: list[Candidate], baseline: Candidate | None) -> list[Candidate]:
     """The candidates a mutation builds on, the first the likeliest: the archive's ``PARENTS`` best by
     search fitness and every scored edit of a person; with none of those, the baseline."""
-    scored = sorted((c for c in archive if c.fitness is not None and c.status == SCORED), key=lambda c: -c.fitness)
+    scored = sorted((c for c in archive if c.fitness is not None and c.status == SCORED),
+                    key=lambda c: -cast(float, c.fitness))
     edits = [c for c in human_edits if c.status == SCORED]
     return (scored[:PARENTS] + edits) or ([baseline] if baseline else [])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 from .candidates import SCORED, Candidate, budget_fraction
 from .records import FinalEntry
@@ -154,7 +155,7 @@ def in_contention(candidates: list[Candidate], exclude_origins: tuple[str, ...] 
 
 def rank_key(c: Candidate) -> tuple:
     """Sort key, best first: the full budget first, then the search fitness."""
-    return (-budget_fraction(c), -c.fitness, c.seq)
+    return (-budget_fraction(c), -cast(float, c.fitness), c.seq)  # ranked candidates are scored
 
 
 def ranked(candidates: list[Candidate], exclude_origins: tuple[str, ...] = ()) -> list[Candidate]:

@@ -29,6 +29,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any, cast
 
 from ..errors import RunStoreError
 from .candidates import (DONE, FAILED, PENDING, REJECTED, SCORED, TRAINING,  # noqa: F401
@@ -38,8 +39,9 @@ from .records import Analysis, CandidateResult, CriticVerdict, FinalRun, FinalSu
 
 PREFERENCE_OUTCOMES = ("better", "equal", "unsure")
 JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
-# the JSON columns that hold a record
-RECORD_COLUMNS = {"verdict": CriticVerdict, "result": CandidateResult, "analysis": Analysis, "timings": Timings}
+# the JSON columns that hold a record: each class has to_json() and from_json(data)
+RECORD_COLUMNS: dict[str, Any] = {"verdict": CriticVerdict, "result": CandidateResult, "analysis": Analysis,
+                                  "timings": Timings}
 
 
 class RunStore:
@@ -132,7 +134,7 @@ class RunStore:
             cur = self.db.execute(
                 "INSERT INTO training_pools(generation, members, rungs, eta, schedule, created) VALUES (?,?,?,?,?,?)",
                 (generation, json.dumps(members), json.dumps(rungs), eta, schedule, time.time()))
-        return TrainingPool(cur.lastrowid, generation, list(members), list(rungs), eta, schedule)
+        return TrainingPool(cast(int, cur.lastrowid), generation, list(members), list(rungs), eta, schedule)
 
     def training_pools(self, generation: int | None = None) -> list["TrainingPool"]:
         query = "SELECT * FROM training_pools" + (" WHERE generation = ?" if generation is not None else "")
@@ -353,7 +355,7 @@ class RunStore:
         with self._lock:
             cur = self.db.execute("INSERT INTO feedback(created, candidate, text) VALUES (?, ?, ?)",
                                   (time.time(), candidate, text))
-        return cur.lastrowid
+        return cast(int, cur.lastrowid)  # an INSERT's row id
 
     def feedback(self, unused_only: bool = False) -> list[dict]:
         query = "SELECT * FROM feedback" + (" WHERE used_in_generation IS NULL" if unused_only else "")
@@ -379,7 +381,7 @@ class RunStore:
         with self._lock:
             cur = self.db.execute("INSERT INTO preferences(created, preferred, other, outcome, reason, source)"
                                   " VALUES (?,?,?,?,?,?)", (time.time(), preferred, other, outcome, reason, source))
-        return cur.lastrowid
+        return cast(int, cur.lastrowid)  # an INSERT's row id
 
     def withdraw_preference(self, pid: int) -> bool:
         """Undoes a preference (kept, marked withdrawn); False when there is no such standing preference."""

@@ -144,7 +144,9 @@ def kendall_tau(x: list[float], y: list[float]) -> float | None:
 def summarize(preferences: list[dict], fitness: dict[str, float | None]) -> PreferenceSummary:
     """The summary of standing ``preferences`` (``store.preferences()`` rows) against each candidate's
     ``fitness`` (the ground truth; None for one without a score)."""
-    pairs, wins, counts = [], {}, {}
+    pairs: list[tuple[str, str, float]] = []
+    wins: dict[str, float] = {}
+    counts: dict[str, int] = {}
     for p in preferences:
         if p["outcome"] == "unsure":
             continue
@@ -156,12 +158,13 @@ def summarize(preferences: list[dict], fitness: dict[str, float | None]) -> Pref
     fitted = bradley_terry(pairs)
     strengths = sorted((Strength(cid, score, sd, wins[cid], counts[cid]) for cid, (score, sd) in fitted.items()),
                        key=lambda s: (-s.score, s.id))
-    both = [s for s in strengths if _finite(fitness.get(s.id))]
-    tau = kendall_tau([s.score for s in both], [fitness[s.id] for s in both]) if len(both) >= 2 else None
-    conflicts = [Conflict(p["preferred"], p["other"], fitness[p["preferred"]], fitness[p["other"]], p.get("reason"))
+    known = {cid: f for cid, f in fitness.items() if f is not None and _finite(f)}
+    both = [s for s in strengths if s.id in known]
+    tau = kendall_tau([s.score for s in both], [known[s.id] for s in both]) if len(both) >= 2 else None
+    conflicts = [Conflict(p["preferred"], p["other"], known[p["preferred"]], known[p["other"]], p.get("reason"))
                  for p in preferences if p["outcome"] == "better"
-                 and _finite(fitness.get(p["preferred"])) and _finite(fitness.get(p["other"]))
-                 and fitness[p["preferred"]] < fitness[p["other"]]]
+                 and p["preferred"] in known and p["other"] in known
+                 and known[p["preferred"]] < known[p["other"]]]
     return PreferenceSummary(len(preferences), len(pairs), strengths, tau, len(both) if tau is not None else 0,
                              conflicts)
 
