@@ -111,6 +111,16 @@ CREATE TABLE IF NOT EXISTS preferences (
 )
 """
 
+# a candidate recorded as a duplicate of an archived one (intake/duplicates.py): that candidate's id
+DUPLICATES = "ALTER TABLE candidates ADD COLUMN duplicate_of TEXT"
+
+# the island of the population a candidate belongs to (archive/population/islands.py); runs before islands
+# had one population, so every candidate they hold is on island 0
+ISLANDS = """
+ALTER TABLE candidates ADD COLUMN island INTEGER;
+UPDATE candidates SET island = 0
+"""
+
 
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
@@ -120,6 +130,8 @@ MIGRATIONS = (
     ("m003_backfill_from_events", _backfill_generations_pools_legs),
     ("m004_final_normalization_within_noise", _final_normalization_within_noise),
     ("m005_preferences", PREFERENCES),
+    ("m006_duplicates", DUPLICATES),
+    ("m007_islands", ISLANDS),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
