@@ -110,6 +110,10 @@ class EvolveConfig:
                                     help="CPU seconds the critic's probe of one reward may use (wall clock: twice that).")
     feedback_replaces_reflection: bool = setting(
         False, kind=bool, help="When there is human feedback, the prompt shows it instead of the automatic analysis.")
+    proxy_person: str | None = setting(
+        None, optional=True, help="A proxy person answers the page's pairs after each generation by a hidden "
+                                  "criterion, e.g. field=torso_angle,stat=abs-mean,prefer=low,error=0.1 "
+                                  "(rewardsmith/people/proxy.py).")
     # how the training compute is spent (schedule.py, executor.py)
     schedule: str = setting("halving", choices=("halving", "full"),
                             help="halving: every candidate trains a fraction of the budget and only the best "
@@ -157,6 +161,10 @@ class EvolveConfig:
             declaration(f.name).check(f.name, getattr(self, f.name))
         if designer_plugin(self.designer).needs_model and not self.model:
             raise ConfigError(f"the {designer_plugin(self.designer).title} needs --model (or REWARDSMITH_MODEL)")
+        if self.proxy_person is not None:
+            from .people.proxy import parse_spec
+
+            parse_spec(self.proxy_person)  # the syntax; the field is checked against the task when it is loaded
         if self.executor != "ray" and self.ray_address:
             raise ConfigError("--ray-address needs --executor ray")
         if self.executor == "ray":
