@@ -114,6 +114,16 @@ class EvolveConfig:
         None, optional=True, help="A proxy person answers the page's pairs after each generation by a hidden "
                                   "criterion, e.g. field=torso_angle,stat=abs-mean,prefer=low,error=0.1 "
                                   "(rewardsmith/people/proxy.py).")
+    # the population: islands, their exchange, a person's preferences in parent choice (archive/population/)
+    islands: int = setting(2, kind=int, minimum=1,
+                           help="Islands of the population: each evolves apart from its own parents (a child "
+                                "joins its parent's island); 1: one population.")
+    migrate_every: int = setting(2, kind=int, minimum=1,
+                                 help="Every this many generations each island's best becomes a parent on the "
+                                      "next island (ring order).")
+    preference_weight: float = setting(0.0, kind=float, minimum=0.0, resumable=True,
+                                       help="Within the fitness's noise band, parents are re-ranked by a person's "
+                                            "Bradley–Terry score times this (0: preferences do not choose parents).")
     # how the training compute is spent (schedule.py, executor.py)
     schedule: str = setting("halving", choices=("halving", "full"),
                             help="halving: every candidate trains a fraction of the budget and only the best "
