@@ -43,6 +43,7 @@ class Reading:
     briefs: dict[str, str]                 # finding -> its few words ("falls early in 3/3 episodes")
     shares: dict[str, float]               # component -> share of the reward's magnitude
     per_step: dict[str, float]             # component -> mean value per step (signed)
+    signs: dict[str, str] = field(default_factory=dict)  # component -> "+", "-", "±" or "0" (its values' signs)
     dominant: set[str] = field(default_factory=set)
     flat: set[str] = field(default_factory=set)
     hacked: set[str] = field(default_factory=set)
@@ -77,10 +78,12 @@ def component_stats(candidate) -> dict[str, dict]:
         size = max(abs(v) for v in series) if series else 0.0
         mean = analysed[name].mean_per_step if name in analysed and analysed[name].mean_per_step is not None \
             else (entry.final or 0.0)
+        sign = analysed[name].sign if name in analysed else \
+            "+" if series and min(series) >= 0 < max(series) else "-" if series and max(series) <= 0 > min(series) else "±"
         out[name] = {"share": shares.get(name) or 0.0, "flat": size == 0 or spread < FLAT_SPREAD * size,
-                     "mean": mean}
+                     "mean": mean, "sign": sign}
     for name, a in analysed.items():  # a component the analyzer saw that no snapshot recorded
-        out.setdefault(name, {"share": a.share or 0.0, "flat": False, "mean": a.mean_per_step or 0.0})
+        out.setdefault(name, {"share": a.share or 0.0, "flat": False, "mean": a.mean_per_step or 0.0, "sign": a.sign})
     return out
 
 
@@ -109,6 +112,7 @@ def read(candidate, archive=()) -> Reading:
         (c.analysis for c in reversed(list(archive)) if c.analysis and c.analysis.fields), None)
     return Reading(id=candidate.id, findings=tuple(names) or (NO_FINDING,), briefs=briefs,
                    shares={n: s["share"] for n, s in stats.items()}, per_step={n: s["mean"] for n, s in stats.items()},
+                   signs={n: s["sign"] for n, s in stats.items()},
                    dominant=dominant, flat=flat, hacked=set(hacked),
                    summaries=dict(source.fields) if source else {}, directions=directions(archive))
 
@@ -209,12 +213,15 @@ def reshape(code, r: Reading, task, rng, others):
     switches = {n for n, f in task.fields.items() if f.unit.strip() == "bool"}
     mutable = {n for n in mutate.component_variables(code) if not _reads(code, n, names=True) <= switches}
     # beyond the terms the findings name, only penalties: bounding a progress term would cap the progress
-    mutable &= r.protected | r.flat | {n for n, v in r.per_step.items() if v < 0}
+    mutable &= r.protected | r.flat | {n for n, sign in r.signs.items() if sign == "-"}
+    # of one sign only: there the mean per step is the mean size; a term of both signs (shaping) averages
+    # near 0, and a bound from that would erase it
+    mutable &= {n for n, sign in r.signs.items() if sign in "+-"}
     name = _pick(rng, r.protected | r.flat, mutable)
     if name is None:
         return None
     size = abs(r.per_step.get(name) or 0.0) or 1.0
-    penalty = (r.per_step.get(name) or 0.0) < 0
+    penalty = r.signs[name] == "-"
     if name in r.protected:  # bound it below its present size
         shape, scale = rng.choice(["saturating", "clipped"]), size / 2
         why = "dominating" if name in r.dominant else "called hacked"
