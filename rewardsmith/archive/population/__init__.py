@@ -32,10 +32,12 @@ INSPIRATIONS = 3  # elites of other behaviour cells shown beside the parents
 
 def settings(config) -> tuple[int, int, float]:
     """(islands, migrate_every, preference_weight) of a run's config (an ``EvolveConfig`` or the stored
-    ``config.json`` dict, where a run from before islands takes today's defaults)."""
+    ``config.json`` dict; a run from before islands had one population, as its migration m007 says)."""
     from ...config import EvolveConfig
 
     defaults = {f.name: f.default for f in dataclass_fields(EvolveConfig)}
+    if isinstance(config, dict):
+        defaults["islands"] = 1
     get = config.get if isinstance(config, dict) else (lambda k, d: getattr(config, k, d))
     return (int(get("islands", defaults["islands"])), int(get("migrate_every", defaults["migrate_every"])),
             float(get("preference_weight", defaults["preference_weight"])))

@@ -50,7 +50,8 @@ def rank(candidates: list[Candidate], final=None, exclude_origins: tuple[str, ..
     while i < len(order):
         top, band = order[i], [order[i]]
         j = i + 1
-        while j < len(order) and _tier(order[j]) == _tier(top) and top.fitness - order[j].fitness <= _noise(top, order[j]):
+        while j < len(order) and _tier(order[j]) == _tier(top) \
+                and top.fitness - order[j].fitness <= _noise(top, order[j]):
             band.append(order[j])
             j += 1
 
