@@ -7,7 +7,15 @@ dict bound to a name) and ``var`` is a local variable the total is built from. T
 - ``drop_component`` makes every assignment to ``var`` zero,
 - ``crossover`` copies one component's computation from another reward (with the module-level helpers
   and constants it needs), replacing the same-named term or adding it to the total,
-- ``rescale_constant`` multiplies one numeric literal by a factor (works on any reward).
+- ``rescale_constant`` multiplies one numeric literal by a factor (works on any reward),
+- ``add_component`` adds a new named term to the total and the components (design/terms.py builds them
+  from state fields),
+- ``reshape_component`` gives a term another shape (saturating, clipped, a bounded exp(−k·x²) penalty, a
+  deadband),
+- ``tune_threshold`` multiplies one literal inside a comparison or a clip/max/min/where call.
+
+``avoid`` (rescale_constant, tune_threshold) names components whose literals are left alone, so a term the
+analyzer calls dominating or hacked is never made larger through a constant.
 
 Each returns new source code (``ast.unparse``; comments are lost) or ``None`` when it does not apply.
 """
