@@ -217,7 +217,10 @@ def reshape(code, r: Reading, task, rng, others):
     # of one sign only: there the mean per step is the mean size; a term of both signs (shaping) averages
     # near 0, and a bound from that would erase it
     mutable &= {n for n, sign in r.signs.items() if sign in "+-"}
-    name = _pick(rng, r.protected | r.flat, mutable)
+    named = r.protected | r.flat
+    if named and not named & mutable:
+        return None  # the findings name terms, and none of them can be reshaped: not another one instead
+    name = _pick(rng, named, mutable)
     if name is None:
         return None
     size = abs(r.per_step.get(name) or 0.0) or 1.0
