@@ -13,7 +13,7 @@ ffmpeg that the ``imageio-ffmpeg`` wheel ships, so the page can seek to any fram
 the same one; where that fails, an animated GIF, said once. The component curves come from replaying the
 candidate's reward on the rendered trajectory in a sandboxed replay job (``training.replay``: the reward
 process, the one place candidate code runs); the numbers are checked there and written as data,
-``videos/gen<g>-<id>.json``, one row per frame.
+``videos/gen<g>-<id>.json``, one row per frame (the frames' facts alone where the replay fails).
 
 Every video of a run starts from the same state: the first evaluation episode's reset of the run's seed,
 whichever seed the candidate's checkpoint was trained with, so two videos compared side by side show the
@@ -206,10 +206,15 @@ def component_curves(task: Task, code: str, video: dict) -> dict:
 
     names = sorted(episode.components)
     columns = [per_frame(episode.components[n]) for n in names]
-    return {"version": CURVES_VERSION, "frames": len(at), "frame_steps": at, "fps": video["fps"],
-            "frame_ms": video["frame_ms"], "steps": video["steps"], "reset_seed": video["reset_seed"],
-            "names": [printable(n, one_line=True) for n in names], "total": per_frame(episode.rewards),
-            "rows": [[column[k] for column in columns] for k in range(len(at))]}
+    return {**frame_facts(video), "names": [printable(n, one_line=True) for n in names],
+            "total": per_frame(episode.rewards), "rows": [[column[k] for column in columns] for k in range(len(at))]}
+
+
+def frame_facts(video: dict) -> dict:
+    """What the page needs to know of a video's frames: the step each shows, their rate, the start."""
+    return {"version": CURVES_VERSION, "frames": video["frames"], "frame_steps": video["frame_steps"],
+            "fps": video["fps"], "frame_ms": video["frame_ms"], "steps": video["steps"],
+            "reset_seed": video["reset_seed"]}
 
 
 def video_start(store) -> int:
@@ -264,21 +269,18 @@ def write_generation_video(store, task: Task, candidate_id: str, generation: int
     for other in FORMATS:  # one video per generation and candidate: the page and report pick by name
         if other != fmt:
             (folder / f"gen{generation}-{candidate_id}.{other}").unlink(missing_ok=True)
-    curves = None
     try:
-        curves = component_curves(task, candidate.code, video)
-    except (RewardCodeError, SandboxError) as exc:
-        _say(f"no component curves for {candidate_id}'s video: {printable(str(exc), one_line=True)[:300]}", on_note)
-    curves_path = folder / f"gen{generation}-{candidate_id}.json"
-    if curves is not None:
-        write_atomic(curves_path, json.dumps({**curves, "video": out.name, "candidate": candidate_id,
-                                              "generation": generation, "start_seed": start},
-                                             allow_nan=False).encode())
-    else:
-        curves_path.unlink(missing_ok=True)
+        curves, failed = component_curves(task, candidate.code, video), None
+    except (RewardCodeError, SandboxError) as exc:  # the frames' facts are still written: the page needs them
+        failed = printable(str(exc), one_line=True)[:300]
+        _say(f"no component curves for {candidate_id}'s video: {failed}", on_note)
+        curves = {**frame_facts(video), "names": [], "total": [None] * video["frames"], "rows": [[]] * video["frames"]}
+    write_atomic(folder / f"gen{generation}-{candidate_id}.json",
+                 json.dumps({**curves, "video": out.name, "candidate": candidate_id, "generation": generation,
+                             "start_seed": start, "error": failed}, allow_nan=False).encode())
     store.event("video", {"generation": generation, "candidate": candidate_id, "seed": used_seed,
                           "start_seed": start, "reset_seed": video["reset_seed"], "format": fmt,
-                          "path": str(out.relative_to(store.root)), "curves": curves is not None,
+                          "path": str(out.relative_to(store.root)), "curves": failed is None,
                           **{k: video[k] for k in ("frames", "steps", "fitness", "terminated")}})
     return out
 
