@@ -175,23 +175,31 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON document.")
 @click.option("--candidate", help="Print one candidate in full: code, verdict, analysis, reflection.")
-def show(run_dir, as_json, candidate):
-    """The run at a glance (or one candidate in full)."""
+@click.option("--population", is_flag=True, help="Print only the population: islands, behaviour cells and their "
+                                                  "elites (with --json: as JSON).")
+def show(run_dir, as_json, candidate, population):
+    """The run at a glance (or one candidate in full, or its population)."""
     import json
 
     from .archive.store import RunStore
+    from .output.population import population_lines
     from .output.view import printable, show_candidate, show_json, show_run
 
     from .people.preferences import run_summary
 
     store = RunStore(run_dir)
-    if as_json:
+    if population:
+        from .archive.population import summary
+
+        click.echo(json.dumps(summary(store), indent=2) if as_json else "\n".join(population_lines(store)))
+    elif as_json:
         click.echo(json.dumps({**show_json(store), "preferences": run_summary(store).to_json()}, indent=2))
     elif candidate:
         show_candidate(store, store.candidate(candidate), _console())
     else:
         show_run(store, _console())
         click.echo(printable(run_summary(store).line()))  # reasons and ids are people's and models' text
+        click.echo("\n".join(population_lines(store)))  # cell labels are printable already
 
 
 @main.command()

@@ -130,6 +130,7 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
                           "(mutation of the human baseline; no network)[/]")
         config = EvolveConfig(task=task.name, **settings)
         config.validate()
+        _proxy(config, task)  # a bad --proxy-person field is said before the run directory is made
         _use_sandbox(config.sandbox)
         store = RunStore.create(Path(out) if out else default_run_dir(task.name), config.to_dict(), task.path)
     ref = {}
@@ -143,7 +144,8 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
         page.start()
         err.print(f"the run's page: {page.url}", markup=False, highlight=False)
     view = LiveView(store, task_name=task.name)
-    evolution = Evolution(store, task, config, chosen_designer, on_event=view, client=client,
+    evolution = Evolution(store, task, config, chosen_designer, on_event=_answering(view, _proxy(config, task), store),
+                          client=client,
                           between_generations=_pause(store, task, view, page, pause_timeout) if interactive else None)
     ref["evolution"] = evolution
     try:
@@ -160,6 +162,31 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
         if page is not None:
             page.close()
     _summary(store, _console())
+
+
+def _proxy(config, task):
+    """--proxy-person: the proxy person of this run (people/proxy.py), or None."""
+    if config.proxy_person is None:
+        return None
+    from .people.proxy import ProxyPerson, parse_spec
+
+    return ProxyPerson(parse_spec(config.proxy_person, task), seed=config.seed)
+
+
+def _answering(view, proxy, store):
+    """The run's event sink: with a proxy person, it answers the page's pairs when a generation is done,
+    before the view (and an --interactive pause) hears of it."""
+    if proxy is None:
+        return view
+
+    def on_event(kind, **data):
+        if kind == "generation_done":
+            ids = proxy.answer(store, data["generation"])
+            if ids:
+                view("note", message=f"proxy person: {len(ids)} answer(s) after generation {data['generation']}")
+        view(kind, **data)
+
+    return on_event
 
 
 def _pause(store, task, view, page=None, timeout: float | None = None):

@@ -111,6 +111,20 @@ class EvolveConfig:
                                     help="CPU seconds the critic's probe of one reward may use (wall clock: twice that).")
     feedback_replaces_reflection: bool = setting(
         False, kind=bool, help="When there is human feedback, the prompt shows it instead of the automatic analysis.")
+    proxy_person: str | None = setting(
+        None, optional=True, help="A proxy person answers the page's pairs after each generation by a hidden "
+                                  "criterion, e.g. field=torso_angle,stat=abs-mean,prefer=low,error=0.1 "
+                                  "(rewardsmith/people/proxy.py).")
+    # the population: islands, their exchange, a person's preferences in parent choice (archive/population/)
+    islands: int = setting(2, kind=int, minimum=1,
+                           help="Islands of the population: each evolves apart from its own parents (a child "
+                                "joins its parent's island); 1: one population.")
+    migrate_every: int = setting(2, kind=int, minimum=1,
+                                 help="Every this many generations each island's best becomes a parent on the "
+                                      "next island (ring order).")
+    preference_weight: float = setting(0.0, kind=float, minimum=0.0, resumable=True,
+                                       help="Within the fitness's noise band, parents are re-ranked by a person's "
+                                            "Bradley–Terry score times this (0: preferences do not choose parents).")
     # how the training compute is spent (schedule.py, executor.py)
     schedule: str = setting("halving", choices=("halving", "full"),
                             help="halving: every candidate trains a fraction of the budget and only the best "
@@ -160,6 +174,10 @@ class EvolveConfig:
         assert plugin is not None  # checked above: the designer setting's choices are the registered ones
         if plugin.needs_model and not self.model:
             raise ConfigError(f"the {plugin.title} needs --model (or REWARDSMITH_MODEL)")
+        if self.proxy_person is not None:
+            from .people.proxy import parse_spec
+
+            parse_spec(self.proxy_person)  # the syntax; the field is checked against the task when it is loaded
         if self.executor != "ray" and self.ray_address:
             raise ConfigError("--ray-address needs --executor ray")
         if self.executor == "ray":

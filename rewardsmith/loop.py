@@ -46,7 +46,7 @@ class Evolution:
             wall_seconds=2 * config.critic_seconds, cpu_seconds=config.critic_seconds, memory_mb=1536))
         self.intake = Intake(store, task, config, critic, self.reference.fitness, self.on_event, client)
         self.recorder = RunRecorder(store, task, config, self.budget, self.reference.fitness, self.on_event, client)
-        self.trainer = GenerationTrainer(store, task, config, self.budget, self.recorder, self.reference.fitness,
+        self.trainer = GenerationTrainer(store, task, config, self.budget, self.recorder, self.reference,
                                          self.on_event, executor)
 
     # ------------------------------------------------------------------ the run
@@ -165,13 +165,13 @@ class Evolution:
             self.on_event("final", summary=summary)
 
     def _video(self, generation: int) -> None:
-        """A short GIF of the generation's best policy (where rendering works; said once if not)."""
+        """A short video (MP4, else GIF) of the generation's best policy (where rendering works; said once if not)."""
         from .archive.selection import best_of
+        from .output.video import existing_video, write_generation_video
 
         best = best_of(self.store.candidates(generation=generation, status=SCORED))
-        if best is None or (self.store.root / "videos" / f"gen{generation}-{best.id}.gif").exists():
+        if best is None or existing_video(self.store, generation, best.id) is not None:
             return
-        from .output.video import write_generation_video
 
         write_generation_video(self.store, self.task, best.id, generation,
                                on_note=lambda message: self.on_event("note", message=message))

@@ -82,7 +82,7 @@ def test_summary_names_conflicts_and_leaves_out_cannot_tell():
 
 def test_preferences_are_stored_by_a_migration_and_survive_reopening(run, tmp_path):
     names = [r[0] for r in run.db.execute("SELECT name FROM migrations ORDER BY rowid")]
-    assert names[-1] == "m005_preferences"
+    assert "m005_preferences" in names  # later steps (m006_duplicates, ...) follow it
     pid = run.add_preference("c1", "c0", reason="smoother")
     run.add_preference("c2", "c3", "equal")
     with pytest.raises(RunStoreError, match="no candidate 'c9'"):

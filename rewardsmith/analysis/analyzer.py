@@ -27,7 +27,6 @@ from ..archive.records import (ActionStats, Analysis, ComponentAnalysis, Compone
                                TrainingCurves, Trajectory)
 from ..task import Task
 from ..training.trainer import Score
-from ..sandbox.wrapper import RewardWrapper
 
 # ---- detector thresholds; a Finding's evidence holds the measured values, its message what they mean
 POSITION_UNITS = frozenset({"m", "cm", "mm", "rad", "deg"})  # fitness fields in these units move with progress
@@ -222,18 +221,12 @@ def archive_entry(candidate_id: str, analysis: Analysis) -> dict:
             "return": analysis.evaluation.reward_return}
 
 
-def random_policy_fitness(task: Task, episodes: int = 3, seed: int = 0) -> float:
-    """The task's mean fitness under random actions, for ``analyze(random_fitness=...)`` (once per run)."""
-    env = RewardWrapper(task.make_env(), task, record_all=True)
-    env.action_space.seed(seed)
-    try:
-        for i in range(episodes):
-            env.reset(seed=seed * 100 + i)
-            while not any(env.step(env.action_space.sample())[2:4]):
-                pass
-        return float(np.mean([e["fitness"] for e in env.pop_stats()["episodes"]]))
-    finally:
-        env.close()
+def random_policy_fitness(task: Task, episodes: int | None = None, seed: int = 0) -> float:
+    """The task's mean fitness under random actions, for ``analyze(random_fitness=...)``: the run's
+    one measurement (``reference.random_trajectories``; a run keeps it in ``reference.RandomReference``)."""
+    from .reference import EPISODES, random_trajectories
+
+    return statistics.fmean(t.fitness for t in random_trajectories(task, episodes or EPISODES, seed))
 
 
 # --------------------------------------------------------------------------- detectors

@@ -10,6 +10,7 @@ from typing import Callable
 from ..archive.records import Analysis, CandidateResult, HalvingRecord, Snapshot, Timings
 from ..archive.store import FAILED, SCORED, Candidate, RunStore
 from ..errors import LLMError, TrainingError
+from ..scoring.base import ground_truth
 from ..task import Task
 from ..training.trainer import Budget, Score
 
@@ -41,7 +42,11 @@ class RunRecorder:
     def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
                halving: HalvingRecord | None = None, note: str | None = None) -> None:
         """Records a scored candidate; ``budget_fraction`` < 1 when successive halving stopped it early
-        (its fitness is then that rung's, and ``timesteps`` says how far it trained)."""
+        (its fitness is then that rung's, and ``timesteps`` says how far it trained). Every registered
+        scorer judges it, with its id and the person's standing preferences; the ground truth's card is
+        the fitness stored."""
+        score = Score.of(score.runs, candidate.id, self.store.preferences())
+        truth = ground_truth(score.cards)
         # each kept trajectory carries its evaluation episode's fitness (screening compares against it)
         trajectories = [replace(t, fitness=run.episode_fitness[i]) if i < len(run.episode_fitness) else t
                         for run in score.runs for i, t in enumerate(run.trajectories)]
@@ -52,7 +57,8 @@ class RunRecorder:
                                  screening=candidate.result.screening if candidate.result else None,
                                  budget_fraction=budget_fraction, halving=halving)
         self.store.update(
-            candidate.id, status=SCORED, fitness=score.mean, fitness_std=score.std, seeds=score.seeds,
+            candidate.id, status=SCORED, fitness=truth.metrics["fitness"], fitness_std=truth.metrics["fitness_std"],
+            seeds=score.seeds,
             timesteps=score.timesteps,
             steps_spent=sum(r.trained_steps if r.trained_steps is not None else r.timesteps for r in score.runs),
             result=result, analysis=analysis, reflection=reflection,

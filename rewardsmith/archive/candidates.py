@@ -70,6 +70,8 @@ class Candidate:
     updated: float = 0.0
     timings: Timings | None = None
     seq: int = 0
+    duplicate_of: str | None = None  # the archived candidate this one duplicates (intake/duplicates.py)
+    island: int | None = None  # the population's island it belongs to (archive/population/islands.py)
 
     def brief(self) -> dict:
         """The contract's ``show --json`` entry."""

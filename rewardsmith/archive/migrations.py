@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import RunStoreError
+from .old_shapes import final_summary, migrate_shapes
 
 INITIAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -81,7 +82,8 @@ def _backfill_generations_pools_legs(db: sqlite3.Connection, root: Path) -> None
 def _final_normalization_within_noise(db: sqlite3.Connection, root: Path) -> None:
     """Runs before this step kept a human-normalized score even where the baseline and the sparse reward
     were within their noise (it divided by noise); the final scoring's summary is re-judged by today's
-    rule (selection.normalization), its best by selection.final_best."""
+    rule (selection.normalization), its best by selection.final_best. (The summary is read in today's
+    shape, old_shapes.final_summary: today's reader knows only that one, m008 rewrites the rest.)"""
     from .selection import normalization
     from .records import FinalSummary
     from .selection import final_best
@@ -89,7 +91,7 @@ def _final_normalization_within_noise(db: sqlite3.Connection, root: Path) -> Non
     row = db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()
     if row is None:
         return
-    summary = FinalSummary.from_json(json.loads(row[0]))
+    summary = FinalSummary.from_json(final_summary(json.loads(row[0])))
     base, sparse = summary.by_role("baseline"), summary.by_role("sparse")
     scale, note = normalization(base, sparse)
     reference: dict[str, float] | None = None
@@ -116,6 +118,16 @@ CREATE TABLE IF NOT EXISTS preferences (
 )
 """
 
+# a candidate recorded as a duplicate of an archived one (intake/duplicates.py): that candidate's id
+DUPLICATES = "ALTER TABLE candidates ADD COLUMN duplicate_of TEXT"
+
+# the island of the population a candidate belongs to (archive/population/islands.py); runs before islands
+# had one population, so every candidate they hold is on island 0
+ISLANDS = """
+ALTER TABLE candidates ADD COLUMN island INTEGER;
+UPDATE candidates SET island = 0
+"""
+
 
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
@@ -125,6 +137,9 @@ MIGRATIONS = (
     ("m003_backfill_from_events", _backfill_generations_pools_legs),
     ("m004_final_normalization_within_noise", _final_normalization_within_noise),
     ("m005_preferences", PREFERENCES),
+    ("m006_duplicates", DUPLICATES),
+    ("m007_islands", ISLANDS),
+    ("m008_data_shapes", migrate_shapes),  # every stored record in today's shape (old_shapes.py)
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -181,8 +181,10 @@ class RunStore:
 
     def add_candidate(self, generation: int, code: str, origin: str, parent: str | None = None,
                       status: str = PENDING, reason: str | None = None, verdict: CriticVerdict | None = None,
-                      notes: str | None = None, candidate_id: str | None = None) -> Candidate:
-        """Records a new candidate (its code file first, then its row) and returns it."""
+                      notes: str | None = None, candidate_id: str | None = None,
+                      island: int | None = None) -> Candidate:
+        """Records a new candidate (its code file first, then its row) and returns it (``island``: the
+        population's island it joins, population.island_for)."""
         with self._lock:
             cid = candidate_id or self.new_id()
             seq = self.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 AS n FROM candidates").fetchone()["n"]
@@ -190,9 +192,9 @@ class RunStore:
             now = time.time()
             self.db.execute(
                 "INSERT INTO candidates(id, seq, generation, parent, origin, code, code_hash, status, reason,"
-                " verdict, notes, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " verdict, notes, created, updated, island) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (cid, seq, generation, parent, origin, code, code_hash(code), status, reason,
-                 json.dumps(verdict.to_json()) if verdict is not None else None, notes, now, now))
+                 json.dumps(verdict.to_json()) if verdict is not None else None, notes, now, now, island))
         return self.candidate(cid)
 
     def update(self, cid: str, **fields) -> None:

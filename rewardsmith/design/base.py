@@ -36,6 +36,21 @@ class Proposal:
 
 @dataclass
 class DesignContext:
+    """What the designer of a generation is given; the population (archive/population/) fills it.
+
+    The contract between the population and every designer:
+
+    - ``parents``: the parents of this generation, the islands' interleaved: sample i of the generation
+      builds on ``parents[i % len(parents)]``, so the samples cover every island equally;
+    - ``inspirations``: a few (3) elites of behaviour cells none of the parents is in, across islands: other
+      ways of solving the task to show or cross with, never the parent itself;
+    - a proposal's ``parent`` id decides the island its candidate joins (population.island_for): set it to
+      the parent the code was built on (None only for code built on no candidate);
+    - ``preferences``: the run's standing preferences of a person, oldest first, each
+      ``{"id", "preferred", "other", "outcome" ("better", "equal" or "unsure"), "reason"}`` (a person's text:
+      untrusted, like reward code).
+    """
+
     task: object
     generation: int
     samples: int

@@ -7,7 +7,15 @@ dict bound to a name) and ``var`` is a local variable the total is built from. T
 - ``drop_component`` makes every assignment to ``var`` zero,
 - ``crossover`` copies one component's computation from another reward (with the module-level helpers
   and constants it needs), replacing the same-named term or adding it to the total,
-- ``rescale_constant`` multiplies one numeric literal by a factor (works on any reward).
+- ``rescale_constant`` multiplies one numeric literal by a factor (works on any reward),
+- ``add_component`` adds a new named term to the total and the components (design/terms.py builds them
+  from state fields),
+- ``reshape_component`` gives a term another shape (saturating, clipped, a bounded exp(−k·x²) penalty, a
+  deadband),
+- ``tune_threshold`` multiplies one literal inside a comparison or a clip/max/min/where call.
+
+``avoid`` (rescale_constant, tune_threshold) names components whose literals are left alone, so a term the
+analyzer calls dominating or hacked is never made larger through a constant.
 
 Each returns new source code (``ast.unparse``; comments are lost) or ``None`` when it does not apply.
 """
@@ -113,8 +121,9 @@ def drop_component(code: str, name: str) -> str | None:
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 
-def rescale_constant(code: str, rng: random.Random, factor: float) -> str | None:
-    """The code with one numeric literal (chosen by ``rng``) multiplied by ``factor``."""
+def rescale_constant(code: str, rng: random.Random, factor: float, avoid=()) -> str | None:
+    """The code with one numeric literal (chosen by ``rng``) multiplied by ``factor``; none of those
+    that shape the components named in ``avoid`` (``avoided_literals``)."""
     tree = ast.parse(code)
     fn = _compute_reward(tree)
     if fn is None:
@@ -122,14 +131,31 @@ def rescale_constant(code: str, rng: random.Random, factor: float) -> str | None
     index_nodes = {id(n.slice) for n in ast.walk(tree) if isinstance(n, ast.Subscript)}
     exponents = {id(n.right) for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow)}
     keys = {id(k) for n in ast.walk(tree) if isinstance(n, ast.Dict) for k in n.keys if k is not None}
+    skip = index_nodes | exponents | keys | avoided_literals(tree, code, avoid)
     candidates = [n for n in ast.walk(tree) if isinstance(n, ast.Constant)
                   and isinstance(n.value, (int, float)) and not isinstance(n.value, bool)
-                  and n.value not in _SKIP_CONSTANTS and id(n) not in index_nodes | exponents | keys]
+                  and n.value not in _SKIP_CONSTANTS and id(n) not in skip]
     if not candidates:
         return None
     node = rng.choice(candidates)
     node.value = float(cast(int | float, node.value)) * factor  # candidates are int or float literals
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def avoided_literals(tree: ast.Module, code: str, components) -> set[int]:
+    """The ids of ``tree``'s numeric literals that shape the named components: those in their
+    assignments and in the module-level constants those read (a threshold or constant there could
+    make a dominating or hacked term larger)."""
+    variables = component_variables(code)
+    fn = _compute_reward(tree)
+    chosen = [variables[n] for n in components if n in variables]
+    if fn is None or not chosen:
+        return set()
+    nodes = [a for var in chosen for a in _assignments(fn, var)]
+    read = {n.id for a in nodes for n in ast.walk(a) if isinstance(n, ast.Name)}
+    nodes += [s for s in tree.body if isinstance(s, ast.Assign)
+              and any(isinstance(t, ast.Name) and t.id in read for t in s.targets)]
+    return {id(n) for a in nodes for n in ast.walk(a) if isinstance(n, ast.Constant)}
 
 
 def _free_names(node: ast.AST) -> set[str]:
@@ -245,3 +271,157 @@ def _enclosing_body(fn: ast.FunctionDef, target: ast.stmt) -> list[ast.stmt]:
             if isinstance(body, list) and target in body:
                 return body
     return fn.body
+
+
+# ------------------------------------------------------------------ new terms, shapes and thresholds
+
+
+def numpy_alias(tree: ast.Module) -> tuple[str | None, bool]:
+    """(the name numpy is imported as, whether an ``import numpy as np`` must be added); (None, False)
+    when numpy is not imported and ``np`` already names something else."""
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.name == "numpy":
+                    return alias.asname or "numpy", False
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | set(_module_defs(tree))
+    used |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in n.args + n.kwonlyargs}
+    return (None, False) if "np" in used else ("np", True)
+
+
+def _bound_names(tree: ast.Module, fn: ast.FunctionDef) -> set[str]:
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | set(_module_defs(tree))
+    return names | {a.arg for n in ast.walk(fn) if isinstance(n, ast.arguments) for a in n.args + n.kwonlyargs}
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    return name
+
+
+def add_component(code: str, name: str, expression: str) -> tuple[str, str] | None:
+    """(code with a new component added to the total and the components, its name) or None.
+
+    ``expression`` reads the reward's arguments as ``S`` (state), ``A`` (action) and ``N`` (next_state)
+    and numpy as ``np``; they become the function's own parameter names and numpy alias. The new
+    component gets a name no component or variable has yet (``name``, else ``name_2``, ...)."""
+    try:
+        tree = ast.parse(code)
+        value = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        return None
+    fn = _compute_reward(tree)
+    ret = fn and _final_return(fn)
+    table = ret and _components_dict(fn, ret)
+    params = [a.arg for a in fn.args.args][:3] if fn else []
+    if not table or len(params) < 3:
+        return None
+    alias, add_import = numpy_alias(tree)
+    if alias is None:
+        return None
+    rename = {"S": params[0], "A": params[1], "N": params[2], "np": alias}
+    for n in ast.walk(value):
+        if isinstance(n, ast.Name) and n.id in rename:
+            n.id = rename[n.id]
+    keys = {k.value for k in table.keys if isinstance(k, ast.Constant)}
+    var = _fresh(name, _bound_names(tree, fn) | keys)
+    holder = _enclosing_body(fn, ret)
+    holder.insert(holder.index(ret), ast.Assign(targets=[ast.Name(var, ast.Store())], value=value))
+    ret.value.elts[0] = ast.BinOp(left=ret.value.elts[0], op=ast.Add(), right=ast.Name(var, ast.Load()))
+    table.keys.append(ast.Constant(var))
+    table.values.append(ast.Name(var, ast.Load()))
+    if add_import:
+        tree.body.insert(0, ast.Import(names=[ast.alias("numpy", "np")]))
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n", var
+
+
+SHAPES = ("saturating", "clipped", "exponential", "thresholded")
+
+
+def reshape_component(code: str, name: str, shape: str, scale: float, penalty: bool = False) -> str | None:
+    """The code with component ``name``'s value ``v`` given another shape (None where it does not apply):
+    "saturating" ``scale·tanh(v/scale)``, "clipped" ``clip(v, -scale, scale)``, "exponential" (a
+    ``penalty`` only, v ≤ 0) ``scale·(exp(v/scale) − 1)``, so −c·x² becomes a bounded exp(−k·x²) penalty,
+    or "thresholded": a deadband of ``scale`` (``max(v − scale, 0)``; for a penalty ``min(v + scale, 0)``).
+    ``v`` must be assigned once."""
+    var = component_variables(code).get(name)
+    if var is None or not scale > 0:
+        return None
+    tree = ast.parse(code)
+    sources = _assignments(_compute_reward(tree), var)
+    alias, add_import = numpy_alias(tree)
+    if len(sources) != 1 or not isinstance(sources[0], ast.Assign) or alias is None:
+        return None
+    k = repr(round(float(scale), 6))
+    forms = {"saturating": f"float({k} * {alias}.tanh(V / {k}))",
+             "clipped": f"float({alias}.clip(V, -{k}, {k}))",
+             "exponential": f"float({k} * ({alias}.exp(V / {k}) - 1.0))",
+             "thresholded": f"float({alias}.minimum(V + {k}, 0.0))" if penalty else
+                            f"float({alias}.maximum(V - {k}, 0.0))"}
+    if shape not in forms or (shape == "exponential" and not penalty):
+        return None
+    sources[0].value = _Substitute(sources[0].value).visit(ast.parse(forms[shape], mode="eval").body)
+    if add_import:
+        tree.body.insert(0, ast.Import(names=[ast.alias("numpy", "np")]))
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+class _Substitute(ast.NodeTransformer):
+    """Puts an expression where a form says ``V``."""
+
+    def __init__(self, value: ast.expr):
+        self.value = value
+
+    def visit_Name(self, node):
+        return self.value if node.id == "V" else node
+
+
+_LIMIT_CALLS = {"clip", "maximum", "minimum", "max", "min", "where"}
+
+
+def thresholds(code: str, avoid=()) -> list[ast.Constant]:
+    """The numeric literals that act as thresholds: inside a comparison or a clip/max/min/where call in
+    ``compute_reward``, or a module-level constant such an expression reads (0, ±1 and 2 left out);
+    none of those that shape the components named in ``avoid``."""
+    tree = ast.parse(code)
+    fn = _compute_reward(tree)
+    avoided = avoided_literals(tree, code, avoid)
+    if fn is None:
+        return []
+    limits = [n for n in ast.walk(fn) if isinstance(n, ast.Compare) or isinstance(n, ast.Call) and (
+        getattr(n.func, "attr", None) in _LIMIT_CALLS or getattr(n.func, "id", None) in _LIMIT_CALLS)]
+    constants = {t.id: s.value for s in tree.body if isinstance(s, ast.Assign) and len(s.targets) == 1
+                 for t in s.targets if isinstance(t, ast.Name)}
+    found = []
+    for limit in limits:
+        for n in ast.walk(limit):
+            if isinstance(n, ast.Name) and isinstance(constants.get(n.id), ast.Constant):
+                n = constants[n.id]
+            if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) and not isinstance(n.value, bool) \
+                    and n.value not in _SKIP_CONSTANTS and id(n) not in avoided and all(n is not f for f in found):
+                found.append(n)
+    return found
+
+
+def tune_threshold(code: str, rng: random.Random, factor: float, avoid=()) -> tuple[str, float, float] | None:
+    """(the code with one threshold (``thresholds``, chosen by ``rng``) multiplied by ``factor``, its old
+    value, its new value), or None when the code has none."""
+    tree = ast.parse(code)
+    found = thresholds(code, avoid)
+    if not found:
+        return None
+    position = rng.randrange(len(found))
+    # the same literal in the tree that gets unparsed
+    target = [n for n in _literal_walk(tree) if (n.lineno, n.col_offset) ==
+              (found[position].lineno, found[position].col_offset)]
+    if not target:
+        return None
+    old = target[0].value
+    target[0].value = round(float(old) * factor, 6)
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n", float(old), target[0].value
+
+
+def _literal_walk(tree: ast.AST):
+    return (n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)))

@@ -83,7 +83,7 @@ class Intake:
                     generation, attempt.code, attempt.origin, parent=attempt.parent,
                     status=PENDING if judged.accepted else REJECTED, reason=reason,
                     verdict=None if verdict is None else verdict.record(),
-                    notes=attempt.notes)
+                    notes=attempt.notes, island=self.island(attempt.parent, generation))
                 if judged.screening is not None:  # rejected or not, what it was judged on; no training spent
                     self.store.update(candidate.id, timesteps=0 if not judged.accepted else None, steps_spent=0,
                                       result=judged.screening.record())
@@ -97,6 +97,12 @@ class Intake:
             repaired.parent = candidate.id
             attempt = repaired
         return candidate
+
+    def island(self, parent: str | None, generation: int) -> int:
+        """The population's island a proposal of ``generation`` built on ``parent`` joins (its parent decides)."""
+        from ..archive.population import island_for, settings
+
+        return island_for(self.store, parent, generation, settings(self.config)[0])
 
     def screen(self, proposal):
         """Screening before any RL step (screening.py), or None: switched off (--no-screen), the

@@ -3,9 +3,9 @@ sandbox (``replay.replay``), on recorded episodes whose fitness is known, and re
 rank them against their fitness.
 
 The episodes (``references``): the baseline's evaluation episodes (trusted: recorded by the evaluation
-process, kept as ``candidates/<id>.traj.json.gz``), random-policy episodes (rolled out here with the
-task's environment; no candidate code involved; kept as ``screening/random.traj.json.gz``), and the
-archive's scored candidates' kept evaluation episodes.
+process, kept as ``candidates/<id>.traj.json.gz``), the run's random-policy episodes (its one random
+reference, ``analysis/reference.py``, shared with the analyzer and halving; no candidate code involved),
+and the archive's scored candidates' kept evaluation episodes.
 
 The test (``judge``): of every pair of episodes where one is clearly fitter (by more than the analyzer's
 "no better than random" margin), the share where the reward gives the fitter one the higher return
@@ -18,11 +18,9 @@ rejects only evidence of preferring the wrong episodes, never the lack of eviden
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
-from dataclasses import dataclass, replace
-from typing import Callable, cast
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -31,7 +29,6 @@ from ..task import Task
 
 REJECT_AGREEMENT = 0.2    # rejected: the fitter episode gets the higher return in at most 20 % of the pairs
 MIN_PAIRS = 6             # ... of at least this many clearly ordered pairs
-RANDOM_EPISODES = 5
 PER_CANDIDATE = 2         # kept episodes taken from each archived candidate
 MAX_ARCHIVED = 8          # archived candidates whose episodes are used (best and worst first)
 
@@ -80,21 +77,12 @@ def screen_in_run(store, task: Task, code: str, seed: int, random_fitness: float
         return None
 
 
-def random_episodes(task: Task, episodes: int = RANDOM_EPISODES, seed: int = 0) -> list[Reference]:
-    """Random-action episodes of the task's environment, recorded like evaluation episodes."""
-    from ..sandbox.evaluate import run_episode
+def random_episodes(task: Task, episodes: int | None = None, seed: int = 0) -> list[Reference]:
+    """Random-action episodes of the task's environment under the run's one seed rule
+    (``reference.random_trajectories``)."""
+    from ..analysis.reference import EPISODES, random_trajectories
 
-    env = task.make_env()
-    env.action_space.seed(seed)
-    refs = []
-    try:
-        for i in range(episodes):
-            episode, observations = run_episode(task, env, lambda obs: env.action_space.sample(),
-                                                20_000 + seed * 100 + i)
-            refs.append(Reference("random", task.fitness(episode), _record(episode, observations)))
-    finally:
-        env.close()
-    return refs
+    return [Reference("random", t.fitness, t) for t in random_trajectories(task, episodes or EPISODES, seed)]
 
 
 def scripted_episodes(task: Task, policy, episodes: int, seed: int = 0, source: str = "scripted") -> list[Reference]:
@@ -110,11 +98,9 @@ def scripted_episodes(task: Task, policy, episodes: int, seed: int = 0, source: 
 
 
 def _record(episode, observations) -> Trajectory:
-    def plain(a):
-        return np.asarray(a, dtype=float).round(6).tolist()
+    from ..analysis.reference import recorded
 
-    return Trajectory(fields={k: plain(v) for k, v in episode.fields.items()}, obs=plain(observations),
-                      actions=plain(episode.actions))
+    return recorded(episode, observations)
 
 
 def references(store, task: Task, seed: int = 0) -> list[Reference]:
@@ -134,18 +120,11 @@ def references(store, task: Task, seed: int = 0) -> list[Reference]:
 
 
 def random_references(store, task: Task, seed: int = 0) -> list[Reference]:
-    """The run's random-policy episodes, rolled out once (kept as ``screening/random.traj.json.gz``)."""
-    path = store.root / "screening" / "random.traj.json.gz"
-    if path.is_file():
-        # written below with each episode's fitness
-        return [Reference("random", cast(float, t.fitness), t) for t in
-                map(Trajectory.from_json, json.loads(gzip.decompress(path.read_bytes())))]
-    from ..archive.store import write_atomic
+    """The run's random-policy episodes: its one random reference (``reference.RandomReference``),
+    rolled out once per run."""
+    from ..analysis.reference import RandomReference
 
-    randoms = random_episodes(task, seed=seed)
-    write_atomic(path, gzip.compress(json.dumps([replace(r.trajectory, fitness=r.fitness).to_json()
-                                                 for r in randoms]).encode()))
-    return randoms
+    return [Reference("random", t.fitness, t) for t in RandomReference(store, task, seed).episodes()]
 
 
 def _kept(store, cid: str, source: str) -> list[Reference]:

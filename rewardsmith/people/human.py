@@ -58,9 +58,13 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
         draft = store.root / "edits" / f"{new_id}.draft.py"
         write_atomic(draft, code)
         return Edit(None, verdict, draft, screening)
-    candidate = store.add_candidate(next_generation(store), code, "human", parent=parent_id, status=PENDING,
+    from ..archive.population import island_for, settings
+
+    generation = next_generation(store)
+    candidate = store.add_candidate(generation, code, "human", parent=parent_id, status=PENDING,
                                     verdict=verdict.record(),
-                                    notes=f"edited by hand from {parent_id}", candidate_id=new_id)
+                                    notes=f"edited by hand from {parent_id}", candidate_id=new_id,
+                                    island=island_for(store, parent_id, generation, settings(store.config)[0]))
     if screening is not None:
         store.update(candidate.id, result=screening.record())
         candidate = store.candidate(candidate.id)

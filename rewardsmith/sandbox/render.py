@@ -1,12 +1,15 @@
-"""Rendering one deterministic episode of a trained policy to a GIF, inside a sandboxed child
-(``job["kind"] == "render"``; never loads candidate code). The parent side is ``rewardsmith.video``.
+"""Rendering one deterministic episode of a trained policy, inside a sandboxed child (``job["kind"] ==
+"render"``; never loads candidate code). The child sends the frames back raw (zlib, base64) with the
+episode's trajectory (fields, observations, actions: what a replay of the reward needs for its
+per-frame component curves); the parent side (``rewardsmith.output.video``) encodes the video (MP4, or
+GIF where that fails), since a sandboxed child can neither write files nor start an encoder.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import os
+import zlib
 
 from ..errors import SandboxError
 from ..task import Task
@@ -31,7 +34,8 @@ def _make_render_env(task: Task, size: int):
 
 
 def render_job(job: dict, emit) -> dict:
-    """Child side: one deterministic episode, every ``stride``-th frame, as a base64 GIF."""
+    """Child side: one deterministic episode, every ``stride``-th frame, raw (``frame_steps``: the step
+    each frame shows), and the episode's trajectory."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame (classic control) without a display
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -48,7 +52,7 @@ def render_job(job: dict, emit) -> dict:
 
     emit({"event": "phase", "phase": "making the environment"})
     try:
-        env = RewardWrapper(_make_render_env(task, size), task)
+        env = RewardWrapper(_make_render_env(task, size), task, record_all=True)
         obs, _ = env.reset(seed=evaluation_seed(seed, 0))  # the first evaluation episode's start
         _fast_mujoco(env)
         first = env.render()
@@ -58,29 +62,36 @@ def render_job(job: dict, emit) -> dict:
         raise SandboxError(f"{task.env_id} rendered no rgb_array frame", kind=UNAVAILABLE)
 
     emit({"event": "phase", "phase": "rendering an episode"})
-    frames, stride, step, done = [_thumbnail(first, size)], 1, 0, False
+    frames, at, stride, step, done = [_thumbnail(first, size)], [0], 1, 0, False
+    observations = [obs]
     try:
         while not done:
             action = policy(obs)
             obs, _, terminated, truncated, _ = env.step(action)
+            observations.append(obs)
             done = terminated or truncated
             step += 1
             if step % stride == 0 or done:
                 frames.append(_thumbnail(env.render(), size))
+                at.append(step)
                 if len(frames) > max_frames:  # keep every other frame and halve the rate from here on
-                    frames, stride = frames[::2], stride * 2
+                    frames, at, stride = frames[::2], at[::2], stride * 2
         summary = env.pop_stats()["episodes"][-1]
+        episode = env.last_episode
     finally:
         env.close()
 
+    import numpy as np
+
     fps = float(env.metadata.get("render_fps") or 30)
-    buffer = io.BytesIO()
-    frames = [f.quantize(colors=128) for f in frames]  # per-frame palettes: small files, true colours
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], loop=0,
-                   duration=max(MIN_FRAME_MS, round(1000 * stride / fps)), disposal=1)
-    return {"gif": base64.b64encode(buffer.getvalue()).decode(), "frames": len(frames), "steps": step,
+    plain = lambda rows: np.asarray(rows, dtype=float).round(6).tolist()  # noqa: E731 - as evaluate.py records them
+    raw = np.stack([np.asarray(f, dtype=np.uint8) for f in frames])
+    return {"raw": base64.b64encode(zlib.compress(raw.tobytes(), 1)).decode(), "frames": len(frames),
+            "frame_steps": at, "stride": stride, "fps": fps, "steps": step,
             "fitness": float(summary["fitness"]), "terminated": bool(summary["terminated"]),
-            "width": frames[0].width, "height": frames[0].height}
+            "width": frames[0].width, "height": frames[0].height,
+            "trajectory": {"fields": {k: plain(v) for k, v in episode.fields.items()},
+                           "obs": plain(observations), "actions": plain(episode.actions)}}
 
 
 def _fast_mujoco(env) -> None:

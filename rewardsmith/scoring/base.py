@@ -1,7 +1,10 @@
-"""The scoring seam: a ``Scorer`` turns a candidate the run holds into a ``ScoreCard`` of named metrics
-(and artifacts: files or text a metric rests on). Scorers join a registry the way designers do: the
-built-ins from ``DEFAULT_SCORERS``, anyone else's from the ``rewardsmith.scorers`` entry-point group (a
-module with a ``SCORER`` attribute)."""
+"""The scoring seam: a ``Scorer`` turns a ``Subject`` (a candidate just evaluated, or one as the run holds
+it) into a ``ScoreCard`` of named metrics (and artifacts: files or text a metric rests on). Where training
+turns an evaluated candidate's seeds into its fitness (``training.trainer.Score.of``), every registered
+scorer judges it and the cards flow on; the ground truth's card (``fitness``) is the fitness the run
+stores and selects by. Scorers join a registry the way designers do: the built-ins from
+``DEFAULT_SCORERS``, anyone else's from the ``rewardsmith.scorers`` entry-point group (a module with a
+``SCORER`` attribute)."""
 
 from __future__ import annotations
 
@@ -10,12 +13,15 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Protocol
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:
     from ..archive.candidates import Candidate
-    from ..archive.records import FinalSummary
+    from ..archive.records import FinalSummary, SeedResult
 
-DEFAULT_SCORERS = ("rewardsmith.scoring.fitness",)
+DEFAULT_SCORERS = ("rewardsmith.scoring.fitness", "rewardsmith.scoring.preference")
 ENTRY_POINT_GROUP = "rewardsmith.scorers"
+GROUND_TRUTH = "fitness"  # the scorer whose ``fitness`` metric the run stores, ranks and exports
 
 
 @dataclass(frozen=True)
@@ -30,13 +36,28 @@ class ScoreCard:
     artifacts: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What scorers judge: a candidate's id (None for a reward that is no candidate, e.g. ``rewardsmith
+    train``) with either ``runs``, the seeds' results of a training just evaluated (each seed's fitness is
+    the evaluation job's, from a process that never loaded candidate code), or ``candidate``, the
+    candidate as the run holds it, with the run's final scoring (``final``); and a person's standing
+    preferences of the run (``store.preferences()`` rows; read-only, never a fitness)."""
+
+    id: str | None = None
+    runs: tuple[SeedResult, ...] | None = None
+    candidate: Candidate | None = None
+    final: FinalSummary | None = None
+    preferences: tuple[dict, ...] = ()
+
+
 class Scorer(Protocol):
     """Judges candidates; one method per extension."""
 
     name: str
 
-    def score(self, candidate: Candidate, final: FinalSummary | None = None) -> ScoreCard | None:
-        """The candidate's score card (None when this scorer has nothing to say of it yet)."""
+    def score(self, subject: Subject) -> ScoreCard | None:
+        """The subject's score card (None when this scorer has nothing to say of it)."""
 
 
 _registry: dict[str, Scorer] = {}
@@ -46,6 +67,31 @@ def scorers() -> dict[str, Scorer]:
     """Every scorer: the built-ins, then any installed through the entry-point group, by name."""
     if not _registry:
         for name in list(DEFAULT_SCORERS) + [e.value for e in entry_points(group=ENTRY_POINT_GROUP)]:
-            scorer = importlib.import_module(name).SCORER
+            try:
+                scorer = importlib.import_module(name).SCORER
+            except (ImportError, AttributeError) as exc:
+                raise ConfigError(f"scorer module {name!r} (entry-point group {ENTRY_POINT_GROUP}) cannot be "
+                                  f"used: {exc}; a scorer module defines SCORER, an object with a name and "
+                                  f"score(subject)") from exc
             _registry.setdefault(scorer.name, scorer)
     return _registry
+
+
+def score_cards(subject: Subject) -> dict[str, ScoreCard]:
+    """Every registered scorer's card of ``subject``, by scorer name, the ground truth's first (those with
+    nothing to say left out)."""
+    cards = {}
+    for name, scorer in scorers().items():
+        card = scorer.score(subject)
+        if card is not None:
+            cards[name] = card
+    return cards
+
+
+def ground_truth(cards: dict[str, ScoreCard]) -> ScoreCard:
+    """The ground truth's card among ``cards`` (what the run stores as the fitness)."""
+    card = cards.get(GROUND_TRUTH)
+    if card is None:
+        raise ConfigError(f"no {GROUND_TRUTH!r} score card: the ground-truth scorer "
+                          f"(rewardsmith.scoring.fitness) had nothing to say of a subject with evaluated seeds")
+    return card

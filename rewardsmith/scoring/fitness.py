@@ -1,10 +1,13 @@
-"""The ground-truth scorer: the task's fitness, by the most evidence the run holds of a candidate (its
-final scoring on fresh seeds, else its confirmed two-seed mean, else its search fitness:
-selection.evidence_of, the rule that names the run's best)."""
+"""The ground-truth scorer: the task's fitness. Of a candidate just evaluated, the mean (and population
+std) over its seeds of the evaluation job's fitness; of a candidate as the run holds it, by the most
+evidence the run holds (its final scoring on fresh seeds, else its confirmed two-seed mean, else its
+search fitness: selection.evidence_of, the rule that names the run's best)."""
 
 from __future__ import annotations
 
-from .base import ScoreCard
+import statistics
+
+from .base import ScoreCard, Subject
 
 
 class FitnessScorer:
@@ -12,11 +15,21 @@ class FitnessScorer:
 
     name = "fitness"
 
-    def score(self, candidate, final=None) -> ScoreCard | None:
-        """``fitness`` (mean over seeds), ``fitness_std`` where known and ``budget_fraction``."""
+    def score(self, subject: Subject) -> ScoreCard | None:
+        """``fitness`` (mean over seeds) and ``fitness_std``; of a held candidate also ``budget_fraction``
+        (``fitness_std`` where known)."""
+        if subject.runs is not None:
+            values = [r.fitness for r in subject.runs]
+            if not values:
+                return None
+            std = statistics.pstdev(values) if len(values) > 1 else 0.0
+            return ScoreCard(self.name, {"fitness": statistics.fmean(values), "fitness_std": std},
+                             seeds=len(values), evidence="evaluation")
+        if subject.candidate is None:
+            return None
         from ..archive.selection import evidence_of
 
-        pick = evidence_of(candidate, final)
+        pick = evidence_of(subject.candidate, subject.final)
         if pick is None:
             return None
         metrics = {"fitness": pick.fitness, "budget_fraction": pick.budget_fraction}

@@ -6,7 +6,6 @@ it as it was."""
 
 from __future__ import annotations
 
-import statistics
 from typing import Callable
 
 from ..archive.store import PENDING, SCORED, TRAINING, RunStore
@@ -22,11 +21,12 @@ class GenerationTrainer:
     budget, where pools report (``recorder``: pool.Recorder), the random reference and an event sink."""
 
     def __init__(self, store: RunStore, task: Task, config, budget: Budget, recorder,
-                 random_fitness: Callable[[], float], on_event: Callable[..., None], executor=None):
+                 reference, on_event: Callable[..., None], executor=None):
         """``executor``: where trainings run (anything with executor.LocalExecutor's ``submit`` and
-        ``close``); default: the one the configuration asks for, started on first use."""
+        ``close``); default: the one the configuration asks for, started on first use. ``reference``: the
+        run's random-policy reference (analysis/reference.py: ``fitness()``, ``spread()``)."""
         self.store, self.task, self.config, self.budget = store, task, config, budget
-        self.recorder, self.random_fitness, self.on_event = recorder, random_fitness, on_event
+        self.recorder, self.reference, self.on_event = recorder, reference, on_event
         self._executor = executor
 
     def train(self, generation: int) -> None:
@@ -39,7 +39,7 @@ class GenerationTrainer:
         for ids, rungs, eta, schedule in self._pools(generation):
             cut = None
             if len(rungs) > 1 and schedule != PROBE:
-                random_fitness = self.random_fitness()
+                random_fitness = self.reference.fitness()
                 cut = CutRule(eta, random_fitness, floor=random_margin(random_fitness))
             PoolTrainer(self.store, self.training(), self.recorder, ids, rungs, eta, [self.config.seed], cut,
                         every_rung=schedule == PROBE).run()
@@ -97,11 +97,9 @@ class GenerationTrainer:
         curve = baseline_curve(self.store, baseline.id, self.config.seed) if baseline and scored else None
         if curve is None and baseline and scored and baseline.result and baseline.result.runs:
             curve = [CurvePoint.of_snapshot(s) for s in baseline.result.runs[0].snapshots]
-        from ..intake.screening import random_references
-
-        spread = statistics.pstdev(r.fitness for r in random_references(self.store, self.task, self.config.seed))
         rungs, why = place_rungs(Halving(self.config.halving_eta, self.config.halving_min_fraction),
-                                 self.budget.timesteps, self.rollout(), curve, self.random_fitness(), spread)
+                                 self.budget.timesteps, self.rollout(), curve, self.reference.fitness(),
+                                 self.reference.spread())
         self.store.event("rungs", {"generation": generation, "rungs": rungs, "why": why})
         self.on_event("note", message=f"generation {generation}: {why}")
         return rungs

@@ -22,6 +22,7 @@ from .. import untrusted
 from ..errors import RewardCodeError, SandboxError, TrainingError
 from ..host.launch import Limits, run_job, run_with_reward_process
 from ..archive.records import ComponentTrend, EpisodeSummary, SeedResult, Snapshot, Trajectory
+from ..scoring.base import ScoreCard, Subject, ground_truth, score_cards
 from .replay import replay
 from ..sandbox.checkpoint import check as check_checkpoint, clean as clean_checkpoint
 from ..sandbox.policy import NumpyPolicy, PolicyFormatError
@@ -47,19 +48,29 @@ class Budget:
 
 @dataclass
 class Score:
-    """Fitness of one reward over seeds, plus what training looked like."""
+    """An evaluated reward over seeds, as the registered scorers judged it (``cards``, by scorer name:
+    scoring/), plus what training looked like. ``mean`` and ``std`` are the ground truth's card: the
+    fitness the run stores."""
 
-    mean: float
-    std: float
+    cards: dict[str, ScoreCard]
     seeds: list[int]
     timesteps: int
     runs: list[SeedResult]
 
     @classmethod
-    def of(cls, runs: list[SeedResult]) -> "Score":
-        values = [r.fitness for r in runs]
-        return cls(mean=statistics.fmean(values), std=statistics.pstdev(values) if len(values) > 1 else 0.0,
-                   seeds=[r.seed for r in runs], timesteps=max(r.timesteps for r in runs), runs=runs)
+    def of(cls, runs: list[SeedResult], subject: str | None = None, preferences: list[dict] | tuple = ()) -> "Score":
+        """The seeds' results judged by every registered scorer (``subject``: the candidate's id, where
+        the reward is one; ``preferences``: the run's standing preferences, for scorers that read them)."""
+        cards = score_cards(Subject(subject, runs=tuple(runs), preferences=tuple(preferences)))
+        return cls(cards=cards, seeds=[r.seed for r in runs], timesteps=max(r.timesteps for r in runs), runs=runs)
+
+    @property
+    def mean(self) -> float:
+        return ground_truth(self.cards).metrics["fitness"]
+
+    @property
+    def std(self) -> float:
+        return ground_truth(self.cards).metrics["fitness_std"]
 
     @property
     def steps_per_second(self) -> float:

@@ -8,9 +8,9 @@ sandboxed child's output (checked field by field in ``trainer.py`` / ``untrusted
 built), a Ray worker's reply, the run store's JSON columns and meta (a candidate's ``verdict``,
 ``result``, ``analysis`` and ``timings``, a halving leg's outcome and result, a final-scoring seed's
 result, the meta ``final``) and the ``halving_decision`` event. ``to_json`` gives exactly the JSON the
-release before these records wrote (same keys, same order; release 0.1.0 put a snapshot's "elapsed" and
-an episode's "return" elsewhere), and ``from_json`` reads what any release stored; a stored value that
-lacks a field is a RunStoreError naming it. These records import nothing of the rest of rewardsmith but
+release before these records wrote (same keys, same order), and ``from_json`` reads that one shape: older
+shapes (release 0.1.0's key order, keys it left out) were rewritten once by migration m008
+(``archive/old_shapes.py``); a stored value that lacks a field is a RunStoreError naming it. These records import nothing of the rest of rewardsmith but
 ``errors``, so every stage (and the store) can use them.
 
 

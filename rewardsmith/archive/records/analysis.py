@@ -22,10 +22,10 @@ class Finding:
 
     @classmethod
     def from_json(cls, data: dict) -> "Finding":
-        """A stored finding (release 0.1.0's may lack ``brief`` and ``subjects``)."""
         what = "a stored finding"
         return cls(name=_need(data, "name", what), message=_need(data, "message", what),
-                   evidence=_need(data, "evidence", what), **{k: data[k] for k in ("brief", "subjects") if k in data})
+                   evidence=_need(data, "evidence", what), brief=_need(data, "brief", what),
+                   subjects=list(_need(data, "subjects", what)))
 
 
 @dataclass(frozen=True)
@@ -189,14 +189,14 @@ class Analysis(_Plain):
 
     @classmethod
     def from_dict(cls, data: dict) -> "Analysis":
-        """A stored analysis (keys this release does not know are ignored; ``diagnosis`` may be absent)."""
+        """A stored analysis: every field (``diagnosis`` null without one); keys this release does not
+        know are ignored."""
         if not isinstance(data, dict):
             raise RunStoreError(f"a stored analysis is a {type(data).__name__}; expected a JSON object")
-        missing = [f.name for f in fields(cls) if f.name not in data and f.name != "diagnosis"]
+        missing = [f.name for f in fields(cls) if f.name not in data]
         if missing:
             raise RunStoreError(f"a stored analysis has no {', '.join(map(repr, missing))} field")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: cls._read(k, v) for k, v in data.items() if k in known})
+        return cls(**{f.name: cls._read(f.name, data[f.name]) for f in fields(cls)})
 
     from_json = from_dict
 

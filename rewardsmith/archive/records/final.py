@@ -38,11 +38,12 @@ class FinalEntry:
     @classmethod
     def from_json(cls, data: dict) -> "FinalEntry":
         what = "a stored final-scoring entry"
-        return cls(id=_need(data, "id", what), role=data.get("role"), seeds=data.get("seeds", 0),
-                   failed=data.get("failed", 0), per_seed=list(data.get("per_seed") or []),
-                   fitness_mean=data.get("fitness_mean"), fitness_std=data.get("fitness_std"),
-                   timesteps=data.get("timesteps"), search_fitness=data.get("search_fitness"),
-                   normalized=data.get("normalized"))
+        need = lambda key: _need(data, key, what)  # noqa: E731
+        subject = need("id")
+        return cls(id=subject, role=need("role"), seeds=need("seeds"), failed=need("failed"),
+                   per_seed=list(need("per_seed")), fitness_mean=need("fitness_mean"), fitness_std=need("fitness_std"),
+                   timesteps=need("timesteps"), search_fitness=None if subject == "sparse" else need("search_fitness"),
+                   normalized=need("normalized"))
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class FinalSummary:
     @classmethod
     def from_json(cls, data: dict) -> "FinalSummary":
         what = "the stored final scoring (meta 'final')"
-        return cls(seeds=list(_need(data, "seeds", what)), timesteps=data.get("timesteps"),
+        return cls(seeds=list(_need(data, "seeds", what)), timesteps=_need(data, "timesteps", what),
                    entries=[FinalEntry.from_json(e) for e in _need(data, "entries", what)],
-                   best=data.get("best"), normalization=data.get("normalization"),
+                   best=_need(data, "best", what), normalization=_need(data, "normalization", what),
                    normalization_note=data.get("normalization_note"))

@@ -130,7 +130,7 @@ class HalvingDecision:
                    reason=_need(data, "reason", what), timesteps=data.get("timesteps"),
                    scores=None if scores is None else dict(scores),
                    noise=None if scores is None else dict(_need(data, "noise", what)),
-                   random_fitness=data.get("random_fitness"),
+                   random_fitness=None if scores is None else _need(data, "random_fitness", what),
                    kept=None if data.get("kept") is None else list(data["kept"]), gap=data.get("gap"),
                    needed=data.get("needed"))
 

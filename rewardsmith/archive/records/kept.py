@@ -24,8 +24,8 @@ class ComponentTrend:
 
     @classmethod
     def from_json(cls, data: dict) -> "ComponentTrend":
-        return cls(series=list(data.get("series") or []) if isinstance(data, dict) else [],
-                   final=_need(data, "final", "a stored component summary"))
+        what = "a stored component summary"
+        return cls(series=list(_need(data, "series", what)), final=_need(data, "final", what))
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,11 @@ class Confirmation:
     @classmethod
     def from_json(cls, data: dict) -> "Confirmation":
         what = "a stored confirmation"
-        return cls(seed=_need(data, "seed", what), fitness=data.get("fitness"),
-                   search_fitness=data.get("search_fitness"), mean=data.get("mean"), against=data.get("against"),
-                   against_mean=data.get("against_mean"), confirmed=data.get("confirmed"))
+        against = data.get("against") if isinstance(data, dict) else None
+        return cls(seed=_need(data, "seed", what), fitness=_need(data, "fitness", what),
+                   search_fitness=_need(data, "search_fitness", what), mean=_need(data, "mean", what),
+                   against=against, against_mean=None if against is None else _need(data, "against_mean", what),
+                   confirmed=None if against is None else _need(data, "confirmed", what))
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,9 @@ class Snapshot:
         return cls(step=_need(data, "step", what), reward_per_step=_need(data, "reward_per_step", what),
                    native_per_step=_need(data, "native_per_step", what),
                    components=dict(_need(data, "components", what)), episodes=_need(data, "episodes", what),
-                   elapsed=data.get("elapsed", 0.0), fitness=data.get("fitness"),
-                   episode_return=data.get("episode_return"), episode_length=data.get("episode_length"))
+                   elapsed=_need(data, "elapsed", what), fitness=_need(data, "fitness", what),
+                   episode_return=_need(data, "episode_return", what),
+                   episode_length=_need(data, "episode_length", what))
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class EpisodeSummary:
         what = "a stored evaluation episode"
         return cls(fitness=_need(data, "fitness", what), length=_need(data, "length", what),
                    native_return=_need(data, "native_return", what),
-                   terminated=bool(data.get("terminated", False)), truncated=bool(data.get("truncated", False)),
+                   terminated=bool(_need(data, "terminated", what)), truncated=bool(_need(data, "truncated", what)),
                    reward_return=data.get("return"))
 
 
@@ -114,20 +115,20 @@ class SeedResult:
 
     @classmethod
     def from_json(cls, data: dict) -> "SeedResult":
-        """A result the store (or a Ray worker, which checked it) kept; fields an older release did not
-        write take their defaults, fields it wrote that this one does not know are ignored."""
+        """A result the store (or a Ray worker, which checked it) kept: every field, but the ones a
+        place keeps elsewhere (``to_json``'s ``leave_out``: trajectories, checkpoint, log); fields this
+        release does not know are ignored."""
         what = "a stored training result"
+        need = lambda key: _need(data, key, what)  # noqa: E731
         return cls(
-            seed=_need(data, "seed", what), fitness=_need(data, "fitness", what),
-            episode_fitness=list(_need(data, "episode_fitness", what)), timesteps=_need(data, "timesteps", what),
-            steps_per_second=data.get("steps_per_second", 0.0), train_seconds=data.get("train_seconds", 0.0),
-            snapshots=[Snapshot.from_json(s) for s in data.get("snapshots") or []],
-            episodes=[EpisodeSummary.from_json(e) for e in data.get("episodes") or []],
+            seed=need("seed"), fitness=need("fitness"), episode_fitness=list(need("episode_fitness")),
+            timesteps=need("timesteps"), steps_per_second=need("steps_per_second"),
+            train_seconds=need("train_seconds"), snapshots=[Snapshot.from_json(s) for s in need("snapshots")],
+            episodes=[EpisodeSummary.from_json(e) for e in need("episodes")],
             trajectories=[Trajectory.from_json(t) for t in data.get("trajectories") or []],
-            stopped_early=data.get("stopped_early"), checkpoint=data.get("checkpoint"),
-            log_tail=data.get("log_tail", ""),
-            trained_steps=data.get("trained_steps"), worker=data.get("worker"),
-            wall_seconds=data.get("wall_seconds"))
+            stopped_early=need("stopped_early"), checkpoint=data.get("checkpoint"),
+            log_tail=data.get("log_tail", ""), trained_steps=need("trained_steps"), worker=need("worker"),
+            wall_seconds=need("wall_seconds"))
 
 
 @dataclass(frozen=True)

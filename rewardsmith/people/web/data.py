@@ -263,6 +263,42 @@ def tiles(store: RunStore, k: int) -> list[dict]:
     return [{"id": c.id, "generation": c.generation, "video": vids[c.id]} for c in shown]
 
 
+MAX_CURVE_FRAMES = 4096   # rows of a video's component curves the page is sent
+MAX_CURVES = 64           # components (as the reward process allows)
+
+
+def curves(video: Path) -> dict | None:
+    """The component curves written beside ``video`` (``gen<g>-<id>.json``, output/video.py), read as
+    data: at most MAX_CURVES names made printable, one row per frame of finite numbers or null, the
+    start's seeds; None where there are none (a video from before curves, or the replay failed)."""
+    import json
+
+    path = video.with_suffix(".json")
+    real = path.resolve()
+    if path.is_symlink() or real.parent != video.resolve().parent or not real.is_file() \
+            or real.stat().st_size > 16 << 20:
+        return None
+    try:
+        raw = json.loads(real.read_text())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    names, rows, total = raw.get("names"), raw.get("rows"), raw.get("total")
+    if not (isinstance(names, list) and len(names) <= MAX_CURVES
+            and isinstance(rows, list) and 0 < len(rows) <= MAX_CURVE_FRAMES and isinstance(total, list)
+            and len(total) == len(rows) and all(isinstance(r, list) and len(r) == len(names) for r in rows)):
+        return None
+    seed = lambda key: raw.get(key) if type(raw.get(key)) is int else None  # noqa: E731
+    steps = raw.get("frame_steps")
+    return {"names": [printable(str(n), one_line=True)[:80] for n in names],
+            "rows": [[num(v) for v in r] for r in rows], "total": [num(v) for v in total],
+            "frame_ms": num(raw.get("frame_ms")), "steps": seed("steps"),
+            "frame_steps": [s if type(s) is int else None for s in steps] if isinstance(steps, list)
+            and len(steps) == len(rows) else None,
+            "start_seed": seed("start_seed"), "reset_seed": seed("reset_seed")}
+
+
 def sprite(path: Path) -> tuple[bytes, dict]:
     """A video's frames as one PNG sprite sheet (a grid, ``cols`` wide) and its facts {"frames",
     "width", "height", "cols", "durations"} (milliseconds per frame): a <canvas> can show any frame of it,

@@ -39,7 +39,8 @@ from ...untrusted import printable
 from . import data
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "player.js": "text/javascript; charset=utf-8",
+          "style.css": "text/css; charset=utf-8"}
 POLL_SECONDS = 0.25     # how often the event stream looks at the store (an event reaches the page within ~0.5 s)
 KEEPALIVE_SECONDS = 15  # a comment line on a quiet stream, so a dead connection is noticed
 MAX_BODY = 64 * 1024
@@ -236,8 +237,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._events()
         elif path.startswith("/videos/"):
             target = self.page.video_path(path[len("/videos/"):])
-            self._send(HTTPStatus.OK, target.read_bytes(),
-                       {"gif": "image/gif", "mp4": "video/mp4", "webm": "video/webm"}[target.suffix[1:]])
+            self._ranged(target.read_bytes(), {"gif": "image/gif", "mp4": "video/mp4", "webm": "video/webm"}[target.suffix[1:]])
+        elif path.startswith("/curves/"):  # a video's component curves, one row per frame (output/video.py)
+            self._json(data.curves(self.page.video_path(path[len("/curves/"):])))
         elif path.startswith("/sprites/"):
             sheet, facts = self.page.sprite(path[len("/sprites/"):])
             if one("facts"):
@@ -246,6 +248,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.OK, sheet, "image/png")
         else:
             raise _Refused(HTTPStatus.NOT_FOUND, "no such page")
+
+    def _ranged(self, body: bytes, content_type: str) -> None:
+        """``body``, or the one byte range a ``Range: bytes=a-b`` header asks for (206): a browser seeks in
+        an MP4 only where the server answers ranges."""
+        m = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
+        if m is None or not (m.group(1) or m.group(2)):
+            self._send(HTTPStatus.OK, body, content_type, {"Accept-Ranges": "bytes"})
+            return
+        size = len(body)
+        first, last = (int(m.group(1)), int(m.group(2) or size - 1)) if m.group(1) else (size - int(m.group(2)), size - 1)
+        first, last = max(0, first), min(last, size - 1)
+        if first > last:
+            self._send(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", content_type, {"Content-Range": f"bytes */{size}"})
+            return
+        self._send(HTTPStatus.PARTIAL_CONTENT, body[first:last + 1], content_type,
+                   {"Accept-Ranges": "bytes", "Content-Range": f"bytes {first}-{last}/{size}"})
 
     def _events(self) -> None:
         """Server-sent events: a ``state`` message (the watch view's JSON) whenever the store changes."""

@@ -261,7 +261,7 @@ async function candidateView(id) {
     el("h2", {}, `${c.id}`, el("span", { class: "muted", text: `  generation ${c.generation} · ${c.origin} · ${c.status} · fitness ${fmt(c.fitness)}` })),
     c.parent ? el("p", {}, "parent ", link(c.parent)) : null,
     c.notes ? el("p", { class: "notes", text: c.notes }) : null,
-    c.video ? block("Rollout video", el("img", { src: "/videos/" + encodeURIComponent(c.video), alt: "policy video", class: "video" })) : null,
+    c.video ? block("Rollout video", rolloutVideo(c.video)) : null,
     c.reason ? block("Why it stopped", pre(c.reason, "reason")) : null,
     c.verdict ? block("Critic", c.verdict.errors.length ? el("ul", {}, ...c.verdict.errors.map((e) => el("li", { class: "error", text: e }))) : el("p", { text: "accepted" }),
       c.verdict.warnings.length ? el("ul", {}, ...c.verdict.warnings.map((w) => el("li", { class: "warning", text: w }))) : null) : null,
@@ -278,6 +278,23 @@ async function candidateView(id) {
     c.status !== "rejected" ? block("Edit this reward", editForm(c)) : null,
     block("Feedback on " + c.id, feedbackForm(c.id, c.feedback.map((f) => ({ ...f, candidate: null })))),
   );
+}
+
+function rolloutVideo(name) {
+  // MP4: the browser's own controls, the component strip's cursor following them; a GIF as an image
+  if (!/\.(mp4|webm)$/.test(name)) return el("img", { src: "/videos/" + encodeURIComponent(name), alt: "policy video", class: "video" });
+  const video = el("video", { src: "/videos/" + encodeURIComponent(name), controls: true, loop: true, muted: true, class: "video", id: "rollout" });
+  video.muted = true;
+  const box = el("div", {}, video);
+  api("/curves/" + encodeURIComponent(name)).then((curves) => {
+    const strip = componentStrip(curves, "rollout");
+    const frameMs = curves && curves.frame_ms ? curves.frame_ms : 1000 / 30;
+    const follow = () => strip.update(Math.floor(1000 * video.currentTime / frameMs + 1e-6));
+    for (const ev of ["timeupdate", "seeked", "loadeddata"]) video.addEventListener(ev, follow);
+    box.append(strip.element);
+    follow();
+  }).catch(() => {});
+  return box;
 }
 
 function editForm(c) {
@@ -306,40 +323,10 @@ function editForm(c) {
 
 // ---------------------------------------------------------------------------- compare two
 
-class Player {
-  // A video drawn frame by frame from its sprite sheet on a canvas, so it can be scrubbed to any frame.
-  constructor(canvas, name) {
-    this.canvas = canvas;
-    this.ready = this.load(name);
-  }
-  async load(name) {
-    if (!name) { this.facts = null; return; }
-    this.facts = await api("/sprites/" + encodeURIComponent(name) + "?facts=1");
-    this.image = new Image();
-    this.image.src = "/sprites/" + encodeURIComponent(name);
-    await this.image.decode();
-    this.canvas.width = this.facts.width;
-    this.canvas.height = this.facts.height;
-    this.starts = [];
-    let t = 0;
-    for (const d of this.facts.durations) { this.starts.push(t); t += d; }
-    this.length = t;
-  }
-  frameAt(ms) {
-    if (!this.facts) return -1;
-    let lo = 0, hi = this.starts.length - 1;
-    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (this.starts[mid] <= ms) lo = mid; else hi = mid - 1; }
-    return lo;
-  }
-  draw(ms) {
-    if (!this.facts) return;
-    const f = this.frameAt(ms), { width: w, height: h, cols } = this.facts;
-    this.canvas.dataset.frame = String(f);
-    this.canvas.getContext("2d").drawImage(this.image, (f % cols) * w, Math.floor(f / cols) * h, w, h, 0, 0, w, h);
-  }
-}
+// the players (VideoPlayer for MP4/WebM, SpritePlayer for a GIF) and the component strips live in player.js
 
-const compare = { pair: null, players: [], t: 0, playing: false, speed: 1, last: null, answers: [], tags: new Set() };
+const compare = { pair: null, players: [], strips: [], t: 0, playing: false, speed: 1, loop: 0, last: null, answers: [],
+                  tags: new Set() };
 // reason tags, keys 1-9: a few words a person says often, stored at the front of the answer's reason
 const TAGS = ["reaches the goal", "faster", "steadier", "more natural", "less effort", "safer",
               "games the reward", "falls or crashes", "does nothing"];
@@ -354,32 +341,39 @@ async function loadPair() {
   const pair = await api("/api/pair");
   compare.pair = pair;
   if (!pair) {
+    compare.players = [];
+    compare.strips = [];
     replace(el("h2", { text: "Compare" }), el("p", { text: "Fewer than two scored candidates to compare yet." }), lastAnswer());
     return;
   }
-  const canvases = [el("canvas", { id: "video-a", width: 160, height: 160 }), el("canvas", { id: "video-b", width: 160, height: 160 })];
-  const panel = (side, id, video, canvas) => el("div", { class: "panel", id: "panel-" + side },
+  const [playerA, playerB] = await Promise.all([pair.video_a ? makePlayer(pair.video_a, "video-a") : null,
+                                                 pair.video_b ? makePlayer(pair.video_b, "video-b") : null]);
+  const strips = [playerA && componentStrip(playerA.curves, "a"), playerB && componentStrip(playerB.curves, "b")];
+  const panel = (side, id, player, strip) => el("div", { class: "panel", id: "panel-" + side },
     el("h3", {}, side === "a" ? "← left: " : "right → : ", link(id)),
-    video ? canvas : el("p", { class: "muted", text: "no video for this candidate" }));
+    player ? player.element : el("p", { class: "muted", text: "no video for this candidate" }),
+    strip ? strip.element : null);
   const scrub = el("input", { type: "range", id: "scrub", min: 0, max: 1000, value: 0, "aria-label": "position" });
   const speed = el("select", { id: "speed", "aria-label": "speed" }, ...[0.25, 0.5, 1, 2, 4].map((v) => el("option", { value: v, text: v + "×", selected: v === 1 })));
   const play = el("button", { type: "button", id: "play", text: "▶ play (Space)" });
   const reason = el("input", { type: "text", id: "reason", size: 50, placeholder: "T: why (optional; Enter to go back to the keys)" });
   play.addEventListener("click", () => togglePlay());
   scrub.addEventListener("input", () => { compare.t = scrub.value / 1000 * duration(); drawAll(); });
-  speed.addEventListener("change", () => { compare.speed = Number(speed.value); });
+  speed.addEventListener("change", () => { compare.speed = Number(speed.value); drawAll(); speed.blur(); });
   reason.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === "Escape") { e.preventDefault(); reason.blur(); } });
   replace(
     el("h2", { text: "Which is better?" }),
     el("p", { class: "muted", text: "Keys: ← left better · → right better · ↓ equal · S can't tell · Space play/pause · Z undo · 1–9 reason tags · T reason. Fitness is shown after you answer." }),
-    el("div", { class: "pair" }, panel("a", pair.a, pair.video_a, canvases[0]), panel("b", pair.b, pair.video_b, canvases[1])),
+    el("p", { id: "start", text: startNote(playerA, playerB) }),
+    el("div", { class: "pair" }, panel("a", pair.a, playerA, strips[0]), panel("b", pair.b, playerB, strips[1])),
     el("div", { class: "controls" }, play, " ", scrub, " ", speed),
     el("div", {}, reason),
     el("div", { id: "tags" }, ...TAGS.map((tag, i) => el("span", { class: "tag" + (compare.tags.has(tag) ? " on" : ""), "data-tag": i + 1, text: `${i + 1} ${tag}` }))),
     lastAnswer(),
   );
-  compare.players = [new Player(canvases[0], pair.video_a), new Player(canvases[1], pair.video_b)];
-  await Promise.all(compare.players.map((p) => p.ready));
+  compare.players = [playerA, playerB].filter(Boolean);
+  compare.strips = [[playerA, strips[0]], [playerB, strips[1]]].filter(([player]) => player);
+  await Promise.all(compare.players.map((p) => p.ready.catch((err) => { p.element.replaceWith(el("p", { class: "error", text: err.message })); })));
   drawAll();
   document.body.dataset.pair = `${pair.a} ${pair.b}`;
 }
@@ -393,25 +387,43 @@ function lastAnswer() {
 const duration = () => Math.max(1, ...compare.players.map((p) => p.length || 0));
 
 function drawAll() {
-  for (const p of compare.players) p.draw(compare.t);
+  for (const p of compare.players) p.show(compare.t, compare.playing, compare.speed);
+  for (const [p, strip] of compare.strips) strip.update(p.frameAt(p.currentMs()));
   const scrub = document.getElementById("scrub");
   if (scrub) scrub.value = String(Math.round(1000 * compare.t / duration()));
+}
+
+function clockLeader() {
+  // the longest video drives the clock while it plays: the others are put back on it, never it on them
+  const videos = compare.players.filter((p) => p.isVideo && p.length).sort((a, b) => b.length - a.length);
+  return videos.length && videos[0].length >= duration() - videos[0].frameMs ? videos[0] : null;
 }
 
 function togglePlay() {
   compare.playing = !compare.playing;
   const button = document.getElementById("play");
   if (button) button.textContent = compare.playing ? "❚❚ pause (Space)" : "▶ play (Space)";
-  if (!compare.playing) return;
+  const loop = ++compare.loop;
+  if (!compare.playing) {
+    const leader = clockLeader();
+    if (leader) compare.t = Math.min(leader.currentMs(), duration());
+    drawAll();  // every video paused on the same time
+    return;
+  }
+  if (compare.t >= duration()) compare.t = 0;
   let previous = performance.now();
   const tick = (now) => {
-    if (!compare.playing) return;
-    compare.t += (now - previous) * compare.speed;
+    if (!compare.playing || loop !== compare.loop) return;
+    const leader = clockLeader();
+    if (leader && leader.video.ended) compare.t = duration();
+    else if (leader) { if (!leader.video.paused && !leader.video.seeking) compare.t = leader.currentMs(); }
+    else compare.t += (now - previous) * compare.speed;
     previous = now;
     if (compare.t >= duration()) compare.t = 0;
     drawAll();
     requestAnimationFrame(tick);
   };
+  drawAll();
   requestAnimationFrame(tick);
 }
 
@@ -465,12 +477,12 @@ async function loadTiles() {
     replace(el("h2", { text: "Best and worst" }), el("p", { text: "Fewer than two candidates with a video yet." }), lastAnswer());
     return;
   }
-  const canvases = shown.map((c, i) => el("canvas", { id: "tile-" + (i + 1), width: 160, height: 160 }));
+  const players = await Promise.all(shown.map((c, i) => makePlayer(c.video, "tile-" + (i + 1))));
   replace(
     el("h2", { text: "Which is best, and which is worst?" }),
     el("p", { class: "muted", text: `Keys: 1–${shown.length} the best, then 1–${shown.length} the worst · Esc start over · Space play/pause · Z undo · T reason. Fitness is shown after you answer.` }),
     el("div", { class: "tiles" }, ...shown.map((c, i) => el("div", { class: "panel tile", "data-id": c.id },
-      el("h3", {}, `${i + 1}: `, link(c.id)), canvases[i]))),
+      el("h3", {}, `${i + 1}: `, link(c.id)), players[i].element))),
     el("div", { class: "controls" }, el("button", { type: "button", id: "play", text: "▶ play (Space)", on: { click: () => togglePlay() } }), " ",
       el("input", { type: "range", id: "scrub", min: 0, max: 1000, value: 0, "aria-label": "position", on: { input: (e) => { compare.t = e.target.value / 1000 * duration(); drawAll(); } } })),
     el("div", {}, el("input", { type: "text", id: "reason", size: 50, placeholder: "T: why (optional; Enter to go back to the keys)",
@@ -478,8 +490,9 @@ async function loadTiles() {
     el("p", { id: "choice", text: "best: ?  worst: ?" }),
     lastAnswer(),
   );
-  compare.players = shown.map((c, i) => new Player(canvases[i], c.video));
-  await Promise.all(compare.players.map((p) => p.ready));
+  compare.players = players;
+  compare.strips = [];
+  await Promise.all(players.map((p) => p.ready.catch((err) => { p.element.replaceWith(el("p", { class: "error", text: err.message })); })));
   drawAll();
   document.body.dataset.tiles = shown.map((c) => c.id).join(" ");
 }

@@ -1,0 +1,165 @@
+"""A proxy person (``evolve --proxy-person SPEC``): after each generation it answers the pairs the run's page
+would show a person (``web.data.pair``: neighbours in the current ranking, compared least), preferring the
+policy that is better on a *hidden criterion* the task's fitness does not measure, computed from each
+candidate's kept evaluation episodes (``candidates/<id>.traj.json.gz``), and it errs at a chosen rate.
+Its answers go through the same path as ``rewardsmith prefer`` (``store.add_preference``, source "proxy"),
+so everything that reads preferences (the Bradley–Terry score, ``--preference-weight``, the next prompt,
+``show``, the page, the report) treats them as a person's. It exists for tests and for
+``benchmarks/preferences.py``, which measures what preferences buy.
+
+SPEC is comma-separated ``key=value`` parts, e.g. ``field=torso_angle,stat=abs-mean,prefer=low,error=0.1``:
+
+- ``field`` (required): a state field of the task (a vector field counts by its norm at each state);
+- ``stat``: how a candidate's episodes are summarised (over every recorded state of its kept episodes):
+  ``abs-mean`` (default), ``mean``, ``min``, ``max``, ``abs-max``, ``std``, ``final`` (the mean of each
+  episode's last value);
+- ``prefer``: ``low`` (default) or ``high``;
+- ``error``: the probability of answering the other way (default 0; at most 0.5), drawn from a generator
+  seeded by the run's seed and the generation, so a run answers the same way every time;
+- ``pairs``: how many pairs it answers after each generation (default 2).
+
+A candidate without kept episodes cannot be judged: such a pair is answered "unsure" (no information).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+STATS = ("abs-mean", "mean", "min", "max", "abs-max", "std", "final")
+SOURCE = "proxy"
+EVENT = "proxy_answers"  # one per answered generation, so a resumed run does not answer it again
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """What the proxy person judges by (the module docstring's SPEC)."""
+
+    field: str
+    stat: str = "abs-mean"
+    prefer: str = "low"
+    error: float = 0.0
+    pairs: int = 2
+
+    def text(self) -> str:
+        return f"field={self.field},stat={self.stat},prefer={self.prefer},error={self.error:g},pairs={self.pairs}"
+
+
+def parse_spec(text: str, task=None) -> ProxySpec:
+    """The SPEC ``text`` as a ProxySpec; with ``task``, its field must be one of the task's. A bad part is a
+    ConfigError that names it and says what is expected (the fields that exist, for a bad field)."""
+    flag = "--proxy-person"
+    parts: dict[str, str] = {}
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not key or not value:
+            raise ConfigError(f"{flag}: {part!r} is not key=value (e.g. field=torso_angle,stat=abs-mean,"
+                              f"prefer=low,error=0.1)")
+        if key not in ProxySpec.__dataclass_fields__:
+            raise ConfigError(f"{flag}: unknown key {key!r} in {part!r}; the keys are field, stat, prefer, error, pairs")
+        if key in parts:
+            raise ConfigError(f"{flag}: {key!r} given twice")
+        parts[key] = value
+    if "field" not in parts:
+        raise ConfigError(f"{flag}: no field=NAME (the state field the proxy person judges by)"
+                          + (f"; the task's fields: {', '.join(task.fields)}" if task is not None else ""))
+    if task is not None and parts["field"] not in task.fields:
+        raise ConfigError(f"{flag}: field={parts['field']!r}: task {task.name} has no such state field; "
+                          f"its fields: {', '.join(task.fields)}")
+    stat = parts.get("stat", "abs-mean")
+    if stat not in STATS:
+        raise ConfigError(f"{flag}: stat={stat!r}: expected one of {', '.join(STATS)}")
+    prefer = parts.get("prefer", "low")
+    if prefer not in ("low", "high"):
+        raise ConfigError(f"{flag}: prefer={prefer!r}: expected low or high")
+    try:
+        error = float(parts.get("error", "0"))
+    except ValueError:
+        raise ConfigError(f"{flag}: error={parts['error']!r}: expected a probability between 0 and 0.5") from None
+    if not (0.0 <= error <= 0.5):
+        raise ConfigError(f"{flag}: error={parts['error']!r}: expected a probability between 0 and 0.5")
+    try:
+        pairs = int(parts.get("pairs", "2"))
+    except ValueError:
+        raise ConfigError(f"{flag}: pairs={parts['pairs']!r}: expected a whole number of at least 1") from None
+    if pairs < 1:
+        raise ConfigError(f"{flag}: pairs={parts['pairs']!r}: expected a whole number of at least 1")
+    return ProxySpec(parts["field"], stat, prefer, error, pairs)
+
+
+def criterion(trajectories, spec: ProxySpec) -> float | None:
+    """The hidden criterion of a candidate from its kept evaluation episodes (``Trajectory`` records), or
+    None when it has none (or none records the field)."""
+    series = []
+    for t in trajectories:
+        values = t.fields.get(spec.field)
+        if values is None or len(values) == 0:
+            continue
+        x = np.asarray(values, dtype=float)
+        series.append(np.linalg.norm(x.reshape(len(x), -1), axis=1) if x.ndim > 1 else x)
+    if not series:
+        return None
+    if spec.stat == "final":
+        value = float(np.mean([s[-1] for s in series]))
+    else:
+        x = np.concatenate(series)
+        value = {"abs-mean": lambda: np.mean(np.abs(x)), "mean": lambda: np.mean(x), "min": lambda: np.min(x),
+                 "max": lambda: np.max(x), "abs-max": lambda: np.max(np.abs(x)), "std": lambda: np.std(x)}[spec.stat]()
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class ProxyPerson:
+    """Answers the page's pairs by the hidden criterion, with ``spec.error`` wrong answers, seeded."""
+
+    def __init__(self, spec: ProxySpec, seed: int = 0):
+        self.spec, self.seed = spec, seed
+
+    def judge(self, store, cid: str) -> float | None:
+        return criterion(store.trajectories(cid), self.spec)
+
+    def answered(self, store, generation: int) -> bool:
+        return any(e.get("generation") == generation for e in store.events(EVENT))
+
+    def answer(self, store, generation: int) -> list[int]:
+        """Answers up to ``spec.pairs`` pairs after ``generation`` (once per generation, also on resume);
+        gives the ids of the recorded preferences."""
+        from .web.data import pair
+
+        if self.answered(store, generation):
+            return []
+        rng = np.random.default_rng([self.seed, generation, 7_919])  # one stream per run and generation
+        ids: list[int] = []
+        for _ in range(self.spec.pairs):
+            shown = pair(store)
+            if shown is None:
+                break
+            a, b = shown["a"], shown["b"]
+            ca, cb = self.judge(store, a), self.judge(store, b)
+            flip = bool(rng.random() < self.spec.error)
+            if ca is None or cb is None:
+                ids.append(store.add_preference(a, b, "unsure", "proxy person: no kept episodes to judge by",
+                                                source=SOURCE))
+                continue
+            if ca == cb:
+                ids.append(store.add_preference(a, b, "equal", self._reason(), source=SOURCE))
+                continue
+            a_better = (ca < cb) if self.spec.prefer == "low" else (ca > cb)
+            if flip:
+                a_better = not a_better
+            preferred, other = (a, b) if a_better else (b, a)
+            ids.append(store.add_preference(preferred, other, "better", self._reason(), source=SOURCE))
+        store.event(EVENT, {"generation": generation, "ids": ids, "spec": self.spec.text()})
+        return ids
+
+    def _reason(self) -> str:
+        word = "lower" if self.spec.prefer == "low" else "higher"
+        return f"proxy person: {word} {self.spec.stat} of {self.spec.field}"
+
