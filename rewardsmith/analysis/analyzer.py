@@ -226,7 +226,8 @@ def random_policy_fitness(task: Task, episodes: int | None = None, seed: int = 0
     one measurement (``reference.random_trajectories``; a run keeps it in ``reference.RandomReference``)."""
     from .reference import EPISODES, random_trajectories
 
-    return statistics.fmean(t.fitness for t in random_trajectories(task, episodes or EPISODES, seed))
+    # each random-policy episode is recorded with its fitness
+    return statistics.fmean(cast(float, t.fitness) for t in random_trajectories(task, episodes or EPISODES, seed))
 
 
 # --------------------------------------------------------------------------- detectors

@@ -16,6 +16,7 @@ import json
 import statistics
 import threading
 from dataclasses import replace
+from typing import cast
 
 import numpy as np
 
@@ -87,10 +88,10 @@ class RandomReference:
         stored on first use)."""
         value = self.store.meta("random_fitness")
         if value is None:
-            value = statistics.fmean(t.fitness for t in self.episodes())
+            value = statistics.fmean(cast(float, t.fitness) for t in self.episodes())  # each has its fitness
             self.store.set_meta("random_fitness", value)
         return value
 
     def spread(self) -> float:
         """The population std of the random-policy episodes' fitness."""
-        return statistics.pstdev(t.fitness for t in self.episodes())
+        return statistics.pstdev(cast(float, t.fitness) for t in self.episodes())  # each has its fitness

@@ -22,8 +22,10 @@ import copy
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 KEEP = object()  # no value for an absent key
+Spec = tuple[tuple[str, Any], ...]  # (key, the value an absent key gets), in today's order
 
 SNAPSHOT = (("step", KEEP), ("reward_per_step", KEEP), ("native_per_step", KEEP), ("components", KEEP),
             ("episodes", KEEP), ("elapsed", 0.0), ("fitness", None), ("episode_return", None),
@@ -33,15 +35,15 @@ EPISODE = (("fitness", KEEP), ("length", KEEP), ("native_return", KEEP), ("termi
 TRAJECTORY = tuple((key, KEEP) for key in ("fields", "obs", "actions", "native_rewards", "terminated", "truncated",
                                            "max_steps", "action_low", "action_high", "rewards", "components",
                                            "fitness"))
-SEED_RESULT = (("seed", KEEP), ("fitness", KEEP), ("episode_fitness", KEEP), ("timesteps", KEEP),
+SEED_RESULT: Spec = (("seed", KEEP), ("fitness", KEEP), ("episode_fitness", KEEP), ("timesteps", KEEP),
                ("steps_per_second", 0.0), ("train_seconds", 0.0), ("snapshots", []), ("episodes", []),
                ("trajectories", KEEP), ("stopped_early", None), ("checkpoint", KEEP), ("log_tail", KEEP),
                ("trained_steps", None), ("worker", None), ("wall_seconds", None))
-COMPONENT_TREND = (("series", []), ("final", KEEP))
+COMPONENT_TREND: Spec = (("series", []), ("final", KEEP))
 CONFIRMATION = (("seed", KEEP), ("fitness", None), ("search_fitness", None), ("mean", None), ("against", KEEP),
                 ("against_mean", KEEP), ("confirmed", KEEP))
-FINDING = (("name", KEEP), ("message", KEEP), ("evidence", KEEP), ("brief", ""), ("subjects", []))
-FINAL_ENTRY = (("id", KEEP), ("role", None), ("seeds", 0), ("failed", 0), ("per_seed", []), ("fitness_mean", None),
+FINDING: Spec = (("name", KEEP), ("message", KEEP), ("evidence", KEEP), ("brief", ""), ("subjects", []))
+FINAL_ENTRY: Spec = (("id", KEEP), ("role", None), ("seeds", 0), ("failed", 0), ("per_seed", []), ("fitness_mean", None),
                ("fitness_std", None), ("timesteps", None), ("search_fitness", KEEP), ("normalized", None))
 FINAL_SUMMARY = (("seeds", KEEP), ("timesteps", None), ("entries", KEEP), ("best", None), ("normalization", None),
                  ("normalization_note", KEEP))

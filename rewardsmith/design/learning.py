@@ -129,7 +129,8 @@ class OperatorStats:
 
     def table(self) -> dict[tuple[str, str], tuple[int, int]]:
         """(operator, finding) -> (children that beat their parent, children judged)."""
-        wins, tries = Counter(), Counter()
+        wins: Counter[tuple[str, str]] = Counter()
+        tries: Counter[tuple[str, str]] = Counter()
         for o in self.outcomes:
             for f in o.findings:
                 tries[o.operator, f] += 1

@@ -29,7 +29,7 @@ import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import ConfigError, LLMError
 
@@ -222,7 +222,7 @@ class LLMClient:
                 self._drain(records)
         finally:  # on Ctrl-C, start no further requests
             pool.shutdown(wait=False, cancel_futures=True)
-        errors = [f.exception() for f in futures if f.exception() is not None]
+        errors = [e for f in futures if (e := f.exception()) is not None]
         if errors:  # a spent budget is the reason to stop cleanly; report it before any other failure
             raise next((e for e in errors if isinstance(e, BudgetExhausted)), errors[0])
         return {r.sample_index: r for f in futures for r in f.result()}
@@ -417,7 +417,8 @@ def _transient(exc: Exception) -> str | None:
 
 
 def _retry_after(exc: Exception) -> float | None:
-    headers = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", {})
+    headers: Any = getattr(exc, "litellm_response_headers", None) or \
+        getattr(getattr(exc, "response", None), "headers", {})
     try:
         return float(headers.get("retry-after"))
     except (AttributeError, TypeError, ValueError):

@@ -313,11 +313,12 @@ def add_component(code: str, name: str, expression: str) -> tuple[str, str] | No
     except SyntaxError:
         return None
     fn = _compute_reward(tree)
-    ret = fn and _final_return(fn)
-    table = ret and _components_dict(fn, ret)
+    ret = _final_return(fn) if fn else None
+    table = _components_dict(fn, ret) if fn and ret else None
     params = [a.arg for a in fn.args.args][:3] if fn else []
-    if not table or len(params) < 3:
+    if fn is None or ret is None or not table or len(params) < 3:
         return None
+    assert isinstance(ret.value, ast.Tuple)  # _final_return only gives returns of a 2-tuple
     alias, add_import = numpy_alias(tree)
     if alias is None:
         return None
@@ -325,7 +326,7 @@ def add_component(code: str, name: str, expression: str) -> tuple[str, str] | No
     for n in ast.walk(value):
         if isinstance(n, ast.Name) and n.id in rename:
             n.id = rename[n.id]
-    keys = {k.value for k in table.keys if isinstance(k, ast.Constant)}
+    keys = {k.value for k in table.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
     var = _fresh(name, _bound_names(tree, fn) | keys)
     holder = _enclosing_body(fn, ret)
     holder.insert(holder.index(ret), ast.Assign(targets=[ast.Name(var, ast.Store())], value=value))
@@ -350,7 +351,9 @@ def reshape_component(code: str, name: str, shape: str, scale: float, penalty: b
     if var is None or not scale > 0:
         return None
     tree = ast.parse(code)
-    sources = _assignments(_compute_reward(tree), var)
+    fn = _compute_reward(tree)
+    assert fn is not None  # component_variables found a component in it
+    sources = _assignments(fn, var)
     alias, add_import = numpy_alias(tree)
     if len(sources) != 1 or not isinstance(sources[0], ast.Assign) or alias is None:
         return None
@@ -394,7 +397,7 @@ def thresholds(code: str, avoid=()) -> list[ast.Constant]:
         getattr(n.func, "attr", None) in _LIMIT_CALLS or getattr(n.func, "id", None) in _LIMIT_CALLS)]
     constants = {t.id: s.value for s in tree.body if isinstance(s, ast.Assign) and len(s.targets) == 1
                  for t in s.targets if isinstance(t, ast.Name)}
-    found = []
+    found: list[ast.Constant] = []
     for limit in limits:
         for n in ast.walk(limit):
             if isinstance(n, ast.Name) and isinstance(constants.get(n.id), ast.Constant):

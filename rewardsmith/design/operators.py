@@ -104,7 +104,7 @@ def read(candidate, archive=()) -> Reading:
                 names.append(name)
                 briefs[name] = f"{', '.join(sorted(terms))} {'dominating' if name[0] == 'd' else 'flat in training'}"
     dominant = subjects.get("dominating_component", set()) | big
-    hacked = set()
+    hacked: set[str] = set()
     if "reward_hacking" in names:  # the hacked term: the one named, else the dominant, else the largest
         hacked = subjects.get("reward_hacking") or dominant or (
             {max(stats, key=lambda n: stats[n]["share"])} if stats else set())
@@ -152,7 +152,7 @@ def _reads(code: str, name: str, names: bool = False) -> set[str]:
     fn = mutate._compute_reward(ast.parse(code))
     if var is None or fn is None:
         return set()
-    values = [a.value for a in mutate._assignments(fn, var)]
+    values = [a.value for a in mutate._assignments(fn, var) if a.value is not None]  # _assignments keeps those
     attrs = {n.attr for v in values for n in ast.walk(v) if isinstance(n, ast.Attribute)}
     params = {a.arg for a in fn.args.args[:3]}
     used = {n.id for v in values for n in ast.walk(v) if isinstance(n, ast.Name) and n.id not in params

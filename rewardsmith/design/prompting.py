@@ -73,10 +73,11 @@ def _env_source(env, limit: int = 6000) -> str:
     parts = []
     for name in ("_get_obs", "step", "_get_rew", "is_healthy"):
         member = getattr(cls, name, None)
-        if member is None:
+        source = member.fget if isinstance(member, property) else member
+        if source is None:  # absent, or a property without a getter
             continue
         try:
-            parts.append(inspect.getsource(member.fget if isinstance(member, property) else member))
+            parts.append(inspect.getsource(source))
         except (OSError, TypeError):
             continue
     return "\n".join(parts)[:limit]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 
@@ -82,7 +82,9 @@ def random_episodes(task: Task, episodes: int | None = None, seed: int = 0) -> l
     (``reference.random_trajectories``)."""
     from ..analysis.reference import EPISODES, random_trajectories
 
-    return [Reference("random", t.fitness, t) for t in random_trajectories(task, episodes or EPISODES, seed)]
+    # each random-policy episode is recorded with its fitness
+    return [Reference("random", cast(float, t.fitness), t)
+            for t in random_trajectories(task, episodes or EPISODES, seed)]
 
 
 def scripted_episodes(task: Task, policy, episodes: int, seed: int = 0, source: str = "scripted") -> list[Reference]:
@@ -124,7 +126,8 @@ def random_references(store, task: Task, seed: int = 0) -> list[Reference]:
     rolled out once per run."""
     from ..analysis.reference import RandomReference
 
-    return [Reference("random", t.fitness, t) for t in RandomReference(store, task, seed).episodes()]
+    # each random-policy episode is recorded with its fitness
+    return [Reference("random", cast(float, t.fitness), t) for t in RandomReference(store, task, seed).episodes()]
 
 
 def _kept(store, cid: str, source: str) -> list[Reference]:

@@ -90,7 +90,7 @@ def reference_analysis(archive: list[Candidate]) -> Analysis | None:
     first analysed candidate's (None while nothing is analysed)."""
     analysed = [c for c in archive if c.analysis is not None]
     base = next((c for c in analysed if c.origin == "baseline"), None)
-    return (base or (analysed[0] if analysed else None)).analysis if analysed else None
+    return (base or analysed[0]).analysis if analysed else None
 
 
 def cells(archive: list[Candidate]) -> dict[str, Cell | None]:
@@ -104,6 +104,6 @@ def elites(ranked: list[Candidate], cell: dict[str, Cell | None]) -> dict[Cell, 
     candidates best first, ``cell``: each one's cell (``cells``)."""
     out: dict[Cell, list[Candidate]] = {}
     for c in ranked:
-        if cell.get(c.id) is not None:
-            out.setdefault(cell[c.id], []).append(c)
+        if (own := cell.get(c.id)) is not None:
+            out.setdefault(own, []).append(c)
     return out
