@@ -58,6 +58,7 @@ def _edit_candidate(store, task, cid: str, file: str | None, screen: bool = True
     from .people.human import add_edit
 
     original = store.candidate(cid)
+    code: str | None
     if file:
         path = Path(file)
         if not path.is_file():

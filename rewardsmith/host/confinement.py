@@ -237,6 +237,7 @@ def layer_report() -> list[LayerState]:
                              f"memory included, is bounded by the address-space limit, the seccomp filter (no "
                              f"System V IPC or memfd) and the scratch tmpfs", None))
     features = bubblewrap_features()
+    scratch: tuple[bool, str, str | None]  # (in place, what, how to get it)
     if "size" in features and "cap-add" in features:
         scratch = (True, f"a tmpfs of the job's own: {SCRATCH_BYTES >> 20} MB, {SCRATCH_INODES} inodes", None)
     elif features:
@@ -251,6 +252,7 @@ def layer_report() -> list[LayerState]:
         scratch = (False, "a directory on this machine's disk, bounded only by its removal's deadline",
                    _INSTALL_BUBBLEWRAP)
     report.append(LayerState("scratch tmpfs", *scratch))
+    uid: tuple[bool, str, str | None]
     if wrapped is None:
         uid = (True, f"uid {SANDBOX_UID} in the job's own user namespace, no capabilities", None)
     elif os.geteuid() != 0:

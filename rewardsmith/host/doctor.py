@@ -44,6 +44,7 @@ def _bubblewrap() -> Finding:
     problem = confinement.bubblewrap_problem()
     path = confinement.bubblewrap_path()
     if problem is None:
+        assert path is not None  # no problem: it was found
         version = subprocess.run([path, "--version"], capture_output=True, text=True).stdout.strip()
         return Finding("sandbox", "bubblewrap", True, f"{version or path} ({path}): a job's namespaces start")
     fix = f"apt-get install bubblewrap ({SETUP_HINT})" if path is None else \

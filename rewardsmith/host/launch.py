@@ -86,8 +86,8 @@ def child_environment(scratch: str) -> dict:
         HOME=scratch, TMPDIR=scratch, PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
         OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
     )
-    if "PYGLFW_LIBRARY" not in env and _glfw_library():
-        env["PYGLFW_LIBRARY"] = _glfw_library()
+    if "PYGLFW_LIBRARY" not in env and (glfw := _glfw_library()):
+        env["PYGLFW_LIBRARY"] = glfw
     if "MUJOCO_GL" not in env and _has_osmesa():
         env["MUJOCO_GL"] = "osmesa"  # offscreen CPU rendering for videos; without the library, leave it unset
     return env

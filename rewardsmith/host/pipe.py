@@ -27,7 +27,9 @@ class Protocol:
     def __init__(self, token: str, on_event):
         self.token, self.on_event = token, on_event
         self.buffer = bytearray()
-        self.result, self.error, self.phase, self.events = None, None, "starting", 0
+        self.result: dict | None = None
+        self.error: tuple[str, str] | None = None  # (kind, message)
+        self.phase, self.events = "starting", 0
         self.long_line = False  # whether a line longer than MAX_EVENT_LINE came (only the result may)
 
     def feed(self, chunk: bytes) -> None:
@@ -76,10 +78,10 @@ class Protocol:
             self.result = message["result"]
             return
         if kind == "error":
-            text, error_kind = message.get("message"), message.get("kind", "crash")
-            if not isinstance(text, str) or not isinstance(error_kind, str) or len(error_kind) > 64:
+            said, error_kind = message.get("message"), message.get("kind", "crash")
+            if not isinstance(said, str) or not isinstance(error_kind, str) or len(error_kind) > 64:
                 raise violation("an error message that is not text")
-            self.error = (error_kind, text[:_MAX_ERROR_TEXT])
+            self.error = (error_kind, said[:_MAX_ERROR_TEXT])
             return
         self.events += 1
         if self.events > MAX_EVENTS:

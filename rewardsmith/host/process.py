@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import cast
 
 from ..errors import SandboxError
 from ..untrusted import quoted
@@ -171,7 +172,8 @@ def exit_signal(proc: subprocess.Popen) -> int | None:
     code = proc.returncode
     if code is not None and code < 0:
         return -code
-    if code is not None and 128 < code < 128 + 65 and os.path.basename(str(proc.args[0])) == "bwrap":
+    # rewardsmith starts every job with a list of arguments
+    if code is not None and 128 < code < 128 + 65 and os.path.basename(str(cast(list, proc.args)[0])) == "bwrap":
         return code - 128
     return None
 
@@ -182,7 +184,8 @@ def exit_error(proc: subprocess.Popen, usage: Usage, limits: Limits, phase: str,
     hard limit), memory (SIGKILL below the CPU limit: the kernel's OOM killer; SIGSEGV/SIGABRT/SIGBUS:
     an allocation failed in native code), or a crash."""
     number = exit_signal(proc)
-    name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+    name = signal.Signals(number).name if number is not None and number in signal.Signals._value2member_map_ \
+        else f"signal {number}"
     cpu_limit = limits.for_child()["cpu_seconds"]
     spent = f"{usage.cpu_s:.1f} s of CPU time, a peak of {usage.peak_kb / 1024:.0f} MB resident"
     died = f"died with exit code {proc.returncode} ({f'killed by {name}; ' if number else ''}{spent})"
@@ -214,7 +217,7 @@ def timeout_error(limits: Limits, phase: str, log_tail) -> SandboxError:
     )
 
 
-def log_tail_text(log: bytes, lines: int = 8) -> str:
+def log_tail_text(log: bytes | bytearray, lines: int = 8) -> str:
     """The last ``lines`` lines the job printed, quoted (``untrusted.quoted``): what it printed can
     never pass for a line of rewardsmith's own."""
     text = bytes(log).decode(errors="replace").strip()

@@ -44,7 +44,7 @@ def sweep_orphaned_scratch(root: str, min_age_s: float = _ORPHAN_AGE_S,
     """Removes this user's scratch directories in ``root`` whose process is gone and that have not
     changed for ``min_age_s`` seconds, within ``deadline_s`` seconds in all (what is left then is
     logged and left for the next sweep); gives the paths it removed completely."""
-    removed = []
+    removed: list[str] = []
     now, deadline = time.time(), time.monotonic() + deadline_s
     try:
         entries = list(os.scandir(root))

@@ -23,6 +23,7 @@ import re
 import symtable
 import textwrap
 from pathlib import Path
+from typing import cast
 
 from .. import __version__
 from ..intake.critic import static_findings
@@ -358,8 +359,12 @@ def _check_module(text: str, code: str, bindings: dict[str, str]) -> None:
         raise ExportError(f"the exported module does not compile: {exc.msg} at line {exc.lineno} "
                           f"(`{(exc.text or '').strip()}`)") from None
     for node in ast.walk(tree):
-        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module or "."] if isinstance(node, ast.ImportFrom) else []
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules = [node.module or "."]
+        else:
+            continue
         for module in modules:
             if module.split(".")[0] not in ALLOWED_IMPORTS:
                 raise ExportError(f"the exported module would import {module!r} (line {node.lineno}); "
@@ -372,10 +377,11 @@ def _check_module(text: str, code: str, bindings: dict[str, str]) -> None:
     # rebinds, e.g. a builtin the reward shadows, or np bound to something other than numpy
     first = text.splitlines().index(BEGIN_MARKER) + 2  # 1-based line numbers of the reward block
     last = first + _as_block(code).count("\n") - 1
-    clashes = set()
+    clashes: set[str] = set()
     for node in tree.body:
         if not first <= node.lineno <= last:
-            clashes |= _global_names(ast.get_source_segment(text, node)) & set(bindings)
+            # a parsed statement has its position, so it has its source segment
+            clashes |= _global_names(cast(str, ast.get_source_segment(text, node))) & set(bindings)
     clashes = {n for n in clashes if n != "compute_reward" and SHARED_MODULES.get(n) != bindings[n]}
     if clashes:
         raise ExportError(

@@ -198,7 +198,7 @@ def component_curves(task: Task, code: str, video: dict) -> dict:
     at = video["frame_steps"]
 
     def per_frame(values: list[float]) -> list[float | None]:
-        out = [None]
+        out: list[float | None] = [None]
         for a, b in zip(at, at[1:]):
             mean = math.fsum(values[a:b]) / (b - a)
             out.append(mean if math.isfinite(mean) else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -285,6 +286,7 @@ def candidate_json(c: Candidate, budget: int | None = None) -> dict:
     confirmation seed when it has them."""
     result = c.result
     halving = result.halving if result else None
+    rungs: list[dict[str, Any]]
     if halving:
         rungs = [{"timesteps": halving.rungs[r], "fitness": f} for r, f in sorted(halving.history.items())]
     elif c.status == "scored":

@@ -13,6 +13,7 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import cast
 
 from ...archive.store import SCORED, TRAINING, Candidate, RunStore
 from ...untrusted import printable
@@ -105,7 +106,7 @@ class _Reading:
                 and (statuses is None or c.status in statuses)]
 
     def baseline(self) -> Candidate | None:
-        return RunStore.baseline(self)
+        return RunStore.baseline(cast(RunStore, self))  # the store's rule, over this reading's candidates
 
 
 def state(store: RunStore) -> dict:
@@ -113,7 +114,7 @@ def state(store: RunStore) -> dict:
     from ..preferences import run_summary
     from ...archive.selection import best_so_far, contenders, evidence_of, run_pick
 
-    store = _Reading(store)
+    store = cast(RunStore, _Reading(store))  # read as a RunStore by the rules it is passed to
     config = store.config
     candidates = store.candidates()
     final = store.final()

@@ -31,6 +31,7 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from ...errors import RewardsmithError
@@ -57,7 +58,7 @@ class PageServer:
         RunStore(self.root).close()  # a clear error for a directory that holds no run; applies migrations once
         self.token = token or secrets.token_urlsafe(24)
         self.closing = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self.httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.page = self
         self.port = self.httpd.server_address[1]
@@ -127,13 +128,17 @@ class _Refused(Exception):
         self.status = status
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    page: PageServer  # the page that serves this run (set when it starts)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "rewardsmith"
     sys_version = ""
 
     @property
     def page(self) -> PageServer:
-        return self.server.page
+        return cast(_HTTPServer, self.server).page
 
     def log_message(self, format, *args):  # the terminal belongs to the run's own view
         pass
@@ -151,7 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
         if post and origin is None:
             raise _Refused(HTTPStatus.FORBIDDEN, "a change needs the page's own Origin")
         query = parse_qs(urlsplit(self.path).query)
-        given = (query.get("token") or [None])[0]
+        tokens = query.get("token")
+        given = tokens[0] if tokens else None
         if given is None:
             cookie = SimpleCookie(self.headers.get("Cookie", ""))
             given = cookie[self.page.cookie].value if self.page.cookie in cookie else None
@@ -327,10 +333,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/best-worst":
             return _best_worst(store, body)
         if path == "/api/undo":
-            pid = body.get("id")
-            if not isinstance(pid, int) or isinstance(pid, bool):
+            withdrawn = body.get("id")
+            if not isinstance(withdrawn, int) or isinstance(withdrawn, bool):
                 raise _Refused(HTTPStatus.BAD_REQUEST, "id is the number of a preference")
-            return {"withdrawn": store.withdraw_preference(pid)}
+            return {"withdrawn": store.withdraw_preference(withdrawn)}
         if path == "/api/feedback":
             text = _field(body, "text").strip()
             if not text:
