@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from rewardsmith.archive.population import design_context
 from rewardsmith.archive.store import PENDING, REJECTED, SCORED, RunStore, write_atomic
 from rewardsmith.config import EvolveConfig
 from rewardsmith.design.base import Proposal
@@ -105,6 +106,10 @@ def test_a_scaled_copy_of_the_baseline_is_a_duplicate_with_0_steps(tmp_path, hop
     # the fingerprints are kept: the baseline's (computed once, lazily) and the proposal's
     assert (store.root / "fingerprints" / f"{c.id}.json.gz").is_file()
     BASELINE_FINGERPRINT[:] = [(store.root / "fingerprints" / "c0.json.gz").read_bytes()]
+    # the next generation's designer hears of it (design.base.DesignContext.duplicates)
+    config = EvolveConfig(task=task.name, no_screen=True, seed=0)
+    assert [d.id for d in design_context(store, task, config, 1000, 2).duplicates] == [c.id]
+    assert design_context(store, task, config, 1000, 1).duplicates == []  # only earlier generations'
 
 
 def test_a_renamed_constant_folded_copy_is_a_code_duplicate_without_running_it(tmp_path, hopper_episodes):
