@@ -195,3 +195,23 @@ def test_curves_are_served_as_data_with_names_made_printable(tmp_path):
         assert response.getheader("Content-Range") == f"bytes 4-11/{len(body)}"
     finally:
         server.close()
+
+
+@pytest.mark.slow
+def test_tiles_and_the_candidate_view_play_mp4(compare):
+    """The best-and-worst view plays the MP4s under its one control too; a candidate's own view shows its
+    MP4 with the browser's controls and the component strip following it."""
+    p = compare.page
+    p.goto(compare.base + "/#/tiles")
+    p.wait_for_selector("body[data-tiles]")
+    assert p.evaluate("[...document.querySelectorAll('.tile video')].length") == 2
+    p.keyboard.press(" ")
+    time.sleep(0.6)
+    p.keyboard.press(" ")
+    a, b = p.evaluate("[...document.querySelectorAll('.tile video')].map(v => v.currentTime)")
+    assert a > 0.2 and abs(a - b) <= FRAME_S + 1e-6, (a, b)
+    p.goto(compare.base + "/#/c/c0")
+    p.wait_for_selector("#curves-rollout[data-cursor='0']")
+    p.eval_on_selector("#rollout", "v => { v.currentTime = 1.0; }")
+    p.wait_for_selector("#curves-rollout[data-cursor='25']")
+    assert "step 25 of 59" in p.inner_text("#curves-rollout")

@@ -18,6 +18,7 @@ class Prompts:
         if override and not Path(override).is_dir():
             raise ConfigError(f"--prompts {override}: not a directory")
         self.env = prompt_environment(override)
+        self.env.filters.update(fence=fence, quote=quote, untrusted=untrusted)
 
     def render(self, name: str, **context) -> str:
         import jinja2
@@ -34,10 +35,37 @@ class Prompts:
         return self.render("initial.j2", **task_context(task, timesteps, env_source))
 
     def iteration(self, task: Task, **context) -> str:
-        return self.render("iteration.j2", task=task, **context)
+        shown = {"parent": None, "inspirations": [], "preferences": [], "duplicates": []}  # what a caller may omit
+        return self.render("iteration.j2", task=task, **{**shown, **context})
 
     def repair(self, report: str) -> str:
         return self.render("repair.j2", report=report)
+
+
+def untrusted(text) -> str:
+    """Text a model, a person or reward code wrote, as a prompt shows it: control, bidirectional and
+    zero-width characters made visible (untrusted.printable), so nothing in it reads other than it is."""
+    from ..untrusted import printable
+
+    return printable("" if text is None else str(text).strip())
+
+
+def fence(text, lang: str = "python") -> str:
+    """Untrusted text as a fenced block whose fence is longer than any run of backticks inside it
+    (CommonMark's rule), so the text cannot close the block and speak as the prompt."""
+    import re
+
+    body = untrusted(text)
+    ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", body)), default=0))
+    return f"{ticks}{lang}\n{body}\n{ticks}"
+
+
+def quote(text, limit: int = 300) -> str:
+    """A person's short text (a preference's reason) as one quoted line, at most ``limit`` characters."""
+    from ..untrusted import printable
+
+    line = printable("" if text is None else str(text).strip(), one_line=True)
+    return '"' + (line if len(line) <= limit else line[:limit] + " …") + '"'
 
 
 def task_context(task: Task, timesteps: int, env_source: bool = False) -> dict:

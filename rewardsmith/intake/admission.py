@@ -14,6 +14,7 @@ from ..task import Task
 from .critic import Critic, Verdict
 
 if TYPE_CHECKING:
+    from .duplicates import Match
     from .screening import Verdict as ScreeningVerdict
 
 
@@ -25,11 +26,12 @@ class Judgement:
     verdict: Verdict | None
     veto: str | None = None
     screening: ScreeningVerdict | None = None
+    duplicate: Match | None = None  # the archived candidate it duplicates (duplicates.py): not trained
 
     @property
     def accepted(self) -> bool:
         return self.verdict is not None and self.verdict.accepted and self.veto is None and \
-            (self.screening is None or self.screening.passed)
+            self.duplicate is None and (self.screening is None or self.screening.passed)
 
     @property
     def reason(self) -> str | None:
@@ -38,20 +40,28 @@ class Judgement:
             return None
         if not self.verdict.accepted or self.veto is not None:
             return self.veto or self.verdict.report()
-        assert self.screening is not None  # not accepted, yet the critic and the veto let it pass
+        if self.duplicate is not None:
+            return self.duplicate.reason
+        assert self.screening is not None  # not accepted, yet no critic, veto or duplicate refused it
         return self.screening.reason
 
 
 def judge(verdict: Verdict | None, veto: Callable[[], str | None] | None = None,
-          screen: Callable[[], ScreeningVerdict | None] | None = None) -> Judgement:
+          screen: Callable[[], ScreeningVerdict | None] | None = None,
+          dedupe: Callable[[], Match | None] | None = None) -> Judgement:
     """Admission's order, for every way code enters the population: the critic's ``verdict`` first;
-    only code it accepts is put to the LLM critic (``veto``: a reason to refuse, or None), and only code
-    both accept is screened (``screen``: screening's verdict, or None when it does not apply)."""
+    only code it accepts is put to the LLM critic (``veto``: a reason to refuse, or None), only code
+    both accept is checked for duplicates (``dedupe``: the archived candidate it duplicates, or None),
+    and only code that duplicates none is screened (``screen``: screening's verdict, or None when it
+    does not apply)."""
     if verdict is None or not verdict.accepted:
         return Judgement(verdict)
     refused = veto() if veto is not None else None
     if refused is not None:
         return Judgement(verdict, refused)
+    duplicate = dedupe() if dedupe is not None else None
+    if duplicate is not None:
+        return Judgement(verdict, None, None, duplicate)
     return Judgement(verdict, None, screen() if screen is not None else None)
 
 
@@ -64,6 +74,9 @@ class Intake:
         ``client``: the LLM client the optional LLM critic asks (None: no veto)."""
         self.store, self.task, self.config, self.critic = store, task, config, critic
         self.random_fitness, self.on_event, self.client = random_fitness, on_event, client
+        from .duplicates import Duplicates
+
+        self.duplicates = Duplicates(store, task, config.seed, lambda why: on_event("note", message=why))
 
     def admit(self, proposal, generation: int, designer) -> Candidate:
         """Checks a proposal (repairing it up to --repairs times) and records every attempt."""
@@ -77,20 +90,29 @@ class Intake:
                 return existing
             else:
                 verdict = self.critic.check(attempt.code) if not attempt.notes.startswith("no code") else None
-                judged = judge(verdict, veto=lambda: self.llm_veto(attempt), screen=lambda: self.screen(attempt))
+                exam = None if verdict is None or attempt.origin == "baseline" else \
+                    self.duplicates.examine(attempt.code, screening=not self.config.no_screen)
+                judged = judge(verdict, veto=lambda: self.llm_veto(attempt), screen=lambda: self.screen(attempt, exam),
+                               dedupe=exam.duplicate if exam is not None else None)
                 reason = attempt.notes if verdict is None else judged.reason
+                near = exam.near if exam is not None and judged.duplicate is None else None
                 candidate = self.store.add_candidate(
                     generation, attempt.code, attempt.origin, parent=attempt.parent,
                     status=PENDING if judged.accepted else REJECTED, reason=reason,
                     verdict=None if verdict is None else verdict.record(),
-                    notes=attempt.notes, island=self.island(attempt.parent, generation))
+                    notes=attempt.notes if near is None else f"{attempt.notes}\n{near.reason}".strip(),
+                    island=self.island(attempt.parent, generation))
+                if exam is not None:
+                    exam.keep(candidate.id)
+                if judged.duplicate is not None or near is not None:
+                    candidate = self.duplicate_found(candidate, judged.duplicate or near)
                 if judged.screening is not None:  # rejected or not, what it was judged on; no training spent
                     self.store.update(candidate.id, timesteps=0 if not judged.accepted else None, steps_spent=0,
                                       result=judged.screening.record())
                     candidate = self.store.candidate(candidate.id)
                 self.on_event("candidate", candidate=candidate)
-            if candidate.status != REJECTED or round_ == self.config.repairs:
-                return candidate
+            if candidate.status != REJECTED or round_ == self.config.repairs or candidate.duplicate_of:
+                return candidate  # a duplicate is sound code: nothing to repair
             repaired = designer.repair(attempt, candidate.reason or "")
             if repaired is None:
                 return candidate
@@ -104,15 +126,28 @@ class Intake:
 
         return island_for(self.store, parent, generation, settings(self.config)[0])
 
-    def screen(self, proposal):
+    def duplicate_found(self, candidate: Candidate, match) -> Candidate:
+        """Records a duplicate (0 RL steps, the candidate it duplicates) or a near-duplicate (an event)."""
+        if match.duplicate:
+            self.store.update(candidate.id, duplicate_of=match.of, timesteps=0, steps_spent=0)
+        else:
+            self.on_event("note", message=f"{candidate.id}: {match.reason}")
+        self.store.event("duplicate" if match.duplicate else "near_duplicate",
+                         {"candidate": candidate.id, "of": match.of, "reason": match.reason})
+        return self.store.candidate(candidate.id)
+
+    def screen(self, proposal, exam=None):
         """Screening before any RL step (screening.py), or None: switched off (--no-screen), the
-        baseline itself, or no recorded episodes to judge on yet."""
+        baseline itself, or no recorded episodes to judge on yet. ``exam``: the duplicate check, whose
+        sandboxed replay screening shares (one replay job per proposal)."""
         if self.config.no_screen or proposal.origin == "baseline":
             return None
         from .screening import screen_in_run
 
+        shared = exam is not None and exam.refs is not None
         return screen_in_run(self.store, self.task, proposal.code, self.config.seed, self.random_fitness(),
-                             lambda why: self.on_event("note", message=why))
+                             lambda why: self.on_event("note", message=why),
+                             refs=exam.refs if shared else None, replay=exam.replay if shared else None)
 
     def llm_veto(self, proposal) -> str | None:
         """The optional LLM critic (--llm-critic): a reason to veto a sound reward, or None."""

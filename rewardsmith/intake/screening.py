@@ -64,14 +64,17 @@ class Verdict:
 
 
 def screen_in_run(store, task: Task, code: str, seed: int, random_fitness: float | None,
-                  could_not: Callable[[str], None]) -> Verdict | None:
-    """Screens ``code`` on the run's recorded episodes (``references``), as the loop and a person's edit
-    are screened; None when the screening job itself fails (``could_not`` hears why): the reward, not
-    judged, goes on to training."""
+                  could_not: Callable[[str], None], refs: list[Reference] | None = None,
+                  replay=None) -> Verdict | None:
+    """Screens ``code`` on the run's recorded episodes (``references``, or ``refs``), as the loop and a
+    person's edit are screened; None when the screening job itself fails (``could_not`` hears why): the
+    reward, not judged, goes on to training. ``replay``: the sandboxed replay to use (the duplicate
+    check's, made once; default ``training.replay.replay``)."""
     from ..errors import SandboxError
 
     try:
-        return screen(task, code, references(store, task, seed=seed), random_fitness)
+        return screen(task, code, references(store, task, seed=seed) if refs is None else refs, random_fitness,
+                      replay=replay)
     except (SandboxError, ValueError) as exc:
         could_not(f"screening could not run ({exc}); the reward goes on to training")
         return None
@@ -193,12 +196,16 @@ def judge(refs: list[Reference], returns: list[float], margin: float) -> Verdict
     return Verdict(evidence, reason)
 
 
-def screen(task: Task, code: str, refs: list[Reference], random_fitness: float | None, limits=None) -> Verdict:
-    """Replays ``code`` on ``refs`` in the sandbox and judges it (see the module doc). A reward that
-    fails on a recorded step is rejected with the error; RewardCodeError is not raised."""
+def screen(task: Task, code: str, refs: list[Reference], random_fitness: float | None, limits=None,
+           replay=None) -> Verdict:
+    """Replays ``code`` on ``refs`` in the sandbox (``replay``: default ``training.replay.replay``) and
+    judges it (see the module doc). A reward that fails on a recorded step is rejected with the error;
+    RewardCodeError is not raised."""
     from ..errors import RewardCodeError
-    from ..training.replay import replay
+    from ..training.replay import replay as sandboxed
     from ..training.schedule import random_margin
+
+    replay = replay or sandboxed
 
     if len({round(r.fitness, 9) for r in refs}) < 2:
         return Verdict(ScreeningRecord(passed=True, episodes=len(refs), pairs=0))

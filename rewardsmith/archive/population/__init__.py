@@ -104,6 +104,7 @@ def design_context(store: RunStore, task: Task, config, timesteps: int, generati
         parents=parents,
         inspirations=inspirations(order, cells(archive), parents, islands),
         preferences=[{k: p[k] for k in ("id", "preferred", "other", "outcome", "reason")} for p in preferences],
+        duplicates=[c for c in archive if c.duplicate_of and c.generation < generation],  # intake/duplicates.py
     )
 
 

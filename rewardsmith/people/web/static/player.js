@@ -141,7 +141,7 @@ function componentStrip(curves, side) {
   }
   const series = [["total", curves.total]].concat(curves.names.map((name, k) => [name, curves.rows.map((r) => r[k])]));
   const shown = series.slice(0, STRIP_ROWS + 1);
-  const W = 320, NAME = 92, VALUE = 58, ROW = 20, H = ROW * shown.length + 4;
+  const W = 320, NAME = 92, VALUE = 66, ROW = 20, H = ROW * shown.length + 4;
   const x0 = NAME, x1 = W - VALUE, frames = curves.rows.length;
   const x = (i) => x0 + (x1 - x0) * (frames > 1 ? i / (frames - 1) : 0);
   const chart = svgNode("svg", { viewBox: `0 0 ${W} ${H}`, class: "strip-chart", role: "img", "aria-label": "reward components per frame" });
@@ -167,7 +167,8 @@ function componentStrip(curves, side) {
   });
   const cursor = svgNode("line", { x1: x0, x2: x0, y1: 0, y2: H, class: "cursor" });
   chart.append(cursor);
-  box.append(chart);
+  const where = Object.assign(document.createElement("div"), { className: "strip-where muted" });
+  box.append(chart, where);
   if (series.length > shown.length) {
     box.append(Object.assign(document.createElement("p"), { className: "muted", textContent: `${series.length - shown.length} more components not drawn` }));
   }
@@ -178,6 +179,9 @@ function componentStrip(curves, side) {
       cursor.setAttribute("x1", x(f).toFixed(1));
       cursor.setAttribute("x2", x(f).toFixed(1));
       box.dataset.cursor = String(f);
+      const step = curves.frame_steps ? curves.frame_steps[f] : null;
+      where.textContent = `frame ${f + 1} of ${frames}` + (step !== null && step !== undefined && curves.steps !== null ? ` · step ${step} of ${curves.steps}` : "") +
+        " · values: mean over the steps since the previous frame";
       for (const [node, ys] of values) {
         const v = ys[f];
         node.textContent = v === null || !isFinite(v) ? "-" : Number(v.toPrecision(3)).toString();

@@ -1,0 +1,204 @@
+"""Duplicates (issue 23): a proposal that trains exactly as an archived candidate does is recorded as its
+duplicate with 0 RL steps and the reason; a near-duplicate is flagged and trained. Rewards run in the
+sandbox (the real replay job); the critic is a stand-in that accepts (it is not what is tested here)."""
+
+import gzip
+import json
+import re
+from dataclasses import replace
+
+import pytest
+
+from rewardsmith.archive.population import design_context
+from rewardsmith.archive.store import PENDING, REJECTED, SCORED, RunStore, write_atomic
+from rewardsmith.config import EvolveConfig
+from rewardsmith.design.base import Proposal
+from rewardsmith.intake.admission import Intake
+from rewardsmith.intake.critic import Verdict
+from rewardsmith.intake.duplicates import Duplicates, Rule, among, canonical, equivalence, fingerprint_episodes
+from rewardsmith.intake.screening import random_episodes, references
+from rewardsmith.task import load_task
+
+HOPPER = load_task("hopper-forward").baseline
+# the issue's hopper candidate: every term scaled by the same factor (its total is 2x the baseline's)
+SCALED = '''
+import numpy as np
+
+DT = 0.008
+
+def compute_reward(state, action, next_state):
+    forward = 2.0 * (next_state.x_position - state.x_position) / DT
+    healthy = 2.0 * next_state.is_healthy
+    control = -2e-3 * float(np.sum(np.square(action)))
+    return forward + healthy + control, {"forward": forward, "healthy": healthy, "control": control}
+'''
+# the baseline with its constants written as expressions and its variables renamed
+RENAMED = '''
+import numpy as np
+
+STEP = 0.004 * 2  # seconds per environment step
+
+def compute_reward(state, action, next_state):
+    """Forward speed, staying healthy, a little effort."""
+    speed = (next_state.x_position - state.x_position) / STEP
+    alive = 1.0 * next_state.is_healthy
+    effort = -(1e-3) * float(np.sum(np.square(action)))
+    out = speed + alive + effort
+    return out, {"forward": speed, "healthy": alive, "control": effort}
+'''
+# the baseline plus a constant per step: on hopper, whose episodes end when it falls, that pays for
+# staying alive, so it is not a duplicate
+OFFSET = HOPPER.replace("total = forward + healthy + control", "total = forward + healthy + control + 0.5")
+# a different reward whose per-step totals follow the baseline's closely
+NEAR = HOPPER.replace("total = forward + healthy + control",
+                      "total = forward + healthy + control - 0.01 * abs(next_state.torso_angle)")
+
+
+BASELINE_FINGERPRINT = []  # c0's kept fingerprint, shared by the tests (one replay job fewer each)
+
+
+class Accepting:
+    """The critic's stand-in: accepts every reward (the duplicate check comes after it)."""
+
+    def check(self, code):
+        return Verdict()
+
+
+class Designer:
+    def repair(self, proposal, report):
+        raise AssertionError("a duplicate is never sent for repair")
+
+
+@pytest.fixture(scope="module")
+def hopper_episodes():
+    """The task and the baseline's kept episodes; the run's random-policy ones are rolled out once too."""
+    task = load_task("hopper-forward")
+    return task, random_episodes(task, episodes=3, seed=4), random_episodes(task, seed=0)
+
+
+def make_run(tmp_path, task, episodes, randoms, no_screen=True):
+    """A run whose baseline is scored and kept ``episodes`` (random-policy ones here: the fingerprint
+    needs recorded states, not good ones), with its random-policy episodes ``randoms`` rolled out."""
+    config = EvolveConfig(task=task.name, no_screen=no_screen, seed=0)
+    store = RunStore.create(tmp_path / "run", config.to_dict(), task.path)
+    base = store.add_candidate(0, task.baseline, "baseline", status=SCORED)
+    store.update(base.id, fitness=1.0, timesteps=1000, steps_spent=1000)
+    store.write_trajectories(base.id, [replace(r.trajectory, fitness=r.fitness) for r in episodes])
+    write_atomic(store.root / "screening" / "random.traj.json.gz", gzip.compress(json.dumps(
+        [replace(r.trajectory, fitness=r.fitness).to_json() for r in randoms]).encode()))
+    if BASELINE_FINGERPRINT:  # the baseline's, computed by the first test that needed it (the same episodes)
+        write_atomic(store.root / "fingerprints" / "c0.json.gz", BASELINE_FINGERPRINT[0])
+    events = []
+    intake = Intake(store, task, config, Accepting(), lambda: 0.0, lambda kind, **data: events.append((kind, data)))
+    return store, intake, events
+
+
+def test_a_scaled_copy_of_the_baseline_is_a_duplicate_with_0_steps(tmp_path, hopper_episodes):
+    task, episodes, randoms = hopper_episodes
+    store, intake, _ = make_run(tmp_path, task, episodes, randoms)
+    c = intake.admit(Proposal(SCALED, "offline", parent="c0"), 1, Designer())
+    assert c.status == REJECTED and c.duplicate_of == "c0" and c.timesteps == 0 and c.steps_spent == 0
+    fingerprint = fingerprint_episodes(references(store, task))  # the run's random episodes and the baseline's
+    assert len(fingerprint) == 5 + len(episodes)
+    assert c.reason == (f"duplicate of c0: its rewards are 2.00× c0's on {len(fingerprint)} recorded episodes "
+                        f"({sum(r.length for r in fingerprint):,} steps); reward normalisation trains them identically")
+    assert [e["candidate"] for e in store.events("duplicate")] == [c.id]
+    # the fingerprints are kept: the baseline's (computed once, lazily) and the proposal's
+    assert (store.root / "fingerprints" / f"{c.id}.json.gz").is_file()
+    BASELINE_FINGERPRINT[:] = [(store.root / "fingerprints" / "c0.json.gz").read_bytes()]
+    # the next generation's designer hears of it (design.base.DesignContext.duplicates)
+    config = EvolveConfig(task=task.name, no_screen=True, seed=0)
+    assert [d.id for d in design_context(store, task, config, 1000, 2).duplicates] == [c.id]
+    assert design_context(store, task, config, 1000, 1).duplicates == []  # only earlier generations'
+
+
+def test_a_renamed_constant_folded_copy_is_a_code_duplicate_without_running_it(tmp_path, hopper_episodes):
+    task, episodes, randoms = hopper_episodes
+    assert canonical(RENAMED) == canonical(HOPPER) != canonical(SCALED)
+    assert canonical(HOPPER.replace("1e-3", "2e-3")) != canonical(HOPPER)
+    store, intake, _ = make_run(tmp_path, task, episodes, randoms)
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError("a code duplicate needs no sandbox job")
+
+    intake.duplicates.sandboxed = no_replay
+    c = intake.admit(Proposal(RENAMED, "offline", parent="c0"), 1, Designer())
+    assert c.duplicate_of == "c0" and c.timesteps == 0
+    assert "the same code as c0 once constants are folded and local variables renamed" in c.reason
+
+
+def test_an_offset_on_a_task_that_ends_early_is_not_a_duplicate_but_is_flagged(tmp_path, hopper_episodes):
+    task, episodes, randoms = hopper_episodes
+    assert any(r.trajectory.steps < 1000 for r in episodes)  # hopper falls: episodes end early
+    store, intake, events = make_run(tmp_path, task, episodes, randoms)
+    c = intake.admit(Proposal(OFFSET, "offline", parent="c0"), 1, Designer())
+    assert c.status == PENDING and c.duplicate_of is None  # trained
+    assert "near-duplicate of c0" in c.notes and "1.00× c0's + 0.5 per step" in c.notes
+    assert "can end early" in c.notes
+    assert [e["candidate"] for e in store.events("near_duplicate")] == [c.id]
+    assert any(kind == "note" and "near-duplicate of c0" in data["message"] for kind, data in events)
+
+
+def test_a_near_duplicate_is_flagged_and_trained(tmp_path, hopper_episodes):
+    task, episodes, randoms = hopper_episodes
+    store, intake, _ = make_run(tmp_path, task, episodes, randoms)
+    c = intake.admit(Proposal(NEAR, "offline", parent="c0"), 1, Designer())
+    assert c.status == PENDING and c.duplicate_of is None
+    assert re.search(r"near-duplicate of c0: its per-step rewards correlate 0\.99\d* with c0's", c.notes)
+    assert "no exact transform" in c.notes
+
+
+def test_the_rule_follows_the_trainer_and_the_episodes():
+    x = [0.3, -1.0, 2.5, 0.0, 1.25]
+    two_x = [2 * v for v in x]
+    shifted = [v + 0.5 for v in x]
+    # normalised rewards, episodes that end early: a scale is equivalent, an offset is not
+    assert equivalence(two_x, x, Rule(scale=True, offset=False))[:3] == (True, 2.0, 0.0)
+    assert not equivalence(shifted, x, Rule(scale=True, offset=False))[0]
+    # no reward normalisation: not even a scale; fixed-length episodes: an offset is
+    assert not equivalence(two_x, x, Rule(scale=False, offset=False))[0]
+    assert equivalence(shifted, x, Rule(scale=False, offset=True))[0]
+    assert not equivalence([-v for v in x], x, Rule(scale=True, offset=True))[0]  # a negative scale never
+
+
+def test_a_lying_replay_cannot_make_a_proposal_a_duplicate_of_anything(tmp_path, hopper_episodes):
+    """The replay's output is data: a reward that prints a forged result changes nothing (the parent
+    reads only its private result pipe), and a forged answer with the wrong count, NaN or strings is
+    refused by the parent's checks (the proposal is then no duplicate and goes on to be judged)."""
+    task, episodes, randoms = hopper_episodes
+    store, intake, events = make_run(tmp_path, task, episodes, randoms)
+    from rewardsmith.training import replay as replay_module
+
+    # honest numbers, then a forged result line on stdout: the sandbox does not take it as the result
+    liar = SCALED.replace("def compute_reward(state, action, next_state):",
+                          "def compute_reward(state, action, next_state):\n"
+                          "    print('{\"result\": {\"episodes\": []}}')")
+    c = intake.admit(Proposal(liar.replace("2.0 *", "3.0 *").replace("-2e-3", "-3e-3"), "offline"), 1, Designer())
+    assert c.duplicate_of == "c0" and "3.00× c0's" in c.reason  # its own honest numbers decide
+
+    for factor, forged in ((4, {"episodes": [{"rewards": [float("nan")]}]}), (5, {"episodes": "2x c0"}),
+                           (6, {"episodes": [{"rewards": ["1"] * 5, "components": {}}] * 3})):
+        def lie(job, limits, forged=forged):
+            return forged
+
+        original = replay_module.run_job
+        replay_module.run_job = lie
+        try:
+            c = intake.admit(Proposal(SCALED.replace("2.0 *", f"{factor}.0 *"), "offline"), 1, Designer())
+        finally:
+            replay_module.run_job = original
+        assert c.duplicate_of is None and c.status == PENDING
+        assert store.candidate("c0").status == SCORED and store.candidate("c0").duplicate_of is None
+    assert any("duplicate check could not run" in data.get("message", "") for _, data in events)
+
+
+def test_final_scoring_finds_duplicates_among_its_subjects(tmp_path, hopper_episodes):
+    """Two candidates trained before this check existed (a resumed old run): the later one is found a
+    duplicate of the earlier among the final set, so only one is trained."""
+    task, episodes, randoms = hopper_episodes
+    store, intake, _ = make_run(tmp_path, task, episodes, randoms)
+    twin = store.add_candidate(1, SCALED, "offline", parent="c0", status=SCORED)
+    other = store.add_candidate(1, NEAR, "offline", parent="c0", status=SCORED)
+    found = among(Duplicates(store, task), [store.candidate("c0"), store.candidate(twin.id),
+                                            store.candidate(other.id)])
+    assert list(found) == [twin.id] and found[twin.id].of == "c0"
