@@ -54,7 +54,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, TypeGuard
 
 import numpy as np
 
@@ -114,7 +114,7 @@ def _drop_docstrings(tree: ast.Module) -> ast.Module:
     return tree
 
 
-def _number(node) -> bool:
+def _number(node) -> TypeGuard[ast.Constant]:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 
@@ -387,7 +387,7 @@ class Examination:
         self.near: Match | None = None
         self._fingerprint: tuple[str, list] | None = None
         self._asked: list | None = None
-        self._answer = None
+        self._answer: Any = None  # the replayed episodes, or the exception the replay raised
 
     def duplicate(self) -> Match | None:
         owner = self.owner
@@ -475,10 +475,12 @@ def among(checker: Duplicates, candidates: list) -> dict[str, Match]:
             (Match(o.id, f"duplicate of {o.id}: the same code as {o.id} once constants are folded and local "
                          f"variables renamed") for o, d, _ in originals if digest is not None and d == digest), None)
         new = checker.fingerprint(c, episodes, key) if episodes and match is None else None
-        for o, _, old in originals if new is not None else ():
-            if old is not None and old.shape == new.shape and (same := equivalence(new, old, rule))[0]:
-                match = Match(o.id, describe(o.id, same[1], same[2], rule))
-                break
+        if new is not None:
+            assert rule is not None  # a fingerprint is made only with episodes, which give the rule
+            for o, _, old in originals:
+                if old is not None and old.shape == new.shape and (same := equivalence(new, old, rule))[0]:
+                    match = Match(o.id, describe(o.id, same[1], same[2], rule))
+                    break
         if match is not None:
             found[c.id] = match
         else:
