@@ -219,3 +219,18 @@ def test_show_says_islands_cells_and_elites(make):
     doc = json.loads(invoke("show", store.root, "--population", "--json").output)
     assert doc["islands"] == 2 and {c["id"]: c["island"] for c in doc["candidates"]}[b.id] == 1
     assert any(c["elite"] == b.id and c["cell"]["speed"] == "high" for c in doc["cells"])
+
+
+def test_the_report_shows_islands_and_cells_with_untrusted_names_escaped(make, monkeypatch):
+    from rewardsmith.output import report
+
+    for plot in ("fitness_plot", "components_plot"):  # matplotlib's seconds; the plots are not what is tested
+        monkeypatch.setattr(report, plot, lambda *args, **kwargs: None)
+    store, task = make(islands=2)
+    scored(store, "baseline", 1.0, origin="baseline", island=0, analysed=analysis())
+    b = scored(store, "fast", 3.0, island=1, analysed=analysis({"<script>x()</script>\u202e": 0.95, "b": 0.05},
+                                                                speed=0.9))
+    page = report.render_report(store)
+    section = page[page.index('<section id="population">'):page.index("</section>", page.index('id="population"'))]
+    assert "2 islands" in section and f'href="#cand-{b.id}"' in section and "(2, elite)" in section
+    assert "<script>" not in section and "&lt;script&gt;" in section and "\u202e" not in section

@@ -43,6 +43,7 @@ def write_report(run_dir: str | Path) -> Path:
 def render_report(store: RunStore) -> str:
     """The report of ``store``'s run as an HTML string."""
     from ..archive.selection import baseline_competes, run_pick
+    from .population import population_view
 
     config = store.config
     candidates = store.candidates()
@@ -59,6 +60,7 @@ def render_report(store: RunStore) -> str:
         config=config, status=store.meta("status", "unknown"),
         best=best, pick=pick, versus=_versus(store, pick, baseline), baseline=baseline, counts=_counts(candidates),
         final=_final_scores(store, pick),
+        population=population_view(store),  # islands and behaviour cells (archive/population/)
         fitness_plot=fitness_plot(candidates, baseline, baseline_competes=baseline_competes(config)),
         table=[_row(c, best) for c in candidates],
         scored=[_candidate_view(c, by_id) for c in sorted(scored, key=lambda c: (c.generation, c.seq))],
