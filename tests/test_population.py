@@ -234,3 +234,25 @@ def test_the_report_shows_islands_and_cells_with_untrusted_names_escaped(make, m
     section = page[page.index('<section id="population">'):page.index("</section>", page.index('id="population"'))]
     assert "2 islands" in section and f'href="#cand-{b.id}"' in section and "(2, elite)" in section
     assert "<script>" not in section and "&lt;script&gt;" in section and "\u202e" not in section
+
+
+def test_the_live_view_says_each_islands_parents_and_a_candidates_island(make):
+    import io
+
+    from rich.console import Console
+
+    from rewardsmith.output.view import LiveView
+
+    store, task = make(islands=2)
+    a = scored(store, "a", 2.0, island=0)
+    b = scored(store, "b", 1.0, island=1)
+    context(store, task, generation=1)
+    out = io.StringIO()
+    view = LiveView(store, Console(file=out, width=200), task_name=task.name)
+    view("designing", generation=1, samples=4)
+    child = store.add_candidate(1, REWARD.format(name="child"), "offline", parent=b.id,
+                                island=island_for(store, b.id, 1, 2))
+    view("candidate", candidate=child)
+    said = out.getvalue()
+    assert f"parents by island: 0: {a.id}; 1: {b.id}" in said
+    assert f"{child.id} accepted (offline, from {b.id}, island 1)" in said

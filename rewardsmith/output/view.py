@@ -113,7 +113,8 @@ class LiveView:
         totals = self.store.llm_totals()
         elapsed = time.monotonic() - self.started
         head = Text(
-            f"{self.task_name}  generation {self.generation}  best {best.describe() if best else '-'}"
+            f"{self.task_name}  generation {self.generation}{self._offers(self.generation)}  "
+            f"best {best.describe() if best else '-'}"
             f"{f' ({best.id})' if best else ''}  LLM {totals['calls']} calls, "
             f"{totals['prompt_tokens'] + totals['completion_tokens']:,} tokens, ${totals['cost']:.4f}  "
             f"elapsed {elapsed:,.0f} s", style="bold")
@@ -143,12 +144,14 @@ class LiveView:
         if kind == "start":
             return f"run {data['run']} ({data['designer']} designer)"
         if kind == "designing":
-            return f"generation {data['generation']}: asking the {self._designer()} for {data['samples']} rewards"
+            return f"generation {data['generation']}: asking the {self._designer()} for {data['samples']} rewards" \
+                + self._offers(data["generation"])
         if kind == "candidate":
             if c.status == "rejected":
                 first = (c.reason or "").splitlines()
                 return f"{c.id} rejected: {first[1] if len(first) > 1 else (first[0] if first else '')}"
-            return f"{c.id} accepted ({c.origin}{', from ' + c.parent if c.parent else ''}) {c.notes or ''}"
+            island = f", island {c.island}" if c.island is not None else ""
+            return f"{c.id} accepted ({c.origin}{', from ' + c.parent if c.parent else ''}{island}) {c.notes or ''}"
         if kind == "training":
             return f"{c.id} training"
         if kind == "scored":
@@ -165,6 +168,15 @@ class LiveView:
         if kind == "note":
             return data["message"]
         return None
+
+    def _offers(self, generation: int) -> str:
+        """The parents each island offered the generation (archive/population/), e.g. " (island 0: c3, c1; …)"."""
+        plan = self.store.meta(f"population.g{generation}") or {}
+        islands = plan.get("islands") or []
+        if not islands:
+            return ""
+        offered = "; ".join(f"{k}: {', '.join(ids) or '-'}" for k, ids in enumerate(islands))
+        return f" (parents by island: {offered})"
 
     def _designer(self):
         name = self.store.config.get("designer")
