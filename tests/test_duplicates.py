@@ -15,7 +15,7 @@ from rewardsmith.config import EvolveConfig
 from rewardsmith.design.base import Proposal
 from rewardsmith.intake.admission import Intake
 from rewardsmith.intake.critic import Verdict
-from rewardsmith.intake.duplicates import Duplicates, Rule, among, canonical, equivalence, fingerprint_episodes
+from rewardsmith.intake.duplicates import Rule, canonical, equivalence, fingerprint_episodes
 from rewardsmith.intake.screening import random_episodes, references
 from rewardsmith.task import load_task
 
@@ -192,13 +192,47 @@ def test_a_lying_replay_cannot_make_a_proposal_a_duplicate_of_anything(tmp_path,
     assert any("duplicate check could not run" in data.get("message", "") for _, data in events)
 
 
-def test_final_scoring_finds_duplicates_among_its_subjects(tmp_path, hopper_episodes):
-    """Two candidates trained before this check existed (a resumed old run): the later one is found a
-    duplicate of the earlier among the final set, so only one is trained."""
+class FakeExecutor:
+    """Trainings whose fitness is a number per reward (an executor's interface); records what it trained."""
+
+    def __init__(self, fitness: dict):
+        self.fitness, self.calls = fitness, []
+
+    def submit(self, task, code, seed, budget, on_progress=None, **options):
+        from concurrent.futures import Future
+
+        from rewardsmith.archive.records import EpisodeSummary, SeedResult
+
+        name = next((n for n, c in self.fitness.items() if c[0] == code), "sparse")
+        value = self.fitness.get(name, (None, 0.1))[1] + seed / 100
+        self.calls.append((name, seed))
+        future = Future()
+        future.set_result(SeedResult(seed=seed, fitness=value, episode_fitness=[value], timesteps=budget.timesteps,
+                                     steps_per_second=1.0, train_seconds=0.0, snapshots=[],
+                                     episodes=[EpisodeSummary(fitness=value, length=10, reward_return=0.0,
+                                                              native_return=0.0, terminated=False, truncated=True)],
+                                     trained_steps=budget.timesteps))
+        return future
+
+
+def test_final_scoring_trains_a_duplicate_once_and_says_so(tmp_path, hopper_episodes):
+    """Two candidates both trained in the search (a run from before this check, resumed): in the final
+    scoring the later is found a duplicate of the earlier (the baseline) and shares its fitness."""
+    from rewardsmith.training.final import FinalPlan, final_scoring
+    from rewardsmith.training.pool import Training
+    from rewardsmith.training.trainer import Budget
+
     task, episodes, randoms = hopper_episodes
-    store, intake, _ = make_run(tmp_path, task, episodes, randoms)
-    twin = store.add_candidate(1, SCALED, "offline", parent="c0", status=SCORED)
-    other = store.add_candidate(1, NEAR, "offline", parent="c0", status=SCORED)
-    found = among(Duplicates(store, task), [store.candidate("c0"), store.candidate(twin.id),
-                                            store.candidate(other.id)])
-    assert list(found) == [twin.id] and found[twin.id].of == "c0"
+    store, _, _ = make_run(tmp_path, task, episodes, randoms)
+    for code, fitness in ((SCALED, 2.0), (NEAR, 1.5)):
+        c = store.add_candidate(1, code, "offline", parent="c0", status=SCORED)
+        store.update(c.id, fitness=fitness, seeds=[0], timesteps=1000)
+    executor, notes = FakeExecutor({"c0": (HOPPER, 1.0), "c1": (SCALED, 9.0), "c2": (NEAR, 1.5)}), []
+    summary = final_scoring(store, Training(task, Budget(1000), executor), FinalPlan(0, 2, 2, note=notes.append))
+    assert sorted(executor.calls) == sorted((s, seed) for s in ("c0", "c2", "sparse") for seed in (1, 2))
+    assert sorted(summary.entry("c1").per_seed) == sorted(summary.entry("c0").per_seed) == [1.01, 1.02]
+    assert summary.duplicates["c1"].startswith("shares c0's fitness (duplicate of c0: its rewards are 2.00× c0's")
+    assert all(r.steps_spent == 0 and r.reason.startswith("shares c0's fitness")
+               for r in store.final_runs() if r.subject == "c1")
+    assert any(n.startswith("final scoring: c1 is not trained: shares c0's fitness") for n in notes)
+    assert store.final().duplicates == summary.duplicates  # kept, and read back
