@@ -53,11 +53,12 @@ def score_noise(pick, spread: float | None, floor: float) -> float:
 
 def halving_savings(store: RunStore, timesteps: int) -> int:
     """Env steps successive halving saved in the search: the budget each candidate stopped early did not
-    train."""
+    train, less what the second seeds at its rungs' cut-offs already spent of it (rung_seeds.py)."""
     from ..archive.store import full_budget
 
-    return sum(max(0, timesteps - (c.timesteps or 0)) for c in store.candidates(status=SCORED)
-               if not full_budget(c))
+    saved = sum(max(0, timesteps - (c.timesteps or 0)) for c in store.candidates(status=SCORED)
+                if not full_budget(c))
+    return max(0, saved - sum(e.get("steps") or 0 for e in store.events("rung_seeds")))
 
 
 @dataclass
