@@ -60,6 +60,7 @@ def render_report(store: RunStore) -> str:
         config=config, status=store.meta("status", "unknown"),
         best=best, pick=pick, versus=_versus(store, pick, baseline), baseline=baseline, counts=_counts(candidates),
         final=_final_scores(store, pick),
+        preferences=_preferences(store),
         population=population_view(store),  # islands and behaviour cells (archive/population/)
         fitness_plot=fitness_plot(candidates, baseline, baseline_competes=baseline_competes(config)),
         table=[_row(c, best) for c in candidates],
@@ -82,6 +83,23 @@ def fmt(x, digits: int = 4) -> str:
     except (TypeError, ValueError):  # None, or a value the run does not have
         return "-"
     return f"{x:.{digits}g}" if math.isfinite(x) else "-"
+
+
+def _preferences(store: RunStore) -> dict | None:
+    """The preferences section (None where no one answered): each compared candidate's Bradley–Terry score
+    beside its ground-truth fitness, Kendall's τ between the two rankings, and each conflict named, with
+    the person's reason made printable (it is untrusted text)."""
+    from ..people.preferences import run_summary
+    from ..untrusted import printable
+
+    summary = run_summary(store)
+    if not summary.answers:
+        return None
+    return {"answers": summary.answers, "informative": summary.informative, "tau": summary.tau,
+            "tau_over": summary.tau_over, "scores": summary.strengths,
+            "conflicts": [{"text": c.describe(), "preferred": c.preferred, "other": c.other,
+                           "reason": printable(c.reason, one_line=True) if c.reason else None}
+                          for c in summary.conflicts]}
 
 
 def _task_summary(store: RunStore) -> tuple[str, str]:
