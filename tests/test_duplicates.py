@@ -236,3 +236,29 @@ def test_final_scoring_trains_a_duplicate_once_and_says_so(tmp_path, hopper_epis
                for r in store.final_runs() if r.subject == "c1")
     assert any(n.startswith("final scoring: c1 is not trained: shares c0's fitness") for n in notes)
     assert store.final().duplicates == summary.duplicates  # kept, and read back
+
+
+def test_show_json_the_report_and_the_live_view_say_duplicate_of(tmp_path, hopper_episodes):
+    from conftest import invoke
+    from rewardsmith.output.view import LiveView
+    from rich.console import Console
+
+    task, episodes, randoms = hopper_episodes
+    store, _, _ = make_run(tmp_path, task, episodes, randoms)
+    why = "duplicate of c0: its rewards are 2.00× c0's on 8 recorded episodes (282 steps); reward normalisation ..."
+    c = store.add_candidate(1, SCALED, "offline", parent="c0", status=REJECTED, reason=why)
+    store.update(c.id, duplicate_of="c0", timesteps=0, steps_spent=0)
+    shown = invoke("show", store.root)
+    flat = " ".join(shown.output.split())
+    assert "1 rejected (1 as duplicates, not trained)" in flat and "│ duplicate of c0:" in flat
+    assert "duplicate of c0: not trained (0 RL steps)" in invoke("show", store.root, "--candidate", c.id).output
+    doc = json.loads(invoke("show", store.root, "--json").output)
+    entries = {e["id"]: e for e in doc["candidates"]}
+    assert entries[c.id]["duplicate_of"] == "c0" and entries[c.id]["reason"] == why and entries[c.id]["timesteps"] == 0
+    assert "duplicate_of" not in entries["c0"]  # only a duplicate has the key
+    assert invoke("report", store.root).exit_code == 0
+    html = (store.root / "report.html").read_text()
+    assert "rejected (duplicate of c0)" in html and "duplicate of c0: its rewards are 2.00× c0&#39;s" in html
+    console = Console(record=True, width=200, force_terminal=False)
+    LiveView(store, console)("candidate", candidate=store.candidate(c.id))
+    assert f"{c.id} rejected: duplicate of c0: its rewards are 2.00× c0's" in console.export_text()

@@ -195,8 +195,10 @@ def show_run(store: RunStore, console: Console) -> None:
     totals = store.llm_totals()
     console.print(f"[bold]{store.root}[/]  task {config['task']}  designer {config['designer']}"
                   f"{' (' + config['model'] + ')' if config.get('model') else ''}  status {store.meta('status')}")
+    duplicates = sum(bool(c.duplicate_of) for c in candidates)
     console.print(f"{len(candidates)} candidates: {len(scored)} scored, "
-                  f"{sum(c.status == 'rejected' for c in candidates)} rejected, "
+                  f"{sum(c.status == 'rejected' for c in candidates)} rejected"
+                  f"{f' ({duplicates} as duplicates, not trained)' if duplicates else ''}, "
                   f"{sum(c.status == 'failed' for c in candidates)} failed, "
                   f"{sum(c.status in ('pending', 'training') for c in candidates)} unfinished")
     console.print(candidate_table(candidates, best.id if best else None))
@@ -261,6 +263,8 @@ def show_final(store: RunStore, console: Console) -> None:
             versus = "-"
         table.add_row(f"{e.id}{mark}", e.role or "", mean, versus, fmt(e.search_fitness), seeds)
     console.print(table)
+    for subject, why in (final.duplicates or {}).items():  # final.shared_fitness: trained once, not twice
+        console.print(Text(printable(f"{subject} not trained again: {why}")))
 
 
 def boundary_text(boundary: dict) -> str:
@@ -317,6 +321,8 @@ def candidate_json(c: Candidate, budget: int | None = None) -> dict:
         entry["screening"] = result.screening.to_json()
     if result and result.confirmation:
         entry["confirmation"] = result.confirmation.to_json()
+    if c.duplicate_of:  # intake/duplicates.py: not trained; ``reason`` says why
+        entry["duplicate_of"] = c.duplicate_of
     return entry
 
 
@@ -330,6 +336,8 @@ def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
     if c.notes:
         console.print(Text(f"notes: {printable(c.notes)}"))
     console.print(Syntax(c.code, "python", line_numbers=True))
+    if c.duplicate_of:
+        console.print(Text(f"duplicate of {c.duplicate_of}: not trained (0 RL steps)", style="yellow"))
     if c.reason:
         console.print("[red]reason:[/]")
         console.print(Text(printable(c.reason)))
