@@ -163,7 +163,8 @@ def _final_scores(store: RunStore, pick=None) -> dict | None:
             "seeds": final.seeds, "timesteps": final.timesteps, "best": best,
             "best_entry": final.entry(best) if best else None,
             "baseline_entry": base, "sparse_entry": final.by_role("sparse"),
-            "normalization": final.normalization, "normalization_note": final.normalization_note}
+            "normalization": final.normalization, "normalization_note": final.normalization_note,
+            "duplicates": final.duplicates or {}}  # final.shared_fitness: not trained again
 
 
 def _cell(value) -> str:
