@@ -204,3 +204,18 @@ def test_a_resumed_run_replays_the_second_seeds_without_training_them_again(tmp_
     assert [call for call in again.calls if call[2] == 256] == []  # rung 0 and its second seeds: never again
     assert ids["c"] in pool.decisions[0].kept and len(store.events("rung_seeds")) >= 1
     assert len([e for e in store.events("rung_seeds") if e["rung"] == 0]) == 1
+
+
+def test_show_says_what_the_second_seeds_cost(tmp_path):
+    from rewardsmith.output.view import show_json
+    from rewardsmith.training.rung_seeds import rung_seeds_text
+
+    curves = {"a": {"0": [1.0, 1.0, 1.0]}, "b": {"0": [0.9, 0.1, 0.1], str(EXTRA): [0.5, 0, 0]},
+              "c": {"0": [0.8, 0.9, 0.9], str(EXTRA): [1.0, 0, 0]}, "d": {"0": [0.2, 0, 0]}}
+    store, ids, trainer, pool = _pool(tmp_path, curves, RUNGS)
+    records = show_json(store)["rung_seeds"]
+    assert [r["rung"] for r in records] == [0, 1] and records[0]["steps"] == 512
+    spent = sum(r["steps"] for r in records)
+    assert spent == 512 + 2 * 768  # rung 1: a kept, c (the closest of c and b stopped) within the unmeasured noise
+    assert rung_seeds_text(store) == (f"halving cut-offs: 4 second seed(s) at 2 cut(s) within the noise, {spent:,} env "
+                                      f"steps of the {2 * 2048 + 2 * 1536:,} those cuts saved")

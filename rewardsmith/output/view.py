@@ -204,6 +204,11 @@ def show_run(store: RunStore, console: Console) -> None:
     console.print(candidate_table(candidates, best.id if best else None))
     if best:
         console.print(best_line(store, best), markup=False, highlight=False)
+    from ..training.rung_seeds import rung_seeds_text
+
+    extra = rung_seeds_text(store)  # second seeds at halving's cut-offs and their cost
+    if extra:
+        console.print(Text(extra))
     if totals["calls"]:
         console.print(f"LLM: {totals['calls']} calls ({totals['cached']} from cache), "
                       f"{totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,} completion tokens, "
@@ -293,6 +298,9 @@ def show_json(store: RunStore) -> dict:
         "prompt_best": best.id if best else None,  # the designer's "best so far" is the run's best
         "final": final.to_json() if final is not None else None,
         "final_boundary": store.meta("final_boundary"),  # final.boundary_seeds: extra seeds at the top-k cut-off
+        # training/rung_seeds.py: second seeds at halving's cut-offs, one record per cut, with their cost
+        "rung_seeds": [{k: v for k, v in e.items() if k not in ("created", "kind")}
+                       for e in store.events("rung_seeds")],
     }
 
 

@@ -166,3 +166,17 @@ class RungSeeds:
 
 def _comparable(fitness: float) -> float:
     return -math.inf if fitness is None or math.isnan(fitness) else fitness
+
+
+def rung_seeds_text(store: RunStore) -> str | None:
+    """One line on what the second seeds at the run's halving cut-offs cost (``show``); None when there were
+    none."""
+    events = [e for e in store.events("rung_seeds") if e.get("wanted")]
+    if not events:
+        return None
+    trained = sum(len(e["trained"]) for e in events)
+    steps, saved = sum(e["steps"] for e in events), sum(e["saved"] for e in events)
+    unaffordable = [c for e in events for c in e["unaffordable"]]
+    return (f"halving cut-offs: {trained} second seed(s) at {len(events)} cut(s) within the noise, "
+            f"{steps:,} env steps of the {saved:,} those cuts saved"
+            + (f"; not afforded: {', '.join(unaffordable)}" if unaffordable else ""))
