@@ -219,3 +219,12 @@ def test_show_says_what_the_second_seeds_cost(tmp_path):
     assert spent == 512 + 2 * 768  # rung 1: a kept, c (the closest of c and b stopped) within the unmeasured noise
     assert rung_seeds_text(store) == (f"halving cut-offs: 4 second seed(s) at 2 cut(s) within the noise, {spent:,} env "
                                       f"steps of the {2 * 2048 + 2 * 1536:,} those cuts saved")
+
+
+def test_a_second_seed_for_the_last_one_kept_alone_is_not_bought(tmp_path):
+    # two candidates, one stopped at 1024 of 2048: the cut saves one rung training, not the pair's two
+    curves = {"a": {"0": [1.0, 1.0]}, "b": {"0": [0.8, 0.8]}}
+    store, ids, trainer, pool = _pool(tmp_path, curves, [1024, 2048])
+    assert all(seed == 0 for _, seed, _ in trainer.calls)
+    [event] = store.events("rung_seeds")
+    assert event["trained"] == [] and event["unaffordable"] == [ids["a"], ids["b"]]

@@ -99,7 +99,7 @@ class RungSeeds:
                     break
                 wanted += new
                 todo = new[:max(0, affordable - len(trained) - len(failed))]
-                if not todo:
+                if not set(todo) & set(order[kept:]):  # the last one kept alone compares with nobody
                     break
                 spent += self._train(rung, todo, trained, failed)
             if wanted:
