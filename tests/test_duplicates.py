@@ -17,7 +17,7 @@ from rewardsmith.intake.admission import Intake
 from rewardsmith.intake.critic import Verdict
 from rewardsmith.intake.duplicates import Rule, canonical, equivalence, fingerprint_episodes
 from rewardsmith.intake.screening import random_episodes, references
-from rewardsmith.task import load_task
+from rewardsmith.task import load_task, load_task_file
 
 HOPPER = load_task("hopper-forward").baseline
 # the issue's hopper candidate: every term scaled by the same factor (its total is 2x the baseline's)
@@ -262,3 +262,54 @@ def test_show_json_the_report_and_the_live_view_say_duplicate_of(tmp_path, hoppe
     console = Console(record=True, width=200, force_terminal=False)
     LiveView(store, console)("candidate", candidate=store.candidate(c.id))
     assert f"{c.id} rejected: duplicate of c0: its rewards are 2.00× c0's" in console.export_text()
+
+
+NORMALIZED_TASK = '''"""Tiny mountain car trained with reward normalisation (so a scaled reward trains as the original)."""
+import importlib.util
+
+from rewardsmith.task import BUILTIN_TASKS_DIR
+
+_spec = importlib.util.spec_from_file_location("_shipped_mountaincar", BUILTIN_TASKS_DIR / "mountaincar_reach.py")
+_shipped = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_shipped)
+globals().update({k: v for k, v in vars(_shipped).items() if not k.startswith("__")})
+
+NAME = "tiny-mountaincar-normalized"
+TRAINING = {"timesteps": 1024, "n_envs": 1, "normalize": True, "eval_episodes": 1,
+            "ppo": {"n_steps": 256, "batch_size": 64, "n_epochs": 2}}
+'''
+
+
+def _reply(code: str) -> str:
+    return f"Here it is:\n```python\n{code.strip()}\n```"
+
+
+@pytest.mark.slow
+def test_an_llm_run_never_trains_a_scaled_copy_and_tells_the_model(tmp_path, monkeypatch, stub_llm):
+    """End to end (the scripted model, the real sandbox and PPO): generation 0 proposes the baseline
+    scaled by 3 and another reward; the copy is recorded as a duplicate of c0 with 0 steps, the other
+    trains, and the next generation's designer is told."""
+    from conftest import invoke
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    (tmp_path / "task.py").write_text(NORMALIZED_TASK)
+    baseline = load_task("mountaincar-reach").baseline
+    tripled = baseline.replace("100.0 *", "300.0 *").replace("10.0 *", "30.0 *").replace("-0.1 *", "-0.3 *")
+    other = baseline.replace("10.0 * next_state.at_flag", "50.0 * next_state.at_flag")
+    stub_llm.enqueue(_reply(tripled))
+    stub_llm.enqueue(_reply(other))
+    result = invoke("evolve", "--task", tmp_path / "task.py", "--model", "openai/stub-coder", "--api-base",
+                    stub_llm.url, "--iterations", 1, "--samples", 2, "--seed", 1, "--final-seeds", 0, "--out", "run")
+    assert result.exit_code == 0, result.output
+    store = RunStore(tmp_path / "run")
+    copy = next(c for c in store.candidates() if c.code.strip() == tripled.strip())
+    assert copy.status == REJECTED and copy.duplicate_of == "c0" and copy.timesteps == 0
+    assert copy.reason.startswith("duplicate of c0: its rewards are 3.00× c0's on 6 recorded episodes")
+    assert not (store.root / "candidates" / f"{copy.id}.log").exists()  # never trained
+    assert [c.status for c in store.candidates() if c.code.strip() == other.strip()] == ["scored"]
+    # the next generation's designer is told (DesignContext.duplicates, which the LLM prompt shows)
+    config = EvolveConfig.from_dict(store.config)
+    ctx = design_context(store, load_task_file(tmp_path / "task.py"), config, 1024, 1)
+    assert [c.id for c in ctx.duplicates] == [copy.id]
