@@ -69,6 +69,8 @@ def report(run: Path, wall: float | None = None) -> list[str]:
     wins = Counter(o.operator for o in stats.outcomes if o.won)
     lines.append("operator: children that beat their parent / children judged")
     lines += [f"  {op:15} {wins[op]} / {n}" for op, n in tries.most_common()]
+    lines.append("by the parent's finding: " + ", ".join(f"{op} after {finding} {w}/{n}"
+                                                         for (op, finding), (w, n) in stats.table().items()))
     by_id = {c.id: c for c in candidates}
     grew = [c.id for c in candidates if c.parent in by_id and "scale_up" in operators_of(c.notes)
             and any(f"'{name}'" in (c.notes or "") for name in read(by_id[c.parent]).protected)]

@@ -50,24 +50,30 @@ def tasks():
 
     from .task import list_tasks
 
-    # two lines a task, so that it reads at 80 columns: the facts, then the goal cut to the width
+    # two lines a task, so that it reads at 80 columns: the facts, then the goal cut to the width (and a third,
+    # its budget note cut to the width, where the baseline does not clearly beat the sparse reward)
     width = shutil.get_terminal_size().columns
     rows = []
     for task in list_tasks():
         seconds = task.training.estimated_seconds()
         took = "?" if seconds is None else f"~{seconds:.0f} s" if seconds < 100 else f"~{seconds / 60:.1f} min"
-        rows.append((task.name, task.env_id, f"{task.training.timesteps:,}", took, " ".join(task.goal.split())))
+        rows.append((task.name, task.env_id, f"{task.training.timesteps:,}", took, " ".join(task.goal.split()),
+                     " ".join(task.training.budget_note.split()).split(". ", 1)[0]))  # its first sentence
     name_w = max(len("task"), *(len(r[0]) for r in rows))
     env_w = max(len("environment"), *(len(r[1]) for r in rows))
     steps_w = max(len("timesteps"), *(len(r[2]) for r in rows))
     click.echo(f"{'task':<{name_w}}  {'environment':<{env_w}}  {'timesteps':>{steps_w}}  one training")
-    for name, env_id, steps, took, goal in rows:
+    for name, env_id, steps, took, goal, note in rows:
         click.echo(f"{name:<{name_w}}  {env_id:<{env_w}}  {steps:>{steps_w}}  {took}")
         click.echo(textwrap.shorten(goal, max(20, width - 5), placeholder=" ...", initial_indent="    "))
+        if note:
+            click.echo(textwrap.shorten(note, max(20, width - 5), placeholder=" ...", initial_indent="    budget: "))
     click.echo("\n" + textwrap.fill(
         "one training: PPO at the default budget on one idle core, from the env steps/s measured for the task "
         "(TRAINING['steps_per_second'], benchmarks/training_throughput.py); start-up and evaluation add a few "
-        "seconds, a busy core more.",
+        "seconds, a busy core more. budget: why, at that budget, the baseline does not clearly beat the sparse "
+        "reward (the whole note: TRAINING['budget_note'] in the task file; the figures: "
+        "benchmarks/results/task_table.md).",
         max(40, width - 1)))
 
 

@@ -226,7 +226,10 @@ class TrainingSettings:
     ``learning_rate``/``clip_range`` may be ``"lin_<x>"`` (linear decay, as rl-baselines3-zoo writes
     it) and ``policy_kwargs.activation_fn`` may be ``"relu"`` or ``"tanh"``. ``source`` says where the
     settings come from and why; ``steps_per_second`` is a measured training speed (env steps per second
-    of one training on one idle core) that ``rewardsmith tasks`` turns into a time estimate."""
+    of one training on one idle core) that ``rewardsmith tasks`` turns into a time estimate.
+    ``budget_note`` says, with the measured figures, why at this budget the baseline does not clearly beat
+    both the random policy and the sparse reward (≥ 3 std, benchmarks/task_table.py) and why a larger
+    default is not taken; empty where it does. ``rewardsmith tasks`` and the task table show it."""
 
     timesteps: int = 50_000
     n_envs: int = 1
@@ -235,6 +238,7 @@ class TrainingSettings:
     ppo: dict = dc_field(default_factory=dict)
     source: str = ""
     steps_per_second: float | None = None
+    budget_note: str = ""
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> "TrainingSettings":
@@ -259,6 +263,9 @@ class TrainingSettings:
                             f"options, got {self.normalize!r}")
         if not isinstance(self.source, str):
             raise TaskError(f"{where}: TRAINING['source'] must be a string, got {self.source!r}")
+        if not isinstance(self.budget_note, str):
+            raise TaskError(f"{where}: TRAINING['budget_note'] must be a string (why the baseline does not clearly "
+                            f"beat the sparse reward at this budget), got {self.budget_note!r}")
         if self.steps_per_second is not None and (isinstance(self.steps_per_second, bool) or not isinstance(
                 self.steps_per_second, (int, float)) or not self.steps_per_second > 0):
             raise TaskError(f"{where}: TRAINING['steps_per_second'] must be a positive number (a measured "

@@ -34,6 +34,11 @@ TRAINING = {
               "nets (zoo's 1-env 20-epoch settings ran at ~770 steps/s); 300k steps: the baseline runs tens of "
               "metres",
     "steps_per_second": 11_000,
+    "budget_note": ("Noise, 0.6 std: the sparse reward's seeds differ 10x. "
+                    "The sparse reward is forward velocity (the fitness itself, dense) and its seeds differ 10x: "
+                    "baseline 49 ± 14 vs sparse 30.7 ± 31 m at 300k steps (sparse seeds 6.6, 75, 11) (3 seeds, "
+                    "benchmarks/task_table.py), 0.6 std. Telling them apart needs more seeds more than more steps; a "
+                    "larger budget is not measured."),
     "ppo": {"n_steps": 64, "batch_size": 1024, "n_epochs": 3, "learning_rate": 3e-4},
 }
 

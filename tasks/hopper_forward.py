@@ -33,6 +33,11 @@ TRAINING = {
               "nets (zoo's 1-env batch-32 settings ran at ~1,000 steps/s); 200k steps: the baseline hops a few "
               "metres",
     "steps_per_second": 4_800,
+    "budget_note": ("Noise, 1.5 std: sparse is dense forward velocity. "
+                    "The sparse reward is forward velocity (the fitness itself, dense): baseline 6.15 ± 1.5 vs sparse"
+                    " 3.87 ± 0.82 m at 200k steps (3 seeds, benchmarks/task_table.py), 1.5 std. A larger budget is "
+                    "not measured: one training of 200k takes ~42 s of an idle core (2-4x that on the shared machine)"
+                    " and a default evolve about 20 of them."),
     "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 

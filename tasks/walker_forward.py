@@ -32,6 +32,13 @@ TRAINING = {
               "nets (zoo's 1-env batch-32 20-epoch settings ran at a few hundred steps/s); 300k steps: the "
               "baseline walks a few metres",
     "steps_per_second": 3_500,
+    "budget_note": ("Not learned yet, 0.3 std: every reward falls early. "
+                    "Baseline ≈ sparse at 300k steps: 3.54 ± 0.68 vs 3.24 ± 0.94 m (3 seeds, "
+                    "benchmarks/task_table.py); 3.37 ± 0.78 vs 3.56 ± 1.0 in issue 19's run. Every reward still falls"
+                    " early, and the sparse reward is forward velocity (dense). In an independent trainer at 480k "
+                    "steps one LLM-written reward's seeds walked 7.7-16.6 m, but one training of 480k takes ~2.3 min "
+                    "of an idle core (twice that on the shared machine) and a default evolve trains about 20 of "
+                    "them (~45 min idle); not re-measured here."),
     "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 

@@ -15,9 +15,9 @@ from rewardsmith.config import EvolveConfig
 from rewardsmith.design.base import Proposal
 from rewardsmith.intake.admission import Intake
 from rewardsmith.intake.critic import Verdict
-from rewardsmith.intake.duplicates import Duplicates, Rule, among, canonical, equivalence, fingerprint_episodes
+from rewardsmith.intake.duplicates import Rule, canonical, equivalence, fingerprint_episodes
 from rewardsmith.intake.screening import random_episodes, references
-from rewardsmith.task import load_task
+from rewardsmith.task import load_task, load_task_file
 
 HOPPER = load_task("hopper-forward").baseline
 # the issue's hopper candidate: every term scaled by the same factor (its total is 2x the baseline's)
@@ -192,13 +192,124 @@ def test_a_lying_replay_cannot_make_a_proposal_a_duplicate_of_anything(tmp_path,
     assert any("duplicate check could not run" in data.get("message", "") for _, data in events)
 
 
-def test_final_scoring_finds_duplicates_among_its_subjects(tmp_path, hopper_episodes):
-    """Two candidates trained before this check existed (a resumed old run): the later one is found a
-    duplicate of the earlier among the final set, so only one is trained."""
+class FakeExecutor:
+    """Trainings whose fitness is a number per reward (an executor's interface); records what it trained."""
+
+    def __init__(self, fitness: dict):
+        self.fitness, self.calls = fitness, []
+
+    def submit(self, task, code, seed, budget, on_progress=None, **options):
+        from concurrent.futures import Future
+
+        from rewardsmith.archive.records import EpisodeSummary, SeedResult
+
+        name = next((n for n, c in self.fitness.items() if c[0] == code), "sparse")
+        value = self.fitness.get(name, (None, 0.1))[1] + seed / 100
+        self.calls.append((name, seed))
+        future = Future()
+        future.set_result(SeedResult(seed=seed, fitness=value, episode_fitness=[value], timesteps=budget.timesteps,
+                                     steps_per_second=1.0, train_seconds=0.0, snapshots=[],
+                                     episodes=[EpisodeSummary(fitness=value, length=10, reward_return=0.0,
+                                                              native_return=0.0, terminated=False, truncated=True)],
+                                     trained_steps=budget.timesteps))
+        return future
+
+
+def test_final_scoring_trains_a_duplicate_once_and_says_so(tmp_path, hopper_episodes):
+    """Two candidates both trained in the search (a run from before this check, resumed): in the final
+    scoring the later is found a duplicate of the earlier (the baseline) and shares its fitness."""
+    from rewardsmith.training.final import FinalPlan, final_scoring
+    from rewardsmith.training.pool import Training
+    from rewardsmith.training.trainer import Budget
+
     task, episodes, randoms = hopper_episodes
-    store, intake, _ = make_run(tmp_path, task, episodes, randoms)
-    twin = store.add_candidate(1, SCALED, "offline", parent="c0", status=SCORED)
-    other = store.add_candidate(1, NEAR, "offline", parent="c0", status=SCORED)
-    found = among(Duplicates(store, task), [store.candidate("c0"), store.candidate(twin.id),
-                                            store.candidate(other.id)])
-    assert list(found) == [twin.id] and found[twin.id].of == "c0"
+    store, _, _ = make_run(tmp_path, task, episodes, randoms)
+    for code, fitness in ((SCALED, 2.0), (NEAR, 1.5)):
+        c = store.add_candidate(1, code, "offline", parent="c0", status=SCORED)
+        store.update(c.id, fitness=fitness, seeds=[0], timesteps=1000)
+    executor, notes = FakeExecutor({"c0": (HOPPER, 1.0), "c1": (SCALED, 9.0), "c2": (NEAR, 1.5)}), []
+    summary = final_scoring(store, Training(task, Budget(1000), executor), FinalPlan(0, 2, 2, note=notes.append))
+    assert sorted(executor.calls) == sorted((s, seed) for s in ("c0", "c2", "sparse") for seed in (1, 2))
+    assert sorted(summary.entry("c1").per_seed) == sorted(summary.entry("c0").per_seed) == [1.01, 1.02]
+    assert summary.duplicates["c1"].startswith("shares c0's fitness (duplicate of c0: its rewards are 2.00× c0's")
+    assert all(r.steps_spent == 0 and r.reason.startswith("shares c0's fitness")
+               for r in store.final_runs() if r.subject == "c1")
+    assert any(n.startswith("final scoring: c1 is not trained: shares c0's fitness") for n in notes)
+    assert store.final().duplicates == summary.duplicates  # kept, and read back
+
+
+def test_show_json_the_report_and_the_live_view_say_duplicate_of(tmp_path, hopper_episodes):
+    from conftest import invoke
+    from rewardsmith.output.view import LiveView
+    from rich.console import Console
+
+    task, episodes, randoms = hopper_episodes
+    store, _, _ = make_run(tmp_path, task, episodes, randoms)
+    why = "duplicate of c0: its rewards are 2.00× c0's on 8 recorded episodes (282 steps); reward normalisation ..."
+    c = store.add_candidate(1, SCALED, "offline", parent="c0", status=REJECTED, reason=why)
+    store.update(c.id, duplicate_of="c0", timesteps=0, steps_spent=0)
+    shown = invoke("show", store.root)
+    flat = " ".join(shown.output.split())
+    assert "1 rejected (1 as duplicates, not trained)" in flat and "│ duplicate of c0:" in flat
+    assert "duplicate of c0: not trained (0 RL steps)" in invoke("show", store.root, "--candidate", c.id).output
+    doc = json.loads(invoke("show", store.root, "--json").output)
+    entries = {e["id"]: e for e in doc["candidates"]}
+    assert entries[c.id]["duplicate_of"] == "c0" and entries[c.id]["reason"] == why and entries[c.id]["timesteps"] == 0
+    assert "duplicate_of" not in entries["c0"]  # only a duplicate has the key
+    assert invoke("report", store.root).exit_code == 0
+    html = (store.root / "report.html").read_text()
+    assert "rejected (duplicate of c0)" in html and "duplicate of c0: its rewards are 2.00× c0&#39;s" in html
+    console = Console(record=True, width=200, force_terminal=False)
+    LiveView(store, console)("candidate", candidate=store.candidate(c.id))
+    assert f"{c.id} rejected: duplicate of c0: its rewards are 2.00× c0's" in console.export_text()
+
+
+NORMALIZED_TASK = '''"""Tiny mountain car trained with reward normalisation (so a scaled reward trains as the original)."""
+import importlib.util
+
+from rewardsmith.task import BUILTIN_TASKS_DIR
+
+_spec = importlib.util.spec_from_file_location("_shipped_mountaincar", BUILTIN_TASKS_DIR / "mountaincar_reach.py")
+_shipped = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_shipped)
+globals().update({k: v for k, v in vars(_shipped).items() if not k.startswith("__")})
+
+NAME = "tiny-mountaincar-normalized"
+TRAINING = {"timesteps": 1024, "n_envs": 1, "normalize": True, "eval_episodes": 1,
+            "ppo": {"n_steps": 256, "batch_size": 64, "n_epochs": 2}}
+'''
+
+
+def _reply(code: str) -> str:
+    return f"Here it is:\n```python\n{code.strip()}\n```"
+
+
+@pytest.mark.slow
+def test_an_llm_run_never_trains_a_scaled_copy_and_tells_the_model(tmp_path, monkeypatch, stub_llm):
+    """End to end (the scripted model, the real sandbox and PPO): generation 0 proposes the baseline
+    scaled by 3 and another reward; the copy is recorded as a duplicate of c0 with 0 steps, the other
+    trains, and the next generation's designer is told."""
+    from conftest import invoke
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REWARDSMITH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    (tmp_path / "task.py").write_text(NORMALIZED_TASK)
+    baseline = load_task("mountaincar-reach").baseline
+    tripled = baseline.replace("100.0 *", "300.0 *").replace("10.0 *", "30.0 *").replace("-0.1 *", "-0.3 *")
+    other = baseline.replace("10.0 * next_state.at_flag", "50.0 * next_state.at_flag")
+    stub_llm.enqueue(_reply(tripled))
+    stub_llm.enqueue(_reply(other))
+    result = invoke("evolve", "--task", tmp_path / "task.py", "--model", "openai/stub-coder", "--api-base",
+                    stub_llm.url, "--iterations", 1, "--samples", 2, "--seed", 1, "--final-seeds", 0, "--out", "run")
+    assert result.exit_code == 0, result.output
+    store = RunStore(tmp_path / "run")
+    copy = next(c for c in store.candidates() if c.code.strip() == tripled.strip())
+    assert copy.status == REJECTED and copy.duplicate_of == "c0" and copy.timesteps == 0
+    assert copy.reason.startswith("duplicate of c0: its rewards are 3.00× c0's on 6 recorded episodes")
+    assert not (store.root / "candidates" / f"{copy.id}.log").exists()  # never trained
+    assert [c.status for c in store.candidates() if c.code.strip() == other.strip()] == ["scored"]
+    # the next generation's designer is told (DesignContext.duplicates, which the LLM prompt shows)
+    config = EvolveConfig.from_dict(store.config)
+    ctx = design_context(store, load_task_file(tmp_path / "task.py"), config, 1024, 1)
+    assert [c.id for c in ctx.duplicates] == [copy.id]

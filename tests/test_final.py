@@ -54,9 +54,14 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
     store = RunStore("run")
     rows = store.final_runs()
     best = store.best_of_run()
-    winner = next(c for c in store.candidates() if c.origin != "baseline" and c.result.budget_fraction == 1)
+    # the top candidate of those that reached the full budget (a cut within the noise after its second seeds,
+    # training/rung_seeds.py, may let both go on)
+    from rewardsmith.training.final import final_subjects
+
+    winner = final_subjects(store, 1)[0]
+    assert winner.origin != "baseline" and winner.result.budget_fraction == 1
     baseline = store.baseline()
-    # top-1 candidate (the one that reached the full budget), the baseline and the sparse reward, 2 fresh seeds
+    # top-1 candidate, the baseline and the sparse reward, 2 fresh seeds
     assert sorted((r.subject, r.seed) for r in rows) == sorted(
         (s, seed) for s in (winner.id, baseline.id, "sparse") for seed in (1, 2))
     assert all(r.status == "scored" and r.timesteps >= 1024 for r in rows)

@@ -219,3 +219,40 @@ def test_show_says_islands_cells_and_elites(make):
     doc = json.loads(invoke("show", store.root, "--population", "--json").output)
     assert doc["islands"] == 2 and {c["id"]: c["island"] for c in doc["candidates"]}[b.id] == 1
     assert any(c["elite"] == b.id and c["cell"]["speed"] == "high" for c in doc["cells"])
+
+
+def test_the_report_shows_islands_and_cells_with_untrusted_names_escaped(make, monkeypatch):
+    from rewardsmith.output import report
+
+    for plot in ("fitness_plot", "components_plot"):  # matplotlib's seconds; the plots are not what is tested
+        monkeypatch.setattr(report, plot, lambda *args, **kwargs: None)
+    store, task = make(islands=2)
+    scored(store, "baseline", 1.0, origin="baseline", island=0, analysed=analysis())
+    b = scored(store, "fast", 3.0, island=1, analysed=analysis({"<script>x()</script>\u202e": 0.95, "b": 0.05},
+                                                                speed=0.9))
+    page = report.render_report(store)
+    section = page[page.index('<section id="population">'):page.index("</section>", page.index('id="population"'))]
+    assert "2 islands" in section and f'href="#cand-{b.id}"' in section and "(2, elite)" in section
+    assert "<script>" not in section and "&lt;script&gt;" in section and "\u202e" not in section
+
+
+def test_the_live_view_says_each_islands_parents_and_a_candidates_island(make):
+    import io
+
+    from rich.console import Console
+
+    from rewardsmith.output.view import LiveView
+
+    store, task = make(islands=2)
+    a = scored(store, "a", 2.0, island=0)
+    b = scored(store, "b", 1.0, island=1)
+    context(store, task, generation=1)
+    out = io.StringIO()
+    view = LiveView(store, Console(file=out, width=200), task_name=task.name)
+    view("designing", generation=1, samples=4)
+    child = store.add_candidate(1, REWARD.format(name="child"), "offline", parent=b.id,
+                                island=island_for(store, b.id, 1, 2))
+    view("candidate", candidate=child)
+    said = out.getvalue()
+    assert f"parents by island: 0: {a.id}; 1: {b.id}" in said
+    assert f"{child.id} accepted (offline, from {b.id}, island 1)" in said

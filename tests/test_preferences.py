@@ -75,7 +75,7 @@ def test_summary_names_conflicts_and_leaves_out_cannot_tell():
     summary = summarize(prefs, {"low": 1.0, "mid": 2.0, "high": 3.0})
     assert summary.answers == 3 and summary.informative == 2
     assert [c.describe() for c in summary.conflicts] == [
-        "low preferred over high although its fitness 1 < 3"]
+        "person prefers low over high; fitness says high by 2 (3 vs 1)"]
     assert summary.conflicts[0].reason == "it hops upright"
     assert summary.tau is not None and summary.tau < 1
 
@@ -117,7 +117,7 @@ def test_prefer_command_and_show(run, tmp_path):
     result = invoke("prefer", root, "c0", "c3", "--reason", "c3 cheats: it spins")
     assert result.exit_code == 0, result.output
     assert "preference #1 recorded: c0 better than c3" in result.output
-    assert "1 conflict(s)" in result.output and "c0 preferred over c3" in result.output
+    assert "1 conflict(s)" in result.output and "person prefers c0 over c3" in result.output
     assert invoke("prefer", root, "c1", "c2", "--equal").exit_code == 0
     bad = CliRunner().invoke(main, ["prefer", str(root), "c0", "nope"])
     assert bad.exit_code == 2 and "no candidate 'nope'" in bad.output

@@ -131,3 +131,35 @@ def test_a_tiny_evolve_with_a_proxy_person_records_its_answers(tmp_path):
     answered = [e["generation"] for e in store.events("proxy_answers")]
     assert answered == [0, 1] and prefs and all(p["source"] == "proxy" for p in prefs)
     assert store.config["proxy_person"] == "field=position,stat=max,prefer=high,pairs=1"
+
+
+def test_a_conflict_is_named_with_the_fitness_gap_and_its_noise():
+    from rewardsmith.people.preferences import summarize
+
+    prefs = [{"preferred": "c4", "other": "c2", "outcome": "better", "reason": None}]
+    summary = summarize(prefs, {"c4": 1.8, "c2": 3.1}, {"c4": 0.3, "c2": 0.4})
+    assert summary.conflicts[0].describe() == "person prefers c4 over c2; fitness says c2 by 1.3 ± 0.5 (3.1 vs 1.8)"
+    assert [(s.id, s.fitness) for s in summary.strengths] == [("c4", 1.8), ("c2", 3.1)]
+    assert summarize(prefs, {"c4": 1.8, "c2": 3.1}).conflicts[0].gap_sd is None  # one seed each: noise unknown
+
+
+def test_show_the_page_and_the_report_put_fitness_beside_the_score_with_tau_and_conflicts(run):
+    from rewardsmith.output.report import render_report
+    from rewardsmith.people.web.data import state
+
+    ProxyPerson(ProxySpec("position", pairs=2), seed=0).answer(run, 0)  # agrees with fitness
+    run.add_preference("c0", "c3", "better", "c3 spins <b>\u202e", source="cli")  # a person who disagrees
+    shown = invoke("show", run.root).output
+    assert "Kendall τ with fitness" in shown and "(fitness 4)" in shown
+    assert "conflict: person prefers c0 over c3; fitness says c3 by 3 (4 vs 1)" in shown
+    doc = json.loads(invoke("show", run.root, "--json").output)["preferences"]
+    assert {s["id"]: s["fitness"] for s in doc["scores"]}["c3"] == 4.0
+    assert doc["conflicts"][0]["gap"] == 3.0 and doc["conflicts"][0]["gap_sd"] is None
+    page = state(run)["preferences"]
+    assert page["kendall_tau"] == doc["kendall_tau"] and page["conflicts"][0]["reason"] == "c3 spins <b>\\u202e"
+    report = render_report(run)
+    section = report.split('<section id="preferences">')[1].split("</section>")[0]
+    assert "person prefers c0 over c3; fitness says c3 by 3" in section and f"{doc['kendall_tau']:+.2f}" in section
+    assert "c3 spins &lt;b&gt;\\u202e" in section and "\u202e" not in report and "<b>" not in section
+    assert '<section id="preferences">' not in render_report(RunStore.create(
+        run.root.parent / "empty", {"task": "tiny-mountaincar", "designer": "offline"}, TINY_TASK))

@@ -96,3 +96,19 @@ def test_halving_places_rungs_by_the_references_mean_and_spread(store, task):
                                 on_event=lambda kind, **data: None)
     trainer.place_rungs(0)
     assert sorted(asked) == ["fitness", "spread"]
+
+
+def test_the_0_1_0_run_keeps_its_random_fitness_and_gains_episodes(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from rewardsmith.task import load_task_file
+
+    root = tmp_path / "run-0.1.0"
+    shutil.copytree(Path(__file__).parent / "data" / "run-0.1.0", root)
+    store = RunStore(root)
+    kept = store.meta("random_fitness")
+    ref = RandomReference(store, load_task_file(root / "task.py"), seed=store.config["seed"])
+    assert ref.fitness() == kept == 0.37349299590612195  # measured by 0.1.0 on its own 3 episodes
+    assert len(ref.episodes()) == reference.EPISODES and ref.spread() > 0
+    assert (root / reference.TRAJECTORIES).is_file() and store.meta("random_fitness") == kept

@@ -199,7 +199,7 @@ class FakeTrainer:
         with self.lock:
             if self.crash_after is not None and len(self.calls) >= self.crash_after:
                 raise RuntimeError("simulated crash of the parent")
-            self.calls.append({"code": code, "target": budget.timesteps, **options})
+            self.calls.append({"code": code, "target": budget.timesteps, "seed": seed, **options})
         start = options["checkpoint"]["timesteps"] if options.get("checkpoint") else 0
         curve = json.loads(re.search(r"# curve: (\[.*\])", code).group(1))
         fitness = curve[self.rungs.index(budget.timesteps)]
@@ -260,11 +260,12 @@ def test_halving_in_the_loop_records_every_candidate_truthfully(tmp_path):
     store = _pool_run(tmp_path, curves, trainer)
     by_name = {c.notes.split(";")[0]: c for c in store.candidates()}
     assert all(c.status == "scored" for c in by_name.values())
-    assert [(c["target"], c["checkpoint"]) for c in trainer.calls[:9]] == [(256, None)] * 9
-    resumed = trainer.calls[9:]
+    search = [c for c in trainer.calls if c["seed"] == 0]  # second seeds at a cut-off: tests/test_rung_seeds.py
+    assert [(c["target"], c["checkpoint"]) for c in search[:9]] == [(256, None)] * 9
+    resumed = search[9:]
     assert [c["target"] for c in resumed] == [768, 768, 768, 2304]
     assert all(c["checkpoint"]["model"] == f"policy at {256 if c['target'] == 768 else 768}" for c in resumed)
-    assert all(c["planned_total"] == 2304 and c["return_checkpoint"] for c in trainer.calls)
+    assert all(c["planned_total"] == 2304 and c["return_checkpoint"] for c in search)
     for name, (timesteps, fraction) in {"a": (256, 1 / 9), "f": (256, 1 / 9), "g": (768, 1 / 3),
                                         "h": (768, 1 / 3), "w": (2304, 1.0)}.items():
         c = by_name[name]
@@ -288,7 +289,7 @@ def test_a_rung_without_separated_scores_stops_nobody_and_show_json_can_audit_it
     curves = {n: [0.5 + 0.002 * i, v, v] for i, (n, v) in enumerate(zip("abcde", (0.1, 0.2, 0.3, 0.9, 1.0)))}
     trainer = FakeTrainer(rungs)
     store = _pool_run(tmp_path, curves, trainer)
-    assert sorted(c["target"] for c in trainer.calls) == [256] * 5 + [768] * 5 + [2304] * 2
+    assert sorted(c["target"] for c in trainer.calls if c["seed"] == 0) == [256] * 5 + [768] * 5 + [2304] * 2
     by_name = {c.notes.split(";")[0]: c for c in store.candidates()}
     first, second = by_name["a"].result.halving.decisions
     assert first.action == "promote" and first.kept and "nobody is clearly behind" in first.reason
@@ -350,7 +351,7 @@ def test_the_baseline_trains_in_evaluated_legs_and_its_evaluations_place_the_run
 def test_a_crash_mid_halving_resumes_without_retraining_finished_rungs(tmp_path):
     rungs = [256, 768, 2304]
     curves = {n: [v, v, v] for n, v in zip("abcdefghi", (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9))}
-    crashing = FakeTrainer(rungs, crash_after=10)  # all of rung 0, then one leg of rung 1
+    crashing = FakeTrainer(rungs, crash_after=12)  # all of rung 0 and its 2 second seeds, then one leg of rung 1
     with pytest.raises(RuntimeError, match="simulated crash"):
         _pool_run(tmp_path, curves, crashing)
     store = RunStore(tmp_path / "run")
@@ -361,7 +362,7 @@ def test_a_crash_mid_halving_resumes_without_retraining_finished_rungs(tmp_path)
     again = FakeTrainer(rungs)
     _pool_run(tmp_path, curves, again, store=store)
     assert [c["target"] for c in again.calls if c["target"] == 256] == []  # rung 0 is never trained again
-    assert len([c for c in again.calls if c["target"] == 768]) == 3 - len(saved_rung_1)
+    assert len([c for c in again.calls if c["target"] == 768 and c["seed"] == 0]) == 3 - len(saved_rung_1)
     best = store.best_of_run()
     assert best.notes == "i" and best.timesteps == 2304
     assert sorted(c.timesteps for c in store.candidates()) == [256] * 6 + [768] * 2 + [2304]

@@ -57,8 +57,10 @@ class LLMDesigner:
         messages = self._base_messages(ctx)
         if ctx.generation == 0 and not (ctx.best or ctx.feedback or ctx.human_edits or parent):
             return messages
+        from .prompting import fence
+
         if ctx.best is not None:
-            messages.append({"role": "assistant", "content": f"```python\n{ctx.best.code.strip()}\n```"})
+            messages.append({"role": "assistant", "content": fence(ctx.best.code)})
         from ..archive.selection import evidence_of
 
         score = ctx.best_score if ctx.best_score is not None else evidence_of(ctx.best) if ctx.best else None
@@ -93,9 +95,10 @@ class LLMDesigner:
 
     def repair(self, proposal: Proposal, report: str) -> Proposal | None:
         from .llm import extract_code
+        from .prompting import fence
 
         messages = list(proposal.messages) + [
-            {"role": "assistant", "content": f"```python\n{proposal.code.strip()}\n```"},
+            {"role": "assistant", "content": fence(proposal.code)},
             {"role": "user", "content": self.prompts.repair(report)},
         ]
         reply = self.client.complete(messages, n=1, purpose="repair", seed=int(code_hash(proposal.code)[:8], 16))[0]

@@ -43,6 +43,7 @@ def write_report(run_dir: str | Path) -> Path:
 def render_report(store: RunStore) -> str:
     """The report of ``store``'s run as an HTML string."""
     from ..archive.selection import baseline_competes, run_pick
+    from .population import population_view
 
     config = store.config
     candidates = store.candidates()
@@ -59,6 +60,8 @@ def render_report(store: RunStore) -> str:
         config=config, status=store.meta("status", "unknown"),
         best=best, pick=pick, versus=_versus(store, pick, baseline), baseline=baseline, counts=_counts(candidates),
         final=_final_scores(store, pick),
+        preferences=_preferences(store),
+        population=population_view(store),  # islands and behaviour cells (archive/population/)
         fitness_plot=fitness_plot(candidates, baseline, baseline_competes=baseline_competes(config)),
         table=[_row(c, best) for c in candidates],
         scored=[_candidate_view(c, by_id) for c in sorted(scored, key=lambda c: (c.generation, c.seq))],
@@ -80,6 +83,23 @@ def fmt(x, digits: int = 4) -> str:
     except (TypeError, ValueError):  # None, or a value the run does not have
         return "-"
     return f"{x:.{digits}g}" if math.isfinite(x) else "-"
+
+
+def _preferences(store: RunStore) -> dict | None:
+    """The preferences section (None where no one answered): each compared candidate's Bradley–Terry score
+    beside its ground-truth fitness, Kendall's τ between the two rankings, and each conflict named, with
+    the person's reason made printable (it is untrusted text)."""
+    from ..people.preferences import run_summary
+    from ..untrusted import printable
+
+    summary = run_summary(store)
+    if not summary.answers:
+        return None
+    return {"answers": summary.answers, "informative": summary.informative, "tau": summary.tau,
+            "tau_over": summary.tau_over, "scores": summary.strengths,
+            "conflicts": [{"text": c.describe(), "preferred": c.preferred, "other": c.other,
+                           "reason": printable(c.reason, one_line=True) if c.reason else None}
+                          for c in summary.conflicts]}
 
 
 def _task_summary(store: RunStore) -> tuple[str, str]:
@@ -143,7 +163,8 @@ def _final_scores(store: RunStore, pick=None) -> dict | None:
             "seeds": final.seeds, "timesteps": final.timesteps, "best": best,
             "best_entry": final.entry(best) if best else None,
             "baseline_entry": base, "sparse_entry": final.by_role("sparse"),
-            "normalization": final.normalization, "normalization_note": final.normalization_note}
+            "normalization": final.normalization, "normalization_note": final.normalization_note,
+            "duplicates": final.duplicates or {}}  # final.shared_fitness: not trained again
 
 
 def _cell(value) -> str:

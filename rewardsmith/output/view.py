@@ -114,7 +114,8 @@ class LiveView:
         totals = self.store.llm_totals()
         elapsed = time.monotonic() - self.started
         head = Text(
-            f"{self.task_name}  generation {self.generation}  best {best.describe() if best else '-'}"
+            f"{self.task_name}  generation {self.generation}{self._offers(self.generation)}  "
+            f"best {best.describe() if best else '-'}"
             f"{f' ({best.id})' if best else ''}  LLM {totals['calls']} calls, "
             f"{totals['prompt_tokens'] + totals['completion_tokens']:,} tokens, ${totals['cost']:.4f}  "
             f"elapsed {elapsed:,.0f} s", style="bold")
@@ -144,12 +145,14 @@ class LiveView:
         if kind == "start":
             return f"run {data['run']} ({data['designer']} designer)"
         if kind == "designing":
-            return f"generation {data['generation']}: asking the {self._designer()} for {data['samples']} rewards"
+            return f"generation {data['generation']}: asking the {self._designer()} for {data['samples']} rewards" \
+                + self._offers(data["generation"])
         if kind == "candidate":
             if c.status == "rejected":
                 first = (c.reason or "").splitlines()
                 return f"{c.id} rejected: {first[1] if len(first) > 1 else (first[0] if first else '')}"
-            return f"{c.id} accepted ({c.origin}{', from ' + c.parent if c.parent else ''}) {c.notes or ''}"
+            island = f", island {c.island}" if c.island is not None else ""
+            return f"{c.id} accepted ({c.origin}{', from ' + c.parent if c.parent else ''}{island}) {c.notes or ''}"
         if kind == "training":
             return f"{c.id} training"
         if kind == "scored":
@@ -166,6 +169,15 @@ class LiveView:
         if kind == "note":
             return data["message"]
         return None
+
+    def _offers(self, generation: int) -> str:
+        """The parents each island offered the generation (archive/population/), e.g. " (island 0: c3, c1; …)"."""
+        plan = self.store.meta(f"population.g{generation}") or {}
+        islands = plan.get("islands") or []
+        if not islands:
+            return ""
+        offered = "; ".join(f"{k}: {', '.join(ids) or '-'}" for k, ids in enumerate(islands))
+        return f" (parents by island: {offered})"
 
     def _designer(self):
         name = self.store.config.get("designer")
@@ -184,13 +196,20 @@ def show_run(store: RunStore, console: Console) -> None:
     totals = store.llm_totals()
     console.print(f"[bold]{store.root}[/]  task {config['task']}  designer {config['designer']}"
                   f"{' (' + config['model'] + ')' if config.get('model') else ''}  status {store.meta('status')}")
+    duplicates = sum(bool(c.duplicate_of) for c in candidates)
     console.print(f"{len(candidates)} candidates: {len(scored)} scored, "
-                  f"{sum(c.status == 'rejected' for c in candidates)} rejected, "
+                  f"{sum(c.status == 'rejected' for c in candidates)} rejected"
+                  f"{f' ({duplicates} as duplicates, not trained)' if duplicates else ''}, "
                   f"{sum(c.status == 'failed' for c in candidates)} failed, "
                   f"{sum(c.status in ('pending', 'training') for c in candidates)} unfinished")
     console.print(candidate_table(candidates, best.id if best else None))
     if best:
         console.print(best_line(store, best), markup=False, highlight=False)
+    from ..training.rung_seeds import rung_seeds_text
+
+    extra = rung_seeds_text(store)  # second seeds at halving's cut-offs and their cost
+    if extra:
+        console.print(Text(extra))
     if totals["calls"]:
         console.print(f"LLM: {totals['calls']} calls ({totals['cached']} from cache), "
                       f"{totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,} completion tokens, "
@@ -250,6 +269,8 @@ def show_final(store: RunStore, console: Console) -> None:
             versus = "-"
         table.add_row(f"{e.id}{mark}", e.role or "", mean, versus, fmt(e.search_fitness), seeds)
     console.print(table)
+    for subject, why in (final.duplicates or {}).items():  # final.shared_fitness: trained once, not twice
+        console.print(Text(printable(f"{subject} not trained again: {why}")))
 
 
 def boundary_text(boundary: dict) -> str:
@@ -278,6 +299,9 @@ def show_json(store: RunStore) -> dict:
         "prompt_best": best.id if best else None,  # the designer's "best so far" is the run's best
         "final": final.to_json() if final is not None else None,
         "final_boundary": store.meta("final_boundary"),  # final.boundary_seeds: extra seeds at the top-k cut-off
+        # training/rung_seeds.py: second seeds at halving's cut-offs, one record per cut, with their cost
+        "rung_seeds": [{k: v for k, v in e.items() if k not in ("created", "kind")}
+                       for e in store.events("rung_seeds")],
     }
 
 
@@ -307,6 +331,8 @@ def candidate_json(c: Candidate, budget: int | None = None) -> dict:
         entry["screening"] = result.screening.to_json()
     if result and result.confirmation:
         entry["confirmation"] = result.confirmation.to_json()
+    if c.duplicate_of:  # intake/duplicates.py: not trained; ``reason`` says why
+        entry["duplicate_of"] = c.duplicate_of
     return entry
 
 
@@ -320,6 +346,8 @@ def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
     if c.notes:
         console.print(Text(f"notes: {printable(c.notes)}"))
     console.print(Syntax(c.code, "python", line_numbers=True))
+    if c.duplicate_of:
+        console.print(Text(f"duplicate of {c.duplicate_of}: not trained (0 RL steps)", style="yellow"))
     if c.reason:
         console.print("[red]reason:[/]")
         console.print(Text(printable(c.reason)))

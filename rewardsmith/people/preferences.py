@@ -26,13 +26,15 @@ PRIOR_SD = 2.0  # a strength difference of 2 is P(win) = 0.88: a prior that allo
 
 @dataclass(frozen=True)
 class Strength:
-    """One candidate's Bradley–Terry score (log-strength, 0 = average) and its standard error."""
+    """One candidate's Bradley–Terry score (log-strength, 0 = average) and its standard error, beside its
+    ground-truth fitness (None where it has none)."""
 
     id: str
     score: float
     sd: float
     wins: float      # equal answers count half
     comparisons: int
+    fitness: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,18 @@ class Conflict:
     preferred_fitness: float
     other_fitness: float
     reason: str | None
+    gap_sd: float | None = None  # the noise of the fitness gap: the two fitness spreads combined (None: unknown)
+
+    @property
+    def gap(self) -> float:
+        """How much higher the fitness of the candidate the person rejected is."""
+        return self.other_fitness - self.preferred_fitness
 
     def describe(self) -> str:
-        return (f"{self.preferred} preferred over {self.other} although its fitness {self.preferred_fitness:.4g} "
-                f"< {self.other_fitness:.4g}")
+        """e.g. "person prefers c4 over c2; fitness says c2 by 1.3 ± 0.4 (3.1 vs 1.8)"."""
+        noise = f" ± {self.gap_sd:.2g}" if self.gap_sd else ""
+        return (f"person prefers {self.preferred} over {self.other}; fitness says {self.other} by {self.gap:.3g}"
+                f"{noise} ({self.other_fitness:.4g} vs {self.preferred_fitness:.4g})")
 
 
 @dataclass(frozen=True)
@@ -63,17 +73,18 @@ class PreferenceSummary:
 
     def to_json(self) -> dict:
         return {"answers": self.answers, "informative": self.informative,
-                "scores": [{"id": s.id, "score": s.score, "sd": s.sd, "wins": s.wins, "comparisons": s.comparisons}
-                           for s in self.strengths],
+                "scores": [{"id": s.id, "score": s.score, "sd": s.sd, "wins": s.wins, "comparisons": s.comparisons,
+                            "fitness": s.fitness} for s in self.strengths],
                 "kendall_tau": self.tau, "tau_over": self.tau_over,
                 "conflicts": [{"preferred": c.preferred, "other": c.other, "preferred_fitness": c.preferred_fitness,
-                               "other_fitness": c.other_fitness, "reason": c.reason} for c in self.conflicts]}
+                               "other_fitness": c.other_fitness, "gap": c.gap, "gap_sd": c.gap_sd,
+                               "reason": c.reason, "describe": c.describe()} for c in self.conflicts]}
 
     def line(self) -> str:
         """One line for ``show``."""
         if not self.answers:
             return "preferences: none yet (rewardsmith prefer DIR A B, or the page: rewardsmith serve DIR)"
-        top = ", ".join(f"{s.id} {s.score:+.2f} ± {s.sd:.2f}" for s in self.strengths[:3])
+        top = ", ".join(f"{s.id} {s.score:+.2f} ± {s.sd:.2f} (fitness {_num(s.fitness)})" for s in self.strengths[:3])
         tau = "-" if self.tau is None else f"{self.tau:+.2f} over {self.tau_over}"
         return (f"preferences: {self.answers} answers ({self.informative} informative); Bradley–Terry {top or '-'}; "
                 f"Kendall τ with fitness {tau}; {len(self.conflicts)} conflict(s)"
@@ -141,9 +152,12 @@ def kendall_tau(x: list[float], y: list[float]) -> float | None:
     return (concordant - discordant) / denominator if denominator else None
 
 
-def summarize(preferences: list[dict], fitness: dict[str, float | None]) -> PreferenceSummary:
+def summarize(preferences: list[dict], fitness: dict[str, float | None],
+              spread: dict[str, float | None] | None = None) -> PreferenceSummary:
     """The summary of standing ``preferences`` (``store.preferences()`` rows) against each candidate's
-    ``fitness`` (the ground truth; None for one without a score)."""
+    ``fitness`` (the ground truth; None for one without a score), with its ``spread`` (the std of that
+    score over its seeds, where known) giving each conflict's noise."""
+    spread = spread or {}
     pairs: list[tuple[str, str, float]] = []
     wins: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -156,12 +170,13 @@ def summarize(preferences: list[dict], fitness: dict[str, float | None]) -> Pref
             wins[cid] = wins.get(cid, 0.0) + w
             counts[cid] = counts.get(cid, 0) + 1
     fitted = bradley_terry(pairs)
-    strengths = sorted((Strength(cid, score, sd, wins[cid], counts[cid]) for cid, (score, sd) in fitted.items()),
-                       key=lambda s: (-s.score, s.id))
+    strengths = sorted((Strength(cid, score, sd, wins[cid], counts[cid], fitness.get(cid) if _finite(fitness.get(cid))
+                                 else None) for cid, (score, sd) in fitted.items()), key=lambda s: (-s.score, s.id))
     known = {cid: f for cid, f in fitness.items() if f is not None and _finite(f)}
     both = [s for s in strengths if s.id in known]
     tau = kendall_tau([s.score for s in both], [known[s.id] for s in both]) if len(both) >= 2 else None
-    conflicts = [Conflict(p["preferred"], p["other"], known[p["preferred"]], known[p["other"]], p.get("reason"))
+    conflicts = [Conflict(p["preferred"], p["other"], known[p["preferred"]], known[p["other"]], p.get("reason"),
+                          _combined(spread.get(p["preferred"]), spread.get(p["other"])))
                  for p in preferences if p["outcome"] == "better"
                  and p["preferred"] in known and p["other"] in known
                  and known[p["preferred"]] < known[p["other"]]]
@@ -175,12 +190,22 @@ def run_summary(store) -> PreferenceSummary:
     from ..archive.selection import evidence_of
 
     final = store.final()
-    fitness = {}
+    fitness, spread = {}, {}
     for c in store.candidates():
         pick = evidence_of(c, final)
         fitness[c.id] = pick.fitness if pick is not None else None
-    return summarize(store.preferences(), fitness)
+        spread[c.id] = pick.fitness_std if pick is not None and pick.seeds > 1 else None
+    return summarize(store.preferences(), fitness, spread)
 
 
 def _finite(x) -> bool:
     return x is not None and math.isfinite(x)
+
+
+def _combined(a: float | None, b: float | None) -> float | None:
+    """The noise of a difference of two scores with these spreads (None when either is unknown)."""
+    return math.hypot(a, b) if _finite(a) and _finite(b) else None
+
+
+def _num(x) -> str:
+    return "-" if x is None else f"{x:.4g}"

@@ -54,11 +54,12 @@ def score_noise(pick, spread: float | None, floor: float) -> float:
 
 def halving_savings(store: RunStore, timesteps: int) -> int:
     """Env steps successive halving saved in the search: the budget each candidate stopped early did not
-    train."""
+    train, less what the second seeds at its rungs' cut-offs already spent of it (rung_seeds.py)."""
     from ..archive.store import full_budget
 
-    return sum(max(0, timesteps - (c.timesteps or 0)) for c in store.candidates(status=SCORED)
-               if not full_budget(c))
+    saved = sum(max(0, timesteps - (c.timesteps or 0)) for c in store.candidates(status=SCORED)
+                if not full_budget(c))
+    return max(0, saved - sum(e.get("steps") or 0 for e in store.events("rung_seeds")))
 
 
 @dataclass
@@ -154,8 +155,9 @@ def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> Final
         subjects.append(("sparse", "sparse", task.sparse))
     if not any(role == "candidate" for _, role, _ in subjects):
         return None
+    shared = shared_fitness(store, task, subjects, plan)  # duplicates of another subject: not trained
     done = {(r.subject, r.seed) for r in store.final_runs()}
-    todo = [(s, seed) for s in subjects for seed in seeds if (s[0], seed) not in done]
+    todo = [(s, seed) for s in subjects if s[0] not in shared for seed in seeds if (s[0], seed) not in done]
     plan.note(f"final scoring: {len(subjects)} rewards × {len(seeds)} seeds "
               f"({len(todo)} trainings to go) at {budget.timesteps:,} steps")
     futures = {}
@@ -179,10 +181,35 @@ def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> Final
         store.add_final_run(FinalRun(subject, role, seed, SCORED, fitness=result.fitness, timesteps=result.timesteps,
                                      steps_spent=result.trained_steps, result=result))
         plan.note(f"final scoring: {subject} seed {seed} fitness {result.fitness:.4g}")
+    for subject, match in shared.items():  # a duplicate's seeds are its original's, recorded as such
+        mine = {r.seed for r in store.final_runs() if r.subject == subject}
+        for r in store.final_runs():
+            if r.subject == match.of and r.seed in seeds and r.seed not in mine:
+                store.add_final_run(FinalRun(subject, "candidate", r.seed, r.status, fitness=r.fitness,
+                                             timesteps=r.timesteps, steps_spent=0, reason=shared_reason(match)))
     summary = summarize_final(store.final_runs(), [s[0] for s in subjects], seeds, store)
+    if shared:
+        summary = replace(summary, duplicates={subject: shared_reason(m) for subject, m in shared.items()})
     store.set_final(summary)
     store.event("final_scored", {"best": summary.best, "seeds": seeds})
     return summary
+
+
+def shared_fitness(store: RunStore, task, subjects: list[tuple], plan: FinalPlan) -> dict:
+    """Of the final scoring's candidates, each that duplicates an earlier one of them (its recorded
+    ``duplicate_of``, its code or its fingerprint: intake/duplicates.py), with the Match: it is not
+    trained again and shares that one's fitness."""
+    from ..intake.duplicates import Duplicates, among
+
+    ids = [subject for subject, role, _ in subjects if role in ("candidate", "baseline")]
+    shared = among(Duplicates(store, task, plan.seed, plan.note), [store.candidate(i) for i in ids])
+    for subject, match in shared.items():
+        plan.note(f"final scoring: {subject} is not trained: {shared_reason(match)}")
+    return shared
+
+
+def shared_reason(match) -> str:
+    return f"shares {match.of}'s fitness ({match.reason})"
 
 
 def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int], store: RunStore) -> FinalSummary:

@@ -20,6 +20,7 @@ from ..archive.store import FAILED, SCORED, TRAINING, Candidate, RunStore, write
 from ..errors import RunStoreError, TrainingError
 from ..task import Task
 from .executor import Cancelled
+from .rung_seeds import RungSeeds
 from .schedule import CutRule, _fraction, episode_noise, successive_halving
 from .trainer import Budget, Score, SeedResult
 
@@ -106,6 +107,7 @@ class PoolTrainer:
         self.cut = cut
         self.every_rung = every_rung  # the baseline's probe rungs: scored at each, never stopped
         self.decisions: list[HalvingDecision] = []
+        self.rung_seeds: RungSeeds | None = None
 
     def run(self) -> None:
         scores: dict[str, dict[int, float]] = {}
@@ -124,10 +126,14 @@ class PoolTrainer:
             scores[cid] = {r: statistics.fmean(p[r].fitness for p in per_seed) for r in done}
             self._noise[cid] = {r: self._leg_noise(cid, r) for r in done}
         decide = self.cut.decide if self.cut is not None else None
+        # second seeds at a cut-off within the noise (rung_seeds.py): only where the cut rule judges noise
+        self.rung_seeds = RungSeeds(self.store, self.training, self.pool, self.rungs, self.seeds, self.cut.floor) \
+            if self.cut is not None and not self.every_rung else None
         successive_halving(self.pool, len(self.rungs), self.eta, scores, self._train_rung,
                            lambda cid, rung: self._stop(cid, rung, scores[cid]), decide=decide,
                            noise=lambda cid, rung: self._noise.get(cid, {}).get(rung, 0.0),
-                           decided=self._decided, every_rung=self.every_rung)
+                           decided=self._decided, every_rung=self.every_rung,
+                           second_look=self.rung_seeds.look if self.rung_seeds is not None else None)
 
     def _leg_noise(self, cid: str, rung: int) -> float:
         legs = [self.store.legs(cid, s).get(rung) for s in self.seeds]
@@ -135,6 +141,9 @@ class PoolTrainer:
 
     def _decided(self, decision: HalvingDecision) -> None:
         decision = replace(decision, timesteps=self.rungs[decision.rung])
+        extra = self.rung_seeds.reason(decision.rung) if self.rung_seeds is not None else None
+        if extra:
+            decision = replace(decision, reason=f"{decision.reason}; {extra}")
         self.decisions.append(decision)
         self.store.event("halving_decision", {"pool": self.pool, **decision.to_json()})
 

@@ -27,6 +27,12 @@ goes on. Each
 decision, with its numbers, is a ``records.HalvingDecision`` (logged as a ``halving_decision`` event), and
 each candidate keeps the ones it reached in its ``result.halving`` (a ``records.HalvingRecord``).
 
+Evidence at the cut-off (``rung_seeds.py``): one seed's policy is one draw, and seeds of one reward differ far
+more than its evaluation episodes. Before a cut stops anyone, the stopped candidates within the noise of the
+last one kept (``near_misses``: the cut's noise or the run's seed-to-seed spread at that rung, whichever is
+larger; while the spread is unmeasured, the closest call) and that last one get a second seed at the rung,
+paid from the steps the cut saves, and the cut is decided again on the two-seed means.
+
 A candidate stopped at a lower rung is recorded as scored with that rung's fitness, ``timesteps`` as
 trained, and ``result.budget_fraction < 1``; the archive compares like with like (``selection.py``).
 ``--schedule full`` trains every candidate to the full budget (Eureka's way): a single rung.
@@ -262,11 +268,43 @@ def top_of(eta: int) -> Callable:
     return decide
 
 
+def pooled_seed_spread(groups: list[list[float]]) -> float | None:
+    """The seed-to-seed standard deviation of one reward's fitness, pooled over ``groups`` (each one reward's
+    scores on several seeds at the same budget): √(Σ (nᵢ − 1) sᵢ² / Σ (nᵢ − 1)); None without a group of two."""
+    groups = [g for g in groups if len(g) >= 2]
+    if not groups:
+        return None
+    dof = sum(len(g) - 1 for g in groups)
+    return math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in groups) / dof)
+
+
+def near_misses(ranked: list[str], kept: int, scores: dict[str, float], noise: dict[str, float],
+                seed_spread: float | None, seeds: dict[str, int]) -> list[str]:
+    """The candidates a cut would stop (``ranked[kept:]``, best first) whose gap to the last one it keeps
+    (``ranked[kept - 1]``) is within the noise, closest first. A score's noise here is the larger of the cut's
+    (``noise[id]``, its evaluation episodes') and the seed-to-seed spread over its ``seeds[id]`` seeds
+    (``seed_spread / √seeds``): one seed's policy is one draw, and seeds of one reward differ far more than
+    its evaluation episodes do. With ``seed_spread`` unknown (None) only the closest call counts: its second
+    seed is what measures the spread."""
+    if kept <= 0 or kept >= len(ranked):
+        return []
+    last, stopped = ranked[kept - 1], ranked[kept:]
+    if seed_spread is None:
+        return stopped[:1]
+
+    def n(cid):
+        return max(noise.get(cid, 0.0), seed_spread / math.sqrt(max(1, seeds.get(cid, 1))))
+
+    gaps = [(_comparable(scores[last]) - _comparable(scores[c]), c) for c in stopped]
+    return [c for gap, c in sorted(gaps, key=lambda g: g[0]) if gap <= math.hypot(n(last), n(c))]
+
+
 def successive_halving(pool: list[str], n_rungs: int, eta: int, scores: dict[str, dict[int, float]],
                        train_rung: Callable[[int, list[str], Callable], None],
                        stop: Callable[[str, int], None], decide: Callable | None = None,
                        noise: Callable[[str, int], float] | None = None,
-                       decided: Callable[[HalvingDecision], None] | None = None, every_rung: bool = False) -> None:
+                       decided: Callable[[HalvingDecision], None] | None = None, every_rung: bool = False,
+                       second_look: Callable | None = None) -> None:
     """Runs successive halving over ``pool`` (ids, best first on ties).
 
     ``scores[id][rung]`` holds fitness already measured (a resumed run) and receives the new ones.
@@ -276,7 +314,9 @@ def successive_halving(pool: list[str], n_rungs: int, eta: int, scores: dict[str
     score's noise, and ``decided(decision)`` hears every decision. ``stop(id, rung)`` is called once
     per candidate that does not fail, with the rung it ends at: right away at the top rung, after the
     ranking below it. A lone survivor goes straight to the top rung. With ``every_rung`` (the baseline's
-    probe rungs) every member trains and is scored at every rung and nobody is stopped.
+    probe rungs) every member trains and is scored at every rung and nobody is stopped. ``second_look(rung,
+    ranked, kept)``, asked before a cut stops anyone, may gather more evidence (more seeds at the cut-off) and
+    give ``(scores, noise)`` of the ranked candidates to decide again on (multi-seed means), or None.
     """
     decide = decide or top_of(eta)
     alive = list(pool)
@@ -311,6 +351,11 @@ def successive_halving(pool: list[str], n_rungs: int, eta: int, scores: dict[str
             continue
         kept, decision = decide(rung, ranked, {c: scores[c][rung] for c in ranked},
                                 {c: noise(c, rung) if noise else 0.0 for c in ranked})
+        looked = second_look(rung, ranked, kept) if second_look is not None and kept < len(ranked) else None
+        if looked is not None:  # decided again on the multi-seed means at the cut-off
+            means, noises = looked
+            ranked = sorted(ranked, key=lambda c: (-_comparable(means[c]), pool.index(c)))
+            kept, decision = decide(rung, ranked, {c: means[c] for c in ranked}, {c: noises[c] for c in ranked})
         if decided is not None:
             decided(decision)
         for cid in ranked[kept:]:

@@ -93,6 +93,7 @@ class FinalSummary:
     best: str | None
     normalization: dict | None = None  # {"baseline": fitness mean, "sparse": fitness mean}
     normalization_note: str | None = None  # why there is no normalization (selection.normalization)
+    duplicates: dict | None = None  # {id: why it shares another's fitness, not trained} (intake/duplicates.py)
 
     def entry(self, subject: str) -> FinalEntry | None:
         return next((e for e in self.entries if e.id == subject), None)
@@ -104,7 +105,8 @@ class FinalSummary:
         return {"seeds": list(self.seeds), "timesteps": self.timesteps,
                 "entries": [e.to_json() for e in self.entries], "best": self.best,
                 "normalization": None if self.normalization is None else dict(self.normalization),
-                **({"normalization_note": self.normalization_note} if self.normalization_note else {})}
+                **({"normalization_note": self.normalization_note} if self.normalization_note else {}),
+                **({"duplicates": dict(self.duplicates)} if self.duplicates else {})}
 
     @classmethod
     def from_json(cls, data: dict) -> "FinalSummary":
@@ -112,4 +114,4 @@ class FinalSummary:
         return cls(seeds=list(_need(data, "seeds", what)), timesteps=_need(data, "timesteps", what),
                    entries=[FinalEntry.from_json(e) for e in _need(data, "entries", what)],
                    best=_need(data, "best", what), normalization=_need(data, "normalization", what),
-                   normalization_note=data.get("normalization_note"))
+                   normalization_note=data.get("normalization_note"), duplicates=data.get("duplicates"))

@@ -201,10 +201,10 @@ function preferencesBlock(p) {
   if (!p.answers) return el("p", { class: "muted" }, "No preferences yet: ", el("a", { href: "#/compare", text: "compare two candidates" }), ".");
   return el("div", {},
     el("p", { text: `${p.answers} answers (${p.informative} informative). Kendall τ between the preference ranking and fitness: ${p.kendall_tau === null ? "-" : p.kendall_tau.toFixed(2) + " over " + p.tau_over + " candidates"}.` }),
-    el("table", {}, el("tr", {}, el("th", { text: "candidate" }), el("th", { text: "Bradley–Terry score ± sd" }), el("th", { text: "wins / comparisons" })),
-      ...p.scores.map((sc) => el("tr", {}, el("td", {}, link(sc.id)), el("td", { class: "num", text: `${sc.score.toFixed(2)} ± ${sc.sd.toFixed(2)}` }), el("td", { class: "num", text: `${sc.wins} / ${sc.comparisons}` })))),
+    el("table", {}, el("tr", {}, el("th", { text: "candidate" }), el("th", { text: "Bradley–Terry score ± sd" }), el("th", { text: "fitness" }), el("th", { text: "wins / comparisons" })),
+      ...p.scores.map((sc) => el("tr", {}, el("td", {}, link(sc.id)), el("td", { class: "num", text: `${sc.score.toFixed(2)} ± ${sc.sd.toFixed(2)}` }), el("td", { class: "num", text: fmt(sc.fitness) }), el("td", { class: "num", text: `${sc.wins} / ${sc.comparisons}` })))),
     p.conflicts.length ? el("ul", { class: "conflicts" }, ...p.conflicts.map((c) => el("li", {},
-      "conflict: ", link(c.preferred), ` preferred over `, link(c.other), ` although its fitness ${fmt(c.preferred_fitness)} < ${fmt(c.other_fitness)}`,
+      "conflict: person prefers ", link(c.preferred), " over ", link(c.other), `; fitness says ${c.other} by ${fmt(c.gap, 3)}${c.gap_sd ? " ± " + fmt(c.gap_sd, 2) : ""} (${fmt(c.other_fitness)} vs ${fmt(c.preferred_fitness)})`,
       c.reason ? " — " : "", c.reason ? el("q", { text: c.reason }) : null))) : el("p", { class: "muted", text: "No conflicts with fitness." }));
 }
 
