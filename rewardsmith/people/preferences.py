@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 
@@ -198,7 +199,7 @@ def run_summary(store) -> PreferenceSummary:
     return summarize(store.preferences(), fitness, spread)
 
 
-def _finite(x) -> bool:
+def _finite(x: float | None) -> TypeGuard[float]:
     return x is not None and math.isfinite(x)
 
 
