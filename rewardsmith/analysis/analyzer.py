@@ -158,8 +158,8 @@ def _components(score: Score, kept: list[Trajectory], kept_fitness: list[float])
     for name in names:
         series = _series(score, lambda s, n=name: s.components.get(n))
         values = [v for v in series if v is not None]
-        entry: dict[str, Any] = {"training": ComponentCurve(series=series, min=min(values, default=None), mean=_r(_mean(values)),
-                                            max=max(values, default=None))}
+        entry: dict[str, Any] = {"training": ComponentCurve(
+            series=series, min=min(values, default=None), mean=_r(_mean(values)), max=max(values, default=None))}
         if steps:
             per_episode = [np.asarray((t.components or {}).get(name, []), dtype=float) for t in kept]
             per_step[name] = evaluated = np.concatenate(per_episode)

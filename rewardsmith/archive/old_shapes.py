@@ -36,15 +36,15 @@ TRAJECTORY = tuple((key, KEEP) for key in ("fields", "obs", "actions", "native_r
                                            "max_steps", "action_low", "action_high", "rewards", "components",
                                            "fitness"))
 SEED_RESULT: Spec = (("seed", KEEP), ("fitness", KEEP), ("episode_fitness", KEEP), ("timesteps", KEEP),
-               ("steps_per_second", 0.0), ("train_seconds", 0.0), ("snapshots", []), ("episodes", []),
-               ("trajectories", KEEP), ("stopped_early", None), ("checkpoint", KEEP), ("log_tail", KEEP),
-               ("trained_steps", None), ("worker", None), ("wall_seconds", None))
+                     ("steps_per_second", 0.0), ("train_seconds", 0.0), ("snapshots", []), ("episodes", []),
+                     ("trajectories", KEEP), ("stopped_early", None), ("checkpoint", KEEP), ("log_tail", KEEP),
+                     ("trained_steps", None), ("worker", None), ("wall_seconds", None))
 COMPONENT_TREND: Spec = (("series", []), ("final", KEEP))
 CONFIRMATION = (("seed", KEEP), ("fitness", None), ("search_fitness", None), ("mean", None), ("against", KEEP),
                 ("against_mean", KEEP), ("confirmed", KEEP))
 FINDING: Spec = (("name", KEEP), ("message", KEEP), ("evidence", KEEP), ("brief", ""), ("subjects", []))
 FINAL_ENTRY: Spec = (("id", KEEP), ("role", None), ("seeds", 0), ("failed", 0), ("per_seed", []), ("fitness_mean", None),
-               ("fitness_std", None), ("timesteps", None), ("search_fitness", KEEP), ("normalized", None))
+                     ("fitness_std", None), ("timesteps", None), ("search_fitness", KEEP), ("normalized", None))
 FINAL_SUMMARY = (("seeds", KEEP), ("timesteps", None), ("entries", KEEP), ("best", None), ("normalization", None),
                  ("normalization_note", KEEP))
 
