@@ -20,6 +20,7 @@ of a generation, built on ``parents[i % len(parents)]``, covers every island equ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from ...errors import RunStoreError
 from ..candidates import Candidate
@@ -67,7 +68,7 @@ class Plan:
 
 
 def plan(ranked: list[Candidate], islands: int, generation: int, migrate_every: int,
-         edits: list[Candidate] = (), fallback: Candidate | None = None) -> Plan:
+         edits: Sequence[Candidate] = (), fallback: Candidate | None = None) -> Plan:
     """Each island's parents for ``generation`` (the module docstring); ``ranked``: the candidates that may
     be parents, best first; ``edits``: a person's scored edits not shown yet; ``fallback``: the parent when
     nothing is ranked (the baseline)."""
@@ -86,8 +87,7 @@ def plan(ranked: list[Candidate], islands: int, generation: int, migrate_every: 
         if not own and best is not None:
             own = [best]
             out.borrowed.append(k)
-        seen: set[str] = set()
-        out.islands[k] = [c for c in own if not (c.id in seen or seen.add(c.id))]
+        out.islands[k] = list({c.id: c for c in own}.values())  # each once, in order
     return out
 
 
