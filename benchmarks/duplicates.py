@@ -12,6 +12,12 @@ the duplicates would have cost: at least the first halving rung each, at most th
 lets them through), plus the final scoring's fresh seeds where one reaches it.
 
     python benchmarks/duplicates.py [--task hopper-forward] [--generations 4] [--samples 4] [--seed 0]
+
+With ``--run DIR`` it checks a recorded run instead (a copy of it: nothing is written to DIR): which of its
+trained candidates duplicate an earlier one (``duplicates.among``, as the final scoring checks its set), and
+the RL env steps the run's records say they spent, in the search and in the final scoring.
+
+    python benchmarks/duplicates.py --run tests/data/run-offline
 """
 
 from __future__ import annotations
@@ -39,7 +45,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline-steps", type=int, default=None, help="the baseline's training (default: the "
                                                                         "task's budget)")
+    parser.add_argument("--run", help="check a recorded run's trained candidates instead")
     args = parser.parse_args()
+    if args.run:
+        return recorded(Path(args.run))
     task = load_task(args.task)
     budget = task.training.timesteps
     config = EvolveConfig(task=task.name, seed=args.seed, samples=args.samples, final_seeds=0,
@@ -88,6 +97,37 @@ def main() -> None:
           f"fresh seeds; load average now {os.getloadavg()[0]:.2f})")
     near = [c for c, _ in rows if c.notes and "near-duplicate of" in c.notes]
     print(f"near-duplicates flagged (trained all the same): {len(near)}")
+
+
+def recorded(root: Path) -> None:
+    """A recorded run's trained candidates through the check, with the steps its records say they spent."""
+    import shutil
+
+    from rewardsmith.intake.duplicates import Duplicates, among
+    from rewardsmith.task import load_task_file
+
+    with tempfile.TemporaryDirectory(prefix="rewardsmith-duplicates-") as scratch:
+        shutil.copytree(root, Path(scratch) / "run")
+        store = RunStore(Path(scratch) / "run")
+        task = load_task_file(store.root / "task.py")
+        trained = [c for c in store.candidates() if (c.steps_spent or 0) > 0]
+        started = time.monotonic()
+        found = among(Duplicates(store, task, int(store.config.get("seed") or 0), print), trained)
+        seconds = time.monotonic() - started
+        final = {}
+        for r in store.final_runs():
+            final[r.subject] = final.get(r.subject, 0) + (r.steps_spent or 0)
+    search = sum(c.steps_spent or 0 for c in trained)
+    dup_search = sum(c.steps_spent or 0 for c in trained if c.id in found)
+    dup_final = sum(final.get(cid, 0) for cid in found)
+    print(f"{root}: task {task.name}, {len(trained)} trained candidates ({seconds:.0f} s to check)")
+    for cid, match in found.items():
+        print(f"  {cid}: {match.reason}")
+    print(f"{'':<34}{'as recorded':>16}{'with duplicates.py':>20}")
+    print(f"{'candidates trained':<34}{len(trained):>16}{len(trained) - len(found):>20}")
+    print(f"{'RL env steps, search':<34}{search:>16,}{search - dup_search:>20,}")
+    total_final = sum(final.values())
+    print(f"{'RL env steps, final scoring':<34}{total_final:>16,}{total_final - dup_final:>20,}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from rewardsmith.config import EvolveConfig
 from rewardsmith.design.base import Proposal
 from rewardsmith.intake.admission import Intake
 from rewardsmith.intake.critic import Verdict
-from rewardsmith.intake.duplicates import Rule, canonical, equivalence, fingerprint_episodes
+from rewardsmith.intake.duplicates import Fingerprint, Rule, canonical, compare, equivalence, fingerprint_episodes
 from rewardsmith.intake.screening import random_episodes, references
 from rewardsmith.task import load_task, load_task_file
 
@@ -313,3 +313,16 @@ def test_an_llm_run_never_trains_a_scaled_copy_and_tells_the_model(tmp_path, mon
     config = EvolveConfig.from_dict(store.config)
     ctx = design_context(store, load_task_file(tmp_path / "task.py"), config, 1024, 1)
     assert [c.id for c in ctx.duplicates] == [copy.id]
+
+
+def test_equal_rewards_are_no_duplicate_where_a_term_never_varies_on_the_recorded_steps():
+    """Mountain car's flag bonus doubled: on episodes that never reach the flag it pays the same as the
+    original on every step, yet trains differently once the flag is found; a near-duplicate, trained."""
+    rule = Rule(scale=False, offset=False, episodes=1, steps=3)
+    original = Fingerprint([[0.5, -0.25, 1.0]], silent=())
+    assert compare(Fingerprint([[0.5, -0.25, 1.0]]), original, "c0", rule)[1].duplicate
+    unseen = compare(Fingerprint([[0.5, -0.25, 1.0]], silent=("flag",)), original, "c0", rule)[1]
+    assert not unseen.duplicate
+    assert unseen.reason == ("near-duplicate of c0: its rewards equal c0's on every step on 1 recorded episodes "
+                             "(3 steps); trained, as term flag never varies on those episodes, so what it changes "
+                             "is unseen")
