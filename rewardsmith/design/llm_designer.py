@@ -12,10 +12,14 @@ what the model's rewards are compared with), so a baseline parent counts as no p
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
 from ..archive.candidates import code_hash
 from ..errors import LLMError
 from .base import DesignContext, DesignerPlugin, Proposal
+
+if TYPE_CHECKING:
+    from ..archive.candidates import Candidate
 
 PREFERENCES_SHOWN = 4   # a person's latest informative answers a prompt carries (ICPL shows one round's)
 DUPLICATES_SHOWN = 5    # the latest proposals recorded as duplicates
@@ -39,17 +43,17 @@ class LLMDesigner:
         return [{"role": "system", "content": self.prompts.system()},
                 {"role": "user", "content": self._initial}]
 
-    def parent_groups(self, ctx: DesignContext) -> list[tuple[object, list[int]]]:
+    def parent_groups(self, ctx: DesignContext) -> list[tuple[Candidate | None, list[int]]]:
         """(parent, the sample indices built on it), in order of first sample: sample i on the population's
         ``parents[i % len(parents)]``, a baseline parent left out; with none, every sample on ``ctx.best``."""
-        parents = [p for p in (ctx.parents or []) if p is not None and p.origin != "baseline"] or [ctx.best]
-        groups: dict = {}
+        parents: list[Candidate | None] = [p for p in (ctx.parents or []) if p.origin != "baseline"] or [ctx.best]
+        groups: dict[str | None, tuple[Candidate | None, list[int]]] = {}
         for i in range(ctx.samples):
             parent = parents[i % len(parents)]
             groups.setdefault(parent.id if parent is not None else None, (parent, []))[1].append(i)
         return list(groups.values())
 
-    def messages_for(self, ctx: DesignContext, parent=None) -> list[dict]:
+    def messages_for(self, ctx: DesignContext, parent: Candidate | None = None) -> list[dict]:
         """The conversation that asks for samples built on ``parent`` (default: the first group's)."""
         if parent is None and ctx.parents:
             parent = self.parent_groups(ctx)[0][0]
@@ -130,7 +134,7 @@ def preferences_shown(ctx: DesignContext) -> list[dict]:
     by_id = {c.id: c for c in ctx.archive}
     shown = []
     for p in ctx.preferences:
-        a, b = by_id.get(p.get("preferred")), by_id.get(p.get("other"))
+        a, b = by_id.get(str(p.get("preferred"))), by_id.get(str(p.get("other")))
         if a is None or b is None or p.get("outcome") not in ("better", "equal"):
             continue
         diff = []

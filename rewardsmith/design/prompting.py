@@ -35,7 +35,7 @@ class Prompts:
         return self.render("initial.j2", **task_context(task, timesteps, env_source))
 
     def iteration(self, task: Task, **context) -> str:
-        shown = {"parent": None, "inspirations": [], "preferences": [], "duplicates": []}  # what a caller may omit
+        shown: dict[str, object] = {"parent": None, "inspirations": [], "preferences": [], "duplicates": []}  # what a caller may omit
         return self.render("iteration.j2", task=task, **{**shown, **context})
 
     def repair(self, report: str) -> str:
