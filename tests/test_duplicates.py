@@ -326,3 +326,20 @@ def test_equal_rewards_are_no_duplicate_where_a_term_never_varies_on_the_recorde
     assert unseen.reason == ("near-duplicate of c0: its rewards equal c0's on every step on 1 recorded episodes "
                              "(3 steps); trained, as term flag never varies on those episodes, so what it changes "
                              "is unseen")
+
+
+def test_screening_and_the_duplicate_check_share_one_replay_job(tmp_path, hopper_episodes):
+    task, episodes, randoms = hopper_episodes
+    store, intake, _ = make_run(tmp_path, task, episodes, randoms, no_screen=False)
+    assert BASELINE_FINGERPRINT, "the scaled-copy test keeps the baseline's fingerprint for the others"
+    jobs = []
+    sandboxed = intake.duplicates.sandboxed
+
+    def counted(task, code, trajectories, limits=None):
+        jobs.append(len(trajectories))
+        return sandboxed(task, code, trajectories, limits=limits)
+
+    intake.duplicates.sandboxed = counted
+    c = intake.admit(Proposal(NEAR, "offline", parent="c0"), 1, Designer())
+    assert c.status == PENDING and c.result.screening is not None and c.result.screening.episodes == 8
+    assert jobs == [8]  # one job: the fingerprint episodes are screening's first ones
