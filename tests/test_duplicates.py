@@ -15,7 +15,7 @@ from rewardsmith.config import EvolveConfig
 from rewardsmith.design.base import Proposal
 from rewardsmith.intake.admission import Intake
 from rewardsmith.intake.critic import Verdict
-from rewardsmith.intake.duplicates import Rule, canonical, equivalence, fingerprint_episodes
+from rewardsmith.intake.duplicates import Fingerprint, Rule, canonical, compare, equivalence, fingerprint_episodes
 from rewardsmith.intake.screening import random_episodes, references
 from rewardsmith.task import load_task, load_task_file
 
@@ -313,3 +313,33 @@ def test_an_llm_run_never_trains_a_scaled_copy_and_tells_the_model(tmp_path, mon
     config = EvolveConfig.from_dict(store.config)
     ctx = design_context(store, load_task_file(tmp_path / "task.py"), config, 1024, 1)
     assert [c.id for c in ctx.duplicates] == [copy.id]
+
+
+def test_equal_rewards_are_no_duplicate_where_a_term_never_varies_on_the_recorded_steps():
+    """Mountain car's flag bonus doubled: on episodes that never reach the flag it pays the same as the
+    original on every step, yet trains differently once the flag is found; a near-duplicate, trained."""
+    rule = Rule(scale=False, offset=False, episodes=1, steps=3)
+    original = Fingerprint([[0.5, -0.25, 1.0]], silent=())
+    assert compare(Fingerprint([[0.5, -0.25, 1.0]]), original, "c0", rule)[1].duplicate
+    unseen = compare(Fingerprint([[0.5, -0.25, 1.0]], silent=("flag",)), original, "c0", rule)[1]
+    assert not unseen.duplicate
+    assert unseen.reason == ("near-duplicate of c0: its rewards equal c0's on every step on 1 recorded episodes "
+                             "(3 steps); trained, as term flag never varies on those episodes, so what it changes "
+                             "is unseen")
+
+
+def test_screening_and_the_duplicate_check_share_one_replay_job(tmp_path, hopper_episodes):
+    task, episodes, randoms = hopper_episodes
+    store, intake, _ = make_run(tmp_path, task, episodes, randoms, no_screen=False)
+    assert BASELINE_FINGERPRINT, "the scaled-copy test keeps the baseline's fingerprint for the others"
+    jobs = []
+    sandboxed = intake.duplicates.sandboxed
+
+    def counted(task, code, trajectories, limits=None):
+        jobs.append(len(trajectories))
+        return sandboxed(task, code, trajectories, limits=limits)
+
+    intake.duplicates.sandboxed = counted
+    c = intake.admit(Proposal(NEAR, "offline", parent="c0"), 1, Designer())
+    assert c.status == PENDING and c.result.screening is not None and c.result.screening.episodes == 8
+    assert jobs == [8]  # one job: the fingerprint episodes are screening's first ones

@@ -30,7 +30,8 @@ FINDINGS = {
                                               {"share": 0.95}, f"'{s}' dominates (95%)", [s]),
     "early_termination": lambda s: Finding("early_termination", "Episodes end early (fell or unhealthy).",
                                            {"early_episodes": 3, "episodes": 3}, "falls early in 3/3 episodes"),
-    "reward_hacking": lambda s: Finding("reward_hacking", "Possible reward hacking.", {}, "reward hacking? (return +40%)"),
+    "reward_hacking": lambda s: Finding("reward_hacking", "Possible reward hacking.", {},
+                                        "reward hacking? (return +40%)"),
 }
 
 
@@ -135,9 +136,8 @@ def test_falls_early_makes_it_add_or_raise_a_term_about_staying_up():
 
     def health_share(parent):
         proposals = [p for seed in range(5) for p in OfflineDesigner().propose(context([parent], samples=8, seed=seed))]
-        staying_up = [p for p in proposals if p.notes.startswith("add_term: add term upright")
-                      or p.notes.startswith("add_term: add term height") or p.notes.startswith("add_term: add term steady")
-                      or "scaled component 'healthy' by" in p.notes and "scale_up" in p.notes]
+        staying_up = [p for p in proposals if p.notes.split(" ")[:4][-1:] in (["upright"], ["height"], ["steady"])
+                      and p.notes.startswith("add_term") or p.notes.startswith("scale_up: scaled component 'healthy'")]
         return len(staying_up) / len(proposals)
 
     assert health_share(falls) >= 0.4 > health_share(calm)
@@ -155,7 +155,8 @@ def test_operator_statistics_shift_the_choice_after_a_history():
                        ["early_termination"])
     history = [parent]
     for i in range(6):  # drop always beat its parent here, add_term never did
-        history.append(candidate(f"d{i}", parent.code + f"\n# {i}\n", 3.0, parent="c1", notes="drop: dropped component 'control'"))
+        history.append(candidate(f"d{i}", parent.code + f"\n# {i}\n", 3.0, parent="c1",
+                                 notes="drop: dropped component 'control'"))
         history.append(candidate(f"a{i}", parent.code + f"\n# a{i}\n", 1.0, parent="c1",
                                  notes="add_term: add term upright from field torso_angle (rad)"))
     learned, fresh = OperatorStats.from_archive(history), OperatorStats.from_archive([parent])

@@ -12,10 +12,14 @@ what the model's rewards are compared with), so a baseline parent counts as no p
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
-from ..archive.candidates import Candidate, code_hash
+from ..archive.candidates import code_hash
 from ..errors import LLMError
 from .base import DesignContext, DesignerPlugin, Proposal
+
+if TYPE_CHECKING:
+    from ..archive.candidates import Candidate
 
 PREFERENCES_SHOWN = 4   # a person's latest informative answers a prompt carries (ICPL shows one round's)
 DUPLICATES_SHOWN = 5    # the latest proposals recorded as duplicates
@@ -42,8 +46,7 @@ class LLMDesigner:
     def parent_groups(self, ctx: DesignContext) -> list[tuple[Candidate | None, list[int]]]:
         """(parent, the sample indices built on it), in order of first sample: sample i on the population's
         ``parents[i % len(parents)]``, a baseline parent left out; with none, every sample on ``ctx.best``."""
-        parents: list[Candidate | None] = [p for p in (ctx.parents or []) if p is not None and p.origin != "baseline"]
-        parents = parents or [ctx.best]
+        parents: list[Candidate | None] = [p for p in (ctx.parents or []) if p.origin != "baseline"] or [ctx.best]
         groups: dict[str | None, tuple[Candidate | None, list[int]]] = {}
         for i in range(ctx.samples):
             parent = parents[i % len(parents)]
@@ -131,7 +134,7 @@ def preferences_shown(ctx: DesignContext) -> list[dict]:
     by_id = {c.id: c for c in ctx.archive}
     shown = []
     for p in ctx.preferences:
-        a, b = by_id.get(p.get("preferred", "")), by_id.get(p.get("other", ""))
+        a, b = by_id.get(str(p.get("preferred"))), by_id.get(str(p.get("other")))
         if a is None or b is None or p.get("outcome") not in ("better", "equal"):
             continue
         diff = []

@@ -78,13 +78,18 @@ def component_stats(candidate) -> dict[str, dict]:
         size = max(abs(v) for v in series) if series else 0.0
         mean = analysed[name].mean_per_step if name in analysed and analysed[name].mean_per_step is not None \
             else (entry.final or 0.0)
-        sign = analysed[name].sign if name in analysed else \
-            "+" if series and min(series) >= 0 < max(series) else "-" if series and max(series) <= 0 > min(series) else "±"
+        sign = analysed[name].sign if name in analysed else _sign(series)
         out[name] = {"share": shares.get(name) or 0.0, "flat": size == 0 or spread < FLAT_SPREAD * size,
                      "mean": mean, "sign": sign}
     for name, a in analysed.items():  # a component the analyzer saw that no snapshot recorded
         out.setdefault(name, {"share": a.share or 0.0, "flat": False, "mean": a.mean_per_step or 0.0, "sign": a.sign})
     return out
+
+
+def _sign(series) -> str:
+    """"+", "-", "±" or "0": the signs a component's values took."""
+    pos, neg = any(v > 0 for v in series), any(v < 0 for v in series)
+    return "±" if pos and neg else "+" if pos else "-" if neg else "0"
 
 
 def read(candidate, archive=()) -> Reading:
@@ -281,7 +286,12 @@ def crossover(code, r: Reading, task, rng, others):
 def constant(code, r: Reading, task, rng, others):
     factor = rng.choice([0.5, 0.8, 1.25, 2.0])
     new = mutate.rescale_constant(code, rng, factor, avoid=r.protected)
-    return new and Mutation(new, f"scaled a constant by {factor:g}")
+    if not new:
+        return None
+    pairs = zip(mutate._literal_walk(ast.parse(code)), mutate._literal_walk(ast.parse(new)))
+    literals = [(a.value, b.value) for a, b in pairs if a.value != b.value]
+    which = f" ({literals[0][0]:g} → {literals[0][1]:g})" if literals else ""
+    return Mutation(new, f"scaled a constant by {factor:g}{which}")
 
 
 TABLE = {"scale_down": scale_down, "scale_up": scale_up, "drop": drop, "reshape": reshape, "add_term": add_term,

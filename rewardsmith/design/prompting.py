@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
 from ..task import Task
@@ -36,7 +35,7 @@ class Prompts:
         return self.render("initial.j2", **task_context(task, timesteps, env_source))
 
     def iteration(self, task: Task, **context) -> str:
-        shown: dict[str, Any] = {"parent": None, "inspirations": [], "preferences": [], "duplicates": []}  # what a caller may omit
+        shown: dict[str, object] = {"parent": None, "inspirations": [], "preferences": [], "duplicates": []}  # what a caller may omit
         return self.render("iteration.j2", task=task, **{**shown, **context})
 
     def repair(self, report: str) -> str:

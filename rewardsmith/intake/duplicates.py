@@ -1,9 +1,8 @@
 """Duplicates: a proposal that would train exactly as an archived candidate does is recorded as that
 candidate's duplicate, with its reason and 0 RL steps, instead of being trained (issue 23).
 
-**Code duplicates** (``canonical``): the same syntax tree once docstrings are dropped, numeric constant
-expressions folded (``2 * 0.5`` is ``1.0``), module-level numeric constants put where they are read,
-and each function's local variables renamed in order of appearance. Cheap; nothing runs.
+**Code duplicates** (``canonical.py``): the same syntax tree once docstrings are dropped, numeric constant
+expressions folded, module-level numeric constants inlined and local variables renamed. Nothing runs.
 
 **Behavioural duplicates** (``equivalence``): the reward's per-step totals on a fixed *fingerprint set*
 of recorded episodes (the run's random-policy episodes, ``screening/random.traj.json.gz``, and the
@@ -29,7 +28,9 @@ it (``clip_reward``), never subtracting a mean. So:
   episodes: every one of them (the random policy's and the baseline's) must have reached it.
 
 The relation is fitted on the concatenated per-step totals and must hold on every step within
-``RTOL`` of the rewards' largest magnitude. A reward that is not equivalent but whose per-step totals
+``RTOL`` of the rewards' spread. Equal rewards on the recorded steps are no duplicate where a term of
+either reward never varies on them (a flag bonus no recorded episode reaches): what it changes is unseen
+there, so the proposal is a near-duplicate and trains. A reward that is not equivalent but whose per-step totals
 correlate above ``NEAR_CORRELATION`` with an archived candidate's is a *near-duplicate*: flagged (a
 note on the candidate and an event) and trained.
 
@@ -47,16 +48,17 @@ judged on, and nothing of the earlier candidate (status, fitness, training) chan
 
 from __future__ import annotations
 
-import ast
 import gzip
 import hashlib
 import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, TypeGuard
+from typing import Any, Callable
 
 import numpy as np
+
+from .canonical import canonical  # noqa: F401 - code duplicates; importable from here too
 
 RTOL = 1e-6               # the relation holds on every step within this share of the largest |reward|
 NEAR_CORRELATION = 0.99   # above this per-step correlation a reward that is not equivalent is flagged
@@ -80,135 +82,6 @@ class Rule:
     offset: bool          # a constant offset (episodes all run to the time limit)
     episodes: int = 0
     steps: int = 0
-
-
-# --------------------------------------------------------------------------- code duplicates
-
-
-def canonical(code: str) -> str | None:
-    """A digest of ``code`` that two rewards share when they differ only in docstrings, foldable
-    numeric constants, module-level numeric constants and local variable names; None if it does not
-    parse."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    try:
-        tree = _Fold().visit(_drop_docstrings(tree))
-        tree = _inline_constants(tree)
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef):
-                _rename_locals(node)
-        dumped = ast.dump(tree, annotate_fields=False, include_attributes=False)
-    except RecursionError:
-        return None
-    return hashlib.sha256(dumped.encode()).hexdigest()
-
-
-def _drop_docstrings(tree: ast.Module) -> ast.Module:
-    for node in [tree, *[n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]]:
-        body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-def _number(node) -> TypeGuard[ast.Constant]:
-    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
-
-
-_BINARY = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-           ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b,
-           ast.Pow: lambda a, b: a ** b}
-_UNARY = {ast.USub: lambda a: -a, ast.UAdd: lambda a: +a}
-
-
-class _Fold(ast.NodeTransformer):
-    """Folds arithmetic on numeric literals as Python would evaluate it (bounded: no huge powers)."""
-
-    def visit_BinOp(self, node):
-        self.generic_visit(node)
-        if _number(node.left) and _number(node.right) and type(node.op) in _BINARY:
-            a, b = node.left.value, node.right.value
-            if isinstance(node.op, ast.Pow) and (abs(b) > 64 or abs(a) > 1e6):
-                return node
-            if max(abs(a), abs(b)) > 1e300:
-                return node
-            return _constant(lambda: _BINARY[type(node.op)](a, b), node)
-        return node
-
-    def visit_UnaryOp(self, node):
-        self.generic_visit(node)
-        if _number(node.operand) and type(node.op) in _UNARY:
-            return _constant(lambda: _UNARY[type(node.op)](node.operand.value), node)
-        return node
-
-
-def _constant(compute: Callable, node):
-    try:
-        value = compute()
-    except (ArithmeticError, ValueError, TypeError):
-        return node
-    if type(value) not in (int, float) or (isinstance(value, float) and not math.isfinite(value)) \
-            or (isinstance(value, int) and abs(value) > 10 ** 18):
-        return node
-    return ast.copy_location(ast.Constant(value), node)
-
-
-def _stored(node: ast.AST) -> set[str]:
-    """Names bound anywhere inside ``node`` (assignments, loop targets, parameters, nested defs)."""
-    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
-    names |= {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)}
-    names |= {n.name for n in ast.walk(node) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    return names
-
-
-def _inline_constants(tree: ast.Module) -> ast.Module:
-    """Puts a module-level name bound once, to a number, where it is read (where no local shadows it),
-    and drops its assignment."""
-    bound: dict[str, int] = {}
-    for stmt in tree.body:
-        for name in _stored(stmt) if not isinstance(stmt, ast.FunctionDef) else {stmt.name}:
-            bound[name] = bound.get(name, 0) + 1
-    constants: dict[str, object] = {}
-    body = []
-    for stmt in tree.body:
-        shadowed = _stored(stmt) - {stmt.name} if isinstance(stmt, ast.FunctionDef) else set()
-        stmt = _Fold().visit(_Substitute({k: v for k, v in constants.items() if k not in shadowed}).visit(stmt))
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
-                and bound.get(stmt.targets[0].id) == 1 and _number(stmt.value):
-            constants[stmt.targets[0].id] = stmt.value.value
-            continue
-        body.append(stmt)
-    tree.body = body
-    return tree
-
-
-class _Substitute(ast.NodeTransformer):
-    def __init__(self, values: dict):
-        self.values = values
-
-    def visit_Name(self, node):
-        if isinstance(node.ctx, ast.Load) and node.id in self.values:
-            return ast.copy_location(ast.Constant(self.values[node.id]), node)
-        return node
-
-
-def _rename_locals(fn: ast.FunctionDef) -> None:
-    """Renames the variables a function binds (not its parameters) in order of first appearance."""
-    params = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
-    local = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - params
-    names: dict[str, str] = {}
-
-    class Rename(ast.NodeTransformer):
-        def visit_Name(self, node):
-            if node.id in local:
-                node.id = names.setdefault(node.id, f"_v{len(names)}")
-            return node
-
-    for stmt in fn.body:
-        Rename().visit(stmt)
 
 
 # --------------------------------------------------------------------------- behavioural duplicates
@@ -333,17 +206,17 @@ class Duplicates:
     def _path(self, cid: str):
         return self.store.root / "fingerprints" / f"{cid}.json.gz"
 
-    def save(self, cid: str, key: str, rewards: list[list[float]] | None, error: str | None = None) -> None:
+    def save(self, cid: str, key: str, printed: "Fingerprint | None", error: str | None = None) -> None:
         from ..archive.candidates import write_atomic
 
         if _ID.match(cid):
             write_atomic(self._path(cid), gzip.compress(json.dumps(
-                {"episodes": key, "rewards": rewards, "error": error}).encode()))
+                {"episodes": key, "rewards": None if printed is None else printed.rewards,
+                 "silent": None if printed is None else list(printed.silent), "error": error}).encode()))
 
-    def fingerprint(self, candidate, episodes: list, key: str) -> np.ndarray | None:
-        """``candidate``'s per-step totals on the fingerprint ``episodes`` (concatenated), from its kept
-        fingerprint or, when it has none for this set, one replay job (kept); None where its reward fails
-        on them or the job could not run."""
+    def fingerprint(self, candidate, episodes: list, key: str) -> "Fingerprint | None":
+        """``candidate``'s fingerprint on ``episodes``: its kept one or, when it has none for this set, one
+        replay job (kept); None where its reward fails on them or the job could not run."""
         from ..errors import RewardCodeError, SandboxError
 
         path = self._path(candidate.id)
@@ -353,8 +226,7 @@ class Duplicates:
             except (OSError, ValueError, EOFError):
                 kept = None
             if isinstance(kept, dict) and kept.get("episodes") == key:
-                rewards = kept.get("rewards")
-                return None if not isinstance(rewards, list) else _concatenated(rewards)
+                return Fingerprint.of(kept.get("rewards"), kept.get("silent"))
         try:
             replayed = self.sandboxed(self.task, candidate.code, [r.trajectory for r in episodes])
         except RewardCodeError as exc:
@@ -363,9 +235,33 @@ class Duplicates:
         except (SandboxError, ValueError) as exc:
             self.note(f"duplicate check: {candidate.id}'s fingerprint could not be computed ({exc})")
             return None
-        rewards = [e.rewards for e in replayed]
-        self.save(candidate.id, key, rewards)
-        return _concatenated(rewards)
+        printed = Fingerprint.replayed(replayed)
+        self.save(candidate.id, key, printed)
+        return printed
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A reward's per-step totals on the fingerprint episodes (``rewards``, one list per episode) and the
+    terms that never vary on them (``silent``: what they would change is unseen there)."""
+
+    rewards: list
+    silent: tuple = ()
+
+    @classmethod
+    def replayed(cls, episodes: list) -> "Fingerprint":
+        names = {n for e in episodes for n in e.components}
+        spans = {n: [v for e in episodes for v in e.components.get(n, [0.0] * len(e.rewards))] for n in names}
+        return cls([list(e.rewards) for e in episodes], tuple(sorted(n for n, v in spans.items() if np.ptp(v) == 0)))
+
+    @classmethod
+    def of(cls, rewards, silent) -> "Fingerprint | None":
+        ok = isinstance(rewards, list) and all(isinstance(n, str) for n in silent or [])
+        return cls(rewards, tuple(silent or ())) if ok and _concatenated(rewards) is not None else None
+
+    @property
+    def values(self) -> np.ndarray:
+        return _concatenated(self.rewards)
 
 
 def _concatenated(rewards: list) -> np.ndarray | None:
@@ -374,6 +270,27 @@ def _concatenated(rewards: list) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return values if values.ndim == 1 and np.all(np.isfinite(values)) else None
+
+
+def compare(new: Fingerprint, old: Fingerprint, of: str, rule: Rule) -> tuple[float, Match] | None:
+    """``new`` against archived ``old``: a duplicate Match, a near-duplicate one (with how close, for
+    ranking), or None. Equal on every recorded step is no duplicate where a term of either never varies
+    there: what it changes is unseen (a flag bonus no recorded episode reaches)."""
+    a_values, b_values = new.values, old.values
+    if a_values is None or b_values is None or a_values.shape != b_values.shape:
+        return None
+    same, a, b, corr = equivalence(a_values, b_values, rule)
+    silent = sorted(set(new.silent) | set(old.silent))
+    if same and not silent:
+        return 2.0, Match(of, describe(of, a, b, rule))
+    if same:
+        return 1.0, Match(of, f"near-duplicate of {of}: {describe(of, a, b, rule).split(': ', 1)[1]}; trained, as "
+                              f"term{'s' * (len(silent) > 1)} {', '.join(silent)} never var"
+                              f"{'y' if len(silent) > 1 else 'ies'} on those episodes, so what "
+                              f"{'they change' if len(silent) > 1 else 'it changes'} is unseen", duplicate=False)
+    if corr is not None and corr > NEAR_CORRELATION:
+        return corr, Match(of, near(of, a_values, b_values, corr, rule), duplicate=False)
+    return None
 
 
 class Examination:
@@ -385,7 +302,7 @@ class Examination:
         self.owner, self.code, self.screening = owner, code, screening
         self.refs: list | None = None
         self.near: Match | None = None
-        self._fingerprint: tuple[str, list] | None = None
+        self._fingerprint: tuple[str, Fingerprint] | None = None
         self._asked: list | None = None
         self._answer: Any = None  # the replayed episodes, or the exception the replay raised
 
@@ -416,26 +333,19 @@ class Examination:
             owner.note(f"duplicate check could not run ({exc}); the reward goes ahead")
             return None
         positions = {id(r): i for i, r in enumerate(asked)}
-        rewards = [replayed[positions[id(r)]].rewards for r in episodes]
+        new = Fingerprint.replayed([replayed[positions[id(r)]] for r in episodes])
         key = fingerprint_key([r.trajectory for r in episodes])
-        self._fingerprint = (key, rewards)
-        new = _concatenated(rewards)
-        if new is None:
-            return None
+        self._fingerprint = (key, new)
         rule = training_rule(owner.task, [r.trajectory for r in episodes])
         closest = None
         for c in targets:
             old = owner.fingerprint(c, episodes, key)
-            if old is None or old.shape != new.shape:
-                continue
-            same, a, b, corr = equivalence(new, old, rule)
-            if same:
-                return Match(c.id, describe(c.id, a, b, rule))
-            if corr is not None and corr > NEAR_CORRELATION and (closest is None or corr > closest[0]):
-                closest = (corr, c.id, old)
-        if closest is not None:
-            corr, of, old = closest
-            self.near = Match(of, near(of, new, old, corr, rule), duplicate=False)
+            found = compare(new, old, c.id, rule) if old is not None else None
+            if found is not None and found[1].duplicate:
+                return found[1]
+            if found is not None and (closest is None or found[0] > closest[0]):
+                closest = found
+        self.near = closest[1] if closest is not None else None
         return None
 
     def replay(self, task, code: str, trajectories: list, limits=None):
@@ -475,12 +385,11 @@ def among(checker: Duplicates, candidates: list) -> dict[str, Match]:
             (Match(o.id, f"duplicate of {o.id}: the same code as {o.id} once constants are folded and local "
                          f"variables renamed") for o, d, _ in originals if digest is not None and d == digest), None)
         new = checker.fingerprint(c, episodes, key) if episodes and match is None else None
-        if new is not None:
-            assert rule is not None  # a fingerprint is made only with episodes, which give the rule
-            for o, _, old in originals:
-                if old is not None and old.shape == new.shape and (same := equivalence(new, old, rule))[0]:
-                    match = Match(o.id, describe(o.id, same[1], same[2], rule))
-                    break
+        for o, _, old in originals if new is not None else ():
+            same = compare(new, old, o.id, rule) if old is not None else None
+            if same is not None and same[1].duplicate:
+                match = same[1]
+                break
         if match is not None:
             found[c.id] = match
         else:

@@ -205,7 +205,9 @@ def _finite(x: float | None) -> TypeGuard[float]:
 
 def _combined(a: float | None, b: float | None) -> float | None:
     """The noise of a difference of two scores with these spreads (None when either is unknown)."""
-    return math.hypot(a, b) if _finite(a) and _finite(b) else None
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+        return None
+    return math.hypot(a, b)
 
 
 def _num(x) -> str:

@@ -119,8 +119,8 @@ def summary(store: RunStore) -> dict:
     return {
         "islands": islands, "migrate_every": migrate_every, "preference_weight": weight,
         "candidates": [{"id": c.id, "island": home(c, islands) if c.island is not None else None,
-                        "cell": own.to_json() if (own := cell[c.id]) else None, "elite": c.id in elite_ids}
-                       for c in archive],
+                        "cell": where.to_json() if (where := cell[c.id]) is not None else None,
+                        "elite": c.id in elite_ids} for c in archive],
         "cells": [{"cell": c.to_json(), "label": c.label(), "elite": members[0].id,
                    "members": [m.id for m in members]} for c, members in by_cell.items()],
         "last_plan": _last_plan(store),

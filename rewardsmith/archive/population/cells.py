@@ -89,8 +89,9 @@ def reference_analysis(archive: list[Candidate]) -> Analysis | None:
     """The policy the speed and height buckets are measured against: the baseline's analysis, else the
     first analysed candidate's (None while nothing is analysed)."""
     analysed = [c for c in archive if c.analysis is not None]
-    base = next((c for c in analysed if c.origin == "baseline"), None)
-    return (base or analysed[0]).analysis if analysed else None
+    if not analysed:
+        return None
+    return next((c for c in analysed if c.origin == "baseline"), analysed[0]).analysis
 
 
 def cells(archive: list[Candidate]) -> dict[str, Cell | None]:
@@ -104,6 +105,7 @@ def elites(ranked: list[Candidate], cell: dict[str, Cell | None]) -> dict[Cell, 
     candidates best first, ``cell``: each one's cell (``cells``)."""
     out: dict[Cell, list[Candidate]] = {}
     for c in ranked:
-        if (own := cell.get(c.id)) is not None:
-            out.setdefault(own, []).append(c)
+        where = cell.get(c.id)
+        if where is not None:
+            out.setdefault(where, []).append(c)
     return out

@@ -87,11 +87,7 @@ def plan(ranked: list[Candidate], islands: int, generation: int, migrate_every: 
         if not own and best is not None:
             own = [best]
             out.borrowed.append(k)
-        seen: set[str] = set()
-        for c in own:  # each candidate once, where it first comes
-            if c.id not in seen:
-                seen.add(c.id)
-                out.islands[k].append(c)
+        out.islands[k] = list({c.id: c for c in own}.values())  # each once, in order
     return out
 
 

@@ -10,8 +10,9 @@ built), a Ray worker's reply, the run store's JSON columns and meta (a candidate
 result, the meta ``final``) and the ``halving_decision`` event. ``to_json`` gives exactly the JSON the
 release before these records wrote (same keys, same order), and ``from_json`` reads that one shape: older
 shapes (release 0.1.0's key order, keys it left out) were rewritten once by migration m008
-(``archive/old_shapes.py``); a stored value that lacks a field is a RunStoreError naming it. These records import nothing of the rest of rewardsmith but
-``errors``, so every stage (and the store) can use them.
+(``archive/old_shapes.py``); a stored value that lacks a field is a RunStoreError naming it. These
+records import nothing of the rest of rewardsmith but ``errors``, so every stage (and the store) can use
+them.
 
 
 One module per stage's records (training, verdict, halving, kept, analysis, final) and one codec; all
