@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import math
-from typing import Callable
+from typing import Callable, TypeGuard
 
 
 def canonical(code: str) -> str | None:
@@ -40,7 +40,7 @@ def _drop_docstrings(tree: ast.Module) -> ast.Module:
     return tree
 
 
-def _number(node) -> bool:
+def _number(node) -> TypeGuard[ast.Constant]:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 

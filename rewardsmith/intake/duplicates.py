@@ -54,7 +54,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -261,7 +261,8 @@ class Fingerprint:
 
     @property
     def values(self) -> np.ndarray:
-        return _concatenated(self.rewards)
+        # finite per-step rewards: ``of`` checks stored ones, the reward process checks replayed ones
+        return cast(np.ndarray, _concatenated(self.rewards))
 
 
 def _concatenated(rewards: list) -> np.ndarray | None:
@@ -385,11 +386,13 @@ def among(checker: Duplicates, candidates: list) -> dict[str, Match]:
             (Match(o.id, f"duplicate of {o.id}: the same code as {o.id} once constants are folded and local "
                          f"variables renamed") for o, d, _ in originals if digest is not None and d == digest), None)
         new = checker.fingerprint(c, episodes, key) if episodes and match is None else None
-        for o, _, old in originals if new is not None else ():
-            same = compare(new, old, o.id, rule) if old is not None else None
-            if same is not None and same[1].duplicate:
-                match = same[1]
-                break
+        if new is not None:
+            assert rule is not None  # a fingerprint is made only with episodes, which give the rule
+            for o, _, old in originals:
+                same = compare(new, old, o.id, rule) if old is not None else None
+                if same is not None and same[1].duplicate:
+                    match = same[1]
+                    break
         if match is not None:
             found[c.id] = match
         else:
