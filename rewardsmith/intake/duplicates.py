@@ -252,11 +252,13 @@ class Fingerprint:
     def replayed(cls, episodes: list) -> "Fingerprint":
         names = {n for e in episodes for n in e.components}
         spans = {n: [v for e in episodes for v in e.components.get(n, [0.0] * len(e.rewards))] for n in names}
-        return cls([list(e.rewards) for e in episodes], tuple(sorted(n for n, v in spans.items() if np.ptp(v) == 0)))
+        return cls([list(e.rewards) for e in episodes],
+                   tuple(sorted(n for n, v in spans.items() if not v or np.ptp(v) == 0)))
 
     @classmethod
     def of(cls, rewards, silent) -> "Fingerprint | None":
-        ok = isinstance(rewards, list) and all(isinstance(n, str) for n in silent or [])
+        ok = isinstance(rewards, list) and isinstance(silent, (list, type(None))) and \
+            all(isinstance(n, str) for n in silent or [])
         return cls(rewards, tuple(silent or ())) if ok and _concatenated(rewards) is not None else None
 
     @property
