@@ -160,8 +160,8 @@ def table(results: list[dict], args) -> str:
                      f"{r['answers']} | {_f(r['tau'], 2)} | {r['conflicts']} | {r['wall_seconds']} |")
     lines += ["", "| over seeds (mean ± sd) | without | with | with − without |", "|---|---:|---:|---:|"]
     arms = {a: [r for r in results if r["arm"] == a and "error" not in r] for a in ("without", "with")}
-    for key, label in (("fitness", "fitness of the pick (m)"), ("criterion", "|torso angle| of the pick (rad)"),
-                       ("all_criterion", "|torso angle| of all scored (rad)")):
+    for key, label in (("fitness", "fitness of the pick (m)"), ("criterion", "\\|torso angle\\| of the pick (rad)"),
+                       ("all_criterion", "\\|torso angle\\| of all scored (rad)")):
         (m0, s0), (m1, s1) = _mean(arms["without"], key), _mean(arms["with"], key)
         diff = "-" if m0 is None or m1 is None else f"{m1 - m0:+.3g}"
         lines.append(f"| {label} | {_f(m0)} ± {_f(s0, 2)} | {_f(m1)} ± {_f(s1, 2)} | {diff} |")

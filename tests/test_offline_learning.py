@@ -18,7 +18,7 @@ from rewardsmith.design.learning import OperatorStats, beat_parent, operators_of
 from rewardsmith.design.mutate import (SHAPES, add_component, component_variables, reshape_component,
                                        thresholds, tune_threshold)
 from rewardsmith.design.offline import OfflineDesigner
-from rewardsmith.design.operators import OPERATORS, apply, read
+from rewardsmith.design.operators import OPERATORS, apply, canonical, read
 from rewardsmith.design.terms import field_terms
 from rewardsmith.intake.critic import static_findings
 from rewardsmith.sandbox.rewardcode import load_reward
@@ -230,3 +230,18 @@ def test_the_same_seed_gives_the_same_children_and_sample_i_builds_on_parent_i_m
                 for i, p in enumerate(first)]
     again = OfflineDesigner().propose(context([a, b], archive=[a, b] + archived, samples=6))
     assert [p.code for p in again] == [p.code for p in first]
+
+
+def test_a_child_that_is_its_parent_again_up_to_layout_is_never_proposed():
+    # issue 23's hopper run: crossing in 'control' from a parent whose 'control' is the baseline's gave the
+    # baseline again (comments dropped, 1e-3 written 0.001), and it was trained as a new reward
+    parent = candidate("c0", HOPPER.baseline, 2.0, {"forward": 1.0, "healthy": 1.0, "control": -0.01})
+    other = candidate("c2", HOPPER.baseline.replace("DT = 0.008", "DT = 0.016"), 1.0)
+    for seed in range(10):
+        made = apply("crossover", parent.code, read(parent), HOPPER, random.Random(seed), [other])
+        assert made is None or "'forward'" in made.note  # 'control' and 'healthy' are the same in both
+    rewritten = candidate("c5", HOPPER.baseline.replace("1e-3", "0.001").replace("  # seconds", "  # s"), 1.0,
+                          parent="c0", generation=0)
+    proposals = OfflineDesigner().propose(context([parent, other], archive=[parent, other, rewritten], samples=8))
+    layouts = {canonical(c.code) for c in (parent, other, rewritten)}
+    assert proposals and all(canonical(p.code) not in layouts for p in proposals)

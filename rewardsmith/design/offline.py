@@ -19,7 +19,7 @@ import random
 from ..archive.candidates import code_hash
 from .base import DesignContext, DesignerPlugin, Proposal
 from .learning import OperatorStats, summary
-from .operators import OPERATORS, apply, component_stats, read
+from .operators import OPERATORS, apply, canonical, component_stats, read
 
 _component_stats = component_stats  # where tests and older callers look for it
 ATTEMPTS = 24  # draws per sample before it gives up on a parent
@@ -37,7 +37,8 @@ class OfflineDesigner:
         rng = random.Random(f"offline:{ctx.seed}:{ctx.generation}")
         earlier = [c for c in ctx.archive if c.generation < ctx.generation]  # a resumed design phase sees the same
         stats = OperatorStats.from_archive(earlier, ctx.duplicates)
-        seen = {c.code_hash for c in earlier} | {code_hash(c.code) for c in ctx.duplicates}
+        # what was proposed before, up to layout and comments (the baseline's text keeps its comments)
+        seen = {code_hash(canonical(c.code)) for c in earlier + list(ctx.duplicates)}
         others = list(ctx.inspirations) + list(parents)
         readings: dict[str, object] = {}
         proposals: list[Proposal] = []
@@ -47,7 +48,7 @@ class OfflineDesigner:
                 readings[parent.id] = read(parent, earlier)
             proposal = self._one(parent, readings[parent.id], ctx.task, stats, seen, others, rng)
             if proposal is not None:
-                seen.add(code_hash(proposal.code))
+                seen.add(code_hash(canonical(proposal.code)))
                 proposals.append(proposal)
         return proposals
 
@@ -62,7 +63,7 @@ class OfflineDesigner:
             made = apply(operator, parent.code, reading, task, rng, others)
             if made is None:
                 available.remove(operator)  # does not apply to this parent
-            elif code_hash(made.code) in seen:
+            elif code_hash(canonical(made.code)) in seen:
                 penalties[operator] = penalties.get(operator, 0.0) + 1.0  # a duplicate: less likely again
             else:
                 return Proposal(made.code, "offline", parent=parent.id,

@@ -303,6 +303,15 @@ def apply(operator: str, code: str, reading: Reading, task, rng: random.Random, 
     """``operator``'s mutation of ``code`` (the parent's) with its note prefixed by the operator's name
     ("add_term: add term upright from field torso_angle ..."), or None where it does not apply."""
     made = TABLE[operator](code, reading, task, rng, list(others))
-    if not made or made.code == code:
-        return None
+    if not made or canonical(made.code) == canonical(code):
+        return None  # the parent again, up to layout and comments (a term crossed in that was already the same)
     return Mutation(made.code, f"{operator}: {made.note}")
+
+
+def canonical(code: str) -> str:
+    """Code as its syntax tree prints it: the same for two rewards that differ only in layout, comments,
+    quotes or how a literal is written (1e-3 and 0.001)."""
+    try:
+        return ast.unparse(ast.parse(code))
+    except SyntaxError:
+        return code
