@@ -11,7 +11,7 @@ import pytest
 
 from rewardsmith.archive.candidates import Candidate, code_hash
 from rewardsmith.archive.records import (ActionStats, Analysis, CandidateResult, ComponentAnalysis, ComponentCurve,
-                                         ComponentTrend, EvaluationMeans, FieldSummary, Finding, HalvingRecord,
+                                         ComponentTrend, Confirmation, EvaluationMeans, FieldSummary, Finding, HalvingRecord,
                                          TrainingCurves)
 from rewardsmith.design.base import DesignContext
 from rewardsmith.design.learning import OperatorStats, beat_parent, operators_of
@@ -191,6 +191,10 @@ def test_a_child_is_compared_with_its_parent_fairly():
 
     assert beat_parent(cut(0.9), parent) is False  # 0.9 vs the parent's 1.0 at the same rung, not vs its 2.0
     assert beat_parent(cut(1.2), parent) is True
+    # a one-seed child against a parent whose confirmation seed pulled its mean down: the search seeds compare
+    confirmed = candidate("q", HOPPER.baseline, 9.2)
+    confirmed.result = CandidateResult(confirmation=Confirmation(seed=1000, fitness=2.0, search_fitness=9.2, mean=5.6))
+    assert beat_parent(candidate("s", "z", 7.6, parent="q"), confirmed) is False
     assert beat_parent(candidate("r", "x", None, parent="p", status="rejected"), parent) is False
     assert beat_parent(candidate("t", "y", None, parent="p", status="training"), parent) is None
     assert operators_of("scaled component 'healthy' by 0.5 (dominating); confirmed on seed 1000") == ["scale_down"]

@@ -5,9 +5,10 @@ of the next operator from that.
 Nothing is stored: ``OperatorStats.from_archive`` recounts every generation from the candidates (their
 ``notes`` name the operator, their ``parent`` the parent, whose analysis holds the findings), so a
 resumed run counts the same and chooses the same. A child beat its parent when its most evidence
-(``archive.selection.evidence_of``) is higher at a like budget: compared at the same halving rung where
-they were scored at one, else a child stopped at a lower rung than its parent lost; a child rejected,
-failed or recorded as a duplicate lost.
+(``archive.selection.evidence_of``) is higher at a like budget: like with like (a one-seed child against
+a parent with a confirmation seed: both on the search seed), compared at the same halving rung where they
+were scored at one, else a child stopped at a lower rung than its parent lost; a child rejected, failed
+or recorded as a duplicate lost.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def beat_parent(child, parent) -> bool | None:
     if mine is None:
         return False
     if mine.budget_fraction == theirs.budget_fraction:
+        if (mine.evidence, mine.seeds) != (theirs.evidence, theirs.seeds):
+            # a one-seed child against a parent's two-seed mean: compare what both have, the search seed
+            return child.fitness > parent.fitness
         return mine.fitness > theirs.fitness
     ours, others = _rung_scores(child), _rung_scores(parent)
     common = set(ours) & set(others)

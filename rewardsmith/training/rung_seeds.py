@@ -5,8 +5,8 @@ do (walker at 300k steps: one reward's seeds from 3.1 to 10.2 m). So before a cu
 to the last one it keeps is within the noise (``schedule.near_misses``: the larger of the cut's episode noise
 and the run's seed-to-seed spread at that rung), both get a second seed at that rung: trained from scratch to
 the rung's steps on the search seed + ``RUNG_SEED_OFFSET`` (never a final or confirmation seed), in parallel.
-While the run has no measured spread at that rung's steps, the closest call alone is checked, and its pair
-measures the spread for the rest. The cut is then decided again on the two-seed means.
+While the run has no measured spread at that rung's steps, the closest call alone is checked (when its gap is
+within ``schedule.UNMEASURED_SPREAD`` times the cut's noise), and its pair measures the spread for the rest. The cut is then decided again on the two-seed means.
 
 Paid from what halving saves: at most as many rung trainings as the steps the cut would save (its stopped
 candidates' remaining budget) pay for. What it trained, the means and its cost are the ``rung_seeds`` event

@@ -30,7 +30,8 @@ each candidate keeps the ones it reached in its ``result.halving`` (a ``records.
 Evidence at the cut-off (``rung_seeds.py``): one seed's policy is one draw, and seeds of one reward differ far
 more than its evaluation episodes. Before a cut stops anyone, the stopped candidates within the noise of the
 last one kept (``near_misses``: the cut's noise or the run's seed-to-seed spread at that rung, whichever is
-larger; while the spread is unmeasured, the closest call) and that last one get a second seed at the rung,
+larger; while the spread is unmeasured, the closest call if within ``UNMEASURED_SPREAD`` times the cut's noise)
+and that last one get a second seed at the rung,
 paid from the steps the cut saves, and the cut is decided again on the two-seed means.
 
 A candidate stopped at a lower rung is recorded as scored with that rung's fitness, ``timesteps`` as
@@ -60,6 +61,11 @@ SCHEDULES = ("halving", "full")
 NOISE_Z = 2.0               # a score's noise: this many standard errors of its evaluation episodes' fitness
 SEPARATION_SNAPSHOTS = 2    # the baseline's curve has separated once this many snapshots in a row are clear
 LATEST_FIRST_RUNG = 2 / 3   # a baseline that separates later than this leaves one rung (full training)
+# before any seed-to-seed spread is measured at a rung, a second seed is bought for the closest call only when its
+# gap is within this many times the cut's (episode) noise: seeds were seen to vary about as much (pendulum: spread
+# 0.08 against noise 0.09) up to a few times more (walker), and a gap past it is no call at all (pendulum's first
+# quick HNS run bought two seeds for a gap of 0.67 against noise 0.11: 85 % of what the cut saved)
+UNMEASURED_SPREAD = 3.0
 
 
 @dataclass(frozen=True)
@@ -284,13 +290,15 @@ def near_misses(ranked: list[str], kept: int, scores: dict[str, float], noise: d
     (``ranked[kept - 1]``) is within the noise, closest first. A score's noise here is the larger of the cut's
     (``noise[id]``, its evaluation episodes') and the seed-to-seed spread over its ``seeds[id]`` seeds
     (``seed_spread / √seeds``): one seed's policy is one draw, and seeds of one reward differ far more than
-    its evaluation episodes do. With ``seed_spread`` unknown (None) only the closest call counts: its second
-    seed is what measures the spread."""
+    its evaluation episodes do. With ``seed_spread`` unknown (None) only the closest call counts, when its gap is
+    within ``UNMEASURED_SPREAD`` times the cut's noise: its second seed is what measures the spread."""
     if kept <= 0 or kept >= len(ranked):
         return []
     last, stopped = ranked[kept - 1], ranked[kept:]
     if seed_spread is None:
-        return stopped[:1]
+        gap = _comparable(scores[last]) - _comparable(scores[stopped[0]])
+        return stopped[:1] if gap <= UNMEASURED_SPREAD * math.hypot(noise.get(last, 0.0),
+                                                                      noise.get(stopped[0], 0.0)) else []
 
     def n(cid):
         return max(noise.get(cid, 0.0), seed_spread / math.sqrt(max(1, seeds.get(cid, 1))))
