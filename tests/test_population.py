@@ -192,6 +192,22 @@ def test_preference_weight_reranks_within_the_noise_band_only(make):
     assert context(store, task).parents[0].id == top.id  # weight 0
 
 
+def test_preferences_rerank_deterministic_scores_within_the_runs_seed_spread(make):
+    # one seed's evaluation is deterministic (no spread of its own), yet seeds of one reward differ: the band
+    # is the final cut-off's noise (the run's seed-to-seed spread, here from a confirmed candidate: 1.4)
+    store, task = make(islands=1)
+    top = scored(store, "top", 5.0)
+    close = scored(store, "close", 4.5)               # within the seed spread of top
+    far = scored(store, "far", 1.0)                   # beyond it
+    confirmed = scored(store, "confirmed", 2.0, confirmed=4.0)  # two seeds 2.0 apart: seed spread √2
+    for _ in range(3):
+        store.add_preference(close.id, top.id, "better", "keeps its torso upright")
+        store.add_preference(far.id, top.id, "better")
+    one_seed = [top.id, close.id, far.id]
+    assert [c.id for c in ranked(store, 1.0)] == [confirmed.id, close.id, top.id, far.id]
+    assert [c.id for c in ranked(store, 0.0)] == [confirmed.id] + one_seed
+
+
 def test_plan_with_no_candidates_falls_back_to_the_baseline(make):
     store, task = make(islands=2)
     assert plan([], 2, 0, 2).parents == []

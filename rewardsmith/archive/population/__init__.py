@@ -25,7 +25,7 @@ from ...task import Task
 from ..store import FAILED, REJECTED, SCORED, Candidate, RunStore
 from .cells import Cell, cells, elites
 from .islands import home, island_for, plan  # noqa: F401 - island_for: admission's and edits' island
-from .ranking import preference_scores, rank
+from .ranking import own_spread, preference_scores, rank
 
 INSPIRATIONS = 3  # elites of other behaviour cells shown beside the parents
 
@@ -50,7 +50,20 @@ def ranked(store: RunStore, weight: float, preferences: list[dict] | None = None
 
     preferences = store.preferences() if preferences is None else preferences
     scores = preference_scores(preferences) if weight > 0 and preferences else None
-    return [p.candidate for p in rank(store.candidates(), store.final(), contenders(store.config), scores, weight)]
+    return [p.candidate for p in rank(store.candidates(), store.final(), contenders(store.config), scores, weight,
+                                      noise_of=score_noise_of(store) if scores else own_spread)]
+
+
+def score_noise_of(store: RunStore):
+    """The noise of a score as the final top-k cut-off judges it (``training.final.score_noise``): its
+    evaluation episodes', the run's seed-to-seed spread over its seeds, at least the "no better than random"
+    margin; so a preference can re-rank rewards the evidence cannot tell apart even where one seed's
+    evaluation is deterministic (zero spread of its own)."""
+    from ...training.final import score_noise, seed_spread
+    from ...training.schedule import random_margin
+
+    spread, floor = seed_spread(store), random_margin(store.meta("random_fitness"))
+    return lambda pick: max(own_spread(pick), score_noise(pick, spread, floor))
 
 
 def parents(archive: list[Candidate], human_edits: list[Candidate], baseline: Candidate | None, final=None,

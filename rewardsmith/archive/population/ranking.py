@@ -18,6 +18,7 @@ shrinks a score resting on few answers towards 0.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 from ..candidates import Candidate
 from ..selection import Pick, picks
@@ -34,17 +35,25 @@ def _tier(p: Pick) -> tuple:
     return p.key()[:3]  # (fewer than two seeds, kind of evidence, budget fraction): what picks compares first
 
 
-def _noise(a: Pick, b: Pick) -> float:
-    return math.hypot(a.fitness_std or 0.0, b.fitness_std or 0.0)
+def own_spread(p: Pick) -> float:
+    """A score's noise from its own spread only (what a pick says of itself)."""
+    return p.fitness_std or 0.0
 
 
 def rank(candidates: list[Candidate], final=None, exclude_origins: tuple[str, ...] = (),
-         scores: dict[str, float] | None = None, weight: float = 0.0) -> list[Pick]:
+         scores: dict[str, float] | None = None, weight: float = 0.0,
+         noise_of: Callable[[Pick], float] = own_spread) -> list[Pick]:
     """The scored candidates, best first: by evidence, then (``weight`` > 0) re-ranked within each noise
-    band by the person's Bradley–Terry ``scores`` (the module docstring)."""
+    band by the person's Bradley–Terry ``scores`` (the module docstring). ``noise_of``: a score's noise
+    (the population passes the final cut-off's rule, ``training.final.score_noise``: a deterministic
+    evaluation has no spread of its own, yet seeds of one reward differ)."""
     order = picks(candidates, final, exclude_origins)
     if weight <= 0 or not scores:
         return order
+
+    def _noise(a: Pick, b: Pick) -> float:
+        return math.hypot(noise_of(a), noise_of(b))
+
     out: list[Pick] = []
     i = 0
     while i < len(order):
