@@ -21,6 +21,26 @@ class _Store:
     def candidate(self, cid):
         return type("C", (), {"fitness": {"c1": 0.9, "c2": 0.7, "c0": 0.5}[cid]})()
 
+    def candidates(self):
+        return [type("C", (), {"id": cid, "seq": seq})() for seq, cid in enumerate(("c0", "c1", "c2"))]
+
+
+def test_a_tie_in_the_final_scoring_goes_to_the_earlier_candidate_as_run_pick_breaks_it():
+    # a duplicate that shares its original's fitness, or rewards that all reach a task's cap, tie: the
+    # summary's best is the earlier candidate whatever order the entries come in, as Pick.key says
+    from rewardsmith.archive.selection import final_best
+
+    rows = [FinalRun(s, r, seed, "scored", fitness=f, timesteps=1000)
+            for s, r, f in (("c2", "candidate", 500.0), ("c1", "candidate", 500.0), ("c0", "baseline", 500.0),
+                            ("sparse", "sparse", 10.0)) for seed in (1, 2)]
+    store = _Store()
+    store.config = {"designer": "offline"}  # the baseline competes
+    summary = summarize_final(rows, ["c2", "c1", "c0", "sparse"], [1, 2], store)
+    assert summary.best == "c0"
+    assert final_best(summary.entries, {"designer": "offline"}) == "c2"  # without the archive's order: first entry
+    store.config = {"designer": "llm"}
+    assert summarize_final(rows, ["c2", "c1", "c0", "sparse"], [1, 2], store).best == "c1"
+
 
 def test_normalized_score_is_relative_to_sparse_and_baseline():
     rows = [FinalRun(s, r, seed, "scored", fitness=f, timesteps=1000)

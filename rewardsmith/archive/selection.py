@@ -122,12 +122,16 @@ def prompt_best(store) -> Candidate | None:
     return best_of_run(store)
 
 
-def final_best(summary_entries, config: dict) -> str | None:
-    """The id of the best final-scoring entry by the rule (what final.summarize_final records)."""
+def final_best(summary_entries, config: dict, seq: dict[str, int] | None = None) -> str | None:
+    """The id of the best final-scoring entry by the rule (what final.summarize_final records). A tie goes
+    to the earlier candidate (``seq``: each id's place in the archive), as ``Pick.key`` breaks it, so the
+    summary and ``run_pick`` name the same best (a duplicate sharing its original's fitness, rewards that all
+    reach a task's cap); without ``seq``, to the earlier entry."""
     competing = ("candidate", "baseline") if baseline_competes(config) else ("candidate",)
-    ranked = sorted(((e.seeds < 2, -e.fitness_mean, i) for i, e in enumerate(summary_entries)
+    order = seq or {}
+    ranked = sorted(((e.seeds < 2, -e.fitness_mean, order.get(e.id, i), i) for i, e in enumerate(summary_entries)
                      if e.role in competing and e.fitness_mean is not None and e.seeds),)
-    return summary_entries[ranked[0][2]].id if ranked else None
+    return summary_entries[ranked[0][3]].id if ranked else None
 
 
 def best_so_far(candidates: list[Candidate],

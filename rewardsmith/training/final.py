@@ -241,6 +241,6 @@ def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int],
     entries = [replace(e, normalized=(e.fitness_mean - reference["sparse"]) / scale
                        if scale and reference and e.fitness_mean is not None else None) for e in entries]
     return FinalSummary(seeds=list(seeds), timesteps=entries[0].timesteps if entries else None, entries=entries,
-                        best=final_best(entries, store.config),
+                        best=final_best(entries, store.config, {c.id: c.seq for c in store.candidates()}),
                         normalization=reference,
                         normalization_note=note)
