@@ -1055,6 +1055,20 @@ def test_binds_hold_the_installation_but_never_home_or_the_checkout(monkeypatch,
     assert confinement.readable_paths(os.path.join(home, "task.py"), [])[-1] == os.path.join(home, "task.py")
 
 
+def test_folders_of_the_checkout_on_sys_path_are_not_bound(monkeypatch):
+    # a script (or a test) that put the checkout's tests/ or benchmarks/ on sys.path exposes nothing of the
+    # checkout but the package and the shipped tasks; a virtualenv inside the checkout is still bound
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(rewardsmith.__file__)))
+    venv = os.path.join(checkout, ".venv-test", "lib")
+    monkeypatch.setattr(sys, "path", [sys.path[0], os.path.join(checkout, "benchmarks"),
+                                      os.path.join(checkout, "tests"), venv, *sys.path[1:]])
+    monkeypatch.setattr(sys, "prefix", os.path.join(checkout, ".venv-test"))
+    paths = {os.path.realpath(p) for p in confinement.readable_paths(None, [])}
+    real = os.path.realpath(checkout)
+    assert os.path.join(real, "benchmarks") not in paths and os.path.join(real, "tests") not in paths
+    assert os.path.join(real, "rewardsmith") in paths and os.path.join(real, ".venv-test", "lib") in paths
+
+
 def test_remove_tree_as_an_ordinary_user_gets_through_locked_directories():
     """Without root's override, read-only and unreadable directories must be opened up to be removed.
     As root, the check runs in a child process that has become the unprivileged user first (in a

@@ -160,7 +160,9 @@ def readable_paths(task_path: str | None, extra: list[str]) -> list[str]:
     site-packages and whatever ``.pth`` files and PYTHONPATH add), LD_LIBRARY_PATH, rewardsmith's own
     package and shipped tasks, the task file's directory, and ``extra`` ($REWARDSMITH_READ_PATHS).
     Never the home directory, the checkout rewardsmith runs from, or any directory holding one of them
-    (a task file directly in one of those is bound alone)."""
+    (a task file directly in one of those is bound alone), nor a folder inside the checkout (its tests,
+    benchmarks or anything a script put on ``sys.path``) but the package, the shipped tasks and a Python
+    installation that lives there (setup's ``.venv``)."""
     import site
     import sysconfig
 
@@ -173,10 +175,16 @@ def readable_paths(task_path: str | None, extra: list[str]) -> list[str]:
     private = {os.path.realpath(p) for p in (os.path.expanduser("~"), *([] if installed else [checkout]))}
     cwd = os.path.realpath(os.getcwd())
 
-    def allowed(path: str) -> bool:  # absolute, and neither private nor holding something private
+    inside = None if installed else os.path.realpath(checkout).rstrip("/") + "/"
+
+    def within(real: str, folder: str) -> bool:
+        return real == folder or real.startswith(folder.rstrip("/") + "/")
+
+    def allowed(path: str) -> bool:  # absolute, neither private nor holding something private, nor in the checkout
         real = os.path.realpath(path)
         return os.path.isabs(path) and real != cwd \
-            and not any(real == p or p.startswith(real.rstrip("/") + "/") for p in private)
+            and not any(real == p or p.startswith(real.rstrip("/") + "/") for p in private) \
+            and not (inside and real.startswith(inside) and not any(within(real, p) for p in prefixes))
 
     paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values(),
              *site.getsitepackages(), *sys.path[1:],
