@@ -62,6 +62,7 @@ def test_n_samples_carry_tokens_and_cost_split_across_them():
     assert len({r["call_id"] for r in recorder.records}) == 1
 
 
+@pytest.mark.slow  # litellm's first completion in a process: over 3 s
 def test_unknown_model_counts_tokens_but_no_cost():
     client = LLMClient(mock_config(model="openai/my-local-coder"))
     (reply,) = client.complete(MESSAGES, n=1, purpose="p")

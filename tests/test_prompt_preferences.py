@@ -116,6 +116,7 @@ def test_inspirations_parents_and_duplicates_are_shown_with_their_evidence(task)
     assert "build on candidate c4" not in own and "PARENT-REFLECTION" not in own
 
 
+@pytest.mark.slow  # litellm's first completion in a process: over 3 s
 def test_each_island_gets_its_own_request_and_sample_i_builds_on_parent_i_mod_p(task, stub_llm, tmp_path):  # noqa: F811
     best, other = candidate("c1", 1.0, 0.9), candidate("c4", 4.0, 0.7)
 

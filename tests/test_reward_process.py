@@ -82,6 +82,7 @@ def honest():
 # --------------------------------------------------------------------------- a hostile reward process
 
 
+@pytest.mark.slow  # a real training in two processes: over 3 s
 def test_a_forged_result_from_the_reward_process_is_never_the_policy(honest):
     forged = controller(honest["policy"])
     # the controller the attack sends is worth ~1.92, honest training of this budget ~0.05: the test can fail
@@ -113,6 +114,7 @@ def test_a_forged_result_from_the_reward_process_is_never_the_policy(honest):
     assert result["snapshots"][-1].components == honest["snapshots"][-1].components
 
 
+@pytest.mark.slow  # a real training in two processes: over 3 s
 def test_a_forged_answer_on_the_reward_pipe_fails_the_training_clearly():
     hostile = textwrap.dedent('''
         import json, sys
@@ -135,6 +137,7 @@ def test_a_forged_answer_on_the_reward_pipe_fails_the_training_clearly():
     assert time.monotonic() - started < 120
 
 
+@pytest.mark.slow  # a real training in two processes: over 3 s
 def test_a_reward_process_that_dies_fails_the_training_and_leaves_nothing(monkeypatch):
     spawned = []
 
@@ -156,6 +159,7 @@ def test_a_reward_process_that_dies_fails_the_training_and_leaves_nothing(monkey
             os.killpg(proc.pid, 0)
 
 
+@pytest.mark.slow  # a real training in two processes: over 3 s
 def test_a_reward_process_that_hangs_fails_the_training_after_the_reply_deadline():
     # it switches off its own process's timer for slow batches: only the learner's deadline is left
     hostile = "import signal, time\n" + HONEST.replace(
@@ -171,6 +175,7 @@ def test_a_reward_process_that_hangs_fails_the_training_after_the_reply_deadline
 # --------------------------------------------------------------------------- reward errors, as before
 
 
+@pytest.mark.slow  # a real training in two processes: over 3 s
 def test_an_infinite_loop_in_reward_code_fails_the_training_naming_its_line():
     code = HONEST.replace("    forward =", "    while next_state.position < 1:\n        pass\n    forward =", 1)
     started = time.monotonic()
@@ -183,6 +188,7 @@ def test_an_infinite_loop_in_reward_code_fails_the_training_naming_its_line():
     assert time.monotonic() - started < 90
 
 
+@pytest.mark.slow  # a real training in two processes: over 3 s
 def test_a_reward_error_fails_the_training_with_the_reward_s_message():
     code = HONEST.replace("    forward =", "    forward = 1 / 0 if next_state.position < 1 else 0\n"
                           "    forward =", 1)
@@ -194,6 +200,7 @@ def test_a_reward_error_fails_the_training_with_the_reward_s_message():
     assert "at line 3 (`forward = 1 / 0" in text
 
 
+@pytest.mark.slow  # a real training in two processes: over 3 s
 def test_code_that_does_not_load_fails_the_training_with_the_reward_s_message():
     with pytest.raises(TrainingError) as caught:
         train_once(TASK, "def compute_reward(state, action, next_state):\n    return (\n", 0, Budget(256))
