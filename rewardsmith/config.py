@@ -115,6 +115,9 @@ class EvolveConfig:
         None, optional=True, help="A proxy person answers the page's pairs after each generation by a hidden "
                                   "criterion, e.g. field=torso_angle,stat=abs-mean,prefer=low,error=0.1 "
                                   "(rewardsmith/people/proxy.py).")
+    videos: str = setting("best", choices=("best", "every"), resumable=True,
+                          help="Rollout videos after each generation: of its best, or of every scored candidate "
+                               "(so the page can compare any pair it chooses, not only generation bests).")
     # the population: islands, their exchange, a person's preferences in parent choice (archive/population/)
     islands: int = setting(2, kind=int, minimum=1,
                            help="Islands of the population: each evolves apart from its own parents (a child "

@@ -165,13 +165,15 @@ class Evolution:
             self.on_event("final", summary=summary)
 
     def _video(self, generation: int) -> None:
-        """A short video (MP4, else GIF) of the generation's best policy (where rendering works; said once if not)."""
+        """A short video (MP4, else GIF) of the generation's best policy, or of every scored one with
+        ``--videos every`` (where rendering works; said once if not)."""
         from .archive.selection import best_of
         from .output.video import existing_video, write_generation_video
 
-        best = best_of(self.store.candidates(generation=generation, status=SCORED))
-        if best is None or existing_video(self.store, generation, best.id) is not None:
-            return
-
-        write_generation_video(self.store, self.task, best.id, generation,
-                               on_note=lambda message: self.on_event("note", message=message))
+        scored = self.store.candidates(generation=generation, status=SCORED)
+        best = best_of(scored)
+        chosen = scored if getattr(self.config, "videos", "best") == "every" else [best] if best else []
+        for candidate in chosen:
+            if existing_video(self.store, generation, candidate.id) is None:
+                write_generation_video(self.store, self.task, candidate.id, generation,
+                                       on_note=lambda message: self.on_event("note", message=message))

@@ -168,3 +168,29 @@ def test_a_render_child_answer_is_checked_before_use():
     for change in bad:
         with pytest.raises(SandboxError):
             video._checked({**good, **change}, 10)
+
+
+def test_videos_every_renders_each_scored_candidate_of_the_generation_and_best_only_the_best(tmp_path, monkeypatch):
+    # --videos every: the page's pair choice (neighbours in the ranking) can then show any pair by video
+    from rewardsmith.archive.store import SCORED, RunStore
+    from rewardsmith.config import EvolveConfig
+    from rewardsmith.loop import Evolution
+    from rewardsmith.output import video
+    from rewardsmith.task import load_task_file
+    from conftest import TINY_TASK
+
+    task = load_task_file(TINY_TASK)
+    rendered = []
+    monkeypatch.setattr(video, "write_generation_video",
+                        lambda store, task, cid, generation, on_note=None: rendered.append((generation, cid)))
+    for mode, expected in (("best", [(0, "c1")]), ("every", [(0, "c0"), (0, "c1"), (0, "c2")])):
+        store = RunStore.create(tmp_path / mode, {"task": task.name, "designer": "offline"}, task.path)
+        for fitness in (1.0, 3.0, 2.0):
+            c = store.add_candidate(0, f"def compute_reward(s, a, n):\n    return {fitness}, {{}}\n", "offline")
+            store.update(c.id, status=SCORED, fitness=fitness, seeds=[0], timesteps=1024)
+        loop = Evolution.__new__(Evolution)
+        loop.store, loop.task, loop.on_event = store, task, (lambda kind, **data: None)
+        loop.config = EvolveConfig(task=task.name, videos=mode)
+        rendered.clear()
+        loop._video(0)
+        assert rendered == expected
