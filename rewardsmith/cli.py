@@ -182,7 +182,8 @@ def train(task_name, reward, timesteps, seeds, seed, workers, as_json, sandbox):
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON document.")
 @click.option("--candidate", help="Print one candidate in full: code, verdict, analysis, reflection.")
 @click.option("--population", is_flag=True, help="Print only the population: islands, behaviour cells and their "
-                                                  "elites (with --json: as JSON).")
+                                                  "elites, duplicates, the offline designer's operator statistics "
+                                                  "(with --json: as JSON).")
 def show(run_dir, as_json, candidate, population):
     """The run at a glance (or one candidate in full, or its population)."""
     import json
@@ -195,9 +196,9 @@ def show(run_dir, as_json, candidate, population):
 
     store = RunStore(run_dir)
     if population:
-        from .archive.population import summary
+        from .output.population import population_json
 
-        click.echo(json.dumps(summary(store), indent=2) if as_json else "\n".join(population_lines(store)))
+        click.echo(json.dumps(population_json(store), indent=2) if as_json else "\n".join(population_lines(store)))
     elif as_json:
         click.echo(json.dumps({**show_json(store), "preferences": run_summary(store).to_json()}, indent=2))
     elif candidate:

@@ -123,14 +123,17 @@ def design_context(store: RunStore, task: Task, config, timesteps: int, generati
 
 def summary(store: RunStore) -> dict:
     """The population as ``show --population --json`` gives it: the settings, each candidate's island and
-    cell, and per cell its members best first (the elite first)."""
+    cell, each island's best by the ranking (``island_best``: an id or None per island), and per cell its
+    members best first (the elite first)."""
     islands, migrate_every, weight = settings(store.config)
     archive = store.candidates()
     cell = cells(archive)
-    by_cell = elites(ranked(store, weight), cell)
+    order = ranked(store, weight)
+    by_cell = elites(order, cell)
     elite_ids = {members[0].id for members in by_cell.values()}
     return {
         "islands": islands, "migrate_every": migrate_every, "preference_weight": weight,
+        "island_best": [next((c.id for c in order if home(c, islands) == k), None) for k in range(max(1, islands))],
         "candidates": [{"id": c.id, "island": home(c, islands) if c.island is not None else None,
                         "cell": where.to_json() if (where := cell[c.id]) is not None else None,
                         "elite": c.id in elite_ids} for c in archive],
