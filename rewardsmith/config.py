@@ -178,7 +178,7 @@ class EvolveConfig:
         if plugin.needs_model and not self.model:
             raise ConfigError(f"the {plugin.title} needs --model (or REWARDSMITH_MODEL)")
         if self.proxy_person is not None:
-            from .people.proxy import parse_spec
+            from .people.proxy_spec import parse_spec
 
             parse_spec(self.proxy_person)  # the syntax; the field is checked against the task when it is loaded
         if self.executor != "ray" and self.ray_address:

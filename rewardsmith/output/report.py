@@ -11,7 +11,6 @@ so the file opens anywhere without a network. Code and model text are untrusted:
 from __future__ import annotations
 
 import base64
-import difflib
 import io
 import json
 import math
@@ -21,6 +20,7 @@ from pathlib import Path
 from .. import __version__
 from ..archive.store import FAILED, REJECTED, SCORED, Candidate, RunStore, write_atomic
 from ..templating import file_environment
+from .diff import code_diff
 
 ORIGIN_COLOURS = {"baseline": "#222222", "human": "#e07b00"}
 DEFAULT_COLOUR = "#2f6db3"
@@ -198,17 +198,6 @@ def _candidate_view(c: Candidate, by_id: dict, plot: bool = True) -> dict:
         "components": analysis.components if analysis else {}, "evaluation": analysis.evaluation if analysis else None,
         "warnings": c.verdict.warnings if c.verdict else [],
     }
-
-
-def code_diff(old: str, new: str, old_name: str = "parent", new_name: str = "candidate") -> list[tuple[str, str]]:
-    """A unified diff as (css class, line) pairs: "add", "del", "hunk", "meta" or "" (context)."""
-    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), old_name, new_name, lineterm="", n=3)
-    out = []
-    for line in lines:
-        kind = "meta" if line.startswith(("+++", "---")) else "hunk" if line.startswith("@@") else \
-            "add" if line.startswith("+") else "del" if line.startswith("-") else ""
-        out.append((kind, line))
-    return out
 
 
 def _llm_summary(store: RunStore) -> dict:

@@ -177,7 +177,7 @@ def _first_reason(reason: str | None) -> str | None:
 
 def candidate(store: RunStore, cid: str) -> dict:
     """Everything about one candidate: what the candidate view shows."""
-    from ...output.report import code_diff
+    from ...output.diff import code_diff
     from ...output.view import candidate_json
 
     c = store.candidate(cid)
