@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 if TYPE_CHECKING:
     from ..archive.candidates import Candidate
-    from ..archive.selection import Pick
+    from ..archive.evidence import Pick
     from ..task import Task
 
 DEFAULT_DESIGNERS = ("rewardsmith.design.llm_designer", "rewardsmith.design.offline")
@@ -65,7 +65,7 @@ class DesignContext:
     human_edits: list[Candidate]
     seed: int = 0
     reflection: bool = True     # False: human feedback replaces the automatic reflection in the prompt
-    best_score: Pick | None = None   # selection.Pick: the score that makes ``best`` the best (None: its own)
+    best_score: Pick | None = None   # evidence.Pick: the score that makes ``best`` the best (None: its own)
     parents: list[Candidate] | None = None  # chosen by the population (archive/population.py), first the likeliest
     # Also chosen by the population: candidates from other islands and behaviour cells, shown beside the
     # parents so a designer sees different ways of solving the task, not only the best (issue 23)
