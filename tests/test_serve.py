@@ -549,7 +549,7 @@ def test_hostile_text_shows_as_text_in_every_view(browser, tmp_path):
             time.sleep(0.2)
             shown.append(p.inner_text("body"))
             assert p.evaluate("window.__pwned") is None, route
-            assert p.evaluate("document.querySelectorAll('script').length") == 2, route  # the page's own (player.js, app.js)
+            assert p.evaluate("document.querySelectorAll('script').length") == 3, route  # the page's own (player.js, app.js, population.js)
             assert p.evaluate("document.querySelectorAll('[onerror], [onload], iframe, object, embed').length") == 0
             assert p.evaluate("[...document.querySelectorAll('a')].filter(a => !a.getAttribute('href')"
                               ".startsWith('#/')).length") == 0, route

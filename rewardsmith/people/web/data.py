@@ -228,6 +228,14 @@ def _texts(value):
     return printable(str(value))
 
 
+def population(store: RunStore) -> dict:
+    """The population view: output/population.py's ``population_view`` (islands, cells, duplicates, the offline
+    designer's operator statistics; its strings already printable) with every number JSON-safe."""
+    from ...output.population import population_view
+
+    return _texts(population_view(store))
+
+
 def pair(store: RunStore) -> dict | None:
     """The next two candidates to compare: neighbours in the current ranking (preference score, then
     fitness) that have been compared least, among scored candidates with a video (or all scored ones

@@ -41,6 +41,7 @@ from . import data
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "player.js": "text/javascript; charset=utf-8",
+          "population.js": "text/javascript; charset=utf-8",
           "style.css": "text/css; charset=utf-8"}
 POLL_SECONDS = 0.25     # how often the event stream looks at the store (an event reaches the page within ~0.5 s)
 KEEPALIVE_SECONDS = 15  # a comment line on a quiet stream, so a dead connection is noticed
@@ -233,6 +234,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/api/candidate":
             with _opened(self.page) as store:
                 self._json(data.candidate(store, one("id")))
+        elif path == "/api/population":  # islands, cells, duplicates, operator statistics (output/population.py)
+            with _opened(self.page) as store:
+                self._json(data.population(store))
         elif path == "/api/pair":
             with _opened(self.page) as store:
                 self._json(data.pair(store))

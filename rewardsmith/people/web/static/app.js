@@ -571,6 +571,9 @@ async function route() {
       view = tilesView();
       if (runState) headline(runState);
       await view.start();
+    } else if (hash.startsWith("#/population")) {
+      view = populationView();  // population.js
+      await view.start();
     } else if (hash.startsWith("#/compare")) {
       view = compareView();
       if (runState) headline(runState);
