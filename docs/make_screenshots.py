@@ -1,5 +1,6 @@
-"""Retakes docs/page-compare.png: the compare view of a run built in a real store for the picture, with two
-mountain-car policies rendered by the real render job into MP4s from the same start, and their component
+"""Retakes docs/page-compare.png and docs/page-population.png (argument ``population``: only that one).
+
+The compare view: a run built in a real store for the picture, with two mountain-car policies rendered by the real render job into MP4s from the same start, and their component
 curves replayed in the sandboxed reward process (output/video.py), shown in Debian's chromium.
 
     python docs/make_screenshots.py            # needs pygame, playwright and chromium (the test extra)
@@ -72,10 +73,37 @@ def shoot(root: Path) -> None:
         server.close()
 
 
-if __name__ == "__main__":
+def shoot_population(root: Path) -> None:
+    """docs/page-population.png: the population view (#/population) of the run tests/population_run.py builds
+    (two islands, five behaviour cells, a duplicate and a near-duplicate, offline operators' statistics)."""
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(DOCS.parent / "tests"))
+    from population_run import make_population_run
+
+    make_population_run(root).close()
+    server = PageServer(root).start()
+    try:
+        with sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_context(viewport={"width": 1100, "height": 1000}).new_page()
+            page.goto(server.url)
+            page.goto(f"http://127.0.0.1:{server.port}/#/population")
+            page.wait_for_selector("body[data-population]")
+            time.sleep(0.5)
+            page.screenshot(path=str(DOCS / "page-population.png"), full_page=True)
+            browser.close()
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":  # `python docs/make_screenshots.py population`: only the population view
     if CHROMIUM is None:
         sys.exit("no chromium (apt-get install chromium)")
     with tempfile.TemporaryDirectory() as tmp:
-        build(Path(tmp) / "run")
-        shoot(Path(tmp) / "run")
-    print(DOCS / "page-compare.png")
+        if sys.argv[1:] != ["population"]:
+            build(Path(tmp) / "run")
+            shoot(Path(tmp) / "run")
+            print(DOCS / "page-compare.png")
+        shoot_population(Path(tmp) / "population")
+    print(DOCS / "page-population.png")

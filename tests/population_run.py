@@ -43,7 +43,7 @@ def make_population_run(root: Path, hostile: bool = False) -> RunStore:
     (island 0); c2 from c0 "scale_down" 0.31 (island 1, a fast cell whose dominant term is hostile when asked);
     c3 from c1 "scale_up" 0.55 (island 1, migrant c1 in generation 2); c4 duplicate of c1 (rejected, 0 steps);
     c5 near-duplicate of c1, trained 0.58; c6 from c2 "reshape" 0.71 (island 1); c7 training."""
-    evil = EVIL if hostile else "plain"
+    evil = f" {EVIL}" if hostile else ""  # appended to notes and reasons
     term = EVIL if hostile else "forward"
     store = RunStore.create(root, {"task": "tiny-mountaincar", "designer": "offline", "timesteps": 1000,
                                    "islands": 2, "migrate_every": 2}, TINY_TASK)
@@ -56,7 +56,7 @@ def make_population_run(root: Path, hostile: bool = False) -> RunStore:
          analysis({"height": 0.5, "speed": 0.5}, findings=("early_termination",))),
         ("c1", 1, "offline", "c0", 0, 0.62, "add_term: a term about staying up",
          analysis({"height": 0.5, "speed": 0.5}, speed=0.9, findings=("no_progress",))),
-        ("c2", 1, "offline", "c0", 1, 0.31, f"scale_down: halved 'speed' {evil}",
+        ("c2", 1, "offline", "c0", 1, 0.31, f"scale_down: halved 'speed'{evil}",
          analysis({term: 0.95, "speed": 0.05}, speed=0.9)),
         ("c3", 2, "offline", "c1", 1, 0.55, "scale_up: raised 'height'",
          analysis({"height": 0.5, "speed": 0.5}, effort=0.9)),
@@ -69,13 +69,13 @@ def make_population_run(root: Path, hostile: bool = False) -> RunStore:
     for g in (1, 2):
         store.mark_designed(g, 3, [])
         store.set_meta(f"population.g{g}", plans[g])
-    why = f"its rewards equal c1's on every step on 5 recorded episodes (1,000 steps) {evil}"
+    why = f"its rewards equal c1's on every step on 5 recorded episodes (1,000 steps){evil}"
     store.add_candidate(2, REWARD.format(name="c4", k=40), "offline", parent="c1", status=REJECTED,
-                        reason=f"duplicate of c1: {why}", notes=f"add_term: the same term again {evil}",
+                        reason=f"duplicate of c1: {why}", notes=f"add_term: the same term again{evil}",
                         island=0, candidate_id="c4")
     store.update("c4", duplicate_of="c1", timesteps=0, steps_spent=0)
     store.event("duplicate", {"candidate": "c4", "of": "c1", "reason": f"duplicate of c1: {why}"})
-    near = f"near-duplicate of c1: its per-step rewards correlate 0.998 with c1's {evil}; trained"
+    near = f"near-duplicate of c1: its per-step rewards correlate 0.998 with c1's on 5 recorded episodes{evil}; trained"
     store.add_candidate(2, REWARD.format(name="c5", k=50), "offline", parent="c1", notes=f"add_term: close\n{near}",
                         island=0, candidate_id="c5")
     store.update("c5", status=SCORED, fitness=0.58, fitness_std=0.0, seeds=[0], timesteps=1000,

@@ -27,7 +27,7 @@ def test_show_population_says_islands_cells_duplicates_and_operators(tmp_path):
     assert "population: 2 islands" in text
     assert "island 0: c0 cell 4 (elite), c1 cell 2 (elite), c5 (+1 not scored); best c1 0.62" in text
     assert "island 1:" in text and "best c6 0.71" in text and "last migrant c1 in generation 2" in text
-    assert ("c4 duplicate of c1 (its rewards equal c1's on every step on 5 recorded episodes (1,000 steps) plain),"
+    assert ("c4 duplicate of c1 (its rewards equal c1's on every step on 5 recorded episodes (1,000 steps)),"
             " 0 steps") in text
     assert "c5 near-duplicate of c1 (its per-step rewards correlate 0.998" in text and "), trained" in text
     lines = text.splitlines()
