@@ -27,7 +27,9 @@ import gzip
 import json
 import sqlite3
 import threading
+import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,6 +44,24 @@ JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
 # the JSON columns that hold a record: each class has to_json() and from_json(data)
 RECORD_COLUMNS: dict[str, Any] = {"verdict": CriticVerdict, "result": CandidateResult, "analysis": Analysis,
                                   "timings": Timings}
+
+
+# SQLite's column affinity, as ``candidates`` declares it: what a value written there reads back as
+REAL_COLUMNS = ("fitness", "fitness_std", "created", "updated")
+INTEGER_COLUMNS = ("seq", "generation", "timesteps", "steps_spent", "island")
+
+
+def _as_stored(key: str, value):
+    """``value`` as the candidates table gives it back (a column's affinity; NaN is stored as NULL)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, bool):
+        value = int(value)
+    if key in REAL_COLUMNS and isinstance(value, (int, float)):
+        return float(value)
+    if key in INTEGER_COLUMNS and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 class RunStore:
@@ -142,15 +162,15 @@ class RunStore:
         return [TrainingPool(r["id"], r["generation"], json.loads(r["members"]), json.loads(r["rungs"]),
                              r["eta"], r["schedule"]) for r in rows]
 
-    def save_leg(self, cid: str, seed: int, rung: int, leg: Leg) -> None:
+    def save_leg(self, cid: str, seed: int, rung: int, leg: Leg) -> Leg:
         """Records one finished leg (one seed trained up to one halving rung): its outcome, and the
-        seed's result at that rung."""
+        seed's result at that rung; gives the leg as ``legs`` would read it back (built in memory)."""
         result = leg.result_json()
+        outcome, kept = json.dumps(leg.to_json()), json.dumps(result) if result is not None else None
         with self._lock:
             self.db.execute("INSERT OR REPLACE INTO legs(candidate, seed, rung, outcome, result, created)"
-                            " VALUES (?,?,?,?,?,?)", (cid, seed, rung, json.dumps(leg.to_json()),
-                                                      json.dumps(result) if result is not None else None,
-                                                      time.time()))
+                            " VALUES (?,?,?,?,?,?)", (cid, seed, rung, outcome, kept, time.time()))
+        return Leg.from_json(json.loads(outcome), json.loads(kept) if kept else None)
 
     def legs(self, cid: str, seed: int) -> dict[int, Leg]:
         """The finished legs of one candidate's seed, by rung."""
@@ -197,21 +217,30 @@ class RunStore:
                  json.dumps(verdict.to_json()) if verdict is not None else None, notes, now, now, island))
         return self.candidate(cid)
 
-    def update(self, cid: str, **fields) -> None:
-        """Sets columns of one candidate in one transaction (records and the seeds list stored as JSON)."""
-        if not fields:
-            return
+    def update(self, candidate: Candidate | str, **fields) -> Candidate:
+        """Sets columns of one candidate in one transaction (records and the seeds list stored as JSON);
+        gives the candidate as ``candidate(id)`` would read it back: built in memory from ``candidate``
+        (the caller's current record) through the same codec, or read back when only an id is given."""
+        cid = candidate if isinstance(candidate, str) else candidate.id
         for key, record in RECORD_COLUMNS.items():
             if fields.get(key) is not None and not isinstance(fields[key], record):
                 raise TypeError(f"a candidate's {key} is a {record.__name__}, not a {type(fields[key]).__name__}")
         values = [json.dumps(v.to_json() if k in RECORD_COLUMNS else v) if k in JSON_COLUMNS and v is not None
                   else v for k, v in fields.items()]
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        with self._lock:
-            cur = self.db.execute(f"UPDATE candidates SET {assignments}, updated = ? WHERE id = ?",
-                                  (*values, time.time(), cid))
-            if cur.rowcount != 1:
-                raise RunStoreError(f"no candidate {cid!r} in {self.root}")
+        now = time.time()
+        if fields:
+            assignments = ", ".join(f"{k} = ?" for k in fields)
+            with self._lock:
+                cur = self.db.execute(f"UPDATE candidates SET {assignments}, updated = ? WHERE id = ?",
+                                      (*values, now, cid))
+                if cur.rowcount != 1:
+                    raise RunStoreError(f"no candidate {cid!r} in {self.root}")
+        if isinstance(candidate, str):
+            return self.candidate(cid)
+        if not fields:
+            return candidate
+        stored = {k: _as_stored(k, v) for k, v in zip(fields, values)}
+        return replace(candidate, **{k: self._decode(cid, k, v) for k, v in stored.items()}, updated=now)
 
     def candidate(self, cid: str) -> Candidate:
         row = self.db.execute("SELECT * FROM candidates WHERE id = ?", (cid,)).fetchone()
@@ -256,15 +285,19 @@ class RunStore:
 
     def _row(self, row) -> Candidate:
         data = dict(row)
-        for key in JSON_COLUMNS:
-            if data.get(key) is not None:
-                data[key] = json.loads(data[key])
-                if key in RECORD_COLUMNS:
-                    try:
-                        data[key] = RECORD_COLUMNS[key].from_json(data[key])
-                    except RunStoreError as exc:
-                        raise RunStoreError(f"candidate {data['id']} in {self.root}: {exc}") from None
-        return Candidate(**data)
+        return Candidate(**{k: self._decode(data["id"], k, v) for k, v in data.items()})
+
+    def _decode(self, cid: str, key: str, value):
+        """One stored column's value as a ``Candidate`` holds it (a JSON column decoded, a record built)."""
+        if key not in JSON_COLUMNS or value is None:
+            return value
+        value = json.loads(value)
+        if key in RECORD_COLUMNS:
+            try:
+                return RECORD_COLUMNS[key].from_json(value)
+            except RunStoreError as exc:
+                raise RunStoreError(f"candidate {cid} in {self.root}: {exc}") from None
+        return value
 
     # ------------------------------------------------------------------ per-candidate files
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from concurrent.futures import as_completed
 
-from ..archive.store import RunStore
+from ..archive.events import Events, Sink
+from ..archive.store import Candidate, RunStore
 from ..errors import TrainingError
-from .executor import Cancelled
+from .collect import Legs, collect
 from .schedule import episode_noise, near_misses, pooled_seed_spread
+from .trainer import SeedResult
 
 RUNG_SEED_OFFSET = 2000  # a second seed at a rung's cut-off: the search seed + this
 
@@ -34,17 +35,26 @@ class RungSeeds:
     """Second seeds at one pool's cut-offs (``look`` is ``successive_halving``'s ``second_look``)."""
 
     def __init__(self, store: RunStore, training, pool: list[str], rungs: list[int], seeds: list[int],
-                 floor: float = 0.0):
+                 floor: float = 0.0, legs: Legs | None = None, members: dict[str, Candidate] | None = None,
+                 emit: Events | Sink | None = None):
+        """``legs`` and ``members``: the pool's legs and candidates, held in memory (read from the store when
+        not given); ``emit``: the run's event sink (default: the store). The run's earlier ``rung_seeds``
+        events (the seed spread measured so far, and what a resumed pool recorded) are read once, here."""
         self.store, self.training, self.pool, self.rungs, self.seeds = store, training, pool, rungs, seeds
         self.floor = floor
         self.extra = seeds[0] + RUNG_SEED_OFFSET
         self.records: dict[int, dict] = {}
+        self.legs = legs if legs is not None else Legs(store)
+        self.members = members if members is not None else {}
+        self.emit = Events.of(store, emit).emit
+        self.earlier = store.events("rung_seeds")
+        self.added: list[dict] = []  # what this pool's cut-offs recorded since
 
     # ------------------------------------------------------------------ what the store holds
 
     def _fitness(self, cid: str, rung: int) -> list[float]:
         """``cid``'s fitness at ``rung`` on the search seeds, then the extra seed where it has one."""
-        legs = [self.store.legs(cid, s).get(rung) for s in self.seeds + [self.extra]]
+        legs = [self.legs.of(cid, s).get(rung) for s in self.seeds + [self.extra]]
         return [leg.fitness for leg in legs if leg is not None and leg.fitness is not None]
 
     def _evidence(self, rung: int, ranked: list[str], trained: list[str]) -> tuple[dict, dict]:
@@ -53,7 +63,7 @@ class RungSeeds:
         means, noises = {}, {}
         for cid in ranked:
             seeds = self.seeds + ([self.extra] if cid in trained else [])
-            legs = [leg for leg in (self.store.legs(cid, s).get(rung) for s in seeds) if leg is not None]
+            legs = [leg for leg in (self.legs.of(cid, s).get(rung) for s in seeds) if leg is not None]
             values = [leg.fitness for leg in legs if leg.fitness is not None]
             means[cid] = statistics.fmean(values) if values else float("nan")
             noises[cid] = max(self.floor, episode_noise([f for leg in legs for f in leg.episode_fitness or []]))
@@ -61,13 +71,12 @@ class RungSeeds:
 
     def _spread(self, target: int, fresh: list[list[float]]) -> float | None:
         """The run's seed-to-seed spread at ``target`` steps: every earlier cut-off's pairs there, and ``fresh``."""
-        groups = [list(v) for e in self.store.events("rung_seeds") if e.get("target") == target
+        groups = [list(v) for e in self.earlier + self.added if e.get("target") == target
                   for v in (e.get("seeds") or {}).values()]
         return pooled_seed_spread(groups + fresh)
 
     def _recorded(self, rung: int) -> dict | None:
-        return next((e for e in self.store.events("rung_seeds")
-                     if e.get("pool") == self.pool and e.get("rung") == rung), None)
+        return next((e for e in self.earlier if e.get("pool") == self.pool and e.get("rung") == rung), None)
 
     # ------------------------------------------------------------------ the look
 
@@ -109,34 +118,29 @@ class RungSeeds:
 
     def _train(self, rung: int, ids: list[str], trained: list[str], failed: list[str]) -> int:
         """Trains the extra seed of ``ids`` to ``rung`` (where no leg holds it yet); gives the env steps spent."""
-        from .pool import save_leg
-        from .trainer import Budget
-
         training, target = self.training, self.rungs[rung]
-        budget = Budget(target, max_seconds=training.budget.max_seconds, memory_mb=training.budget.memory_mb)
         futures, spent = {}, 0
         for cid in ids:
-            if self.store.legs(cid, self.extra).get(rung) is not None:
+            if self.legs.of(cid, self.extra).get(rung) is not None:
                 trained.append(cid)
                 continue
-            candidate = self.store.candidate(cid)
-            futures[training.executor.submit(training.task, candidate.code, self.extra, budget,
-                                             planned_total=target, eval_episodes=training.eval_episodes)] = cid
-        for future in as_completed(futures):
-            cid = futures[future]
-            try:
-                result = future.result()
-            except Cancelled:
-                raise
-            except TrainingError as exc:
-                self.store.append_log(cid, f"second seed {self.extra} at rung {rung + 1} FAILED: {exc}")
+            candidate = self.members.get(cid) or self.store.candidate(cid)
+            futures[training.executor.submit(training.task, candidate.code, self.extra, training.to(target),
+                                             planned_total=target, eval_episodes=training.eval_episodes)] = \
+                (cid, self.extra)
+
+        def done(cid: str, seed: int, outcome: SeedResult | TrainingError) -> None:
+            nonlocal spent
+            if isinstance(outcome, TrainingError):
+                self.store.append_log(cid, f"second seed {seed} at rung {rung + 1} FAILED: {outcome}")
                 failed.append(cid)
-                continue
-            save_leg(self.store, cid, self.extra, rung, target, result)
-            spent += result.trained_steps if result.trained_steps is not None else result.timesteps
-            self.store.append_log(cid, f"second seed {self.extra} at rung {rung + 1}/{len(self.rungs)}: "
-                                       f"fitness {result.fitness:.4g} (the cut-off is decided on the mean)")
+                return
+            spent += outcome.trained_steps if outcome.trained_steps is not None else outcome.timesteps
+            self.store.append_log(cid, f"second seed {seed} at rung {rung + 1}/{len(self.rungs)}: "
+                                       f"fitness {outcome.fitness:.4g} (the cut-off is decided on the mean)")
             trained.append(cid)
+
+        collect(futures, self.legs, rung, target, done)
         return spent
 
     def _record(self, rung, target, wanted, trained, failed, spread, spent, saved) -> None:
@@ -146,7 +150,8 @@ class RungSeeds:
                   "seeds": {c: self._fitness(c, rung) for c in trained}, "spread": spread, "steps": spent,
                   "saved": saved}
         self.records[rung] = record
-        self.store.event("rung_seeds", record)
+        self.added.append(record)
+        self.emit("rung_seeds", **record)
 
     def reason(self, rung: int) -> str | None:
         """What the second seeds at ``rung`` added to its decision, for the decision's reason."""
