@@ -230,10 +230,11 @@ def _texts(value):
 
 def population(store: RunStore) -> dict:
     """The population view: output/population.py's ``population_view`` (islands, cells, duplicates, the offline
-    designer's operator statistics; its strings already printable) with every number JSON-safe."""
+    designer's operator statistics; its strings already printable) with every number JSON-safe; the
+    candidates read once for the rules it asks (``_Reading``)."""
     from ...output.population import population_view
 
-    return _texts(population_view(store))
+    return _texts(population_view(cast(RunStore, _Reading(store))))
 
 
 def pair(store: RunStore) -> dict | None:
