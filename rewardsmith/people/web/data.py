@@ -237,31 +237,36 @@ def population(store: RunStore) -> dict:
     return _texts(population_view(cast(RunStore, _Reading(store))))
 
 
-def pair(store: RunStore) -> dict | None:
+def pair(store: RunStore, skip: frozenset | set = frozenset()) -> dict | None:
     """The next two candidates to compare: neighbours in the current ranking (preference score, then
-    fitness) that have been compared least, among scored candidates with a video (or all scored ones
-    when fewer than two have one); None when fewer than two qualify. Fitness is left out: the page shows it
-    only after the person answers."""
+    fitness) that have been compared least, among scored candidates with a video or a policy checkpoint to
+    render one from on demand (``web/videos.py``), or all scored ones when fewer than two have either. A
+    pair in ``skip`` (frozensets of two ids) is never chosen; where every neighbouring pair is skipped, the
+    wider pool is tried. None when no pair qualifies. Fitness is left out: the page shows it only after the
+    person answers."""
     from ..preferences import run_summary
+    from .videos import checkpoint
 
     vids = videos(store)
-    scored = [c for c in store.candidates(status=SCORED)]
-    pool = [c for c in scored if c.id in vids]
-    pool = pool if len(pool) >= 2 else scored
-    if len(pool) < 2:
-        return None
+    scored = store.candidates(status=SCORED)
+    viewable = [c for c in scored if c.id in vids or checkpoint(store, c) is not None]
+    pools = [viewable, scored] if len(viewable) >= 2 and len(viewable) < len(scored) else [scored]
     strengths = {s.id: s for s in run_summary(store).strengths}
-    order = sorted(pool, key=lambda c: (-(strengths[c.id].score if c.id in strengths else 0.0),
-                                        -(c.fitness if c.fitness is not None else -math.inf), c.seq))
     asked: dict[frozenset, int] = {}
     for p in store.preferences():
         key = frozenset((p["preferred"], p["other"]))
         asked[key] = asked.get(key, 0) + 1
-    neighbours = list(zip(order, order[1:]))
-    uncertainty = {c.id: strengths[c.id].sd if c.id in strengths else math.inf for c in pool}
-    a, b = min(neighbours, key=lambda ab: (asked.get(frozenset((ab[0].id, ab[1].id)), 0),
-                                           -(uncertainty[ab[0].id] + uncertainty[ab[1].id])))
-    return {"a": a.id, "b": b.id, "video_a": vids.get(a.id), "video_b": vids.get(b.id)}
+    for pool in pools:
+        order = sorted(pool, key=lambda c: (-(strengths[c.id].score if c.id in strengths else 0.0),
+                                            -(c.fitness if c.fitness is not None else -math.inf), c.seq))
+        neighbours = [(a, b) for a, b in zip(order, order[1:]) if frozenset((a.id, b.id)) not in skip]
+        if not neighbours:
+            continue
+        uncertainty = {c.id: strengths[c.id].sd if c.id in strengths else math.inf for c in pool}
+        a, b = min(neighbours, key=lambda ab: (asked.get(frozenset((ab[0].id, ab[1].id)), 0),
+                                               -(uncertainty[ab[0].id] + uncertainty[ab[1].id])))
+        return {"a": a.id, "b": b.id, "video_a": vids.get(a.id), "video_b": vids.get(b.id)}
+    return None
 
 
 def tiles(store: RunStore, k: int) -> list[dict]:

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 from ...errors import RewardsmithError
 from ...archive.store import RunStore
 from ...untrusted import printable
-from . import data
+from . import data, videos
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "player.js": "text/javascript; charset=utf-8",
@@ -69,6 +69,7 @@ class PageServer:
         self._sprites: dict[tuple, tuple[bytes, dict]] = {}
         self._sprites_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.videos = videos.Renderer(self.root)  # videos rendered on demand (POST /api/video), one at a time
 
     @property
     def url(self) -> str:
@@ -86,6 +87,7 @@ class PageServer:
 
     def close(self) -> None:
         self.closing.set()
+        self.videos.close()
         if self._thread is not None:
             self.httpd.shutdown()
             self._thread.join(timeout=5)
@@ -278,9 +280,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _events(self) -> None:
         """Server-sent events: a ``state`` message (the watch view's JSON) whenever the store changes."""
         self._headers(HTTPStatus.OK, "text/event-stream; charset=utf-8")
-        last, quiet = None, time.monotonic()
+        last, quiet, rendered = None, time.monotonic(), 0
         with _opened(self.page) as store:
             while not self.page.closing.is_set():
+                if self.page.videos.version != rendered:  # an on-demand video queued, rendering, ready or failed
+                    rendered = self.page.videos.version
+                    self.wfile.write(f"event: video\ndata: {json.dumps(self.page.videos.statuses())}\n\n".encode())
+                    self.wfile.flush()
                 fingerprint = data.fingerprint(store)
                 if fingerprint != last:
                     last = fingerprint
@@ -322,6 +328,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._failed(exc)
 
     def _post(self, path: str, body: dict, store: RunStore) -> dict:
+        if path == "/api/video":  # render a candidate's rollout video now (its status also comes as `event: video`)
+            try:
+                return self.page.videos.request(store, _field(body, "candidate"))
+            except videos.Refused as exc:
+                raise _Refused(HTTPStatus(exc.status), str(exc)) from None
         if path == "/api/prefer":
             a, b, outcome = _field(body, "a"), _field(body, "b"), _field(body, "outcome")
             reason = body.get("reason")

@@ -73,6 +73,7 @@ function connect() {
     headline(runState);
     if (view && view.render) view.render(runState);
   });
+  source.addEventListener("video", (message) => videoStatuses(JSON.parse(message.data)));  // player.js
   source.onerror = () => { live.textContent = "○"; live.className = "off"; };
 }
 
@@ -261,7 +262,7 @@ async function candidateView(id) {
     el("h2", {}, `${c.id}`, el("span", { class: "muted", text: `  generation ${c.generation} · ${c.origin} · ${c.status} · fitness ${fmt(c.fitness)}` })),
     c.parent ? el("p", {}, "parent ", link(c.parent)) : null,
     c.notes ? el("p", { class: "notes", text: c.notes }) : null,
-    c.video ? block("Rollout video", rolloutVideo(c.video)) : null,
+    c.video ? block("Rollout video", rolloutVideo(c.video)) : c.status === "scored" ? block("Rollout video", renderButton(c.id)) : null,
     c.reason ? block("Why it stopped", pre(c.reason, "reason")) : null,
     c.verdict ? block("Critic", c.verdict.errors.length ? el("ul", {}, ...c.verdict.errors.map((e) => el("li", { class: "error", text: e }))) : el("p", { text: "accepted" }),
       c.verdict.warnings.length ? el("ul", {}, ...c.verdict.warnings.map((w) => el("li", { class: "warning", text: w }))) : null) : null,
@@ -351,7 +352,7 @@ async function loadPair() {
   const strips = [playerA && componentStrip(playerA.curves, "a"), playerB && componentStrip(playerB.curves, "b")];
   const panel = (side, id, player, strip) => el("div", { class: "panel", id: "panel-" + side },
     el("h3", {}, side === "a" ? "← left: " : "right → : ", link(id)),
-    player ? player.element : el("p", { class: "muted", text: "no video for this candidate" }),
+    player ? player.element : videoLater(pair, side, id),
     strip ? strip.element : null);
   const scrub = el("input", { type: "range", id: "scrub", min: 0, max: 1000, value: 0, "aria-label": "position" });
   const speed = el("select", { id: "speed", "aria-label": "speed" }, ...[0.25, 0.5, 1, 2, 4].map((v) => el("option", { value: v, text: v + "×", selected: v === 1 })));
@@ -376,6 +377,52 @@ async function loadPair() {
   await Promise.all(compare.players.map((p) => p.ready.catch((err) => { p.element.replaceWith(el("p", { class: "error", text: err.message })); })));
   drawAll();
   document.body.dataset.pair = `${pair.a} ${pair.b}`;
+}
+
+function videoLater(pair, side, id) {
+  // a candidate of the pair without a video: the server renders it now (one at a time, in the sandbox as
+  // after a generation) and the panel joins the shared clock when it is ready
+  const box = el("div", { class: "rendering", id: "rendering-" + side, "data-state": "asking" },
+    el("p", { class: "muted", text: "rendering video…" }));
+  requestVideo(id, async (status) => {
+    if (compare.pair !== pair) return;  // the person has moved on to another pair
+    box.dataset.state = status.state;
+    if (status.state !== "ready") {
+      box.replaceChildren(el("p", { class: status.state === "failed" ? "error" : "muted", text: statusText(status) }));
+      return;
+    }
+    const player = await makePlayer(status.video, "video-" + side);
+    if (compare.pair !== pair) return;
+    const strip = componentStrip(player.curves, side);
+    box.replaceChildren(player.element, strip.element);
+    try { await player.ready; } catch (err) { box.replaceChildren(el("p", { class: "error", text: err.message })); return; }
+    const other = compare.players.find((p) => p !== player) || null;
+    compare.players.push(player);
+    compare.strips.push([player, strip]);
+    const start = document.getElementById("start");
+    if (start) start.textContent = side === "a" ? startNote(player, other) : startNote(other, player);
+    box.dataset.state = "shown";
+    drawAll();
+  });
+  return box;
+}
+
+function renderButton(id) {
+  // one candidate's view: its video on request, when the run rendered none (only each generation's best)
+  const note = el("span", { class: "note", id: "render-note" });
+  const box = el("div", { id: "render-later" });
+  const button = el("button", { type: "button", id: "render-video", text: "Render its video" });
+  button.addEventListener("click", () => {
+    button.disabled = true;
+    requestVideo(id, (status) => {
+      if (status.state === "ready") box.replaceChildren(rolloutVideo(status.video));
+      else note.textContent = statusText(status);
+      if (status.state === "failed") button.disabled = false;
+    });
+  });
+  box.append(el("p", { class: "muted", text: "No rollout video yet (a run renders each generation's best; --videos every renders all)." }),
+             button, " ", note);
+  return box;
 }
 
 function lastAnswer() {

@@ -201,3 +201,52 @@ function startNote(a, b) {
   }
   return "Start state not recorded for these videos (rendered before rewardsmith recorded it).";
 }
+
+// Videos rendered on demand (POST /api/video, people/web/videos.py): the server renders one at a time and
+// pushes every request's status on the page's event stream as `event: video` (app.js hands it to
+// videoStatuses). A status: { candidate, request (its number), state: queued | rendering | ready | failed,
+// video, error, position }.
+const onDemand = { waiting: new Map(), latest: {} };
+
+function videoStatuses(statuses) {
+  onDemand.latest = statuses;
+  for (const [cid, status] of Object.entries(statuses)) hearStatus(cid, status);
+}
+
+function hearStatus(cid, status) {
+  const waiting = onDemand.waiting.get(cid);
+  if (!waiting || status.request < waiting.request) return;  // an earlier request's news
+  if (status.state === "ready" || status.state === "failed") onDemand.waiting.delete(cid);
+  for (const fn of waiting.listeners) fn(status);
+}
+
+// Asks for `cid`'s video; `onStatus` hears each status until it is ready or failed (a refusal, such as a
+// candidate with no checkpoint to render from, is a failed status carrying the server's message).
+async function requestVideo(cid, onStatus) {
+  let status;
+  try {
+    const response = await fetch("/api/video", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ candidate: cid }),
+    });
+    const body = await response.json();
+    status = response.ok ? body : { candidate: cid, state: "failed", error: body.error || response.statusText };
+  } catch (err) {
+    status = { candidate: cid, state: "failed", error: err.message };
+  }
+  onStatus(status);
+  if (status.state !== "queued" && status.state !== "rendering") return;
+  const waiting = onDemand.waiting.get(cid) || { request: status.request, listeners: [] };
+  waiting.listeners.push(onStatus);
+  onDemand.waiting.set(cid, waiting);
+  const pushed = onDemand.latest[cid];  // the stream may have told of it before this answer came
+  if (pushed) hearStatus(cid, pushed);
+}
+
+// What a status says, for a person.
+function statusText(status) {
+  if (status.state === "queued") return `rendering video… (queued${status.position ? ", " + status.position + " ahead" : ""})`;
+  if (status.state === "rendering") return "rendering video…";
+  if (status.state === "failed") return "no video: " + (status.error || "rendering failed");
+  return "";
+}
