@@ -184,6 +184,9 @@ def _answering(view, proxy, store):
             ids = proxy.answer(store, data["generation"])
             if ids:
                 view("note", message=f"proxy person: {len(ids)} answer(s) after generation {data['generation']}")
+            if proxy.nothing_new:
+                view("note", message=f"proxy person: nothing new to compare after generation {data['generation']} "
+                                     f"(it has answered every pair the page would show)")
         view(kind, **data)
 
     return on_event

@@ -95,8 +95,12 @@ def test_the_error_rate_flips_that_share_of_answers_and_the_same_seed_answers_th
         store = RunStore.create(tmp_path / name, {"task": "tiny-mountaincar", "designer": "offline"}, TINY_TASK)
         a = scored(store, "upright", 1.0, [0.0, 0.1])
         scored(store, "leaning", 2.0, [0.5, 0.6])
-        ProxyPerson(ProxySpec("position", error=error, pairs=n), seed=seed).answer(store, 0)
-        return [p["preferred"] == a for p in store.preferences()]
+        proxy, said = ProxyPerson(ProxySpec("position", error=error, pairs=1), seed=seed), []
+        for generation in range(n):  # it never answers a standing pair again: each answer is withdrawn
+            [pid] = proxy.answer(store, generation)
+            said.append(store.preferences()[-1]["preferred"] == a)
+            store.withdraw_preference(pid)
+        return said
 
     assert answers(0, 0.0, "none", 20) == [True] * 20
     noisy = answers(0, 0.3, "noisy")

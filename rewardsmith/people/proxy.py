@@ -60,6 +60,7 @@ class ProxyPerson:
 
     def __init__(self, spec: ProxySpec, seed: int = 0):
         self.spec, self.seed = spec, seed
+        self.nothing_new = False  # the last answer() found no pair it had not answered already
 
     def judge(self, store, cid: str) -> float | None:
         return criterion(store.trajectories(cid), self.spec)
@@ -68,19 +69,25 @@ class ProxyPerson:
         return any(e.get("generation") == generation for e in store.events(EVENT))
 
     def answer(self, store, generation: int) -> list[int]:
-        """Answers up to ``spec.pairs`` pairs after ``generation`` (once per generation, also on resume);
-        gives the ids of the recorded preferences."""
+        """Answers up to ``spec.pairs`` pairs after ``generation`` (once per generation, also on resume),
+        never a pair it has answered before (its standing answers); gives the ids of the recorded
+        preferences. Where the page has no pair left that it has not answered, it stops and says so:
+        ``nothing_new`` is then True, and so is the generation's event's."""
         from .web.data import pair
 
+        self.nothing_new = False
         if self.answered(store, generation):
             return []
         rng = np.random.default_rng([self.seed, generation, 7_919])  # one stream per run and generation
+        done = {frozenset((p["preferred"], p["other"])) for p in store.preferences() if p["source"] == SOURCE}
         ids: list[int] = []
         for _ in range(self.spec.pairs):
-            shown = pair(store)
+            shown = pair(store, skip=done)
             if shown is None:
+                self.nothing_new = bool(done)
                 break
             a, b = shown["a"], shown["b"]
+            done.add(frozenset((a, b)))
             ca, cb = self.judge(store, a), self.judge(store, b)
             flip = bool(rng.random() < self.spec.error)
             if ca is None or cb is None:
@@ -95,7 +102,8 @@ class ProxyPerson:
                 a_better = not a_better
             preferred, other = (a, b) if a_better else (b, a)
             ids.append(store.add_preference(preferred, other, "better", self._reason(), source=SOURCE))
-        store.event(EVENT, {"generation": generation, "ids": ids, "spec": self.spec.text()})
+        store.event(EVENT, {"generation": generation, "ids": ids, "spec": self.spec.text(),
+                            **({"nothing_new": True} if self.nothing_new else {})})
         return ids
 
     def _reason(self) -> str:
