@@ -1,7 +1,8 @@
 """Retakes docs/page-compare.png and docs/page-population.png (argument ``population``: only that one).
 
-The compare view: a run built in a real store for the picture, with two mountain-car policies rendered by the real render job into MP4s from the same start, and their component
-curves replayed in the sandboxed reward process (output/video.py), shown in Debian's chromium.
+The compare view: a run built in a real store for the picture, with two mountain-car policies rendered by
+the real render job into MP4s from the same start, and their component curves replayed in the sandboxed
+reward process (output/video.py), shown in Debian's chromium.
 
     python docs/make_screenshots.py            # needs pygame, playwright and chromium (the test extra)
 

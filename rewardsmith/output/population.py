@@ -145,7 +145,8 @@ def population_lines(store: RunStore) -> list[str]:
         if facts.get("best"):
             extra.append(f"best {facts['best']['id']} {facts['best']['describe']}")
         if facts.get("last_migrant"):
-            extra.append(f"last migrant {facts['last_migrant']['id']} in generation {facts['last_migrant']['generation']}")
+            moved = facts["last_migrant"]
+            extra.append(f"last migrant {moved['id']} in generation {moved['generation']}")
         lines.append(f"  island {k}: {listed or '-'}" + (f" (+{others} not scored)" if others else "")
                      + (f"; {'; '.join(extra)}" if extra else ""))
     for cell in view["cells"]:
