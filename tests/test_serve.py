@@ -542,7 +542,8 @@ def test_hostile_text_shows_as_text_in_every_view(browser, tmp_path):
     try:
         shown = []
         for route, ready in [("#/", "#candidates"), *((f"#/c/c{i}", "pre.code") for i in range(5)),
-                             ("#/compare", "body[data-pair]"), ("#/tiles", "body[data-tiles]")]:
+                             ("#/population", "body[data-population]"), ("#/compare", "body[data-pair]"),
+                             ("#/tiles", "body[data-tiles]")]:
             p.goto(view.base + "/" + route)
             p.wait_for_selector(ready)
             p.wait_for_selector("body[data-view]:not([data-view=''])")
