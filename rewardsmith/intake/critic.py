@@ -17,6 +17,7 @@ from ..analysis.components import DOMINANT_SHARE, dominant_component, magnitude_
 from .. import untrusted
 from ..errors import SandboxError
 from ..host.launch import Limits, run_job
+from ..sandbox.rewardcode import MAX_REWARD
 from ..archive.records import ComponentStats, CriticVerdict, ProbeStats
 from .static import Finding, refused_attribute, static_findings  # noqa: F401 - the critic's static stage
 
@@ -107,6 +108,9 @@ class Critic:
         totals = untrusted.numbers(probe.get("totals"), "the probe's totals", n)
         times = [untrusted.number(t, "a call time", minimum=0) for t in untrusted.numbers(probe.get("times"), "the probe's call times", n)]
         components = untrusted.components(probe.get("components"), "the probe's components", n)
+        if any(abs(v) > MAX_REWARD for values in (totals, *components.values()) for v in values):
+            # the probe fails such a reward itself (rewardcode.as_real): one that got here tampered with it
+            raise untrusted.violation("a reward of magnitude above the bound", f"at most {MAX_REWARD:g} per step")
         key_sets = probe.get("key_sets")
         if not isinstance(key_sets, list) or not key_sets or len(key_sets) > n or not all(
                 isinstance(k, list) and all(isinstance(name, str) and name in components for name in k) for k in key_sets):

@@ -26,6 +26,9 @@ REWARD_FILENAME = "<reward>"  # the sandbox's audit hook recognises reward frame
 # prompts, so nothing else gets through
 COMPONENT_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _good_names: set[str] = set()  # names already checked (the per-step path skips the regex)
+# the largest reward magnitude one step may give (CONTRACT §1): a finite 1e30 would reach PPO's
+# VecNormalize and value loss and overflow them or drown every other step, so it fails like NaN
+MAX_REWARD = 1e6
 
 _safe_modules: dict = {}
 
@@ -241,10 +244,11 @@ _PLAIN_REALS = (float, int, np.floating, np.integer)  # concrete types: no ABC c
 
 
 def as_real(value, what: str) -> float:
-    """``value`` as a finite float, or a RewardCodeError in gymnasium checker style."""
+    """``value`` as a finite float of magnitude at most MAX_REWARD, or a RewardCodeError in gymnasium
+    checker style."""
     if isinstance(value, _PLAIN_REALS) and not isinstance(value, bool):  # the per-step fast path
         result = float(value)
-        if math.isfinite(result):
+        if -MAX_REWARD <= result <= MAX_REWARD:  # false for NaN too
             return result
     if isinstance(value, np.ndarray):
         if value.shape != () and value.size != 1:
@@ -274,6 +278,13 @@ def as_real(value, what: str) -> float:
             f"cause: a division by a quantity that can be zero, a log of zero or a negative number, "
             f"or an exp of a large value (clip before exp, add a small epsilon to divisors)."
         )
+    if abs(result) > MAX_REWARD:
+        raise RewardCodeError(
+            f"compute_reward returned {result:.6g} as {what}; expected a real number of magnitude at most "
+            f"{MAX_REWARD:g} per step (larger values overflow PPO's value loss or drown every other step). "
+            f"Likely cause: an exp or a power of a large value, a division by a quantity near zero, or a "
+            f"term scaled far too high (clip it, or scale the terms down)."
+        )
     return result
 
 
@@ -281,12 +292,12 @@ def validate(result) -> tuple[float, dict[str, float]]:
     """Checks a compute_reward return value and gives (total, components) as plain floats."""
     if type(result) is tuple and len(result) == 2:  # the per-step case, checked without a call per value
         total, components = result
-        if type(total) is float and type(components) is dict and math.isfinite(total):
+        if type(total) is float and type(components) is dict and -MAX_REWARD <= total <= MAX_REWARD:
             for name, value in components.items():
                 if not (type(value) is float and type(name) is str and name in _good_names
-                        and math.isfinite(value)):
+                        and -MAX_REWARD <= value <= MAX_REWARD):
                     break
-            else:  # finite floats under names already checked: what the checks below give back as is
+            else:  # bounded floats under names already checked: what the checks below give back as is
                 return total, dict(components)
     return _checked(result)
 

@@ -26,19 +26,20 @@ import os
 import select
 import struct
 import time
-from signal import ITIMER_REAL, setitimer
 from typing import Any
 
 import numpy as np
 
+from .batchclock import BatchClock, BatchTooSlow, caught_line
 from .confine import CpuTimeExceeded
-from .rewardcode import describe_exception, location, reward_line, validate
+from .rewardcode import MAX_REWARD, describe_exception, location, reward_line, validate
 from ..errors import RewardCodeError
 from ..task import state_type
 
 FRAME = struct.Struct("<cI")
 MAX_FRAME = 16 << 20       # bytes in one frame; a batch of 64 envs' transitions is a few kB
 MAX_COMPONENTS = 64        # components of one transition (the critic asks for a handful)
+STUCK_EXIT = 3             # the reward process's exit status when reward code would not stop
 
 
 def fields_read_by(code: str, field_names) -> list[str]:
@@ -219,27 +220,22 @@ class Layout:
 # --------------------------------------------------------------------------- the reward side
 
 
-class BatchTooSlow(BaseException):
-    """Raised in reward code when one batch has used up its time (``RewardServer.seconds``)."""
-
-
-def _too_slow(signum, frame):
-    raise BatchTooSlow()
-
-
 class RewardServer:
     """Calls a loaded reward on transitions and validates each answer (``rewardcode.validate``);
     a failure of reward code becomes a RewardCodeError with ``describe_exception``'s text. With
     ``seconds``, a batch that takes longer than that (an infinite loop) stops where it is, and the
-    error names the line. (Wall time, not CPU time: it must come before the learner's wait for the
+    error names the line; reward code that catches the stop and returns fails the batch all the
+    same, and reward code that catches it and keeps running is reported through ``stuck`` (see
+    ``batchclock``). (Wall time, not CPU time: it must come before the learner's wait for the
     answer, wall time too, runs out, however busy the machine.)"""
 
-    def __init__(self, reward, code: str, seconds: float | None = None):
+    def __init__(self, reward, code: str, seconds: float | None = None, stuck=None):
         self.reward, self.code, self.seconds = reward, code, seconds
-        if seconds:
+        self.clock = BatchClock(seconds, stuck) if seconds else None
+        if self.clock is not None:
             import signal
 
-            signal.signal(signal.SIGALRM, _too_slow)
+            signal.signal(signal.SIGALRM, self.clock)
 
     def call(self, state, action, next_state, where: str):
         """``(total, components)`` of one transition, or RewardCodeError saying what went wrong ``where``."""
@@ -256,26 +252,42 @@ class RewardServer:
         totals, components = [], []
         new = tuple.__new__
         rows = layout.rows(body)
-        if self.seconds:
-            setitimer(ITIMER_REAL, self.seconds)
+        clock, env = self.clock, 0
+        if clock is not None:
+            clock.message = lambda line: self._too_slow(len(rows), line, where, swallowed=True)
+            clock.start()
         try:  # what ``call`` does, once per batch rather than once per transition
-            for row in rows:
-                total, comps = validate(reward(new(make, row[:k]), row[k], new(make, row[k + 1:])))
+            for env, row in enumerate(rows):
+                answer = reward(new(make, row[:k]), row[k], new(make, row[k + 1:]))
+                if clock is not None and clock.rung:
+                    break  # it caught BatchTooSlow and returned: the batch fails below
+                total, comps = validate(answer)
                 totals.append(total)
                 components.append(comps)
         except (MemoryError, CpuTimeExceeded):
             raise
         except BatchTooSlow as exc:
-            raise RewardCodeError(
-                f"compute_reward took more than {self.seconds:g} s on one step's "
-                f"{len(rows)} transitions{location(self.code, reward_line(exc))} {where}; expected well under "
-                f"a millisecond per call. Likely cause: an infinite loop or a loop over a huge range.") from None
+            raise RewardCodeError(self._too_slow(len(rows), reward_line(exc), where)) from None
         except BaseException as exc:  # noqa: BLE001
-            raise RewardCodeError(describe_exception(exc, self.code, where)) from None
+            if clock is None or not clock.rung:
+                raise RewardCodeError(describe_exception(exc, self.code, self._at(where, env, len(rows)))) from None
         finally:
-            if self.seconds:
-                setitimer(ITIMER_REAL, 0)
+            if clock is not None:
+                clock.stop()
+        if clock is not None and clock.rung:  # the limit holds whatever reward code caught
+            raise RewardCodeError(self._too_slow(len(rows), caught_line(clock.raised), where, swallowed=True))
         return totals, components
+
+    @staticmethod
+    def _at(where: str, env: int, envs: int) -> str:
+        return f"{where}, env {env + 1} of {envs}" if envs > 1 else where
+
+    def _too_slow(self, transitions: int, line: int | None, where: str, swallowed: bool = False) -> str:
+        caught = ("; it caught the time limit's stop and went on (a bare `except:` or `except BaseException` "
+                  "catches it: catch Exception, or the errors you expect)") if swallowed else ""
+        return (f"compute_reward took more than {self.seconds:g} s on one step's {transitions} "
+                f"transitions{location(self.code, line)} {where}{caught}; expected well under a millisecond "
+                f"per call. Likely cause: an infinite loop or a loop over a huge range.")
 
 
 def load(code: str, guarded: bool = True):
@@ -303,9 +315,13 @@ def reward_job(job: dict, emit) -> dict:
         write_frame(replies, b"E", json.dumps({"message": describe_exception(
             exc, code, "while loading the module")}).encode())
         return {"batches": 0}
+    def stuck(message: str):  # reward code that swallowed the time limit: said from outside its frames
+        write_frame(replies, b"E", json.dumps({"message": message}).encode())
+        os._exit(STUCK_EXIT)
+
     # half the learner's wait for an answer: an infinite loop is reported, with its line, before the
     # learner gives up waiting
-    server = RewardServer(reward, code, seconds=float(job.get("batch_seconds") or 30.0))
+    server = RewardServer(reward, code, seconds=float(job.get("batch_seconds") or 30.0), stuck=stuck)
     emit({"event": "phase", "phase": "computing rewards"})
     layout, names, batches = None, None, 0
     while True:
@@ -319,7 +335,7 @@ def reward_job(job: dict, emit) -> dict:
         if kind != b"B" or layout is None:
             raise ValueError(f"the learner sent a {kind!r} frame; expected a layout, then batches")
         try:
-            totals, components = server.batch(layout, body, "during training")
+            totals, components = server.batch(layout, body, f"during training (step {batches + 1} of this leg)")
         except RewardCodeError as exc:
             write_frame(replies, b"E", json.dumps({"message": str(exc)}).encode())
             return {"batches": batches}
@@ -397,8 +413,9 @@ class RemoteReward:
         if len(body) != expected:
             raise self._violation(f"{len(body)} bytes of rewards (expected {expected} for {n} transitions)")
         numbers = np.frombuffer(body, "<f8")
-        if not np.isfinite(numbers).all():
-            raise self._violation("a reward that is not finite")
+        if not (np.abs(numbers) <= MAX_REWARD).all():  # false for NaN too
+            raise self._violation("a reward that is not finite" if not np.isfinite(numbers).all() else
+                                  f"a reward of magnitude above {MAX_REWARD:g} (rewardcode.MAX_REWARD)")
         numbers = numbers.tolist()
         components, at = [], n
         for env_names in names:
