@@ -14,6 +14,7 @@ import time
 
 from .analysis.recorder import RunRecorder
 from .analysis.reference import RandomReference
+from .archive.events import Events
 from .archive.population import design_context
 from .archive.store import PENDING, SCORED, TRAINING, Candidate, RunStore
 from .config import EvolveConfig  # noqa: F401 - the loop's settings; importable from here too
@@ -32,11 +33,16 @@ class Evolution:
     """Runs (or resumes) one evolutionary reward search in a run directory."""
 
     def __init__(self, store: RunStore, task: Task, config: EvolveConfig, designer, on_event=None,
-                 client=None, between_generations=None, executor=None):
+                 client=None, between_generations=None, executor=None, events: Events | None = None):
         """``executor``: where trainings run (anything with executor.LocalExecutor's ``submit`` and
-        ``close``); default: the one the configuration asks for, started on first use."""
+        ``close``); default: the one the configuration asks for, started on first use. ``events``: the
+        run's one event sink (archive/events.py; default: one that persists to ``store``); ``on_event``
+        (a function ``(kind, **data)``, e.g. the terminal view) is subscribed to it."""
         self.store, self.task, self.config, self.designer, self.client = store, task, config, designer, client
-        self.on_event = on_event or (lambda kind, **data: None)
+        self.events = events if events is not None else Events(store)
+        if on_event is not None:
+            self.events.subscribe(on_event)
+        self.emit = self.on_event = self.events.emit  # every stage reports here, once per happening
         self.budget = Budget(config.timesteps or task.training.timesteps, max_seconds=config.max_seconds)
         self.stop_reason: str | None = None
         self.current_generation: int | None = None  # what LLM calls are recorded under
@@ -44,10 +50,10 @@ class Evolution:
         self.reference = RandomReference(store, task, config.seed)
         critic = Critic(task, seed=config.seed, limits=Limits(
             wall_seconds=2 * config.critic_seconds, cpu_seconds=config.critic_seconds, memory_mb=1536))
-        self.intake = Intake(store, task, config, critic, self.reference.fitness, self.on_event, client)
-        self.recorder = RunRecorder(store, task, config, self.budget, self.reference.fitness, self.on_event, client)
+        self.intake = Intake(store, task, config, critic, self.reference.fitness, self.events, client)
+        self.recorder = RunRecorder(store, task, config, self.budget, self.reference.fitness, self.events, client)
         self.trainer = GenerationTrainer(store, task, config, self.budget, self.recorder, self.reference,
-                                         self.on_event, executor)
+                                         self.events, executor)
 
     # ------------------------------------------------------------------ the run
 
@@ -55,7 +61,7 @@ class Evolution:
         """Runs every remaining generation; returns the best candidate."""
         self.store.set_meta("status", "running")
         started = time.monotonic()
-        self.on_event("start", run=str(self.store.root), designer=self.designer.name)
+        self.emit("start", run=str(self.store.root), designer=self.designer.name)
         try:
             self.current_generation = 0  # the baseline belongs to generation 0 (--llm-analyzer may call)
             self._baseline()
@@ -67,8 +73,7 @@ class Evolution:
                     self._design(generation)
                 self.train_generation(generation)
                 self._video(generation)
-                self.store.event("generation_done", {"generation": generation})
-                self.on_event("generation_done", generation=generation, best=self.best())
+                self.emit("generation_done", generation=generation, best=self.best())
                 last = generation == self.config.iterations - 1
                 if self.between_generations and not last and not self.between_generations(generation):
                     self.stop_reason = "stopped by the user"
@@ -78,7 +83,7 @@ class Evolution:
             self._final_scoring()
         except KeyboardInterrupt:
             self.store.set_meta("status", "interrupted")
-            self.store.event("interrupted", {})
+            self.emit("interrupted")
             self.trainer.close(cancel=True)
             raise
         except BaseException:
@@ -87,9 +92,9 @@ class Evolution:
         self.trainer.close()
         status = f"stopped: {self.stop_reason}" if self.stop_reason else "finished"
         self.store.set_meta("status", status)
-        self.store.event("finished", {"status": status, "seconds": time.monotonic() - started})
+        seconds = time.monotonic() - started
         best = self.best()
-        self.on_event("finish", best=best, baseline=self.baseline(), status=status)
+        self.emit("finished", status=status, seconds=seconds, best=best, baseline=self.baseline())
         return best
 
     def best(self) -> Candidate | None:
@@ -115,7 +120,7 @@ class Evolution:
 
     def _design(self, generation: int) -> None:
         ctx = self.context(generation)
-        self.on_event("designing", generation=generation, samples=ctx.samples)
+        self.emit("designing", generation=generation, samples=ctx.samples)
         try:
             proposals = self.designer.propose(ctx)
         except LLMError as exc:
@@ -134,15 +139,14 @@ class Evolution:
         self.store.mark_feedback_used([f["id"] for f in ctx.feedback], generation)
         edits = [e.id for e in ctx.human_edits]
         self.store.mark_designed(generation, len(proposals), edits)
-        self.store.event("designed", {"generation": generation, "proposals": len(proposals), "edits": edits})
+        self.emit("designed", generation=generation, proposals=len(proposals), edits=edits)
 
     def _stop_on_llm_error(self, exc: LLMError) -> None:
         from .design.llm import BudgetExhausted
 
         if isinstance(exc, BudgetExhausted):
             self.stop_reason = str(exc)
-            self.store.event("max_cost", {"message": str(exc)})
-            self.on_event("note", message=f"stopping: {exc}")
+            self.emit("max_cost", message=str(exc))
 
     def train_generation(self, generation: int) -> None:
         """Trains the generation's unfinished candidates and confirms its best (training/generation.py)."""
@@ -159,10 +163,10 @@ class Evolution:
 
         plan = FinalPlan(self.config.seed, self.config.final_seeds, self.config.final_top,
                          eval_episodes=self.config.eval_episodes,
-                         note=lambda message: self.on_event("note", message=message))
+                         note=lambda message: self.emit("note", message=message))
         summary = final_scoring(self.store, self.trainer.training(), plan) if plan.seeds > 0 else None
         if summary is not None:
-            self.on_event("final", summary=summary)
+            self.emit("final", summary=summary)
 
     def _video(self, generation: int) -> None:
         """A short video (MP4, else GIF) of the generation's best policy, or of every scored one with

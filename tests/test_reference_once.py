@@ -93,7 +93,7 @@ def test_halving_places_rungs_by_the_references_mean_and_spread(store, task):
 
     config = SimpleNamespace(halving_eta=3, halving_min_fraction=1 / 9, seed=3)
     trainer = GenerationTrainer(store, task, config, Budget(4096), recorder=None, reference=Reference(),
-                                on_event=lambda kind, **data: None)
+                                events=lambda kind, **data: None)
     trainer.place_rungs(0)
     assert sorted(asked) == ["fitness", "spread"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
+from ..archive.events import Events, Sink
 from ..archive.records import Analysis, CandidateResult, HalvingRecord, Snapshot, Timings
 from ..archive.store import FAILED, SCORED, Candidate, RunStore
 from ..errors import LLMError, TrainingError
@@ -19,29 +20,34 @@ class RunRecorder:
     """Records what a run's training pools report; gets only what recording uses."""
 
     def __init__(self, store: RunStore, task: Task, config, budget: Budget, random_fitness: Callable[[], float],
-                 on_event: Callable[..., None], client=None):
+                 events: Events | Sink | None, client=None):
+        """``events``: the run's event sink (archive/events.py; a function ``(kind, **data)`` is subscribed to
+        a new one)."""
         self.store, self.task, self.config, self.budget = store, task, config, budget
-        self.random_fitness, self.on_event, self.client = random_fitness, on_event, client
+        self.random_fitness, self.client = random_fitness, client
+        self.emit = Events.of(store, events).emit
 
     def training_started(self, candidate: Candidate) -> None:
-        self.on_event("training", candidate=candidate)
+        self.emit("training", candidate=candidate)
 
     def progress(self, candidate: Candidate):
         """The progress callback of one candidate's trainings: its log file and the live view."""
 
         def progress(seed, snapshot):
             self.store.append_log(candidate.id, _log_line(seed, snapshot))
-            self.on_event("progress", candidate=candidate, snapshot=snapshot, budget=self.budget.timesteps)
+            self.emit("progress", candidate=candidate, snapshot=snapshot, budget=self.budget.timesteps)
 
         return progress
 
-    def failed(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> None:
-        self.store.update(candidate.id, status=FAILED, reason=str(exc), steps_spent=steps_spent)
-        self.on_event("failed", candidate=self.store.candidate(candidate.id))
+    def failed(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> Candidate:
+        """Records a failed training; gives the candidate as recorded."""
+        failed = self.store.update(candidate, status=FAILED, reason=str(exc), steps_spent=steps_spent)
+        self.emit("failed", candidate=failed)
+        return failed
 
     def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
-               halving: HalvingRecord | None = None, note: str | None = None) -> None:
-        """Records a scored candidate; ``budget_fraction`` < 1 when successive halving stopped it early
+               halving: HalvingRecord | None = None, note: str | None = None) -> Candidate:
+        """Records a scored candidate and gives it as recorded; ``budget_fraction`` < 1 when successive halving stopped it early
         (its fitness is then that rung's, and ``timesteps`` says how far it trained). Every registered
         scorer judges it, with its id and the person's standing preferences; the ground truth's card is
         the fitness stored."""
@@ -56,8 +62,8 @@ class RunRecorder:
         result = CandidateResult(runs=score.runs, components=score.component_summary(),
                                  screening=candidate.result.screening if candidate.result else None,
                                  budget_fraction=budget_fraction, halving=halving)
-        self.store.update(
-            candidate.id, status=SCORED, fitness=truth.metrics["fitness"], fitness_std=truth.metrics["fitness_std"],
+        scored = self.store.update(
+            candidate, status=SCORED, fitness=truth.metrics["fitness"], fitness_std=truth.metrics["fitness_std"],
             seeds=score.seeds,
             timesteps=score.timesteps,
             steps_spent=sum(r.trained_steps if r.trained_steps is not None else r.timesteps for r in score.runs),
@@ -66,7 +72,8 @@ class RunRecorder:
             timings=Timings(wall_seconds=sum(r.wall_seconds or 0.0 for r in score.runs),
                             train_seconds=sum(r.train_seconds for r in score.runs),
                             steps_per_second=score.steps_per_second))
-        self.on_event("scored", candidate=self.store.candidate(candidate.id))
+        self.emit("scored", candidate=scored)
+        return scored
 
     def _analyze(self, candidate: Candidate, score: Score) -> tuple[Analysis, str]:
         from .analyzer import analyze, render_reflection
@@ -89,7 +96,7 @@ class RunRecorder:
             reply = self.client.complete(messages, n=1, purpose="llm-analyzer")[0]
             analysis.diagnosis = reply.text.strip()
         except LLMError as exc:
-            self.on_event("note", message=f"LLM analyzer failed for {candidate.id}: {exc}")
+            self.emit("note", message=f"LLM analyzer failed for {candidate.id}: {exc}")
         return analysis
 
 

@@ -203,19 +203,20 @@ class RunStore:
                       status: str = PENDING, reason: str | None = None, verdict: CriticVerdict | None = None,
                       notes: str | None = None, candidate_id: str | None = None,
                       island: int | None = None) -> Candidate:
-        """Records a new candidate (its code file first, then its row) and returns it (``island``: the
-        population's island it joins, population.island_for)."""
+        """Records a new candidate (its code file first, then its row) and returns it as written (``island``:
+        the population's island it joins, population.island_for)."""
         with self._lock:
             cid = candidate_id or self.new_id()
             seq = self.db.execute("SELECT COALESCE(MAX(seq), -1) + 1 AS n FROM candidates").fetchone()["n"]
             write_atomic(self.root / "candidates" / f"{cid}.py", code)
             now = time.time()
-            self.db.execute(
-                "INSERT INTO candidates(id, seq, generation, parent, origin, code, code_hash, status, reason,"
-                " verdict, notes, created, updated, island) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (cid, seq, generation, parent, origin, code, code_hash(code), status, reason,
-                 json.dumps(verdict.to_json()) if verdict is not None else None, notes, now, now, island))
-        return self.candidate(cid)
+            row = {"id": cid, "seq": seq, "generation": generation, "parent": parent, "origin": origin,
+                   "code": code, "code_hash": code_hash(code), "status": status, "reason": reason,
+                   "verdict": json.dumps(verdict.to_json()) if verdict is not None else None, "notes": notes,
+                   "created": now, "updated": now, "island": island}
+            self.db.execute(f"INSERT INTO candidates({', '.join(row)}) VALUES ({','.join('?' * len(row))})",
+                            tuple(row.values()))
+        return Candidate(**{k: self._decode(cid, k, _as_stored(k, v)) for k, v in row.items()})
 
     def update(self, candidate: Candidate | str, **fields) -> Candidate:
         """Sets columns of one candidate in one transaction (records and the seeds list stored as JSON);

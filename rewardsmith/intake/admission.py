@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from ..archive.events import Events, Sink
 from ..archive.store import PENDING, REJECTED, Candidate, RunStore, code_hash
 from ..errors import LLMError
 from ..task import Task
@@ -69,14 +70,16 @@ class Intake:
     """Admits proposals into a run's archive (``admit``); gets only what admission uses."""
 
     def __init__(self, store: RunStore, task: Task, config, critic: Critic, random_fitness: Callable[[], float],
-                 on_event: Callable[..., None], client=None):
+                 events: Events | Sink | None, client=None):
         """``random_fitness``: the task's fitness under random actions (screening's reference);
-        ``client``: the LLM client the optional LLM critic asks (None: no veto)."""
+        ``events``: the run's event sink (archive/events.py; a function ``(kind, **data)`` is subscribed to a
+        new one); ``client``: the LLM client the optional LLM critic asks (None: no veto)."""
         self.store, self.task, self.config, self.critic = store, task, config, critic
-        self.random_fitness, self.on_event, self.client = random_fitness, on_event, client
+        self.random_fitness, self.client = random_fitness, client
+        self.emit = emit = Events.of(store, events).emit
         from .duplicates import Duplicates
 
-        self.duplicates = Duplicates(store, task, config.seed, lambda why: on_event("note", message=why))
+        self.duplicates = Duplicates(store, task, config.seed, lambda why: emit("note", message=why))
 
     def admit(self, proposal, generation: int, designer) -> Candidate:
         """Checks a proposal (repairing it up to --repairs times) and records every attempt."""
@@ -86,7 +89,7 @@ class Intake:
             if existing is not None and existing.generation == generation:
                 candidate = existing  # resuming a design phase: the same code is already recorded
             elif existing is not None:
-                self.on_event("note", message=f"duplicate of {existing.id}; not trained again")
+                self.emit("note", message=f"duplicate of {existing.id}; not trained again")
                 return existing
             else:
                 verdict = self.critic.check(attempt.code) if not attempt.notes.startswith("no code") else None
@@ -107,10 +110,9 @@ class Intake:
                 if judged.duplicate is not None or near is not None:
                     candidate = self.duplicate_found(candidate, judged.duplicate or near)
                 if judged.screening is not None:  # rejected or not, what it was judged on; no training spent
-                    self.store.update(candidate.id, timesteps=0 if not judged.accepted else None, steps_spent=0,
-                                      result=judged.screening.record())
-                    candidate = self.store.candidate(candidate.id)
-                self.on_event("candidate", candidate=candidate)
+                    candidate = self.store.update(candidate, timesteps=0 if not judged.accepted else None,
+                                                  steps_spent=0, result=judged.screening.record())
+                self.emit("candidate", candidate=candidate)
             if candidate.status != REJECTED or round_ == self.config.repairs or candidate.duplicate_of:
                 return candidate  # a duplicate is sound code: nothing to repair
             repaired = designer.repair(attempt, candidate.reason or "")
@@ -129,12 +131,10 @@ class Intake:
     def duplicate_found(self, candidate: Candidate, match) -> Candidate:
         """Records a duplicate (0 RL steps, the candidate it duplicates) or a near-duplicate (an event)."""
         if match.duplicate:
-            self.store.update(candidate.id, duplicate_of=match.of, timesteps=0, steps_spent=0)
-        else:
-            self.on_event("note", message=f"{candidate.id}: {match.reason}")
-        self.store.event("duplicate" if match.duplicate else "near_duplicate",
-                         {"candidate": candidate.id, "of": match.of, "reason": match.reason})
-        return self.store.candidate(candidate.id)
+            candidate = self.store.update(candidate, duplicate_of=match.of, timesteps=0, steps_spent=0)
+        self.emit("duplicate" if match.duplicate else "near_duplicate", candidate=candidate.id, of=match.of,
+                  reason=match.reason)
+        return candidate
 
     def screen(self, proposal, exam=None):
         """Screening before any RL step (screening.py), or None: switched off (--no-screen), the
@@ -146,7 +146,7 @@ class Intake:
 
         shared = exam is not None and exam.refs is not None
         return screen_in_run(self.store, self.task, proposal.code, self.config.seed, self.random_fitness(),
-                             lambda why: self.on_event("note", message=why),
+                             lambda why: self.emit("note", message=why),
                              refs=exam.refs if shared else None, replay=exam.replay if shared else None)
 
     def llm_veto(self, proposal) -> str | None:
@@ -160,6 +160,6 @@ class Intake:
         try:
             veto, reason = parse_veto(reply.text)
         except LLMError as exc:
-            self.on_event("note", message=f"LLM critic gave no verdict ({exc}); the reward goes ahead")
+            self.emit("note", message=f"LLM critic gave no verdict ({exc}); the reward goes ahead")
             return None
         return f"vetoed by the LLM critic: {reason}" if veto else None

@@ -16,6 +16,16 @@ from ..design.base import designer_plugin
 from ..untrusted import printable  # noqa: F401 - the one escaping of untrusted text, used here and by the CLI
 
 _STYLE = {"scored": "green", "rejected": "red", "failed": "red", "training": "yellow", "pending": "cyan"}
+# events shown as a line of their own (a note's is its message); the others update the table
+_NOTES = {
+    "note": lambda d: d["message"],
+    "rungs": lambda d: f"generation {d['generation']}: {d['why']}",
+    "executor": lambda d: f"training on {d['where']}",
+    "max_cost": lambda d: f"stopping: {d['message']}",
+    "near_duplicate": lambda d: f"{d['candidate']}: {d['reason']}",
+    "observer_failed": lambda d: f"an observer of the run ({d['observer']}) failed on a {d['event']!r} event "
+                                 f"({d['error']}); the run goes on without what it would have shown",
+}
 
 
 def fmt(x, digits: int = 4) -> str:
@@ -133,8 +143,8 @@ class LiveView:
             self.generation = data["generation"]
         if self.live:
             self.live.update(self.render())
-            if kind == "note":
-                self.live.console.print(Text(printable(data["message"])))
+            if kind in _NOTES:
+                self.live.console.print(Text(printable(_NOTES[kind](data))))
             return
         line = self._line(kind, data, candidate)
         if line:
@@ -166,8 +176,8 @@ class LiveView:
             best = run_pick(self.store)
             return f"generation {data['generation']} done; best so far {best.id} {best.describe()}" if best else \
                 f"generation {data['generation']} done; nothing scored yet"
-        if kind == "note":
-            return data["message"]
+        if kind in _NOTES:
+            return _NOTES[kind](data)
         return None
 
     def _offers(self, generation: int) -> str:

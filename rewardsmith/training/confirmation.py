@@ -19,7 +19,7 @@ from .trainer import Budget
 
 
 def confirm(store: RunStore, task: Task, config, budget: Budget, executor, generation: int,
-            on_event: Callable[..., None]) -> None:
+            emit: Callable[..., None]) -> None:
     """Trains the confirmation seeds of ``generation``'s challenger (and the incumbent) when it needs them,
     and records the outcome; ``executor``: a function giving where trainings run."""
     from ..archive.selection import best_of, contenders, evidence_of, pick_best
@@ -39,7 +39,7 @@ def confirm(store: RunStore, task: Task, config, budget: Budget, executor, gener
         return
     seed = config.seed + CONFIRM_SEED_OFFSET
     todo = [challenger] + ([] if incumbent.result and incumbent.result.confirmation else [incumbent])
-    on_event("note", message=f"{challenger.id} ({challenger.fitness:.4g}) beats the best so far "
+    emit("note", message=f"{challenger.id} ({challenger.fitness:.4g}) beats the best so far "
                              f"{incumbent.id} ({held.fitness:.4g}) on one seed: "
                              f"training seed {seed} to confirm")
     futures = {c.id: executor().submit(task, c.code, seed, budget, eval_episodes=config.eval_episodes)
@@ -49,14 +49,15 @@ def confirm(store: RunStore, task: Task, config, budget: Budget, executor, gener
         try:
             extra[cid] = future.result().fitness
         except TrainingError as exc:
-            on_event("note", message=f"confirmation seed of {cid} failed: {exc}")
+            emit("note", message=f"confirmation seed of {cid} failed: {exc}")
             extra[cid] = None
+    recorded = {}
     for c in todo:
         fit = extra[c.id]
         record = Confirmation(seed=seed, fitness=fit, search_fitness=c.fitness,
                               mean=None if fit is None else (c.fitness + fit) / 2)
-        store.update(c.id, result=replace(c.result or CandidateResult(), confirmation=record))
-    held_now = evidence_of(store.candidate(incumbent.id))
+        recorded[c.id] = store.update(c, result=replace(c.result or CandidateResult(), confirmation=record))
+    held_now = evidence_of(recorded.get(incumbent.id, incumbent))
     assert held_now is not None  # it was picked for its score
     theirs = held_now.fitness
     ours = extra[challenger.id]
@@ -64,11 +65,11 @@ def confirm(store: RunStore, task: Task, config, budget: Budget, executor, gener
     confirmed = mine is not None and mine > theirs
     verdict = (f"{'confirmed' if confirmed else 'not confirmed'} on seed {seed}: mean of 2 seeds "
                f"{'-' if mine is None else f'{mine:.4g}'} vs the best so far {incumbent.id} {theirs:.4g}")
-    current = store.candidate(challenger.id)
+    current = recorded[challenger.id]
     assert current.result is not None and current.result.confirmation is not None  # recorded just above
-    store.update(challenger.id, result=replace(current.result, confirmation=replace(
+    store.update(current, result=replace(current.result, confirmation=replace(
         current.result.confirmation, against=incumbent.id, against_mean=theirs, confirmed=confirmed)),
         notes="; ".join(n for n in (current.notes, verdict) if n))
     store.set_meta("confirmations", {**attempts, str(generation): {
         "challenger": challenger.id, "incumbent": incumbent.id, "confirmed": confirmed}})
-    on_event("note", message=f"{challenger.id}: {verdict}")
+    emit("note", message=f"{challenger.id}: {verdict}")

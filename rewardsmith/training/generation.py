@@ -6,8 +6,7 @@ it as it was."""
 
 from __future__ import annotations
 
-from typing import Callable
-
+from ..archive.events import Events, Sink
 from ..archive.store import PENDING, SCORED, TRAINING, RunStore
 from ..task import Task
 from .confirmation import confirm
@@ -18,15 +17,17 @@ PROBE = "probe"  # a pool schedule: the baseline, trained in legs and evaluated 
 
 class GenerationTrainer:
     """Trains a run's generations; gets only what training uses: the store, the task, the settings, the
-    budget, where pools report (``recorder``: pool.Recorder), the random reference and an event sink."""
+    budget, where pools report (``recorder``: pool.Recorder), the random reference and the event sink."""
 
     def __init__(self, store: RunStore, task: Task, config, budget: Budget, recorder,
-                 reference, on_event: Callable[..., None], executor=None):
+                 reference, events: Events | Sink | None, executor=None):
         """``executor``: where trainings run (anything with executor.LocalExecutor's ``submit`` and
         ``close``); default: the one the configuration asks for, started on first use. ``reference``: the
-        run's random-policy reference (analysis/reference.py: ``fitness()``, ``spread()``)."""
+        run's random-policy reference (analysis/reference.py: ``fitness()``, ``spread()``); ``events``: the
+        run's event sink (archive/events.py; a function ``(kind, **data)`` is subscribed to a new one)."""
         self.store, self.task, self.config, self.budget = store, task, config, budget
-        self.recorder, self.reference, self.on_event = recorder, reference, on_event
+        self.recorder, self.reference = recorder, reference
+        self.events = Events.of(store, events)
         self._executor = executor
 
     def train(self, generation: int) -> None:
@@ -42,8 +43,8 @@ class GenerationTrainer:
                 random_fitness = self.reference.fitness()
                 cut = CutRule(eta, random_fitness, floor=random_margin(random_fitness))
             PoolTrainer(self.store, self.training(), self.recorder, ids, rungs, eta, [self.config.seed], cut,
-                        every_rung=schedule == PROBE).run()
-        confirm(self.store, self.task, self.config, self.budget, self.executor, generation, self.on_event)
+                        every_rung=schedule == PROBE, events=self.events).run()
+        confirm(self.store, self.task, self.config, self.budget, self.executor, generation, self.events.emit)
 
     def training(self, budget: Budget | None = None):
         """What every training of this run shares (pool.Training)."""
@@ -100,8 +101,7 @@ class GenerationTrainer:
         rungs, why = place_rungs(Halving(self.config.halving_eta, self.config.halving_min_fraction),
                                  self.budget.timesteps, self.rollout(), curve, self.reference.fitness(),
                                  self.reference.spread())
-        self.store.event("rungs", {"generation": generation, "rungs": rungs, "why": why})
-        self.on_event("note", message=f"generation {generation}: {why}")
+        self.events.emit("rungs", generation=generation, rungs=rungs, why=why)
         return rungs
 
     def executor(self):
@@ -111,8 +111,7 @@ class GenerationTrainer:
 
             self._executor = make_executor(self.config.executor, self.config.workers, self.config.ray_address,
                                            self.config.ray_cpus_per_task)
-            self.store.event("executor", {"kind": self.config.executor, "where": self._executor.describe()})
-            self.on_event("note", message=f"training on {self._executor.describe()}")
+            self.events.emit("executor", executor=self.config.executor, where=self._executor.describe())
         return self._executor
 
     def close(self, cancel: bool = False) -> None:
