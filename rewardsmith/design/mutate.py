@@ -227,8 +227,7 @@ def crossover(code_a: str, code_b: str, rng: random.Random) -> tuple[str, str] |
             note = f"added component {name!r} from the other parent"
         insert_at = max((i for i, s in enumerate(tree_a.body) if isinstance(s, (ast.Import, ast.ImportFrom))),
                         default=-1) + 1
-        for stmt in imports:
-            tree_a.body.insert(insert_at, stmt)
+        tree_a.body[insert_at:insert_at] = imports
         return ast.unparse(ast.fix_missing_locations(tree_a)) + "\n", note
     return None
 
@@ -244,8 +243,10 @@ def _own_free_names(stmt: ast.stmt) -> set[str]:
 
 def _dependencies(names: set[str], defs_a: dict[str, ast.stmt],
                   defs_b: dict[str, ast.stmt]) -> list[ast.stmt] | None:
-    """B's module-level statements that code moved into A needs (transitively), or None when a name
-    resolves in neither A, B nor the builtins."""
+    """B's module-level statements that code moved into A needs (transitively), each once (a statement
+    that binds several of the names, ``from math import sqrt, tanh`` or ``LOW = HIGH = 1.0``, included
+    once) and in B's order (so one that reads another comes after it), or None when a name resolves in
+    neither A, B nor the builtins."""
     known = set(defs_a) | set(dir(builtins))
     todo = sorted(names - known)
     chosen: dict[str, ast.stmt] = {}
@@ -257,11 +258,8 @@ def _dependencies(names: set[str], defs_a: dict[str, ast.stmt],
             return None
         chosen[name] = defs_b[name]
         todo += sorted(_own_free_names(defs_b[name]) - known - set(chosen))
-    unique: list[ast.stmt] = []
-    for stmt in chosen.values():
-        if all(stmt is not s for s in unique):
-            unique.append(copy.deepcopy(stmt))
-    return unique
+    unique = list({id(stmt): stmt for stmt in chosen.values()}.values())  # by identity, before copying
+    return [copy.deepcopy(stmt) for stmt in sorted(unique, key=lambda stmt: stmt.lineno)]
 
 
 def _enclosing_body(fn: ast.FunctionDef, target: ast.stmt) -> list[ast.stmt]:
