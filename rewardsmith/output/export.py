@@ -39,6 +39,8 @@ META_KEYS = ("candidate", "fitness_mean", "fitness_std", "seeds", "timesteps", "
 # The module's own top-level names (field functions come on top, as _field_<name>).
 OWN_NAMES = ("gym", "ENV_ID", "ENV_KWARGS", "_REGISTERED_ID", "_MAX_EPISODE_STEPS", "FIELDS", "State",
              "_read_only", "state_of", "_finite", "RewardWrapper", "make_env")
+# The module's own names that make the reward's module-level values read-only, where it has any.
+FREEZE_NAMES = ("_MappingProxy", "_FrozenList", "_frozen")
 # Names both the module and the reward code may bind, provided both bind them to the same module.
 SHARED_MODULES = {"np": "numpy", "numpy": "numpy", "math": "math"}
 _BUILTINS = frozenset(dir(builtins))
@@ -88,9 +90,10 @@ def render_module(task: Task, code: str, meta: dict, module_name: str | None = N
     meta = _checked_meta(meta)
     bindings = _reward_bindings(code)
     _passes_todays_critic(task, code)
+    frozen = state_names(code)
     taken = set(bindings)
     names = {}  # the module's own name -> the name it gets in this file
-    for own in OWN_NAMES + tuple(f"_field_{f}" for f in task.fields):
+    for own in OWN_NAMES + FREEZE_NAMES * bool(frozen) + tuple(f"_field_{f}" for f in task.fields):
         names[own] = _free_name(own, taken)
     class_key = _camel(task.name) + "Reward"
     names[class_key] = _free_name(class_key, taken)
@@ -117,10 +120,24 @@ def render_module(task: Task, code: str, meta: dict, module_name: str | None = N
         "begin_marker": BEGIN_MARKER,
         "end_marker": END_MARKER,
         "code": _as_block(code),
+        "frozen_names": frozen,
     }
     text = _template().render(**context)
-    _check_module(text, code, bindings)
+    _check_module(text, code, bindings, names.get("_frozen"))
     return text
+
+
+def state_names(code: str) -> list[str]:
+    """The reward code's module-level names that could hold state between calls (a list, a dict, a set,
+    an array, a closure over one), which the module makes read-only after the reward code runs, as the
+    sandbox does (``rewardcode.freeze_module``): every name a module-level statement other than an
+    import or a ``def`` binds. (A ``def``'s defaults are constants: the static critic refuses others.)"""
+    names: dict[str, None] = {}
+    for node in ast.parse(code).body:
+        if not isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.update((n.id, None) for n in ast.walk(node)
+                         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    return list(names)
 
 
 def run_meta(store, candidate) -> dict:
@@ -350,8 +367,9 @@ def _env_is_class(task: Task) -> bool:
     return attr not in gym.registry and isinstance(getattr(module, attr, None), type)
 
 
-def _check_module(text: str, code: str, bindings: dict[str, str]) -> None:
-    """Raises ExportError unless ``text`` is a sound standalone module carrying ``code`` unchanged."""
+def _check_module(text: str, code: str, bindings: dict[str, str], freezer: str | None = None) -> None:
+    """Raises ExportError unless ``text`` is a sound standalone module carrying ``code`` unchanged
+    (``freezer``: the module's name for ``_frozen``, whose ``X = _frozen(X)`` lines read the reward's names)."""
     try:
         tree = ast.parse(text)
         compile(tree, "<exported module>", "exec")
@@ -379,7 +397,7 @@ def _check_module(text: str, code: str, bindings: dict[str, str]) -> None:
     last = first + _as_block(code).count("\n") - 1
     clashes: set[str] = set()
     for node in tree.body:
-        if not first <= node.lineno <= last:
+        if not first <= node.lineno <= last and not _freezes(node, freezer):
             # a parsed statement has its position, so it has its source segment
             clashes |= _global_names(cast(str, ast.get_source_segment(text, node))) & set(bindings)
     clashes = {n for n in clashes if n != "compute_reward" and SHARED_MODULES.get(n) != bindings[n]}
@@ -389,3 +407,11 @@ def _check_module(text: str, code: str, bindings: dict[str, str]) -> None:
             f"own code (field functions, State, the wrapper) needs the standard meaning of "
             f"{'that name' if len(clashes) == 1 else 'those names'}; rename it in the reward code "
             f"(e.g. with `rewardsmith edit`) and export the edited candidate once it is scored")
+
+
+def _freezes(node: ast.stmt, freezer: str | None) -> bool:
+    """Whether ``node`` is ``X = <freezer>(X)``: the module making one of the reward's names read-only."""
+    return freezer is not None and isinstance(node, ast.Assign) and len(node.targets) == 1 \
+        and isinstance(target := node.targets[0], ast.Name) and isinstance(call := node.value, ast.Call) \
+        and isinstance(call.func, ast.Name) and call.func.id == freezer and not call.keywords \
+        and len(call.args) == 1 and isinstance(arg := call.args[0], ast.Name) and arg.id == target.id
