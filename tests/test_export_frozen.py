@@ -5,7 +5,6 @@ static rule sees) cannot keep state between calls in a user's training either.""
 import importlib.util
 
 import numpy as np
-import pytest
 
 from rewardsmith.intake.critic import static_findings
 from rewardsmith.output.export import export_module, render_module
