@@ -44,16 +44,34 @@ def _local_names(fn) -> set[str]:
     return names
 
 
-def _module_names(tree: ast.Module) -> set[str]:
+def module_names(tree: ast.Module, written: bool) -> set[str]:
+    """The names a module's top-level statements bind: its defs, classes, imports and assignments.
+
+    ``written=False`` (the undefined-name rule: what exists once the module has loaded): assignments with
+    a value only, by the names they bind (tuple, list and starred parts too). ``written=True`` (this purity
+    rule: every name the module's own statements write to): augmented assignments and value-less
+    annotations count too, and every name in a target (``TABLE[i] = ...`` names TABLE and i)."""
     names = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        elif isinstance(node, ast.Assign) or isinstance(node, ast.AnnAssign) and (written or node.value is not None) \
+                or isinstance(node, ast.AugAssign) and written:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            if written:
+                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                continue
+            stack = list(targets)
+            while stack:  # names, and names in tuple or list targets (a, [b, *c] = ...)
+                target = stack.pop()
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+                elif isinstance(target, (ast.Tuple, ast.List)):
+                    stack += target.elts
+                elif isinstance(target, ast.Starred):
+                    stack.append(target.value)
     return names
 
 
@@ -64,7 +82,7 @@ def impurities(tree: ast.Module) -> list[Finding]:
     containers, which catches what an alias hides from this reading.)"""
     imported = {(a.asname or a.name).split(".")[0] for n in tree.body
                 if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-    module = _module_names(tree) - imported  # np.add(...) is numpy's, not a change to numpy
+    module = module_names(tree, written=True) - imported  # np.add(...) is numpy's, not a change to numpy
     found = []
     functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda))]
     for fn in functions:

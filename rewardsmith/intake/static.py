@@ -12,7 +12,7 @@ import symtable
 from ..sandbox import allowlist
 from ..sandbox.rewardcode import ALLOWED_MODULES, safe_builtins
 from .findings import Finding
-from .purity import impurities
+from .purity import impurities, module_names
 
 FORBIDDEN_NAMES = frozenset(
     "eval exec compile open __import__ getattr setattr delattr hasattr globals locals vars dir input "
@@ -339,7 +339,7 @@ def _undefined_names(code: str, tree: ast.Module) -> list[Finding]:
     # expression (`0 and (license := 1)`), which may bind nothing: the name is then read from the
     # builtins, the real ones in an exported module.
     bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
-    bound &= _defined_at_load(tree)
+    bound &= module_names(tree, written=False)
     read = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
     stack = list(top.get_children())
     while stack:
@@ -355,28 +355,6 @@ def _undefined_names(code: str, tree: ast.Module) -> list[Finding]:
             f"imports (numpy, math) and the builtins reward code gets. Likely cause: a missing import, a "
             f"typo, or a builtin that is not available to reward code.", line))
     return found
-
-
-def _defined_at_load(tree: ast.Module) -> set[str]:
-    """The module-level names an import, a def or a plain assignment (with a value) binds."""
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.Assign) or isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            stack = list(targets)
-            while stack:  # names, and names in tuple or list targets (a, [b, *c] = ...)
-                target = stack.pop()
-                if isinstance(target, ast.Name):
-                    names.add(target.id)
-                elif isinstance(target, (ast.Tuple, ast.List)):
-                    stack += target.elts
-                elif isinstance(target, ast.Starred):
-                    stack.append(target.value)
-    return names
 
 
 def _dotted(node: ast.Attribute) -> str:
