@@ -82,26 +82,16 @@ def _backfill_generations_pools_legs(db: sqlite3.Connection, root: Path) -> None
 def _final_normalization_within_noise(db: sqlite3.Connection, root: Path) -> None:
     """Runs before this step kept a human-normalized score even where the baseline and the sparse reward
     were within their noise (it divided by noise); the final scoring's summary is re-judged by today's
-    rule (selection.normalization), its best by selection.final_best. (The summary is read in today's
+    rule (selection.normalized), its best by selection.final_best. (The summary is read in today's
     shape, old_shapes.final_summary: today's reader knows only that one, m008 rewrites the rest.)"""
-    from .selection import normalization
     from .records import FinalSummary
-    from .selection import final_best
+    from .selection import final_best, normalized
 
     row = db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()
     if row is None:
         return
     summary = FinalSummary.from_json(final_summary(json.loads(row[0])))
-    base, sparse = summary.by_role("baseline"), summary.by_role("sparse")
-    scale, note = normalization(base, sparse)
-    reference: dict[str, float] | None = None
-    if scale is not None:
-        # normalization gives a scale only where both have a mean
-        assert base is not None and base.fitness_mean is not None
-        assert sparse is not None and sparse.fitness_mean is not None
-        reference = {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean}
-    entries = [replace(e, normalized=(e.fitness_mean - reference["sparse"]) / scale
-                       if scale and reference and e.fitness_mean is not None else None) for e in summary.entries]
+    entries, reference, note = normalized(summary.entries)
     config_path = root / "config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     summary = replace(summary, entries=entries, best=final_best(entries, config), normalization_note=note,

@@ -18,6 +18,7 @@ it is a reference the model never sees as "the best so far").
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import cast
 
 from .candidates import SCORED, Candidate, budget_fraction
@@ -170,3 +171,22 @@ def normalization(base: FinalEntry | None, sparse: FinalEntry | None) -> tuple[f
                       f"reward ({sparse.fitness_mean:.4g} ± {sparse.fitness_std or 0:.2g}) are within their "
                       f"noise (|Δ| {gap:.2g} ≤ combined std {noise:.2g}): compare raw fitness with the baseline's")
     return gap, None
+
+
+def normalized(entries: list[FinalEntry]) -> tuple[list[FinalEntry], dict[str, float] | None, str | None]:
+    """The final scoring's ``entries``, each with its human-normalized score (fitness − sparse) /
+    |baseline − sparse| where ``normalization`` says it means something (else None); the pair it divides
+    by (``{"baseline", "sparse"}`` fitness means, None where it means nothing) and the note saying why not.
+    The baseline and the sparse reward are the first entries in those roles. (Data migration m004 re-judges
+    stored summaries with it: what it gives a stored summary must not change.)"""
+    base = next((e for e in entries if e.role == "baseline"), None)
+    sparse = next((e for e in entries if e.role == "sparse"), None)
+    scale, note = normalization(base, sparse)
+    reference: dict[str, float] | None = None
+    if scale is not None:
+        # normalization gives a scale only where both have a mean
+        assert base is not None and base.fitness_mean is not None
+        assert sparse is not None and sparse.fitness_mean is not None
+        reference = {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean}
+    return [replace(e, normalized=(e.fitness_mean - reference["sparse"]) / scale
+                    if scale and reference and e.fitness_mean is not None else None) for e in entries], reference, note

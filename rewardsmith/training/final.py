@@ -18,7 +18,7 @@ from ..errors import TrainingError
 from .executor import Cancelled
 from ..archive.records import FinalEntry, FinalRun, FinalSummary
 from .pool import Training
-from ..archive.selection import normalization
+from ..archive.selection import normalized
 from ..archive.store import FAILED, SCORED, RunStore, write_atomic
 
 CONFIRM_SEED_OFFSET = 1000  # the designer's best is confirmed on seed + this (never a final-scoring seed)
@@ -215,7 +215,7 @@ def shared_reason(match) -> str:
 def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int], store: RunStore) -> FinalSummary:
     """Mean ± std fitness per subject over the final seeds, the best (``selection.final_best``), and the
     human-normalized score (fitness − sparse) / |baseline − sparse| where it means something
-    (``normalization``)."""
+    (``selection.normalized``)."""
     from ..archive.selection import final_best
 
     entries = []
@@ -229,17 +229,7 @@ def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int],
             fitness_std=statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
             timesteps=max((r.timesteps or 0 for r in mine), default=None),
             search_fitness=store.candidate(subject).fitness if subject != "sparse" else None))
-    by_role = {e.role: e for e in entries if e.role in ("baseline", "sparse")}
-    base, sparse = by_role.get("baseline"), by_role.get("sparse")
-    scale, note = normalization(base, sparse)
-    reference: dict[str, float] | None = None
-    if scale is not None:
-        # normalization gives a scale only where both have a mean
-        assert base is not None and base.fitness_mean is not None
-        assert sparse is not None and sparse.fitness_mean is not None
-        reference = {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean}
-    entries = [replace(e, normalized=(e.fitness_mean - reference["sparse"]) / scale
-                       if scale and reference and e.fitness_mean is not None else None) for e in entries]
+    entries, reference, note = normalized(entries)  # one baseline and one sparse entry at most
     return FinalSummary(seeds=list(seeds), timesteps=entries[0].timesteps if entries else None, entries=entries,
                         best=final_best(entries, store.config, {c.id: c.seq for c in store.candidates()}),
                         normalization=reference,
