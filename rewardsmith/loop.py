@@ -176,7 +176,7 @@ class Evolution:
 
         scored = self.store.candidates(generation=generation, status=SCORED)
         best = best_of(scored)
-        chosen = scored if getattr(self.config, "videos", "best") == "every" else [best] if best else []
+        chosen = scored if self.config.videos == "every" else [best] if best else []
         for candidate in chosen:
             if existing_video(self.store, generation, candidate.id) is None:
                 write_generation_video(self.store, self.task, candidate.id, generation,
