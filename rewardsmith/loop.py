@@ -163,7 +163,7 @@ class Evolution:
 
         plan = FinalPlan(self.config.seed, self.config.final_seeds, self.config.final_top,
                          eval_episodes=self.config.eval_episodes,
-                         note=lambda message: self.emit("note", message=message))
+                         note=lambda message: self.emit("note", message=message), emit=self.emit)
         summary = final_scoring(self.store, self.trainer.training(), plan) if plan.seeds > 0 else None
         if summary is not None:
             self.emit("final", summary=summary)

@@ -123,7 +123,7 @@ class Trainer:
     """Stands in for a training: the fitness of a seed at each rung is written in the reward code."""
 
     def __init__(self, rungs):
-        self.rungs, self.calls, self.lock = rungs, [], threading.Lock()
+        self.rungs, self.calls, self.lock, self.trained = rungs, [], threading.Lock(), Counter()
 
     def __call__(self, task, code, seed, budget, on_progress=None, **options):
         curves = json.loads(re.search(r"# fitness by seed: (\{.*\})", code).group(1))
@@ -131,6 +131,8 @@ class Trainer:
             self.calls.append((curves["name"], seed, budget.timesteps))
         fitness = curves.get(str(seed), curves["0"])[self.rungs.index(budget.timesteps)]
         start = options["checkpoint"]["timesteps"] if options.get("checkpoint") else 0
+        with self.lock:
+            self.trained[curves["name"]] += budget.timesteps - start
         snapshot = Snapshot(step=budget.timesteps, reward_per_step=0.0, native_per_step=0.0, components={"zero": 0.0},
                             episodes=1, fitness=fitness, episode_return=0.0, episode_length=10.0, elapsed=0.1)
         episode = EpisodeSummary(fitness=fitness, length=10, reward_return=0.0, native_return=0.0, terminated=False,
@@ -165,14 +167,17 @@ def _counting(store, name, counter, key):
     setattr(store, name, counted)
 
 
-def test_a_generation_reads_each_member_and_each_of_its_legs_once(tmp_path):
+def _generation(tmp_path, on_event=None):
+    """One generation of four candidates, halving on rungs of 256, 768 and 2,304 steps with fake trainings:
+    a close call at the first cut-off (b kept, c stopped within the noise) gives both a second seed there.
+    Gives the store, the ids by name, the trainer and the store reads counted (legs by candidate and seed,
+    candidate by id)."""
     task = load_task_file(TINY_TASK)
     config = EvolveConfig(task=task.name, timesteps=2304, workers=2, halving_eta=3, halving_min_fraction=1 / 9,
                           final_seeds=0, no_screen=True)
     store, _ = _store(tmp_path, config.to_dict())
     store.set_meta("random_fitness", 0.0)
     extra = str(config.seed + RUNG_SEED_OFFSET)
-    # a close call at the first cut-off (b kept, c stopped within the noise): both get a second seed there
     curves = {"a": {"0": [1.0, 1.0, 1.0]}, "b": {"0": [0.9, 0.1, 0.1], extra: [0.5, 0, 0]},
               "c": {"0": [0.8, 0.9, 0.9], extra: [1.0, 0, 0]}, "d": {"0": [0.2, 0, 0]}}
     ids = {name: store.add_candidate(0, CODE.format(curves=json.dumps({"name": name, **by_seed})), "llm").id
@@ -181,16 +186,21 @@ def test_a_generation_reads_each_member_and_each_of_its_legs_once(tmp_path):
     _counting(store, "legs", legs, lambda cid, seed: (cid, seed))
     _counting(store, "candidate", candidate, lambda cid: cid)
     trainer = Trainer([256, 768, 2304])
-    heard = []
-    evolution = Evolution(store, task, config, OfflineDesigner(), executor=FakeExecutor(trainer),
-                          on_event=lambda kind, **data: heard.append(kind))
+    evolution = Evolution(store, task, config, OfflineDesigner(), executor=FakeExecutor(trainer), on_event=on_event)
     evolution.trainer.place_rungs = lambda generation: [256, 768, 2304]
     try:
         evolution.train_generation(0)
     finally:
         evolution.close()
-    assert sorted((name, target) for name, seed, target in trainer.calls if seed == int(extra) and target == 256) \
-        == [("b", 256), ("c", 256)]
+    return store, ids, trainer, legs, candidate
+
+
+def test_a_generation_reads_each_member_and_each_of_its_legs_once(tmp_path):
+    heard = []
+    store, ids, trainer, legs, candidate = _generation(tmp_path, lambda kind, **data: heard.append(kind))
+    extra = RUNG_SEED_OFFSET
+    at_first_cut = sorted((name, target) for name, seed, target in trainer.calls if seed == extra and target == 256)
+    assert at_first_cut == [("b", 256), ("c", 256)]
     assert all(c.status == SCORED for c in store.candidates())
     assert max(legs.values()) == 1 and set(legs) >= {(cid, 0) for cid in ids.values()}
     assert max(candidate.values()) == 1 and set(candidate) == set(ids.values())
@@ -199,3 +209,15 @@ def test_a_generation_reads_each_member_and_each_of_its_legs_once(tmp_path):
     for kind in ("halving_decision", "rung_seeds"):
         assert heard.count(kind) == len(store.events(kind)) >= 1
     assert not math.isnan(store.candidate(ids["a"]).fitness)
+
+
+def test_a_second_seed_at_a_cut_off_counts_in_the_candidates_steps_and_show_says_so(tmp_path):
+    from conftest import invoke
+
+    store, ids, trainer, _, _ = _generation(tmp_path)
+    steps = {name: store.candidate(cid).steps_spent for name, cid in ids.items()}
+    assert steps == dict(trainer.trained)  # every env step its trainings took, the second seeds' included
+    assert steps["c"] == 2304 + 256 + 768 and steps["d"] == 256  # c: a second seed at both cut-offs
+    shown = invoke("show", store.root, "--candidate", ids["c"])
+    assert shown.exit_code == 0, shown.output
+    assert "env steps trained in the search: 3,328 (1,024 on a second seed at halving cut-offs)" in shown.output

@@ -109,7 +109,7 @@ class Recorder:
     def failed(self, candidate, exc, steps_spent=None):
         raise AssertionError(f"{candidate.id} failed: {exc}")
 
-    def scored(self, candidate, score, budget_fraction=1.0, halving=None, note=None):
+    def scored(self, candidate, score, budget_fraction=1.0, halving=None, note=None, extra_steps=0):
         self.store.update(candidate.id, status=SCORED, fitness=score.mean, seeds=score.seeds, timesteps=score.timesteps,
                           steps_spent=sum(r.trained_steps for r in score.runs), notes=note,
                           result=CandidateResult(runs=score.runs, budget_fraction=budget_fraction, halving=halving))

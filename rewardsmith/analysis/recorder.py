@@ -46,8 +46,9 @@ class RunRecorder:
         return failed
 
     def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
-               halving: HalvingRecord | None = None, note: str | None = None) -> Candidate:
-        """Records a scored candidate and gives it as recorded; ``budget_fraction`` < 1 when successive halving stopped it early
+               halving: HalvingRecord | None = None, note: str | None = None, extra_steps: int = 0) -> Candidate:
+        """Records a scored candidate and gives it as recorded (``extra_steps``: env steps trained for it beyond
+        its score's seeds, a second seed at a halving cut-off: rung_seeds.py, counted in its steps_spent); ``budget_fraction`` < 1 when successive halving stopped it early
         (its fitness is then that rung's, and ``timesteps`` says how far it trained). Every registered
         scorer judges it, with its id and the person's standing preferences; the ground truth's card is
         the fitness stored."""
@@ -66,7 +67,8 @@ class RunRecorder:
             candidate, status=SCORED, fitness=truth.metrics["fitness"], fitness_std=truth.metrics["fitness_std"],
             seeds=score.seeds,
             timesteps=score.timesteps,
-            steps_spent=sum(r.trained_steps if r.trained_steps is not None else r.timesteps for r in score.runs),
+            steps_spent=extra_steps + sum(r.trained_steps if r.trained_steps is not None else r.timesteps
+                                          for r in score.runs),
             result=result, analysis=analysis, reflection=reflection,
             notes="; ".join(n for n in (candidate.notes, note) if n) or None,
             timings=Timings(wall_seconds=sum(r.wall_seconds or 0.0 for r in score.runs),

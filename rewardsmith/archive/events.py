@@ -3,8 +3,9 @@ and each subscriber hears every event. The run store is one subscriber (``persis
 JSON-safe projection of the kinds in ``PERSISTED``, in the shapes the page, ``show`` and a resumed run
 read); the terminal view, the proxy person and any other observer are others.
 
-A subscriber that raises does not stop the run: its first failure is told to the others as a note (and
-persisted as an ``observer_failed`` event), later ones of the same subscriber are counted, not repeated.
+A subscriber that raises does not stop the run: its first failure is told to the others (an
+``observer_failed`` event, which the store keeps and the view shows as a note); later ones of the same
+subscriber are counted (``failures``), not repeated.
 Only the store is ``required``: an event it cannot keep is an error, as any failed write is.
 """
 
@@ -38,7 +39,9 @@ PERSISTED: dict[str, Callable[[dict], dict]] = {
     "rung_seeds": _everything,
     "duplicate": _everything,
     "near_duplicate": _keep("candidate", "of", "reason"),
-    "observer_failed": _keep("observer", "error"),
+    "observer_failed": _keep("observer", "error", "event"),
+    "final_boundary": _everything,
+    "final_scored": _everything,
 }
 
 
@@ -94,9 +97,7 @@ class Events:
             return
         name = getattr(subscriber, "__qualname__", None) or type(subscriber).__name__
         error = f"{type(exc).__name__}: {exc}"
-        self.emit("observer_failed", observer=name, error=error,
-                  message=f"an observer of the run ({name}) failed on a {kind!r} event ({error}); the run goes "
-                          f"on without what it would have shown")
+        self.emit("observer_failed", observer=name, error=error, event=kind)
 
     @classmethod
     def of(cls, store, given: Events | Sink | None) -> Events:

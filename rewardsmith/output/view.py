@@ -346,6 +346,16 @@ def candidate_json(c: Candidate, budget: int | None = None) -> dict:
     return entry
 
 
+def search_steps(store: RunStore, c: Candidate) -> tuple[int, int] | None:
+    """The env steps ``c`` trained in the search, read off its legs: on its search seed, and on a second
+    seed at a halving cut-off (rung_seeds.py); None when it has no leg."""
+    from ..training.rung_seeds import RUNG_SEED_OFFSET
+
+    seed = int(store.config.get("seed") or 0)
+    own, extra = (sum(leg.trained_steps for leg in store.legs(c.id, s).values()) for s in (seed, seed + RUNG_SEED_OFFSET))
+    return (own, extra) if own or extra else None
+
+
 def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
     """``rewardsmith show DIR --candidate ID``: everything about one candidate."""
     from rich.syntax import Syntax
@@ -358,6 +368,12 @@ def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
     console.print(Syntax(c.code, "python", line_numbers=True))
     if c.duplicate_of:
         console.print(Text(f"duplicate of {c.duplicate_of}: not trained (0 RL steps)", style="yellow"))
+    trained = search_steps(store, c)
+    if trained:
+        own, extra = trained
+        console.print(f"env steps trained in the search: {own + extra:,}"
+                      + (f" ({extra:,} on a second seed at halving cut-offs)" if extra else ""),
+                      markup=False, highlight=False, soft_wrap=True)
     if c.reason:
         console.print("[red]reason:[/]")
         console.print(Text(printable(c.reason)))

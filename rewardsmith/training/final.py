@@ -16,6 +16,7 @@ from typing import Callable, cast
 
 from ..errors import TrainingError
 from .executor import Cancelled
+from ..archive.events import Events
 from ..archive.records import FinalEntry, FinalRun, FinalSummary
 from .pool import Training
 from ..archive.selection import normalized
@@ -71,6 +72,7 @@ class FinalPlan:
     top: int                  # how many candidates
     eval_episodes: int | None = None
     note: Callable[[str], None] = field(default=lambda message: None)
+    emit: Callable[..., None] | None = None  # the run's event sink (archive/events.py); None: the store alone
 
 
 def boundary_seeds(store: RunStore, training: Training, plan: FinalPlan) -> dict | None:
@@ -122,15 +124,14 @@ def boundary_seeds(store: RunStore, training: Training, plan: FinalPlan) -> dict
         except TrainingError as exc:
             plan.note(f"final top-{plan.top} cut-off: the second seed of {c.id} failed: {exc}")
             fitness = None
-        current = store.candidate(c.id)
-        store.update(c.id, result=replace(current.result or CandidateResult(), confirmation=Confirmation(
+        store.update(c, result=replace(c.result or CandidateResult(), confirmation=Confirmation(
             seed=seed, fitness=fitness, search_fitness=c.fitness,
             mean=None if fitness is None else (c.fitness + fitness) / 2)))
     record = {"top": plan.top, "last_in": last.id, "close": [p.id for p in close],
               "trained": [c.id for c in todo], "unaffordable": [c.id for c in wanted[len(todo):]],
               "seed": seed, "steps": spent, "halving_saved": saved}
     store.set_meta("final_boundary", record)
-    store.event("final_boundary", record)
+    Events.of(store, plan.emit).emit("final_boundary", **record)
     if todo:
         chosen = [c.id for c in final_subjects(store, plan.top)]
         plan.note(f"final top-{plan.top} on two-seed means: {', '.join(chosen)} ({spent:,} extra env steps, "
@@ -191,7 +192,7 @@ def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> Final
     if shared:
         summary = replace(summary, duplicates={subject: shared_reason(m) for subject, m in shared.items()})
     store.set_final(summary)
-    store.event("final_scored", {"best": summary.best, "seeds": seeds})
+    Events.of(store, plan.emit).emit("final_scored", best=summary.best, seeds=seeds)
     return summary
 
 

@@ -37,7 +37,8 @@ class Recorder(Protocol):
     def failed(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> Candidate | None: ...
 
     def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
-               halving: HalvingRecord | None = None, note: str | None = None) -> Candidate | None: ...
+               halving: HalvingRecord | None = None, note: str | None = None,
+               extra_steps: int = 0) -> Candidate | None: ...
 
 
 class PoolTrainer:
@@ -85,6 +86,10 @@ class PoolTrainer:
                            noise=lambda cid, rung: self._noise.get(cid, {}).get(rung, 0.0),
                            decided=self._decided, every_rung=self.every_rung,
                            second_look=self.rung_seeds.look if self.rung_seeds is not None else None)
+
+    def _extra_seeds(self) -> list[int]:
+        """The seeds trained beyond the search seeds: the second seed at a cut-off (rung_seeds.py)."""
+        return [self.rung_seeds.extra] if self.rung_seeds is not None else []
 
     def _leg_noise(self, cid: str, rung: int) -> float:
         legs = [self.legs.of(cid, s).get(rung) for s in self.seeds]
@@ -141,7 +146,7 @@ class PoolTrainer:
             if waiting[cid] == 0:
                 if cid in errors:
                     failed = self.recorder.failed(self.members[cid], errors[cid],
-                                                  steps_spent=self.legs.spent(cid, self.seeds))
+                                                  steps_spent=self.legs.spent(cid, self.seeds + self._extra_seeds()))
                     self.members[cid] = failed or self.members[cid]
                     report(cid, None)
                 else:
@@ -168,5 +173,6 @@ class PoolTrainer:
             why = halving.decisions[-1].reason if halving.decisions else ""
             note = (f"stopped by successive halving at {_fraction(fraction)} of the budget "
                     f"({score.timesteps:,} of {full:,} steps; {why}); its fitness compares only with that rung's")
-        scored = self.recorder.scored(candidate, score, budget_fraction=fraction, halving=halving, note=note)
+        scored = self.recorder.scored(candidate, score, budget_fraction=fraction, halving=halving, note=note,
+                                      extra_steps=self.legs.spent(cid, self._extra_seeds()))
         self.members[cid] = scored or candidate
