@@ -2,7 +2,9 @@
 
 design (design/) → admission (intake/) → training and confirmation (training/) → analysis and records
 (analysis/, archive/) → the next generation's design, then final scoring. Each stage is one object built
-here with the narrow things it uses; the run store records every step as it happens, so ``--resume``
+here with the narrow things it uses, among them the run's one event sink (archive/events.py: each
+happening emitted once; the store, the terminal view and any observer subscribe). Records pass between
+stages in memory and the run store records every step as it happens, so ``--resume``
 continues a stopped or killed run: generations whose design phase finished are not designed again,
 scored candidates are never trained again, and candidates that were training when the run died continue
 from the checkpoint of their last finished halving rung (or from the start).
