@@ -92,6 +92,7 @@ def _given_settings(params: dict) -> dict:
 @_setting_options
 def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **params):
     """The main job: evolves reward functions for a task and keeps the best."""
+    from .archive.events import Events
     from .design.base import default_designer, designer_plugin
     from .config import default_run_dir
     from .loop import EvolveConfig, Evolution
@@ -144,8 +145,12 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
         page.start()
         err.print(f"the run's page: {page.url}", markup=False, highlight=False)
     view = LiveView(store, task_name=task.name)
-    evolution = Evolution(store, task, config, chosen_designer, on_event=_answering(view, _proxy(config, task), store),
-                          client=client,
+    events = Events(store)  # the run's one event sink: the store, then the proxy person, then the view
+    proxy = _proxy(config, task)
+    if proxy is not None:
+        events.subscribe(_answering(proxy, store, events.emit))
+    events.subscribe(view)
+    evolution = Evolution(store, task, config, chosen_designer, events=events, client=client,
                           between_generations=_pause(store, task, view, page, pause_timeout) if interactive else None)
     ref["evolution"] = evolution
     try:
@@ -173,21 +178,19 @@ def _proxy(config, task):
     return ProxyPerson(parse_spec(config.proxy_person, task), seed=config.seed)
 
 
-def _answering(view, proxy, store):
-    """The run's event sink: with a proxy person, it answers the page's pairs when a generation is done,
-    before the view (and an --interactive pause) hears of it."""
-    if proxy is None:
-        return view
+def _answering(proxy, store, emit):
+    """The proxy person's subscriber to the run's events: it answers the page's pairs when a generation is
+    done (subscribed before the view, so before the view and an --interactive pause hear of it) and says so
+    through ``emit``."""
 
     def on_event(kind, **data):
         if kind == "generation_done":
             ids = proxy.answer(store, data["generation"])
             if ids:
-                view("note", message=f"proxy person: {len(ids)} answer(s) after generation {data['generation']}")
+                emit("note", message=f"proxy person: {len(ids)} answer(s) after generation {data['generation']}")
             if proxy.nothing_new:
-                view("note", message=f"proxy person: nothing new to compare after generation {data['generation']} "
+                emit("note", message=f"proxy person: nothing new to compare after generation {data['generation']} "
                                      f"(it has answered every pair the page would show)")
-        view(kind, **data)
 
     return on_event
 
