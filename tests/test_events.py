@@ -221,3 +221,13 @@ def test_a_second_seed_at_a_cut_off_counts_in_the_candidates_steps_and_show_says
     shown = invoke("show", store.root, "--candidate", ids["c"])
     assert shown.exit_code == 0, shown.output
     assert "env steps trained in the search: 3,328 (1,024 on a second seed at halving cut-offs)" in shown.output
+
+
+def test_a_view_that_raises_does_not_stop_a_generation(tmp_path):
+    def broken_view(kind, **data):
+        raise RuntimeError("the terminal went away")
+
+    store, ids, _, _, _ = _generation(tmp_path, broken_view)
+    assert all(c.status == SCORED for c in store.candidates())
+    [failure] = store.events("observer_failed")
+    assert failure["error"] == "RuntimeError: the terminal went away" and "broken_view" in failure["observer"]
