@@ -153,7 +153,7 @@ def test_hostile_component_names_show_as_text(compare):
     for name in HOSTILE[:4]:
         assert name in shown, name
     assert p.evaluate("window.__pwned") is None
-    assert p.evaluate("document.querySelectorAll('script').length") == 2  # the page's own two
+    assert p.evaluate("document.querySelectorAll('script').length") == 3  # the page's own (player.js, app.js, population.js)
     assert p.evaluate("document.querySelectorAll('[onerror], [onload], iframe, object, embed, img').length") == 0
     assert compare.dialogs == []
 
