@@ -34,6 +34,7 @@ PERSISTED: dict[str, Callable[[dict], dict]] = {
     "finished": _keep("status", "seconds"),
     "max_cost": _keep("message"),
     "rungs": _keep("generation", "rungs", "why"),
+    # stored as "kind", which cannot be a field of emit(kind, **data): emitted as "executor"
     "executor": lambda data: {"kind": data["executor"], "where": data["where"]},
     "halving_decision": _everything,
     "rung_seeds": _everything,
