@@ -54,7 +54,8 @@ def _edit_text(text: str) -> str | None:
     return edited
 
 
-def _edit_candidate(store, task, cid: str, file: str | None, screen: bool = True) -> bool:
+def _edit_candidate(store, task, cid: str, file: str | None, screen: bool = True, events=None) -> bool:
+    """``events``: the live run's event sink (the --interactive pause), which hears the accepted edit."""
     from .people.human import add_edit
 
     original = store.candidate(cid)
@@ -69,7 +70,7 @@ def _edit_candidate(store, task, cid: str, file: str | None, screen: bool = True
         if code is None:
             click.echo("editor closed without saving; nothing recorded")
             return False
-    outcome = add_edit(store, task, cid, code, screen=screen)
+    outcome = add_edit(store, task, cid, code, screen=screen, events=events)
     candidate = outcome.candidate
     if candidate is None:
         click.echo(outcome.report)

@@ -150,8 +150,8 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
     if proxy is not None:
         events.subscribe(_answering(proxy, store, events.emit))
     events.subscribe(view)
-    evolution = Evolution(store, task, config, chosen_designer, events=events, client=client,
-                          between_generations=_pause(store, task, view, page, pause_timeout) if interactive else None)
+    pause = _pause(store, task, view, page, pause_timeout, events) if interactive else None
+    evolution = Evolution(store, task, config, chosen_designer, events=events, client=client, between_generations=pause)
     ref["evolution"] = evolution
     try:
         with view:
@@ -195,7 +195,7 @@ def _answering(proxy, store, emit):
     return on_event
 
 
-def _pause(store, task, view, page=None, timeout: float | None = None):
+def _pause(store, task, view, page=None, timeout: float | None = None, events=None):
     """--interactive: after each generation, a summary and a prompt (works over ssh, no GUI); with the
     run's page served (``page``) or a ``timeout``, the page's Continue/Stop or the timeout answer it too."""
 
@@ -231,7 +231,7 @@ def _pause(store, task, view, page=None, timeout: float | None = None):
                 if choice == "e":
                     cid = click.prompt("candidate id to edit")
                     try:
-                        _edit_candidate(store, task, cid.strip(), None)
+                        _edit_candidate(store, task, cid.strip(), None, events=events)
                     except RewardsmithError as exc:
                         click.echo(f"error: {exc}")
 

@@ -181,5 +181,5 @@ class Evolution:
         chosen = scored if self.config.videos == "every" else [best] if best else []
         for candidate in chosen:
             if existing_video(self.store, generation, candidate.id) is None:
-                write_generation_video(self.store, self.task, candidate.id, generation,
-                                       on_note=lambda message: self.on_event("note", message=message))
+                write_generation_video(self.store, self.task, candidate.id, generation, events=self.events,
+                                       on_note=lambda message: self.emit("note", message=message))

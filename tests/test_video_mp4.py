@@ -182,14 +182,15 @@ def test_videos_every_renders_each_scored_candidate_of_the_generation_and_best_o
     task = load_task_file(TINY_TASK)
     rendered = []
     monkeypatch.setattr(video, "write_generation_video",
-                        lambda store, task, cid, generation, on_note=None: rendered.append((generation, cid)))
+                        lambda store, task, cid, generation, on_note=None, events=None: rendered.append((generation, cid)))
     for mode, expected in (("best", [(0, "c1")]), ("every", [(0, "c0"), (0, "c1"), (0, "c2")])):
         store = RunStore.create(tmp_path / mode, {"task": task.name, "designer": "offline"}, task.path)
         for fitness in (1.0, 3.0, 2.0):
             c = store.add_candidate(0, f"def compute_reward(s, a, n):\n    return {fitness}, {{}}\n", "offline")
             store.update(c.id, status=SCORED, fitness=fitness, seeds=[0], timesteps=1024)
         loop = Evolution.__new__(Evolution)
-        loop.store, loop.task, loop.on_event = store, task, (lambda kind, **data: None)
+        loop.store, loop.task, loop.events = store, task, None
+        loop.emit = loop.on_event = lambda kind, **data: None
         loop.config = EvolveConfig(task=task.name, videos=mode)
         rendered.clear()
         loop._video(0)

@@ -43,6 +43,10 @@ PERSISTED: dict[str, Callable[[dict], dict]] = {
     "observer_failed": _keep("observer", "error", "event"),
     "final_boundary": _everything,
     "final_scored": _everything,
+    "video": _everything,  # output/video.py: a written video (its candidate as an id)
+    "video_unavailable": _everything,
+    "video_fallback": _everything,
+    "edit": _everything,  # people/human.py: a person's accepted edit (its candidate as an id)
 }
 
 

@@ -232,12 +232,17 @@ def existing_video(store, generation: int, candidate_id: str) -> Path | None:
 
 
 def write_generation_video(store, task: Task, candidate_id: str, generation: int, *, seed: int | None = None,
-                           on_note=None, max_frames: int = 200, size: int = 160) -> Path | None:
+                           on_note=None, max_frames: int = 200, size: int = 160, events=None) -> Path | None:
     """Renders a candidate's policy from its stored checkpoint (of training ``seed``, else its first seed
     that has one) from the run's common start into ``<run>/videos/gen<g>-<id>.mp4`` (``.gif`` where MP4
     encoding fails, said once), with its component curves in ``gen<g>-<id>.json``; gives the video's
-    path, or None when there is no checkpoint or rendering is unavailable (said once)."""
+    path, or None when there is no checkpoint or rendering is unavailable (said once). ``events``: the run's
+    event sink (archive/events.py), which hears ``video``, ``video_unavailable`` and ``video_fallback``;
+    default: one that persists them to ``store`` (a page rendering on demand has no run's sink)."""
+    from ..archive.events import Events
     from ..archive.store import write_atomic
+
+    emit = Events.of(store, events).emit
 
     candidate = store.candidate(candidate_id)
     seeds = [seed] if seed is not None else list(candidate.seeds or []) or [store.config.get("seed", 0)]
@@ -251,7 +256,7 @@ def write_generation_video(store, task: Task, candidate_id: str, generation: int
     video = render_episode(task, checkpoint, seed=start, max_frames=max_frames, size=size, on_note=on_note, gif=False)
     if video is None:
         if task.env_id in _unavailable and not store.events("video_unavailable"):
-            store.event("video_unavailable", {"reason": _unavailable[task.env_id]})
+            emit("video_unavailable", reason=_unavailable[task.env_id])
         return None
     data, fmt = None, "gif"
     if not _no_mp4:
@@ -260,7 +265,7 @@ def write_generation_video(store, task: Task, candidate_id: str, generation: int
         except VideoEncodingError as exc:
             _no_mp4.append(str(exc))
             _say(f"MP4 encoding failed ({exc}); writing GIF videos instead", on_note)
-            store.event("video_fallback", {"format": "gif", "reason": str(exc)})
+            emit("video_fallback", format="gif", reason=str(exc))
     if data is None:
         data = encode_gif(video["pixels"], video["frame_ms"])
     folder = store.root / "videos"
@@ -278,10 +283,9 @@ def write_generation_video(store, task: Task, candidate_id: str, generation: int
     write_atomic(folder / f"gen{generation}-{candidate_id}.json",
                  json.dumps({**curves, "video": out.name, "candidate": candidate_id, "generation": generation,
                              "start_seed": start, "error": failed}, allow_nan=False).encode())
-    store.event("video", {"generation": generation, "candidate": candidate_id, "seed": used_seed,
-                          "start_seed": start, "reset_seed": video["reset_seed"], "format": fmt,
-                          "path": str(out.relative_to(store.root)), "curves": failed is None,
-                          **{k: video[k] for k in ("frames", "steps", "fitness", "terminated")}})
+    emit("video", generation=generation, candidate=candidate_id, seed=used_seed, start_seed=start,
+         reset_seed=video["reset_seed"], format=fmt, path=str(out.relative_to(store.root)), curves=failed is None,
+         **{k: video[k] for k in ("frames", "steps", "fitness", "terminated")})
     return out
 
 

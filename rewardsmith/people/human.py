@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..intake.admission import judge
 from ..intake.critic import Critic, Verdict
 from ..errors import ConfigError
+from ..archive.events import Events
 from ..archive.store import PENDING, Candidate, RunStore, write_atomic
 from ..task import Task
 
@@ -40,12 +41,14 @@ class Edit:
         return self.verdict.report()
 
 
-def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: bool = True) -> Edit:
+def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: bool = True, events=None) -> Edit:
     """Checks a person's edit of ``parent_id`` in admission's order (intake/admission.judge): the critic,
     then screening on the run's recorded episodes (unless ``screen`` is False or the run has --no-screen;
     a person's edit has no LLM veto); if both accept it, records
     it as a new pending candidate ``<parent>e<n>`` (origin "human") trained in the next generation. A
-    rejected edit is kept as a draft file in the run so nothing typed is lost."""
+    rejected edit is kept as a draft file in the run so nothing typed is lost. An accepted edit is told to
+    ``events``, the run's event sink when the run is live (archive/events.py; default: one that persists it
+    to ``store``), as an ``edit`` event."""
     parent = store.candidate(parent_id)
     if code.strip() == parent.code.strip():
         raise ConfigError(f"the edited code is the same as {parent_id}'s; nothing to record")
@@ -66,10 +69,8 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
                                     notes=f"edited by hand from {parent_id}", candidate_id=new_id,
                                     island=island_for(store, parent_id, generation, settings(store.config)[0]))
     if screening is not None:
-        store.update(candidate.id, result=screening.record())
-        candidate = store.candidate(candidate.id)
-    store.event("edit", {"candidate": candidate.id, "parent": parent_id,
-                         "screened": screening is not None})
+        candidate = store.update(candidate, result=screening.record())  # as written: not read back
+    Events.of(store, events).emit("edit", candidate=candidate.id, parent=parent_id, screened=screening is not None)
     return Edit(candidate, verdict, None, screening)
 
 
