@@ -22,7 +22,6 @@ from .archive.store import PENDING, SCORED, TRAINING, Candidate, RunStore
 from .config import EvolveConfig  # noqa: F401 - the loop's settings; importable from here too
 from .design.base import DesignContext, Proposal
 from .errors import LLMError
-from .host.launch import Limits
 from .intake.admission import Intake
 from .intake.critic import Critic
 from .task import Task
@@ -50,8 +49,7 @@ class Evolution:
         self.current_generation: int | None = None  # what LLM calls are recorded under
         self.between_generations = between_generations  # (generation) -> False to stop (--interactive)
         self.reference = RandomReference(store, task, config.seed)
-        critic = Critic(task, seed=config.seed, limits=Limits(
-            wall_seconds=2 * config.critic_seconds, cpu_seconds=config.critic_seconds, memory_mb=1536))
+        critic = Critic.for_run(task, config)  # the same probe as a person's edit gets (people/human.py)
         self.intake = Intake(store, task, config, critic, self.reference.fitness, self.events, client)
         self.recorder = RunRecorder(store, task, config, self.budget, self.reference.fitness, self.events, client)
         self.trainer = GenerationTrainer(store, task, config, self.budget, self.recorder, self.reference,

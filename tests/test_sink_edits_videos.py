@@ -1,7 +1,8 @@
 """A person's edit and a generation's video are told through the run's one event sink (archive/events.py), like
 every other happening: each observer of a live run hears them once, and the store keeps them in the shapes it
 kept before (the page and ``show`` read those). Without a run's sink (``rewardsmith edit``, the page rendering a
-video on demand) they are still kept. Rendering and encoding are faked here: what is tested is who hears what."""
+video on demand) they are still kept. Rendering and encoding are faked here: what is tested is who hears what.
+A person's edit is probed by the run's critic (its seed and --critic-seconds), as a designer's proposal is."""
 
 import json
 
@@ -133,3 +134,29 @@ def test_an_edit_made_outside_a_run_is_still_kept_and_a_rejected_one_is_not_told
     assert rejected.candidate is None and heard == [] and store.events("edit") == []
     add_edit(store, task, c.id, task.baseline.rstrip() + "\n# by hand\n", screen=False)  # `rewardsmith edit`
     assert [e["candidate"] for e in store.events("edit")] == [f"{c.id}e1"]
+
+
+def test_a_persons_edit_is_probed_with_the_runs_critic_settings_as_a_proposal_is(tmp_path, monkeypatch):
+    """``--critic-seconds`` and ``--seed`` hold for a person's edit too (it was probed with the defaults)."""
+    from rewardsmith.config import EvolveConfig
+    from rewardsmith.design.offline import OfflineDesigner
+    from rewardsmith.intake.critic import Critic
+    from rewardsmith.loop import Evolution
+
+    task = load_task_file(TINY_TASK)
+    settings = {"task": task.name, "designer": "offline", "seed": 5, "critic_seconds": 4.0}
+    store = RunStore.create(tmp_path / "run", settings, task.path)
+    c = store.add_candidate(1, task.baseline, "offline")
+    store.update(c.id, status=SCORED, fitness=0.1, seeds=[0])
+    probed = []
+    real = Critic.check
+
+    def check(self, code):
+        probed.append((self.seed, self.limits.cpu_seconds, self.limits.wall_seconds, self.limits.memory_mb))
+        return real(self, code)
+
+    monkeypatch.setattr(Critic, "check", check)
+    assert add_edit(store, task, c.id, task.baseline.rstrip() + "\n# by hand\n", screen=False).candidate is not None
+    loop = Evolution(store, task, EvolveConfig(**settings), OfflineDesigner())
+    loop.intake.critic.check(task.baseline)
+    assert probed == [(5, 4.0, 8.0, 1536)] * 2

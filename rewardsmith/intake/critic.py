@@ -77,6 +77,14 @@ class Critic:
         self.limits = limits or Limits(wall_seconds=20.0, cpu_seconds=10.0, memory_mb=1536)
         self.seed = seed
 
+    @classmethod
+    def for_run(cls, task, config) -> "Critic":
+        """A run's critic (``config``: its ``EvolveConfig``): its seed, and ``--critic-seconds`` of CPU time for
+        the probe (twice that of wall time), so every way code enters the run (a designer's proposal, a
+        person's edit) is probed alike."""
+        seconds = config.critic_seconds
+        return cls(task, seed=config.seed, limits=Limits(wall_seconds=2 * seconds, cpu_seconds=seconds, memory_mb=1536))
+
     def check(self, code: str) -> Verdict:
         """The verdict on ``code``; never raises for anything the code does."""
         verdict = Verdict(errors=static_findings(code, list(self.task.fields)))

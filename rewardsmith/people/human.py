@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..intake.admission import judge
 from ..intake.critic import Critic, Verdict
+from ..config import EvolveConfig
 from ..errors import ConfigError
 from ..archive.events import Events
 from ..archive.store import PENDING, Candidate, RunStore, write_atomic
@@ -52,10 +53,11 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
     parent = store.candidate(parent_id)
     if code.strip() == parent.code.strip():
         raise ConfigError(f"the edited code is the same as {parent_id}'s; nothing to record")
-    verdict = Critic(task).check(code)
+    config = EvolveConfig.from_dict(store.config, where=str(store.root / "config.json"))
+    verdict = Critic.for_run(task, config).check(code)  # probed as the run probes a proposal
     new_id = store.new_id(parent=parent_id, edit=True)
-    screens = screen and not store.config.get("no_screen")
-    judged = judge(verdict, screen=(lambda: _screen(store, task, code)) if screens else None)  # no LLM veto
+    screens = screen and not config.no_screen
+    judged = judge(verdict, screen=(lambda: _screen(store, task, code, config.seed)) if screens else None)  # no veto
     screening = judged.screening
     if not judged.accepted:
         draft = store.root / "edits" / f"{new_id}.draft.py"
@@ -74,9 +76,9 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
     return Edit(candidate, verdict, None, screening)
 
 
-def _screen(store: RunStore, task: Task, code: str) -> "ScreeningVerdict | None":
+def _screen(store: RunStore, task: Task, code: str, seed: int) -> "ScreeningVerdict | None":
     """Screening on the run's recorded episodes, as the loop screens a proposal (screening.screen_in_run)."""
     from ..intake.screening import screen_in_run
 
-    return screen_in_run(store, task, code, int(store.config.get("seed") or 0), store.meta("random_fitness"),
+    return screen_in_run(store, task, code, seed, store.meta("random_fitness"),
                          log.warning)
