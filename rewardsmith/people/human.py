@@ -16,6 +16,7 @@ from ..archive.store import PENDING, Candidate, RunStore, write_atomic
 from ..task import Task
 
 if TYPE_CHECKING:
+    from ..intake.duplicates import Examination, Match
     from ..intake.screening import Verdict as ScreeningVerdict
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,12 @@ class Edit:
     verdict: Verdict                           # the critic's
     draft: Path | None = None                  # a rejected edit's code, kept in the run
     screening: "ScreeningVerdict | None" = None  # None: not screened (--no-screen, or the critic rejected it)
+    duplicate: "Match | None" = None           # the archived candidate it behaves as (not trained), or None
 
     @property
     def report(self) -> str:
+        if self.duplicate is not None:
+            return f"{self.duplicate.reason}; not trained again"
         if self.screening is not None and not self.screening.passed:
             return self.screening.reason or "rejected by screening"
         return self.verdict.report()
@@ -57,28 +61,45 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
     verdict = Critic.for_run(task, config).check(code)  # probed as the run probes a proposal
     new_id = store.new_id(parent=parent_id, edit=True)
     screens = screen and not config.no_screen
-    judged = judge(verdict, screen=(lambda: _screen(store, task, code, config.seed)) if screens else None)  # no veto
+    emit = Events.of(store, events).emit
+    exam = None
+    if verdict.accepted:  # the duplicate check, as a proposal's (intake/duplicates.py); it shares screening's replay
+        from ..intake.duplicates import Duplicates
+
+        exam = Duplicates(store, task, config.seed, lambda why: emit("note", message=why)).examine(
+            code, screening=screens)
+    judged = judge(verdict, screen=(lambda: _screen(store, task, code, config.seed, exam)) if screens else None,
+                   dedupe=exam.duplicate if exam is not None else None)  # no veto
     screening = judged.screening
     if not judged.accepted:
         draft = store.root / "edits" / f"{new_id}.draft.py"
         write_atomic(draft, code)
-        return Edit(None, verdict, draft, screening)
+        return Edit(None, verdict, draft, screening, judged.duplicate)
     from ..archive.population import island_for, settings
 
     generation = next_generation(store)
+    near = exam.near if exam is not None else None
+    notes = f"edited by hand from {parent_id}" + (f"\n{near.reason}" if near is not None else "")
     candidate = store.add_candidate(generation, code, "human", parent=parent_id, status=PENDING,
-                                    verdict=verdict.record(),
-                                    notes=f"edited by hand from {parent_id}", candidate_id=new_id,
+                                    verdict=verdict.record(), notes=notes, candidate_id=new_id,
                                     island=island_for(store, parent_id, generation, settings(store.config)[0]))
+    if exam is not None:
+        exam.keep(candidate.id)
     if screening is not None:
         candidate = store.update(candidate, result=screening.record())  # as written: not read back
-    Events.of(store, events).emit("edit", candidate=candidate.id, parent=parent_id, screened=screening is not None)
+    if near is not None:  # trained, and flagged as a proposal's near-duplicate is
+        emit("near_duplicate", candidate=candidate.id, of=near.of, reason=near.reason)
+    emit("edit", candidate=candidate.id, parent=parent_id, screened=screening is not None)
     return Edit(candidate, verdict, None, screening)
 
 
-def _screen(store: RunStore, task: Task, code: str, seed: int) -> "ScreeningVerdict | None":
-    """Screening on the run's recorded episodes, as the loop screens a proposal (screening.screen_in_run)."""
+def _screen(store: RunStore, task: Task, code: str, seed: int,
+            exam: "Examination | None" = None) -> "ScreeningVerdict | None":
+    """Screening on the run's recorded episodes, as the loop screens a proposal (screening.screen_in_run),
+    on the duplicate check's replay where it made one."""
     from ..intake.screening import screen_in_run
 
-    return screen_in_run(store, task, code, seed, store.meta("random_fitness"),
-                         log.warning)
+    if exam is None or exam.refs is None:
+        return screen_in_run(store, task, code, seed, store.meta("random_fitness"), log.warning)
+    return screen_in_run(store, task, code, seed, store.meta("random_fitness"), log.warning,
+                         refs=exam.refs, replay=exam.replay)
