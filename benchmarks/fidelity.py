@@ -244,8 +244,8 @@ def rewardsmith_pick(task, pool: dict, workers: int, timesteps: int | None, root
     confirmations = sum(1 for c in store.candidates() if c.result and c.result.confirmation)
     steps = (sum(c.steps_spent or 0 for c in store.candidates())
              + sum(r.steps_spent or 0 for r in store.final_runs()) + confirmations * budget)
-    def name(c):  # the pool's name, before any note the run added
-        return (c.notes or "").split(";")[0]
+    def name(c):  # the pool's name, before any note the run added (halving's after "; ", a near-duplicate's on a line)
+        return (c.notes or "").split("\n")[0].split(";")[0]
 
     return {"scores": {name(p.candidate): p.fitness for p in order},
             "evidence": {name(p.candidate): f"{p.evidence}, {p.seeds} seed(s)" for p in order},
