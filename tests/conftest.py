@@ -16,3 +16,37 @@ def invoke(*args, input=None):
     """Runs ``rewardsmith ARGS`` in this process (the worktree's code, not an installed script); gives
     click's Result. Expected errors surface as exit codes; anything else raises."""
     return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def fake_seed_result(seed: int, fitness: float, timesteps: int, start: int = 0, checkpoint=None):
+    """What one fake training of ``seed`` to ``timesteps`` (from a checkpoint at ``start``) gives: one
+    snapshot and one episode at ``fitness``; the pool tests' fake trainers build their results with it."""
+    from rewardsmith.archive.records import EpisodeSummary, Snapshot
+    from rewardsmith.training.trainer import SeedResult
+
+    snapshot = Snapshot(step=timesteps, reward_per_step=0.0, native_per_step=0.0, components={"zero": 0.0},
+                        episodes=1, fitness=fitness, episode_return=0.0, episode_length=10.0, elapsed=0.1)
+    episode = EpisodeSummary(fitness=fitness, length=10, reward_return=0.0, native_return=0.0, terminated=False,
+                             truncated=True)
+    return SeedResult(seed=seed, fitness=fitness, episode_fitness=[fitness], timesteps=timesteps,
+                      steps_per_second=1000.0, train_seconds=0.01, snapshots=[snapshot], episodes=[episode],
+                      checkpoint=checkpoint, trained_steps=timesteps - start, wall_seconds=0.02)
+
+
+class ThreadExecutor:
+    """An executor (executor.LocalExecutor's interface) whose trainings are ``trainer`` calls, run
+    ``workers`` at a time in threads."""
+
+    def __init__(self, trainer, workers: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.trainer, self.pool = trainer, ThreadPoolExecutor(max_workers=workers)
+
+    def submit(self, task, code, seed, budget, on_progress=None, **options):
+        return self.pool.submit(self.trainer, task, code, seed, budget, on_progress, **options)
+
+    def describe(self):
+        return "fake"
+
+    def close(self, cancel=False):
+        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)

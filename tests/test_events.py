@@ -8,21 +8,19 @@ import math
 import re
 import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from rich.console import Console
 
 from rewardsmith.archive.events import Events
-from rewardsmith.archive.records import CandidateResult, EpisodeSummary, Snapshot
+from rewardsmith.archive.records import CandidateResult
 from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.design.offline import OfflineDesigner
 from rewardsmith.loop import Evolution, EvolveConfig
 from rewardsmith.output.view import LiveView
 from rewardsmith.task import load_task_file
 from rewardsmith.training.rung_seeds import RUNG_SEED_OFFSET
-from rewardsmith.training.trainer import SeedResult
-from conftest import TINY_TASK
+from conftest import TINY_TASK, ThreadExecutor, fake_seed_result
 
 
 def _store(tmp_path, config=None):
@@ -133,28 +131,12 @@ class Trainer:
         start = options["checkpoint"]["timesteps"] if options.get("checkpoint") else 0
         with self.lock:
             self.trained[curves["name"]] += budget.timesteps - start
-        snapshot = Snapshot(step=budget.timesteps, reward_per_step=0.0, native_per_step=0.0, components={"zero": 0.0},
-                            episodes=1, fitness=fitness, episode_return=0.0, episode_length=10.0, elapsed=0.1)
-        episode = EpisodeSummary(fitness=fitness, length=10, reward_return=0.0, native_return=0.0, terminated=False,
-                                 truncated=True)
-        return SeedResult(seed=seed, fitness=fitness, episode_fitness=[fitness], timesteps=budget.timesteps,
-                          steps_per_second=1000.0, train_seconds=0.01, snapshots=[snapshot], episodes=[episode],
-                          checkpoint={"model": f"policy at {budget.timesteps}"} if options.get("return_checkpoint")
-                          else None, trained_steps=budget.timesteps - start, wall_seconds=0.02)
+        return fake_seed_result(seed, fitness, budget.timesteps, start,
+                                checkpoint={"model": f"policy at {budget.timesteps}"}
+                                if options.get("return_checkpoint") else None)
 
 
-class FakeExecutor:
-    def __init__(self, trainer):
-        self.trainer, self.pool = trainer, ThreadPoolExecutor(max_workers=2)
-
-    def submit(self, task, code, seed, budget, on_progress=None, **options):
-        return self.pool.submit(self.trainer, task, code, seed, budget, on_progress, **options)
-
-    def describe(self):
-        return "fake"
-
-    def close(self, cancel=False):
-        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+FakeExecutor = ThreadExecutor
 
 
 def _counting(store, name, counter, key):

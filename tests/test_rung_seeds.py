@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from rewardsmith.archive.records import CandidateResult, EpisodeSummary, Snapshot
+from rewardsmith.archive.records import CandidateResult
 from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.loop import EvolveConfig
 from rewardsmith.output.view import candidate_json
@@ -16,8 +16,8 @@ from rewardsmith.task import load_task_file
 from rewardsmith.training.pool import PoolTrainer, Training
 from rewardsmith.training.rung_seeds import RUNG_SEED_OFFSET
 from rewardsmith.training.schedule import CutRule, near_misses, pooled_seed_spread
-from rewardsmith.training.trainer import Budget, SeedResult
-from conftest import TINY_TASK
+from rewardsmith.training.trainer import Budget
+from conftest import TINY_TASK, ThreadExecutor, fake_seed_result
 
 EXTRA = RUNG_SEED_OFFSET  # the search seed is 0
 CODE = '''
@@ -74,24 +74,12 @@ class SeededTrainer:
             self.calls.append((curves["name"], seed, budget.timesteps))
         fitness = curves.get(str(seed), curves["0"])[self.rungs.index(budget.timesteps)]  # unwritten: as seed 0
         start = options["checkpoint"]["timesteps"] if options.get("checkpoint") else 0
-        snapshot = Snapshot(step=budget.timesteps, reward_per_step=0.0, native_per_step=0.0, components={"zero": 0.0},
-                            episodes=1, fitness=fitness, episode_return=0.0, episode_length=10.0, elapsed=0.1)
-        episode = EpisodeSummary(fitness=fitness, length=10, reward_return=0.0, native_return=0.0, terminated=False,
-                                 truncated=True)
-        return SeedResult(seed=seed, fitness=fitness, episode_fitness=[fitness], timesteps=budget.timesteps,
-                          steps_per_second=1000.0, train_seconds=0.01, snapshots=[snapshot], episodes=[episode],
-                          checkpoint={"model": f"policy at {budget.timesteps}"} if options.get("return_checkpoint")
-                          else None, trained_steps=budget.timesteps - start, wall_seconds=0.02)
+        return fake_seed_result(seed, fitness, budget.timesteps, start,
+                                checkpoint={"model": f"policy at {budget.timesteps}"}
+                                if options.get("return_checkpoint") else None)
 
 
-class Executor:
-    def __init__(self, trainer):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.trainer, self.pool = trainer, ThreadPoolExecutor(max_workers=2)
-
-    def submit(self, task, code, seed, budget, on_progress=None, **options):
-        return self.pool.submit(self.trainer, task, code, seed, budget, on_progress, **options)
+Executor = ThreadExecutor
 
 
 class Recorder:

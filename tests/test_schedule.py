@@ -18,13 +18,13 @@ from rewardsmith.training import executor as executor_module
 from rewardsmith.design.offline import OfflineDesigner
 from rewardsmith.loop import EvolveConfig, Evolution
 from rewardsmith.training.executor import LocalExecutor
-from rewardsmith.archive.records import EpisodeSummary, Snapshot
+from rewardsmith.archive.records import Snapshot
 from rewardsmith.training.schedule import (CurvePoint, CutRule, Halving, keep_count, place_rungs,
                                            separation_step, successive_halving)
 from rewardsmith.archive.store import RunStore
 from rewardsmith.task import load_task_file
-from rewardsmith.training.trainer import Budget, SeedResult, train_once
-from conftest import TINY_TASK
+from rewardsmith.training.trainer import Budget, train_once
+from conftest import TINY_TASK, ThreadExecutor, fake_seed_result
 
 
 # ---------------------------------------------------------------------- the rungs
@@ -203,36 +203,16 @@ class FakeTrainer:
         start = options["checkpoint"]["timesteps"] if options.get("checkpoint") else 0
         curve = json.loads(re.search(r"# curve: (\[.*\])", code).group(1))
         fitness = curve[self.rungs.index(budget.timesteps)]
-        snapshot = Snapshot(step=budget.timesteps, reward_per_step=0.0, native_per_step=0.0,
-                            components={"zero": 0.0}, episodes=1, fitness=fitness, episode_return=0.0,
-                            episode_length=10.0, elapsed=0.1)
+        result = fake_seed_result(seed, fitness, budget.timesteps, start,
+                                  checkpoint={"model": f"policy at {budget.timesteps}", "vecnormalize": None})
         if on_progress:
-            on_progress(seed, snapshot)
-        episode = EpisodeSummary(fitness=fitness, length=10, reward_return=0.0, native_return=0.0,
-                                 terminated=False, truncated=True)
-        return SeedResult(seed=seed, fitness=fitness, episode_fitness=[fitness], timesteps=budget.timesteps,
-                          steps_per_second=1000.0, train_seconds=0.01, snapshots=[snapshot], episodes=[episode],
-                          checkpoint={"model": f"policy at {budget.timesteps}", "vecnormalize": None},
-                          trained_steps=budget.timesteps - start, wall_seconds=0.02)
+            on_progress(seed, result.snapshots[0])
+        return result
 
 
-class FakeExecutor:
-    """An executor (executor.LocalExecutor's interface) whose trainings are ``trainer`` calls, run
-    ``workers`` at a time in threads."""
-
-    def __init__(self, trainer, workers=3):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.trainer, self.pool = trainer, ThreadPoolExecutor(max_workers=workers)
-
-    def submit(self, task, code, seed, budget, on_progress=None, **options):
-        return self.pool.submit(self.trainer, task, code, seed, budget, on_progress, **options)
-
-    def describe(self):
-        return "fake"
-
-    def close(self, cancel=False):
-        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+def FakeExecutor(trainer, workers=3):
+    """The shared thread executor (conftest), three trainings at a time by default."""
+    return ThreadExecutor(trainer, workers)
 
 
 def _pool_run(tmp_path, curves, trainer, store=None):
