@@ -25,17 +25,11 @@ from rewardsmith.archive.records import CandidateResult, ComponentTrend
 from rewardsmith.archive.store import REJECTED, SCORED, TRAINING, RunStore
 from rewardsmith.people.web.server import PageServer
 from conftest import TINY_TASK
+from population_run import EVIL, HOSTILE, REWARD  # the hostile strings and reward shared with the population run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-HOSTILE = ["<script>window.__pwned = 1; alert(1)</script>",
-           '"><img src=x onerror="window.__pwned = 2; alert(2)">',
-           "'><svg onload=window.__pwned=3>",
-           "javascript:window.__pwned=4",
-           "bidi \u202eevil\u202c and \u2066isolate\u2069 zero\u200bwidth"]
-EVIL = " ".join(HOSTILE)
-REWARD = "def compute_reward(state, action, next_state):\n    # {name}\n    return {k}.0, {{'speed': 1.0}}\n"
 FITNESS = [0.3141, 0.4271, 0.5393, 0.6619]  # distinctive, so the page can be searched for them
 
 
