@@ -146,7 +146,7 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
         err.print(f"the run's page: {page.url}", markup=False, highlight=False)
     view = LiveView(store, task_name=task.name)
     events = Events(store)  # the run's one event sink: the store, then the proxy person, then the view
-    proxy = _proxy(config, task)
+    proxy = _proxy(config, task, events)
     if proxy is not None:
         events.subscribe(_answering(proxy, store, events.emit))
     events.subscribe(view)
@@ -169,13 +169,14 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
     _summary(store, _console())
 
 
-def _proxy(config, task):
-    """--proxy-person: the proxy person of this run (people/proxy.py), or None."""
+def _proxy(config, task, events=None):
+    """--proxy-person: the proxy person of this run (people/proxy.py), reporting to the run's ``events``, or
+    None."""
     if config.proxy_person is None:
         return None
     from .people.proxy import ProxyPerson, parse_spec
 
-    return ProxyPerson(parse_spec(config.proxy_person, task), seed=config.seed)
+    return ProxyPerson(parse_spec(config.proxy_person, task), seed=config.seed, events=events)
 
 
 def _answering(proxy, store, emit):

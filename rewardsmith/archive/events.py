@@ -47,6 +47,7 @@ PERSISTED: dict[str, Callable[[dict], dict]] = {
     "video_unavailable": _everything,
     "video_fallback": _everything,
     "edit": _everything,  # people/human.py: a person's accepted edit (its candidate as an id)
+    "proxy_answers": _everything,  # people/proxy.py: a generation's answers (a resumed run does not answer again)
 }
 
 

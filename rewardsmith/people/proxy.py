@@ -4,8 +4,9 @@ policy that is better on a *hidden criterion* the task's fitness does not measur
 candidate's kept evaluation episodes (``candidates/<id>.traj.json.gz``), and it errs at a chosen rate.
 Its answers go through the same path as ``rewardsmith prefer`` (``store.add_preference``, source "proxy"),
 so everything that reads preferences (the Bradley–Terry score, ``--preference-weight``, the next prompt,
-``show``, the page, the report) treats them as a person's. It exists for tests and for
-``benchmarks/preferences.py``, which measures what preferences buy.
+``show``, the page, the report) treats them as a person's; each answered generation is told to the run's one
+event sink (``proxy_answers``, which the store keeps), so the view and any observer hear it. It exists for
+tests and for ``benchmarks/preferences.py``, which measures what preferences buy.
 
 SPEC is comma-separated ``key=value`` parts, e.g. ``field=torso_angle,stat=abs-mean,prefer=low,error=0.1``:
 
@@ -58,8 +59,10 @@ def criterion(trajectories, spec: ProxySpec) -> float | None:
 class ProxyPerson:
     """Answers the page's pairs by the hidden criterion, with ``spec.error`` wrong answers, seeded."""
 
-    def __init__(self, spec: ProxySpec, seed: int = 0):
-        self.spec, self.seed = spec, seed
+    def __init__(self, spec: ProxySpec, seed: int = 0, events=None):
+        """``events``: the run's event sink (archive/events.py), which hears each generation's answers
+        (``proxy_answers``; the store keeps it); default: one that persists to the store it answers on."""
+        self.spec, self.seed, self.events = spec, seed, events
         self.nothing_new = False  # the last answer() found no pair it had not answered already
 
     def judge(self, store, cid: str) -> float | None:
@@ -73,6 +76,7 @@ class ProxyPerson:
         never a pair it has answered before (its standing answers); gives the ids of the recorded
         preferences. Where the page has no pair left that it has not answered, it stops and says so:
         ``nothing_new`` is then True, and so is the generation's event's."""
+        from ..archive.events import Events
         from .web.data import pair
 
         self.nothing_new = False
@@ -102,8 +106,8 @@ class ProxyPerson:
                 a_better = not a_better
             preferred, other = (a, b) if a_better else (b, a)
             ids.append(store.add_preference(preferred, other, "better", self._reason(), source=SOURCE))
-        store.event(EVENT, {"generation": generation, "ids": ids, "spec": self.spec.text(),
-                            **({"nothing_new": True} if self.nothing_new else {})})
+        Events.of(store, self.events).emit(EVENT, generation=generation, ids=ids, spec=self.spec.text(),
+                                           **({"nothing_new": True} if self.nothing_new else {}))
         return ids
 
     def _reason(self) -> str:
