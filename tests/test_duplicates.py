@@ -221,7 +221,7 @@ def test_final_scoring_trains_a_duplicate_once_and_says_so(tmp_path, hopper_epis
     """Two candidates both trained in the search (a run from before this check, resumed): in the final
     scoring the later is found a duplicate of the earlier (the baseline) and shares its fitness."""
     from rewardsmith.training.final import FinalPlan, final_scoring
-    from rewardsmith.training.pool import Training
+    from rewardsmith.training.collect import Training
     from rewardsmith.training.trainer import Budget
 
     task, episodes, randoms = hopper_episodes

@@ -213,7 +213,7 @@ def _boundary_run(tmp_path, stopped_early: int):
 def test_the_top_k_cut_off_is_drawn_on_two_seeds_where_the_gap_is_within_the_noise(tmp_path):
     from rewardsmith.loop import CONFIRM_SEED_OFFSET
     from rewardsmith.training.final import FinalPlan, boundary_seeds, final_subjects
-    from rewardsmith.training.pool import Training
+    from rewardsmith.training.collect import Training
     from rewardsmith.training.trainer import Budget
 
     store, task, ids = _boundary_run(tmp_path, stopped_early=3)  # halving saved 3 × 7/8 budgets: 2 affordable
@@ -242,7 +242,7 @@ def test_the_top_k_cut_off_is_drawn_on_two_seeds_where_the_gap_is_within_the_noi
 
 def test_the_extra_seeds_are_paid_from_what_halving_saved(tmp_path):
     from rewardsmith.training.final import FinalPlan, boundary_seeds, final_subjects
-    from rewardsmith.training.pool import Training
+    from rewardsmith.training.collect import Training
     from rewardsmith.training.trainer import Budget
 
     store, task, ids = _boundary_run(tmp_path, stopped_early=1)  # 7/8 of a budget saved: no full training

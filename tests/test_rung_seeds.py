@@ -13,7 +13,8 @@ from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.loop import EvolveConfig
 from rewardsmith.output.view import candidate_json
 from rewardsmith.task import load_task_file
-from rewardsmith.training.pool import PoolTrainer, Training
+from rewardsmith.training.collect import Training
+from rewardsmith.training.pool import PoolTrainer
 from rewardsmith.training.rung_seeds import RUNG_SEED_OFFSET
 from rewardsmith.training.schedule import CutRule, near_misses, pooled_seed_spread
 from rewardsmith.training.trainer import Budget

@@ -94,7 +94,7 @@ def test_a_0_1_0_run_is_migrated_from_its_event_log_and_rungs_files(old_run):
     assert len(pools[1].rungs) > 1 and pools[1].schedule == "halving"
     legs = store.legs("c1", 0)
     assert legs and all(leg.fitness is not None for leg in legs.values())
-    from rewardsmith.training.pool import merged_result
+    from rewardsmith.training.collect import merged_result
 
     top = max(legs)
     assert merged_result(store, "c1", 0, top).fitness == legs[top].fitness

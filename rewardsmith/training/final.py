@@ -18,7 +18,7 @@ from ..errors import TrainingError
 from .executor import Cancelled
 from ..archive.events import Events
 from ..archive.records import FinalEntry, FinalRun, FinalSummary
-from .pool import Training
+from .collect import Training
 from ..archive.selection import normalized
 from ..archive.store import FAILED, SCORED, RunStore, write_atomic
 

@@ -47,8 +47,8 @@ class GenerationTrainer:
         confirm(self.store, self.task, self.config, self.budget, self.executor, generation, self.events.emit)
 
     def training(self, budget: Budget | None = None):
-        """What every training of this run shares (pool.Training)."""
-        from .pool import Training
+        """What every training of this run shares (collect.Training)."""
+        from .collect import Training
 
         return Training(self.task, budget or self.budget, self.executor(),
                         keep_trajectories=self.config.keep_trajectories, eval_episodes=self.config.eval_episodes)

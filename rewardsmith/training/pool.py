@@ -17,7 +17,7 @@ from ..archive.events import Events, Sink
 from ..archive.records import HalvingDecision, HalvingRecord
 from ..archive.store import FAILED, SCORED, TRAINING, Candidate, RunStore
 from ..errors import TrainingError
-from .collect import Executor, Legs, Training, collect, load_checkpoint, merged_result, save_leg  # noqa: F401
+from .collect import Legs, Training, collect, load_checkpoint, merged_result
 from .rung_seeds import RungSeeds
 from .schedule import CutRule, _fraction, episode_noise, successive_halving
 from .trainer import Score, SeedResult
