@@ -2,9 +2,11 @@
 
 The file (rendered from ``rewardsmith/templates/export.py.j2``) imports only numpy, math and gymnasium. It carries the
 reward code verbatim between two markers, with its sha256 in the header; the task's field functions
-(their source, so they must be self-contained); ``FIELDS``, ``State`` and ``state_of``; and a
-``gymnasium.Wrapper`` that trains on ``compute_reward``'s total. The reward code keeps every name it
-defines; where one collides with a name of the module's own, the module's gets a trailing underscore.
+(their source, so they must be self-contained); ``FIELDS``, ``State`` and ``state_of``; ``MAX_REWARD``, the
+sandbox's bound on a step's reward; and a ``gymnasium.Wrapper`` that trains on ``compute_reward``'s total,
+refusing a step the sandbox would have refused (not finite, or above the bound). The reward code keeps
+every name it defines; where one collides with a name of the module's own, the module's gets a trailing
+underscore.
 
 Everything is checked before anything is written: the reward code passes today's static critic (the
 module runs outside any sandbox, with the real numpy: the critic's numpy/math allow-list is what keeps
@@ -29,6 +31,7 @@ from .. import __version__
 from ..intake.critic import static_findings
 from ..errors import RewardsmithError
 from ..archive.store import code_hash  # the header records the same hash the run store keys on
+from ..sandbox.rewardcode import MAX_REWARD  # the bound the sandbox held the reward to
 from ..task import StateField, Task
 
 TEMPLATE = "export.py.j2"
@@ -37,8 +40,8 @@ END_MARKER = "# ---- END reward code ----"
 ALLOWED_IMPORTS = frozenset({"numpy", "math", "gymnasium"})
 META_KEYS = ("candidate", "fitness_mean", "fitness_std", "seeds", "timesteps", "run", "scoring")
 # The module's own top-level names (field functions come on top, as _field_<name>).
-OWN_NAMES = ("gym", "ENV_ID", "ENV_KWARGS", "_REGISTERED_ID", "_MAX_EPISODE_STEPS", "FIELDS", "State",
-             "_read_only", "state_of", "_finite", "RewardWrapper", "make_env")
+OWN_NAMES = ("gym", "ENV_ID", "ENV_KWARGS", "MAX_REWARD", "_REGISTERED_ID", "_MAX_EPISODE_STEPS", "FIELDS",
+             "State", "_read_only", "state_of", "_finite", "RewardWrapper", "make_env")
 # The module's own names that make the reward's module-level values read-only, where it has any.
 FREEZE_NAMES = ("_MappingProxy", "_FrozenList", "_frozen")
 # Names both the module and the reward code may bind, provided both bind them to the same module.
@@ -103,6 +106,8 @@ def render_module(task: Task, code: str, meta: dict, module_name: str | None = N
         "task_name": task.name,
         "env_id": task.env_id,
         "env_kwargs": _literal(task.env_kwargs, f"task {task.name!r}: ENV_KWARGS"),
+        # written from the sandbox's one constant: the module cannot import rewardsmith (CONTRACT §4)
+        "max_reward": repr(float(MAX_REWARD)),
         "version": __version__,
         "candidate": meta["candidate"],
         "header": _header(task, code, meta),

@@ -32,7 +32,9 @@ scored. ``TinyMountaincarReward(env)`` makes a MountainCarContinuous-v0 environm
 train on it: the step reward becomes compute_reward's total,
 ``info["reward_components"]`` holds its terms and ``info["native_reward"]`` the
 environment's own reward. ``state_of(env, obs)`` builds the ``state`` objects
-compute_reward reads; ``FIELDS`` describes their fields.
+compute_reward reads; ``FIELDS`` describes their fields. A step whose total or any term
+is not finite, or above ``MAX_REWARD`` in magnitude, raises ValueError, as it failed the
+candidate in rewardsmith's sandbox.
 """
 
 import math
@@ -42,6 +44,9 @@ import numpy as np
 
 ENV_ID = "MountainCarContinuous-v0"
 ENV_KWARGS = {}
+# The largest magnitude of a step's reward (the total and each term), as rewardsmith's
+# sandbox bounded it when this reward was scored: a larger value fails there and here.
+MAX_REWARD = 1000000.0
 
 
 # -----------------------------------------------------------------------------
@@ -165,11 +170,18 @@ def compute_reward(state, action, next_state):
 
 
 def _finite(value, what):
-    """``value`` as a float; a clear error instead of training on NaN or infinity."""
+    """``value`` as a float; a clear error instead of training on NaN, infinity or a
+    value above MAX_REWARD in magnitude (rewardsmith's sandbox stopped on them too)."""
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(
             f"compute_reward returned {value} as {what}; expected a finite number"
+        )
+    if abs(value) > MAX_REWARD:
+        raise ValueError(
+            f"compute_reward returned {value:.6g} as {what}; expected a magnitude of at"
+            f" most {MAX_REWARD:g} per step, the bound rewardsmith's sandbox"
+            " held this reward to when it was scored"
         )
     return value
 
@@ -198,13 +210,14 @@ class TinyMountaincarReward(gym.Wrapper):
         # the caller's array (a learner may store it): reward code may not write into it
         action = _read_only(np.asarray(action))
         total, components = compute_reward(self._state, action, next_state)
+        reward = _finite(total, "the total")  # checked first, as the sandbox does
         self._state = next_state
         info["native_reward"] = float(native_reward)
         info["reward_components"] = {
             name: _finite(value, f"component {name!r}")
             for name, value in components.items()
         }
-        return obs, _finite(total, "the total"), terminated, truncated, info
+        return obs, reward, terminated, truncated, info
 
 
 RewardWrapper = TinyMountaincarReward
