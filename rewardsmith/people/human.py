@@ -96,10 +96,12 @@ def add_edit(store: RunStore, task: Task, parent_id: str, code: str, screen: boo
 def _screen(store: RunStore, task: Task, code: str, seed: int,
             exam: "Examination | None" = None) -> "ScreeningVerdict | None":
     """Screening on the run's recorded episodes, as the loop screens a proposal (screening.screen_in_run),
-    on the duplicate check's replay where it made one."""
+    on the duplicate check's replay where it made one, against the run's one random reference (as a
+    proposal's: measured on first use where the run has not stored its mean yet)."""
+    from ..analysis.reference import RandomReference
     from ..intake.screening import screen_in_run
 
+    random_fitness = RandomReference(store, task, seed).fitness()
     if exam is None or exam.refs is None:
-        return screen_in_run(store, task, code, seed, store.meta("random_fitness"), log.warning)
-    return screen_in_run(store, task, code, seed, store.meta("random_fitness"), log.warning,
-                         refs=exam.refs, replay=exam.replay)
+        return screen_in_run(store, task, code, seed, random_fitness, log.warning)
+    return screen_in_run(store, task, code, seed, random_fitness, log.warning, refs=exam.refs, replay=exam.replay)
