@@ -14,7 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
-from .design.base import designer_plugin, designers
+from .design.base import default_designer, designer_plugin, designers
 from .errors import ConfigError
 from .host.confinement import SANDBOX_HELP, SANDBOX_MODES
 
@@ -77,7 +77,7 @@ class EvolveConfig:
     """Everything that defines a run (stored as config.json; --resume reads it back)."""
 
     task: str = setting(help="The task's name.", option=False)
-    designer: str = setting("offline", choices=tuple(designers()),
+    designer: str = setting(default_designer(has_model=False), choices=tuple(designers()),
                             help="llm when a model is configured, else offline (AST mutation, no network).")
     model: str | None = setting(None, optional=True, resumable=True,
                                 help="litellm model string, e.g. openai/gpt-4o-mini (default: $REWARDSMITH_MODEL).")

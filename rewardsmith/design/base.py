@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:
     from ..archive.candidates import Candidate
     from ..archive.evidence import Pick
@@ -107,10 +109,16 @@ _registry: dict[str, DesignerPlugin] = {}
 def designers() -> dict[str, DesignerPlugin]:
     """Every designer: the built-ins, then any installed through the entry-point group, by name."""
     if not _registry:
-        modules = list(DEFAULT_DESIGNERS) + [e.value for e in entry_points(group=ENTRY_POINT_GROUP)]
-        for name in modules:
-            plugin = importlib.import_module(name).DESIGNER
-            _registry.setdefault(plugin.name, plugin)
+        found: dict[str, DesignerPlugin] = {}  # the registry is filled only once every module loaded
+        for name in list(DEFAULT_DESIGNERS) + [e.value for e in entry_points(group=ENTRY_POINT_GROUP)]:
+            try:
+                plugin = importlib.import_module(name).DESIGNER
+            except (ImportError, AttributeError) as exc:
+                raise ConfigError(f"designer module {name!r} (entry-point group {ENTRY_POINT_GROUP}) cannot be "
+                                  f"used: {exc}; a designer module defines DESIGNER = DesignerPlugin(name, make)") \
+                    from exc
+            found.setdefault(plugin.name, plugin)
+        _registry.update(found)
     return _registry
 
 

@@ -43,6 +43,7 @@ def write_report(run_dir: str | Path) -> Path:
 def render_report(store: RunStore) -> str:
     """The report of ``store``'s run as an HTML string."""
     from ..archive.selection import baseline_competes, run_pick
+    from ..design.base import designer_plugin
     from .population import population_view
 
     config = store.config
@@ -57,7 +58,7 @@ def render_report(store: RunStore) -> str:
     env.filters["when"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
     return env.get_template("report.html.j2").render(
         version=__version__, generated=time.time(), run=str(store.root.resolve()), task=task_name, goal=goal,
-        config=config, status=store.meta("status", "unknown"),
+        config=config, designer=designer_plugin(config.get("designer")), status=store.meta("status", "unknown"),
         best=best, pick=pick, versus=_versus(store, pick, baseline), baseline=baseline, counts=_counts(candidates),
         final=_final_scores(store, pick),
         preferences=_preferences(store),
