@@ -240,10 +240,9 @@ def rewardsmith_pick(task, pool: dict, workers: int, timesteps: int | None, root
     seconds = time.monotonic() - started
     members = [c for c in store.candidates() if c.origin == "llm"]
     order = picks(members, store.final())  # the rule's ranking, best first (the pick is its first)
-    budget = timesteps or task.training.timesteps
-    confirmations = sum(1 for c in store.candidates() if c.result and c.result.confirmation)
+    # a candidate's steps_spent counts its confirmation seed too (confirmation.py, final.boundary_seeds)
     steps = (sum(c.steps_spent or 0 for c in store.candidates())
-             + sum(r.steps_spent or 0 for r in store.final_runs()) + confirmations * budget)
+             + sum(r.steps_spent or 0 for r in store.final_runs()))
     def name(c):  # the pool's name, before any note the run added (halving's after "; ", a near-duplicate's on a line)
         return (c.notes or "").split("\n")[0].split(";")[0]
 

@@ -346,14 +346,17 @@ def candidate_json(c: Candidate, budget: int | None = None) -> dict:
     return entry
 
 
-def search_steps(store: RunStore, c: Candidate) -> tuple[int, int] | None:
-    """The env steps ``c`` trained in the search, read off its legs: on its search seed, and on a second
-    seed at a halving cut-off (rung_seeds.py); None when it has no leg."""
+def search_steps(store: RunStore, c: Candidate) -> tuple[int, int, int] | None:
+    """The env steps ``c`` trained in the search: on its search seed and on a second seed at a halving
+    cut-off (rung_seeds.py), read off its legs, and on a confirmation seed (confirmation.py, or the final
+    top-k cut-off's), which keeps no leg: what its ``steps_spent`` counts beyond the legs (0 in a run made
+    before those were counted); None when it has no leg."""
     from ..training.rung_seeds import RUNG_SEED_OFFSET
 
     seed = int(store.config.get("seed") or 0)
     own, extra = (sum(leg.trained_steps for leg in store.legs(c.id, s).values()) for s in (seed, seed + RUNG_SEED_OFFSET))
-    return (own, extra) if own or extra else None
+    confirming = max(0, (c.steps_spent or 0) - own - extra) if c.result and c.result.confirmation else 0
+    return (own, extra, confirming) if own or extra else None
 
 
 def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
@@ -370,9 +373,11 @@ def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
         console.print(Text(f"duplicate of {c.duplicate_of}: not trained (0 RL steps)", style="yellow"))
     trained = search_steps(store, c)
     if trained:
-        own, extra = trained
-        console.print(f"env steps trained in the search: {own + extra:,}"
-                      + (f" ({extra:,} on a second seed at halving cut-offs)" if extra else ""),
+        own, extra, confirming = trained
+        parts = [f"{extra:,} on a second seed at halving cut-offs"] * bool(extra) + \
+            [f"{confirming:,} on a confirmation seed"] * bool(confirming)
+        console.print(f"env steps trained in the search: {own + extra + confirming:,}"
+                      + (f" ({', '.join(parts)})" if parts else ""),
                       markup=False, highlight=False, soft_wrap=True)
     if c.reason:
         console.print("[red]reason:[/]")

@@ -3,7 +3,8 @@ generation's best full-budget candidate beats the best of the earlier generation
 seed, it trains a second seed (so does the incumbent, once, if it has only its search seed) at the same
 budget; the rule then ranks both by their two-seed means, so the challenger takes the place only if its
 advantage holds. One attempt per generation; both seeds are kept in each candidate's
-``result.confirmation``."""
+``result.confirmation``, and the env steps a confirmation seed trained count in its ``steps_spent``, as a
+second seed at a halving cut-off does (rung_seeds.py)."""
 
 from __future__ import annotations
 
@@ -44,19 +45,24 @@ def confirm(store: RunStore, task: Task, config, budget: Budget, executor, gener
                              f"training seed {seed} to confirm")
     futures = {c.id: executor().submit(task, c.code, seed, budget, eval_episodes=config.eval_episodes)
                for c in todo}
-    extra = {}
+    extra: dict = {}  # fitness of each confirmation seed, None where it failed
+    steps: dict[str, int] = {}  # env steps each confirmation seed trained
     for cid, future in futures.items():
         try:
-            extra[cid] = future.result().fitness
-        except TrainingError as exc:
+            result = future.result()
+        except TrainingError as exc:  # what a failed training trained is not reported: nothing is counted
             emit("note", message=f"confirmation seed of {cid} failed: {exc}")
-            extra[cid] = None
+            extra[cid], steps[cid] = None, 0
+            continue
+        extra[cid] = result.fitness
+        steps[cid] = result.trained_steps if result.trained_steps is not None else result.timesteps
     recorded = {}
     for c in todo:
         fit = extra[c.id]
         record = Confirmation(seed=seed, fitness=fit, search_fitness=c.fitness,
                               mean=None if fit is None else (c.fitness + fit) / 2)
-        recorded[c.id] = store.update(c, result=replace(c.result or CandidateResult(), confirmation=record))
+        recorded[c.id] = store.update(c, result=replace(c.result or CandidateResult(), confirmation=record),
+                                      steps_spent=(c.steps_spent or 0) + steps[c.id])
     held_now = evidence_of(recorded.get(incumbent.id, incumbent))
     assert held_now is not None  # it was picked for its score
     theirs = held_now.fitness

@@ -118,15 +118,17 @@ def boundary_seeds(store: RunStore, training: Training, plan: FinalPlan) -> dict
         try:
             result = futures[c.id].result()
             fitness = result.fitness
-            spent += result.trained_steps if result.trained_steps is not None else result.timesteps
+            steps = result.trained_steps if result.trained_steps is not None else result.timesteps
         except Cancelled:
             raise
         except TrainingError as exc:
             plan.note(f"final top-{plan.top} cut-off: the second seed of {c.id} failed: {exc}")
-            fitness = None
+            fitness, steps = None, 0
+        spent += steps
+        # counted in its steps_spent, as a confirmation seed (confirmation.py) and a rung's second seed are
         store.update(c, result=replace(c.result or CandidateResult(), confirmation=Confirmation(
             seed=seed, fitness=fitness, search_fitness=c.fitness,
-            mean=None if fitness is None else (c.fitness + fitness) / 2)))
+            mean=None if fitness is None else (c.fitness + fitness) / 2)), steps_spent=(c.steps_spent or 0) + steps)
     record = {"top": plan.top, "last_in": last.id, "close": [p.id for p in close],
               "trained": [c.id for c in todo], "unaffordable": [c.id for c in wanted[len(todo):]],
               "seed": seed, "steps": spent, "halving_saved": saved}
@@ -219,17 +221,9 @@ def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int],
     (``selection.normalized``)."""
     from ..archive.selection import final_best
 
-    entries = []
-    for subject in subjects:
-        mine = [r for r in rows if r.subject == subject and r.seed in seeds]
-        values = [cast(float, r.fitness) for r in mine if r.status == SCORED]  # a scored seed has its fitness
-        entries.append(FinalEntry(
-            id=subject, role=mine[0].role if mine else None, seeds=len(values),
-            failed=sum(r.status == FAILED for r in mine), per_seed=values,
-            fitness_mean=statistics.fmean(values) if values else None,
-            fitness_std=statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
-            timesteps=max((r.timesteps or 0 for r in mine), default=None),
-            search_fitness=store.candidate(subject).fitness if subject != "sparse" else None))
+    # each entry's figures by the rule the store reads them back with (records.FinalEntry.of)
+    entries = [FinalEntry.of(subject, rows, list(seeds), store.candidate(subject).fitness if subject != "sparse" else None)
+               for subject in subjects]
     entries, reference, note = normalized(entries)  # one baseline and one sparse entry at most
     return FinalSummary(seeds=list(seeds), timesteps=entries[0].timesteps if entries else None, entries=entries,
                         best=final_best(entries, store.config, {c.id: c.seq for c in store.candidates()}),
