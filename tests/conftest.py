@@ -12,10 +12,11 @@ from stub_llm import StubLLM, stub_llm  # noqa: F401 - the scripted model and it
 TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 
 
-def invoke(*args, input=None):
+def invoke(*args, input=None, **options):
     """Runs ``rewardsmith ARGS`` in this process (the worktree's code, not an installed script); gives
-    click's Result. Expected errors surface as exit codes; anything else raises."""
-    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+    click's Result. Expected errors surface as exit codes; anything else raises. ``options``: more of
+    click's ``invoke`` arguments (e.g. ``terminal_width``)."""
+    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False, **options)
 
 
 def fake_seed_result(seed: int, fitness: float, timesteps: int, start: int = 0, checkpoint=None):

@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
+from conftest import invoke
 from rewardsmith.cli import main
 from rewardsmith.task import list_tasks
 
@@ -29,6 +29,6 @@ def test_tasks_reads_at_80_columns():
 @pytest.mark.parametrize("command", [None, *sorted(main.commands)])
 def test_help_fits_80_columns(command):
     args = [command, "--help"] if command else ["--help"]
-    result = CliRunner().invoke(main, args, terminal_width=80)
+    result = invoke(*args, terminal_width=80)
     assert result.exit_code == 0, result.output
     assert all(len(line) <= 80 for line in result.output.splitlines()), result.output

@@ -4,8 +4,8 @@ resume rules and reading config.json back follow."""
 import json
 
 import pytest
-from click.testing import CliRunner
 
+from conftest import invoke
 from rewardsmith.cli import main
 from rewardsmith.config import SETTINGS, EvolveConfig, option_name
 from rewardsmith.errors import ConfigError
@@ -68,9 +68,7 @@ def test_resume_may_change_only_resumable_settings():
 
 
 def test_cli_rejects_a_bad_option_and_a_damaged_config_file_cleanly(tmp_path):
-    runner = CliRunner()
-    result = runner.invoke(main, ["evolve", "--task", "mountaincar-reach", "--halving-eta", "1",
-                                  "--out", str(tmp_path / "a")])
+    result = invoke("evolve", "--task", "mountaincar-reach", "--halving-eta", "1", "--out", tmp_path / "a")
     assert result.exit_code == 2 and "--halving-eta must be at least 2, got 1" in result.output
     assert not (tmp_path / "a").exists()  # nothing is created for a refused run
 
@@ -79,6 +77,6 @@ def test_cli_rejects_a_bad_option_and_a_damaged_config_file_cleanly(tmp_path):
 
     task = load_task("mountaincar-reach")
     store = RunStore.create(tmp_path / "run", {**EvolveConfig(task=task.name).to_dict(), "warkers": 2}, task.path)
-    result = runner.invoke(main, ["evolve", "--resume", str(store.root)])
+    result = invoke("evolve", "--resume", store.root)
     assert result.exit_code == 2 and "unknown setting warkers" in result.output
     assert json.loads((store.root / "config.json").read_text())["warkers"] == 2  # the run's data is untouched

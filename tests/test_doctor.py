@@ -4,10 +4,9 @@ anything missing, and an exit status that says whether --sandbox strict would ru
 import ctypes.util
 
 import pytest
-from click.testing import CliRunner
 
+from conftest import invoke
 from rewardsmith.host import confinement, doctor
-from rewardsmith.cli import main
 from rewardsmith.errors import SandboxUnavailable
 from rewardsmith.host.launch import check_sandbox
 
@@ -24,7 +23,7 @@ def fresh_probes():
 
 def run_doctor(monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
-    result = CliRunner().invoke(main, ["doctor"], catch_exceptions=False)
+    result = invoke("doctor")
     assert all(len(line) <= 80 for line in result.output.splitlines()), result.output
     return result
 

@@ -26,9 +26,10 @@ from rewardsmith.sandbox.evaluate import evaluation_seed, run_episode
 from rewardsmith.sandbox.policy import NumpyPolicy
 from rewardsmith.task import load_task_file
 from rewardsmith.training.trainer import Budget, train_once
+from conftest import TINY_TASK
 
 HOSTILE = Path(__file__).parent / "hostile"
-TASK = load_task_file(Path(__file__).parent / "data" / "tiny_mountaincar.py")
+TASK = load_task_file(TINY_TASK)
 LIMITS = Limits(wall_seconds=20, cpu_seconds=10, memory_mb=1536)
 
 # file -> the rule the critic must reject it with, or None where the critic may accept it (the

@@ -934,39 +934,33 @@ def test_a_job_cannot_print_a_line_of_rewardsmiths_own(how):
 
 
 def test_check_prints_a_hostile_message_as_plain_text(tmp_path):
-    from click.testing import CliRunner
-
-    from rewardsmith.cli import main
+    from conftest import invoke
 
     reward = tmp_path / "reward.py"
     reward.write_text("import numpy as np\n\ndef compute_reward(state, action, next_state):\n"
                       f"    raise ValueError({HOSTILE_TEXT!r})\n")
-    result = CliRunner().invoke(main, ["check", "--task", "cartpole-balance", str(reward)])
+    result = invoke("check", "--task", "cartpole-balance", reward)
     assert result.exit_code == 1, result.output
     assert "\x1b" not in result.output and "\r" not in result.output
     assert "bonus[/x]" in result.output  # shown as written, not read as markup
 
 
 def test_check_with_strict_sandbox_refuses_cleanly_without_bubblewrap(no_bubblewrap, tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from rewardsmith.cli import main
+    from conftest import invoke
 
     monkeypatch.setenv("REWARDSMITH_SANDBOX", "auto")  # restored afterwards: --sandbox sets it in-process
     reward = tmp_path / "reward.py"
     reward.write_text("import numpy as np\n\ndef compute_reward(state, action, next_state):\n    return 0.0, {}\n")
-    result = CliRunner().invoke(main, ["check", "--task", "cartpole-balance", "--sandbox", "strict", str(reward)])
+    result = invoke("check", "--task", "cartpole-balance", "--sandbox", "strict", reward)
     assert result.exit_code == 2, result.output
     assert "--sandbox strict: bubblewrap (bwrap) is not installed" in result.output
     assert "apt-get install bubblewrap" in result.output and "Traceback" not in result.output
 
 
 def test_a_cli_error_quoting_untrusted_text_prints_no_terminal_escape():
-    from click.testing import CliRunner
+    from conftest import invoke
 
-    from rewardsmith.cli import main
-
-    result = CliRunner().invoke(main, ["check", "--task", "cartpole-balance", "missing[/x]\x1b[2J.py"])
+    result = invoke("check", "--task", "cartpole-balance", "missing[/x]\x1b[2J.py")
     assert result.exit_code == 2
     assert result.output == "error: reward file missing[/x]\\x1b[2J.py does not exist\n"
 

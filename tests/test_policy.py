@@ -175,10 +175,11 @@ def test_replay_gives_the_reward_on_every_recorded_step():
 
 @pytest.mark.slow
 def test_a_checkpoint_that_cannot_be_resumed_means_training_afresh_never_unpickling(caplog):
+    from conftest import TINY_TASK
     from rewardsmith.task import load_task_file
     from rewardsmith.training.trainer import Budget, train_once
 
-    task = load_task_file(Path(__file__).parent / "data" / "tiny_mountaincar.py")
+    task = load_task_file(TINY_TASK)
     old = {"model": "UEsDBBQAAAAIAA==", "vecnormalize": None, "timesteps": 256}  # rewardsmith 0.1's shape
     with caplog.at_level("WARNING", logger="rewardsmith.training.trainer"):
         result = train_once(task, None, 0, Budget(256), checkpoint=old, planned_total=512, eval_episodes=1)

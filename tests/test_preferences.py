@@ -8,9 +8,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from rewardsmith.cli import main
 from rewardsmith.errors import RunStoreError
 from rewardsmith.people.preferences import bradley_terry, kendall_tau, summarize
 from rewardsmith.archive.records import CandidateResult
@@ -119,7 +117,7 @@ def test_prefer_command_and_show(run, tmp_path):
     assert "preference #1 recorded: c0 better than c3" in result.output
     assert "1 conflict(s)" in result.output and "person prefers c0 over c3" in result.output
     assert invoke("prefer", root, "c1", "c2", "--equal").exit_code == 0
-    bad = CliRunner().invoke(main, ["prefer", str(root), "c0", "nope"])
+    bad = invoke("prefer", root, "c0", "nope")
     assert bad.exit_code == 2 and "no candidate 'nope'" in bad.output
     shown = invoke("show", root)
     assert "preferences: 2 answers (2 informative)" in shown.output and "Kendall τ" in shown.output

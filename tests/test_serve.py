@@ -347,12 +347,9 @@ def test_a_pause_continues_by_itself_after_its_timeout(tmp_path, monkeypatch):
 
 
 def test_pause_timeout_needs_interactive(tmp_path):
-    from click.testing import CliRunner
+    from conftest import invoke
 
-    from rewardsmith.cli import main
-
-    result = CliRunner().invoke(main, ["evolve", "--task", str(TINY_TASK), "--pause-timeout", "5",
-                                       "--out", str(tmp_path / "run")])
+    result = invoke("evolve", "--task", TINY_TASK, "--pause-timeout", "5", "--out", tmp_path / "run")
     assert result.exit_code == 2 and "only with --interactive" in result.output
     assert not (tmp_path / "run").exists()
 

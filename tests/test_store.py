@@ -101,28 +101,23 @@ def test_a_0_1_0_run_is_migrated_from_its_event_log_and_rungs_files(old_run):
 
 
 def test_a_0_1_0_run_shows_exports_and_resumes(old_run, tmp_path):
-    from click.testing import CliRunner
+    from conftest import invoke
 
-    from rewardsmith.cli import main
-
-    runner = CliRunner()
-    shown = runner.invoke(main, ["show", str(old_run), "--json"])
+    shown = invoke("show", old_run, "--json")
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.output)
     assert data["task"] == "tiny-mountaincar" and {c["id"] for c in data["candidates"]} >= {"c0", "c1", "c2"}
-    exported = runner.invoke(main, ["export", str(old_run), "-o", str(tmp_path / "reward.py")])
+    exported = invoke("export", old_run, "-o", tmp_path / "reward.py")
     assert exported.exit_code == 0, exported.output
     assert "def compute_reward" in (tmp_path / "reward.py").read_text()
 
 
 @pytest.mark.slow
 def test_a_0_1_0_run_resumes_for_another_generation(old_run):
-    from click.testing import CliRunner
-
-    from rewardsmith.cli import main
+    from conftest import invoke
 
     before = {c.id: (c.status, c.fitness) for c in RunStore(old_run).candidates()}
-    result = CliRunner().invoke(main, ["evolve", "--resume", str(old_run), "--iterations", "3"])
+    result = invoke("evolve", "--resume", old_run, "--iterations", "3")
     assert result.exit_code == 0, result.output
     store = RunStore(old_run)
     after = {c.id: (c.status, c.fitness) for c in store.candidates()}
