@@ -18,14 +18,13 @@ from .analysis.recorder import RunRecorder
 from .analysis.reference import RandomReference
 from .archive.events import Events
 from .archive.population import design_context
-from .archive.store import PENDING, SCORED, TRAINING, Candidate, RunStore
+from .archive.store import PENDING, TRAINING, Candidate, RunStore
 from .config import EvolveConfig  # noqa: F401 - the loop's settings; importable from here too
 from .design.base import DesignContext, Proposal
 from .errors import LLMError
 from .intake.admission import Intake
 from .intake.critic import Critic
 from .task import Task
-from .training.final import CONFIRM_SEED_OFFSET  # noqa: F401 - importable from here too
 from .training.generation import GenerationTrainer
 from .training.trainer import Budget
 
@@ -169,15 +168,9 @@ class Evolution:
             self.emit("final", summary=summary)
 
     def _video(self, generation: int) -> None:
-        """A short video (MP4, else GIF) of the generation's best policy, or of every scored one with
-        ``--videos every`` (where rendering works; said once if not)."""
-        from .archive.selection import best_of
-        from .output.video import existing_video, write_generation_video
+        """The generation's videos (output/video.py: its best policy's, or every scored one's with
+        ``--videos every``; where rendering works, said once if not)."""
+        from .output.video import write_generation_videos
 
-        scored = self.store.candidates(generation=generation, status=SCORED)
-        best = best_of(scored)
-        chosen = scored if self.config.videos == "every" else [best] if best else []
-        for candidate in chosen:
-            if existing_video(self.store, generation, candidate.id) is None:
-                write_generation_video(self.store, self.task, candidate.id, generation, events=self.events,
-                                       on_note=lambda message: self.emit("note", message=message))
+        write_generation_videos(self.store, self.task, generation, every=self.config.videos == "every",
+                                events=self.events, on_note=lambda message: self.emit("note", message=message))

@@ -335,8 +335,9 @@ class SeededExecutor:
 
 def test_the_designers_best_changes_only_when_the_advantage_holds_on_a_second_seed(tmp_path):
     from rewardsmith.design.offline import OfflineDesigner
-    from rewardsmith.loop import CONFIRM_SEED_OFFSET, EvolveConfig, Evolution
+    from rewardsmith.loop import EvolveConfig, Evolution
     from rewardsmith.archive.selection import prompt_best
+    from rewardsmith.training.final import CONFIRM_SEED_OFFSET
     from rewardsmith.task import load_task_file
     from rewardsmith.output.view import show_json
 

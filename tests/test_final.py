@@ -85,7 +85,7 @@ def test_final_scoring_end_to_end(tmp_path, monkeypatch):
     assert sorted((r.subject, r.seed) for r in rows) == sorted(
         (s, seed) for s in (winner.id, baseline.id, "sparse") for seed in (1, 2))
     assert all(r.status == "scored" and r.timesteps >= 1024 for r in rows)
-    summary = store.meta("final")
+    summary = store.final().to_json()  # the summary as read (the store keeps each entry's figures once: m009)
     entries = {e["id"]: e for e in summary["entries"]}
     for subject in (winner.id, baseline.id, "sparse"):
         values = [r.fitness for r in rows if r.subject == subject]
@@ -211,7 +211,7 @@ def _boundary_run(tmp_path, stopped_early: int):
 
 
 def test_the_top_k_cut_off_is_drawn_on_two_seeds_where_the_gap_is_within_the_noise(tmp_path):
-    from rewardsmith.loop import CONFIRM_SEED_OFFSET
+    from rewardsmith.training.final import CONFIRM_SEED_OFFSET
     from rewardsmith.training.final import FinalPlan, boundary_seeds, final_subjects
     from rewardsmith.training.collect import Training
     from rewardsmith.training.trainer import Budget

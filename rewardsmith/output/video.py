@@ -231,6 +231,25 @@ def existing_video(store, generation: int, candidate_id: str) -> Path | None:
     return None
 
 
+def write_generation_videos(store, task: Task, generation: int, every: bool = False, *, on_note=None,
+                            events=None) -> list[Path]:
+    """The videos of ``generation`` (``--videos``): of its best scored candidate (``selection.best_of``), or of
+    every scored one with ``every``; one already written is kept, not rendered again. Gives the paths
+    written now (``write_generation_video``, which says why where it writes none)."""
+    from ..archive.selection import best_of
+    from ..archive.store import SCORED
+
+    scored = store.candidates(generation=generation, status=SCORED)
+    best = best_of(scored)
+    written = []
+    for candidate in scored if every else [best] if best else []:
+        if existing_video(store, generation, candidate.id) is None:
+            path = write_generation_video(store, task, candidate.id, generation, events=events, on_note=on_note)
+            if path is not None:
+                written.append(path)
+    return written
+
+
 def write_generation_video(store, task: Task, candidate_id: str, generation: int, *, seed: int | None = None,
                            on_note=None, max_frames: int = 200, size: int = 160, events=None) -> Path | None:
     """Renders a candidate's policy from its stored checkpoint (of training ``seed``, else its first seed
