@@ -13,7 +13,8 @@ import pytest
 from conftest import invoke
 from rewardsmith.archive.migrations import MIGRATIONS
 from rewardsmith.archive.records import (Analysis, CandidateResult, ComponentTrend, Confirmation, EpisodeSummary,
-                                         FinalEntry, FinalSummary, Finding, HalvingDecision, Leg, SeedResult, Snapshot)
+                                         FinalEntry, FinalRun, FinalSummary, Finding, HalvingDecision, Leg, SeedResult,
+                                         Snapshot)
 from rewardsmith.archive.store import RunStore
 from rewardsmith.errors import RunStoreError
 
@@ -33,20 +34,27 @@ def _stored(root):
     """Every stored JSON record of a run, as (what, its record's writer, the stored text)."""
     db = sqlite3.connect(root / "run.db")
     out = []
-    for cid, result, analysis in db.execute("SELECT id, result, analysis FROM candidates"):
-        out += [(f"{cid} result", lambda d: CandidateResult.from_json(d).to_json(), result),
-                (f"{cid} analysis", lambda d: Analysis.from_json(d).to_json(), analysis)]
+    # today's writers are the stored forms (m009_facts_once: what another place holds is read from there)
+    for cid, result, analysis, *score in db.execute(
+            "SELECT id, result, analysis, fitness, fitness_std, seeds, timesteps FROM candidates"):
+        score[2] = json.loads(score[2]) if score[2] else None
+        out += [(f"{cid} result", lambda d, f=score[0]: CandidateResult.from_stored(d, f).stored_json(), result),
+                (f"{cid} analysis", lambda d, s=score: Analysis.from_stored(d, *s).stored_json(), analysis)]
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     legs = db.execute("SELECT candidate, seed, rung, outcome, result FROM legs") if "legs" in tables else []
     for cid, seed, rung, outcome, result in legs:  # 0.1.0 kept its legs in rungs files (m003 moves them)
         out.append((f"leg {cid} {seed} {rung}", lambda d: Leg.from_json(d).to_json(), outcome))
         if result:
             out.append((f"leg result {cid} {seed} {rung}",
-                        lambda d: SeedResult.from_json(d).to_json(leave_out=Leg.RESULT_FIELDS_LEFT_OUT), result))
-    for subject, seed, result in db.execute("SELECT subject, seed, result FROM final"):
-        out.append((f"final {subject} {seed}", lambda d: SeedResult.from_json(d).to_json(leave_out=LEFT_OUT), result))
+                        lambda d, o=json.loads(outcome): Leg.from_json(o, d).result_json(), result))
+    for subject, seed, result, *columns in db.execute(
+            "SELECT subject, seed, result, role, status, fitness, timesteps, steps_spent FROM final"):
+        row = dict(zip(("subject", "seed", "role", "status", "fitness", "timesteps", "steps_spent"),
+                       (subject, seed, *columns)))
+        out.append((f"final {subject} {seed}", lambda d, r=row: FinalRun.from_json({**r, "result": d}).result_json(),
+                    result))
     for (value,) in db.execute("SELECT value FROM meta WHERE key = 'final'"):
-        out.append(("meta final", lambda d: FinalSummary.from_json(d).to_json(), value))
+        out.append(("meta final", lambda d: FinalSummary.from_stored(d, [], {}).stored_json(), value))
     db.close()
     return out
 
@@ -128,12 +136,17 @@ def test_a_final_scoring_summary_without_its_counts_gets_what_the_readers_assume
 
     _rewrite(old_run, "SELECT key, value FROM meta WHERE key = 'final'", "UPDATE meta SET value = ? WHERE key = ?",
              strip_final)
-    final = RunStore(old_run).final()
-    assert final.timesteps is None and all(e.seeds == 0 and e.per_seed == [] and e.failed == 0 for e in final.entries)
-    assert [e.search_fitness for e in final.entries] == [None, None, None]
+    store = RunStore(old_run)
+    final = store.final()
+    assert final.timesteps is None
+    # since m009 an entry's counts and search fitness are read from the final table and the candidates (kept once)
+    assert all(e.seeds == 1 and e.per_seed == [r.fitness for r in store.final_runs() if r.subject == e.id]
+               and e.failed == 0 for e in final.entries)
+    assert [e.search_fitness for e in final.entries] == [store.candidate("c3").fitness, store.candidate("c0").fitness,
+                                                         None]
     stored = json.loads(sqlite3.connect(old_run / "run.db").execute(
         "SELECT value FROM meta WHERE key = 'final'").fetchone()[0])
-    assert [list(e) for e in stored["entries"]] == [list(e.to_json()) for e in final.entries]
+    assert [list(e) for e in stored["entries"]] == [list(e) for e in final.stored_json()["entries"]]
 
 
 def test_a_confirmation_without_its_figures_gets_null_ones():
@@ -159,6 +172,7 @@ def test_a_halving_decision_event_without_the_random_fitness_gets_a_null_one(old
 def test_a_run_in_todays_shape_is_left_as_it_was(tmp_path):
     root = tmp_path / "run-offline"
     shutil.copytree(DATA / "run-offline", root)
+    RunStore(root).close()  # recorded before m009_facts_once: opening it drops what it repeated
     before = [text for _, _, text in _stored(root)]
     RunStore(root)
     assert [text for _, _, text in _stored(root)] == before

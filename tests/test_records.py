@@ -198,7 +198,8 @@ def test_a_candidate_round_trips_through_the_store_as_records(tmp_path):
     result = CandidateResult.from_json(json.loads(SCORED_RESULT))
     store.update(c.id, status=SCORED, fitness=0.02, result=result, timings=Timings.from_json(json.loads(TIMINGS)))
     raw, timings = store.db.execute("SELECT result, timings FROM candidates WHERE id = ?", (c.id,)).fetchone()
-    assert raw == SCORED_RESULT and timings == TIMINGS
+    # stored once (m009): the confirmation's search fitness is the fitness column, its mean follows from the two
+    assert raw == SCORED_RESULT.replace('"search_fitness": 0.02, "mean": 0.055, ', '') and timings == TIMINGS
     assert store.candidate(c.id).timings == Timings(15.618254998000339, 6.682461659000182, 1225.8955483817429)
     with pytest.raises(TypeError, match="Timings, not a dict"):
         store.update(c.id, timings={"wall_seconds": 1.0})
@@ -207,7 +208,10 @@ def test_a_candidate_round_trips_through_the_store_as_records(tmp_path):
     with pytest.raises(TypeError, match="CandidateResult, not a dict"):
         store.update(c.id, result={"runs": []})  # a dict shaped by whoever wrote it is not stored
     store.set_final(FinalSummary.from_json(json.loads(FINAL)))
-    assert store.db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()[0] == FINAL
+    # of each entry the store keeps its id and normalized score; its figures are the final table's (m009)
+    final = json.loads(FINAL)
+    assert json.loads(store.db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()[0]) == {
+        **final, "entries": [{"id": e["id"], "normalized": e["normalized"]} for e in final["entries"]]}
     assert store.final().best == "c4"
 
 
@@ -258,13 +262,15 @@ def test_a_final_scoring_seed_round_trips_through_the_store_as_a_record(tmp_path
     store.add_final_run(FinalRun("c4", "candidate", 1, "scored", fitness=0.5, timesteps=1024, steps_spent=1024,
                                  result=result))
     store.add_final_run(FinalRun("sparse", "sparse", 1, "failed", reason="out of memory"))
-    assert store.db.execute("SELECT result FROM final WHERE subject = 'c4'").fetchone()[0] == RUN  # files keep the rest
+    stored = json.loads(store.db.execute("SELECT result FROM final WHERE subject = 'c4'").fetchone()[0])
+    # files keep the rest, the row's columns its fitness, steps and steps trained (m009: stored once)
+    assert stored == {k: v for k, v in json.loads(RUN).items() if k not in ("fitness", "timesteps", "trained_steps")}
     scored, failed = store.final_runs()
     assert isinstance(scored, FinalRun) and scored.result.episodes == result.episodes and scored.created > 0
     assert (scored.subject, scored.seed, scored.fitness, scored.steps_spent) == ("c4", 1, 0.5, 1024)
     assert failed.result is None and failed.fitness is None and failed.reason == "out of memory"
     store.db.execute("UPDATE final SET result = ? WHERE subject = 'c4'", (json.dumps({"seed": 1}),))
-    with pytest.raises(RunStoreError, match=r"final scoring of c4 seed 1 .*training result has no 'fitness'"):
+    with pytest.raises(RunStoreError, match=r"final scoring of c4 seed 1 .*training result has no 'episode_fitness'"):
         store.final_runs()
 
 
@@ -389,7 +395,9 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
         if c.result.halving is not None:
             assert c.result.halving.decisions is None and c.result.halving.to_json() == raw["halving"]
         legs = store.legs(c.id, 0)
-        assert legs and all(isinstance(leg, Leg) and leg.episode_fitness is None for leg in legs.values())
+        # no evaluation episodes' fitness, but where the leg kept its result (m009 moved them to the outcome)
+        assert legs and all(isinstance(leg, Leg) and leg.episode_fitness == (
+            None if leg.result is None else leg.result.episode_fitness) for leg in legs.values())
         assert legs[max(legs)].result is not None  # 0.1.0 kept the result of the last leg only
         # (the same values; 0.1.0 wrote a snapshot's "elapsed" and an episode's "return" in other places)
         for rung, outcome, result in store.db.execute("SELECT rung, outcome, result FROM legs WHERE candidate = ?",
@@ -407,7 +415,7 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
         assert c.analysis.episodes and all(isinstance(e, EpisodeAnalysis) and e.fields for e in c.analysis.episodes)
         assert all(isinstance(x, ComponentAnalysis) for x in c.analysis.components.values())
         assert c.analysis.fields and all(isinstance(x, FieldSummary) for x in c.analysis.fields.values())
-        assert json.dumps(c.analysis.to_json()) == analysis
+        assert json.dumps(c.analysis.stored_json()) == analysis  # its score is the candidate's columns (m009)
         raw = store.db.execute("SELECT verdict FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
         assert isinstance(c.verdict, CriticVerdict) and isinstance(c.verdict.stats, ProbeStats)
         assert json.dumps(c.verdict.to_json()) == raw
@@ -421,7 +429,7 @@ def test_a_0_1_0_run_reads_as_records(tmp_path):
     final = store.final()
     assert isinstance(final, FinalSummary) and all(isinstance(e, FinalEntry) for e in final.entries)
     assert final.best in {e.id for e in final.entries}
-    assert final.to_json() == store.meta("final")
+    assert final.stored_json() == store.meta("final")
 
 
 def _child_snapshot(**changes):

@@ -25,6 +25,7 @@ from ..errors import ConfigError, LLMError
 from ..archive.records import (ActionStats, Analysis, ComponentAnalysis, ComponentCurve,  # noqa: F401
                                EpisodeAnalysis, EpisodeSummary, EvaluationMeans, FieldPath, FieldSummary, Finding,
                                TrainingCurves, Trajectory)
+from ..archive.records.analysis import figure
 from ..task import Task
 from ..training.trainer import Score
 
@@ -63,8 +64,9 @@ class DetectorContext:
 
 
 def _r(x, digits: int = 4):
-    """A JSON-safe float rounded to ``digits`` significant digits (None when missing or not finite)."""
-    return None if x is None or not math.isfinite(float(x)) else float(f"{float(x):.{digits}g}")
+    """A JSON-safe float rounded to ``digits`` significant digits (None when missing or not finite): the
+    analysis' one rounding rule (``records.analysis.figure``; the store rounds its score read back the same)."""
+    return figure(x, digits)
 
 
 def _mean(values):

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import RunStoreError
-from .old_shapes import final_summary, migrate_shapes
+from .old_shapes import _rewrite, final_summary, migrate_shapes
 
 INITIAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -119,6 +119,66 @@ UPDATE candidates SET island = 0
 """
 
 
+# m009: each fact stored once. Where a stored record repeated a fact another place holds, the repeat is
+# dropped and the reader fills it from that place (named here by keys, never by today's records, so the
+# step rewrites the same way whatever the records become):
+LEG_RESULT_SHARED = ("fitness", "episode_fitness", "timesteps", "trained_steps", "train_seconds", "wall_seconds",
+                     "snapshots")  # a leg's result: its outcome holds these
+FINAL_RESULT_COLUMNS = ("fitness", "timesteps", "trained_steps")  # a final seed's result: its row's columns
+ANALYSIS_SCORE = ("fitness", "fitness_std", "seeds", "timesteps")  # an analysis: its candidate's columns
+CONFIRMATION_DERIVED = ("search_fitness", "mean")  # a confirmation: its candidate's fitness, and the mean of two
+# a final summary's entry: the final table's rows and its candidate's fitness (its id and normalized score stay)
+FINAL_ENTRY_ELSEWHERE = ("role", "seeds", "failed", "per_seed", "fitness_mean", "fitness_std", "timesteps",
+                         "search_fitness")
+
+
+def _without(data, keys):
+    return {k: v for k, v in data.items() if k not in keys} if isinstance(data, dict) else data
+
+
+def _leg_once(outcome: dict, result: dict) -> tuple[dict, dict]:
+    """A leg's outcome (given its episodes' fitness where only its result had them: release 0.1.0) and its
+    result without what the outcome holds."""
+    if "episode_fitness" not in outcome and "episode_fitness" in result:
+        at = list(outcome).index("fitness") + 1 if "fitness" in outcome else len(outcome)
+        items = list(outcome.items())
+        outcome = dict(items[:at] + [("episode_fitness", result["episode_fitness"])] + items[at:])
+    return outcome, _without(result, LEG_RESULT_SHARED)
+
+
+def _confirmation_once(result):
+    if not isinstance(result, dict) or not isinstance(result.get("confirmation"), dict):
+        return result
+    return {**result, "confirmation": _without(result["confirmation"], CONFIRMATION_DERIVED)}
+
+
+def _final_once(summary):
+    if not isinstance(summary, dict) or not isinstance(summary.get("entries"), list):
+        return summary
+    return {**summary, "entries": [_without(e, FINAL_ENTRY_ELSEWHERE) for e in summary["entries"]]}
+
+
+def facts_once(db: sqlite3.Connection, root: Path) -> None:
+    """Migration m009: each repeated fact dropped from the stored record that repeated it (see above)."""
+    rows = db.execute("SELECT candidate, seed, rung, outcome, result FROM legs WHERE result IS NOT NULL").fetchall()
+    for cid, seed, rung, outcome, result in rows:
+        try:
+            shaped = _leg_once(json.loads(outcome), json.loads(result))
+        except (json.JSONDecodeError, AttributeError):
+            continue  # a damaged leg stays for the reader to name
+        if [json.dumps(x) for x in shaped] != [outcome, result]:
+            db.execute("UPDATE legs SET outcome = ?, result = ? WHERE candidate = ? AND seed = ? AND rung = ?",
+                       (*map(json.dumps, shaped), cid, seed, rung))
+    _rewrite(db, "SELECT subject, seed, result FROM final",
+             "UPDATE final SET result = ? WHERE subject = ? AND seed = ?", lambda r: _without(r, FINAL_RESULT_COLUMNS))
+    _rewrite(db, "SELECT id, analysis FROM candidates", "UPDATE candidates SET analysis = ? WHERE id = ?",
+             lambda a: _without(a, ANALYSIS_SCORE))
+    _rewrite(db, "SELECT id, result FROM candidates", "UPDATE candidates SET result = ? WHERE id = ?",
+             _confirmation_once)
+    _rewrite(db, "SELECT key, value FROM meta WHERE key = 'final'", "UPDATE meta SET value = ? WHERE key = ?",
+             _final_once)
+
+
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
 MIGRATIONS = (
@@ -130,6 +190,7 @@ MIGRATIONS = (
     ("m006_duplicates", DUPLICATES),
     ("m007_islands", ISLANDS),
     ("m008_data_shapes", migrate_shapes),  # every stored record in today's shape (old_shapes.py)
+    ("m009_facts_once", facts_once),  # each fact stored once: a repeat dropped, read from its one home
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

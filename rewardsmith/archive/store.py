@@ -44,6 +44,9 @@ JSON_COLUMNS = ("verdict", "seeds", "result", "analysis", "timings")
 # the JSON columns that hold a record: each class has to_json() and from_json(data)
 RECORD_COLUMNS: dict[str, Any] = {"verdict": CriticVerdict, "result": CandidateResult, "analysis": Analysis,
                                   "timings": Timings}
+# the records that repeated the candidate's score: stored without it (stored_json), read with it (_decode)
+SCORE_READERS = ("result", "analysis")
+SCORE_COLUMNS = ("fitness", "fitness_std", "seeds", "timesteps")
 
 
 # SQLite's column affinity, as ``candidates`` declares it: what a value written there reads back as
@@ -62,6 +65,13 @@ def _as_stored(key: str, value):
     if key in INTEGER_COLUMNS and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _encoded(key: str, value):
+    """A JSON column's value as stored: a record by its stored form (without what other columns hold)."""
+    if key in SCORE_READERS:
+        return value.stored_json()
+    return value.to_json() if key in RECORD_COLUMNS else value
 
 
 class RunStore:
@@ -226,8 +236,7 @@ class RunStore:
         for key, record in RECORD_COLUMNS.items():
             if fields.get(key) is not None and not isinstance(fields[key], record):
                 raise TypeError(f"a candidate's {key} is a {record.__name__}, not a {type(fields[key]).__name__}")
-        values = [json.dumps(v.to_json() if k in RECORD_COLUMNS else v) if k in JSON_COLUMNS and v is not None
-                  else v for k, v in fields.items()]
+        values = [json.dumps(_encoded(k, v)) if k in JSON_COLUMNS and v is not None else v for k, v in fields.items()]
         now = time.time()
         if fields:
             assignments = ", ".join(f"{k} = ?" for k in fields)
@@ -241,7 +250,16 @@ class RunStore:
         if not fields:
             return candidate
         stored = {k: _as_stored(k, v) for k, v in zip(fields, values)}
-        return replace(candidate, **{k: self._decode(cid, k, v) for k, v in stored.items()}, updated=now)
+        plain = {k: self._decode(cid, k, v) for k, v in stored.items() if k not in SCORE_READERS}
+        columns = {**{k: getattr(candidate, k) for k in SCORE_COLUMNS}, **plain}
+        if not set(SCORE_COLUMNS) & set(fields):  # the records held keep their score
+            records = {k: self._decode(cid, k, v, columns) for k, v in stored.items() if k in SCORE_READERS}
+        else:  # read back, every record that reads the score reads the new one
+            held = {k: getattr(candidate, k) for k in SCORE_READERS}
+            records = {k: self._decode(cid, k, stored[k] if k in stored else
+                                       None if held[k] is None else json.dumps(_encoded(k, held[k])), columns)
+                       for k in SCORE_READERS}
+        return replace(candidate, **plain, **records, updated=now)
 
     def candidate(self, cid: str) -> Candidate:
         row = self.db.execute("SELECT * FROM candidates WHERE id = ?", (cid,)).fetchone()
@@ -286,15 +304,21 @@ class RunStore:
 
     def _row(self, row) -> Candidate:
         data = dict(row)
-        return Candidate(**{k: self._decode(data["id"], k, v) for k, v in data.items()})
+        plain = {k: self._decode(data["id"], k, v) for k, v in data.items() if k not in SCORE_READERS}
+        return Candidate(**plain, **{k: self._decode(data["id"], k, data[k], plain) for k in SCORE_READERS})
 
-    def _decode(self, cid: str, key: str, value):
-        """One stored column's value as a ``Candidate`` holds it (a JSON column decoded, a record built)."""
+    def _decode(self, cid: str, key: str, value, columns: dict | None = None):
+        """One stored column's value as a ``Candidate`` holds it (a JSON column decoded, a record built);
+        ``columns``: the candidate's decoded score columns, for the records that read them (SCORE_READERS)."""
         if key not in JSON_COLUMNS or value is None:
             return value
         value = json.loads(value)
         if key in RECORD_COLUMNS:
             try:
+                if key == "analysis":
+                    return Analysis.from_stored(value, **{k: cast(dict, columns)[k] for k in SCORE_COLUMNS})
+                if key == "result":
+                    return CandidateResult.from_stored(value, cast(dict, columns)["fitness"])
                 return RECORD_COLUMNS[key].from_json(value)
             except RunStoreError as exc:
                 raise RunStoreError(f"candidate {cid} in {self.root}: {exc}") from None
@@ -337,15 +361,16 @@ class RunStore:
 
     def set_final(self, summary: FinalSummary) -> None:
         """Keeps the final multi-seed scoring's summary (meta ``final``)."""
-        self.set_meta("final", summary.to_json())
+        self.set_meta("final", summary.stored_json())
 
     def final(self) -> FinalSummary | None:
         """The final multi-seed scoring's summary, or None when the run has none (yet)."""
         data = self.meta("final")
         if not data:
             return None
+        fitness = dict(self.db.execute("SELECT id, fitness FROM candidates").fetchall())
         try:
-            return FinalSummary.from_json(data)
+            return FinalSummary.from_stored(data, self.final_runs(), fitness)
         except RunStoreError as exc:
             raise RunStoreError(f"{self.root}: {exc}") from None
 

@@ -221,17 +221,9 @@ def summarize_final(rows: list[FinalRun], subjects: list[str], seeds: list[int],
     (``selection.normalized``)."""
     from ..archive.selection import final_best
 
-    entries = []
-    for subject in subjects:
-        mine = [r for r in rows if r.subject == subject and r.seed in seeds]
-        values = [cast(float, r.fitness) for r in mine if r.status == SCORED]  # a scored seed has its fitness
-        entries.append(FinalEntry(
-            id=subject, role=mine[0].role if mine else None, seeds=len(values),
-            failed=sum(r.status == FAILED for r in mine), per_seed=values,
-            fitness_mean=statistics.fmean(values) if values else None,
-            fitness_std=statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
-            timesteps=max((r.timesteps or 0 for r in mine), default=None),
-            search_fitness=store.candidate(subject).fitness if subject != "sparse" else None))
+    # each entry's figures by the rule the store reads them back with (records.FinalEntry.of)
+    entries = [FinalEntry.of(subject, rows, list(seeds),
+                             store.candidate(subject).fitness if subject != "sparse" else None) for subject in subjects]
     entries, reference, note = normalized(entries)  # one baseline and one sparse entry at most
     return FinalSummary(seeds=list(seeds), timesteps=entries[0].timesteps if entries else None, entries=entries,
                         best=final_best(entries, store.config, {c.id: c.seq for c in store.candidates()}),

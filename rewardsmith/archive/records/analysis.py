@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from ...errors import RunStoreError
@@ -160,10 +161,18 @@ class FieldSummary(_Plain):
     mean: float
 
 
+def figure(x, digits: int = 4):
+    """A JSON-safe float rounded to ``digits`` significant digits (None when missing or not finite): how the
+    analysis keeps its figures (analyzer.py), its candidate's score among them."""
+    return None if x is None or not math.isfinite(float(x)) else float(f"{float(x):.{digits}g}")
+
+
 @dataclass
 class Analysis(_Plain):
     """Everything measured about one scored candidate (analyzer.py; ``Candidate.analysis``);
-    ``to_dict``/``from_dict`` round-trip through JSON."""
+    ``to_dict``/``from_dict`` round-trip through JSON. Its first four fields are the candidate's score
+    (``figure``-rounded): the store keeps them once, in the candidate's columns (``SCORE``,
+    ``stored_json``/``from_stored``)."""
     fitness: float
     fitness_std: float
     seeds: list[int]
@@ -199,6 +208,21 @@ class Analysis(_Plain):
         return cls(**{f.name: cls._read(f.name, data[f.name]) for f in fields(cls)})
 
     from_json = from_dict
+
+    SCORE = ("fitness", "fitness_std", "seeds", "timesteps")  # the candidate's columns hold them
+
+    def stored_json(self) -> dict:
+        """The analysis as the store keeps it: without its candidate's score."""
+        return {k: v for k, v in self.to_json().items() if k not in self.SCORE}
+
+    @classmethod
+    def from_stored(cls, data: dict, fitness: float | None, fitness_std: float | None, seeds: list[int] | None,
+                    timesteps: int | None) -> "Analysis":
+        """A stored analysis (``stored_json``), its score filled from its candidate's columns."""
+        if not isinstance(data, dict):
+            raise RunStoreError(f"a stored analysis is a {type(data).__name__}; expected a JSON object")
+        return cls.from_dict({**data, "fitness": figure(fitness), "fitness_std": figure(fitness_std),
+                              "seeds": list(seeds or []), "timesteps": timesteps})
 
     def finding(self, name: str) -> Finding | None:
         return next((f for f in self.findings if f.name == name), None)

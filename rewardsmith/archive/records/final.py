@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
+from typing import cast
 
+from ...errors import RunStoreError
 from .codec import _need
 from .kept import CandidateResult
 from .training import SeedResult
@@ -35,6 +38,24 @@ class FinalEntry:
         out["normalized"] = self.normalized
         return out
 
+    # what the final table's rows and the candidate's fitness column hold: the store keeps only ``id`` and
+    # ``normalized`` (the summary's judgement) of an entry and computes these on read (``of``)
+    FIGURES = ("role", "seeds", "failed", "per_seed", "fitness_mean", "fitness_std", "timesteps", "search_fitness")
+
+    @classmethod
+    def of(cls, subject: str, rows: list["FinalRun"], seeds: list[int], search_fitness: float | None,
+           normalized: float | None = None) -> "FinalEntry":
+        """``subject``'s entry from the final-scoring ``rows`` on ``seeds`` (their order kept): mean ± population
+        std of the scored seeds' fitness, the failed ones counted; ``search_fitness``: its candidate's."""
+        mine = [r for r in rows if r.subject == subject and r.seed in seeds]
+        values = [cast(float, r.fitness) for r in mine if r.status == "scored"]  # a scored seed has its fitness
+        return cls(id=subject, role=mine[0].role if mine else None, seeds=len(values),
+                   failed=sum(r.status == "failed" for r in mine), per_seed=values,
+                   fitness_mean=statistics.fmean(values) if values else None,
+                   fitness_std=statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
+                   timesteps=max((r.timesteps or 0 for r in mine), default=None),
+                   search_fitness=None if subject == "sparse" else search_fitness, normalized=normalized)
+
     @classmethod
     def from_json(cls, data: dict) -> "FinalEntry":
         what = "a stored final-scoring entry"
@@ -51,7 +72,8 @@ class FinalRun:
     """One seed of the final scoring (the store's ``final`` table): whose reward (a candidate's id, or
     "sparse") in which role, the fresh seed, whether it scored or failed (and why), its fitness, steps
     and steps trained, the seed's result (kept as a candidate's runs are: without trajectories,
-    checkpoint and log) and when the store recorded it (None before)."""
+    checkpoint and log; its fitness, steps and steps trained are the row's columns, stored once there:
+    ``COLUMNS``) and when the store recorded it (None before)."""
 
     subject: str
     role: str
@@ -64,20 +86,25 @@ class FinalRun:
     result: SeedResult | None = None
     created: float | None = None
 
+    # the result's fields the row's columns hold: {field of the result: column}
+    COLUMNS = {"fitness": "fitness", "timesteps": "timesteps", "trained_steps": "steps_spent"}
+
     def result_json(self) -> dict | None:
-        """The row's stored result."""
+        """The row's stored result (what its columns hold left out)."""
         return None if self.result is None else \
-            self.result.to_json(leave_out=CandidateResult.STORED_RUN_FIELDS_LEFT_OUT)
+            self.result.to_json(leave_out=CandidateResult.STORED_RUN_FIELDS_LEFT_OUT + tuple(self.COLUMNS))
 
     @classmethod
     def from_json(cls, row: dict) -> "FinalRun":
-        """A row of the ``final`` table, its result column read as JSON."""
+        """A row of the ``final`` table, its result column read as JSON (and completed from the columns)."""
         what = "a stored final-scoring run"
         result = row.get("result") if isinstance(row, dict) else None
+        held = {field: row.get(column) for field, column in cls.COLUMNS.items()} if result is not None else {}
         return cls(subject=_need(row, "subject", what), role=_need(row, "role", what), seed=_need(row, "seed", what),
                    status=_need(row, "status", what), fitness=row.get("fitness"), timesteps=row.get("timesteps"),
                    steps_spent=row.get("steps_spent"), reason=row.get("reason"),
-                   result=None if result is None else SeedResult.from_json(result), created=row.get("created"))
+                   result=None if result is None else SeedResult.from_json(result, held=held),
+                   created=row.get("created"))
 
 
 @dataclass(frozen=True)
@@ -107,6 +134,28 @@ class FinalSummary:
                 "normalization": None if self.normalization is None else dict(self.normalization),
                 **({"normalization_note": self.normalization_note} if self.normalization_note else {}),
                 **({"duplicates": dict(self.duplicates)} if self.duplicates else {})}
+
+    def stored_json(self) -> dict:
+        """The summary as the store keeps it (meta ``final``): of each entry its id and normalized score,
+        the figures being the final table's and the candidates' (``FinalEntry.FIGURES``)."""
+        out = self.to_json()
+        out["entries"] = [{k: v for k, v in e.items() if k not in FinalEntry.FIGURES} for e in out["entries"]]
+        return out
+
+    @classmethod
+    def from_stored(cls, data: dict, rows: list[FinalRun], search_fitness: dict[str, float | None]) -> "FinalSummary":
+        """A stored summary (``stored_json``), each entry's figures computed from the final table's ``rows``
+        and ``search_fitness`` (each candidate's fitness column, by id)."""
+        what = "the stored final scoring (meta 'final')"
+        seeds, stored = list(_need(data, "seeds", what)), _need(data, "entries", what)
+        if not isinstance(stored, list):
+            raise RunStoreError(f"{what}'s 'entries' is a {type(stored).__name__}; expected a JSON array")
+        entries = [FinalEntry.of(_need(e, "id", "a stored final-scoring entry"), rows, seeds,
+                                 search_fitness.get(e["id"]), _need(e, "normalized", "a stored final-scoring entry"))
+                   for e in stored]
+        return cls(seeds=seeds, timesteps=_need(data, "timesteps", what), entries=entries,
+                   best=_need(data, "best", what), normalization=_need(data, "normalization", what),
+                   normalization_note=data.get("normalization_note"), duplicates=data.get("duplicates"))
 
     @classmethod
     def from_json(cls, data: dict) -> "FinalSummary":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .codec import _by_rung, _need, _Plain, _rung_keys
@@ -15,7 +15,8 @@ class Leg:
     store's ``legs`` table): the rung's target, the steps reached, the evaluated fitness (mean and per
     episode; per episode is None in a leg release 0.1.0 kept), what this leg alone trained and took, the
     evaluation's env steps, this leg's training snapshots, and the seed's result at that rung (None
-    where 0.1.0 kept only the last leg's)."""
+    where 0.1.0 kept only the last leg's). The figures the leg and its result share are stored once, in
+    the outcome (``SHARED``); the stored result holds the rest (m009_facts_once)."""
 
     target: int
     timesteps: int
@@ -29,6 +30,8 @@ class Leg:
     result: SeedResult | None = None
 
     RESULT_FIELDS_LEFT_OUT = ("checkpoint",)  # the policy lives in its checkpoint file
+    # the result's fields the outcome holds (the leg is built from its result: training/collect.py's save_leg)
+    SHARED = ("fitness", "episode_fitness", "timesteps", "trained_steps", "train_seconds", "wall_seconds", "snapshots")
 
     def to_json(self) -> dict:
         """The leg's stored outcome (the result is a column of its own: ``result_json``)."""
@@ -41,20 +44,27 @@ class Leg:
         return out
 
     def result_json(self) -> dict | None:
-        return None if self.result is None else self.result.to_json(leave_out=self.RESULT_FIELDS_LEFT_OUT)
+        """The leg's stored result: the seed's result without its checkpoint and the figures the outcome holds."""
+        return None if self.result is None else \
+            self.result.to_json(leave_out=self.RESULT_FIELDS_LEFT_OUT + self.SHARED)
 
     @classmethod
     def from_json(cls, outcome: dict, result: dict | None = None) -> "Leg":
+        """A stored leg: its outcome, and its stored result (``result_json``) completed from the outcome."""
         what = "a stored halving leg"
         episode_fitness = outcome.get("episode_fitness") if isinstance(outcome, dict) else None
-        return cls(target=_need(outcome, "target", what), timesteps=_need(outcome, "timesteps", what),
-                   fitness=_need(outcome, "fitness", what), trained_steps=_need(outcome, "trained_steps", what),
-                   train_seconds=_need(outcome, "train_seconds", what),
-                   wall_seconds=_need(outcome, "wall_seconds", what),
-                   evaluation_steps=_need(outcome, "evaluation_steps", what),
-                   snapshots=[Snapshot.from_json(s) for s in _need(outcome, "snapshots", what)],
-                   episode_fitness=None if episode_fitness is None else list(episode_fitness),
-                   result=None if result is None else SeedResult.from_json(result))
+        if result is not None:  # a leg that kept its result has its episodes' fitness
+            episode_fitness = _need(outcome, "episode_fitness", what)
+        leg = cls(target=_need(outcome, "target", what), timesteps=_need(outcome, "timesteps", what),
+                  fitness=_need(outcome, "fitness", what), trained_steps=_need(outcome, "trained_steps", what),
+                  train_seconds=_need(outcome, "train_seconds", what),
+                  wall_seconds=_need(outcome, "wall_seconds", what),
+                  evaluation_steps=_need(outcome, "evaluation_steps", what),
+                  snapshots=[Snapshot.from_json(s) for s in _need(outcome, "snapshots", what)],
+                  episode_fitness=None if episode_fitness is None else list(episode_fitness))
+        if result is None:
+            return leg
+        return replace(leg, result=SeedResult.from_json(result, held={k: getattr(leg, k) for k in cls.SHARED}))
 
 
 @dataclass(frozen=True)

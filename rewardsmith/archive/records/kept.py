@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ...errors import RunStoreError
@@ -32,7 +32,9 @@ class ComponentTrend:
 class Confirmation:
     """A second seed at the same budget for the designer's best so far (training/confirmation.py):
     its fitness (None if that training failed), the search fitness, and their mean; for a challenger
-    also whom it was measured against and whether its advantage held."""
+    also whom it was measured against and whether its advantage held. The search fitness is the
+    candidate's fitness column and the mean follows from the two: the store keeps neither here
+    (``stored_json``/``from_stored``)."""
 
     seed: int
     fitness: float | None
@@ -48,6 +50,18 @@ class Confirmation:
         if self.against is not None:
             out.update(against=self.against, against_mean=self.against_mean, confirmed=self.confirmed)
         return out
+
+    DERIVED = ("search_fitness", "mean")
+
+    def stored_json(self) -> dict:
+        return {k: v for k, v in self.to_json().items() if k not in self.DERIVED}
+
+    @classmethod
+    def from_stored(cls, data: dict, search_fitness: float | None) -> "Confirmation":
+        """A stored confirmation (``stored_json``), given its candidate's search fitness."""
+        fitness = _need(data, "fitness", "a stored confirmation")
+        mean = None if fitness is None or search_fitness is None else (search_fitness + fitness) / 2
+        return cls.from_json({**data, "search_fitness": search_fitness, "mean": mean})
 
     @classmethod
     def from_json(cls, data: dict) -> "Confirmation":
@@ -176,6 +190,22 @@ class CandidateResult:
         if self.confirmation is not None:
             out["confirmation"] = self.confirmation.to_json()
         return out
+
+    def stored_json(self) -> dict:
+        """The result as the store keeps it: its confirmation without what the candidate's row holds."""
+        out = self.to_json()
+        if self.confirmation is not None:
+            out["confirmation"] = self.confirmation.stored_json()
+        return out
+
+    @classmethod
+    def from_stored(cls, data: dict, fitness: float | None) -> "CandidateResult":
+        """A stored result (``stored_json``); ``fitness``: the candidate's, its confirmation's search fitness."""
+        result = cls.from_json({k: v for k, v in data.items() if k != "confirmation"} if isinstance(data, dict)
+                               else data)
+        confirmation = data.get("confirmation")
+        return result if confirmation is None else replace(result, confirmation=Confirmation.from_stored(
+            confirmation, fitness))
 
     @classmethod
     def from_json(cls, data: dict) -> "CandidateResult":

@@ -114,16 +114,19 @@ class SeedResult:
         return out
 
     @classmethod
-    def from_json(cls, data: dict) -> "SeedResult":
+    def from_json(cls, data: dict, held: dict | None = None) -> "SeedResult":
         """A result the store (or a Ray worker, which checked it) kept: every field, but the ones a
         place keeps elsewhere (``to_json``'s ``leave_out``: trajectories, checkpoint, log); fields this
-        release does not know are ignored."""
+        release does not know are ignored. ``held``: the values of fields the store keeps once in another
+        place and so leaves out of the stored result (a leg's outcome, a final-scoring row's columns)."""
         what = "a stored training result"
-        need = lambda key: _need(data, key, what)  # noqa: E731
+        held = held or {}
+        need = lambda key: _copy(held[key]) if key in held else _need(data, key, what)  # noqa: E731
         return cls(
             seed=need("seed"), fitness=need("fitness"), episode_fitness=list(need("episode_fitness")),
             timesteps=need("timesteps"), steps_per_second=need("steps_per_second"),
-            train_seconds=need("train_seconds"), snapshots=[Snapshot.from_json(s) for s in need("snapshots")],
+            train_seconds=need("train_seconds"), snapshots=list(held["snapshots"]) if "snapshots" in held else
+            [Snapshot.from_json(s) for s in need("snapshots")],
             episodes=[EpisodeSummary.from_json(e) for e in need("episodes")],
             trajectories=[Trajectory.from_json(t) for t in data.get("trajectories") or []],
             stopped_early=need("stopped_early"), checkpoint=data.get("checkpoint"),

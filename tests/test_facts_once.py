@@ -1,0 +1,309 @@
+"""Each fact stored once (issue 20; migration m009_facts_once): a halving leg's evaluated fitness lives in its
+``legs`` row's outcome, a final-scoring seed's in its ``final`` row's column, a candidate's score in its
+row's columns, and every other place that used to repeat them (a leg's and a final seed's kept result, the
+analysis, a confirmation's search fitness and mean, the final summary's search fitness) reads them from
+there. Checked by scanning every table's columns and every JSON value of a run for the number.
+
+Some places hold a *different* fact that can have the same value, and are named as such (OTHER_FACTS): one
+evaluation episode's fitness (a leg's fitness is the mean over its episodes, the same number with one),
+the training child's own episode fitness in a snapshot, a candidate's score column (the mean over its seeds
+at its last rung: one seed's leg at that rung), what halving decided on at a rung (its record of the
+decision, taken when it was made) and the event log (a history for people, never read back as a fact).
+NOT_YET_ONCE names the repeats this step leaves (see the README's run store section)."""
+
+import json
+import re
+import shutil
+import sqlite3
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_TASK, ThreadExecutor, fake_seed_result
+from rewardsmith.archive.migrations import MIGRATIONS
+from rewardsmith.archive.store import RunStore
+
+DATA = Path(__file__).parent / "data"
+RUNS = ["run-0.1.0", "run-offline"]
+
+HOMES = ("legs.outcome.fitness", "final.fitness")
+OTHER_FACTS = (
+    "*.episode_fitness[]", "*.episodes[].fitness",  # one evaluation episode's fitness
+    "*.snapshots[].fitness",  # the training child's episodes (reflection shows them; selection never reads them)
+    "candidates.fitness",  # a candidate's score: its seeds' mean at its last rung
+    "candidates.result.halving.history.*",  # what halving decided on at that rung, when it decided
+    "events.data*",  # the event log
+)
+# repeats this step leaves: a candidate's kept seed results are its legs' results merged (training/collect.py's
+# merged_result); the final summary's per-seed list is the final table's column
+NOT_YET_ONCE = ("candidates.result.runs[].fitness", "meta.value.entries[].per_seed[]")
+
+
+def _matches(path: str, pattern: str) -> bool:
+    """Whether ``path`` matches ``pattern``, where "*" stands for any text (and "[]" is literal)."""
+    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), path) is not None
+
+
+def _walk(value, path, out):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _walk(item, f"{path}.{'*' if str(key).isdigit() else key}", out)
+    elif isinstance(value, list):
+        for item in value:
+            _walk(item, f"{path}[]", out)
+    elif isinstance(value, float):
+        out[value].append(path)
+
+
+def places(root) -> dict[float, list[str]]:
+    """Every float stored in the run's database (columns, and JSON values recursively) -> where: "table.column"
+    followed by the JSON path ("[]" for a list item, "*" for a rung or other numbered key), once per place."""
+    out: dict[float, list[str]] = defaultdict(list)
+    db = sqlite3.connect(root / "run.db")
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+        for row in db.execute(f"SELECT * FROM {table}"):
+            for column, value in zip(columns, row):
+                where = f"{table}.{'value' if table == 'meta' else column}"
+                if isinstance(value, float):
+                    out[value].append(where)
+                elif isinstance(value, str) and value[:1] in "[{":
+                    try:
+                        _walk(json.loads(value), where, out)
+                    except json.JSONDecodeError:
+                        pass
+    db.close()
+    return out
+
+
+def _repeats(root) -> list[str]:
+    """Each place outside HOMES and OTHER_FACTS (and NOT_YET_ONCE) holding a leg's or a final seed's fitness."""
+    found = places(root)
+    db = sqlite3.connect(root / "run.db")
+    legs = [(f"leg {c} seed {s} rung {r}", json.loads(o)["fitness"])
+            for c, s, r, o in db.execute("SELECT candidate, seed, rung, outcome FROM legs")]
+    finals = [(f"final {s} seed {seed}", f) for s, seed, f in db.execute("SELECT subject, seed, fitness FROM final")]
+    db.close()
+    assert legs and finals  # the runs checked have both
+    out = []
+    for what, value in legs + finals:
+        if value is None or float(value).is_integer():  # a round number identifies nothing
+            continue
+        homes = [p for p in found[value] if p in HOMES]
+        assert homes, f"{what}: its fitness {value!r} is not in its home"
+        out += [f"{what}: {value!r} also at {p}" for p in found[value]
+                if p not in HOMES and not any(_matches(p, pattern) for pattern in OTHER_FACTS + NOT_YET_ONCE)]
+    return out
+
+
+def _leg_rows_hold_their_fitness_once(root):
+    db = sqlite3.connect(root / "run.db")
+    for c, s, r, outcome, result in db.execute("SELECT candidate, seed, rung, outcome, result FROM legs"):
+        value, row = json.loads(outcome)["fitness"], defaultdict(list)
+        _walk(json.loads(outcome), "outcome", row)
+        if result:
+            _walk(json.loads(result), "result", row)
+        others = [p for p in row[value] if not any(_matches(p, pattern) for pattern in OTHER_FACTS)]
+        assert others == ["outcome.fitness"], (c, s, r)
+    db.close()
+
+
+def _analysis_holds_no_score(root):
+    db = sqlite3.connect(root / "run.db")
+    rows = db.execute("SELECT id, fitness, fitness_std, analysis FROM candidates WHERE analysis IS NOT NULL").fetchall()
+    assert rows
+    for cid, fitness, std, text in rows:
+        analysis = json.loads(text)
+        assert not {"fitness", "fitness_std", "seeds", "timesteps"} & set(analysis), cid
+        held = defaultdict(list)
+        _walk(analysis, "analysis", held)
+        for value in (fitness, float(f"{fitness:.4g}")):  # the column, and as the analyzer rounded it
+            # one evaluation episode's fitness, the training episodes' (snapshots: the training child's) and the
+            # numbers a finding was judged on (its evidence) are other facts
+            assert [p for p in held.get(value, []) if not any(_matches(p, pattern) for pattern in (
+                "*episodes[].fitness", "analysis.training.*", "analysis.findings[].evidence.*"))] == [], (cid, value)
+    db.close()
+
+
+@pytest.fixture
+def recorded(tmp_path):
+    def copy(name):
+        shutil.copytree(DATA / name, tmp_path / name)  # never opened in place: opening migrates it
+        return tmp_path / name
+    return copy
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_a_recorded_run_opened_holds_each_fitness_once(recorded, name):
+    root = recorded(name)
+    RunStore(root).close()
+    assert _repeats(root) == []
+    _leg_rows_hold_their_fitness_once(root)
+    _analysis_holds_no_score(root)
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_what_a_recorded_run_holds_reads_back_the_same_after_m009(recorded, name, tmp_path):
+    """The records a user's commands read are the ones they read before the step, field for field: the
+    migration rebuilt from the pre-m009 rows and the store's readers after it agree."""
+    root = recorded(name)
+    store = RunStore(root)
+    for c in store.candidates():
+        if c.analysis is not None:
+            assert (c.analysis.fitness, c.analysis.seeds, c.analysis.timesteps) == \
+                (float(f"{c.fitness:.4g}"), c.seeds, c.timesteps)
+        confirmation = c.result.confirmation if c.result else None
+        if confirmation is not None:
+            assert confirmation.search_fitness == c.fitness
+            assert confirmation.mean == (None if confirmation.fitness is None
+                                         else (c.fitness + confirmation.fitness) / 2)
+        for seed in c.seeds or []:
+            for leg in store.legs(c.id, seed).values():
+                if leg.result is not None:
+                    assert (leg.result.fitness, leg.result.timesteps, leg.result.snapshots) == \
+                        (leg.fitness, leg.timesteps, leg.snapshots)
+    for run in store.final_runs():
+        if run.result is not None:
+            assert (run.result.fitness, run.result.timesteps, run.result.trained_steps) == \
+                (run.fitness, run.timesteps, run.steps_spent)
+    final = store.final()
+    assert final is not None
+    assert all(e.search_fitness == store.candidate(e.id).fitness for e in final.entries if e.id != "sparse")
+
+
+# ---------------------------------------------------------------------- a run made by today's code
+
+
+CODE = "def compute_reward(state, action, next_state):\n    # {name}\n    return {n}.0, {{'zero': {n}.0}}\n"
+FITNESS = {"a": 0.6180339, "b": 0.4142135, "c": 0.7320508, "base": 0.5772156}  # at the full budget, seed 0
+
+
+class Trainer:
+    """Fake training: the reward's fitness from its code's name, lower at lower rungs, another on each seed."""
+
+    def __init__(self):
+        self.lock, self.calls = threading.Lock(), []
+
+    def __call__(self, task, code, seed, budget, on_progress=None, **options):
+        name = next((n for n in FITNESS if f"# {n}\n" in code), "sparse")
+        fitness = FITNESS.get(name, 0.1234567) * budget.timesteps / 1024 + seed * 0.0137
+        start = options["checkpoint"]["timesteps"] if options.get("checkpoint") else 0
+        with self.lock:
+            self.calls.append((name, seed, budget.timesteps))
+        return fake_seed_result(seed, fitness, budget.timesteps, start, checkpoint={"model": "policy"})
+
+
+def _todays_run(root: Path) -> RunStore:
+    """Two generations through the pool and the run's recorder (halving, the analyzer), confirmation of the
+    second generation's better best, then the final scoring on two fresh seeds: no real training."""
+    from rewardsmith.analysis.recorder import RunRecorder
+    from rewardsmith.loop import EvolveConfig
+    from rewardsmith.task import load_task_file
+    from rewardsmith.training.collect import Training
+    from rewardsmith.training.confirmation import confirm
+    from rewardsmith.training.final import FinalPlan, final_scoring
+    from rewardsmith.training.pool import PoolTrainer
+    from rewardsmith.training.schedule import CutRule
+    from rewardsmith.training.trainer import Budget
+
+    task = load_task_file(TINY_TASK)
+    config = EvolveConfig(task=task.name, timesteps=1024, final_seeds=2, designer="offline")
+    store = RunStore.create(root, config.__dict__, task.path)
+    executor = ThreadExecutor(Trainer())
+    budget = Budget(1024)
+    training = Training(task, budget, executor)
+    recorder = RunRecorder(store, task, config, budget, lambda: 0.01, None)
+    store.add_candidate(0, CODE.format(name="base", n=0), "baseline")
+    generations = {0: ["a", "b"], 1: ["c"]}
+    for generation, names in generations.items():
+        ids = [store.add_candidate(generation, CODE.format(name=n, n=len(n) + ord(n[0])), "offline").id
+               for n in names]
+        if generation == 0:
+            ids.insert(0, "c0")
+        cut = CutRule(3, random_fitness=0.0, floor=0.05)
+        PoolTrainer(store, training, recorder, ids, [256, 1024], 3, [0], cut).run()
+        confirm(store, task, config, budget, lambda: executor, generation, lambda *a, **k: None)
+    with pytest.MonkeyPatch.context() as patch:  # the duplicate check replays rewards in sandboxes: 3 s, not the point
+        patch.setattr("rewardsmith.training.final.shared_fitness", lambda *args: {})
+        final_scoring(store, training, FinalPlan(0, 2, 2))
+    executor.close()
+    return store
+
+
+@pytest.fixture(scope="module")
+def todays_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("facts") / "run"
+    _todays_run(root).close()
+    return root
+
+
+def test_a_run_made_by_todays_code_holds_each_fitness_once(todays_run):
+    store = RunStore(todays_run)
+    assert store.final() is not None and any(c.result and c.result.confirmation for c in store.candidates())
+    assert any(leg.result is not None for c in store.candidates() for leg in store.legs(c.id, 0).values())
+    store.close()
+    assert _repeats(todays_run) == []
+    _leg_rows_hold_their_fitness_once(todays_run)
+    _analysis_holds_no_score(todays_run)
+
+
+def test_a_run_made_by_todays_code_reads_its_records_back_as_written(todays_run):
+    store = RunStore(todays_run)
+    for c in store.candidates():
+        assert c.analysis is not None and c.analysis.fitness == float(f"{c.fitness:.4g}")
+        assert c.analysis.seeds == c.seeds and c.analysis.timesteps == c.timesteps
+        assert store.candidate(c.id) == c  # read twice, the same
+    leg = store.legs("c1", 0)[1]
+    assert leg.result is not None and leg.result.fitness == leg.fitness and leg.result.snapshots == leg.snapshots
+    assert leg.result.trained_steps == leg.trained_steps and leg.result.wall_seconds == leg.wall_seconds
+    for run in store.final_runs():
+        assert run.result is not None and run.result.fitness == run.fitness
+        assert run.result.trained_steps == run.steps_spent and run.result.timesteps == run.timesteps
+
+
+# ---------------------------------------------------------------------- the migration, once
+
+
+def _dump(root) -> list:
+    db = sqlite3.connect(root / "run.db")
+    tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+              if t != "migrations"]
+    out = [(t, db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()) for t in tables]
+    db.close()
+    return out
+
+
+def test_m009_is_the_step_after_m008():
+    names = [name for name, _ in MIGRATIONS]
+    assert names.index("m009_facts_once") == names.index("m008_data_shapes") + 1
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_m009_applied_twice_changes_nothing_and_a_migrated_run_opens_unchanged(recorded, name):
+    from rewardsmith.archive.migrations import facts_once
+
+    root = recorded(name)
+    assert "m009_facts_once" in RunStore(root).migrations_applied
+    once = _dump(root)
+    db = sqlite3.connect(root / "run.db")
+    facts_once(db, root)
+    db.commit()
+    db.close()
+    assert _dump(root) == once
+    assert RunStore(root).migrations_applied == []
+    assert _dump(root) == once
+
+
+def test_a_run_made_by_todays_code_is_left_as_it_is_by_m009(todays_run, tmp_path):
+    from rewardsmith.archive.migrations import facts_once
+
+    root = tmp_path / "copy"
+    shutil.copytree(todays_run, root)
+    before = _dump(root)
+    db = sqlite3.connect(root / "run.db")
+    facts_once(db, root)
+    db.commit()
+    db.close()
+    assert _dump(root) == before
