@@ -137,15 +137,15 @@ def evolve(task_name, resume, interactive, out, serve_page, pause_timeout, **par
     ref = {}
     client = _llm_client(config, store, ref) if config.model else None
     chosen_designer = designer_plugin(config.designer).make(config, client)
+    events = Events(store)  # the run's one event sink: the store, then the proxy person, then the view
     page = None
     if serve_page:
         from .people.web.server import PageServer
 
-        page = PageServer(store.root)
+        page = PageServer(store.root, events=events)  # an edit made on the page is heard as a terminal one is
         page.start()
         err.print(f"the run's page: {page.url}", markup=False, highlight=False)
     view = LiveView(store, task_name=task.name)
-    events = Events(store)  # the run's one event sink: the store, then the proxy person, then the view
     proxy = _proxy(config, task, events)
     if proxy is not None:
         events.subscribe(_answering(proxy, store, events.emit))

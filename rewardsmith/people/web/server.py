@@ -54,8 +54,12 @@ HOST = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?", re.I)
 class PageServer:
     """The page of one run directory, served on 127.0.0.1 (``port`` 0: any free port)."""
 
-    def __init__(self, run_dir: str | Path, port: int = 0, token: str | None = None):
+    def __init__(self, run_dir: str | Path, port: int = 0, token: str | None = None, events=None):
+        """``events``: the run's event sink when a live run serves its page (``evolve --serve``), so a
+        person's edit made on the page is heard by the run's view and observers as one typed in the terminal
+        is (archive/events.py); None (``rewardsmith serve``): the edit is persisted as ``rewardsmith edit``'s."""
         self.root = Path(run_dir).resolve()
+        self.events = events
         RunStore(self.root).close()  # a clear error for a directory that holds no run; applies migrations once
         self.token = token or secrets.token_urlsafe(24)
         self.closing = threading.Event()
@@ -370,7 +374,8 @@ class _Handler(BaseHTTPRequestHandler):
             store.set_meta("decision", {"generation": generation, "action": action, "at": time.time()})
             return {"recorded": action}
         if path == "/api/edit":
-            return _edit(store, _field(body, "parent"), _field(body, "code"), screen=body.get("screen", True) is not False)
+            return _edit(store, _field(body, "parent"), _field(body, "code"), screen=body.get("screen", True) is not False,
+                         events=self.page.events)
         raise _Refused(HTTPStatus.NOT_FOUND, "no such action")
 
 
@@ -392,15 +397,16 @@ def _best_worst(store: RunStore, body: dict) -> dict:
     return {"ids": ids, "fitness": {cid: data.num(store.candidate(cid).fitness) for cid in shown}}
 
 
-def _edit(store: RunStore, parent: str, code: str, screen: bool) -> dict:
+def _edit(store: RunStore, parent: str, code: str, screen: bool, events=None) -> dict:
     """A person's edit of ``parent``, admitted exactly as ``rewardsmith edit`` admits it (human.add_edit:
-    the critic, then screening unless ``screen`` is False); a rejected edit is kept as a draft."""
+    the critic, then screening unless ``screen`` is False); a rejected edit is kept as a draft; an accepted
+    one is told to ``events`` (the live run's sink, else one persisting to ``store``)."""
     from ..human import add_edit
     from ...task import load_task_file
 
     if len(code) > MAX_BODY:
         raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the code is too long")
-    outcome = add_edit(store, load_task_file(store.root / "task.py"), parent, code, screen=screen)
+    outcome = add_edit(store, load_task_file(store.root / "task.py"), parent, code, screen=screen, events=events)
     if outcome.candidate is None:
         return {"accepted": False, "report": printable(outcome.report),
                 "draft": str(outcome.draft.relative_to(store.root)) if outcome.draft else None,
