@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import statistics
 
-from conftest import TINY_TASK
 from rewardsmith.analysis.reference import RandomReference
 from rewardsmith.archive.records import ScreeningRecord
 from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.intake import screening
 from rewardsmith.people.human import add_edit
-from rewardsmith.task import load_task_file
+from rewardsmith.task import load_task
 
 
 def test_an_edit_is_screened_against_the_runs_random_reference_measured_once(tmp_path, monkeypatch):
-    task = load_task_file(TINY_TASK)
+    task = load_task("cartpole-centered")  # random episodes end within a few dozen steps
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline", "seed": 3}, task.path)
     c = store.add_candidate(1, task.baseline, "offline")
     store.update(c.id, status=SCORED, fitness=0.1, seeds=[0])
@@ -33,7 +32,7 @@ def test_an_edit_is_screened_against_the_runs_random_reference_measured_once(tmp
         return screening.Verdict(ScreeningRecord(passed=True, episodes=len(refs), pairs=0))
 
     monkeypatch.setattr(screening, "screen", fake_screen)
-    outcome = add_edit(store, task, c.id, task.baseline.replace("10.0 * next_state", "25.0 * next_state"))
+    outcome = add_edit(store, task, c.id, task.baseline.replace("-0.05 * next_state", "-0.2 * next_state"))
     assert outcome.candidate is not None and outcome.screening is not None
     assert judged_against == [expected] == [RandomReference(RunStore(store.root), task, seed=3).fitness()]
     assert store.meta("random_fitness") == expected  # stored once, as a proposal's first use stores it
