@@ -10,7 +10,11 @@ built), a Ray worker's reply, the run store's JSON columns and meta (a candidate
 result, the meta ``final``) and the ``halving_decision`` event. ``to_json`` gives exactly the JSON the
 release before these records wrote (same keys, same order), and ``from_json`` reads that one shape: older
 shapes (release 0.1.0's key order, keys it left out) were rewritten once by migration m008
-(``archive/old_shapes.py``); a stored value that lacks a field is a RunStoreError naming it. These
+(``archive/old_shapes.py``); a stored value that lacks a field is a RunStoreError naming it. Where a
+record repeats a fact another place of the store holds (a leg's result its outcome, a final seed's result
+its row's columns, an analysis and a confirmation their candidate's score, the final summary the final
+table), the store keeps it once: ``stored_json``/``result_json`` leave it out, ``from_stored``/``from_json``
+fill it in from there (migration m009_facts_once dropped the repeats from older runs). These
 records import nothing of the rest of rewardsmith but ``errors``, so every stage (and the store) can use
 them.
 
