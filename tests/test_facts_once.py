@@ -263,6 +263,19 @@ def test_a_run_made_by_todays_code_reads_its_records_back_as_written(todays_run)
         assert run.result.trained_steps == run.steps_spent and run.result.timesteps == run.timesteps
 
 
+def test_a_candidate_updated_in_memory_is_the_one_read_back_its_records_reading_the_new_score(todays_run, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(todays_run, root)
+    store = RunStore(root)
+    held = next(c for c in store.candidates() if c.result and c.result.confirmation)
+    updated = store.update(held, fitness=0.123456789, fitness_std=0.5)
+    assert updated == store.candidate(held.id)
+    assert (updated.analysis.fitness, updated.analysis.fitness_std) == (0.1235, 0.5)
+    confirmation = updated.result.confirmation
+    assert confirmation.search_fitness == 0.123456789 and confirmation.mean == (0.123456789 + confirmation.fitness) / 2
+    assert store.update(updated, notes="kept") == store.candidate(held.id)
+
+
 # ---------------------------------------------------------------------- the migration, once
 
 
