@@ -164,7 +164,7 @@ def facts_once(db: sqlite3.Connection, root: Path) -> None:
     for cid, seed, rung, outcome, result in rows:
         try:
             shaped = _leg_once(json.loads(outcome), json.loads(result))
-        except (json.JSONDecodeError, AttributeError):
+        except (ValueError, AttributeError, TypeError):  # JSONDecodeError is a ValueError
             continue  # a damaged leg stays for the reader to name
         if [json.dumps(x) for x in shaped] != [outcome, result]:
             db.execute("UPDATE legs SET outcome = ?, result = ? WHERE candidate = ? AND seed = ? AND rung = ?",
