@@ -13,22 +13,13 @@ from .errors import ConfigError, RewardsmithError
 
 
 def _llm_client(config, store, evolution_ref):
-    import os
+    from .design.run_llm import run_client
 
-    from .config import default_cache_dir
-    from .design.llm import LLMClient, LLMConfig
-
-    def record(call: dict) -> None:
+    def generation() -> int | None:
         evolution = evolution_ref.get("evolution")
-        store.record_llm_call(call, generation=evolution.current_generation if evolution else None)
+        return evolution.current_generation if evolution else None
 
-    api_key = None
-    if config.api_base and config.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
-        api_key = "no-key-needed"  # local OpenAI-compatible servers ignore it; the client insists on one
-    llm_config = LLMConfig(model=config.model, api_base=config.api_base, temperature=config.temperature,
-                           timeout=config.llm_timeout, max_cost=config.max_cost, api_key=api_key,
-                           cache_dir=default_cache_dir())
-    return LLMClient(llm_config, recorder=record, already_spent=store.llm_totals()["cost"])
+    return run_client(config, store, generation)
 
 
 class _Fraction(click.ParamType):

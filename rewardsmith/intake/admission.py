@@ -1,22 +1,33 @@
-"""Admission: the one path by which reward code enters the population, in this order: the critic (static
-rules, then a sandboxed probe), the optional LLM critic's veto (--llm-critic), screening on recorded
-episodes (screening.py); a rejected proposal goes back to its designer for repair up to --repairs times.
-Every attempt is recorded, accepted or not."""
+"""Admission: the one path by which reward code enters the population, whatever its source (a designer's
+proposal, a person's edit from ``rewardsmith edit``, the --interactive prompt or the page), in this order:
+the critic (static rules, then a sandboxed probe), the optional LLM critic's veto (--llm-critic: the run's,
+for a person's edit too), the duplicate check (duplicates.py), screening on recorded episodes
+(screening.py). ``Intake.enter`` is that path for one attempt; what differs by source is only its
+parameters: the origin label, whether a rejected attempt goes back to its designer for repair (up to
+--repairs times; a person's edit never), and whether it is kept as a draft for the person instead of
+recorded. Every attempt of a designer is recorded, accepted or not."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..archive.events import Events, Sink
-from ..archive.store import PENDING, REJECTED, Candidate, RunStore, code_hash
-from ..errors import LLMError
+from ..archive.store import PENDING, REJECTED, Candidate, RunStore, code_hash, write_atomic
+from ..design.base import Proposal
+from ..errors import ConfigError, LLMError
 from ..task import Task
 from .critic import Critic, Verdict
 
 if TYPE_CHECKING:
-    from .duplicates import Match
+    from .duplicates import Examination, Match
     from .screening import Verdict as ScreeningVerdict
+
+
+def next_generation(store: RunStore) -> int:
+    """The generation the loop designs next (where a person's edit made now is trained)."""
+    return max(store.designed_generations(), default=-1) + 1
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,20 @@ def judge(verdict: Verdict | None, veto: Callable[[], str | None] | None = None,
     return Judgement(verdict, None, screen() if screen is not None else None)
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What became of one attempt (``Intake.enter``): its judgement, and either the candidate recorded (an
+    accepted attempt, or a designer's rejected one) or the draft file kept for the person (their rejected
+    edit, so nothing typed is lost)."""
+
+    judgement: Judgement
+    candidate: Candidate | None
+    draft: Path | None = None
+
+
 class Intake:
-    """Admits proposals into a run's archive (``admit``); gets only what admission uses."""
+    """Admits code into a run's archive: a designer's proposals (``admit``) and a person's edits
+    (``admit_edit``), both through ``enter``; gets only what admission uses."""
 
     def __init__(self, store: RunStore, task: Task, config, critic: Critic, random_fitness: Callable[[], float],
                  events: Events | Sink | None, client=None):
@@ -81,8 +104,24 @@ class Intake:
 
         self.duplicates = Duplicates(store, task, config.seed, lambda why: emit("note", message=why))
 
-    def admit(self, proposal, generation: int, designer) -> Candidate:
-        """Checks a proposal (repairing it up to --repairs times) and records every attempt."""
+    @classmethod
+    def for_run(cls, store: RunStore, task: Task, events: Events | Sink | None = None, client=None) -> "Intake":
+        """A run's intake outside its loop (a person's edit): the run's stored settings, its critic
+        (Critic.for_run, as the loop's) and its one random reference; ``client``: the LLM client the run's
+        veto asks, by default one made from the run's settings when it has --llm-critic and a model."""
+        from ..analysis.reference import RandomReference
+        from ..config import EvolveConfig
+
+        config = EvolveConfig.from_dict(store.config, where=str(store.root / "config.json"))
+        if client is None and config.llm_critic and config.model:
+            from ..design.run_llm import run_client
+
+            client = run_client(config, store, lambda: next_generation(store))
+        reference = RandomReference(store, task, config.seed)
+        return cls(store, task, config, Critic.for_run(task, config), reference.fitness, events, client)
+
+    def admit(self, proposal: Proposal, generation: int, designer) -> Candidate:
+        """Admits a designer's proposal (repairing it up to --repairs times) and records every attempt."""
         attempt = proposal
         for round_ in range(self.config.repairs + 1):
             existing = self.store.by_hash(code_hash(attempt.code))
@@ -92,26 +131,9 @@ class Intake:
                 self.emit("note", message=f"duplicate of {existing.id}; not trained again")
                 return existing
             else:
-                verdict = self.critic.check(attempt.code) if not attempt.notes.startswith("no code") else None
-                exam = None if verdict is None or attempt.origin == "baseline" else \
-                    self.duplicates.examine(attempt.code, screening=not self.config.no_screen)
-                judged = judge(verdict, veto=lambda: self.llm_veto(attempt), screen=lambda: self.screen(attempt, exam),
-                               dedupe=exam.duplicate if exam is not None else None)
-                reason = attempt.notes if verdict is None else judged.reason
-                near = exam.near if exam is not None and judged.duplicate is None else None
-                candidate = self.store.add_candidate(
-                    generation, attempt.code, attempt.origin, parent=attempt.parent,
-                    status=PENDING if judged.accepted else REJECTED, reason=reason,
-                    verdict=None if verdict is None else verdict.record(),
-                    notes=attempt.notes if near is None else f"{attempt.notes}\n{near.reason}".strip(),
-                    island=self.island(attempt.parent, generation))
-                if exam is not None:
-                    exam.keep(candidate.id)
-                if judged.duplicate is not None or near is not None:
-                    candidate = self.duplicate_found(candidate, judged.duplicate or near)
-                if judged.screening is not None:  # rejected or not, what it was judged on; no training spent
-                    candidate = self.store.update(candidate, timesteps=0 if not judged.accepted else None,
-                                                  steps_spent=0, result=judged.screening.record())
+                recorded = self.enter(attempt, generation).candidate
+                assert recorded is not None  # a proposal is recorded, accepted or not
+                candidate = recorded
                 self.emit("candidate", candidate=candidate)
             if candidate.status != REJECTED or round_ == self.config.repairs or candidate.duplicate_of:
                 return candidate  # a duplicate is sound code: nothing to repair
@@ -121,6 +143,74 @@ class Intake:
             repaired.parent = candidate.id
             attempt = repaired
         return candidate
+
+    def admit_edit(self, parent_id: str, code: str, screen: bool = True) -> Admission:
+        """Admits a person's edit of ``parent_id`` as a pending candidate ``<parent>e<n>`` (origin "human")
+        of the next generation; ``screen``: False skips screening (as --no-screen does for the run). A
+        rejected edit is never repaired: its code is kept as a draft file for the person, not recorded.
+        An accepted edit is told to the run's events as an ``edit``."""
+        parent = self.store.candidate(parent_id)
+        if code.strip() == parent.code.strip():
+            raise ConfigError(f"the edited code is the same as {parent_id}'s; nothing to record")
+        edit = Proposal(code, "human", parent=parent_id, notes=f"edited by hand from {parent_id}")
+        new_id = self.store.new_id(parent=parent_id, edit=True)
+        try:
+            admitted = self.enter(edit, next_generation(self.store), screen=screen, candidate_id=new_id,
+                                  keep_draft=True)
+        except LLMError as exc:  # the run's veto could not be asked: not admitted unjudged, nor lost
+            draft = self._draft(new_id, code)
+            raise LLMError(f"the run's LLM critic (--llm-critic) could not judge the edit: {exc}\n"
+                           f"your code is kept in {draft}") from exc
+        if admitted.candidate is not None:
+            self.emit("edit", candidate=admitted.candidate.id, parent=parent_id,
+                      screened=admitted.judgement.screening is not None)
+        return admitted
+
+    def enter(self, attempt: Proposal, generation: int, screen: bool = True, candidate_id: str | None = None,
+              keep_draft: bool = False) -> Admission:
+        """The one path of one attempt, whatever its source: the critic, the LLM critic's veto (where the run
+        has one), the duplicate check and screening (``judge``'s order; neither for the baseline itself,
+        screening not with ``screen`` False or --no-screen); then the attempt recorded as a pending or
+        rejected candidate of ``generation`` (``candidate_id``: its id, default the next ``c<n>``), or,
+        rejected with ``keep_draft``, its code kept as a draft file instead."""
+        code = attempt.code
+        verdict = self.critic.check(code) if not attempt.notes.startswith("no code") else None
+        checks = verdict is not None and attempt.origin != "baseline"
+        screens = checks and screen and not self.config.no_screen
+        exam = self.duplicates.examine(code, screening=screens) if checks else None
+        judged = judge(verdict, veto=lambda: self.llm_veto(attempt),
+                       screen=(lambda: self.screen(attempt, exam)) if screens else None,
+                       dedupe=exam.duplicate if exam is not None else None)
+        if keep_draft and not judged.accepted:
+            return Admission(judged, None, self._draft(candidate_id or self.store.new_id(), code))
+        return Admission(judged, self._record(attempt, generation, verdict, judged, exam, candidate_id))
+
+    def _record(self, attempt: Proposal, generation: int, verdict: Verdict | None, judged: Judgement,
+                exam: "Examination | None", candidate_id: str | None) -> Candidate:
+        """Records an attempt as judged: its verdict and reason, a near-duplicate noted, a duplicate marked
+        (0 RL steps), what screening judged it on."""
+        near = exam.near if exam is not None and judged.duplicate is None else None
+        candidate = self.store.add_candidate(
+            generation, attempt.code, attempt.origin, parent=attempt.parent,
+            status=PENDING if judged.accepted else REJECTED,
+            reason=attempt.notes if verdict is None else judged.reason,
+            verdict=None if verdict is None else verdict.record(),
+            notes=attempt.notes if near is None else f"{attempt.notes}\n{near.reason}".strip(),
+            candidate_id=candidate_id, island=self.island(attempt.parent, generation))
+        if exam is not None:
+            exam.keep(candidate.id)
+        if judged.duplicate is not None or near is not None:
+            candidate = self.duplicate_found(candidate, judged.duplicate or near)
+        if judged.screening is not None:  # rejected or not, what it was judged on; no training spent
+            candidate = self.store.update(candidate, timesteps=0 if not judged.accepted else None,
+                                          steps_spent=0, result=judged.screening.record())
+        return candidate
+
+    def _draft(self, candidate_id: str, code: str) -> Path:
+        """Keeps a person's code that was not admitted as ``edits/<id>.draft.py`` in the run."""
+        draft = self.store.root / "edits" / f"{candidate_id}.draft.py"
+        write_atomic(draft, code)
+        return draft
 
     def island(self, parent: str | None, generation: int) -> int:
         """The population's island a proposal of ``generation`` built on ``parent`` joins (its parent decides)."""
@@ -139,7 +229,7 @@ class Intake:
     def screen(self, proposal, exam=None):
         """Screening before any RL step (screening.py), or None: switched off (--no-screen), the
         baseline itself, or no recorded episodes to judge on yet. ``exam``: the duplicate check, whose
-        sandboxed replay screening shares (one replay job per proposal)."""
+        sandboxed replay screening shares (one replay job per attempt)."""
         if self.config.no_screen or proposal.origin == "baseline":
             return None
         from .screening import screen_in_run
@@ -150,7 +240,8 @@ class Intake:
                              refs=exam.refs if shared else None, replay=exam.replay if shared else None)
 
     def llm_veto(self, proposal) -> str | None:
-        """The optional LLM critic (--llm-critic): a reason to veto a sound reward, or None."""
+        """The optional LLM critic (--llm-critic): a reason to veto a sound reward (a designer's or a
+        person's), or None."""
         if not self.config.llm_critic or self.client is None or proposal.origin == "baseline":
             return None
         from ..analysis.analyzer import critic_prompt, parse_veto
