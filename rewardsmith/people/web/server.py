@@ -398,8 +398,9 @@ def _best_worst(store: RunStore, body: dict) -> dict:
 
 
 def _edit(store: RunStore, parent: str, code: str, screen: bool, events=None) -> dict:
-    """A person's edit of ``parent``, admitted exactly as ``rewardsmith edit`` admits it (human.add_edit:
-    the critic, then screening unless ``screen`` is False); a rejected edit is kept as a draft; an accepted
+    """A person's edit of ``parent``, admitted exactly as ``rewardsmith edit`` admits it (human.add_edit, the
+    proposals' admission: the critic, the run's LLM critic veto where it has one, duplicates, then screening
+    unless ``screen`` is False); a rejected edit is kept as a draft; an accepted
     one is told to ``events`` (the live run's sink, else one persisting to ``store``)."""
     from ..human import add_edit
     from ...task import load_task_file
