@@ -110,6 +110,27 @@ def test_an_edit_in_a_run_with_the_llm_critic_is_vetoed_and_the_person_told_why(
     assert (call["purpose"], call["generation"]) == ("llm-critic", 0)  # recorded, as a proposal's veto is
 
 
+def test_an_edit_made_on_the_page_is_vetoed_alike_and_the_page_shows_why(veto_run, stub_llm):
+    import json
+
+    from rewardsmith.people.web.server import PageServer
+    from test_serve import request
+
+    store, task, c = veto_run
+    stub_llm.enqueue("VERDICT: VETO\nit pays for standing still")
+    page = PageServer(store.root).start()
+    try:
+        response, body = request(page, "POST", "/api/edit", origin=f"http://127.0.0.1:{page.port}",
+                                 body={"parent": c.id, "code": task.baseline.replace("10.0 *", "20.0 *"),
+                                       "screen": False})
+    finally:
+        page.close()
+    answer = json.loads(body)
+    assert response.status == 200 and answer["accepted"] is False, body
+    assert answer["report"] == "vetoed by the LLM critic: it pays for standing still"
+    assert answer["draft"] == f"edits/{c.id}e1.draft.py" and len(stub_llm.requests) == 1
+
+
 def test_an_edit_the_llm_critic_accepts_is_recorded(veto_run, stub_llm):
     store, task, c = veto_run
     stub_llm.enqueue("VERDICT: ACCEPT\nit still rewards progress toward the flag")
