@@ -38,6 +38,7 @@ from PIL import Image, ImageDraw
 from rewardsmith.archive.records import CandidateResult, ComponentTrend, EpisodeSummary, SeedResult, Snapshot
 from rewardsmith.archive.store import REJECTED, SCORED, RunStore
 from rewardsmith.people.web.server import PageServer
+from rewardsmith.training.collect import merged_result, save_leg
 
 TASK = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_mountaincar.py"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -79,8 +80,10 @@ def build_run(root: Path, candidates: int) -> RunStore:
                                                   truncated=True)])
         components = {name: ComponentTrend([s.components[name] for s in snapshots], snapshots[-1].components[name])
                       for name in COMPONENTS}
+        save_leg(store, c.id, 0, 0, run.timesteps, run)  # as training stores it: the seed's result is its leg's
         store.update(c.id, status=SCORED, fitness=fitness, fitness_std=0.0, seeds=[0], timesteps=20_000,
-                     result=CandidateResult(runs=[run], components=components, budget_fraction=1.0),
+                     result=CandidateResult(runs=[merged_result(store, c.id, 0, 0)], components=components,
+                                            budget_fraction=1.0),
                      reflection=f"reflection of candidate {i}: " + "the flag term never fires. " * 20)
         parent = c.id
         if i % per_generation == per_generation - 1:

@@ -34,13 +34,22 @@ def _stored(root):
     """Every stored JSON record of a run, as (what, its record's writer, the stored text)."""
     db = sqlite3.connect(root / "run.db")
     out = []
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    stored_legs = db.execute("SELECT candidate, seed, rung, outcome, result FROM legs").fetchall() \
+        if "legs" in tables else []
+
+    def held_by(cid):  # what a candidate's legs hold of a seed's result at a rung (m010: its kept seed results)
+        return lambda seed, rung: Leg.held({r: Leg.from_json(json.loads(o), json.loads(x) if x else None)
+                                            for c, s, r, o, x in stored_legs if (c, s) == (cid, seed) and r <= rung},
+                                           rung)
+
     # today's writers are the stored forms (m009_facts_once: what another place holds is read from there)
     for cid, result, analysis, *score in db.execute(
             "SELECT id, result, analysis, fitness, fitness_std, seeds, timesteps FROM candidates"):
         score[2] = json.loads(score[2]) if score[2] else None
-        out += [(f"{cid} result", lambda d, f=score[0]: CandidateResult.from_stored(d, f).stored_json(), result),
+        out += [(f"{cid} result", lambda d, f=score[0], held=held_by(cid):
+                 CandidateResult.from_stored(d, f, held).stored_json(held), result),
                 (f"{cid} analysis", lambda d, s=score: Analysis.from_stored(d, *s).stored_json(), analysis)]
-    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     legs = db.execute("SELECT candidate, seed, rung, outcome, result FROM legs") if "legs" in tables else []
     for cid, seed, rung, outcome, result in legs:  # 0.1.0 kept its legs in rungs files (m003 moves them)
         out.append((f"leg {cid} {seed} {rung}", lambda d: Leg.from_json(d).to_json(), outcome))

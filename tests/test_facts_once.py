@@ -23,7 +23,9 @@ import pytest
 
 from conftest import TINY_TASK, ThreadExecutor, fake_seed_result
 from rewardsmith.archive.migrations import MIGRATIONS
+from rewardsmith.archive.records import CandidateResult
 from rewardsmith.archive.store import RunStore
+from rewardsmith.errors import RunStoreError
 
 DATA = Path(__file__).parent / "data"
 RUNS = ["run-0.1.0", "run-offline"]
@@ -36,9 +38,9 @@ OTHER_FACTS = (
     "candidates.result.halving.history.*",  # what halving decided on at that rung, when it decided
     "events.data*",  # the event log
 )
-# a repeat this step leaves: a candidate's kept seed results are its legs merged (training/collect.py's
-# merged_result; the recorded offline run's legs kept no results, so its candidates' runs are their only copy)
-NOT_YET_ONCE = ("candidates.result.runs[].fitness",)
+# the repeats left (the README's run store section); a candidate's kept seed results are no longer one (m010:
+# they are its legs merged, each keeping its seed and what its legs do not hold)
+NOT_YET_ONCE: tuple[str, ...] = ()
 
 
 def _matches(path: str, pattern: str) -> bool:
@@ -127,6 +129,30 @@ def _analysis_holds_no_score(root):
     db.close()
 
 
+OUTCOME_LACKS = ("seed", "episodes", "stopped_early", "worker")  # what a leg's outcome does not hold of its result
+
+
+def _runs_hold_what_their_legs_do_not(root):
+    """A candidate's stored seed results (m010) keep their seed and what no leg holds: nothing else where a leg
+    up to its rung kept its result, and nothing its legs' outcomes hold where none did (raw JSON, by keys)."""
+    db = sqlite3.connect(root / "run.db")
+    legs = defaultdict(dict)
+    for c, s, r, result in db.execute("SELECT candidate, seed, rung, result FROM legs"):
+        legs[c, s][r] = result is not None
+    checked = 0
+    for cid, text in db.execute("SELECT id, result FROM candidates WHERE result IS NOT NULL"):
+        result = json.loads(text)
+        rung = (result.get("halving") or {}).get("rung", 0)
+        for run in result.get("runs") or []:
+            mine = legs[cid, run["seed"]]
+            assert rung in mine, (cid, run["seed"], rung)  # every kept seed result of these runs has its leg
+            kept = [r for r in mine if r <= rung and mine[r]]
+            assert list(run) == ["seed"] if kept else set(run) <= set(OUTCOME_LACKS), (cid, list(run))
+            checked += 1
+    db.close()
+    assert checked
+
+
 @pytest.fixture
 def recorded(tmp_path):
     def copy(name):
@@ -142,6 +168,7 @@ def test_a_recorded_run_opened_holds_each_fitness_once(recorded, name):
     assert _repeats(root) == []
     _leg_rows_hold_their_fitness_once(root)
     _analysis_holds_no_score(root)
+    _runs_hold_what_their_legs_do_not(root)
 
 
 @pytest.mark.parametrize("name", RUNS)
@@ -247,6 +274,11 @@ def test_a_run_made_by_todays_code_holds_each_fitness_once(todays_run):
     assert _repeats(todays_run) == []
     _leg_rows_hold_their_fitness_once(todays_run)
     _analysis_holds_no_score(todays_run)
+    _runs_hold_what_their_legs_do_not(todays_run)
+    db = sqlite3.connect(todays_run / "run.db")
+    for seeds, result in db.execute("SELECT seeds, result FROM candidates WHERE status = 'scored'"):
+        assert json.loads(result)["runs"] == [{"seed": s} for s in json.loads(seeds)]  # the legs hold the rest
+    db.close()
 
 
 def test_a_run_made_by_todays_code_reads_its_records_back_as_written(todays_run):
@@ -274,6 +306,40 @@ def test_a_candidate_updated_in_memory_is_the_one_read_back_its_records_reading_
     confirmation = updated.result.confirmation
     assert confirmation.search_fitness == 0.123456789 and confirmation.mean == (0.123456789 + confirmation.fitness) / 2
     assert store.update(updated, notes="kept") == store.candidate(held.id)
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_a_recorded_runs_kept_seed_results_read_back_the_same_after_m010(recorded, name, monkeypatch):
+    """What m009 left of each candidate's seed results (the whole of each) is what the reader gives after m010
+    fills them from the legs, field for field and in order."""
+    import rewardsmith.archive.migrations as migrations
+
+    root = recorded(name)
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:MIGRATIONS.index(("m010_runs_from_legs",
+                                                                             migrations.runs_from_legs))])
+        RunStore(root).close()
+    db = sqlite3.connect(root / "run.db")
+    before = {cid: json.loads(text)["runs"] for cid, text in db.execute("SELECT id, result FROM candidates")
+              if text and "runs" in json.loads(text)}
+    db.close()
+    store = RunStore(root)
+    assert store.migrations_applied == ["m010_runs_from_legs"] and before
+    for cid, runs in before.items():
+        read = [r.to_json(leave_out=CandidateResult.STORED_RUN_FIELDS_LEFT_OUT)
+                for r in store.candidate(cid).result.runs]
+        assert json.dumps(read) == json.dumps(runs), cid
+        assert read[0]["fitness"] == store.legs(cid, runs[0]["seed"])[store.candidate(cid).result.rung].fitness
+
+
+def test_a_kept_seed_result_without_its_leg_is_an_error_naming_it(todays_run, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(todays_run, root)
+    store = RunStore(root)
+    store.db.execute("DELETE FROM legs WHERE candidate = 'c1' AND seed = 0")
+    with pytest.raises(RunStoreError, match=r"candidate c1 in .*seed 0 at rung 1 is neither stored nor in a stored "
+                                            r"leg.*RunStore.save_leg"):
+        store.candidate("c1")
 
 
 # ---------------------------------------------------------------------- the migration, once
@@ -317,6 +383,38 @@ def test_a_run_made_by_todays_code_is_left_as_it_is_by_m009(todays_run, tmp_path
     before = _dump(root)
     db = sqlite3.connect(root / "run.db")
     facts_once(db, root)
+    db.commit()
+    db.close()
+    assert _dump(root) == before
+
+
+def test_m010_is_the_step_after_m009():
+    names = [name for name, _ in MIGRATIONS]
+    assert names.index("m010_runs_from_legs") == names.index("m009_facts_once") + 1
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_m010_applied_twice_changes_nothing(recorded, name):
+    from rewardsmith.archive.migrations import runs_from_legs
+
+    root = recorded(name)
+    assert "m010_runs_from_legs" in RunStore(root).migrations_applied
+    once = _dump(root)
+    db = sqlite3.connect(root / "run.db")
+    runs_from_legs(db, root)
+    db.commit()
+    db.close()
+    assert _dump(root) == once
+
+
+def test_a_run_made_by_todays_code_is_left_as_it_is_by_m010(todays_run, tmp_path):
+    from rewardsmith.archive.migrations import runs_from_legs
+
+    root = tmp_path / "copy"
+    shutil.copytree(todays_run, root)
+    before = _dump(root)
+    db = sqlite3.connect(root / "run.db")
+    runs_from_legs(db, root)
     db.commit()
     db.close()
     assert _dump(root) == before

@@ -188,6 +188,7 @@ def _boundary_run(tmp_path, stopped_early: int):
     (about ±1.15), c (1.0) far behind; and ``stopped_early`` more stopped by halving at 1/8."""
     from rewardsmith.archive.records import CandidateResult, EpisodeSummary, SeedResult
     from rewardsmith.task import load_task_file
+    from rewardsmith.training.collect import merged_result, save_leg
 
     task = load_task_file(TINY_TASK)
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "llm"}, task.path)
@@ -198,8 +199,9 @@ def _boundary_run(tmp_path, stopped_early: int):
                          steps_per_second=1.0, train_seconds=0.0, snapshots=[],
                          episodes=[EpisodeSummary(fitness=f, length=10, reward_return=0.0, native_return=0.0,
                                                   terminated=False, truncated=True) for f in episodes])
+        save_leg(store, c.id, 0, 0, run.timesteps, run)  # a candidate's seed results are its legs merged (m010)
         store.update(c.id, status="scored", fitness=fitness, seeds=[0], timesteps=int(1024 * fraction),
-                     result=CandidateResult(runs=[run], budget_fraction=fraction))
+                     result=CandidateResult(runs=[merged_result(store, c.id, 0, 0)], budget_fraction=fraction))
         return c.id
 
     store.add_candidate(0, BY_SEED.format(name="baseline", by_seed="{}"), "baseline")

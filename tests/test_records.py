@@ -196,15 +196,22 @@ def test_a_candidate_round_trips_through_the_store_as_records(tmp_path):
     store = RunStore.create(tmp_path / "run", {"task": task.name, "designer": "offline"}, task.path)
     c = store.add_candidate(0, task.baseline, "baseline")
     result = CandidateResult.from_json(json.loads(SCORED_RESULT))
+    # a candidate's seed results are its legs merged (m010): its leg is stored first, as training stores it
+    from rewardsmith.training.collect import merged_result, save_leg
+
+    save_leg(store, c.id, 0, result.rung, 1024, result.runs[0])
+    result = replace(result, runs=[merged_result(store, c.id, 0, result.rung)])
     store.update(c.id, status=SCORED, fitness=0.02, result=result, timings=Timings.from_json(json.loads(TIMINGS)))
     raw, timings = store.db.execute("SELECT result, timings FROM candidates WHERE id = ?", (c.id,)).fetchone()
-    # stored once (m009): the confirmation's search fitness is the fitness column, its mean follows from the two
-    assert raw == SCORED_RESULT.replace('"search_fitness": 0.02, "mean": 0.055, ', '') and timings == TIMINGS
+    # stored once (m009): the confirmation's search fitness is the fitness column, its mean follows from the two;
+    # (m010) of a seed's result its seed, its leg holding the rest
+    assert raw == SCORED_RESULT.replace('"search_fitness": 0.02, "mean": 0.055, ', '').replace(RUN, '{"seed": 0}')
+    assert timings == TIMINGS
     assert store.candidate(c.id).timings == Timings(15.618254998000339, 6.682461659000182, 1225.8955483817429)
     with pytest.raises(TypeError, match="Timings, not a dict"):
         store.update(c.id, timings={"wall_seconds": 1.0})
     loaded = store.candidate(c.id).result
-    assert loaded.runs[0].snapshots == result.runs[0].snapshots and loaded.confirmation == result.confirmation
+    assert loaded.runs == result.runs and loaded.confirmation == result.confirmation
     with pytest.raises(TypeError, match="CandidateResult, not a dict"):
         store.update(c.id, result={"runs": []})  # a dict shaped by whoever wrote it is not stored
     store.set_final(FinalSummary.from_json(json.loads(FINAL)))

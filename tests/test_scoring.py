@@ -94,6 +94,10 @@ def test_the_recorder_stores_the_ground_truths_card_judged_with_the_candidates_i
     monkeypatch.setattr(RunRecorder, "_analyze", lambda self, candidate, score: (None, "reflection"))
     recorder = RunRecorder(store, task, SimpleNamespace(llm_analyzer=False, prompts=None), Budget(1000),
                            lambda: 0.0, lambda kind, **data: None)
+    from rewardsmith.training.collect import save_leg
+
+    for run in RUNS:  # what training stores before the recorder (a candidate's seed results are its legs merged)
+        save_leg(store, a.id, run.seed, 0, run.timesteps, run)
     recorder.scored(store.candidate(a.id), Score.of(RUNS))
     stored = store.candidate(a.id)
     assert stored.fitness == statistics.fmean(r.fitness for r in RUNS)

@@ -179,6 +179,66 @@ def facts_once(db: sqlite3.Connection, root: Path) -> None:
              _final_once)
 
 
+# m010: a candidate's kept seed results are its legs merged (a seed's result at the rung it stopped at: the
+# last leg's result up to that rung, snapshots, steps and seconds summed over the legs up to it; training's
+# merged_result). Each kept seed result keeps its seed and only the fields its legs do not hold (or hold with
+# another value): all of them where the seed has no leg at that rung. Named by keys, as m009's are.
+RUN_LEFT_OUT = ("trajectories", "checkpoint", "log_tail")  # files hold them
+
+
+def _merged_legs(legs: dict[int, tuple[dict, dict | None]], rung: int) -> dict:
+    """What a seed's stored ``legs`` (rung -> (outcome, result)) hold of its result at ``rung``, by field."""
+    if rung not in legs:
+        return {}
+    upto = [legs[r] for r in sorted(legs) if r <= rung]
+    last = next(((o, r) for o, r in reversed(upto) if r is not None), None)
+    if last is not None:
+        held = {**_without(last[1], RUN_LEFT_OUT), **{k: last[0][k] for k in LEG_RESULT_SHARED if k in last[0]}}
+    else:
+        held = {k: legs[rung][0][k] for k in ("fitness", "timesteps", "episode_fitness") if k in legs[rung][0]}
+    trained = sum(o.get("trained_steps", 0) for o, _ in upto)
+    seconds = sum(o.get("train_seconds", 0.0) for o, _ in upto)
+    return {**held, "snapshots": [s for o, _ in upto for s in o.get("snapshots", [])], "trained_steps": trained,
+            "train_seconds": seconds, "wall_seconds": sum(o.get("wall_seconds", 0.0) for o, _ in upto),
+            "steps_per_second": trained / seconds if seconds else 0.0}
+
+
+def runs_from_legs(db: sqlite3.Connection, root: Path) -> None:
+    """Migration m010: each candidate's kept seed results without what its legs hold (see above)."""
+    legs: dict[tuple[str, int], dict[int, tuple[dict, dict | None]]] = {}
+    for cid, seed, rung, outcome, result in db.execute("SELECT candidate, seed, rung, outcome, result FROM legs"):
+        try:
+            stored = json.loads(outcome), json.loads(result) if result else None
+        except ValueError:
+            continue  # a damaged leg stays for the reader to name
+        if isinstance(stored[0], dict) and (stored[1] is None or isinstance(stored[1], dict)):
+            legs.setdefault((cid, seed), {})[rung] = stored
+
+    def once(cid: str, result):
+        if not isinstance(result, dict) or not isinstance(result.get("runs"), list):
+            return result
+        halving = result.get("halving")
+        rung = halving.get("rung", 0) if isinstance(halving, dict) else 0
+        runs = []
+        for run in result["runs"]:
+            if not isinstance(run, dict) or "seed" not in run:
+                runs.append(run)
+                continue
+            held = _merged_legs(legs.get((cid, run["seed"]), {}), rung)
+            runs.append({"seed": run["seed"], **{k: v for k, v in run.items()
+                                                 if k != "seed" and (k not in held or held[k] != v)}})
+        return {**result, "runs": runs}
+
+    for cid, text in db.execute("SELECT id, result FROM candidates WHERE result IS NOT NULL").fetchall():
+        try:
+            stored = json.loads(text)
+        except ValueError:
+            continue
+        shaped = once(cid, stored)
+        if json.dumps(shaped) != json.dumps(stored):
+            db.execute("UPDATE candidates SET result = ? WHERE id = ?", (json.dumps(shaped), cid))
+
+
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
 MIGRATIONS = (
@@ -191,6 +251,7 @@ MIGRATIONS = (
     ("m007_islands", ISLANDS),
     ("m008_data_shapes", migrate_shapes),  # every stored record in today's shape (old_shapes.py)
     ("m009_facts_once", facts_once),  # each fact stored once: a repeat dropped, read from its one home
+    ("m010_runs_from_legs", runs_from_legs),  # a candidate's kept seed results: from its legs
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

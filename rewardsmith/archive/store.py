@@ -49,6 +49,12 @@ SCORE_READERS = ("result", "analysis")
 SCORE_COLUMNS = ("fitness", "fitness_std", "seeds", "timesteps")
 
 
+# a candidate's row with its legs (seed, rung, outcome, result) as one JSON array: its kept seed results are
+# filled from them (CandidateResult.from_stored) in the same read
+CANDIDATE_ROWS = ("SELECT *, (SELECT json_group_array(json_array(seed, rung, outcome, result)) FROM legs"
+                  " WHERE legs.candidate = candidates.id) AS legs FROM candidates")
+
+
 # SQLite's column affinity, as ``candidates`` declares it: what a value written there reads back as
 REAL_COLUMNS = ("fitness", "fitness_std", "created", "updated")
 INTEGER_COLUMNS = ("seq", "generation", "timesteps", "steps_spent", "island")
@@ -72,6 +78,19 @@ def _encoded(key: str, value):
     if key in SCORE_READERS:
         return value.stored_json()
     return value.to_json() if key in RECORD_COLUMNS else value
+
+
+def _held_by_legs(stored: str | None):
+    """``legs(seed, rung)`` of a candidate's legs as ``CANDIDATE_ROWS`` gives them: what that seed's legs hold of
+    its result at the rung (``Leg.held``); each leg parsed only when asked for."""
+    rows = json.loads(stored) if stored else []
+
+    def held(seed: int, rung: int) -> dict:
+        legs = {r: Leg.from_json(json.loads(outcome), json.loads(result) if result else None)
+                for s, r, outcome, result in rows if s == seed and r <= rung}
+        return Leg.held(legs, rung)
+
+    return held
 
 
 class RunStore:
@@ -250,26 +269,28 @@ class RunStore:
         if not fields:
             return candidate
         stored = {k: _as_stored(k, v) for k, v in zip(fields, values)}
+        if fields.get("result") is not None:  # as read back: its seed results filled from the legs they merge
+            stored["result"] = json.dumps(fields["result"].to_json())
         plain = {k: self._decode(cid, k, v) for k, v in stored.items() if k not in SCORE_READERS}
         columns = {**{k: getattr(candidate, k) for k in SCORE_COLUMNS}, **plain}
         if not set(SCORE_COLUMNS) & set(fields):  # the records held keep their score
             records = {k: self._decode(cid, k, v, columns) for k, v in stored.items() if k in SCORE_READERS}
         else:  # read back, every record that reads the score reads the new one
             held = {k: getattr(candidate, k) for k in SCORE_READERS}
-            records = {k: self._decode(cid, k, stored[k] if k in stored else
-                                       None if held[k] is None else json.dumps(_encoded(k, held[k])), columns)
-                       for k in SCORE_READERS}
+            as_held = {k: None if v is None else json.dumps(v.to_json() if k == "result" else _encoded(k, v))
+                       for k, v in held.items()}  # a result held has its seed results whole
+            records = {k: self._decode(cid, k, stored[k] if k in stored else as_held[k], columns) for k in SCORE_READERS}
         return replace(candidate, **plain, **records, updated=now)
 
     def candidate(self, cid: str) -> Candidate:
-        row = self.db.execute("SELECT * FROM candidates WHERE id = ?", (cid,)).fetchone()
+        row = self.db.execute(CANDIDATE_ROWS + " WHERE id = ?", (cid,)).fetchone()
         if row is None:
             ids = ", ".join(c.id for c in self.candidates()) or "(none)"
             raise RunStoreError(f"no candidate {cid!r} in {self.root}; candidates: {ids}")
         return self._row(row)
 
     def candidates(self, generation: int | None = None, status=None) -> list[Candidate]:
-        query, args = "SELECT * FROM candidates", []
+        query, args = CANDIDATE_ROWS, []
         clauses = []
         if generation is not None:
             clauses.append("generation = ?")
@@ -283,7 +304,7 @@ class RunStore:
         return [self._row(r) for r in self.db.execute(query + " ORDER BY seq", args)]
 
     def by_hash(self, digest: str) -> Candidate | None:
-        row = self.db.execute("SELECT * FROM candidates WHERE code_hash = ? ORDER BY seq LIMIT 1",
+        row = self.db.execute(CANDIDATE_ROWS + " WHERE code_hash = ? ORDER BY seq LIMIT 1",
                               (digest,)).fetchone()
         return self._row(row) if row else None
 
@@ -303,13 +324,16 @@ class RunStore:
         return next((c for c in self.candidates() if c.origin == "baseline"), None)
 
     def _row(self, row) -> Candidate:
+        """A row of ``CANDIDATE_ROWS`` as a candidate (its kept seed results filled from its legs)."""
         data = dict(row)
+        legs = _held_by_legs(data.pop("legs", None))
         plain = {k: self._decode(data["id"], k, v) for k, v in data.items() if k not in SCORE_READERS}
-        return Candidate(**plain, **{k: self._decode(data["id"], k, data[k], plain) for k in SCORE_READERS})
+        return Candidate(**plain, **{k: self._decode(data["id"], k, data[k], plain, legs) for k in SCORE_READERS})
 
-    def _decode(self, cid: str, key: str, value, columns: dict | None = None):
+    def _decode(self, cid: str, key: str, value, columns: dict | None = None, legs=None):
         """One stored column's value as a ``Candidate`` holds it (a JSON column decoded, a record built);
-        ``columns``: the candidate's decoded score columns, for the records that read them (SCORE_READERS)."""
+        ``columns``: the candidate's decoded score columns, for the records that read them (SCORE_READERS);
+        ``legs``: what its legs hold (``_held_by_legs``), for its kept seed results."""
         if key not in JSON_COLUMNS or value is None:
             return value
         value = json.loads(value)
@@ -318,7 +342,7 @@ class RunStore:
                 if key == "analysis":
                     return Analysis.from_stored(value, **{k: cast(dict, columns)[k] for k in SCORE_COLUMNS})
                 if key == "result":
-                    return CandidateResult.from_stored(value, cast(dict, columns)["fitness"])
+                    return CandidateResult.from_stored(value, cast(dict, columns)["fitness"], legs)
                 return RECORD_COLUMNS[key].from_json(value)
             except RunStoreError as exc:
                 raise RunStoreError(f"candidate {cid} in {self.root}: {exc}") from None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import Future, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from ..archive.records import Leg
@@ -98,16 +98,11 @@ class Legs:
 def merged_result(store: RunStore, cid: str, seed: int, rung: int, legs: dict[int, Leg] | None = None) -> SeedResult:
     """One seed's result at ``rung`` with every leg up to it folded in (snapshots, steps, seconds);
     ``legs``: that seed's legs when the caller holds them (else read from the store)."""
-    legs = store.legs(cid, seed) if legs is None else legs
-    upto = [legs[r] for r in sorted(legs) if r <= rung]
-    last = next((leg.result for leg in reversed(upto) if leg.result is not None), None)
-    if last is None:
+    merged = Leg.merged(store.legs(cid, seed) if legs is None else legs, rung)  # the store reads it back so too
+    if merged is None:
         raise RunStoreError(f"candidate {cid} seed {seed} in {store.root}: no stored leg up to rung {rung} "
                             f"kept its training result")
-    trained, seconds = sum(leg.trained_steps for leg in upto), sum(leg.train_seconds for leg in upto)
-    return replace(last, snapshots=[s for leg in upto for s in leg.snapshots], trained_steps=trained,
-                   train_seconds=seconds, wall_seconds=sum(leg.wall_seconds for leg in upto),
-                   steps_per_second=trained / seconds if seconds else 0.0)
+    return merged
 
 
 # ---------------------------------------------------------------------- collecting finished trainings

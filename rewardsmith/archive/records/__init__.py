@@ -13,8 +13,9 @@ shapes (release 0.1.0's key order, keys it left out) were rewritten once by migr
 (``archive/old_shapes.py``); a stored value that lacks a field is a RunStoreError naming it. Where a
 record repeats a fact another place of the store holds (a leg's result its outcome, a final seed's result
 its row's columns, an analysis and a confirmation their candidate's score, the final summary the final
-table), the store keeps it once: ``stored_json``/``result_json`` leave it out, ``from_stored``/``from_json``
-fill it in from there (migration m009_facts_once dropped the repeats from older runs). These
+table, a candidate's seed results its legs: ``Leg.held``), the store keeps it once: ``stored_json``/
+``result_json`` leave it out, ``from_stored``/``from_json`` fill it in from there (migrations m009_facts_once
+and m010_runs_from_legs dropped the repeats from older runs). These
 records import nothing of the rest of rewardsmith but ``errors``, so every stage (and the store) can use
 them.
 

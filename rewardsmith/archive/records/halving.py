@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .codec import _by_rung, _need, _Plain, _rung_keys
@@ -65,6 +65,43 @@ class Leg:
         if result is None:
             return leg
         return replace(leg, result=SeedResult.from_json(result, held={k: getattr(leg, k) for k in cls.SHARED}))
+
+    @staticmethod
+    def merged(legs: dict[int, "Leg"], rung: int) -> SeedResult | None:
+        """One seed's result at ``rung`` from its ``legs`` (by rung): the last leg's result up to ``rung`` with
+        every leg up to it folded in (snapshots, steps trained, seconds, speed); None when none kept a result.
+        A candidate's result is its seeds' results merged so (training/collect.py's ``merged_result``)."""
+        upto = [legs[r] for r in sorted(legs) if r <= rung]
+        last = next((leg.result for leg in reversed(upto) if leg.result is not None), None)
+        return None if last is None else replace(last, **_folded(upto))
+
+    @classmethod
+    def held(cls, legs: dict[int, "Leg"], rung: int) -> dict[str, Any]:
+        """What a seed's ``legs`` hold of its result at ``rung`` (``merged``), by field: every field a candidate
+        keeps where a leg kept its result, else the figures of the legs' outcomes; nothing without a leg at
+        ``rung``. The store fills a candidate's kept seed results from here (``CandidateResult.from_stored``)."""
+        if rung not in legs:
+            return {}
+        result = cls.merged(legs, rung)
+        if result is not None:
+            return {f.name: getattr(result, f.name) for f in fields(SeedResult) if f.name not in KEPT_ELSEWHERE}
+        leg = legs[rung]
+        held: dict[str, Any] = {"fitness": leg.fitness, "timesteps": leg.timesteps}
+        if leg.episode_fitness is not None:
+            held["episode_fitness"] = list(leg.episode_fitness)
+        return {**held, **_folded([legs[r] for r in sorted(legs) if r <= rung])}
+
+
+# what a candidate's kept seed result leaves out (files hold them): CandidateResult.STORED_RUN_FIELDS_LEFT_OUT
+KEPT_ELSEWHERE = ("trajectories", "checkpoint", "log_tail")
+
+
+def _folded(legs: list[Leg]) -> dict[str, Any]:
+    """The figures of one seed's result summed over its ``legs`` (in rung order)."""
+    trained, seconds = sum(leg.trained_steps for leg in legs), sum(leg.train_seconds for leg in legs)
+    return {"snapshots": [s for leg in legs for s in leg.snapshots], "trained_steps": trained,
+            "train_seconds": seconds, "wall_seconds": sum(leg.wall_seconds for leg in legs),
+            "steps_per_second": trained / seconds if seconds else 0.0}
 
 
 @dataclass(frozen=True)

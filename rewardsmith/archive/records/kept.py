@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 from ...errors import RunStoreError
 from .codec import _need, _Plain
-from .halving import HalvingRecord
+from .halving import KEPT_ELSEWHERE, HalvingRecord
 from .training import SeedResult
 
 
@@ -171,7 +171,12 @@ class CandidateResult:
     halving: HalvingRecord | None = None
     confirmation: Confirmation | None = None
 
-    STORED_RUN_FIELDS_LEFT_OUT = ("trajectories", "checkpoint", "log_tail")
+    STORED_RUN_FIELDS_LEFT_OUT = KEPT_ELSEWHERE
+
+    @property
+    def rung(self) -> int:
+        """The halving rung its seed results were measured at (its last: 0 without halving)."""
+        return self.halving.rung if self.halving is not None else 0
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {}
@@ -191,18 +196,31 @@ class CandidateResult:
             out["confirmation"] = self.confirmation.to_json()
         return out
 
-    def stored_json(self) -> dict:
-        """The result as the store keeps it: its confirmation without what the candidate's row holds."""
+    def stored_json(self, legs: Callable[[int, int], dict[str, Any]] | None = None) -> dict:
+        """The result as the store keeps it: of each seed's result its seed and what its legs at ``rung`` do not
+        hold (``legs(seed, rung)``, ``Leg.held``; without ``legs``, its seed alone: a result the run's training
+        made is its legs merged, ``Leg.merged``), its confirmation without what the candidate's row holds."""
         out = self.to_json()
+        if self.runs is not None:
+            out["runs"] = [_kept_run(r, self.rung, legs) for r in self.runs]
         if self.confirmation is not None:
             out["confirmation"] = self.confirmation.stored_json()
         return out
 
     @classmethod
-    def from_stored(cls, data: dict, fitness: float | None) -> "CandidateResult":
-        """A stored result (``stored_json``); ``fitness``: the candidate's, its confirmation's search fitness."""
-        result = cls.from_json({k: v for k, v in data.items() if k != "confirmation"} if isinstance(data, dict)
-                               else data)
+    def from_stored(cls, data: dict, fitness: float | None,
+                    legs: Callable[[int, int], dict[str, Any]] | None = None) -> "CandidateResult":
+        """A stored result (``stored_json``); ``fitness``: the candidate's, its confirmation's search fitness;
+        ``legs(seed, rung)``: what that seed's legs hold of its result at the rung (``Leg.held``), which fills
+        each kept seed result's fields it does not hold itself (those stay as stored: what no leg holds)."""
+        if not isinstance(data, dict):
+            return cls.from_json(data)  # the error naming what it is
+        runs = data.get("runs")
+        result = cls.from_json({k: v for k, v in data.items() if k not in ("confirmation", "runs")})
+        if isinstance(runs, list):
+            result = replace(result, runs=[_seed_result(run, result.rung, legs) for run in runs])
+        elif runs is not None:
+            raise RunStoreError(f"a stored candidate result's runs are a {type(runs).__name__}; expected a JSON array")
         confirmation = data.get("confirmation")
         return result if confirmation is None else replace(result, confirmation=Confirmation.from_stored(
             confirmation, fitness))
@@ -220,3 +238,24 @@ class CandidateResult:
                    budget_fraction=data.get("budget_fraction"),
                    halving=None if halving is None else HalvingRecord.from_json(halving),
                    confirmation=None if confirmation is None else Confirmation.from_json(confirmation))
+
+
+def _kept_run(run: SeedResult, rung: int, legs: Callable[[int, int], dict[str, Any]] | None) -> dict:
+    """One seed result as a candidate's stored result keeps it: its seed, and what its legs do not hold."""
+    if legs is None:
+        return {"seed": run.seed}
+    held = legs(run.seed, rung)
+    return {"seed": run.seed, **{k: v for k, v in run.to_json(leave_out=KEPT_ELSEWHERE).items()
+                                 if k != "seed" and (k not in held or held[k] != getattr(run, k))}}
+
+
+def _seed_result(stored: dict, rung: int, legs: Callable[[int, int], dict[str, Any]] | None) -> SeedResult:
+    """One kept seed result: what it stores, the rest from its seed's legs at ``rung``."""
+    seed = _need(stored, "seed", "a stored candidate's seed result")
+    held = {k: v for k, v in (legs(seed, rung) if legs is not None else {}).items() if k not in stored}
+    missing = [k for k in ("fitness", "timesteps", "episodes") if k not in stored and k not in held]
+    if missing:
+        raise RunStoreError(f"the result of seed {seed} at rung {rung} is neither stored nor in a stored leg "
+                            f"(no {', '.join(map(repr, missing))}): a candidate's seed results are its legs merged, "
+                            f"so its legs are stored first (RunStore.save_leg)")
+    return SeedResult.from_json(stored, held=held)

@@ -118,7 +118,8 @@ class SeedResult:
         """A result the store (or a Ray worker, which checked it) kept: every field, but the ones a
         place keeps elsewhere (``to_json``'s ``leave_out``: trajectories, checkpoint, log); fields this
         release does not know are ignored. ``held``: the values of fields the store keeps once in another
-        place and so leaves out of the stored result (a leg's outcome, a final-scoring row's columns)."""
+        place and so leaves out of the stored result (a leg's outcome, a final-scoring row's columns, a
+        candidate's legs), as records (snapshots, episodes) or plain values."""
         what = "a stored training result"
         held = held or {}
         need = lambda key: _copy(held[key]) if key in held else _need(data, key, what)  # noqa: E731
@@ -127,7 +128,8 @@ class SeedResult:
             timesteps=need("timesteps"), steps_per_second=need("steps_per_second"),
             train_seconds=need("train_seconds"), snapshots=list(held["snapshots"]) if "snapshots" in held else
             [Snapshot.from_json(s) for s in need("snapshots")],
-            episodes=[EpisodeSummary.from_json(e) for e in need("episodes")],
+            episodes=list(held["episodes"]) if "episodes" in held else
+            [EpisodeSummary.from_json(e) for e in need("episodes")],
             trajectories=[Trajectory.from_json(t) for t in data.get("trajectories") or []],
             stopped_early=need("stopped_early"), checkpoint=data.get("checkpoint"),
             log_tail=data.get("log_tail", ""), trained_steps=need("trained_steps"), worker=need("worker"),
