@@ -379,6 +379,9 @@ def show_candidate(store: RunStore, c: Candidate, console: Console) -> None:
         console.print(f"env steps trained in the search: {own + extra + confirming:,}"
                       + (f" ({', '.join(parts)})" if parts else ""),
                       markup=False, highlight=False, soft_wrap=True)
+    from .scores import show_scores
+
+    show_scores(store, c, console)  # every registered scorer's card, computed now (scoring/)
     if c.reason:
         console.print("[red]reason:[/]")
         console.print(Text(printable(c.reason)))

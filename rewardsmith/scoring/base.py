@@ -2,9 +2,10 @@
 it) into a ``ScoreCard`` of named metrics (and artifacts: files or text a metric rests on). Where training
 turns an evaluated candidate's seeds into its fitness (``training.trainer.Score.of``), every registered
 scorer judges it and the cards flow on; the ground truth's card (``fitness``) is the fitness the run
-stores and selects by. Scorers join a registry the way designers do: the built-ins from
-``DEFAULT_SCORERS``, anyone else's from the ``rewardsmith.scorers`` entry-point group (a module with a
-``SCORER`` attribute)."""
+stores and selects by. Of a candidate as the run holds it (``Subject.held``), the cards are computed when
+read (``judged``: ``show --candidate``) from the facts the run stores once, never stored again. Scorers
+join a registry the way designers do: the built-ins from ``DEFAULT_SCORERS``, anyone else's from the
+``rewardsmith.scorers`` entry-point group (a module with a ``SCORER`` attribute)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ class Subject:
     final: FinalSummary | None = None
     preferences: tuple[dict, ...] = ()
 
+    @classmethod
+    def held(cls, store, candidate: Candidate) -> Subject:
+        """``candidate`` as the run in ``store`` (a ``RunStore``) holds it: with the run's final scoring and
+        its standing preferences, the facts each stored once, from which a card is computed when read."""
+        return cls(id=candidate.id, candidate=candidate, final=store.final(), preferences=tuple(store.preferences()))
+
 
 class Scorer(Protocol):
     """Judges candidates; one method per extension."""
@@ -66,6 +73,7 @@ _registry: dict[str, Scorer] = {}
 def scorers() -> dict[str, Scorer]:
     """Every scorer: the built-ins, then any installed through the entry-point group, by name."""
     if not _registry:
+        found: dict[str, Scorer] = {}  # joined only whole: a module that cannot be used leaves no half registry
         for name in list(DEFAULT_SCORERS) + [e.value for e in entry_points(group=ENTRY_POINT_GROUP)]:
             try:
                 scorer = importlib.import_module(name).SCORER
@@ -73,7 +81,8 @@ def scorers() -> dict[str, Scorer]:
                 raise ConfigError(f"scorer module {name!r} (entry-point group {ENTRY_POINT_GROUP}) cannot be "
                                   f"used: {exc}; a scorer module defines SCORER, an object with a name and "
                                   f"score(subject)") from exc
-            _registry.setdefault(scorer.name, scorer)
+            found.setdefault(scorer.name, scorer)
+        _registry.update(found)
     return _registry
 
 
@@ -86,6 +95,22 @@ def score_cards(subject: Subject) -> dict[str, ScoreCard]:
         if card is not None:
             cards[name] = card
     return cards
+
+
+def judged(subject: Subject) -> list[tuple[str, ScoreCard | Exception]]:
+    """For reading a run (``show --candidate``): every registered scorer's card of ``subject``, or what it
+    raised, in the registry's order (those with nothing to say left out), so that one scorer's failure hides
+    no other's card. Training uses ``score_cards``, where a scorer that raises stops the evaluation."""
+    out: list[tuple[str, ScoreCard | Exception]] = []
+    for name, scorer in scorers().items():
+        try:
+            card = scorer.score(subject)
+        except Exception as exc:  # a third party's code: reported beside the others, never fatal to a reader
+            out.append((name, exc))
+            continue
+        if card is not None:
+            out.append((name, card))
+    return out
 
 
 def ground_truth(cards: dict[str, ScoreCard]) -> ScoreCard:

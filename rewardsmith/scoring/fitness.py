@@ -32,9 +32,10 @@ class FitnessScorer:
         pick = evidence_of(subject.candidate, subject.final)
         if pick is None:
             return None
-        metrics = {"fitness": pick.fitness, "budget_fraction": pick.budget_fraction}
+        metrics = {"fitness": pick.fitness}
         if pick.fitness_std is not None:
             metrics["fitness_std"] = pick.fitness_std
+        metrics["budget_fraction"] = pick.budget_fraction
         return ScoreCard(self.name, metrics, seeds=pick.seeds, evidence=pick.evidence)
 
 
