@@ -4,7 +4,9 @@ design (design/) → admission (intake/) → training and confirmation (training
 (analysis/, archive/) → the next generation's design, then final scoring. Each stage is one object built
 here with the narrow things it uses, among them the run's one event sink (archive/events.py: each
 happening emitted once; the store, the terminal view and any observer subscribe). Records pass between
-stages in memory and the run store records every step as it happens, so ``--resume``
+stages in memory (training/generation.py ``Held``: read once at a generation's start, the design
+context's archive with intake's admitted candidates; never re-read inside it) and the run store records
+every step as it happens, so ``--resume``
 continues a stopped or killed run: generations whose design phase finished are not designed again,
 scored candidates are never trained again, and candidates that were training when the run died continue
 from the checkpoint of their last finished halving rung (or from the start).
@@ -25,7 +27,7 @@ from .errors import LLMError
 from .intake.admission import Intake
 from .intake.critic import Critic
 from .task import Task
-from .training.generation import GenerationTrainer
+from .training.generation import GenerationTrainer, Held
 from .training.trainer import Budget
 
 
@@ -68,11 +70,10 @@ class Evolution:
                 if self.stop_reason:
                     break
                 self.current_generation = generation
-                if not self.store.designed(generation):
-                    self._design(generation)
-                self.train_generation(generation)
-                self._video(generation)
-                self.emit("generation_done", generation=generation, best=self.best())
+                held = self._design(generation) if not self.store.designed(generation) else None
+                held = self.train_generation(generation, held)
+                self._video(generation, held)
+                self.emit("generation_done", generation=generation, best=self.best(held))
                 last = generation == self.config.iterations - 1
                 if self.between_generations and not last and not self.between_generations(generation):
                     self.stop_reason = "stopped by the user"
@@ -96,11 +97,15 @@ class Evolution:
         self.emit("finished", status=status, seconds=seconds, best=best, baseline=self.baseline())
         return best
 
-    def best(self) -> Candidate | None:
-        """The run's best candidate, by the most evidence (selection.run_pick)."""
-        from .archive.selection import best_of_run
+    def best(self, held: Held | None = None) -> Candidate | None:
+        """The run's best candidate, by the most evidence (selection.run_pick), among ``held`` where given
+        (the generation's records in memory), else the store's."""
+        from .archive.selection import best_of_run, contenders, pick_best
 
-        return best_of_run(self.store)
+        if held is None:
+            return best_of_run(self.store)
+        pick = pick_best(held.all(), self.store.final(), contenders(self.store.config))
+        return pick.candidate if pick else None
 
     def baseline(self) -> Candidate | None:
         return self.store.baseline()
@@ -117,8 +122,11 @@ class Evolution:
         """What the designer of ``generation`` is shown (archive/population.py)."""
         return design_context(self.store, self.task, self.config, self.budget.timesteps, generation)
 
-    def _design(self, generation: int) -> None:
+    def _design(self, generation: int) -> Held:
+        """Designs and admits the generation's proposals; gives the run's candidates as the design context
+        read them, with each admitted one as intake recorded it (what training starts from)."""
         ctx = self.context(generation)
+        held = Held(ctx.archive)
         self.emit("designing", generation=generation, samples=ctx.samples)
         try:
             proposals = self.designer.propose(ctx)
@@ -126,10 +134,10 @@ class Evolution:
             self._stop_on_llm_error(exc)
             if not self.stop_reason:
                 raise
-            return
+            return held
         for proposal in proposals:
             try:
-                self.intake.admit(proposal, generation, self.designer)
+                held.put(self.intake.admit(proposal, generation, self.designer))
             except LLMError as exc:
                 self._stop_on_llm_error(exc)
                 if not self.stop_reason:
@@ -139,6 +147,7 @@ class Evolution:
         edits = [e.id for e in ctx.human_edits]
         self.store.mark_designed(generation, len(proposals), edits)
         self.emit("designed", generation=generation, proposals=len(proposals), edits=edits)
+        return held
 
     def _stop_on_llm_error(self, exc: LLMError) -> None:
         from .design.llm import BudgetExhausted
@@ -147,9 +156,10 @@ class Evolution:
             self.stop_reason = str(exc)
             self.emit("max_cost", message=str(exc))
 
-    def train_generation(self, generation: int) -> None:
-        """Trains the generation's unfinished candidates and confirms its best (training/generation.py)."""
-        self.trainer.train(generation)
+    def train_generation(self, generation: int, held: Held | None = None) -> Held:
+        """Trains the generation's unfinished candidates and confirms its best (training/generation.py);
+        ``held``: the run's candidates as its design left them (None: read from the store at its start)."""
+        return self.trainer.train(generation, held)
 
     def close(self, cancel: bool = False) -> None:
         """Stops the executor (``run`` does it; callers that train pools themselves call it)."""
@@ -167,10 +177,11 @@ class Evolution:
         if summary is not None:
             self.emit("final", summary=summary)
 
-    def _video(self, generation: int) -> None:
+    def _video(self, generation: int, held: Held) -> None:
         """The generation's videos (output/video.py: its best policy's, or every scored one's with
         ``--videos every``; where rendering works, said once if not)."""
         from .output.video import write_generation_videos
 
         write_generation_videos(self.store, self.task, generation, every=self.config.videos == "every",
-                                events=self.events, on_note=lambda message: self.emit("note", message=message))
+                                events=self.events, on_note=lambda message: self.emit("note", message=message),
+                                scored=[c for c in held.scored() if c.generation == generation])

@@ -4,8 +4,9 @@ analyzer, and the model's diagnosis with --llm-analyzer), its result and its tim
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..archive.events import Events, Sink
 from ..archive.records import Analysis, CandidateResult, HalvingRecord, Snapshot, Timings
@@ -14,6 +15,9 @@ from ..errors import LLMError, TrainingError
 from ..scoring.base import ground_truth
 from ..task import Task
 from ..training.trainer import Budget, Score
+
+if TYPE_CHECKING:
+    from ..training.generation import Held
 
 
 class RunRecorder:
@@ -26,6 +30,19 @@ class RunRecorder:
         self.store, self.task, self.config, self.budget = store, task, config, budget
         self.random_fitness, self.client = random_fitness, client
         self.emit = Events.of(store, events).emit
+        self.held: Held | None = None  # the generation's records (``holding``); None: the store is read
+
+    def holding(self, held: Held) -> "RunRecorder":
+        """This recorder for one generation: a scored candidate's analysis compares it with ``held``'s scored
+        candidates (the generation's records in memory, training/generation.py), and each candidate it records
+        is put there as written."""
+        recorder = copy.copy(self)
+        recorder.held = held
+        return recorder
+
+    def _put(self, candidate: Candidate) -> None:
+        if self.held is not None:
+            self.held.put(candidate)
 
     def training_started(self, candidate: Candidate) -> None:
         self.emit("training", candidate=candidate)
@@ -42,6 +59,7 @@ class RunRecorder:
     def failed(self, candidate: Candidate, exc: TrainingError, steps_spent: int | None = None) -> Candidate:
         """Records a failed training; gives the candidate as recorded."""
         failed = self.store.update(candidate, status=FAILED, reason=str(exc), steps_spent=steps_spent)
+        self._put(failed)
         self.emit("failed", candidate=failed)
         return failed
 
@@ -74,15 +92,16 @@ class RunRecorder:
             timings=Timings(wall_seconds=sum(r.wall_seconds or 0.0 for r in score.runs),
                             train_seconds=sum(r.train_seconds for r in score.runs),
                             steps_per_second=score.steps_per_second))
+        self._put(scored)
         self.emit("scored", candidate=scored)
         return scored
 
     def _analyze(self, candidate: Candidate, score: Score) -> tuple[Analysis, str]:
         from .analyzer import analyze, render_reflection
 
-        archive = [{"id": c.id, "fitness": c.fitness,
-                    "reward_per_step": _last(c.result, "reward_per_step")}
-                   for c in self.store.candidates(status=SCORED) if c.id != candidate.id]
+        scored = self.held.scored() if self.held is not None else self.store.candidates(status=SCORED)
+        archive = [{"id": c.id, "fitness": c.fitness, "reward_per_step": _last(c.result, "reward_per_step")}
+                   for c in scored if c.id != candidate.id]
         analysis = analyze(self.task, score, archive, random_fitness=self.random_fitness())
         if self.config.llm_analyzer and self.client is not None:
             analysis = self._llm_diagnosis(candidate, analysis)

@@ -232,38 +232,44 @@ def existing_video(store, generation: int, candidate_id: str) -> Path | None:
 
 
 def write_generation_videos(store, task: Task, generation: int, every: bool = False, *, on_note=None,
-                            events=None) -> list[Path]:
+                            events=None, scored=None) -> list[Path]:
     """The videos of ``generation`` (``--videos``): of its best scored candidate (``selection.best_of``), or of
     every scored one with ``every``; one already written is kept, not rendered again. Gives the paths
-    written now (``write_generation_video``, which says why where it writes none)."""
+    written now (``write_generation_video``, which says why where it writes none). ``scored``: the
+    generation's scored candidates as training handed them on, in the archive's order (None: read from
+    the store)."""
     from ..archive.selection import best_of
     from ..archive.store import SCORED
 
-    scored = store.candidates(generation=generation, status=SCORED)
+    if scored is None:
+        scored = store.candidates(generation=generation, status=SCORED)
     best = best_of(scored)
     written = []
     for candidate in scored if every else [best] if best else []:
         if existing_video(store, generation, candidate.id) is None:
-            path = write_generation_video(store, task, candidate.id, generation, events=events, on_note=on_note)
+            path = write_generation_video(store, task, candidate.id, generation, events=events, on_note=on_note,
+                                          candidate=candidate)
             if path is not None:
                 written.append(path)
     return written
 
 
 def write_generation_video(store, task: Task, candidate_id: str, generation: int, *, seed: int | None = None,
-                           on_note=None, max_frames: int = 200, size: int = 160, events=None) -> Path | None:
+                           on_note=None, max_frames: int = 200, size: int = 160, events=None,
+                           candidate=None) -> Path | None:
     """Renders a candidate's policy from its stored checkpoint (of training ``seed``, else its first seed
     that has one) from the run's common start into ``<run>/videos/gen<g>-<id>.mp4`` (``.gif`` where MP4
     encoding fails, said once), with its component curves in ``gen<g>-<id>.json``; gives the video's
     path, or None when there is no checkpoint or rendering is unavailable (said once). ``events``: the run's
     event sink (archive/events.py), which hears ``video``, ``video_unavailable`` and ``video_fallback``;
-    default: one that persists them to ``store`` (a page rendering on demand has no run's sink)."""
+    default: one that persists them to ``store`` (a page rendering on demand has no run's sink). ``candidate``:
+    its record where the caller holds it (None: read from the store)."""
     from ..archive.events import Events
     from ..archive.store import write_atomic
 
     emit = Events.of(store, events).emit
 
-    candidate = store.candidate(candidate_id)
+    candidate = candidate if candidate is not None else store.candidate(candidate_id)
     seeds = [seed] if seed is not None else list(candidate.seeds or []) or [store.config.get("seed", 0)]
     path = next((p for s in seeds if (p := store.checkpoint_path(candidate_id, s)).is_file()), None)
     if path is None:

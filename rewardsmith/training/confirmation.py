@@ -9,7 +9,7 @@ second seed at a halving cut-off does (rung_seeds.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, cast
+from typing import TYPE_CHECKING, Callable, cast
 
 from ..archive.records import CandidateResult, Confirmation
 from ..archive.store import SCORED, RunStore
@@ -18,11 +18,16 @@ from ..task import Task
 from .final import CONFIRM_SEED_OFFSET
 from .trainer import Budget
 
+if TYPE_CHECKING:
+    from .generation import Held
+
 
 def confirm(store: RunStore, task: Task, config, budget: Budget, executor, generation: int,
-            emit: Callable[..., None]) -> None:
+            emit: Callable[..., None], held: Held | None = None) -> None:
     """Trains the confirmation seeds of ``generation``'s challenger (and the incumbent) when it needs them,
-    and records the outcome; ``executor``: a function giving where trainings run."""
+    and records the outcome; ``executor``: a function giving where trainings run; ``held``: the run's
+    candidates as the generation holds them (training/generation.py), where each record written here is put
+    back (None: the scored ones are read from the store)."""
     from ..archive.selection import best_of, contenders, evidence_of, pick_best
     from ..archive.store import full_budget
 
@@ -30,18 +35,18 @@ def confirm(store: RunStore, task: Task, config, budget: Budget, executor, gener
     if str(generation) in attempts:
         return
     exclude = contenders(store.config)
-    scored = store.candidates(status=SCORED)
-    held = pick_best([c for c in scored if c.generation < generation], None, exclude)
+    scored = held.scored() if held is not None else store.candidates(status=SCORED)
+    standing = pick_best([c for c in scored if c.generation < generation], None, exclude)
     challenger = best_of([c for c in scored if c.generation == generation and full_budget(c)], exclude)
-    if challenger is None or held is None:  # nothing shown yet: the first best needs no second seed
+    if challenger is None or standing is None:  # nothing shown yet: the first best needs no second seed
         return
-    incumbent = held.candidate
-    if cast(float, challenger.fitness) <= held.fitness:  # best_of picks only among scored candidates
+    incumbent = standing.candidate
+    if cast(float, challenger.fitness) <= standing.fitness:  # best_of picks only among scored candidates
         return
     seed = config.seed + CONFIRM_SEED_OFFSET
     todo = [challenger] + ([] if incumbent.result and incumbent.result.confirmation else [incumbent])
     emit("note", message=f"{challenger.id} ({challenger.fitness:.4g}) beats the best so far "
-                             f"{incumbent.id} ({held.fitness:.4g}) on one seed: "
+                             f"{incumbent.id} ({standing.fitness:.4g}) on one seed: "
                              f"training seed {seed} to confirm")
     futures = {c.id: executor().submit(task, c.code, seed, budget, eval_episodes=config.eval_episodes)
                for c in todo}
@@ -73,9 +78,12 @@ def confirm(store: RunStore, task: Task, config, budget: Budget, executor, gener
                f"{'-' if mine is None else f'{mine:.4g}'} vs the best so far {incumbent.id} {theirs:.4g}")
     current = recorded[challenger.id]
     assert current.result is not None and current.result.confirmation is not None  # recorded just above
-    store.update(current, result=replace(current.result, confirmation=replace(
+    recorded[challenger.id] = store.update(current, result=replace(current.result, confirmation=replace(
         current.result.confirmation, against=incumbent.id, against_mean=theirs, confirmed=confirmed)),
         notes="; ".join(n for n in (current.notes, verdict) if n))
+    if held is not None:
+        for candidate in recorded.values():
+            held.put(candidate)
     store.set_meta("confirmations", {**attempts, str(generation): {
         "challenger": challenger.id, "incumbent": incumbent.id, "confirmed": confirmed}})
     emit("note", message=f"{challenger.id}: {verdict}")

@@ -2,17 +2,58 @@
 in pools (the baseline on the full budget in evaluated legs, the others by the run's schedule: successive
 halving on rungs placed by the baseline's curve, or full), ``--workers`` at a time; then confirmation of
 the generation's best (confirmation.py). Each pool is recorded before it starts, so a resumed run replays
-it as it was."""
+it as it was.
+
+The generation's records pass from stage to stage in memory (``Held``): the candidates are read from the
+store once at the generation's start (the design context's archive, with intake's admitted candidates, or
+the store's on a resumed generation), and each record a stage writes (a pool's member, the recorder's
+scored or failed candidate, a confirmation) is put back as the store gave it."""
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from ..archive.events import Events, Sink
-from ..archive.store import PENDING, SCORED, TRAINING, RunStore
+from ..archive.store import PENDING, SCORED, TRAINING, Candidate, RunStore
 from ..task import Task
 from .confirmation import confirm
 from .trainer import Budget
 
 PROBE = "probe"  # a pool schedule: the baseline, trained in legs and evaluated at each (schedule.Halving.probe_rungs)
+
+
+class Held:
+    """The run's candidates as a generation's stages hand them on, by id: read once at the generation's start,
+    then each record a stage writes put back (``put``) as the store gave it, so no stage re-reads it."""
+
+    def __init__(self, candidates: Iterable[Candidate] = ()):
+        self.by_id = {c.id: c for c in candidates}
+
+    @classmethod
+    def read(cls, store: RunStore) -> "Held":
+        """The store's candidates, read once (a resumed generation's start)."""
+        return cls(store.candidates())
+
+    def put(self, candidate: Candidate) -> Candidate:
+        self.by_id[candidate.id] = candidate
+        return candidate
+
+    def get(self, cid: str) -> Candidate | None:
+        return self.by_id.get(cid)
+
+    def all(self) -> list[Candidate]:
+        """Every candidate held, in the archive's order (``store.candidates``')."""
+        return sorted(self.by_id.values(), key=lambda c: c.seq)
+
+    def scored(self) -> list[Candidate]:
+        return [c for c in self.all() if c.status == SCORED]
+
+    def unfinished(self, generation: int) -> list[Candidate]:
+        """``generation``'s candidates still to train (pending, or training when the run stopped)."""
+        return [c for c in self.all() if c.generation == generation and c.status in (PENDING, TRAINING)]
+
+    def baseline(self) -> Candidate | None:
+        return next((c for c in self.all() if c.origin == "baseline"), None)
 
 
 class GenerationTrainer:
@@ -29,22 +70,41 @@ class GenerationTrainer:
         self.recorder, self.reference = recorder, reference
         self.events = Events.of(store, events)
         self._executor = executor
+        self.held: Held | None = None  # the records of the generation being trained (``train``)
 
-    def train(self, generation: int) -> None:
+    def train(self, generation: int, held: Held | None = None) -> Held:
         """Trains the generation's unfinished candidates: the baseline on the full budget, the others by
         the run's schedule (successive halving or full; see schedule.py), ``--workers`` at a time; then
-        checks whether the generation's best replaces the designer's best so far (confirmation.py)."""
+        checks whether the generation's best replaces the designer's best so far (confirmation.py).
+        ``held``: the run's candidates as the generation's start gave them (the design context's archive and
+        intake's admitted candidates); None: read from the store once, here (a resumed generation). Gives
+        them with every record the generation wrote."""
+        # given: a person's edit recorded while an earlier generation was designed trains first, in its own
+        earlier = sorted({c.generation for c in held.all() if c.generation < generation and
+                          c.status in (PENDING, TRAINING)}) if held is not None else []
+        self.held = held = held if held is not None else Held.read(self.store)
+        for each in earlier + [generation]:
+            self._train(each, held)
+        return held
+
+    def _train(self, generation: int, held: Held) -> None:
         from .pool import PoolTrainer
         from .schedule import CutRule, random_margin
 
-        for ids, rungs, eta, schedule in self._pools(generation):
+        holding = getattr(self.recorder, "holding", None)  # analysis/recorder.py's: compares with ``held``
+        recorder = holding(held) if holding is not None else self.recorder
+        for ids, rungs, eta, schedule in self._pools(generation, held):
             cut = None
             if len(rungs) > 1 and schedule != PROBE:
                 random_fitness = self.reference.fitness()
                 cut = CutRule(eta, random_fitness, floor=random_margin(random_fitness))
-            PoolTrainer(self.store, self.training(), self.recorder, ids, rungs, eta, [self.config.seed], cut,
-                        every_rung=schedule == PROBE, events=self.events).run()
-        confirm(self.store, self.task, self.config, self.budget, self.executor, generation, self.events.emit)
+            pool = PoolTrainer(self.store, self.training(), recorder, ids, rungs, eta, [self.config.seed], cut,
+                               every_rung=schedule == PROBE, events=self.events, known=held.by_id)
+            pool.run()
+            for member in pool.members.values():
+                held.put(member)
+        confirm(self.store, self.task, self.config, self.budget, self.executor, generation, self.events.emit,
+                held=held)
 
     def training(self, budget: Budget | None = None):
         """What every training of this run shares (collect.Training)."""
@@ -53,14 +113,14 @@ class GenerationTrainer:
         return Training(self.task, budget or self.budget, self.executor(),
                         keep_trajectories=self.config.keep_trajectories, eval_episodes=self.config.eval_episodes)
 
-    def _pools(self, generation: int) -> list[tuple[list[str], list[int], int, str]]:
+    def _pools(self, generation: int, held: Held) -> list[tuple[list[str], list[int], int, str]]:
         """The pools (ids, rung targets, eta, schedule) with unfinished members: those recorded before (a
         resumed run replays them as they were), then new ones, each recorded before it starts. With
         halving, the baseline trains the full budget in legs (``PROBE``: evaluated at each of
         ``Halving.probe_rungs``, never stopped), so its evaluated curve can place the candidates' rungs."""
         from .schedule import Halving
 
-        todo = self.store.candidates(generation=generation, status=(PENDING, TRAINING))
+        todo = held.unfinished(generation)
         unfinished = {c.id for c in todo}
         pools = []
         for pool in self.store.training_pools(generation):
@@ -91,7 +151,7 @@ class GenerationTrainer:
         """A new halving pool's rungs, placed by the baseline's training curve (schedule.place_rungs)."""
         from .schedule import CurvePoint, Halving, baseline_curve, place_rungs
 
-        baseline = self.store.baseline()
+        baseline = self.held.baseline() if self.held is not None else self.store.baseline()
         scored = baseline is not None and baseline.status == SCORED
         # the baseline's evaluated curve (trusted: the evaluation job never loads reward code); a baseline
         # trained in one leg (an older run) leaves only its training snapshots

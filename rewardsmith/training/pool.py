@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import replace
-from typing import Callable, Protocol, cast
+from typing import Callable, Mapping, Protocol, cast
 
 from ..archive.events import Events, Sink
 from ..archive.records import HalvingDecision, HalvingRecord
@@ -48,8 +48,10 @@ class PoolTrainer:
 
     def __init__(self, store: RunStore, training: Training, recorder: Recorder, pool: list[str],
                  rungs: list[int], eta: int, seeds: list[int], cut: CutRule | None = None, every_rung: bool = False,
-                 events: Events | Sink | None = None):
-        """``events``: the run's event sink (``Events``, or a function ``(kind, **data)``; default: the store)."""
+                 events: Events | Sink | None = None, known: Mapping[str, Candidate] | None = None):
+        """``events``: the run's event sink (``Events``, or a function ``(kind, **data)``; default: the store);
+        ``known``: the members' records as the generation holds them (training/generation.py ``Held``), so
+        none is read again; a member not in it is read from the store."""
         self.store, self.training, self.recorder = store, training, recorder
         self.pool, self.rungs, self.eta, self.seeds = pool, rungs, eta, seeds
         self.cut = cut
@@ -59,12 +61,13 @@ class PoolTrainer:
         self.rung_seeds: RungSeeds | None = None
         self.legs = Legs(store)
         self.members: dict[str, Candidate] = {}
+        self.known: Mapping[str, Candidate] = known or {}
 
     def run(self) -> None:
         scores: dict[str, dict[int, float]] = {}
         self._noise: dict[str, dict[int, float]] = {}
         for cid in self.pool:
-            candidate = self.members[cid] = self.store.candidate(cid)
+            candidate = self.members[cid] = self.known.get(cid) or self.store.candidate(cid)
             if candidate.status == SCORED:  # recorded before the run stopped: never trained again
                 recorded = candidate.result.halving if candidate.result else None
                 # a scored candidate has its fitness

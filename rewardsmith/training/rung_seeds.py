@@ -37,15 +37,15 @@ class RungSeeds:
     def __init__(self, store: RunStore, training, pool: list[str], rungs: list[int], seeds: list[int],
                  floor: float = 0.0, legs: Legs | None = None, members: dict[str, Candidate] | None = None,
                  emit: Events | Sink | None = None):
-        """``legs`` and ``members``: the pool's legs and candidates, held in memory (read from the store when
-        not given); ``emit``: the run's event sink (default: the store). The run's earlier ``rung_seeds``
+        """``legs`` and ``members``: the pool's legs and candidates, held in memory (read from the store once,
+        here, when not given); ``emit``: the run's event sink (default: the store). The run's earlier ``rung_seeds``
         events (the seed spread measured so far, and what a resumed pool recorded) are read once, here."""
         self.store, self.training, self.pool, self.rungs, self.seeds = store, training, pool, rungs, seeds
         self.floor = floor
         self.extra = seeds[0] + RUNG_SEED_OFFSET
         self.records: dict[int, dict] = {}
         self.legs = legs if legs is not None else Legs(store)
-        self.members = members if members is not None else {}
+        self.members = members if members is not None else {cid: store.candidate(cid) for cid in pool}
         self.emit = Events.of(store, emit).emit
         self.earlier = store.events("rung_seeds")
         self.added: list[dict] = []  # what this pool's cut-offs recorded since
@@ -124,7 +124,7 @@ class RungSeeds:
             if self.legs.of(cid, self.extra).get(rung) is not None:
                 trained.append(cid)
                 continue
-            candidate = self.members.get(cid) or self.store.candidate(cid)
+            candidate = self.members[cid]
             futures[training.executor.submit(training.task, candidate.code, self.extra, training.to(target),
                                              planned_total=target, eval_episodes=training.eval_episodes)] = \
                 (cid, self.extra)
