@@ -23,7 +23,7 @@ import pytest
 
 from conftest import TINY_TASK, ThreadExecutor, fake_seed_result
 from rewardsmith.archive.migrations import MIGRATIONS
-from rewardsmith.archive.records import CandidateResult
+from rewardsmith.archive.records import CandidateResult, Timings
 from rewardsmith.archive.store import RunStore
 from rewardsmith.errors import RunStoreError
 
@@ -153,6 +153,17 @@ def _runs_hold_what_their_legs_do_not(root):
     assert checked
 
 
+def _timings_are_their_seed_results(root):
+    """A candidate's timings are read from its seed results (m011): its column holds none where they give them."""
+    store = RunStore(root)
+    scored = [c for c in store.candidates() if c.result and c.result.runs]
+    assert scored
+    for c in scored:
+        stored = store.db.execute("SELECT timings FROM candidates WHERE id = ?", (c.id,)).fetchone()[0]
+        assert stored is None and c.timings == Timings.of(c.result.runs), c.id
+    store.close()
+
+
 @pytest.fixture
 def recorded(tmp_path):
     def copy(name):
@@ -169,6 +180,7 @@ def test_a_recorded_run_opened_holds_each_fitness_once(recorded, name):
     _leg_rows_hold_their_fitness_once(root)
     _analysis_holds_no_score(root)
     _runs_hold_what_their_legs_do_not(root)
+    _timings_are_their_seed_results(root)
 
 
 @pytest.mark.parametrize("name", RUNS)
@@ -275,6 +287,7 @@ def test_a_run_made_by_todays_code_holds_each_fitness_once(todays_run):
     _leg_rows_hold_their_fitness_once(todays_run)
     _analysis_holds_no_score(todays_run)
     _runs_hold_what_their_legs_do_not(todays_run)
+    _timings_are_their_seed_results(todays_run)
     db = sqlite3.connect(todays_run / "run.db")
     for seeds, result in db.execute("SELECT seeds, result FROM candidates WHERE status = 'scored'"):
         assert json.loads(result)["runs"] == [{"seed": s} for s in json.loads(seeds)]  # the legs hold the rest
@@ -324,12 +337,25 @@ def test_a_recorded_runs_kept_seed_results_read_back_the_same_after_m010(recorde
               if text and "runs" in json.loads(text)}
     db.close()
     store = RunStore(root)
-    assert store.migrations_applied == ["m010_runs_from_legs"] and before
+    assert store.migrations_applied[0] == "m010_runs_from_legs" and before
     for cid, runs in before.items():
         read = [r.to_json(leave_out=CandidateResult.STORED_RUN_FIELDS_LEFT_OUT)
                 for r in store.candidate(cid).result.runs]
         assert json.dumps(read) == json.dumps(runs), cid
         assert read[0]["fitness"] == store.legs(cid, runs[0]["seed"])[store.candidate(cid).result.rung].fitness
+
+
+def test_timings_the_seed_results_do_not_give_are_kept_as_given(todays_run, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(todays_run, root)
+    store = RunStore(root)
+    held = store.candidate("c1")
+    other = Timings(wall_seconds=9.5, train_seconds=1.25, steps_per_second=3.0)
+    assert store.update(held, timings=other).timings == other == store.candidate("c1").timings
+    failed = store.update(store.add_candidate(1, "x = 1\n", "offline"), status="failed", timings=Timings(4.75))
+    assert failed.timings == Timings(4.75) == store.candidate(failed.id).timings
+    assert store.db.execute("SELECT timings FROM candidates WHERE id = ?", (failed.id,)).fetchone()[0] == \
+        '{"wall_seconds": 4.75}'
 
 
 def test_a_kept_seed_result_without_its_leg_is_an_error_naming_it(todays_run, tmp_path):
@@ -407,14 +433,30 @@ def test_m010_applied_twice_changes_nothing(recorded, name):
     assert _dump(root) == once
 
 
-def test_a_run_made_by_todays_code_is_left_as_it_is_by_m010(todays_run, tmp_path):
-    from rewardsmith.archive.migrations import runs_from_legs
+def test_a_run_made_by_todays_code_is_left_as_it_is_by_m010_and_m011(todays_run, tmp_path):
+    from rewardsmith.archive.migrations import runs_from_legs, timings_from_runs
 
     root = tmp_path / "copy"
     shutil.copytree(todays_run, root)
     before = _dump(root)
     db = sqlite3.connect(root / "run.db")
     runs_from_legs(db, root)
+    timings_from_runs(db, root)
     db.commit()
     db.close()
     assert _dump(root) == before
+
+
+def test_m011_is_the_step_after_m010_and_applied_twice_changes_nothing(recorded):
+    from rewardsmith.archive.migrations import timings_from_runs
+
+    names = [name for name, _ in MIGRATIONS]
+    assert names.index("m011_timings_from_runs") == names.index("m010_runs_from_legs") + 1
+    root = recorded("run-offline")
+    assert "m011_timings_from_runs" in RunStore(root).migrations_applied
+    once = _dump(root)
+    db = sqlite3.connect(root / "run.db")
+    timings_from_runs(db, root)
+    db.commit()
+    db.close()
+    assert _dump(root) == once

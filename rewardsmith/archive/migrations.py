@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -203,8 +204,8 @@ def _merged_legs(legs: dict[int, tuple[dict, dict | None]], rung: int) -> dict:
             "steps_per_second": trained / seconds if seconds else 0.0}
 
 
-def runs_from_legs(db: sqlite3.Connection, root: Path) -> None:
-    """Migration m010: each candidate's kept seed results without what its legs hold (see above)."""
+def _stored_legs(db: sqlite3.Connection) -> dict[tuple[str, int], dict[int, tuple[dict, dict | None]]]:
+    """Every stored leg's outcome and result, by (candidate, seed) and rung (a damaged one left out)."""
     legs: dict[tuple[str, int], dict[int, tuple[dict, dict | None]]] = {}
     for cid, seed, rung, outcome, result in db.execute("SELECT candidate, seed, rung, outcome, result FROM legs"):
         try:
@@ -213,12 +214,23 @@ def runs_from_legs(db: sqlite3.Connection, root: Path) -> None:
             continue  # a damaged leg stays for the reader to name
         if isinstance(stored[0], dict) and (stored[1] is None or isinstance(stored[1], dict)):
             legs.setdefault((cid, seed), {})[rung] = stored
+    return legs
+
+
+def _rung(result: dict) -> int:
+    """The halving rung a stored candidate result's seed results were measured at (0 without halving)."""
+    halving = result.get("halving")
+    return halving.get("rung", 0) if isinstance(halving, dict) else 0
+
+
+def runs_from_legs(db: sqlite3.Connection, root: Path) -> None:
+    """Migration m010: each candidate's kept seed results without what its legs hold (see above)."""
+    legs = _stored_legs(db)
 
     def once(cid: str, result):
         if not isinstance(result, dict) or not isinstance(result.get("runs"), list):
             return result
-        halving = result.get("halving")
-        rung = halving.get("rung", 0) if isinstance(halving, dict) else 0
+        rung = _rung(result)
         runs = []
         for run in result["runs"]:
             if not isinstance(run, dict) or "seed" not in run:
@@ -239,6 +251,25 @@ def runs_from_legs(db: sqlite3.Connection, root: Path) -> None:
             db.execute("UPDATE candidates SET result = ? WHERE id = ?", (json.dumps(shaped), cid))
 
 
+# m011: a candidate's timings are its seed results' (wall and training seconds summed, the mean speed:
+# records.Timings.of); the column keeps only timings they do not give (a failed training's wall time).
+def timings_from_runs(db: sqlite3.Connection, root: Path) -> None:
+    """Migration m011: a candidate's timings dropped where its seed results (m010's shape) give them."""
+    legs = _stored_legs(db)
+    rows = db.execute("SELECT id, result, timings FROM candidates WHERE result IS NOT NULL AND timings IS NOT NULL")
+    for cid, result, timings in rows.fetchall():
+        try:
+            result, timings = json.loads(result), json.loads(timings)
+            runs = [{**_merged_legs(legs.get((cid, run["seed"]), {}), _rung(result)), **run} for run in result["runs"]]
+            given = {"wall_seconds": sum(r.get("wall_seconds") or 0.0 for r in runs),
+                     "train_seconds": sum(r["train_seconds"] for r in runs),
+                     "steps_per_second": statistics.fmean(r["steps_per_second"] for r in runs)}
+        except (ValueError, KeyError, TypeError, AttributeError, statistics.StatisticsError):
+            continue  # no seed results, or damaged: the timings stay as they are
+        if timings == given:
+            db.execute("UPDATE candidates SET timings = NULL WHERE id = ?", (cid,))
+
+
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
 MIGRATIONS = (
@@ -252,6 +283,7 @@ MIGRATIONS = (
     ("m008_data_shapes", migrate_shapes),  # every stored record in today's shape (old_shapes.py)
     ("m009_facts_once", facts_once),  # each fact stored once: a repeat dropped, read from its one home
     ("m010_runs_from_legs", runs_from_legs),  # a candidate's kept seed results: from its legs
+    ("m011_timings_from_runs", timings_from_runs),  # a candidate's timings: from its seed results
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -255,7 +255,11 @@ class RunStore:
         for key, record in RECORD_COLUMNS.items():
             if fields.get(key) is not None and not isinstance(fields[key], record):
                 raise TypeError(f"a candidate's {key} is a {record.__name__}, not a {type(fields[key]).__name__}")
-        values = [json.dumps(_encoded(k, v)) if k in JSON_COLUMNS and v is not None else v for k, v in fields.items()]
+        kept = dict(fields)
+        if fields.get("timings") is not None:  # kept only where the seed results do not give them
+            kept["timings"] = Timings.stored(fields["timings"], fields["result"] if "result" in fields else
+                                             None if isinstance(candidate, str) else candidate.result)
+        values = [json.dumps(_encoded(k, v)) if k in JSON_COLUMNS and v is not None else v for k, v in kept.items()]
         now = time.time()
         if fields:
             assignments = ", ".join(f"{k} = ?" for k in fields)
@@ -280,6 +284,9 @@ class RunStore:
             as_held = {k: None if v is None else json.dumps(v.to_json() if k == "result" else _encoded(k, v))
                        for k, v in held.items()}  # a result held has its seed results whole
             records = {k: self._decode(cid, k, stored[k] if k in stored else as_held[k], columns) for k in SCORE_READERS}
+        if "timings" in fields or "result" in fields:  # as given, else those its seed results give (as read back)
+            plain["timings"] = Timings.read(fields.get("timings", candidate.timings),
+                                            records.get("result", candidate.result))
         return replace(candidate, **plain, **records, updated=now)
 
     def candidate(self, cid: str) -> Candidate:
@@ -328,7 +335,8 @@ class RunStore:
         data = dict(row)
         legs = _held_by_legs(data.pop("legs", None))
         plain = {k: self._decode(data["id"], k, v) for k, v in data.items() if k not in SCORE_READERS}
-        return Candidate(**plain, **{k: self._decode(data["id"], k, data[k], plain, legs) for k in SCORE_READERS})
+        records = {k: self._decode(data["id"], k, data[k], plain, legs) for k in SCORE_READERS}
+        return Candidate(**{**plain, "timings": Timings.read(plain["timings"], records["result"])}, **records)
 
     def _decode(self, cid: str, key: str, value, columns: dict | None = None, legs=None):
         """One stored column's value as a ``Candidate`` holds it (a JSON column decoded, a record built);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -77,7 +78,8 @@ class Confirmation:
 class Timings:
     """How long a scored candidate's training took (``Candidate.timings``), summed over its seeds: wall
     time as the executor saw it (start-up, training and evaluation), training time alone, and the mean
-    training speed in env steps per second. Runs before release 0.1.0 kept only the wall time of a
+    training speed in env steps per second (``of``: what its seed results give; the store keeps only timings
+    they do not give, ``stored``/``read``, m011). Runs before release 0.1.0 kept only the wall time of a
     failed training (the others None, and left out of the stored object)."""
 
     wall_seconds: float
@@ -91,6 +93,27 @@ class Timings:
         if self.steps_per_second is not None:
             out["steps_per_second"] = self.steps_per_second
         return out
+
+    @classmethod
+    def of(cls, runs: list[SeedResult]) -> "Timings":
+        """The timings of a candidate's seed results ``runs`` (not empty): wall and training seconds summed, the
+        mean speed (``Score.steps_per_second``)."""
+        return cls(wall_seconds=sum(r.wall_seconds or 0.0 for r in runs),
+                   train_seconds=sum(r.train_seconds for r in runs),
+                   steps_per_second=statistics.fmean(r.steps_per_second for r in runs))
+
+    @classmethod
+    def stored(cls, timings: "Timings | None", result: "CandidateResult | None") -> "Timings | None":
+        """What the store keeps of a candidate's ``timings``: nothing where its ``result``'s seed results give
+        them (``of``: every scored candidate's), else as they are (a failed training's wall time)."""
+        runs = result.runs if result is not None else None
+        return None if timings is not None and runs and timings == cls.of(runs) else timings
+
+    @classmethod
+    def read(cls, stored: "Timings | None", result: "CandidateResult | None") -> "Timings | None":
+        """A candidate's timings: as stored, else those its ``result``'s seed results give (``stored``)."""
+        runs = result.runs if result is not None else None
+        return stored if stored is not None or not runs else cls.of(runs)
 
     @classmethod
     def from_json(cls, data: dict) -> "Timings":
