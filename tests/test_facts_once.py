@@ -288,6 +288,9 @@ def test_a_run_made_by_todays_code_holds_each_fitness_once(todays_run):
     _analysis_holds_no_score(todays_run)
     _runs_hold_what_their_legs_do_not(todays_run)
     _timings_are_their_seed_results(todays_run)
+    final = json.loads(sqlite3.connect(todays_run / "run.db").execute(
+        "SELECT value FROM meta WHERE key = 'final'").fetchone()[0])
+    assert final["normalization"] is True  # the pair is the final table's baseline and sparse means (m012)
     db = sqlite3.connect(todays_run / "run.db")
     for seeds, result in db.execute("SELECT seeds, result FROM candidates WHERE status = 'scored'"):
         assert json.loads(result)["runs"] == [{"seed": s} for s in json.loads(seeds)]  # the legs hold the rest
@@ -356,6 +359,30 @@ def test_timings_the_seed_results_do_not_give_are_kept_as_given(todays_run, tmp_
     assert failed.timings == Timings(4.75) == store.candidate(failed.id).timings
     assert store.db.execute("SELECT timings FROM candidates WHERE id = ?", (failed.id,)).fetchone()[0] == \
         '{"wall_seconds": 4.75}'
+
+
+def test_the_normalization_pair_is_read_from_the_final_table(todays_run):
+    store = RunStore(todays_run)
+    final = store.final()
+    base, sparse = ([r.fitness for r in store.final_runs() if r.role == role] for role in ("baseline", "sparse"))
+    assert final.normalization == {"baseline": sum(base) / 2, "sparse": sum(sparse) / 2} == final.means()
+    assert final.entry("sparse").normalized == 0.0 and final.by_role("baseline").normalized == 1.0
+
+
+def test_m012_stores_the_pair_the_final_table_gives_as_true_and_keeps_another(todays_run, tmp_path):
+    for pair, kept in ((None, True), ({"baseline": 0.5, "sparse": 0.25}, False)):
+        root = tmp_path / f"copy{kept}"
+        shutil.copytree(todays_run, root)
+        store = RunStore(root)
+        means = store.final().means()
+        stored = {**store.meta("final"), "normalization": pair or means}  # as the runs before m012 kept it
+        store.set_meta("final", stored)
+        store.db.execute("DELETE FROM migrations WHERE name = 'm012_normalization_from_final'")
+        store.close()
+        store = RunStore(root)
+        assert store.migrations_applied == ["m012_normalization_from_final"]
+        assert store.meta("final")["normalization"] == (True if kept else pair)
+        assert store.final().normalization == (means if kept else pair)
 
 
 def test_a_kept_seed_result_without_its_leg_is_an_error_naming_it(todays_run, tmp_path):
@@ -433,8 +460,8 @@ def test_m010_applied_twice_changes_nothing(recorded, name):
     assert _dump(root) == once
 
 
-def test_a_run_made_by_todays_code_is_left_as_it_is_by_m010_and_m011(todays_run, tmp_path):
-    from rewardsmith.archive.migrations import runs_from_legs, timings_from_runs
+def test_a_run_made_by_todays_code_is_left_as_it_is_by_m010_to_m012(todays_run, tmp_path):
+    from rewardsmith.archive.migrations import normalization_from_final, runs_from_legs, timings_from_runs
 
     root = tmp_path / "copy"
     shutil.copytree(todays_run, root)
@@ -442,6 +469,7 @@ def test_a_run_made_by_todays_code_is_left_as_it_is_by_m010_and_m011(todays_run,
     db = sqlite3.connect(root / "run.db")
     runs_from_legs(db, root)
     timings_from_runs(db, root)
+    normalization_from_final(db, root)
     db.commit()
     db.close()
     assert _dump(root) == before

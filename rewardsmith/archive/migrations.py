@@ -270,6 +270,32 @@ def timings_from_runs(db: sqlite3.Connection, root: Path) -> None:
             db.execute("UPDATE candidates SET timings = NULL WHERE id = ?", (cid,))
 
 
+# m012: the final summary's normalization pair is its baseline's and sparse reward's fitness means, which the
+# final table's rows give (records.FinalSummary.means, FinalEntry.of); stored as true where they give it.
+def normalization_from_final(db: sqlite3.Connection, root: Path) -> None:
+    """Migration m012: meta final's normalization pair replaced by true where the final table gives it."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()
+    if row is None:
+        return
+    try:
+        summary = json.loads(row[0])
+        pair, seeds = summary["normalization"], summary["seeds"]
+        ids = [e["id"] for e in summary["entries"]]
+    except (ValueError, KeyError, TypeError):
+        return  # damaged: left for the reader to name
+    if not isinstance(pair, dict):
+        return
+    rows = db.execute("SELECT subject, role, seed, status, fitness FROM final ORDER BY created").fetchall()
+    means = {}
+    for subject in ids:
+        mine = [r for r in rows if r[0] == subject and r[2] in seeds]
+        values = [r[4] for r in mine if r[3] == "scored"]
+        if mine and mine[0][1] in ("baseline", "sparse") and mine[0][1] not in means:
+            means[mine[0][1]] = statistics.fmean(values) if values else None
+    if pair == {"baseline": means.get("baseline"), "sparse": means.get("sparse")}:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'final'", (json.dumps({**summary, "normalization": True}),))
+
+
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
 MIGRATIONS = (
@@ -284,6 +310,7 @@ MIGRATIONS = (
     ("m009_facts_once", facts_once),  # each fact stored once: a repeat dropped, read from its one home
     ("m010_runs_from_legs", runs_from_legs),  # a candidate's kept seed results: from its legs
     ("m011_timings_from_runs", timings_from_runs),  # a candidate's timings: from its seed results
+    ("m012_normalization_from_final", normalization_from_final),  # the normalization pair: from the final table
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from ...errors import RunStoreError
@@ -118,7 +118,7 @@ class FinalSummary:
     timesteps: int | None
     entries: list[FinalEntry]
     best: str | None
-    normalization: dict | None = None  # {"baseline": fitness mean, "sparse": fitness mean}
+    normalization: dict | None = None  # {"baseline": fitness mean, "sparse": fitness mean} (stored: ``stored_json``)
     normalization_note: str | None = None  # why there is no normalization (selection.normalization)
     duplicates: dict | None = None  # {id: why it shares another's fitness, not trained} (intake/duplicates.py)
 
@@ -127,6 +127,14 @@ class FinalSummary:
 
     def by_role(self, role: str) -> FinalEntry | None:
         return next((e for e in self.entries if e.role == role), None)
+
+    def means(self) -> dict[str, float] | None:
+        """The baseline's and the sparse reward's fitness means as its entries hold them (the first entry in
+        each role, as selection.normalized takes them); None without both."""
+        base, sparse = self.by_role("baseline"), self.by_role("sparse")
+        if base is None or sparse is None or base.fitness_mean is None or sparse.fitness_mean is None:
+            return None
+        return {"baseline": base.fitness_mean, "sparse": sparse.fitness_mean}
 
     def to_json(self) -> dict:
         return {"seeds": list(self.seeds), "timesteps": self.timesteps,
@@ -137,9 +145,12 @@ class FinalSummary:
 
     def stored_json(self) -> dict:
         """The summary as the store keeps it (meta ``final``): of each entry its id and normalized score,
-        the figures being the final table's and the candidates' (``FinalEntry.FIGURES``)."""
+        the figures being the final table's and the candidates' (``FinalEntry.FIGURES``); its normalization
+        ``true`` where it divides by its entries' means (``means``), the final table's too."""
         out = self.to_json()
         out["entries"] = [{k: v for k, v in e.items() if k not in FinalEntry.FIGURES} for e in out["entries"]]
+        if self.normalization is not None and self.normalization == self.means():
+            out["normalization"] = True
         return out
 
     @classmethod
@@ -153,9 +164,10 @@ class FinalSummary:
         entries = [FinalEntry.of(_need(e, "id", "a stored final-scoring entry"), rows, seeds,
                                  search_fitness.get(e["id"]), _need(e, "normalized", "a stored final-scoring entry"))
                    for e in stored]
-        return cls(seeds=seeds, timesteps=_need(data, "timesteps", what), entries=entries,
-                   best=_need(data, "best", what), normalization=_need(data, "normalization", what),
-                   normalization_note=data.get("normalization_note"), duplicates=data.get("duplicates"))
+        summary = cls(seeds=seeds, timesteps=_need(data, "timesteps", what), entries=entries,
+                      best=_need(data, "best", what), normalization=_need(data, "normalization", what),
+                      normalization_note=data.get("normalization_note"), duplicates=data.get("duplicates"))
+        return replace(summary, normalization=summary.means()) if summary.normalization is True else summary
 
     @classmethod
     def from_json(cls, data: dict) -> "FinalSummary":
