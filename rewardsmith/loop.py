@@ -177,11 +177,13 @@ class Evolution:
         if summary is not None:
             self.emit("final", summary=summary)
 
-    def _video(self, generation: int, held: Held) -> None:
+    def _video(self, generation: int, held: Held | None = None) -> None:
         """The generation's videos (output/video.py: its best policy's, or every scored one's with
-        ``--videos every``; where rendering works, said once if not)."""
+        ``--videos every``; where rendering works, said once if not), of ``held``'s scored candidates (None:
+        the store's)."""
         from .output.video import write_generation_videos
 
+        scored = None if held is None else [c for c in held.scored() if c.generation == generation]
         write_generation_videos(self.store, self.task, generation, every=self.config.videos == "every",
                                 events=self.events, on_note=lambda message: self.emit("note", message=message),
-                                scored=[c for c in held.scored() if c.generation == generation])
+                                scored=scored)

@@ -104,7 +104,8 @@ def test_the_loop_hands_its_sink_to_the_video_writer(tmp_path, monkeypatch):
     store, task, c = _run(tmp_path)
     given = []
     monkeypatch.setattr(video, "write_generation_video",
-                        lambda store, task, cid, generation, on_note=None, events=None: given.append(events))
+                        lambda store, task, cid, generation, on_note=None, events=None, candidate=None:
+                        given.append(events))
     loop = Evolution.__new__(Evolution)
     loop.store, loop.task, loop.events = store, task, Events(store)
     loop.emit = loop.on_event = loop.events.emit
