@@ -45,6 +45,8 @@ class Evolution:
         if on_event is not None:
             self.events.subscribe(on_event)
         self.emit = self.on_event = self.events.emit  # every stage reports here, once per happening
+        self.edits_heard: list[str] = []  # a person's edits told to the sink (the page's), by id: see _design
+        self.events.subscribe(self._hear)
         self.budget = Budget(config.timesteps or task.training.timesteps, max_seconds=config.max_seconds)
         self.stop_reason: str | None = None
         self.current_generation: int | None = None  # what LLM calls are recorded under
@@ -147,7 +149,14 @@ class Evolution:
         edits = [e.id for e in ctx.human_edits]
         self.store.mark_designed(generation, len(proposals), edits)
         self.emit("designed", generation=generation, proposals=len(proposals), edits=edits)
+        heard, self.edits_heard = self.edits_heard, []  # an edit told while it was designed joins it
+        for cid in [c for c in heard if held.get(c) is None]:
+            held.put(self.store.candidate(cid))
         return held
+
+    def _hear(self, kind: str, **data) -> None:
+        if kind == "edit" and isinstance(data.get("candidate"), str):
+            self.edits_heard.append(data["candidate"])
 
     def _stop_on_llm_error(self, exc: LLMError) -> None:
         from .design.llm import BudgetExhausted

@@ -48,11 +48,13 @@ class Scripted:
 
     name = "scripted"
 
-    def __init__(self, asked=True):
-        self.asked = asked
+    def __init__(self, asked=True, meanwhile=None):
+        self.asked, self.meanwhile = asked, meanwhile  # meanwhile(ctx): what happens while it designs
 
     def propose(self, ctx):
         assert self.asked, f"generation {ctx.generation} was designed again"
+        if self.meanwhile is not None:
+            self.meanwhile(ctx)
         return [Proposal(_code(name, by_seed), "llm") for name, by_seed in PROPOSALS[ctx.generation].items()]
 
     def repair(self, proposal, report):
@@ -115,7 +117,7 @@ class Reads:
         return max((n for (g, _), n in self.rows.items() if g == generation), default=0)
 
 
-def _run(tmp_path, designer, config, reads_from="designing", interrupt=None):
+def _run(tmp_path, designer, config, reads_from="designing", interrupt=None, evolutions=None):
     task = load_task_file(TINY_TASK)
     root = tmp_path / "run"
     store = RunStore(root) if root.exists() else RunStore.create(root, config.to_dict(), task.path)
@@ -124,6 +126,8 @@ def _run(tmp_path, designer, config, reads_from="designing", interrupt=None):
     evolution = Evolution(store, task, config, designer, executor=ThreadExecutor(train), on_event=reads)
     evolution.intake.critic, evolution.intake.duplicates = Accepting(), NoDuplicates()
     evolution.reference.spread = lambda: 0.0
+    if evolutions is not None:
+        evolutions.append(evolution)
     if interrupt is not None:
         real = evolution.trainer.train
 
@@ -182,3 +186,24 @@ def test_a_generation_interrupted_after_its_design_resumes_with_its_candidates_r
     # from generation 0's end to generation 1's: its candidates (and the archive) read once, at its start
     assert 0 < reads.most(0) <= 1, sorted(reads.rows.items())
     assert {cid for (g, cid) in reads.rows if g == 0} >= {by_name[n].id for n in "abcd"}
+
+
+def test_a_persons_edit_told_while_a_generation_is_designed_trains_in_that_generation(tmp_path, fixed_rungs):
+    """The page's edit reaches the run's sink (``edit``) and is recorded in the generation being designed
+    (people/human.py next_generation), after its design context was read: it trains with it, read once."""
+    evolutions, edits = [], {}
+
+    def page_edit(ctx):
+        if ctx.generation == 1:  # what people/human.add_edit records and tells for an edit on the page
+            store, events = evolutions[0].store, evolutions[0].events
+            parent = next(c for c in ctx.archive if c.origin != "baseline")
+            edit = store.add_candidate(1, _code("e", {"0": [0.7, 0.7, 0.7]}), "human", parent=parent.id,
+                                       candidate_id=f"{parent.id}e1", island=parent.island)
+            edits["e"] = edit.id
+            events.emit("edit", candidate=edit.id, parent=parent.id, screened=False)
+
+    store, reads = _run(tmp_path, Scripted(meanwhile=page_edit), _config(), evolutions=evolutions)
+    edit = store.candidate(edits["e"])
+    assert edit.status == SCORED and edit.generation == 1
+    assert any(edit.id in pool.members for pool in store.training_pools(1))
+    assert reads.rows[1, edit.id] == 1 and reads.most(1) <= 1, sorted(reads.rows.items())
