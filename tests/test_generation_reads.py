@@ -36,6 +36,7 @@ PROPOSALS = {  # generation -> name -> fitness by seed at each rung
     0: {"x": {"0": [0.6, 0.6, 0.6]}, "y": {"0": [0.1, 0.1, 0.1]}},
     1: {"a": {"0": [1.0, 1.0, 1.0]}, "b": {"0": [0.9, 0.1, 0.1], EXTRA: [0.5, 0, 0]},
         "c": {"0": [0.8, 0.9, 0.9], EXTRA: [1.0, 0, 0]}, "d": {"0": [0.2, 0, 0]}},
+    2: {"f": {"0": [0.4, 0.4, 0.4]}},
 }
 
 
@@ -88,7 +89,7 @@ class Reads:
     all go through it) and the ``candidates()`` calls, in the window the run's events open and close."""
 
     def __init__(self, store, opens, closes):
-        self.rows, self.tables, self.open = Counter(), Counter(), None
+        self.rows, self.tables, self.open, self.scored = Counter(), Counter(), None, []
         self.opens, self.closes, self.lock = opens, closes, threading.Lock()
         row, table = store._row, store.candidates
 
@@ -108,6 +109,8 @@ class Reads:
         store._row, store.candidates = counted_row, counted_table
 
     def __call__(self, kind, **data):
+        if kind == "scored":
+            self.scored.append(data["candidate"].id)
         if kind == self.opens:
             self.open = data["generation"]
         elif kind == self.closes and self.open is not None:
@@ -147,10 +150,10 @@ def fixed_rungs(monkeypatch):
     monkeypatch.setattr(schedule, "place_rungs", lambda *args, **kwargs: (list(RUNGS), "fixed for the test"))
 
 
-def _config():
+def _config(iterations=2):
     task = load_task_file(TINY_TASK)
     return EvolveConfig(task=task.name, timesteps=RUNGS[-1], workers=2, halving_eta=3,
-                        halving_min_fraction=1 / 9, final_seeds=0, no_screen=True, iterations=2)
+                        halving_min_fraction=1 / 9, final_seeds=0, no_screen=True, iterations=iterations)
 
 
 def _names(store):
@@ -188,6 +191,17 @@ def test_a_generation_interrupted_after_its_design_resumes_with_its_candidates_r
     assert {cid for (g, cid) in reads.rows if g == 0} >= {by_name[n].id for n in "abcd"}
 
 
+def _edit(evolution, ctx, told):
+    """Records a person's edit in the generation being designed, as people/human.add_edit does, and tells
+    the run's sink where ``told`` (the page of ``evolve --serve``; ``rewardsmith edit`` in another shell does not)."""
+    parent = next(c for c in ctx.archive if c.origin != "baseline")
+    edit = evolution.store.add_candidate(ctx.generation, _code("e", {"0": [0.7, 0.7, 0.7]}), "human",
+                                         parent=parent.id, candidate_id=f"{parent.id}e1", island=parent.island)
+    if told:
+        evolution.events.emit("edit", candidate=edit.id, parent=parent.id, screened=False)
+    return edit.id
+
+
 def test_a_persons_edit_told_while_a_generation_is_designed_trains_in_that_generation(tmp_path, fixed_rungs):
     """The page's edit reaches the run's sink (``edit``) and is recorded in the generation being designed
     (people/human.py next_generation), after its design context was read: it trains with it, read once."""
@@ -195,15 +209,26 @@ def test_a_persons_edit_told_while_a_generation_is_designed_trains_in_that_gener
 
     def page_edit(ctx):
         if ctx.generation == 1:  # what people/human.add_edit records and tells for an edit on the page
-            store, events = evolutions[0].store, evolutions[0].events
-            parent = next(c for c in ctx.archive if c.origin != "baseline")
-            edit = store.add_candidate(1, _code("e", {"0": [0.7, 0.7, 0.7]}), "human", parent=parent.id,
-                                       candidate_id=f"{parent.id}e1", island=parent.island)
-            edits["e"] = edit.id
-            events.emit("edit", candidate=edit.id, parent=parent.id, screened=False)
+            edits["e"] = _edit(evolutions[0], ctx, told=True)
 
     store, reads = _run(tmp_path, Scripted(meanwhile=page_edit), _config(), evolutions=evolutions)
     edit = store.candidate(edits["e"])
     assert edit.status == SCORED and edit.generation == 1
     assert any(edit.id in pool.members for pool in store.training_pools(1))
     assert reads.rows[1, edit.id] == 1 and reads.most(1) <= 1, sorted(reads.rows.items())
+
+
+def test_an_edit_recorded_unheard_while_a_generation_is_designed_trains_in_its_own_before_the_next(
+        tmp_path, fixed_rungs):
+    evolutions, edits = [], {}
+
+    def shell_edit(ctx):
+        if ctx.generation == 1:
+            edits["e"] = _edit(evolutions[0], ctx, told=False)
+
+    store, reads = _run(tmp_path, Scripted(meanwhile=shell_edit), _config(iterations=3), evolutions=evolutions)
+    edit, f = store.candidate(edits["e"]), _names(store)["f"]
+    assert edit.status == SCORED == f.status
+    assert any(edit.id in pool.members for pool in store.training_pools(1))  # in its own generation's pool
+    assert reads.scored.index(edit.id) < reads.scored.index(f.id)  # before generation 2's own candidates
+    assert reads.rows[2, edit.id] == 0 and reads.most(2) <= 1  # held since generation 2's design context
