@@ -153,6 +153,14 @@ def _runs_hold_what_their_legs_do_not(root):
     assert checked
 
 
+def _final_fitness_stored_once(root):
+    """Each final seed's fitness is in one row of the final table: a duplicate's row refers to its original's."""
+    db = sqlite3.connect(root / "run.db")
+    values = [f for (f,) in db.execute("SELECT fitness FROM final") if f is not None and not float(f).is_integer()]
+    db.close()
+    assert values and len(values) == len(set(values)), sorted(values)
+
+
 def _timings_are_their_seed_results(root):
     """A candidate's timings are read from its seed results (m011): its column holds none where they give them."""
     store = RunStore(root)
@@ -236,7 +244,8 @@ class Trainer:
 
 def _todays_run(root: Path) -> RunStore:
     """Two generations through the pool and the run's recorder (halving, the analyzer), confirmation of the
-    second generation's better best, then the final scoring on two fresh seeds: no real training."""
+    second generation's better best, then the final scoring on two fresh seeds, where c3 is found a duplicate of
+    c1 (intake/duplicates.py) and not trained: no real training."""
     from rewardsmith.analysis.recorder import RunRecorder
     from rewardsmith.loop import EvolveConfig
     from rewardsmith.task import load_task_file
@@ -264,8 +273,11 @@ def _todays_run(root: Path) -> RunStore:
         cut = CutRule(3, random_fitness=0.0, floor=0.05)
         PoolTrainer(store, training, recorder, ids, [256, 1024], 3, [0], cut).run()
         confirm(store, task, config, budget, lambda: executor, generation, lambda *a, **k: None)
+    from rewardsmith.intake.duplicates import Match
+
     with pytest.MonkeyPatch.context() as patch:  # the duplicate check replays rewards in sandboxes: 3 s, not the point
-        patch.setattr("rewardsmith.training.final.shared_fitness", lambda *args: {})
+        patch.setattr("rewardsmith.training.final.shared_fitness",
+                      lambda *args: {"c3": Match("c1", "duplicate of c1: the same rewards")})
         final_scoring(store, training, FinalPlan(0, 2, 2))
     executor.close()
     return store
@@ -288,6 +300,7 @@ def test_a_run_made_by_todays_code_holds_each_fitness_once(todays_run):
     _analysis_holds_no_score(todays_run)
     _runs_hold_what_their_legs_do_not(todays_run)
     _timings_are_their_seed_results(todays_run)
+    _final_fitness_stored_once(todays_run)
     final = json.loads(sqlite3.connect(todays_run / "run.db").execute(
         "SELECT value FROM meta WHERE key = 'final'").fetchone()[0])
     assert final["normalization"] is True  # the pair is the final table's baseline and sparse means (m012)
@@ -307,6 +320,8 @@ def test_a_run_made_by_todays_code_reads_its_records_back_as_written(todays_run)
     assert leg.result is not None and leg.result.fitness == leg.fitness and leg.result.snapshots == leg.snapshots
     assert leg.result.trained_steps == leg.trained_steps and leg.result.wall_seconds == leg.wall_seconds
     for run in store.final_runs():
+        if run.same_as is not None:  # a duplicate, not trained
+            continue
         assert run.result is not None and run.result.fitness == run.fitness
         assert run.result.trained_steps == run.steps_spent and run.result.timesteps == run.timesteps
 
@@ -383,6 +398,35 @@ def test_m012_stores_the_pair_the_final_table_gives_as_true_and_keeps_another(to
         assert store.migrations_applied == ["m012_normalization_from_final"]
         assert store.meta("final")["normalization"] == (True if kept else pair)
         assert store.final().normalization == (means if kept else pair)
+
+
+def test_a_duplicates_final_seeds_refer_to_its_originals_and_read_back_its_fitness(todays_run):
+    store = RunStore(todays_run)
+    runs = {(r.subject, r.seed): r for r in store.final_runs()}
+    assert store.final().duplicates == {"c3": "shares c1's fitness (duplicate of c1: the same rewards)"}
+    for seed in (1, 2):
+        copy, original = runs["c3", seed], runs["c1", seed]
+        assert copy.same_as == "c1" and copy.steps_spent == 0 and copy.result is None
+        assert (copy.fitness, copy.timesteps, copy.status) == (original.fitness, original.timesteps, "scored")
+    assert store.final().entry("c3").per_seed == store.final().entry("c1").per_seed
+    stored = store.db.execute("SELECT fitness, timesteps FROM final WHERE subject = 'c3'").fetchall()
+    assert [tuple(row) for row in stored] == [(None, None)] * 2
+
+
+def test_m013_makes_a_duplicates_copied_final_seeds_refer_to_its_originals(todays_run, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(todays_run, root)
+    before = _dump(root)
+    db = sqlite3.connect(root / "run.db")  # as runs before m013 kept them: the original's figures copied
+    db.execute("UPDATE final SET (fitness, timesteps) = (SELECT o.fitness, o.timesteps FROM final o"
+               " WHERE o.subject = final.same_as AND o.seed = final.seed) WHERE same_as IS NOT NULL")
+    db.execute("ALTER TABLE final DROP COLUMN same_as")
+    db.execute("DELETE FROM migrations WHERE name = 'm013_final_duplicates_refer'")
+    db.commit()
+    db.close()
+    assert _dump(root) != before
+    assert RunStore(root).migrations_applied == ["m013_final_duplicates_refer"]
+    assert _dump(root) == before
 
 
 def test_a_kept_seed_result_without_its_leg_is_an_error_naming_it(todays_run, tmp_path):

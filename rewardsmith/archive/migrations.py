@@ -5,6 +5,7 @@ directory) that rewrites old data in place, so readers know only the current sha
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import statistics
 import time
@@ -296,6 +297,33 @@ def normalization_from_final(db: sqlite3.Connection, root: Path) -> None:
         db.execute("UPDATE meta SET value = ? WHERE key = 'final'", (json.dumps({**summary, "normalization": True}),))
 
 
+# m013: a duplicate's final-scoring seed (intake/duplicates.py: not trained) refers to the row of the subject it
+# shares its fitness with (``same_as``) instead of copying its fitness and steps (meta final's ``duplicates``
+# names each duplicate with its reason, "shares <id>'s fitness (...)": training/final.py shared_reason).
+SHARES = re.compile(r"shares (\S+)'s fitness \(")
+
+
+def final_duplicates_refer(db: sqlite3.Connection, root: Path) -> None:
+    """Migration m013: the ``same_as`` column, and each duplicate's copied figures replaced by it."""
+    db.execute("ALTER TABLE final ADD COLUMN same_as TEXT")
+    row = db.execute("SELECT value FROM meta WHERE key = 'final'").fetchone()
+    try:
+        duplicates = json.loads(row[0]).get("duplicates") or {} if row else {}
+        shared = {subject: SHARES.match(why) for subject, why in duplicates.items()}
+    except (ValueError, AttributeError, TypeError):
+        return  # damaged: left for the reader to name
+    rows = {(s, seed): (status, fitness, timesteps, reason) for s, seed, status, fitness, timesteps, reason in
+            db.execute("SELECT subject, seed, status, fitness, timesteps, reason FROM final")}
+    for subject, found in shared.items():
+        if found is None:
+            continue
+        for (s, seed), (status, fitness, timesteps, reason) in rows.items():
+            if s == subject and reason == duplicates[subject] and \
+                    rows.get((found.group(1), seed), (None,) * 3)[:3] == (status, fitness, timesteps):
+                db.execute("UPDATE final SET same_as = ?, fitness = NULL, timesteps = NULL"
+                           " WHERE subject = ? AND seed = ?", (found.group(1), subject, seed))
+
+
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
 MIGRATIONS = (
@@ -311,6 +339,7 @@ MIGRATIONS = (
     ("m010_runs_from_legs", runs_from_legs),  # a candidate's kept seed results: from its legs
     ("m011_timings_from_runs", timings_from_runs),  # a candidate's timings: from its seed results
     ("m012_normalization_from_final", normalization_from_final),  # the normalization pair: from the final table
+    ("m013_final_duplicates_refer", final_duplicates_refer),  # a duplicate's final seeds: its original's rows
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -283,7 +283,8 @@ class RunStore:
             held = {k: getattr(candidate, k) for k in SCORE_READERS}
             as_held = {k: None if v is None else json.dumps(v.to_json() if k == "result" else _encoded(k, v))
                        for k, v in held.items()}  # a result held has its seed results whole
-            records = {k: self._decode(cid, k, stored[k] if k in stored else as_held[k], columns) for k in SCORE_READERS}
+            records = {k: self._decode(cid, k, stored[k] if k in stored else as_held[k], columns)
+                       for k in SCORE_READERS}
         if "timings" in fields or "result" in fields:  # as given, else those its seed results give (as read back)
             plain["timings"] = Timings.read(fields.get("timings", candidate.timings),
                                             records.get("result", candidate.result))
@@ -387,9 +388,9 @@ class RunStore:
         with self._lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO final(subject, role, seed, status, fitness, timesteps, steps_spent,"
-                " reason, result, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " reason, result, created, same_as) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (run.subject, run.role, run.seed, run.status, run.fitness, run.timesteps, run.steps_spent, run.reason,
-                 json.dumps(result) if result is not None else None, time.time()))
+                 json.dumps(result) if result is not None else None, time.time(), run.same_as))
 
     def set_final(self, summary: FinalSummary) -> None:
         """Keeps the final multi-seed scoring's summary (meta ``final``)."""
@@ -407,14 +408,17 @@ class RunStore:
             raise RunStoreError(f"{self.root}: {exc}") from None
 
     def final_runs(self) -> list[FinalRun]:
-        """Every seed of the final scoring recorded so far, oldest first."""
+        """Every seed of the final scoring recorded so far, oldest first (a duplicate's: ``FinalRun.referred``)."""
         runs = []
         for r in self.db.execute("SELECT * FROM final ORDER BY created").fetchall():
             try:
                 runs.append(FinalRun.from_json(dict(r, result=json.loads(r["result"]) if r["result"] else None)))
             except RunStoreError as exc:
                 raise RunStoreError(f"final scoring of {r['subject']} seed {r['seed']} in {self.root}: {exc}") from None
-        return runs
+        try:
+            return FinalRun.referred(runs)
+        except RunStoreError as exc:
+            raise RunStoreError(f"{self.root}: {exc}") from None
 
     # ------------------------------------------------------------------ llm calls and feedback
 

@@ -184,12 +184,12 @@ def final_scoring(store: RunStore, training: Training, plan: FinalPlan) -> Final
         store.add_final_run(FinalRun(subject, role, seed, SCORED, fitness=result.fitness, timesteps=result.timesteps,
                                      steps_spent=result.trained_steps, result=result))
         plan.note(f"final scoring: {subject} seed {seed} fitness {result.fitness:.4g}")
-    for subject, match in shared.items():  # a duplicate's seeds are its original's, recorded as such
+    for subject, match in shared.items():  # a duplicate's seeds are its original's, recorded as such (referred to)
         mine = {r.seed for r in store.final_runs() if r.subject == subject}
         for r in store.final_runs():
             if r.subject == match.of and r.seed in seeds and r.seed not in mine:
-                store.add_final_run(FinalRun(subject, "candidate", r.seed, r.status, fitness=r.fitness,
-                                             timesteps=r.timesteps, steps_spent=0, reason=shared_reason(match)))
+                store.add_final_run(FinalRun(subject, "candidate", r.seed, r.status, steps_spent=0,
+                                             reason=shared_reason(match), same_as=match.of))
     summary = summarize_final(store.final_runs(), [s[0] for s in subjects], seeds, store)
     if shared:
         summary = replace(summary, duplicates={subject: shared_reason(m) for subject, m in shared.items()})

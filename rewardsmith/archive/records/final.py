@@ -73,7 +73,9 @@ class FinalRun:
     "sparse") in which role, the fresh seed, whether it scored or failed (and why), its fitness, steps
     and steps trained, the seed's result (kept as a candidate's runs are: without trajectories,
     checkpoint and log; its fitness, steps and steps trained are the row's columns, stored once there:
-    ``COLUMNS``) and when the store recorded it (None before)."""
+    ``COLUMNS``) and when the store recorded it (None before). A duplicate's seed (intake/duplicates.py: not
+    trained) names the subject it shares its fitness with (``same_as``): its fitness and steps are that
+    subject's row's on the same seed, stored there alone (``referred``)."""
 
     subject: str
     role: str
@@ -85,6 +87,7 @@ class FinalRun:
     reason: str | None = None
     result: SeedResult | None = None
     created: float | None = None
+    same_as: str | None = None
 
     # the result's fields the row's columns hold: {field of the result: column}
     COLUMNS = {"fitness": "fitness", "timesteps": "timesteps", "trained_steps": "steps_spent"}
@@ -104,7 +107,22 @@ class FinalRun:
                    status=_need(row, "status", what), fitness=row.get("fitness"), timesteps=row.get("timesteps"),
                    steps_spent=row.get("steps_spent"), reason=row.get("reason"),
                    result=None if result is None else SeedResult.from_json(result, held=held),
-                   created=row.get("created"))
+                   created=row.get("created"), same_as=row.get("same_as"))
+
+    @staticmethod
+    def referred(runs: list["FinalRun"]) -> list["FinalRun"]:
+        """The final table's ``runs`` with each duplicate's fitness and steps filled from the row it refers to."""
+        rows = {(r.subject, r.seed): r for r in runs}
+        out = []
+        for run in runs:
+            if run.same_as is not None:
+                other = rows.get((run.same_as, run.seed))
+                if other is None:
+                    raise RunStoreError(f"final scoring of {run.subject} seed {run.seed} shares {run.same_as}'s, "
+                                        f"which has no row on that seed")
+                run = replace(run, fitness=other.fitness, timesteps=other.timesteps)
+            out.append(run)
+        return out
 
 
 @dataclass(frozen=True)
