@@ -429,6 +429,40 @@ def test_m013_makes_a_duplicates_copied_final_seeds_refer_to_its_originals(today
     assert _dump(root) == before
 
 
+def test_a_legs_trajectories_are_kept_apart_and_a_candidates_read_never_reads_them(recorded, monkeypatch):
+    """m014: the trajectories a leg's result kept move to their own column; the leg reads them back, and reading
+    candidates (their seed results filled from the legs' results) never touches them."""
+    import rewardsmith.archive.migrations as migrations
+
+    root = recorded("run-0.1.0")
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:[n for n, _ in MIGRATIONS].index(
+            "m014_leg_trajectories_apart")])
+        RunStore(root).close()
+    db = sqlite3.connect(root / "run.db")
+    before = {(c, s, r): json.loads(text)["trajectories"]
+              for c, s, r, text in db.execute("SELECT candidate, seed, rung, result FROM legs WHERE result IS NOT NULL")}
+    db.close()
+    store = RunStore(root)
+    assert "m014_leg_trajectories_apart" in store.migrations_applied and all(before.values())
+    for (c, s, r), trajectories in before.items():
+        result, kept = store.db.execute("SELECT result, trajectories FROM legs WHERE candidate = ? AND seed = ?"
+                                        " AND rung = ?", (c, s, r)).fetchone()
+        assert "trajectories" not in json.loads(result) and json.loads(kept) == trajectories
+        assert [t.to_json() for t in store.legs(c, s)[r].result.trajectories] == trajectories
+    read = []
+
+    def authorize(action, table, column, *_):
+        if action == sqlite3.SQLITE_READ:
+            read.append((table, column))
+        return sqlite3.SQLITE_OK
+
+    store.db.set_authorizer(authorize)
+    assert all(c.result.runs for c in store.candidates())
+    store.db.set_authorizer(None)
+    assert ("legs", "result") in read and ("legs", "trajectories") not in read
+
+
 def test_a_kept_seed_result_without_its_leg_is_an_error_naming_it(todays_run, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(todays_run, root)
@@ -506,6 +540,7 @@ def test_m010_applied_twice_changes_nothing(recorded, name):
 
 def test_a_run_made_by_todays_code_is_left_as_it_is_by_m010_to_m012(todays_run, tmp_path):
     from rewardsmith.archive.migrations import normalization_from_final, runs_from_legs, timings_from_runs
+    # (m013 and m014 add a column each: their data steps are checked on older runs)
 
     root = tmp_path / "copy"
     shutil.copytree(todays_run, root)

@@ -324,6 +324,22 @@ def final_duplicates_refer(db: sqlite3.Connection, root: Path) -> None:
                            " WHERE subject = ? AND seed = ?", (found.group(1), subject, seed))
 
 
+# m014: a leg's evaluation trajectories leave its result for a column of their own (the last), so a candidate's
+# read, which fills its seed results from its legs' results in the same query, never reads them.
+def leg_trajectories_apart(db: sqlite3.Connection, root: Path) -> None:
+    """Migration m014: ``legs.trajectories``, moved there out of each leg's stored result."""
+    db.execute("ALTER TABLE legs ADD COLUMN trajectories TEXT")
+    for cid, seed, rung, text in db.execute("SELECT candidate, seed, rung, result FROM legs"
+                                            " WHERE result LIKE '%\"trajectories\"%'").fetchall():
+        try:
+            result = json.loads(text)
+            trajectories = result.pop("trajectories")
+        except (ValueError, AttributeError, KeyError):
+            continue  # damaged, or only the word: left as it is
+        db.execute("UPDATE legs SET result = ?, trajectories = ? WHERE candidate = ? AND seed = ? AND rung = ?",
+                   (json.dumps(result), json.dumps(trajectories) if trajectories else None, cid, seed, rung))
+
+
 # The run store's schema, one numbered step at a time; a step is never edited once released, only
 # followed by new ones. Each is SQL or a function of (connection, run directory).
 MIGRATIONS = (
@@ -340,6 +356,7 @@ MIGRATIONS = (
     ("m011_timings_from_runs", timings_from_runs),  # a candidate's timings: from its seed results
     ("m012_normalization_from_final", normalization_from_final),  # the normalization pair: from the final table
     ("m013_final_duplicates_refer", final_duplicates_refer),  # a duplicate's final seeds: its original's rows
+    ("m014_leg_trajectories_apart", leg_trajectories_apart),  # a leg's trajectories: a column of their own
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -80,19 +80,6 @@ def _encoded(key: str, value):
     return value.to_json() if key in RECORD_COLUMNS else value
 
 
-def _held_by_legs(stored: str | None):
-    """``legs(seed, rung)`` of a candidate's legs as ``CANDIDATE_ROWS`` gives them: what that seed's legs hold of
-    its result at the rung (``Leg.held``); each leg parsed only when asked for."""
-    rows = json.loads(stored) if stored else []
-
-    def held(seed: int, rung: int) -> dict:
-        legs = {r: Leg.from_json(json.loads(outcome), json.loads(result) if result else None)
-                for s, r, outcome, result in rows if s == seed and r <= rung}
-        return Leg.held(legs, rung)
-
-    return held
-
-
 class RunStore:
     """A run directory: open an existing one, or create it with ``RunStore.create``."""
 
@@ -194,22 +181,24 @@ class RunStore:
     def save_leg(self, cid: str, seed: int, rung: int, leg: Leg) -> Leg:
         """Records one finished leg (one seed trained up to one halving rung): its outcome, and the
         seed's result at that rung; gives the leg as ``legs`` would read it back (built in memory)."""
-        result = leg.result_json()
+        result, trajectories = leg.result_json(), leg.trajectories_json()
         outcome, kept = json.dumps(leg.to_json()), json.dumps(result) if result is not None else None
+        recorded = json.dumps(trajectories) if trajectories is not None else None
         with self._lock:
-            self.db.execute("INSERT OR REPLACE INTO legs(candidate, seed, rung, outcome, result, created)"
-                            " VALUES (?,?,?,?,?,?)", (cid, seed, rung, outcome, kept, time.time()))
-        return Leg.from_json(json.loads(outcome), json.loads(kept) if kept else None)
+            self.db.execute("INSERT OR REPLACE INTO legs(candidate, seed, rung, outcome, result, created, trajectories)"
+                            " VALUES (?,?,?,?,?,?,?)", (cid, seed, rung, outcome, kept, time.time(), recorded))
+        return Leg.from_json(json.loads(outcome), json.loads(kept) if kept else None,
+                             json.loads(recorded) if recorded else None)
 
     def legs(self, cid: str, seed: int) -> dict[int, Leg]:
         """The finished legs of one candidate's seed, by rung."""
-        rows = self.db.execute("SELECT rung, outcome, result FROM legs WHERE candidate = ? AND seed = ?"
+        rows = self.db.execute("SELECT rung, outcome, result, trajectories FROM legs WHERE candidate = ? AND seed = ?"
                                " ORDER BY rung", (cid, seed))
         legs = {}
         for r in rows:
             try:
-                legs[r["rung"]] = Leg.from_json(json.loads(r["outcome"]),
-                                                json.loads(r["result"]) if r["result"] else None)
+                result, trajectories = (json.loads(r[k]) if r[k] else None for k in ("result", "trajectories"))
+                legs[r["rung"]] = Leg.from_json(json.loads(r["outcome"]), result, trajectories)
             except RunStoreError as exc:
                 raise RunStoreError(f"candidate {cid} seed {seed} rung {r['rung']} in {self.root}: {exc}") from None
         return legs
@@ -334,7 +323,7 @@ class RunStore:
     def _row(self, row) -> Candidate:
         """A row of ``CANDIDATE_ROWS`` as a candidate (its kept seed results filled from its legs)."""
         data = dict(row)
-        legs = _held_by_legs(data.pop("legs", None))
+        legs = Leg.held_by(json.loads(data.pop("legs", None) or "[]"))
         plain = {k: self._decode(data["id"], k, v) for k, v in data.items() if k not in SCORE_READERS}
         records = {k: self._decode(data["id"], k, data[k], plain, legs) for k in SCORE_READERS}
         return Candidate(**{**plain, "timings": Timings.read(plain["timings"], records["result"])}, **records)
@@ -342,7 +331,7 @@ class RunStore:
     def _decode(self, cid: str, key: str, value, columns: dict | None = None, legs=None):
         """One stored column's value as a ``Candidate`` holds it (a JSON column decoded, a record built);
         ``columns``: the candidate's decoded score columns, for the records that read them (SCORE_READERS);
-        ``legs``: what its legs hold (``_held_by_legs``), for its kept seed results."""
+        ``legs``: what its legs hold (``Leg.held_by``), for its kept seed results."""
         if key not in JSON_COLUMNS or value is None:
             return value
         value = json.loads(value)

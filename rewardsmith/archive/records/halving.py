@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Callable
 
 from .codec import _by_rung, _need, _Plain, _rung_keys
 from .training import SeedResult, Snapshot
@@ -29,7 +30,9 @@ class Leg:
     episode_fitness: list[float] | None = None
     result: SeedResult | None = None
 
-    RESULT_FIELDS_LEFT_OUT = ("checkpoint",)  # the policy lives in its checkpoint file
+    # the policy lives in its checkpoint file; the evaluation's trajectories in a column of their own, read only
+    # with the leg (``trajectories_json``), so reading what a leg's result holds never reads them
+    RESULT_FIELDS_LEFT_OUT = ("checkpoint", "trajectories")
     # the result's fields the outcome holds (the leg is built from its result: training/collect.py's save_leg)
     SHARED = ("fitness", "episode_fitness", "timesteps", "trained_steps", "train_seconds", "wall_seconds", "snapshots")
 
@@ -48,9 +51,16 @@ class Leg:
         return None if self.result is None else \
             self.result.to_json(leave_out=self.RESULT_FIELDS_LEFT_OUT + self.SHARED)
 
+    def trajectories_json(self) -> list | None:
+        """The leg's stored trajectories (None without any)."""
+        return [t.to_json() for t in self.result.trajectories] if self.result and self.result.trajectories else None
+
     @classmethod
-    def from_json(cls, outcome: dict, result: dict | None = None) -> "Leg":
-        """A stored leg: its outcome, and its stored result (``result_json``) completed from the outcome."""
+    def from_json(cls, outcome: dict, result: dict | None = None, trajectories: list | None = None) -> "Leg":
+        """A stored leg: its outcome, and its stored result (``result_json``) completed from the outcome and
+        with its stored ``trajectories`` (``trajectories_json``)."""
+        if result is not None and trajectories is not None:
+            result = {**result, "trajectories": trajectories} if isinstance(result, dict) else result
         what = "a stored halving leg"
         episode_fitness = outcome.get("episode_fitness") if isinstance(outcome, dict) else None
         if result is not None:  # a leg that kept its result has its episodes' fitness
@@ -90,6 +100,17 @@ class Leg:
         if leg.episode_fitness is not None:
             held["episode_fitness"] = list(leg.episode_fitness)
         return {**held, **_folded([legs[r] for r in sorted(legs) if r <= rung])}
+
+    @classmethod
+    def held_by(cls, rows: list) -> Callable[[int, int], dict[str, Any]]:
+        """``legs(seed, rung)`` over a candidate's stored legs ``rows`` (each [seed, rung, outcome, result], the
+        last two as stored JSON text; their trajectories never read): what that seed's legs hold of its result
+        at the rung (``held``), each leg parsed only when asked for."""
+        def held(seed: int, rung: int) -> dict[str, Any]:
+            return cls.held({r: cls.from_json(json.loads(outcome), json.loads(result) if result else None)
+                             for s, r, outcome, result in rows if s == seed and r <= rung}, rung)
+
+        return held
 
 
 # what a candidate's kept seed result leaves out (files hold them): CandidateResult.STORED_RUN_FIELDS_LEFT_OUT
