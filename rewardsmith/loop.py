@@ -27,7 +27,8 @@ from .errors import LLMError
 from .intake.admission import Intake
 from .intake.critic import Critic
 from .task import Task
-from .training.generation import GenerationTrainer, Held
+from .archive.held import Held
+from .training.generation import GenerationTrainer
 from .training.trainer import Budget
 
 

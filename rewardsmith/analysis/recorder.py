@@ -17,7 +17,7 @@ from ..task import Task
 from ..training.trainer import Budget, Score
 
 if TYPE_CHECKING:
-    from ..training.generation import Held
+    from ..archive.held import Held
 
 
 class RunRecorder:

@@ -19,7 +19,7 @@ from .final import CONFIRM_SEED_OFFSET
 from .trainer import Budget
 
 if TYPE_CHECKING:
-    from .generation import Held
+    from ..archive.held import Held
 
 
 def confirm(store: RunStore, task: Task, config, budget: Budget, executor, generation: int,

@@ -11,49 +11,14 @@ scored or failed candidate, a confirmation) is put back as the store gave it."""
 
 from __future__ import annotations
 
-from typing import Iterable
-
 from ..archive.events import Events, Sink
-from ..archive.store import PENDING, SCORED, TRAINING, Candidate, RunStore
+from ..archive.held import Held
+from ..archive.store import PENDING, SCORED, TRAINING, RunStore
 from ..task import Task
 from .confirmation import confirm
 from .trainer import Budget
 
 PROBE = "probe"  # a pool schedule: the baseline, trained in legs and evaluated at each (schedule.Halving.probe_rungs)
-
-
-class Held:
-    """The run's candidates as a generation's stages hand them on, by id: read once at the generation's start,
-    then each record a stage writes put back (``put``) as the store gave it, so no stage re-reads it."""
-
-    def __init__(self, candidates: Iterable[Candidate] = ()):
-        self.by_id = {c.id: c for c in candidates}
-
-    @classmethod
-    def read(cls, store: RunStore) -> "Held":
-        """The store's candidates, read once (a resumed generation's start)."""
-        return cls(store.candidates())
-
-    def put(self, candidate: Candidate) -> Candidate:
-        self.by_id[candidate.id] = candidate
-        return candidate
-
-    def get(self, cid: str) -> Candidate | None:
-        return self.by_id.get(cid)
-
-    def all(self) -> list[Candidate]:
-        """Every candidate held, in the archive's order (``store.candidates``')."""
-        return sorted(self.by_id.values(), key=lambda c: c.seq)
-
-    def scored(self) -> list[Candidate]:
-        return [c for c in self.all() if c.status == SCORED]
-
-    def unfinished(self, generation: int) -> list[Candidate]:
-        """``generation``'s candidates still to train (pending, or training when the run stopped)."""
-        return [c for c in self.all() if c.generation == generation and c.status in (PENDING, TRAINING)]
-
-    def baseline(self) -> Candidate | None:
-        return next((c for c in self.all() if c.origin == "baseline"), None)
 
 
 class GenerationTrainer:
