@@ -485,85 +485,47 @@ def _dump(root) -> list:
     return out
 
 
-def test_m009_is_the_step_after_m008():
-    names = [name for name, _ in MIGRATIONS]
-    assert names.index("m009_facts_once") == names.index("m008_data_shapes") + 1
+def _apply(root, *steps):
+    """Applies migration data steps to ``root``'s database again, as a run that already had them."""
+    db = sqlite3.connect(root / "run.db")
+    for step in steps:
+        step(db, root)
+    db.commit()
+    db.close()
+
+
+# each data step, the step it follows
+STEPS = [("m009_facts_once", "m008_data_shapes", "facts_once"),
+         ("m010_runs_from_legs", "m009_facts_once", "runs_from_legs"),
+         ("m011_timings_from_runs", "m010_runs_from_legs", "timings_from_runs")]
+
+
+@pytest.mark.parametrize("name, after, _", STEPS)
+def test_each_step_follows_the_one_before(name, after, _):
+    names = [n for n, _ in MIGRATIONS]
+    assert names.index(name) == names.index(after) + 1
 
 
 @pytest.mark.parametrize("name", RUNS)
-def test_m009_applied_twice_changes_nothing_and_a_migrated_run_opens_unchanged(recorded, name):
-    from rewardsmith.archive.migrations import facts_once
+@pytest.mark.parametrize("step, _, function", STEPS)
+def test_a_step_applied_twice_changes_nothing_and_a_migrated_run_opens_unchanged(recorded, name, step, _, function):
+    from rewardsmith.archive import migrations
 
     root = recorded(name)
-    assert "m009_facts_once" in RunStore(root).migrations_applied
+    assert step in RunStore(root).migrations_applied
     once = _dump(root)
-    db = sqlite3.connect(root / "run.db")
-    facts_once(db, root)
-    db.commit()
-    db.close()
+    _apply(root, getattr(migrations, function))
     assert _dump(root) == once
     assert RunStore(root).migrations_applied == []
     assert _dump(root) == once
 
 
-def test_a_run_made_by_todays_code_is_left_as_it_is_by_m009(todays_run, tmp_path):
-    from rewardsmith.archive.migrations import facts_once
-
-    root = tmp_path / "copy"
-    shutil.copytree(todays_run, root)
-    before = _dump(root)
-    db = sqlite3.connect(root / "run.db")
-    facts_once(db, root)
-    db.commit()
-    db.close()
-    assert _dump(root) == before
-
-
-def test_m010_is_the_step_after_m009():
-    names = [name for name, _ in MIGRATIONS]
-    assert names.index("m010_runs_from_legs") == names.index("m009_facts_once") + 1
-
-
-@pytest.mark.parametrize("name", RUNS)
-def test_m010_applied_twice_changes_nothing(recorded, name):
-    from rewardsmith.archive.migrations import runs_from_legs
-
-    root = recorded(name)
-    assert "m010_runs_from_legs" in RunStore(root).migrations_applied
-    once = _dump(root)
-    db = sqlite3.connect(root / "run.db")
-    runs_from_legs(db, root)
-    db.commit()
-    db.close()
-    assert _dump(root) == once
-
-
-def test_a_run_made_by_todays_code_is_left_as_it_is_by_m010_to_m012(todays_run, tmp_path):
-    from rewardsmith.archive.migrations import normalization_from_final, runs_from_legs, timings_from_runs
+def test_a_run_made_by_todays_code_is_left_as_it_is_by_m009_to_m012(todays_run, tmp_path):
+    from rewardsmith.archive.migrations import facts_once, normalization_from_final, runs_from_legs, timings_from_runs
     # (m013 and m014 add a column each: their data steps are checked on older runs)
 
     root = tmp_path / "copy"
     shutil.copytree(todays_run, root)
     before = _dump(root)
-    db = sqlite3.connect(root / "run.db")
-    runs_from_legs(db, root)
-    timings_from_runs(db, root)
-    normalization_from_final(db, root)
-    db.commit()
-    db.close()
+    _apply(root, facts_once, runs_from_legs, timings_from_runs, normalization_from_final)
     assert _dump(root) == before
-
-
-def test_m011_is_the_step_after_m010_and_applied_twice_changes_nothing(recorded):
-    from rewardsmith.archive.migrations import timings_from_runs
-
-    names = [name for name, _ in MIGRATIONS]
-    assert names.index("m011_timings_from_runs") == names.index("m010_runs_from_legs") + 1
-    root = recorded("run-offline")
-    assert "m011_timings_from_runs" in RunStore(root).migrations_applied
-    once = _dump(root)
-    db = sqlite3.connect(root / "run.db")
-    timings_from_runs(db, root)
-    db.commit()
-    db.close()
-    assert _dump(root) == once
