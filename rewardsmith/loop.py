@@ -4,10 +4,10 @@ design (design/) → admission (intake/) → training and confirmation (training
 (analysis/, archive/) → the next generation's design, then final scoring. Each stage is one object built
 here with the narrow things it uses, among them the run's one event sink (archive/events.py: each
 happening emitted once; the store, the terminal view and any observer subscribe). Records pass between
-stages in memory (training/generation.py ``Held``: read once at a generation's start, the design
-context's archive with intake's admitted candidates; never re-read inside it) and the run store records
-every step as it happens, so ``--resume``
-continues a stopped or killed run: generations whose design phase finished are not designed again,
+stages in memory (archive/held.py ``Held``: read once at a generation's start, the design context's
+archive, handed to intake, which judges against it and puts in each candidate it admits; never re-read
+inside it) and the run store records every step as it happens, so ``--resume`` continues a stopped or
+killed run: generations whose design phase finished are not designed again,
 scored candidates are never trained again, and candidates that were training when the run died continue
 from the checkpoint of their last finished halving rung (or from the start).
 """
@@ -140,7 +140,7 @@ class Evolution:
             return held
         for proposal in proposals:
             try:
-                held.put(self.intake.admit(proposal, generation, self.designer))
+                self.intake.admit(proposal, generation, self.designer, held)  # puts each attempt in ``held``
             except LLMError as exc:
                 self._stop_on_llm_error(exc)
                 if not self.stop_reason:

@@ -70,7 +70,7 @@ class Accepting:
 
 
 class NoDuplicates:
-    def examine(self, code, screening):
+    def examine(self, code, screening, archive=None):
         return None
 
 

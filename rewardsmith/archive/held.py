@@ -1,5 +1,5 @@
-"""The run's candidates as one generation's stages hand them on (training, confirmation, the recorder,
-videos): held in memory, so no stage re-reads a row the store already gave back."""
+"""The run's candidates as one generation's stages hand them on (intake, training, confirmation, the
+recorder, videos): held in memory, so no stage re-reads a row the store already gave back."""
 
 from __future__ import annotations
 

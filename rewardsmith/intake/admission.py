@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..archive.events import Events, Sink
+from ..archive.held import Held
 from ..archive.store import PENDING, REJECTED, Candidate, RunStore, code_hash, write_atomic
 from ..design.base import Proposal
 from ..errors import ConfigError, LLMError
@@ -120,18 +121,23 @@ class Intake:
         reference = RandomReference(store, task, config.seed)
         return cls(store, task, config, Critic.for_run(task, config), reference.fitness, events, client)
 
-    def admit(self, proposal: Proposal, generation: int, designer) -> Candidate:
-        """Admits a designer's proposal (repairing it up to --repairs times) and records every attempt."""
+    def admit(self, proposal: Proposal, generation: int, designer, held: Held | None = None) -> Candidate:
+        """Admits a designer's proposal (repairing it up to --repairs times) and records every attempt.
+        ``held``: the run's candidates as the generation holds them (archive/held.py: its design context's
+        archive and what intake admitted since), judged against and given every attempt recorded (so a later
+        proposal sees an earlier one); None: read from the store once, here."""
+        held = Held.read(self.store) if held is None else held
         attempt = proposal
         for round_ in range(self.config.repairs + 1):
-            existing = self.store.by_hash(code_hash(attempt.code))
+            digest = code_hash(attempt.code)
+            existing = next((c for c in held.all() if c.code_hash == digest), None)
             if existing is not None and existing.generation == generation:
                 candidate = existing  # resuming a design phase: the same code is already recorded
             elif existing is not None:
                 self.emit("note", message=f"duplicate of {existing.id}; not trained again")
                 return existing
             else:
-                recorded = self.enter(attempt, generation).candidate
+                recorded = self.enter(attempt, generation, held=held).candidate
                 assert recorded is not None  # a proposal is recorded, accepted or not
                 candidate = recorded
                 self.emit("candidate", candidate=candidate)
@@ -148,15 +154,16 @@ class Intake:
         """Admits a person's edit of ``parent_id`` as a pending candidate ``<parent>e<n>`` (origin "human")
         of the next generation; ``screen``: False skips screening (as --no-screen does for the run). A
         rejected edit is never repaired: its code is kept as a draft file for the person, not recorded.
-        An accepted edit is told to the run's events as an ``edit``."""
-        parent = self.store.candidate(parent_id)
+        An accepted edit is told to the run's events as an ``edit``. The run's candidates are read once."""
+        held = Held.read(self.store)
+        parent = held.get(parent_id) or self.store.candidate(parent_id)  # unknown: the store's error says so
         if code.strip() == parent.code.strip():
             raise ConfigError(f"the edited code is the same as {parent_id}'s; nothing to record")
         edit = Proposal(code, "human", parent=parent_id, notes=f"edited by hand from {parent_id}")
         new_id = self.store.new_id(parent=parent_id, edit=True)
         try:
             admitted = self.enter(edit, next_generation(self.store), screen=screen, candidate_id=new_id,
-                                  keep_draft=True)
+                                  keep_draft=True, held=held)
         except LLMError as exc:  # the run's veto could not be asked: not admitted unjudged, nor lost
             draft = self._draft(new_id, code)
             raise LLMError(f"the run's LLM critic (--llm-critic) could not judge the edit: {exc}\n"
@@ -167,28 +174,31 @@ class Intake:
         return admitted
 
     def enter(self, attempt: Proposal, generation: int, screen: bool = True, candidate_id: str | None = None,
-              keep_draft: bool = False) -> Admission:
+              keep_draft: bool = False, held: Held | None = None) -> Admission:
         """The one path of one attempt, whatever its source: the critic, the LLM critic's veto (where the run
         has one), the duplicate check and screening (``judge``'s order; neither for the baseline itself,
         screening not with ``screen`` False or --no-screen); then the attempt recorded as a pending or
         rejected candidate of ``generation`` (``candidate_id``: its id, default the next ``c<n>``), or,
-        rejected with ``keep_draft``, its code kept as a draft file instead."""
+        rejected with ``keep_draft``, its code kept as a draft file instead. ``held``: the run's candidates it is
+        judged against, given the candidate recorded (None: read from the store once, here)."""
+        held = Held.read(self.store) if held is None else held
         code = attempt.code
         verdict = self.critic.check(code) if not attempt.notes.startswith("no code") else None
         checks = verdict is not None and attempt.origin != "baseline"
         screens = checks and screen and not self.config.no_screen
-        exam = self.duplicates.examine(code, screening=screens) if checks else None
+        exam = self.duplicates.examine(code, screening=screens, archive=held.all()) if checks else None
         judged = judge(verdict, veto=lambda: self.llm_veto(attempt),
-                       screen=(lambda: self.screen(attempt, exam)) if screens else None,
+                       screen=(lambda: self.screen(attempt, exam, held)) if screens else None,
                        dedupe=exam.duplicate if exam is not None else None)
         if keep_draft and not judged.accepted:
             return Admission(judged, None, self._draft(candidate_id or self.store.new_id(), code))
-        return Admission(judged, self._record(attempt, generation, verdict, judged, exam, candidate_id))
+        return Admission(judged, held.put(self._record(attempt, generation, verdict, judged, exam, candidate_id,
+                                                       held)))
 
     def _record(self, attempt: Proposal, generation: int, verdict: Verdict | None, judged: Judgement,
-                exam: "Examination | None", candidate_id: str | None) -> Candidate:
+                exam: "Examination | None", candidate_id: str | None, held: Held) -> Candidate:
         """Records an attempt as judged: its verdict and reason, a near-duplicate noted, a duplicate marked
-        (0 RL steps), what screening judged it on."""
+        (0 RL steps), what screening judged it on; ``held``: the run's candidates (the island it joins)."""
         near = exam.near if exam is not None and judged.duplicate is None else None
         candidate = self.store.add_candidate(
             generation, attempt.code, attempt.origin, parent=attempt.parent,
@@ -196,7 +206,7 @@ class Intake:
             reason=attempt.notes if verdict is None else judged.reason,
             verdict=None if verdict is None else verdict.record(),
             notes=attempt.notes if near is None else f"{attempt.notes}\n{near.reason}".strip(),
-            candidate_id=candidate_id, island=self.island(attempt.parent, generation))
+            candidate_id=candidate_id, island=self.island(attempt.parent, generation, held))
         if exam is not None:
             exam.keep(candidate.id)
         if judged.duplicate is not None or near is not None:
@@ -212,11 +222,12 @@ class Intake:
         write_atomic(draft, code)
         return draft
 
-    def island(self, parent: str | None, generation: int) -> int:
-        """The population's island a proposal of ``generation`` built on ``parent`` joins (its parent decides)."""
+    def island(self, parent: str | None, generation: int, held: Held | None = None) -> int:
+        """The population's island a proposal of ``generation`` built on ``parent`` joins (its parent decides;
+        ``held``: the run's candidates as intake holds them, None: the store's)."""
         from ..archive.population import island_for, settings
 
-        return island_for(self.store, parent, generation, settings(self.config)[0])
+        return island_for(self.store, parent, generation, settings(self.config)[0], held)
 
     def duplicate_found(self, candidate: Candidate, match) -> Candidate:
         """Records a duplicate (0 RL steps, the candidate it duplicates) or a near-duplicate (an event)."""
@@ -226,10 +237,11 @@ class Intake:
                   reason=match.reason)
         return candidate
 
-    def screen(self, proposal, exam=None):
+    def screen(self, proposal, exam=None, held: Held | None = None):
         """Screening before any RL step (screening.py), or None: switched off (--no-screen), the
         baseline itself, or no recorded episodes to judge on yet. ``exam``: the duplicate check, whose
-        sandboxed replay screening shares (one replay job per attempt)."""
+        sandboxed replay screening shares (one replay job per attempt); ``held``: the run's candidates as
+        intake holds them (None: the store's)."""
         if self.config.no_screen or proposal.origin == "baseline":
             return None
         from .screening import screen_in_run
@@ -237,7 +249,8 @@ class Intake:
         shared = exam is not None and exam.refs is not None
         return screen_in_run(self.store, self.task, proposal.code, self.config.seed, self.random_fitness(),
                              lambda why: self.emit("note", message=why),
-                             refs=exam.refs if shared else None, replay=exam.replay if shared else None)
+                             refs=exam.refs if shared else None, replay=exam.replay if shared else None,
+                             archive=held.all() if held is not None else None)
 
     def llm_veto(self, proposal) -> str | None:
         """The optional LLM critic (--llm-critic): a reason to veto a sound reward (a designer's or a

@@ -193,15 +193,18 @@ class Duplicates:
         self.store, self.task, self.seed, self.note = store, task, seed, note
         self.sandboxed = replay or sandboxed
 
-    def examine(self, code: str, screening: bool) -> "Examination":
-        """The check of one proposal; ``screening``: screening will judge it on the same replay."""
-        return Examination(self, code, screening)
+    def examine(self, code: str, screening: bool, archive: list | None = None) -> "Examination":
+        """The check of one proposal; ``screening``: screening will judge it on the same replay; ``archive``:
+        the run's candidates as intake holds them (archive/held.py; None: read from the store once)."""
+        return Examination(self, code, screening, archive)
 
-    def targets(self) -> list:
-        """The candidates a proposal may duplicate: admitted ones (pending, training or scored)."""
+    def targets(self, archive: list | None = None) -> list:
+        """The candidates a proposal may duplicate: admitted ones (pending, training or scored), of
+        ``archive`` (the run's candidates in the archive's order; None: the store's)."""
         from ..archive.candidates import PENDING, SCORED, TRAINING
 
-        return [c for c in self.store.candidates(status=(PENDING, TRAINING, SCORED)) if not c.duplicate_of]
+        archive = self.store.candidates() if archive is None else archive
+        return [c for c in archive if c.status in (PENDING, TRAINING, SCORED) and not c.duplicate_of]
 
     def _path(self, cid: str):
         return self.store.root / "fingerprints" / f"{cid}.json.gz"
@@ -301,8 +304,10 @@ class Examination:
     None) and leaves a near-duplicate in ``near``; ``replay`` serves screening the same sandboxed replay
     (``refs``: the episodes it was made on, screening's references); ``keep(id)`` keeps the fingerprint."""
 
-    def __init__(self, owner: Duplicates, code: str, screening: bool):
-        self.owner, self.code, self.screening = owner, code, screening
+    def __init__(self, owner: Duplicates, code: str, screening: bool, archive: list | None = None):
+        """``archive``: the run's candidates, in the archive's order, that it is checked against (None: the
+        store's, read once when the check is made)."""
+        self.owner, self.code, self.screening, self.archive = owner, code, screening, archive
         self.refs: list | None = None
         self.near: Match | None = None
         self._fingerprint: tuple[str, Fingerprint] | None = None
@@ -311,7 +316,8 @@ class Examination:
 
     def duplicate(self) -> Match | None:
         owner = self.owner
-        targets = owner.targets()
+        archive = owner.store.candidates() if self.archive is None else self.archive
+        targets = owner.targets(archive)
         digest = canonical(self.code)
         for c in targets if digest is not None else ():
             if canonical(c.code) == digest:
@@ -322,7 +328,7 @@ class Examination:
         from ..errors import RewardCodeError, SandboxError
         from .screening import references
 
-        refs = references(owner.store, owner.task, seed=owner.seed)
+        refs = references(owner.store, owner.task, seed=owner.seed, archive=archive)
         episodes = fingerprint_episodes(refs)
         if not episodes:
             return None

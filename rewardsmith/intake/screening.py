@@ -24,6 +24,7 @@ from typing import Callable, cast
 
 import numpy as np
 
+from ..archive.candidates import Candidate
 from ..archive.records import CandidateResult, ScreeningRecord, ScreeningRow, Trajectory
 from ..task import Task
 
@@ -65,16 +66,17 @@ class Verdict:
 
 def screen_in_run(store, task: Task, code: str, seed: int, random_fitness: float | None,
                   could_not: Callable[[str], None], refs: list[Reference] | None = None,
-                  replay=None) -> Verdict | None:
+                  replay=None, archive: list[Candidate] | None = None) -> Verdict | None:
     """Screens ``code`` on the run's recorded episodes (``references``, or ``refs``), as the loop and a
     person's edit are screened; None when the screening job itself fails (``could_not`` hears why): the
     reward, not judged, goes on to training. ``replay``: the sandboxed replay to use (the duplicate
-    check's, made once; default ``training.replay.replay``)."""
+    check's, made once; default ``training.replay.replay``); ``archive``: the run's candidates as already
+    read (``references``)."""
     from ..errors import SandboxError
 
     try:
-        return screen(task, code, references(store, task, seed=seed) if refs is None else refs, random_fitness,
-                      replay=replay)
+        return screen(task, code, references(store, task, seed=seed, archive=archive) if refs is None else refs,
+                      random_fitness, replay=replay)
     except (SandboxError, ValueError) as exc:
         could_not(f"screening could not run ({exc}); the reward goes on to training")
         return None
@@ -108,17 +110,19 @@ def _record(episode, observations) -> Trajectory:
     return recorded(episode, observations)
 
 
-def references(store, task: Task, seed: int = 0) -> list[Reference]:
+def references(store, task: Task, seed: int = 0, archive: list[Candidate] | None = None) -> list[Reference]:
     """The run's recorded episodes with known fitness: the baseline's, random ones (rolled out once per
-    run), and the archive's (those with ``obs`` and ``fitness`` recorded)."""
+    run), and the archive's (those with ``obs`` and ``fitness`` recorded). ``archive``: the run's candidates
+    as already read (a generation's, archive/held.py; default: read from the store)."""
     from ..archive.selection import ranked
 
+    archive = store.candidates() if archive is None else archive
     refs = random_references(store, task, seed)
-    baseline = store.baseline()
+    baseline = next((c for c in archive if c.origin == "baseline"), None)
     if baseline is not None:
         refs += _kept(store, baseline.id, f"baseline {baseline.id}")
-    archive = [c for c in ranked(store.candidates()) if c.origin != "baseline"]
-    picked = archive[:MAX_ARCHIVED // 2] + archive[MAX_ARCHIVED // 2:][-(MAX_ARCHIVED // 2):]
+    scored = [c for c in ranked(archive) if c.origin != "baseline"]
+    picked = scored[:MAX_ARCHIVED // 2] + scored[MAX_ARCHIVED // 2:][-(MAX_ARCHIVED // 2):]
     for c in picked:
         refs += _kept(store, c.id, c.id)[:PER_CANDIDATE]
     return refs

@@ -20,7 +20,7 @@ from ..archive.events import Events
 from ..archive.records import FinalEntry, FinalRun, FinalSummary
 from .collect import Training
 from ..archive.selection import normalized
-from ..archive.store import FAILED, SCORED, RunStore, write_atomic
+from ..archive.store import FAILED, SCORED, Candidate, RunStore, write_atomic
 
 CONFIRM_SEED_OFFSET = 1000  # the designer's best is confirmed on seed + this (never a final-scoring seed)
 
@@ -32,11 +32,13 @@ def final_subjects(store: RunStore, top: int) -> list:
     return [p.candidate for p in in_contention(store.candidates(status=SCORED))[:top]]
 
 
-def seed_spread(store: RunStore) -> float | None:
+def seed_spread(store: RunStore, archive: list[Candidate] | None = None) -> float | None:
     """The run's seed-to-seed standard deviation of one reward's fitness, pooled over every candidate
-    with two seeds at the full budget (√(mean((a − b)² / 2))); None while no candidate has two."""
+    with two seeds at the full budget (√(mean((a − b)² / 2))); None while no candidate has two. ``archive``:
+    the run's candidates as already read (default: the store's)."""
+    scored = store.candidates(status=SCORED) if archive is None else [c for c in archive if c.status == SCORED]
     # a scored candidate has its fitness
-    pairs = [(cast(float, c.fitness), c.result.confirmation.fitness) for c in store.candidates(status=SCORED)
+    pairs = [(cast(float, c.fitness), c.result.confirmation.fitness) for c in scored
              if c.result and c.result.confirmation and c.result.confirmation.fitness is not None]
     return math.sqrt(statistics.fmean((a - b) ** 2 / 2 for a, b in pairs)) if pairs else None
 

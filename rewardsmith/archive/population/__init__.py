@@ -43,26 +43,30 @@ def settings(config) -> tuple[int, int, float]:
             float(get("preference_weight", defaults["preference_weight"])))
 
 
-def ranked(store: RunStore, weight: float, preferences: list[dict] | None = None) -> list[Candidate]:
+def ranked(store: RunStore, weight: float, preferences: list[dict] | None = None,
+           archive: list[Candidate] | None = None, final=None) -> list[Candidate]:
     """The candidates that may be parents or elites, best first (``ranking.rank``): the run's contenders
-    (the baseline only where it competes, selection.contenders)."""
+    (the baseline only where it competes, selection.contenders); ``archive`` and ``final``: the run's
+    candidates and final scoring as already read (default: read from the store)."""
     from ..selection import contenders
 
+    archive = store.candidates() if archive is None else archive
+    final = store.final() if final is None else final
     preferences = store.preferences() if preferences is None else preferences
     scores = preference_scores(preferences) if weight > 0 and preferences else None
-    return [p.candidate for p in rank(store.candidates(), store.final(), contenders(store.config), scores, weight,
-                                      noise_of=score_noise_of(store) if scores else own_spread)]
+    return [p.candidate for p in rank(archive, final, contenders(store.config), scores, weight,
+                                      noise_of=score_noise_of(store, archive) if scores else own_spread)]
 
 
-def score_noise_of(store: RunStore):
+def score_noise_of(store: RunStore, archive: list[Candidate] | None = None):
     """The noise of a score as the final top-k cut-off judges it (``training.final.score_noise``): its
     evaluation episodes', the run's seed-to-seed spread over its seeds, at least the "no better than random"
     margin; so a preference can re-rank rewards the evidence cannot tell apart even where one seed's
-    evaluation is deterministic (zero spread of its own)."""
+    evaluation is deterministic (zero spread of its own). ``archive``: the run's candidates as already read."""
     from ...training.final import score_noise, seed_spread
     from ...training.schedule import random_margin
 
-    spread, floor = seed_spread(store), random_margin(store.meta("random_fitness"))
+    spread, floor = seed_spread(store, archive), random_margin(store.meta("random_fitness"))
     return lambda pick: max(own_spread(pick), score_noise(pick, spread, floor))
 
 
@@ -89,18 +93,20 @@ def inspirations(order: list[Candidate], cell: dict[str, Cell | None], parents: 
 
 def design_context(store: RunStore, task: Task, config, timesteps: int, generation: int) -> DesignContext:
     """What the designer of ``generation`` is given (design.base.DesignContext); records the islands'
-    offers (meta ``population.g<generation>``) that ``island_for`` places its proposals by."""
-    from ..selection import run_pick
+    offers (meta ``population.g<generation>``) that ``island_for`` places its proposals by. The archive is
+    read once, here: the context's ``archive`` is what the generation's later stages hold (archive/held.py)."""
+    from ..selection import contenders, pick_best
 
     islands, migrate_every, weight = settings(config)
-    archive = store.candidates()
+    archive, final = store.candidates(), store.final()
     previous = [c for c in archive if c.generation == generation - 1]
     feedback = store.feedback(unused_only=True)
-    pick = run_pick(store)  # the designer's "best so far" is the run's best
-    human_edits = [c for c in archive if c.origin == "human" and c.id not in store.edits_shown()]
-    baseline = store.baseline()
+    pick = pick_best(archive, final, contenders(store.config))  # the run's best (selection.run_pick)
+    shown = store.edits_shown()
+    human_edits = [c for c in archive if c.origin == "human" and c.id not in shown]
+    baseline = next((c for c in archive if c.origin == "baseline"), None)
     preferences = store.preferences()
-    order = ranked(store, weight, preferences)
+    order = ranked(store, weight, preferences, archive, final)
     chosen = plan(order, islands, generation, migrate_every, [c for c in human_edits if c.status == SCORED],
                   baseline)
     store.set_meta(f"population.g{generation}", chosen.to_json())
@@ -128,7 +134,7 @@ def summary(store: RunStore) -> dict:
     islands, migrate_every, weight = settings(store.config)
     archive = store.candidates()
     cell = cells(archive)
-    order = ranked(store, weight)
+    order = ranked(store, weight, archive=archive)
     by_cell = elites(order, cell)
     elite_ids = {members[0].id for members in by_cell.values()}
     return {

@@ -20,10 +20,13 @@ of a generation, built on ``parents[i % len(parents)]``, covers every island equ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ...errors import RunStoreError
 from ..candidates import Candidate
+
+if TYPE_CHECKING:
+    from ..held import Held
 
 PER_ISLAND = 2  # an island's own best this many are its parents (with any migrant and edits)
 
@@ -91,21 +94,26 @@ def plan(ranked: list[Candidate], islands: int, generation: int, migrate_every: 
     return out
 
 
-def island_for(store, parent: str | None, generation: int, islands: int) -> int:
+def island_for(store, parent: str | None, generation: int, islands: int, held: Held | None = None) -> int:
     """The island a new candidate of ``generation`` with this ``parent`` joins (the module docstring), from
-    the generation's recorded offers (meta ``population.g<generation>``, written by ``design_context``)."""
+    the generation's recorded offers (meta ``population.g<generation>``, written by ``design_context``);
+    ``held``: the run's candidates as the generation holds them (archive/held.py; None: the store's)."""
     n = max(1, islands)
     if parent is None:
+        if held is not None:
+            return sum(1 for c in held.all() if c.parent is None) % n
         row = store.db.execute("SELECT COUNT(*) FROM candidates WHERE parent IS NULL").fetchone()
         return row[0] % n
     offered = (store.meta(f"population.g{generation}") or {}).get("offers", {}).get(parent)
     if offered:
         children = {k: 0 for k in offered}
-        for c in store.candidates(generation=generation):
-            if c.parent == parent and c.island in children:
+        mine = held.all() if held is not None else store.candidates(generation=generation)
+        for c in mine:
+            if c.generation == generation and c.parent == parent and c.island in children:
                 children[c.island] += 1
         return min(offered, key=lambda k: (children[k], offered.index(k)))
-    try:
-        return home(store.candidate(parent), n)
+    known = held.get(parent) if held is not None else None
+    try:  # a parent not held (recorded since the generation's start) is read
+        return home(known if known is not None else store.candidate(parent), n)
     except RunStoreError:  # an unknown parent id (a designer's mistake) is dealt like a candidate without one
-        return island_for(store, None, generation, n)
+        return island_for(store, None, generation, n, held)
