@@ -89,9 +89,7 @@ class RunRecorder:
                                           for r in score.runs),
             result=result, analysis=analysis, reflection=reflection,
             notes="; ".join(n for n in (candidate.notes, note) if n) or None,
-            timings=Timings(wall_seconds=sum(r.wall_seconds or 0.0 for r in score.runs),
-                            train_seconds=sum(r.train_seconds for r in score.runs),
-                            steps_per_second=score.steps_per_second))
+            timings=Timings.of(score.runs))
         self._put(scored)
         self.emit("scored", candidate=scored)
         return scored
