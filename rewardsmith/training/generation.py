@@ -11,6 +11,8 @@ scored or failed candidate, a confirmation) is put back as the store gave it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..archive.events import Events, Sink
 from ..archive.held import Held
 from ..archive.store import PENDING, SCORED, TRAINING, RunStore
@@ -18,14 +20,17 @@ from ..task import Task
 from .confirmation import confirm
 from .trainer import Budget
 
+if TYPE_CHECKING:
+    from .pool import HoldingRecorder
+
 PROBE = "probe"  # a pool schedule: the baseline, trained in legs and evaluated at each (schedule.Halving.probe_rungs)
 
 
 class GenerationTrainer:
     """Trains a run's generations; gets only what training uses: the store, the task, the settings, the
-    budget, where pools report (``recorder``: pool.Recorder), the random reference and the event sink."""
+    budget, where pools report (``recorder``: pool.HoldingRecorder), the random reference and the event sink."""
 
-    def __init__(self, store: RunStore, task: Task, config, budget: Budget, recorder,
+    def __init__(self, store: RunStore, task: Task, config, budget: Budget, recorder: HoldingRecorder,
                  reference, events: Events | Sink | None, executor=None):
         """``executor``: where trainings run (anything with executor.LocalExecutor's ``submit`` and
         ``close``); default: the one the configuration asks for, started on first use. ``reference``: the
@@ -56,8 +61,7 @@ class GenerationTrainer:
         from .pool import PoolTrainer
         from .schedule import CutRule, random_margin
 
-        holding = getattr(self.recorder, "holding", None)  # analysis/recorder.py's: compares with ``held``
-        recorder = holding(held) if holding is not None else self.recorder
+        recorder = self.recorder.holding(held)  # compares a scored candidate with ``held``'s, puts it there
         for ids, rungs, eta, schedule in self._pools(generation, held):
             cut = None
             if len(rungs) > 1 and schedule != PROBE:

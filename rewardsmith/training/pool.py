@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import replace
-from typing import Callable, Mapping, Protocol, cast
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol, cast
 
 from ..archive.events import Events, Sink
 from ..archive.records import HalvingDecision, HalvingRecord
@@ -21,6 +21,9 @@ from .collect import Legs, Training, collect, load_checkpoint, merged_result
 from .rung_seeds import RungSeeds
 from .schedule import CutRule, _fraction, episode_noise, successive_halving
 from .trainer import Score, SeedResult
+
+if TYPE_CHECKING:
+    from ..archive.held import Held
 
 
 # ---------------------------------------------------------------------- one pool of candidates
@@ -39,6 +42,14 @@ class Recorder(Protocol):
     def scored(self, candidate: Candidate, score: Score, budget_fraction: float = 1.0,
                halving: HalvingRecord | None = None, note: str | None = None,
                extra_steps: int = 0) -> Candidate | None: ...
+
+
+class HoldingRecorder(Recorder, Protocol):
+    """A run's recorder as its generations use it (training/generation.py): a ``Recorder`` that is given
+    each generation's records (``holding``: the recorder for that generation, analysis/recorder.py's
+    comparing a scored candidate with ``held``'s scored ones and putting each record it writes there)."""
+
+    def holding(self, held: Held) -> Recorder: ...
 
 
 class PoolTrainer:
