@@ -182,7 +182,8 @@ def test_videos_every_renders_each_scored_candidate_of_the_generation_and_best_o
     task = load_task_file(TINY_TASK)
     rendered = []
     monkeypatch.setattr(video, "write_generation_video",
-                        lambda store, task, cid, generation, on_note=None, events=None, candidate=None: rendered.append((generation, cid)))
+                        lambda store, task, cid, generation, on_note=None, events=None, candidate=None:
+                        rendered.append((generation, cid)))
     for mode, expected in (("best", [(0, "c1")]), ("every", [(0, "c0"), (0, "c1"), (0, "c2")])):
         store = RunStore.create(tmp_path / mode, {"task": task.name, "designer": "offline"}, task.path)
         for fitness in (1.0, 3.0, 2.0):
