@@ -384,6 +384,14 @@ def test_runaway_rewards_are_rejected_and_the_critic_lives_on(critic, body, rule
     assert after.accepted, after.report()
 
 
+def test_a_reward_out_of_time_gets_one_message_whichever_limit_fired(critic):
+    # the reason goes into the model's repair prompt: CPU time spent, peak memory or which limit the
+    # kernel saw first on a loaded machine must not change it (the response cache replays by prompt)
+    finding = only_error(critic.check(reward("while True:\n    pass")), "time-limit")
+    assert finding.message.startswith("the reward did not finish the critic's probe within its CPU-time limit of ")
+    assert "MB" not in finding.message and "killed" not in finding.message and finding.line is None
+
+
 def test_memory_bomb_names_its_line(critic):
     code = reward("x = [0] * 10**10\nreturn 0.0, {}")
     finding = only_error(critic.check(code), "memory-limit")

@@ -79,10 +79,10 @@ def test_report_has_every_section_and_is_self_contained(run):
     assert '<article id="rej-' in page and "line 2: imports os" in page
     assert "1,210 prompt + 345 completion tokens" in page and "0.0021" in page and "HTTP 500" in page
     assert "it rocks but never commits" in page
-    final = store.meta("final")
-    assert f"best: <strong>{final['best']}</strong>" in page and "final scoring, 1 fresh seed<" in page
-    for entry in final["entries"]:
-        assert f"<td>{entry['id']}</td><td>{entry['role']}</td>" in page
+    final = store.final()
+    assert f"best: <strong>{final.best}</strong>" in page and "final scoring, 1 fresh seed<" in page
+    for entry in final.entries:
+        assert f"<td>{entry.id}</td><td>{entry.role}</td>" in page
     assert 'src="data:image/gif;base64,' in page and f"gen1-{best.id}.gif" in page
     assert not EXTERNAL.search(page), EXTERNAL.search(page).group(0)
     assert "<script" not in page.lower() and "<link" not in page.lower()

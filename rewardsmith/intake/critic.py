@@ -97,13 +97,25 @@ class Critic:
         except SandboxError as exc:
             rule = {"timeout": "time-limit", "cpu": "time-limit", "memory": "memory-limit",
                     "protocol": "protocol"}.get(exc.kind, "crash")
-            verdict.errors.append(Finding(rule, str(exc), _line_of(str(exc))))
+            if rule == "time-limit":
+                verdict.errors.append(Finding(rule, self._out_of_time()))
+            else:
+                verdict.errors.append(Finding(rule, str(exc), _line_of(str(exc))))
             return verdict
         if "message" in probe:
             verdict.errors.append(Finding("runtime", probe["message"], _line_of(probe["message"])))
             return verdict
         self._judge(probe, verdict)
         return verdict
+
+    def _out_of_time(self) -> str:
+        """One message for a probe that ran out of time, whichever limit the kernel or the child saw first
+        (the CPU-time limit, or the wall-clock one on a loaded machine) and however long it had run: the
+        reason goes into the model's repair and iteration prompts, and the same run must send the same
+        prompts (the response cache replays by prompt)."""
+        cpu, wall = self.limits.for_child()["cpu_seconds"], self.limits.wall_seconds
+        return (f"the reward did not finish the critic's probe within its CPU-time limit of {cpu:g} s "
+                f"({wall:g} s of wall-clock time); likely cause: an infinite loop or a reward far too slow to compute")
 
     def _checked(self, probe) -> dict:
         """The probe's report, every number checked here: ``{"message"}`` when the reward failed, else
