@@ -19,6 +19,14 @@ def invoke(*args, input=None, **options):
     return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False, **options)
 
 
+def check_job(task, code: str, transitions: int = 5, seed: int = 0) -> dict:
+    """The critic's sandboxed probe job (``critic.probe_job``): ``code`` called on ``transitions`` random-policy
+    transitions of ``task``, rolled out here as a critic rolls them out."""
+    from rewardsmith.intake.critic import Critic, probe_job
+
+    return probe_job(code, Critic(task, transitions=transitions, seed=seed).probe_transitions())
+
+
 def fake_seed_result(seed: int, fitness: float, timesteps: int, start: int = 0, checkpoint=None):
     """What one fake training of ``seed`` to ``timesteps`` (from a checkpoint at ``start``) gives: one
     snapshot and one episode at ``fitness``; the pool tests' fake trainers build their results with it."""

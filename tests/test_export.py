@@ -19,6 +19,7 @@ from rewardsmith.output.export import (BEGIN_MARKER, ExportError, code_hash, exp
 from rewardsmith.sandbox.rewardcode import load_reward
 from rewardsmith.task import list_tasks, load_task, load_task_file
 from rewardsmith.sandbox.wrapper import RewardWrapper
+from conftest import check_job
 
 META = {"candidate": "c7", "fitness_mean": 1.5234, "fitness_std": 0.0412, "seeds": [0, 1, 2],
         "timesteps": 30_000, "run": "run-2024-demo"}
@@ -355,8 +356,7 @@ def test_such_code_is_inert_in_the_sandbox_and_live_in_a_module_written_without_
 
     task = load_task("mountaincar-reach")
     code = (HOSTILE / name).read_text()
-    probe = run_job({"kind": "check", "task_path": str(task.path), "code": code, "transitions": 5, "seed": 0},
-                    Limits(wall_seconds=20, cpu_seconds=10, memory_mb=1536))
+    probe = run_job(check_job(task, code), Limits(wall_seconds=20, cpu_seconds=10, memory_mb=1536))
     assert probe["ok"] is True, probe  # inert in the sandbox: the name or the chain is not there
 
     monkeypatch.setattr(export, "_passes_todays_critic", lambda task, code: None)

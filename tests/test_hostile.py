@@ -26,7 +26,7 @@ from rewardsmith.sandbox.evaluate import evaluation_seed, run_episode
 from rewardsmith.sandbox.policy import NumpyPolicy
 from rewardsmith.task import load_task_file
 from rewardsmith.training.trainer import Budget, train_once
-from conftest import TINY_TASK
+from conftest import TINY_TASK, check_job
 
 HOSTILE = Path(__file__).parent / "hostile"
 TASK = load_task_file(TINY_TASK)
@@ -139,8 +139,7 @@ def test_time_bombs_fail_on_the_first_call_not_the_301st(critic):
         assert fragment in errors[0].message, (name, errors[0].message)
         assert "transition 301" not in errors[0].message
     # past the static critic, reward code's numpy has no global random state to count with
-    job = {"kind": "check", "task_path": str(TASK.path), "code": hostile("time_bomb_global_rng.py"),
-           "transitions": 3, "seed": 0}
+    job = check_job(TASK, hostile("time_bomb_global_rng.py"), transitions=3)
     probe = run_job(job, LIMITS)
     assert probe["ok"] is False and "has no attribute 'seed'" in probe["message"], probe
 
@@ -148,8 +147,7 @@ def test_time_bombs_fail_on_the_first_call_not_the_301st(critic):
 def test_a_forged_code_object_is_refused_by_the_python_layers_alone():
     """Only the Python layers on (so the OS cannot be what refuses): the attempt is refused. The
     control, with the Python layers off too, shows the same code does open the file."""
-    job = {"kind": "check", "task_path": str(TASK.path), "code": hostile("forged_code_object.py"),
-           "transitions": 3, "seed": 0}
+    job = check_job(TASK, hostile("forged_code_object.py"), transitions=3)
     python_only = Layers(bubblewrap=False, seccomp=False, landlock=False, python=True, uid=False)
     refused = run_job(job, LIMITS, layers=python_only)
     assert refused["ok"] is False and "PermissionError" in refused["message"], refused

@@ -228,6 +228,7 @@ def test_setup_plan_on_the_system_python_as_root(tmp_path):
     assert f"{SYSTEM_PYTHON}: it is externally managed (PEP 668)" in said
     assert f"would run: {SYSTEM_PYTHON} -m venv {venv}" in said
     assert f"would run: {venv}/bin/python -m pip install --quiet -c constraints.txt -e ." in said
+    assert f"would run: {venv}/bin/python -m compileall -q rewardsmith" in said  # jobs import compiled modules
     assert f"would run: ln -sfn {venv}/bin/rewardsmith /usr/local/bin/rewardsmith" in said
     assert "break-system-packages" not in said
     if os.geteuid() == 0:

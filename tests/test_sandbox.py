@@ -24,6 +24,7 @@ from rewardsmith.sandbox import allowlist
 from rewardsmith.sandbox.rewardcode import safe_numpy
 from rewardsmith.host.launch import Limits, child_environment, run_job
 from rewardsmith.task import load_task
+from conftest import check_job
 
 TASK = load_task("mountaincar-reach")
 LIMITS = Limits(wall_seconds=15, cpu_seconds=5, memory_mb=1024)
@@ -49,8 +50,7 @@ def reward(body: str, prelude: str = "") -> str:
 
 def probe(code: str, limits: Limits = LIMITS) -> dict:
     """Runs the critic's dynamic probe on ``code`` in the sandbox, without the static check."""
-    job = {"kind": "check", "task_path": str(TASK.path), "code": code, "transitions": 5, "seed": 0}
-    return run_job(job, limits)
+    return run_job(check_job(TASK, code), limits)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ value, the expected one, the likely cause. The same text goes back to the LLM fo
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,6 +67,12 @@ class Verdict:
 # --------------------------------------------------------------------------- the critic (parent side)
 
 
+def probe_job(code: str, transitions: dict) -> dict:
+    """The sandboxed probe's job: call ``code`` on ``transitions`` (``Critic.probe_transitions``); the job
+    needs no task (nothing of it is readable in the probe's sandbox)."""
+    return {"kind": "check", "code": code, "transitions": transitions}
+
+
 class Critic:
     """Checks reward code for one task: static rules, then a sandboxed dynamic probe."""
 
@@ -76,6 +83,8 @@ class Critic:
         self.call_limit_s = call_limit_s
         self.limits = limits or Limits(wall_seconds=20.0, cpu_seconds=10.0, memory_mb=1536)
         self.seed = seed
+        self._probe_transitions: dict | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def for_run(cls, task, config) -> "Critic":
@@ -90,8 +99,7 @@ class Critic:
         verdict = Verdict(errors=static_findings(code, list(self.task.fields)))
         if verdict.errors:
             return verdict
-        job = {"kind": "check", "task_path": str(self.task.path), "code": code,
-               "transitions": self.transitions, "seed": self.seed}
+        job = probe_job(code, self.probe_transitions())
         try:
             probe = self._checked(run_job(job, self.limits))
         except SandboxError as exc:
@@ -107,6 +115,17 @@ class Critic:
             return verdict
         self._judge(probe, verdict)
         return verdict
+
+    def probe_transitions(self) -> dict:
+        """The random-policy transitions every probe of this critic calls the reward on, rolled out here once
+        (``sandbox.probe.random_transitions``: the task's environment, no candidate code) and encoded for the
+        job, so each probe only loads and calls the reward."""
+        with self._lock:
+            if self._probe_transitions is None:
+                from ..sandbox.probe import encode_transitions, random_transitions
+
+                self._probe_transitions = encode_transitions(random_transitions(self.task, self.transitions, self.seed))
+            return self._probe_transitions
 
     def _out_of_time(self) -> str:
         """One message for a probe that ran out of time, whichever limit the kernel or the child saw first

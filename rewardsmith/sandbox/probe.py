@@ -4,6 +4,11 @@ Calls the reward, through the reward process's own ``RewardServer`` (the one cod
 candidate code: loading, state objects, validation, error messages), on a few hundred transitions
 from random-policy rollouts and reports the raw values and the CPU time of each call (not wall time:
 a busy machine's preemptions are not the reward's cost); the parent (``rewardsmith.critic``) judges them.
+
+The transitions come with the job: the parent rolls them out once per critic (``random_transitions``, no
+candidate code involved) and sends them encoded (``encode_transitions``: every value with its dtype, so
+the reward sees exactly what the environment gave), so a probe neither imports the environment's
+libraries nor steps it: it only loads and calls the reward.
 """
 
 from __future__ import annotations
@@ -19,10 +24,9 @@ def probe_reward(job: dict, emit) -> dict:
     from .rewardcode import describe_exception
     from .rewardserver import RewardServer, load
     from ..errors import RewardCodeError
-    from ..task import State, load_task_file
+    from ..task import State
 
-    task = load_task_file(job["task_path"])
-    transitions = _random_transitions(task, job["transitions"], job["seed"])
+    transitions = decode_transitions(job["transitions"])
     emit({"event": "phase", "phase": "loading the reward code"})
     try:
         server = RewardServer(load(job["code"]), job["code"])
@@ -48,7 +52,10 @@ def probe_reward(job: dict, emit) -> dict:
             "key_sets": [list(k) for k in key_sets]}
 
 
-def _random_transitions(task, n: int, seed: int) -> list:
+def random_transitions(task, n: int, seed: int) -> list:
+    """``n`` transitions ``(state, action, next_state)`` of random actions (the action space seeded with
+    ``seed``, the first reset too), each state the task's values (``Task.state_values``); no candidate
+    code involved (the parent rolls them out, once per critic)."""
     from ..task import frozen
 
     env = task.make_env()
@@ -69,3 +76,61 @@ def _random_transitions(task, n: int, seed: int) -> list:
     finally:
         env.close()
     return out
+
+
+# every value a transition holds, with its dtype: a float or numpy array (CONTRACT section 1), a numpy
+# scalar, a bool or an int; numbers only (dtype kinds b, i, u, f)
+_KINDS = "biuf"
+
+
+def encode_transitions(transitions: list) -> dict:
+    """``random_transitions`` as JSON-able data: each distinct state once (a transition's next state is
+    the next one's state), every array and numpy scalar with its dtype."""
+    states: list[dict] = []
+    index: dict[int, int] = {}
+
+    def state(values: dict) -> int:
+        if id(values) not in index:
+            index[id(values)] = len(states)
+            states.append({name: _encode(v, name) for name, v in values.items()})
+        return index[id(values)]
+
+    steps = [[state(s), _encode(a, "the action"), state(s2)] for s, a, s2 in transitions]
+    return {"states": states, "steps": steps}
+
+
+def decode_transitions(data: dict) -> list:
+    """The transitions ``encode_transitions`` gave, each state a dict of read-only values again."""
+    states = [{name: _decode(v) for name, v in values.items()} for values in data["states"]]
+    return [(states[i], _decode(a), states[j]) for i, a, j in data["steps"]]
+
+
+def _encode(value, name: str):
+    if isinstance(value, np.generic):  # first: numpy's float64 is a float too, but divides by zero as numpy does
+        if value.dtype.kind not in _KINDS:
+            raise ValueError(f"state field {name!r} is a {value.dtype} scalar; expected a float or numpy array")
+        return {"scalar": value.dtype.str, "value": value.item()}
+    if isinstance(value, (bool, int, float)):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in _KINDS:
+        raise ValueError(f"state field {name!r} is a {type(value).__name__}; expected a float or numpy array")
+    return {"array": array.dtype.str, "shape": list(array.shape), "values": array.ravel().tolist()}
+
+
+def _decode(value):
+    from ..task import frozen
+
+    if not isinstance(value, dict):
+        return value
+    if "scalar" in value:
+        return _dtype(value["scalar"]).type(value["value"])
+    dtype = _dtype(value["array"])
+    return frozen(np.asarray(value["values"], dtype=dtype).reshape(value["shape"]))
+
+
+def _dtype(text: str) -> np.dtype:
+    dtype = np.dtype(text)
+    if dtype.kind not in _KINDS:
+        raise ValueError(f"a transition value of dtype {dtype}; expected numbers")
+    return dtype
