@@ -70,7 +70,7 @@ class Accepting:
 
 
 class NoDuplicates:
-    def examine(self, code, screening, archive=None):
+    def examine(self, code, screening, archive=None, episodes=None):
         return None
 
 

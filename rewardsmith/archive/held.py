@@ -14,6 +14,9 @@ class Held:
 
     def __init__(self, candidates: Iterable[Candidate] = ()):
         self.by_id = {c.id: c for c in candidates}
+        # the recorded episodes intake judges on (intake/screening.py ``recorded``), read from the run's files
+        # once: they come from scored records, so a put that scores a record (or un-scores one) drops them
+        self.episodes: list | None = None
 
     @classmethod
     def read(cls, store: RunStore) -> "Held":
@@ -21,6 +24,9 @@ class Held:
         return cls(store.candidates())
 
     def put(self, candidate: Candidate) -> Candidate:
+        before = self.by_id.get(candidate.id)
+        if candidate.status == SCORED or (before is not None and before.status == SCORED):
+            self.episodes = None
         self.by_id[candidate.id] = candidate
         return candidate
 

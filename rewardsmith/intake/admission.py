@@ -180,13 +180,18 @@ class Intake:
         screening not with ``screen`` False or --no-screen); then the attempt recorded as a pending or
         rejected candidate of ``generation`` (``candidate_id``: its id, default the next ``c<n>``), or,
         rejected with ``keep_draft``, its code kept as a draft file instead. ``held``: the run's candidates it is
-        judged against, given the candidate recorded (None: read from the store once, here)."""
+        judged against, given the candidate recorded (None: read from the store once, here), and the recorded
+        episodes it is judged on (read from the run's files once per ``held``: screening.py ``recorded``)."""
+        from .screening import recorded
+
         held = Held.read(self.store) if held is None else held
         code = attempt.code
         verdict = self.critic.check(code) if not attempt.notes.startswith("no code") else None
         checks = verdict is not None and attempt.origin != "baseline"
         screens = checks and screen and not self.config.no_screen
-        exam = self.duplicates.examine(code, screening=screens, archive=held.all()) if checks else None
+        exam = self.duplicates.examine(code, screening=screens, archive=held.all(),
+                                       episodes=lambda: recorded(self.store, self.task, self.config.seed, held)) \
+            if checks else None
         judged = judge(verdict, veto=lambda: self.llm_veto(attempt),
                        screen=(lambda: self.screen(attempt, exam, held)) if screens else None,
                        dedupe=exam.duplicate if exam is not None else None)
@@ -241,7 +246,7 @@ class Intake:
         """Screening before any RL step (screening.py), or None: switched off (--no-screen), the
         baseline itself, or no recorded episodes to judge on yet. ``exam``: the duplicate check, whose
         sandboxed replay screening shares (one replay job per attempt); ``held``: the run's candidates as
-        intake holds them (None: the store's)."""
+        intake holds them, whose recorded episodes it judges on (None: the store's, read here)."""
         if self.config.no_screen or proposal.origin == "baseline":
             return None
         from .screening import screen_in_run
@@ -250,7 +255,7 @@ class Intake:
         return screen_in_run(self.store, self.task, proposal.code, self.config.seed, self.random_fitness(),
                              lambda why: self.emit("note", message=why),
                              refs=exam.refs if shared else None, replay=exam.replay if shared else None,
-                             archive=held.all() if held is not None else None)
+                             held=held)
 
     def llm_veto(self, proposal) -> str | None:
         """The optional LLM critic (--llm-critic): a reason to veto a sound reward (a designer's or a

@@ -193,10 +193,13 @@ class Duplicates:
         self.store, self.task, self.seed, self.note = store, task, seed, note
         self.sandboxed = replay or sandboxed
 
-    def examine(self, code: str, screening: bool, archive: list | None = None) -> "Examination":
+    def examine(self, code: str, screening: bool, archive: list | None = None,
+                episodes: Callable[[], list] | None = None) -> "Examination":
         """The check of one proposal; ``screening``: screening will judge it on the same replay; ``archive``:
-        the run's candidates as intake holds them (archive/held.py; None: read from the store once)."""
-        return Examination(self, code, screening, archive)
+        the run's candidates as intake holds them (archive/held.py; None: read from the store once);
+        ``episodes``: gives the recorded episodes as intake holds them (screening.py ``recorded``: read once a
+        generation), asked only when the check replays the proposal (None: ``references`` of ``archive``)."""
+        return Examination(self, code, screening, archive, episodes)
 
     def targets(self, archive: list | None = None) -> list:
         """The candidates a proposal may duplicate: admitted ones (pending, training or scored), of
@@ -304,10 +307,13 @@ class Examination:
     None) and leaves a near-duplicate in ``near``; ``replay`` serves screening the same sandboxed replay
     (``refs``: the episodes it was made on, screening's references); ``keep(id)`` keeps the fingerprint."""
 
-    def __init__(self, owner: Duplicates, code: str, screening: bool, archive: list | None = None):
+    def __init__(self, owner: Duplicates, code: str, screening: bool, archive: list | None = None,
+                 episodes: Callable[[], list] | None = None):
         """``archive``: the run's candidates, in the archive's order, that it is checked against (None: the
-        store's, read once when the check is made)."""
+        store's, read once when the check is made); ``episodes``: gives screening's recorded episodes of them
+        (None: read from the run's files when the check is made)."""
         self.owner, self.code, self.screening, self.archive = owner, code, screening, archive
+        self.episodes = episodes
         self.refs: list | None = None
         self.near: Match | None = None
         self._fingerprint: tuple[str, Fingerprint] | None = None
@@ -328,7 +334,8 @@ class Examination:
         from ..errors import RewardCodeError, SandboxError
         from .screening import references
 
-        refs = references(owner.store, owner.task, seed=owner.seed, archive=archive)
+        refs = self.episodes() if self.episodes is not None else \
+            references(owner.store, owner.task, seed=owner.seed, archive=archive)
         episodes = fingerprint_episodes(refs)
         if not episodes:
             return None

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, cast
+from typing import TYPE_CHECKING, Callable, cast
 
 import numpy as np
 
 from ..archive.candidates import Candidate
 from ..archive.records import CandidateResult, ScreeningRecord, ScreeningRow, Trajectory
 from ..task import Task
+
+if TYPE_CHECKING:
+    from ..archive.held import Held
 
 REJECT_AGREEMENT = 0.2    # rejected: the fitter episode gets the higher return in at most 20 % of the pairs
 MIN_PAIRS = 6             # ... of at least this many clearly ordered pairs
@@ -66,17 +69,20 @@ class Verdict:
 
 def screen_in_run(store, task: Task, code: str, seed: int, random_fitness: float | None,
                   could_not: Callable[[str], None], refs: list[Reference] | None = None,
-                  replay=None, archive: list[Candidate] | None = None) -> Verdict | None:
+                  replay=None, archive: list[Candidate] | None = None, held: Held | None = None) -> Verdict | None:
     """Screens ``code`` on the run's recorded episodes (``references``, or ``refs``), as the loop and a
     person's edit are screened; None when the screening job itself fails (``could_not`` hears why): the
     reward, not judged, goes on to training. ``replay``: the sandboxed replay to use (the duplicate
     check's, made once; default ``training.replay.replay``); ``archive``: the run's candidates as already
-    read (``references``)."""
+    read (``references``); ``held``: as a generation holds them, with their recorded episodes read once
+    (``recorded``)."""
     from ..errors import SandboxError
 
     try:
-        return screen(task, code, references(store, task, seed=seed, archive=archive) if refs is None else refs,
-                      random_fitness, replay=replay)
+        if refs is None:
+            refs = recorded(store, task, seed, held) if held is not None else \
+                references(store, task, seed=seed, archive=archive)
+        return screen(task, code, refs, random_fitness, replay=replay)
     except (SandboxError, ValueError) as exc:
         could_not(f"screening could not run ({exc}); the reward goes on to training")
         return None
@@ -126,6 +132,15 @@ def references(store, task: Task, seed: int = 0, archive: list[Candidate] | None
     for c in picked:
         refs += _kept(store, c.id, c.id)[:PER_CANDIDATE]
     return refs
+
+
+def recorded(store, task: Task, seed: int, held: Held) -> list[Reference]:
+    """``references`` of the run's candidates as ``held`` holds them (a generation's, archive/held.py), read from
+    the run's files once and kept on ``held`` (``Held.episodes``) until a scored record is put there: through a
+    design phase, where no candidate is scored, N proposals' duplicate checks and screenings read them once."""
+    if held.episodes is None:
+        held.episodes = references(store, task, seed=seed, archive=held.all())
+    return list(held.episodes)  # the same episodes (the duplicate check's replay serves screening by them)
 
 
 def random_references(store, task: Task, seed: int = 0) -> list[Reference]:

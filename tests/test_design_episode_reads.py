@@ -1,0 +1,197 @@
+"""Records flow in memory (issue 20), for the recorded episodes intake judges on: a generation's recorded
+episodes (intake/screening.py ``references``: the random policy's, the baseline's kept evaluation episodes and
+those of the scored candidates it picks) are read from the run's files once per design phase and handed on
+with the archive the design context hands intake (archive/held.py ``Held``), so the duplicate check and
+screening of N proposals read each kept trajectory file, and the random-policy episodes, at most once. No
+candidate is scored while a generation is designed, so what they read cannot change within it; a scored
+record put into the generation's records drops them. A person's edit, outside any generation, reads them
+once per edit.
+
+The critic is a stand-in that accepts and the sandboxed replay a fake (test_design_reads.py's), so nothing here
+runs reward code; the duplicate check and screening are the real ones. Trainings are fake and keep two
+evaluation episodes each (the tiny task's random-policy episodes, with the candidate's fitness)."""
+
+import gzip
+import json
+import re
+import threading
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from rewardsmith.analysis.reference import TRAJECTORIES, RandomReference, random_trajectories
+from rewardsmith.archive.held import Held
+from rewardsmith.archive.records import Trajectory
+from rewardsmith.archive.store import PENDING, SCORED, RunStore, write_atomic
+from rewardsmith.design.base import Proposal
+from rewardsmith.intake.admission import Intake
+from rewardsmith.intake.screening import references
+from rewardsmith.loop import Evolution, EvolveConfig
+from rewardsmith.task import load_task_file
+from conftest import TINY_TASK, ThreadExecutor, fake_seed_result
+from test_design_reads import Accepting, Scripted, fake_replay
+
+CODE = '''
+NAME = "{name}"
+SCALE = {scale}
+TILT = {tilt}
+
+def compute_reward(state, action, next_state):
+    return SCALE * next_state.position + TILT * next_state.velocity, {{"position": next_state.position}}
+'''
+KEPT = 2  # evaluation episodes each fake training keeps
+
+
+def _code(name, scale, tilt=0.0):
+    return CODE.format(name=name, scale=scale, tilt=tilt)
+
+
+@pytest.fixture(scope="module")
+def episodes():
+    """The tiny task's random-policy episodes: the run's random reference, and what fake trainings keep."""
+    task = load_task_file(TINY_TASK)
+    return [t.to_json() for t in random_trajectories(task, 3, 0)]
+
+
+def _trainer(episodes):
+    kept = [Trajectory.from_json(t) for t in episodes[:KEPT]]
+
+    def train(task, code, seed, budget, on_progress=None, **options):
+        """A fake training at the reward's SCALE (the baseline's 0.3), keeping KEPT evaluation episodes."""
+        found = re.search(r"SCALE = (\S+)", code)
+        fitness = float(found.group(1)) if found else 0.3
+        result = fake_seed_result(seed, fitness, budget.timesteps)
+        result.episode_fitness = [fitness - 0.1 * i for i in range(KEPT)]
+        result.trajectories = [replace(t, rewards=e.rewards, components=e.components)  # as the trainer replays
+                               for t, e in zip(kept, fake_replay(task, code, kept))]
+        return result
+
+    return train
+
+
+class Reads:
+    """``store.trajectories`` calls by candidate id and loads of the random-policy episodes from the run's
+    file (a ``RandomReference`` asked for episodes it does not hold yet) while ``open`` is set."""
+
+    def __init__(self, store, monkeypatch):
+        self.kept, self.random, self.open, self.lock = Counter(), 0, False, threading.Lock()
+        kept, load = store.trajectories, RandomReference.episodes
+
+        def counted_kept(cid):
+            if self.open:
+                with self.lock:
+                    self.kept[cid] += 1
+            return kept(cid)
+
+        def counted_load(reference):
+            if self.open and reference._episodes is None:
+                with self.lock:
+                    self.random += 1
+            return load(reference)
+
+        store.trajectories = counted_kept
+        monkeypatch.setattr(RandomReference, "episodes", counted_load)
+
+
+def _config(samples):
+    task = load_task_file(TINY_TASK)
+    return EvolveConfig(task=task.name, timesteps=256, workers=1, schedule="full", final_seeds=0, iterations=2,
+                        islands=2, samples=samples)
+
+
+def _store(tmp_path, config, episodes):
+    task = load_task_file(TINY_TASK)
+    store = RunStore.create(tmp_path / "run", config.to_dict(), task.path)
+    write_atomic(store.root / TRAJECTORIES, gzip.compress(json.dumps(episodes).encode()))
+    store.set_meta("random_fitness", -0.5)
+    return task, store
+
+
+def _generation(tmp_path, monkeypatch, episodes, samples):
+    """Runs generations 0 (two proposals) and 1 (``samples`` proposals, the last a behavioural duplicate of the
+    first); gives the store and the reads counted from generation 1's design context to the end of its design."""
+    config = _config(samples)
+    task, store = _store(tmp_path, config, episodes)
+    first = [Proposal(_code(f"g0 {i}", 1.0 + i, tilt=-0.5 * (i + 1)), "llm") for i in range(2)]
+    later = [Proposal(_code(f"g1 {i}", 3.0 + i, tilt=0.5), "llm", parent="c1" if i % 2 else "c2")
+             for i in range(samples - 1)]
+    later.append(Proposal(_code("g1 again", 3.0, tilt=0.5).replace("SCALE * next_state.position",
+                                                                   "next_state.position * SCALE"), "llm"))
+    reads = Reads(store, monkeypatch)
+
+    def window(kind, **data):
+        if kind == "generation_done" and data["generation"] == 0:
+            reads.open = True
+        elif kind == "designed" and data["generation"] == 1:
+            reads.open = False
+
+    evolution = Evolution(store, task, config, Scripted({0: first, 1: later}),
+                          executor=ThreadExecutor(_trainer(episodes)), on_event=window)
+    evolution.intake.critic = Accepting()
+    evolution.intake.duplicates.sandboxed = fake_replay
+    evolution.reference.spread = lambda: 0.0
+    evolution.run()
+    return store, reads
+
+
+@pytest.mark.parametrize("samples", [2, 6])
+def test_a_generation_reads_its_recorded_episodes_once_however_many_proposals(
+        tmp_path, monkeypatch, episodes, samples):
+    store, reads = _generation(tmp_path, monkeypatch, episodes, samples)
+    generation = store.candidates(generation=1)
+    assert len(generation) == samples
+    # judged as before: the last proposal duplicates the first of its own generation; the others screened
+    # on the random policy's episodes, the baseline's kept ones and those of generation 0's two candidates
+    assert generation[-1].duplicate_of == generation[0].id
+    assert all(c.result.screening.episodes == len(episodes) + 3 * KEPT for c in generation[:-1])
+    # each kept trajectory file read once in the design phase (the baseline's, c1's, c2's), the random-policy
+    # episodes loaded at most once: however many proposals
+    assert set(reads.kept) == {"c0", "c1", "c2"}, reads.kept
+    assert max(reads.kept.values()) == 1, reads.kept
+    assert reads.random <= 1, reads.random
+
+
+def test_a_persons_edit_reads_the_recorded_episodes_once_per_edit(tmp_path, monkeypatch, episodes):
+    config = _config(1)
+    task, store = _store(tmp_path, config, episodes)
+    kept = [Trajectory.from_json(t) for t in episodes[:KEPT]]
+    base = store.add_candidate(0, _code("base", 0.3), "baseline", status=SCORED, island=0)
+    store.update(base, fitness=0.3, timesteps=256, steps_spent=256)
+    other = store.add_candidate(0, _code("other", 2.0), "llm", parent=base.id, status=SCORED, island=1)
+    store.update(other, fitness=2.0, timesteps=256, steps_spent=256)
+    for c in (base, other):
+        store.write_trajectories(c.id, [replace(t, fitness=f) for t, f in zip(kept, (2.0, 0.3))])
+    intake = Intake(store, task, config, Accepting(), lambda: -0.5, None)
+    intake.duplicates.sandboxed = fake_replay
+    reads = Reads(store, monkeypatch)
+    reads.open = True
+    for n, parent in enumerate((other.id, base.id)):
+        admitted = intake.admit_edit(parent, _code(f"edit {n}", 5.0, tilt=1.0 + n))
+        assert admitted.candidate is not None and admitted.candidate.status == PENDING
+        assert admitted.candidate.result.screening.episodes == len(episodes) + 2 * KEPT
+        assert reads.kept == Counter({"c0": n + 1, "c1": n + 1}), reads.kept  # once per edit
+    assert reads.random <= 2
+
+
+def test_a_scored_record_put_drops_the_recorded_episodes_it_may_change(tmp_path, episodes):
+    from rewardsmith.intake.screening import recorded
+
+    config = _config(1)
+    task, store = _store(tmp_path, config, episodes)
+    kept = [Trajectory.from_json(t) for t in episodes[:KEPT]]
+    base = store.add_candidate(0, _code("base", 0.3), "baseline", status=SCORED, island=0)
+    base = store.update(base, fitness=0.3, timesteps=256, steps_spent=256)
+    store.write_trajectories(base.id, kept)
+    held = Held(store.candidates())
+    before = recorded(store, task, 0, held)
+    assert [r.source for r in before] == ["random"] * len(episodes) + [f"baseline {base.id}"] * KEPT
+    # a proposal admitted in the design phase (pending) changes nothing they are read from: kept
+    held.put(store.add_candidate(1, _code("new", 1.0), "llm", parent=base.id))
+    assert held.episodes is not None
+    # once trained and scored (training, after the design phase), its own kept episodes join them
+    pending = held.all()[-1]
+    store.write_trajectories(pending.id, kept)
+    held.put(store.update(pending, status=SCORED, fitness=1.0, timesteps=256, steps_spent=256))
+    after = recorded(store, task, 0, held)
+    assert after == references(store, task, 0, held.all()) and len(after) == len(before) + KEPT
