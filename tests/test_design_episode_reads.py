@@ -24,27 +24,13 @@ from rewardsmith.analysis.reference import TRAJECTORIES, RandomReference, random
 from rewardsmith.archive.held import Held
 from rewardsmith.archive.records import Trajectory
 from rewardsmith.archive.store import PENDING, SCORED, RunStore, write_atomic
-from rewardsmith.design.base import Proposal
 from rewardsmith.intake.admission import Intake
 from rewardsmith.intake.screening import references
-from rewardsmith.loop import Evolution, EvolveConfig
 from rewardsmith.task import load_task_file
 from conftest import TINY_TASK, ThreadExecutor, fake_seed_result
-from test_design_reads import Accepting, Scripted, fake_replay
+from test_design_reads import Accepting, _code, _config, fake_replay, run_counting_generation_1, scripted_generations
 
-CODE = '''
-NAME = "{name}"
-SCALE = {scale}
-TILT = {tilt}
-
-def compute_reward(state, action, next_state):
-    return SCALE * next_state.position + TILT * next_state.velocity, {{"position": next_state.position}}
-'''
 KEPT = 2  # evaluation episodes each fake training keeps
-
-
-def _code(name, scale, tilt=0.0):
-    return CODE.format(name=name, scale=scale, tilt=tilt)
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +80,6 @@ class Reads:
         monkeypatch.setattr(RandomReference, "episodes", counted_load)
 
 
-def _config(samples):
-    task = load_task_file(TINY_TASK)
-    return EvolveConfig(task=task.name, timesteps=256, workers=1, schedule="full", final_seeds=0, iterations=2,
-                        islands=2, samples=samples)
-
-
 def _store(tmp_path, config, episodes):
     task = load_task_file(TINY_TASK)
     store = RunStore.create(tmp_path / "run", config.to_dict(), task.path)
@@ -111,27 +91,11 @@ def _store(tmp_path, config, episodes):
 def _generation(tmp_path, monkeypatch, episodes, samples):
     """Runs generations 0 (two proposals) and 1 (``samples`` proposals, the last a behavioural duplicate of the
     first); gives the store and the reads counted from generation 1's design context to the end of its design."""
-    config = _config(samples)
+    config = _config(samples=samples)
     task, store = _store(tmp_path, config, episodes)
-    first = [Proposal(_code(f"g0 {i}", 1.0 + i, tilt=-0.5 * (i + 1)), "llm") for i in range(2)]
-    later = [Proposal(_code(f"g1 {i}", 3.0 + i, tilt=0.5), "llm", parent="c1" if i % 2 else "c2")
-             for i in range(samples - 1)]
-    later.append(Proposal(_code("g1 again", 3.0, tilt=0.5).replace("SCALE * next_state.position",
-                                                                   "next_state.position * SCALE"), "llm"))
     reads = Reads(store, monkeypatch)
-
-    def window(kind, **data):
-        if kind == "generation_done" and data["generation"] == 0:
-            reads.open = True
-        elif kind == "designed" and data["generation"] == 1:
-            reads.open = False
-
-    evolution = Evolution(store, task, config, Scripted({0: first, 1: later}),
-                          executor=ThreadExecutor(_trainer(episodes)), on_event=window)
-    evolution.intake.critic = Accepting()
-    evolution.intake.duplicates.sandboxed = fake_replay
-    evolution.reference.spread = lambda: 0.0
-    evolution.run()
+    run_counting_generation_1(store, task, config, scripted_generations(samples), ThreadExecutor(_trainer(episodes)),
+                              reads)
     return store, reads
 
 
@@ -153,7 +117,7 @@ def test_a_generation_reads_its_recorded_episodes_once_however_many_proposals(
 
 
 def test_a_persons_edit_reads_the_recorded_episodes_once_per_edit(tmp_path, monkeypatch, episodes):
-    config = _config(1)
+    config = _config(samples=1)
     task, store = _store(tmp_path, config, episodes)
     kept = [Trajectory.from_json(t) for t in episodes[:KEPT]]
     base = store.add_candidate(0, _code("base", 0.3), "baseline", status=SCORED, island=0)
@@ -177,7 +141,7 @@ def test_a_persons_edit_reads_the_recorded_episodes_once_per_edit(tmp_path, monk
 def test_a_scored_record_put_drops_the_recorded_episodes_it_may_change(tmp_path, episodes):
     from rewardsmith.intake.screening import recorded
 
-    config = _config(1)
+    config = _config(samples=1)
     task, store = _store(tmp_path, config, episodes)
     kept = [Trajectory.from_json(t) for t in episodes[:KEPT]]
     base = store.add_candidate(0, _code("base", 0.3), "baseline", status=SCORED, island=0)

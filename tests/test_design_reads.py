@@ -134,26 +134,36 @@ def _generation(tmp_path, random_episodes, samples):
     generation 1's design context (the end of generation 0) to the end of its design."""
     config = _config(samples=samples)
     task, store = _store(tmp_path, config, random_episodes)
+    reads = Reads(store)
+    run_counting_generation_1(store, task, config, scripted_generations(samples), ThreadExecutor(train), reads)
+    return store, reads
+
+
+def scripted_generations(samples) -> Scripted:
+    """Generation 0's two proposals and generation 1's ``samples``, the last a behavioural duplicate of the
+    first (its rewards are the same on every recorded step, its code is not)."""
     first = [Proposal(_code(f"g0 {i}", 1.0 + i, tilt=-0.5 * (i + 1)), "llm") for i in range(2)]
     later = [Proposal(_code(f"g1 {i}", 3.0 + i, tilt=0.5), "llm", parent="c1" if i % 2 else "c2")
              for i in range(samples - 1)]
     later.append(Proposal(_code("g1 again", 3.0, tilt=0.5).replace("SCALE * next_state.position",
                                                                    "next_state.position * SCALE"), "llm"))
-    reads = Reads(store)
+    return Scripted({0: first, 1: later})
 
+
+def run_counting_generation_1(store, task, config, designer, executor, reads) -> None:
+    """Runs the evolution with ``reads.open`` set from generation 0's end (generation 1's design context) to
+    the end of generation 1's design; the critic accepts and the duplicate check replays with fake_replay."""
     def window(kind, **data):
         if kind == "generation_done" and data["generation"] == 0:
             reads.open = True
         elif kind == "designed" and data["generation"] == 1:
             reads.open = False
 
-    evolution = Evolution(store, task, config, Scripted({0: first, 1: later}), executor=ThreadExecutor(train),
-                          on_event=window)
+    evolution = Evolution(store, task, config, designer, executor=executor, on_event=window)
     evolution.intake.critic = Accepting()
     evolution.intake.duplicates.sandboxed = fake_replay
     evolution.reference.spread = lambda: 0.0
     evolution.run()
-    return store, reads
 
 
 @pytest.mark.parametrize("samples", [2, 6])
