@@ -330,10 +330,20 @@ def test_equal_rewards_are_no_duplicate_where_a_term_never_varies_on_the_recorde
                              "is unseen")
 
 
-def test_screening_and_the_duplicate_check_share_one_replay_job(tmp_path, hopper_episodes):
+@pytest.fixture
+def baseline_fingerprint(tmp_path_factory, hopper_episodes):
+    """c0's fingerprint kept (BASELINE_FINGERPRINT), computed here when no earlier test of this worker did."""
+    if not BASELINE_FINGERPRINT:
+        task, episodes, randoms = hopper_episodes
+        store, intake, _ = make_run(tmp_path_factory.mktemp("fingerprint"), task, episodes, randoms)
+        intake.admit(Proposal(SCALED, "offline", parent="c0"), 1, Designer())
+        BASELINE_FINGERPRINT[:] = [(store.root / "fingerprints" / "c0.json.gz").read_bytes()]
+    return BASELINE_FINGERPRINT[0]
+
+
+def test_screening_and_the_duplicate_check_share_one_replay_job(tmp_path, hopper_episodes, baseline_fingerprint):
     task, episodes, randoms = hopper_episodes
     store, intake, _ = make_run(tmp_path, task, episodes, randoms, no_screen=False)
-    assert BASELINE_FINGERPRINT, "the scaled-copy test keeps the baseline's fingerprint for the others"
     jobs = []
     sandboxed = intake.duplicates.sandboxed
 
