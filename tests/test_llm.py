@@ -14,9 +14,6 @@ from rewardsmith.errors import ConfigError, LLMError
 from rewardsmith.design.llm import BudgetExhausted, LLMClient, LLMConfig, Reply, extract_code, model_configured, resolve_model
 from stub_llm import StubLLM
 
-# litellm costs a worker ~4 s of CPU to import: its tests share one worker (pyproject addopts: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("litellm")
-
 MESSAGES = [{"role": "system", "content": "You write reward functions."},
             {"role": "user", "content": "Write compute_reward for reaching the flag."}]
 RECORD_KEYS = {"purpose", "model", "messages", "response", "prompt_tokens", "completion_tokens", "cost",

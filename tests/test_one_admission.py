@@ -19,9 +19,6 @@ from rewardsmith.intake.admission import Intake
 from rewardsmith.people.human import add_edit
 from rewardsmith.task import load_task_file
 
-# litellm costs a worker ~4 s of CPU to import: its tests share one worker (pyproject addopts: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("litellm")
-
 IMPORTS_OS = "import os\n\ndef compute_reward(state, action, next_state):\n    return 0.0, {}\n"
 
 
