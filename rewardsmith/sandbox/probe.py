@@ -108,14 +108,21 @@ def decode_transitions(data: dict) -> list:
 def _encode(value, name: str):
     if isinstance(value, np.generic):  # first: numpy's float64 is a float too, but divides by zero as numpy does
         if value.dtype.kind not in _KINDS:
-            raise ValueError(f"state field {name!r} is a {value.dtype} scalar; expected a float or numpy array")
+            raise _not_a_number(name, f"a numpy {value.dtype} scalar")
         return {"scalar": value.dtype.str, "value": value.item()}
     if isinstance(value, (bool, int, float)):
         return value
     array = np.asarray(value)
     if array.dtype.kind not in _KINDS:
-        raise ValueError(f"state field {name!r} is a {type(value).__name__}; expected a float or numpy array")
+        raise _not_a_number(name, f"a {type(value).__name__}")
     return {"array": array.dtype.str, "shape": list(array.shape), "values": array.ravel().tolist()}
+
+
+def _not_a_number(name: str, what: str):
+    from ..errors import TaskError
+
+    return TaskError(f"the task's state field {name!r} gave {what} on a random-policy step; reward code reads fields "
+                     f"as floats or numpy arrays of numbers: make the field return one")
 
 
 def _decode(value):
