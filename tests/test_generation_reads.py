@@ -70,7 +70,7 @@ class Accepting:
 
 
 class NoDuplicates:
-    def examine(self, code, screening, archive=None, episodes=None):
+    def examine(self, code, screening, held):
         return None
 
 

@@ -182,16 +182,12 @@ class Intake:
         rejected with ``keep_draft``, its code kept as a draft file instead. ``held``: the run's candidates it is
         judged against, given the candidate recorded (None: read from the store once, here), and the recorded
         episodes it is judged on (read from the run's files once per ``held``: screening.py ``recorded``)."""
-        from .screening import recorded
-
         held = Held.read(self.store) if held is None else held
         code = attempt.code
         verdict = self.critic.check(code) if not attempt.notes.startswith("no code") else None
         checks = verdict is not None and attempt.origin != "baseline"
         screens = checks and screen and not self.config.no_screen
-        exam = self.duplicates.examine(code, screening=screens, archive=held.all(),
-                                       episodes=lambda: recorded(self.store, self.task, self.config.seed, held)) \
-            if checks else None
+        exam = self.duplicates.examine(code, screening=screens, held=held) if checks else None
         judged = judge(verdict, veto=lambda: self.llm_veto(attempt),
                        screen=(lambda: self.screen(attempt, exam, held)) if screens else None,
                        dedupe=exam.duplicate if exam is not None else None)
@@ -254,8 +250,8 @@ class Intake:
         shared = exam is not None and exam.refs is not None
         return screen_in_run(self.store, self.task, proposal.code, self.config.seed, self.random_fitness(),
                              lambda why: self.emit("note", message=why),
-                             refs=exam.refs if shared else None, replay=exam.replay if shared else None,
-                             held=held)
+                             Held.read(self.store) if held is None else held,
+                             refs=exam.refs if shared else None, replay=exam.replay if shared else None)
 
     def llm_veto(self, proposal) -> str | None:
         """The optional LLM critic (--llm-critic): a reason to veto a sound reward (a designer's or a

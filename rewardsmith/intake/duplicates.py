@@ -54,11 +54,14 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import numpy as np
 
 from .canonical import canonical  # noqa: F401 - code duplicates; importable from here too
+
+if TYPE_CHECKING:
+    from ..archive.held import Held
 
 RTOL = 1e-6               # the relation holds on every step within this share of the largest |reward|
 NEAR_CORRELATION = 0.99   # above this per-step correlation a reward that is not equivalent is flagged
@@ -193,13 +196,11 @@ class Duplicates:
         self.store, self.task, self.seed, self.note = store, task, seed, note
         self.sandboxed = replay or sandboxed
 
-    def examine(self, code: str, screening: bool, archive: list | None = None,
-                episodes: Callable[[], list] | None = None) -> "Examination":
-        """The check of one proposal; ``screening``: screening will judge it on the same replay; ``archive``:
-        the run's candidates as intake holds them (archive/held.py; None: read from the store once);
-        ``episodes``: gives the recorded episodes as intake holds them (screening.py ``recorded``: read once a
-        generation), asked only when the check replays the proposal (None: ``references`` of ``archive``)."""
-        return Examination(self, code, screening, archive, episodes)
+    def examine(self, code: str, screening: bool, held: Held) -> "Examination":
+        """The check of one proposal; ``screening``: screening will judge it on the same replay; ``held``: the
+        run's candidates as intake holds them (archive/held.py), with their recorded episodes (screening.py
+        ``recorded``: read once a generation, and only when a check replays a proposal)."""
+        return Examination(self, code, screening, held)
 
     def targets(self, archive: list | None = None) -> list:
         """The candidates a proposal may duplicate: admitted ones (pending, training or scored), of
@@ -307,13 +308,10 @@ class Examination:
     None) and leaves a near-duplicate in ``near``; ``replay`` serves screening the same sandboxed replay
     (``refs``: the episodes it was made on, screening's references); ``keep(id)`` keeps the fingerprint."""
 
-    def __init__(self, owner: Duplicates, code: str, screening: bool, archive: list | None = None,
-                 episodes: Callable[[], list] | None = None):
-        """``archive``: the run's candidates, in the archive's order, that it is checked against (None: the
-        store's, read once when the check is made); ``episodes``: gives screening's recorded episodes of them
-        (None: read from the run's files when the check is made)."""
-        self.owner, self.code, self.screening, self.archive = owner, code, screening, archive
-        self.episodes = episodes
+    def __init__(self, owner: Duplicates, code: str, screening: bool, held: Held):
+        """``held``: the run's candidates, in the archive's order, that it is checked against, with screening's
+        recorded episodes of them (screening.py ``recorded``)."""
+        self.owner, self.code, self.screening, self.held = owner, code, screening, held
         self.refs: list | None = None
         self.near: Match | None = None
         self._fingerprint: tuple[str, Fingerprint] | None = None
@@ -322,8 +320,7 @@ class Examination:
 
     def duplicate(self) -> Match | None:
         owner = self.owner
-        archive = owner.store.candidates() if self.archive is None else self.archive
-        targets = owner.targets(archive)
+        targets = owner.targets(self.held.all())
         digest = canonical(self.code)
         for c in targets if digest is not None else ():
             if canonical(c.code) == digest:
@@ -332,10 +329,9 @@ class Examination:
         if not targets and not self.screening:
             return None
         from ..errors import RewardCodeError, SandboxError
-        from .screening import references
+        from .screening import recorded
 
-        refs = self.episodes() if self.episodes is not None else \
-            references(owner.store, owner.task, seed=owner.seed, archive=archive)
+        refs = recorded(owner.store, owner.task, owner.seed, self.held)
         episodes = fingerprint_episodes(refs)
         if not episodes:
             return None

@@ -68,21 +68,18 @@ class Verdict:
 
 
 def screen_in_run(store, task: Task, code: str, seed: int, random_fitness: float | None,
-                  could_not: Callable[[str], None], refs: list[Reference] | None = None,
-                  replay=None, archive: list[Candidate] | None = None, held: Held | None = None) -> Verdict | None:
-    """Screens ``code`` on the run's recorded episodes (``references``, or ``refs``), as the loop and a
-    person's edit are screened; None when the screening job itself fails (``could_not`` hears why): the
-    reward, not judged, goes on to training. ``replay``: the sandboxed replay to use (the duplicate
-    check's, made once; default ``training.replay.replay``); ``archive``: the run's candidates as already
-    read (``references``); ``held``: as a generation holds them, with their recorded episodes read once
-    (``recorded``)."""
+                  could_not: Callable[[str], None], held: Held, refs: list[Reference] | None = None,
+                  replay=None) -> Verdict | None:
+    """Screens ``code`` on the run's recorded episodes (``refs``, or those of ``held``, the run's candidates as
+    intake holds them: ``recorded``, read once), as the loop and a person's edit are screened; None when the
+    screening job itself fails (``could_not`` hears why): the reward, not judged, goes on to training.
+    ``replay``: the sandboxed replay to use (the duplicate check's, made once; default
+    ``training.replay.replay``)."""
     from ..errors import SandboxError
 
     try:
-        if refs is None:
-            refs = recorded(store, task, seed, held) if held is not None else \
-                references(store, task, seed=seed, archive=archive)
-        return screen(task, code, refs, random_fitness, replay=replay)
+        return screen(task, code, recorded(store, task, seed, held) if refs is None else refs, random_fitness,
+                      replay=replay)
     except (SandboxError, ValueError) as exc:
         could_not(f"screening could not run ({exc}); the reward goes on to training")
         return None
