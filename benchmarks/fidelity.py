@@ -209,23 +209,35 @@ def code_key(code: str) -> str:
 
 def ground_truth(task, pool: dict, timesteps: int, seeds: list[int], workers: int, cache: Path) -> dict:
     """{name: [fitness per seed]}: each reward trained ``timesteps`` steps on each seed, read from
-    ``cache`` where there, trained (and added to it at once) where not."""
+    ``cache`` where there, trained (and added to it as each finishes) where not. Every missing (reward,
+    seed) is one training, ``workers`` at a time across the pool (not per reward, which leaves a core
+    idle whenever the seeds do not divide among the workers)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     stored = json.loads(cache.read_text()) if cache.is_file() else {}
-    out = {}
+    lock = threading.Lock()
+    jobs = []
     for name, code in pool.items():
         key = f"{task.name}/{code_key(code)}/{timesteps}"
         have = stored.setdefault(key, {"reward": name, "seeds": {}})["seeds"]
-        missing = [s for s in seeds if str(s) not in have]
-        if missing:
-            started = time.monotonic()
-            score = train(task, code, missing, Budget(timesteps), workers=workers)
-            for run in score.runs:
-                have[str(run.seed)] = run.fitness
-            print(f"  truth {name}: seeds {missing} at {timesteps:,} steps in {time.monotonic() - started:.0f} s")
+        jobs += [(name, code, have, s) for s in seeds if str(s) not in have]
+
+    def one(name, code, have, seed):
+        started = time.monotonic()
+        score = train(task, code, [seed], Budget(timesteps))
+        with lock:
+            have[str(seed)] = score.runs[0].fitness
+            print(f"  truth {name}: seed {seed} at {timesteps:,} steps in {time.monotonic() - started:.0f} s "
+                  f"({score.runs[0].fitness:.4g})", flush=True)
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps(stored, indent=1, sort_keys=True))
-        out[name] = [have[str(s)] for s in seeds]
-    return out
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as threads:
+        for done in [threads.submit(one, *job) for job in jobs]:
+            done.result()
+    return {name: [stored[f"{task.name}/{code_key(code)}/{timesteps}"]["seeds"][str(s)] for s in seeds]
+            for name, code in pool.items()}
 
 
 def rewardsmith_pick(task, pool: dict, workers: int, timesteps: int | None, root: Path) -> dict:
