@@ -6,7 +6,8 @@ to the last one it keeps is within the noise (``schedule.near_misses``: the larg
 and the run's seed-to-seed spread at that rung), both get a second seed at that rung: trained from scratch to
 the rung's steps on the search seed + ``RUNG_SEED_OFFSET`` (never a final or confirmation seed), in parallel.
 While the run has no measured spread at that rung's steps, the closest call alone is checked (when its gap is
-within ``schedule.UNMEASURED_SPREAD`` times the cut's noise), and its pair measures the spread for the rest. The cut is then decided again on the two-seed means.
+within ``schedule.UNMEASURED_SPREAD`` times the cut's noise, or whatever its gap when the pair costs at most
+``schedule.UNMEASURED_COST`` of what the cut saves), and its pair measures the spread for the rest. The cut is then decided again on the two-seed means.
 
 Paid from what halving saves: at most as many rung trainings as the steps the cut would save (its stopped
 candidates' remaining budget) pay for. What it trained, the means and its cost are the ``rung_seeds`` event
@@ -25,7 +26,7 @@ from ..archive.events import Events, Sink
 from ..archive.store import Candidate, RunStore
 from ..errors import TrainingError
 from .collect import Legs, collect
-from .schedule import episode_noise, near_misses, pooled_seed_spread
+from .schedule import UNMEASURED_COST, episode_noise, near_misses, pooled_seed_spread
 from .trainer import SeedResult
 
 RUNG_SEED_OFFSET = 2000  # a second seed at a rung's cut-off: the search seed + this
@@ -101,7 +102,8 @@ class RungSeeds:
                 order = sorted(ranked, key=lambda c: (-_comparable(means[c]), ranked.index(c)))
                 spread = self._spread(target, [self._fitness(c, rung) for c in trained])
                 near = near_misses(order, kept, means, noises, spread,
-                                   {c: len(self.seeds) + (c in trained) for c in ranked})
+                                   {c: len(self.seeds) + (c in trained) for c in ranked},
+                                   measure=2 * target <= UNMEASURED_COST * saved)
                 new = [c for c in ([order[kept - 1]] + near if near else [])
                        if c not in wanted and c not in trained]
                 if not new:

@@ -30,7 +30,8 @@ each candidate keeps the ones it reached in its ``result.halving`` (a ``records.
 Evidence at the cut-off (``rung_seeds.py``): one seed's policy is one draw, and seeds of one reward differ far
 more than its evaluation episodes. Before a cut stops anyone, the stopped candidates within the noise of the
 last one kept (``near_misses``: the cut's noise or the run's seed-to-seed spread at that rung, whichever is
-larger; while the spread is unmeasured, the closest call if within ``UNMEASURED_SPREAD`` times the cut's noise)
+larger; while the spread is unmeasured, the closest call if within ``UNMEASURED_SPREAD`` times the cut's noise,
+or whatever its gap where its pair costs at most ``UNMEASURED_COST`` of what the cut saves)
 and that last one get a second seed at the rung,
 paid from the steps the cut saves, and the cut is decided again on the two-seed means.
 
@@ -66,6 +67,10 @@ LATEST_FIRST_RUNG = 2 / 3   # a baseline that separates later than this leaves o
 # 0.08 against noise 0.09) up to a few times more (walker), and a gap past it is no call at all (pendulum's first
 # quick HNS run bought two seeds for a gap of 0.67 against noise 0.11: 85 % of what the cut saved)
 UNMEASURED_SPREAD = 3.0
+# ... and whatever its gap, when the pair costs at most this share of what the cut saves: a cut's episode noise can
+# be far below the seed spread (walker at its first rung: noise 0.071, the spread measured later 0.53, so a gap of
+# 0.35 that stopped three candidates was within one seed's luck), and the first pair is what measures the spread
+UNMEASURED_COST = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -285,20 +290,21 @@ def pooled_seed_spread(groups: list[list[float]]) -> float | None:
 
 
 def near_misses(ranked: list[str], kept: int, scores: dict[str, float], noise: dict[str, float],
-                seed_spread: float | None, seeds: dict[str, int]) -> list[str]:
+                seed_spread: float | None, seeds: dict[str, int], measure: bool = False) -> list[str]:
     """The candidates a cut would stop (``ranked[kept:]``, best first) whose gap to the last one it keeps
     (``ranked[kept - 1]``) is within the noise, closest first. A score's noise here is the larger of the cut's
     (``noise[id]``, its evaluation episodes') and the seed-to-seed spread over its ``seeds[id]`` seeds
     (``seed_spread / √seeds``): one seed's policy is one draw, and seeds of one reward differ far more than
     its evaluation episodes do. With ``seed_spread`` unknown (None) only the closest call counts, when its gap is
-    within ``UNMEASURED_SPREAD`` times the cut's noise: its second seed is what measures the spread."""
+    within ``UNMEASURED_SPREAD`` times the cut's noise, or whatever its gap with ``measure`` (the pair is cheap:
+    ``UNMEASURED_COST``): its second seed is what measures the spread."""
     if kept <= 0 or kept >= len(ranked):
         return []
     last, stopped = ranked[kept - 1], ranked[kept:]
     if seed_spread is None:
         gap = _comparable(scores[last]) - _comparable(scores[stopped[0]])
-        return stopped[:1] if gap <= UNMEASURED_SPREAD * math.hypot(noise.get(last, 0.0),
-                                                                      noise.get(stopped[0], 0.0)) else []
+        return stopped[:1] if measure or gap <= UNMEASURED_SPREAD * math.hypot(noise.get(last, 0.0),
+                                                                                  noise.get(stopped[0], 0.0)) else []
 
     def n(cid):
         return max(noise.get(cid, 0.0), seed_spread / math.sqrt(max(1, seeds.get(cid, 1))))
