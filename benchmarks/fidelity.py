@@ -263,6 +263,9 @@ def rewardsmith_pick(task, pool: dict, workers: int, timesteps: int | None, root
             "evidence": {name(p.candidate): f"{p.evidence}, {p.seeds} seed(s)" for p in order},
             "rank": [name(p.candidate) for p in order], "pick": name(order[0].candidate) if order else None,
             "rejected": [name(c) for c in members if evidence_of(c, store.final()) is None],
+            # why each of those has no score: the start of its reason (screening's and why, a duplicate, a failure)
+            "why": {name(c): f"{c.status}: {' '.join((c.reason or '').splitlines()[:2])[:240]}" for c in members
+                    if evidence_of(c, store.final()) is None},
             "env_steps": steps, "seconds": seconds}
 
 
@@ -313,7 +316,8 @@ def compare(task_name: str, args) -> dict:
     for n in sorted(mean, key=mean.get, reverse=True):
         ours_score = ours["scores"].get(n)
         print(f"{n:<20} {mean[n]:>12.4g} ± {std[n] or 0:<7.2g} "
-              f"{'rejected' if ours_score is None else f'{ours_score:.4g}':>12}  {ours['evidence'].get(n, '')}"
+              f"{'rejected' if ours_score is None else f'{ours_score:.4g}':>12}  "
+              f"{ours['evidence'].get(n, '') or ours.get('why', {}).get(n, '')}"
               f"{'  <- pick' if n == ours['pick'] else ''}{'  <- truly best' if n == best else ''}")
     full = (args.truth_timesteps, args.truth_seeds) >= FULL_TRUTH
     print(f"  Spearman {'-' if rho is None else f'{rho:.2f}'}; regret {regret:.4g}"
