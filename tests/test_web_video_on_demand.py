@@ -222,7 +222,13 @@ def test_the_compare_view_says_rendering_then_plays_the_video_and_a_candidate_wi
         p.keyboard.press("Space")  # both play from the one control
         time.sleep(0.6)
         p.keyboard.press("Space")
-        a, b = p.evaluate("[...document.querySelectorAll('.panel video')].map(v => v.currentTime)")
+        # paused, both come to rest on the one clock (a seek is asynchronous: wait for it, a few seconds at most)
+        same = "(() => { const t = [...document.querySelectorAll('.panel video')].map(v => v.currentTime); " \
+               "return t.length === 2 && Math.abs(t[0] - t[1]) <= 1 / 25 + 1e-6; })()"
+        try:
+            p.wait_for_function(same, timeout=5_000)
+        finally:
+            a, b = p.evaluate("[...document.querySelectorAll('.panel video')].map(v => v.currentTime)")
         assert a > 0.1 and abs(a - b) <= 1 / 25 + 1e-6, (a, b)
         p.goto(view.base + "/#/c/c2")
         p.click("#render-video")

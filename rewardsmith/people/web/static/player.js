@@ -35,6 +35,13 @@ class VideoPlayer {
     if (id) this.video.id = id;
     this.video.className = "video-frame";
     this.element = this.video;
+    // paused by the clock while a seek of its own was under way (show skips a video that is seeking), it would
+    // stay where that seek lands: when a seek ends on a paused video, it is put back on the clock's time
+    this.pausedAt = null;
+    this.video.addEventListener("seeked", () => {
+      if (this.video.paused && this.pausedAt !== null && Math.abs(this.currentMs() - this.pausedAt) > 0.5)
+        this.video.currentTime = this.pausedAt / 1000;
+    });
     this.ready = new Promise((resolve, reject) => {
       this.video.addEventListener("loadeddata", resolve, { once: true });
       this.video.addEventListener("error", () => reject(new Error("the browser cannot play " + name)), { once: true });
@@ -53,6 +60,7 @@ class VideoPlayer {
     if (v.playbackRate !== speed) v.playbackRate = speed;
     const target = Math.min(ms, this.length);
     const running = playing && ms < this.length;
+    this.pausedAt = running ? null : target;
     if (running && v.paused) v.play().catch(() => {});
     if (!running && !v.paused) v.pause();
     // paused: exactly on the clock; playing: back on it when more than half a frame away
