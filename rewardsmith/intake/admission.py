@@ -238,19 +238,18 @@ class Intake:
                   reason=match.reason)
         return candidate
 
-    def screen(self, proposal, exam=None, held: Held | None = None):
+    def screen(self, proposal, exam, held: Held):
         """Screening before any RL step (screening.py), or None: switched off (--no-screen), the
         baseline itself, or no recorded episodes to judge on yet. ``exam``: the duplicate check, whose
         sandboxed replay screening shares (one replay job per attempt); ``held``: the run's candidates as
-        intake holds them, whose recorded episodes it judges on (None: the store's, read here)."""
+        intake holds them, whose recorded episodes it judges on."""
         if self.config.no_screen or proposal.origin == "baseline":
             return None
         from .screening import screen_in_run
 
         shared = exam is not None and exam.refs is not None
         return screen_in_run(self.store, self.task, proposal.code, self.config.seed, self.random_fitness(),
-                             lambda why: self.emit("note", message=why),
-                             Held.read(self.store) if held is None else held,
+                             lambda why: self.emit("note", message=why), held,
                              refs=exam.refs if shared else None, replay=exam.replay if shared else None)
 
     def llm_veto(self, proposal) -> str | None:
