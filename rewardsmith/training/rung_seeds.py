@@ -88,6 +88,7 @@ class RungSeeds:
         target, full = self.rungs[rung], self.rungs[-1]
         saved = (len(ranked) - kept) * (full - target)
         affordable = saved // target
+        cheap = 2 * target <= UNMEASURED_COST * saved  # a pair that measures the spread, whatever the closest gap
         trained: list[str] = []
         failed: list[str] = []
         recorded = self._recorded(rung)
@@ -103,7 +104,7 @@ class RungSeeds:
                 spread = self._spread(target, [self._fitness(c, rung) for c in trained])
                 near = near_misses(order, kept, means, noises, spread,
                                    {c: len(self.seeds) + (c in trained) for c in ranked},
-                                   measure=2 * target <= UNMEASURED_COST * saved)
+                                   measure=cheap)
                 new = [c for c in ([order[kept - 1]] + near if near else [])
                        if c not in wanted and c not in trained]
                 if not new:
