@@ -21,8 +21,9 @@ from pathlib import Path
 
 from rewardsmith.archive.candidates import budget_fraction
 from rewardsmith.archive.store import RunStore
+from rewardsmith.output.population import duplicates
 
-NEAR = re.compile(r"near-duplicate of (c\d+): its per-step rewards correlate ([0-9.]+)")
+CORRELATION = re.compile(r"correlate ([0-9.]+)")
 
 
 def first_and_last(candidate) -> tuple[float | None, float | None, float]:
@@ -33,20 +34,18 @@ def first_and_last(candidate) -> tuple[float | None, float | None, float]:
     return first, candidate.fitness, budget_fraction(candidate)
 
 
-def pairs(run: Path) -> tuple[list[dict], list[float]]:
-    store = RunStore(run)
+def pairs(store: RunStore) -> tuple[list[dict], list[float]]:
+    """The run's near-duplicates as recorded (``output.population.duplicates``), each beside its twin, and the
+    baseline's final-scoring fitness per fresh seed."""
     held = {c.id: c for c in store.candidates()}
     rows = []
-    for c in held.values():
-        found = NEAR.search(c.notes or "")
-        if found is None or found.group(1) not in held:
+    for near in duplicates(store, list(held.values()))[1]:
+        found = CORRELATION.search(near["reason"])
+        if found is None or near["id"] not in held or near["of"] not in held:
             continue
-        twin = held[found.group(1)]
-        rows.append({"id": c.id, "of": twin.id, "corr": float(found.group(2)),
-                     "mine": first_and_last(c), "theirs": first_and_last(twin)})
-    final = store.final()
-    baseline = [r.fitness for r in store.final_runs() if r.role == "baseline" and r.fitness is not None] \
-        if final is not None else []
+        rows.append({"id": near["id"], "of": near["of"], "corr": float(found.group(1)),
+                     "mine": first_and_last(held[near["id"]]), "theirs": first_and_last(held[near["of"]])})
+    baseline = [r.fitness for r in store.final_runs() if r.role == "baseline" and r.fitness is not None]
     return rows, baseline
 
 
@@ -55,8 +54,9 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     args = parser.parse_args()
     for run in args.runs:
-        rows, baseline = pairs(run)
-        print(f"== {run} ({RunStore(run).config.get('task', '?')}): {len(rows)} near-duplicates")
+        store = RunStore(run)
+        rows, baseline = pairs(store)
+        print(f"== {run} ({store.config.get('task', '?')}): {len(rows)} near-duplicates")
         print(f"  {'pair':<12} {'corr':>9}  {'first rung':>19}  {'last budget reached':>31}")
         full = []
         for r in rows:
