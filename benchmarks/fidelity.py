@@ -217,11 +217,9 @@ def ground_truth(task, pool: dict, timesteps: int, seeds: list[int], workers: in
 
     stored = json.loads(cache.read_text()) if cache.is_file() else {}
     lock = threading.Lock()
-    jobs = []
-    for name, code in pool.items():
-        key = f"{task.name}/{code_key(code)}/{timesteps}"
-        have = stored.setdefault(key, {"reward": name, "seeds": {}})["seeds"]
-        jobs += [(name, code, have, s) for s in seeds if str(s) not in have]
+    haves = {name: stored.setdefault(f"{task.name}/{code_key(code)}/{timesteps}",
+                                     {"reward": name, "seeds": {}})["seeds"] for name, code in pool.items()}
+    jobs = [(name, code, haves[name], s) for name, code in pool.items() for s in seeds if str(s) not in haves[name]]
 
     def one(name, code, have, seed):
         started = time.monotonic()
@@ -236,8 +234,7 @@ def ground_truth(task, pool: dict, timesteps: int, seeds: list[int], workers: in
     with ThreadPoolExecutor(max_workers=max(1, workers)) as threads:
         for done in [threads.submit(one, *job) for job in jobs]:
             done.result()
-    return {name: [stored[f"{task.name}/{code_key(code)}/{timesteps}"]["seeds"][str(s)] for s in seeds]
-            for name, code in pool.items()}
+    return {name: [have[str(s)] for s in seeds] for name, have in haves.items()}
 
 
 def rewardsmith_pick(task, pool: dict, workers: int, timesteps: int | None, root: Path,
