@@ -19,7 +19,7 @@ import pytest
 from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.people.web import videos
 from rewardsmith.people.web.server import PageServer
-from test_compare_sync import browser, write_video  # noqa: F401 - browser: the module's chromium fixture
+from test_compare_sync import at_rest, browser, write_video  # noqa: F401 - browser: the module's chromium fixture
 from test_serve import Page, request
 from test_video_mp4 import needs_pygame, run_with_checkpoints
 
@@ -222,14 +222,8 @@ def test_the_compare_view_says_rendering_then_plays_the_video_and_a_candidate_wi
         p.keyboard.press("Space")  # both play from the one control
         time.sleep(0.6)
         p.keyboard.press("Space")
-        # paused, both come to rest on the one clock (a seek is asynchronous: wait for it, a few seconds at most)
-        same = "(() => { const t = [...document.querySelectorAll('.panel video')].map(v => v.currentTime); " \
-               "return t.length === 2 && Math.abs(t[0] - t[1]) <= 1 / 25 + 1e-6; })()"
-        try:
-            p.wait_for_function(same, timeout=5_000)
-        finally:
-            a, b = p.evaluate("[...document.querySelectorAll('.panel video')].map(v => v.currentTime)")
-        assert a > 0.1 and abs(a - b) <= 1 / 25 + 1e-6, (a, b)
+        a, b = at_rest(p)  # paused, both on the one clock within a frame (1/25 s)
+        assert a > 0.1, (a, b)
         p.goto(view.base + "/#/c/c2")
         p.click("#render-video")
         p.wait_for_selector("#render-note:has-text('no policy checkpoint')")
