@@ -1,7 +1,7 @@
 """Launching sandboxed jobs (parent side): every piece of reward code runs in a separate, killable process.
 
 Reward code is assumed to achieve arbitrary code execution in the process that runs it, so the
-boundary is the operating system. ``run_job`` starts ``python -m rewardsmith.sandbox.child`` under
+boundary is the operating system. ``run_job`` starts ``python -m rewardsmith.sandbox.child`` (``interpreter``) under
 bubblewrap (``confinement``): new user, network, pid, ipc and uts namespaces, no capabilities, an
 unprivileged uid, read-only binds of exactly what a job reads, the job's scratch directory the only
 writable place. Inside, the child adds resource limits, Landlock and a seccomp filter before it reads
@@ -32,6 +32,7 @@ import time
 from dataclasses import asdict
 from typing import Callable
 
+from .interpreter import child_command
 from .confinement import Layers, bubblewrap_argv, bubblewrap_problem, sandbox_mode, seccomp_problem
 from ..errors import SandboxError, SandboxUnavailable
 from .pipe import MAX_EVENT_LINE, MAX_EVENTS, MAX_MESSAGE, MAX_PARSED, Protocol, parsed_size  # noqa: F401
@@ -147,8 +148,8 @@ def run_job(job: dict, limits: Limits, on_event: Callable[[dict], None] | None =
     token = secrets.token_hex(16)  # every protocol message must carry it
     payload = dict(job, limits=limits.for_child(), token=token, read_paths=extra_read_paths(),
                    sandbox=mode, layers={**asdict(layers), "bubblewrap": use_bubblewrap})
-    command = [sys.executable, "-m", "rewardsmith.sandbox.child", str(write_fd)]
-    env = child_environment(scratch)
+    command, started = child_command(str(write_fd))
+    env = {**child_environment(scratch), **started}
     passed = [write_fd]
     info_read = None
     if use_bubblewrap:
