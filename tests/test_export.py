@@ -593,3 +593,19 @@ def test_the_header_carries_the_final_multi_seed_score_else_the_search_score(tmp
     assert "1.4 ± 0.1633 (mean ± std over 3 seeds; final scoring on fresh seeds)" in header
     assert "# Seeds: 1, 2, 3" in header.replace("  ", " ") or "1, 2, 3" in header
     assert "30000 per seed" in header
+
+
+@pytest.mark.parametrize("text", [
+    "a = 1; b = 2\r\nif x:\n    y = 'é'  # ü\r    z = 3\nw = (1,\n 2)\n",
+    "\x0cx = 1\ny = 2\nz = '\u2028\x0c'; q = 4\n",
+    "s = '''a\nb\x0bc'''\nt = 1",
+])
+def test_the_module_check_reads_each_statement_as_the_standard_library_does(text):
+    """The export's check splits a module into lines once (export._segments) instead of once per statement;
+    each statement's source is what ``ast.get_source_segment`` gives, whatever the line ends and characters."""
+    import ast
+
+    from rewardsmith.output.export import _segments
+
+    segment = _segments(text)
+    assert [segment(n) for n in ast.parse(text).body] == [ast.get_source_segment(text, n) for n in ast.parse(text).body]

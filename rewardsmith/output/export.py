@@ -25,7 +25,7 @@ import re
 import symtable
 import textwrap
 from pathlib import Path
-from typing import cast
+from typing import Callable, cast
 
 from .. import __version__
 from ..intake.critic import static_findings
@@ -401,10 +401,10 @@ def _check_module(text: str, code: str, bindings: dict[str, str], freezer: str |
     first = text.splitlines().index(BEGIN_MARKER) + 2  # 1-based line numbers of the reward block
     last = first + _as_block(code).count("\n") - 1
     clashes: set[str] = set()
+    segment = _segments(text)
     for node in tree.body:
         if not first <= node.lineno <= last and not _freezes(node, freezer):
-            # a parsed statement has its position, so it has its source segment
-            clashes |= _global_names(cast(str, ast.get_source_segment(text, node))) & set(bindings)
+            clashes |= _global_names(segment(node)) & set(bindings)
     clashes = {n for n in clashes if n != "compute_reward" and SHARED_MODULES.get(n) != bindings[n]}
     if clashes:
         raise ExportError(
@@ -412,6 +412,27 @@ def _check_module(text: str, code: str, bindings: dict[str, str], freezer: str |
             f"own code (field functions, State, the wrapper) needs the standard meaning of "
             f"{'that name' if len(clashes) == 1 else 'those names'}; rename it in the reward code "
             f"(e.g. with `rewardsmith edit`) and export the edited candidate once it is scored")
+
+
+def _segments(text: str) -> Callable[[ast.stmt], str]:
+    """``ast.get_source_segment(text, node)`` for many nodes of one text, which is split into lines once
+    (the standard function splits the whole text again for every node). Lines end as the parser ends them
+    (``\\r\\n``, ``\\n`` or ``\\r``); a node's columns count UTF-8 bytes."""
+    lines, start = [], 0
+    for end in re.finditer(r"\r\n|\n|\r", text):
+        lines.append(text[start:end.end()])
+        start = end.end()
+    lines.append(text[start:])
+
+    def segment(node: ast.stmt) -> str:
+        first, last = node.lineno - 1, cast(int, node.end_lineno) - 1
+        begin, end = node.col_offset, cast(int, node.end_col_offset)
+        if first == last:
+            return lines[first].encode()[begin:end].decode()
+        return "".join([lines[first].encode()[begin:].decode(), *lines[first + 1:last],
+                        lines[last].encode()[:end].decode()])
+
+    return segment
 
 
 def _freezes(node: ast.stmt, freezer: str | None) -> bool:
