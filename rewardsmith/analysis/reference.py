@@ -21,7 +21,7 @@ from typing import cast
 import numpy as np
 
 from ..archive.records import Trajectory
-from ..archive.store import RunStore, write_atomic
+from ..archive.store import RunStore, gzip_json, write_atomic
 from ..task import Task
 
 EPISODES = 5
@@ -80,7 +80,7 @@ class RandomReference:
                     self._episodes = [Trajectory.from_json(t) for t in json.loads(gzip.decompress(path.read_bytes()))]
                 else:
                     self._episodes = random_trajectories(self.task, EPISODES, self.seed)
-                    write_atomic(path, gzip.compress(json.dumps([t.to_json() for t in self._episodes]).encode()))
+                    write_atomic(path, gzip_json([t.to_json() for t in self._episodes]))
             return self._episodes
 
     def fitness(self) -> float:

@@ -33,6 +33,15 @@ def full_budget(c: "Candidate") -> bool:
     return budget_fraction(c) >= 1.0
 
 
+def gzip_json(value) -> bytes:
+    """``value`` as gzip-compressed JSON, as the run keeps episodes: at zlib's default level 6, about a
+    third of the CPU time of gzip's 9 for files 1 % larger."""
+    import gzip
+    import json
+
+    return gzip.compress(json.dumps(value).encode(), compresslevel=6)
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ from typing import Any, cast
 
 from ..errors import RunStoreError
 from .candidates import (DONE, FAILED, PENDING, REJECTED, SCORED, TRAINING,  # noqa: F401
-                         Candidate, TrainingPool, budget_fraction, code_hash, full_budget, write_atomic)
+                         Candidate, TrainingPool, budget_fraction, code_hash, full_budget, gzip_json, write_atomic)
 from .migrations import MIGRATIONS, SCHEMA_VERSION, migrate  # noqa: F401
 from .records import Analysis, CandidateResult, CriticVerdict, FinalRun, FinalSummary, Leg, Timings, Trajectory
 
@@ -350,7 +350,7 @@ class RunStore:
 
     def write_trajectories(self, cid: str, trajectories: list[Trajectory]) -> None:
         write_atomic(self.root / "candidates" / f"{cid}.traj.json.gz",
-                     gzip.compress(json.dumps([t.to_json() for t in trajectories]).encode()))
+                     gzip_json([t.to_json() for t in trajectories]))
 
     def trajectories(self, cid: str) -> list[Trajectory]:
         """A candidate's kept evaluation trajectories (none when it kept none)."""

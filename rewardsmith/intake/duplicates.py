@@ -214,12 +214,12 @@ class Duplicates:
         return self.store.root / "fingerprints" / f"{cid}.json.gz"
 
     def save(self, cid: str, key: str, printed: "Fingerprint | None", error: str | None = None) -> None:
-        from ..archive.candidates import write_atomic
+        from ..archive.candidates import gzip_json, write_atomic
 
         if _ID.match(cid):
-            write_atomic(self._path(cid), gzip.compress(json.dumps(
+            write_atomic(self._path(cid), gzip_json(
                 {"episodes": key, "rewards": None if printed is None else printed.rewards,
-                 "silent": None if printed is None else list(printed.silent), "error": error}).encode()))
+                 "silent": None if printed is None else list(printed.silent), "error": error}))
 
     def fingerprint(self, candidate, episodes: list, key: str) -> "Fingerprint | None":
         """``candidate``'s fingerprint on ``episodes``: its kept one or, when it has none for this set, one
