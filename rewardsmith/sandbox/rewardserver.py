@@ -389,7 +389,7 @@ class RemoteReward:
                 frame = read_frame(self.replies, deadline)
             except TimeoutError:
                 raise self._error(
-                    f"the reward process did not answer within {self.reply_seconds:.0f} s; likely cause: an "
+                    f"the reward process did not answer within {self.reply_seconds:g} s; likely cause: an "
                     f"infinite loop in the reward code or a reward far too slow to compute", "timeout") from None
             except ValueError as exc:
                 raise self._violation(str(exc)) from None
