@@ -11,6 +11,32 @@ from stub_llm import StubLLM, stub_llm  # noqa: F401 - the scripted model and it
 
 TINY_TASK = Path(__file__).parent / "data" / "tiny_mountaincar.py"
 
+# Test files whose quick tests import a library that takes seconds to import: each group runs on one worker,
+# so one worker pays each import instead of both (litellm about 4 s of CPU, PyTorch with stable-baselines3
+# about 3 s). Found by running each test file alone (`-m "not slow"`) and listing what it left imported;
+# tests/test_interpreter.py checks that the files exist.
+SHARED_IMPORTS = {
+    "tests/test_llm.py": "litellm", "tests/test_one_admission.py": "litellm",
+    "tests/test_doctor.py": "torch", "tests/test_policy.py": "torch", "tests/test_reward_process.py": "torch",
+    "tests/test_video.py": "torch",
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``-n N`` (``--dist load``) and CI's ``--dist loadfile`` as pytest-xdist runs them, but the files of one
+    SHARED_IMPORTS group run on one worker (xdist's own ``xdist_group`` marks do not group under pytest 9)."""
+    dist = config.getvalue("dist")
+    if dist not in ("load", "loadfile"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedImports(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_IMPORTS.get(path) or (path if dist == "loadfile" else nodeid)
+
+    return SharedImports(config, log)
+
 
 def invoke(*args, input=None, **options):
     """Runs ``rewardsmith ARGS`` in this process (the worktree's code, not an installed script); gives

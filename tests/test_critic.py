@@ -19,7 +19,7 @@ from rewardsmith.task import load_task
 TASK = load_task("mountaincar-reach")
 FIELDS = list(TASK.fields)
 FIELD_LIST = "at_flag, distance_to_flag, height, obs, position, velocity"
-LIMITS = Limits(wall_seconds=8, cpu_seconds=2, memory_mb=1024)
+LIMITS = Limits(wall_seconds=8, cpu_seconds=1, memory_mb=1024)
 
 GOOD = '''\
 import numpy as np

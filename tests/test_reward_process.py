@@ -229,7 +229,7 @@ class Pipes:
     def __init__(self):
         self.requests_read, self.requests_write = os.pipe()
         self.replies_read, self.replies_write = os.pipe()
-        self.remote = RemoteReward(self.requests_write, self.replies_read, ["position"], reply_seconds=2)
+        self.remote = RemoteReward(self.requests_write, self.replies_read, ["position"], reply_seconds=0.5)
 
     def close(self):
         self.remote.close()
@@ -283,7 +283,7 @@ def test_answers_are_given_back_per_env_and_errors_as_reward_errors(pipes):
 
 def test_silence_and_a_closed_pipe_are_clear_errors(pipes):
     started = time.monotonic()
-    with pytest.raises(SandboxError, match="did not answer within 2 s") as caught:
+    with pytest.raises(SandboxError, match="did not answer within 0.5 s") as caught:
         pipes.remote.rewards(TRANSITIONS)
     assert caught.value.kind == "timeout" and time.monotonic() - started < 10
     os.close(pipes.replies_write)
