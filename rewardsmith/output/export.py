@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import importlib
 import json
 import pprint
@@ -194,12 +195,19 @@ def _as_block(code: str) -> str:
     return code if code.endswith("\n") else code + "\n"
 
 
-def _template():
+@functools.cache
+def _environment():
+    """The exported module's template environment, made once: jinja compiles a template once per environment
+    (and still reloads one whose file changed)."""
     from ..templating import file_environment
 
     env = file_environment()
     env.filters["q"] = lambda s: json.dumps(str(s), ensure_ascii=False)  # a double-quoted Python str
-    return env.get_template(TEMPLATE)
+    return env
+
+
+def _template():
+    return _environment().get_template(TEMPLATE)
 
 
 def _checked_meta(meta: dict) -> dict:
