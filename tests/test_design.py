@@ -72,3 +72,18 @@ def test_the_fitness_scorer_gives_the_evidence_the_best_is_named_by():
     card = fitness.score(Subject("c2", candidate=confirmed))
     assert (card.metrics["fitness"], card.seeds, card.evidence) == (0.5, 2, "confirmed")
     assert fitness.score(Subject("c3", candidate=_candidate("c3", None, "failed"))) is None
+
+
+def test_an_edited_prompt_template_is_read_anew_by_the_next_prompts(tmp_path):
+    """Template environments are made once per prompts folder; a template file edited since is still re-read."""
+    import os
+
+    from rewardsmith.design.prompting import Prompts
+
+    template = tmp_path / "system.j2"
+    template.write_text("first version\n")
+    assert Prompts(tmp_path).render("system.j2") == "first version\n"
+    template.write_text("second version\n")
+    later = os.stat(template).st_mtime + 5
+    os.utime(template, (later, later))
+    assert Prompts(tmp_path).render("system.j2") == "second version\n"
