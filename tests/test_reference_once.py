@@ -112,3 +112,23 @@ def test_the_0_1_0_run_keeps_its_random_fitness_and_gains_episodes(tmp_path):
     assert ref.fitness() == kept == 0.37349299590612195  # measured by 0.1.0 on its own 3 episodes
     assert len(ref.episodes()) == reference.EPISODES and ref.spread() > 0
     assert (root / reference.TRAJECTORIES).is_file() and store.meta("random_fitness") == kept
+
+
+def test_one_process_rolls_a_task_files_random_episodes_out_once_and_hands_out_copies(tmp_path, monkeypatch):
+    """random_trajectories keeps its episodes per task file content, episode count and seed: a second run of the
+    same task in one process reads them (as copies: changing one changes nothing kept); an edited task file, another
+    count or seed rolls out anew."""
+    path = tmp_path / "my_task.py"
+    path.write_text(load_task("cartpole-centered").path.read_text())
+    rolled = []
+    original = reference._roll_out
+    monkeypatch.setattr(reference, "_roll_out", lambda *a: rolled.append(a[1:]) or original(*a))
+    first = random_trajectories(load_task(str(path)), 3, seed=5)
+    first[0].actions.append("changed")
+    again = random_trajectories(load_task(str(path)), 3, seed=5)
+    assert rolled == [(3, 5)] and again == original(load_task(str(path)), 3, 5) and "changed" not in again[0].actions
+    random_trajectories(load_task(str(path)), 3, seed=6)
+    random_trajectories(load_task(str(path)), 2, seed=5)
+    path.write_text(path.read_text() + "\n# edited\n")
+    random_trajectories(load_task(str(path)), 3, seed=5)
+    assert rolled == [(3, 5), (3, 6), (2, 5), (3, 5)]
