@@ -238,12 +238,14 @@ def ground_truth(task, pool: dict, timesteps: int, seeds: list[int], workers: in
 
 
 def rewardsmith_pick(task, pool: dict, workers: int, timesteps: int | None, root: Path,
-                     schedule: str = "halving") -> dict:
+                     schedule: str = "halving", no_screen: bool = False) -> dict:
     """One default ``evolve`` generation on the pool (``schedule``: evolve's ``--schedule``, halving by
-    default): every reward's most evidence, the pick, and the compute used."""
+    default; ``no_screen``: evolve's ``--no-screen``): every reward's most evidence, the pick, and the compute
+    used."""
     # an LLM run's settings (the baseline a reference, not a contender); no model is ever called
     config = EvolveConfig(task=task.name, iterations=1, samples=len(pool), workers=workers, timesteps=timesteps,
-                          designer="llm", model="scripted/pool", schedule=schedule)
+                          designer="llm", model="scripted/pool", schedule=schedule,
+                          no_screen=no_screen)
     store = RunStore.create(root / task.name, asdict(config), task.path)
     started = time.monotonic()
     Evolution(store, task, config, PoolDesigner(pool)).run()
@@ -300,7 +302,8 @@ def compare(task_name: str, args) -> dict:
     print(f"{task_name}: {len(pool)} rewards; truth at {args.truth_timesteps:,} steps × {len(seeds)} seeds")
     truth = ground_truth(task, pool, args.truth_timesteps, seeds, args.workers, args.results / "fidelity_truth.json")
     with tempfile.TemporaryDirectory() as scratch:
-        ours = rewardsmith_pick(task, pool, args.workers, args.timesteps, Path(scratch), args.schedule)
+        ours = rewardsmith_pick(task, pool, args.workers, args.timesteps, Path(scratch), args.schedule,
+                                args.no_screen)
     mean = {n: statistics.fmean(v) for n, v in truth.items()}
     std = {n: statistics.pstdev(v) if len(v) > 1 else None for n, v in truth.items()}
     best = max(mean, key=mean.get)
@@ -323,7 +326,7 @@ def compare(task_name: str, args) -> dict:
           f"{'' if full else f'  [truth below the figure size {FULL_TRUTH[0]:,} × {FULL_TRUTH[1]}: not the figure]'}")
     return {"task": task_name, "truth_timesteps": args.truth_timesteps, "truth_seeds": seeds, "truth": truth,
             "rewardsmith": ours, "spearman": rho, "regret": regret, "truth_noise": noise, "truly_best": best,
-            "full_size": full, "schedule": args.schedule}
+            "full_size": full, "schedule": args.schedule, "screening": not args.no_screen}
 
 
 def main() -> None:
@@ -337,13 +340,16 @@ def main() -> None:
     parser.add_argument("--schedule", choices=("halving", "full"), default="halving",
                         help="the evolve run's --schedule (default halving, evolve's default): full trains every reward "
                              "to the budget, for comparison")
+    parser.add_argument("--no-screen", action="store_true",
+                        help="the evolve run's --no-screen: every reward the critic accepts trains (output *_noscreen)")
     parser.add_argument("--pool-size", type=int, default=None, help="only the first N rewards of each pool")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the truth cache and the output go")
     args = parser.parse_args()
     rows = [compare(name.strip(), args) for name in args.tasks.split(",") if name.strip()]
     size = "" if all(r["full_size"] for r in rows) else f"_truth{args.truth_timesteps}x{args.truth_seeds}"
-    out = args.results / f"fidelity{size}{'' if args.schedule == 'halving' else '_' + args.schedule}.json"
+    out = args.results / (f"fidelity{size}{'' if args.schedule == 'halving' else '_' + args.schedule}"
+                          f"{'_noscreen' if args.no_screen else ''}.json")
     args.results.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
     print(f"wrote {out}")
