@@ -38,6 +38,29 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedImports(config, log)
 
 
+_OPENED: dict[str, Path] = {}
+
+
+def opened_copy(name: str, dest: Path) -> Path:
+    """A copy at ``dest`` of the recorded run ``tests/data/NAME`` as opening it leaves it (migrated), for tests of
+    what a migrated run holds rather than of its migration: it is migrated once per test process (0.1.0's takes
+    about 0.2 s) and copied from there."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from rewardsmith.archive.store import RunStore
+
+    if name not in _OPENED:
+        folder = tempfile.mkdtemp(prefix="opened-run-")
+        atexit.register(shutil.rmtree, folder, True)
+        shutil.copytree(Path(__file__).parent / "data" / name, Path(folder) / name)  # never opened in place
+        RunStore(Path(folder) / name).close()
+        _OPENED[name] = Path(folder) / name
+    shutil.copytree(_OPENED[name], dest)
+    return dest
+
+
 def invoke(*args, input=None, **options):
     """Runs ``rewardsmith ARGS`` in this process (the worktree's code, not an installed script); gives
     click's Result. Expected errors surface as exit codes; anything else raises. ``options``: more of

@@ -20,6 +20,8 @@ from rewardsmith.archive.store import SCORED, RunStore
 from rewardsmith.task import load_task
 from rewardsmith.training.trainer import _episode_summary, _snapshot, _trajectory
 
+from conftest import opened_copy
+
 RUN_0_1_0 = Path(__file__).parent / "data" / "run-0.1.0"  # written by release 0.1.0; only ever copied
 
 # Rows exactly as the release before these records wrote them (a real run's, shortened): the records
@@ -350,9 +352,7 @@ def test_a_damaged_critic_verdict_is_an_error_naming_the_candidate_and_the_field
     (lambda a: next(iter(a["fields"].values())).pop("q25"), r"candidate c0 .*analysis's field summary has no 'q25'"),
 ])
 def test_a_damaged_analysis_is_an_error_naming_the_candidate_and_the_field(tmp_path, damage, named):
-    root = tmp_path / "old-run"
-    shutil.copytree(RUN_0_1_0, root)  # never opened in place
-    store = RunStore(root)
+    store = RunStore(opened_copy("run-0.1.0", tmp_path / "old-run"))
     damaged = json.loads(store.db.execute("SELECT analysis FROM candidates WHERE id = 'c0'").fetchone()[0])
     damage(damaged)
     store.db.execute("UPDATE candidates SET analysis = ? WHERE id = 'c0'", (json.dumps(damaged),))

@@ -163,7 +163,9 @@ def test_the_os_refuses_writes_even_without_the_audit_hook(tmp_path):
     assert (scratch / "inside.txt").exists()
 
 
-def test_the_os_refuses_reads_outside_the_installation_and_the_task(tmp_path, monkeypatch):
+# PyTorch's import (about 1.5 s of CPU: the learner's, after confinement) runs with the whole suite
+@pytest.mark.parametrize("heavy", ["numpy", pytest.param("numpy, torch", marks=pytest.mark.slow)])
+def test_the_os_refuses_reads_outside_the_installation_and_the_task(tmp_path, monkeypatch, heavy):
     """Landlock's read rules, for code that got past every Python-level layer: the parent's
     environment and the user's files are unreadable; Python, rewardsmith and the task stay readable."""
     scratch, task_dir, home, assets = (tmp_path / d for d in ("scratch", "task", "home", "assets"))
@@ -187,7 +189,7 @@ def test_the_os_refuses_reads_outside_the_installation_and_the_task(tmp_path, mo
                 return True
             except PermissionError:
                 return False
-        import numpy, torch  # a heavy import after confinement still works
+        import {heavy}  # a heavy import after confinement still works
         print(json.dumps({{p: readable(p) for p in sys.argv[1:]}}))
     """)
     import numpy
