@@ -10,7 +10,6 @@ optional LLM roles (``--llm-analyzer``, ``--llm-critic``).
 from __future__ import annotations
 
 import ast
-import functools
 import math
 import re
 import statistics
@@ -397,24 +396,16 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.3g}%"
 
 
-@functools.lru_cache(maxsize=16)
-def _environment(prompts_dir):
-    """The analyzer's template environment for ``prompts_dir``, made once: jinja compiles a template once per
-    environment (and still reloads one whose file changed)."""
-    from ..templating import prompt_environment
-
-    env = prompt_environment(prompts_dir)
-    env.filters.update(sig=_sig, seq=_seq, pct=_pct)
-    return env
-
-
 def _render(template_name: str, prompts_dir, **context):
     """A template (``prompts_dir``'s, else the shipped one) rendered, or as a module with ``module=True``."""
     import jinja2
 
+    from ..templating import prompt_environment
+
     module = context.pop("module", False)
     try:
-        template = _environment(prompts_dir).get_template(template_name)
+        env = prompt_environment(prompts_dir, (("sig", _sig), ("seq", _seq), ("pct", _pct)))
+        template = env.get_template(template_name)
         return template.make_module(context) if module else template.render(**context)
     except jinja2.TemplateError as exc:
         raise ConfigError(f"prompt template {template_name}: {type(exc).__name__}: {exc}") from exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 from pathlib import Path
 
@@ -10,24 +9,15 @@ from ..errors import ConfigError
 from ..task import Task
 
 
-@functools.lru_cache(maxsize=16)
-def _environment(override):
-    """The designer's template environment for ``override``, made once: jinja compiles a template once per
-    environment (and still reloads one whose file changed, so an edited ``--prompts`` file is read anew)."""
-    from ..templating import prompt_environment
-
-    env = prompt_environment(override)
-    env.filters.update(fence=fence, quote=quote, untrusted=untrusted)
-    return env
-
-
 class Prompts:
     """Renders the designer's templates; a template in ``override`` wins over the shipped one."""
 
     def __init__(self, override: str | Path | None = None):
+        from ..templating import prompt_environment
+
         if override and not Path(override).is_dir():
             raise ConfigError(f"--prompts {override}: not a directory")
-        self.env = _environment(override)
+        self.env = prompt_environment(override, (("fence", fence), ("quote", quote), ("untrusted", untrusted)))
 
     def render(self, name: str, **context) -> str:
         import jinja2

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import functools
 import importlib
 import json
 import pprint
@@ -195,19 +194,14 @@ def _as_block(code: str) -> str:
     return code if code.endswith("\n") else code + "\n"
 
 
-@functools.cache
-def _environment():
-    """The exported module's template environment, made once: jinja compiles a template once per environment
-    (and still reloads one whose file changed)."""
-    from ..templating import file_environment
-
-    env = file_environment()
-    env.filters["q"] = lambda s: json.dumps(str(s), ensure_ascii=False)  # a double-quoted Python str
-    return env
+def _quoted(s) -> str:
+    return json.dumps(str(s), ensure_ascii=False)  # a double-quoted Python str
 
 
 def _template():
-    return _environment().get_template(TEMPLATE)
+    from ..templating import file_environment
+
+    return file_environment(filters=(("q", _quoted),)).get_template(TEMPLATE)
 
 
 def _checked_meta(meta: dict) -> dict:

@@ -11,7 +11,6 @@ so the file opens anywhere without a network. Code and model text are untrusted:
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import json
 import math
@@ -45,15 +44,6 @@ def _when(t) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
 
-@functools.cache
-def _environment():
-    """The report's template environment, made once: jinja compiles a template once per environment (and
-    still reloads one whose file changed)."""
-    env = file_environment(html=True)
-    env.filters.update(num=fmt, when=_when)
-    return env
-
-
 def render_report(store: RunStore) -> str:
     """The report of ``store``'s run as an HTML string."""
     from ..archive.selection import baseline_competes, run_pick
@@ -67,7 +57,8 @@ def render_report(store: RunStore) -> str:
     pick, baseline = run_pick(store), store.baseline()  # the same best as `show` and `export`
     best = pick.candidate if pick else None
     task_name, goal = _task_summary(store)
-    return _environment().get_template("report.html.j2").render(
+    env = file_environment(html=True, filters=(("num", fmt), ("when", _when)))
+    return env.get_template("report.html.j2").render(
         version=__version__, generated=time.time(), run=str(store.root.resolve()), task=task_name, goal=goal,
         config=config, designer=designer_plugin(config.get("designer")), status=store.meta("status", "unknown"),
         best=best, pick=pick, versus=_versus(store, pick, baseline), baseline=baseline, counts=_counts(candidates),
