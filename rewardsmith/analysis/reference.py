@@ -12,9 +12,7 @@ reference); the missing half is measured, or computed from the episodes, on firs
 from __future__ import annotations
 
 import copy
-import gzip
 import hashlib
-import json
 import statistics
 import threading
 from dataclasses import replace
@@ -23,7 +21,7 @@ from typing import cast
 import numpy as np
 
 from ..archive.records import Trajectory
-from ..archive.store import RunStore, gzip_json, write_atomic
+from ..archive.store import RunStore, gzip_json, read_gzip_json, write_atomic
 from ..task import Task
 
 EPISODES = 5
@@ -110,7 +108,7 @@ class RandomReference:
             if self._episodes is None:
                 path = self.store.root / TRAJECTORIES
                 if path.is_file():
-                    self._episodes = [Trajectory.from_json(t) for t in json.loads(gzip.decompress(path.read_bytes()))]
+                    self._episodes = [Trajectory.from_json(t) for t in read_gzip_json(path)]
                 else:
                     self._episodes = random_trajectories(self.task, EPISODES, self.seed)
                     write_atomic(path, gzip_json([t.to_json() for t in self._episodes]))

@@ -42,6 +42,14 @@ def gzip_json(value) -> bytes:
     return gzip.compress(json.dumps(value).encode(), compresslevel=6)
 
 
+def read_gzip_json(path: Path):
+    """What ``gzip_json`` wrote to ``path``."""
+    import gzip
+    import json
+
+    return json.loads(gzip.decompress(Path(path).read_bytes()))
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,6 @@ shows and resumes; one written by a newer release is refused with a clear error.
 
 from __future__ import annotations
 
-import gzip
 import json
 import sqlite3
 import threading
@@ -35,7 +34,8 @@ from typing import Any, cast
 
 from ..errors import RunStoreError
 from .candidates import (DONE, FAILED, PENDING, REJECTED, SCORED, TRAINING,  # noqa: F401
-                         Candidate, TrainingPool, budget_fraction, code_hash, full_budget, gzip_json, write_atomic)
+                         Candidate, TrainingPool, budget_fraction, code_hash, full_budget, gzip_json,
+                         read_gzip_json, write_atomic)
 from .migrations import MIGRATIONS, SCHEMA_VERSION, migrate  # noqa: F401
 from .records import Analysis, CandidateResult, CriticVerdict, FinalRun, FinalSummary, Leg, Timings, Trajectory
 
@@ -358,7 +358,7 @@ class RunStore:
         if not path.is_file():
             return []
         try:
-            return [Trajectory.from_json(t) for t in json.loads(gzip.decompress(path.read_bytes()))]
+            return [Trajectory.from_json(t) for t in read_gzip_json(path)]
         except RunStoreError as exc:
             raise RunStoreError(f"{path}: {exc}") from None
 

@@ -48,7 +48,6 @@ judged on, and nothing of the earlier candidate (status, fitness, training) chan
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import math
@@ -224,12 +223,13 @@ class Duplicates:
     def fingerprint(self, candidate, episodes: list, key: str) -> "Fingerprint | None":
         """``candidate``'s fingerprint on ``episodes``: its kept one or, when it has none for this set, one
         replay job (kept); None where its reward fails on them or the job could not run."""
+        from ..archive.candidates import read_gzip_json
         from ..errors import RewardCodeError, SandboxError
 
         path = self._path(candidate.id)
         if _ID.match(candidate.id) and path.is_file():
             try:
-                kept = json.loads(gzip.decompress(path.read_bytes()))
+                kept = read_gzip_json(path)
             except (OSError, ValueError, EOFError):
                 kept = None
             if isinstance(kept, dict) and kept.get("episodes") == key:
