@@ -63,3 +63,15 @@ def test_the_task_table_shows_who_beats_the_sparse_reward_and_the_notes(tmp_path
     assert row.endswith("| NO: 0.3 std (note) |")
     assert "| mountaincar-reach " in text and "yes: 8.7 std |" in text
     assert "- walker-forward: Not learned yet, 0.3 std" in text
+
+
+def test_the_task_table_at_another_budget_never_takes_the_default_budgets_cells(tmp_path):
+    # the defaults' cache holds walker's 3 seeds at 300k; read at 600k, none of them counts
+    cache, out = BENCHMARKS / "results" / "task_table.json", tmp_path / "t.md"
+    task_table.main(["--report-only", "--tasks", "walker-forward", "--timesteps", "600000",
+                     "--cache", str(cache), "--out", str(out)])
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| walker-forward "))
+    assert row.startswith("| walker-forward | 600,000 | - | not measured | not measured |")
+    assert "budget of 600,000 steps" in out.read_text()
+    with pytest.raises(SystemExit):
+        task_table.main(["--report-only", "--timesteps", "0"])
