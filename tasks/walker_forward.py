@@ -38,7 +38,11 @@ TRAINING = {
                     " early, and the sparse reward is forward velocity (dense). In an independent trainer at 480k "
                     "steps one LLM-written reward's seeds walked 7.7-16.6 m, but one training of 480k takes ~2.3 min "
                     "of an idle core (twice that on the shared machine) and a default evolve trains about 20 of "
-                    "them (~45 min idle); not re-measured here."),
+                    "them (~45 min idle). At twice the budget, 600k steps, the baseline walks 7.33 ± 1.3 m and the "
+                    "sparse reward 3.84 ± 0.69 (3 seeds each, every baseline seed above every sparse one; "
+                    "benchmarks/task_table.py --timesteps 600000): 2.7 std, still short of 3, at twice the compute "
+                    "of a default evolve (issue 23 holds compute per task at today's). Pass --timesteps 600000 "
+                    "to evolve where the hour is affordable."),
     "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 
