@@ -329,6 +329,18 @@ def compare(task_name: str, args) -> dict:
             "full_size": full, "schedule": args.schedule, "screening": not args.no_screen}
 
 
+def write_rows(out: Path, rows: list[dict]) -> int:
+    """Writes ``rows`` to ``out`` beside the rows of other tasks already there (a run for one pool never erases
+    another pool's figure; a task's new row replaces its old one); returns how many were kept."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = {r["task"] for r in rows}
+    kept = [r for r in (json.loads(out.read_text()) if out.is_file() else []) if r["task"] not in new]
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(kept + rows, indent=1))
+    tmp.replace(out)  # a kill mid-write leaves the previous file
+    return len(kept)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(POOLS), help="comma-separated tasks (default: all three pools)")
@@ -350,9 +362,8 @@ def main() -> None:
     size = "" if all(r["full_size"] for r in rows) else f"_truth{args.truth_timesteps}x{args.truth_seeds}"
     out = args.results / (f"fidelity{size}{'' if args.schedule == 'halving' else '_' + args.schedule}"
                           f"{'_noscreen' if args.no_screen else ''}.json")
-    args.results.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1))
-    print(f"wrote {out}")
+    kept = write_rows(out, rows)
+    print(f"wrote {out} ({len(rows)} new, {kept} kept)")
 
 
 if __name__ == "__main__":
