@@ -14,7 +14,9 @@ the task's sparse reward on fresh seeds; the table gives, per task:
   (√(std_pick² + std_baseline²), both on ≥ 2 seeds), "is the baseline" where the pick is the baseline itself;
 - the wall time of the whole run, and the load average around it (the machine is shared).
 
-Each task's result goes to ``<results>/<task>.json`` as soon as it finishes; a re-run skips tasks already done
+Each task's result goes to ``<results>/<task>.json`` as soon as it finishes, and the table of the whole results
+directory (the tasks run now beside every task done there before) to ``results/hns_table.md`` for the default
+``--results`` or ``<results>.md`` beside another (``--out`` to choose); a re-run skips tasks already done
 with the same settings (task training settings, evolve options, model) and resumes an interrupted run
 directory (``evolve --resume``). ``--quick`` is a smaller preset (one generation of 4 samples, the final
 scoring of the pick alone on 2 seeds, each task's default training budget), labelled as such in the table.
@@ -230,24 +232,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help=f"a smaller preset: {QUICK}")
     parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument("--results", type=Path, default=RESULTS, help="where per-task results go")
-    parser.add_argument("--out", type=Path, default=TABLE, help="the Markdown table")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the Markdown table (default: results/hns_table.md for the default --results, else "
+                             "<results>.md beside that directory, so another table never overwrites this one)")
     parser.add_argument("--runs", type=Path, default=RUNS, help="where the run directories go")
     parser.add_argument("--report-only", action="store_true", help="print the table from the results alone")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = TABLE if args.results.resolve() == RESULTS.resolve() else args.results.with_suffix(".md")
 
     from rewardsmith.task import list_tasks, load_task
 
-    tasks = [load_task(n.strip()) for n in args.tasks.split(",")] if args.tasks else list_tasks()
-    tasks.sort(key=lambda t: (t.training.estimated_seconds() or math.inf, t.name))  # cheapest first
+    def cheapest_first(tasks):
+        return sorted(tasks, key=lambda t: (t.training.estimated_seconds() or math.inf, t.name))
+
+    tasks = cheapest_first([load_task(n.strip()) for n in args.tasks.split(",")] if args.tasks else list_tasks())
     settings = settings_of(args, parse_sets(args.set))
     args.results.mkdir(parents=True, exist_ok=True)
-    results = {}
+
+    def finished(task) -> dict | None:  # its result with these settings (a failure is tried again unless reporting)
+        path = args.results / f"{task.name}.json"
+        old = json.loads(path.read_text()) if path.is_file() else None
+        ok = old is not None and old.get("key") == result_key(task, settings)
+        return old if ok and ("error" not in old or args.report_only) else None
+
+    # the written table is the whole results directory's: the tasks run now and every shipped task done before
+    named = {t.name for t in tasks}
+    shown = cheapest_first(tasks + [t for t in list_tasks() if t.name not in named and finished(t)])
+    results = {t.name: r for t in shown if t.name not in named and (r := finished(t))}
     for task in tasks:
         key = result_key(task, settings)
         path = args.results / f"{task.name}.json"
-        old = json.loads(path.read_text()) if path.is_file() else None
-        if old is not None and old.get("key") == key and ("error" not in old or args.report_only):
-            results[task.name] = old  # done with these settings (a failure is tried again unless reporting)
+        old = finished(task)
+        if old is not None:
+            results[task.name] = old
             continue
         if args.report_only:
             continue
@@ -257,11 +275,10 @@ def main(argv: list[str] | None = None) -> None:
         results[task.name] = result
         print(f"{time.strftime('%H:%M:%S')} {task.name}: {result.get('error') or fmt(result['pick'])} "
               f"in {result['wall_seconds']:.0f} s", flush=True)
-        args.out.write_text(table(tasks, results, args, settings))
-    text = table(tasks, results, args, settings)
+        args.out.write_text(table(shown, results, args, settings))
     if not args.report_only:
-        args.out.write_text(text)
-    print(text)
+        args.out.write_text(table(shown, results, args, settings))
+    print(table(tasks, results, args, settings))
 
 
 if __name__ == "__main__":

@@ -61,3 +61,25 @@ def test_report_only_prints_the_table(tmp_path, capsys):
     hns_table.main(["--report-only", "--results", str(tmp_path), "--out", str(tmp_path / "t.md"),
                     "--tasks", "mountaincar-reach"])
     assert "Not run (1): mountaincar-reach." in capsys.readouterr().out
+
+
+def test_a_run_writes_its_results_directorys_whole_table_beside_it_not_over_the_default(tmp_path, capsys):
+    # both tasks already done in this results directory: a run for one of them trains nothing, and the table it
+    # writes (to <results>.md, not benchmarks/results/hns_table.md) still has the other's row
+    results = tmp_path / "hns_defaults"
+    results.mkdir()
+    args = hns_table.argparse.Namespace(quick=False, workers=2, model=None, api_base=None)
+    settings = hns_table.settings_of(args, {})
+    for name in ("mountaincar-reach", "acrobot-swingup"):
+        task = load_task(name)
+        (results / f"{name}.json").write_text(json.dumps({
+            "task": name, "key": hns_table.result_key(task, settings), "settings": settings, "wall_seconds": 60.0,
+            "load_before": 1.0, "load_after": 1.0, "commit": "abc1234", "timesteps": 30000,
+            "pick": _entry("c0", "baseline", [1.2, 1.3]), "baseline": _entry("c0", "baseline", [1.2, 1.3]),
+            "sparse": _entry("sparse", "sparse", [0.1, 0.3])}))
+    default_table = hns_table.TABLE.read_text()
+    hns_table.main(["--results", str(results), "--tasks", "mountaincar-reach"])
+    capsys.readouterr()
+    written = (tmp_path / "hns_defaults.md").read_text()
+    assert "| mountaincar-reach " in written and "| acrobot-swingup " in written
+    assert hns_table.TABLE.read_text() == default_table
