@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report-only", action="store_true", help="print the table from the results alone")
     args = parser.parse_args(argv)
     if args.out is None:
-        args.out = TABLE if args.results.resolve() == RESULTS.resolve() else args.results.with_suffix(".md")
+        args.out = TABLE if args.results.resolve() == RESULTS.resolve() else args.results.parent / f"{args.results.name}.md"
 
     from rewardsmith.task import list_tasks, load_task
 

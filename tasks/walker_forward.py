@@ -40,9 +40,9 @@ TRAINING = {
                     "of an idle core (twice that on the shared machine) and a default evolve trains about 20 of "
                     "them (~45 min idle). At twice the budget, 600k steps, the baseline walks 7.33 ± 1.3 m and the "
                     "sparse reward 3.84 ± 0.69 (3 seeds each, every baseline seed above every sparse one; "
-                    "benchmarks/task_table.py --timesteps 600000): 2.7 std, still short of 3, at twice the compute "
-                    "of a default evolve (issue 23 holds compute per task at today's). Pass --timesteps 600000 "
-                    "to evolve where the hour is affordable."),
+                    "benchmarks/task_table.py --timesteps 600000): 2.7 std, still short of 3, for twice the compute "
+                    "of a default evolve (about 1.5 h on 2 cores), so the default stays. Pass --timesteps 600000 "
+                    "to evolve where that is affordable."),
     "ppo": {"n_steps": 128, "batch_size": 512, "n_epochs": 5, "learning_rate": 3e-4},
 }
 
