@@ -49,6 +49,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from rewardsmith.design.base import Proposal  # noqa: E402
 from rewardsmith.loop import EvolveConfig, Evolution  # noqa: E402
 from rewardsmith.archive.selection import evidence_of, picks  # noqa: E402
+from rewardsmith.archive.candidates import write_atomic  # noqa: E402
 from rewardsmith.archive.store import RunStore  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
 from rewardsmith.training.trainer import Budget, train  # noqa: E402
@@ -332,12 +333,9 @@ def compare(task_name: str, args) -> dict:
 def write_rows(out: Path, rows: list[dict]) -> int:
     """Writes ``rows`` to ``out`` beside the rows of other tasks already there (a run for one pool never erases
     another pool's figure; a task's new row replaces its old one); returns how many were kept."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     new = {r["task"] for r in rows}
     kept = [r for r in (json.loads(out.read_text()) if out.is_file() else []) if r["task"] not in new]
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(kept + rows, indent=1))
-    tmp.replace(out)  # a kill mid-write leaves the previous file
+    write_atomic(out, json.dumps(kept + rows, indent=1))  # a kill mid-write leaves the previous file
     return len(kept)
 
 
