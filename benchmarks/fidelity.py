@@ -229,8 +229,7 @@ def ground_truth(task, pool: dict, timesteps: int, seeds: list[int], workers: in
             have[str(seed)] = score.runs[0].fitness
             print(f"  truth {name}: seed {seed} at {timesteps:,} steps in {time.monotonic() - started:.0f} s "
                   f"({score.runs[0].fitness:.4g})", flush=True)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(stored, indent=1, sort_keys=True))
+            write_atomic(cache, json.dumps(stored, indent=1, sort_keys=True))  # a kill leaves every finished one
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as threads:
         for done in [threads.submit(one, *job) for job in jobs]:
