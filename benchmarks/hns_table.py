@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is None:
         args.out = TABLE if args.results.resolve() == RESULTS.resolve() else args.results.parent / f"{args.results.name}.md"
 
+    from rewardsmith.archive.candidates import write_atomic
     from rewardsmith.task import list_tasks, load_task
 
     def cheapest_first(tasks):
@@ -258,8 +259,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # the written table is the whole results directory's: the tasks run now and every shipped task done before
     named = {t.name for t in tasks}
-    shown = cheapest_first(tasks + [t for t in list_tasks() if t.name not in named and finished(t)])
-    results = {t.name: r for t in shown if t.name not in named and (r := finished(t))}
+    earlier = {t.name: (t, r) for t in list_tasks() if t.name not in named and (r := finished(t))}
+    shown = cheapest_first(tasks + [t for t, _ in earlier.values()])
+    results = {name: r for name, (_, r) in earlier.items()}
     for task in tasks:
         key = result_key(task, settings)
         path = args.results / f"{task.name}.json"
@@ -271,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print(f"{time.strftime('%H:%M:%S')} {task.name}: evolve ...", flush=True)
         result = run_task(task, settings, key, args.runs)
-        path.write_text(json.dumps(result, indent=1) + "\n")
+        write_atomic(path, json.dumps(result, indent=1) + "\n")  # a kill mid-write leaves the previous result
         results[task.name] = result
         print(f"{time.strftime('%H:%M:%S')} {task.name}: {result.get('error') or fmt(result['pick'])} "
               f"in {result['wall_seconds']:.0f} s", flush=True)

@@ -47,6 +47,7 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from rewardsmith.archive.candidates import write_atomic  # noqa: E402
 from rewardsmith.task import list_tasks  # noqa: E402
 
 REWARDS = ("random", "baseline", "native", "sparse")
@@ -185,9 +186,7 @@ def save_cache(path: Path, cache: dict, key: str) -> None:
     """Adds ``cache[key]`` to the file, keeping what other runs of this script wrote meanwhile."""
     merged = {**load_cache(path), key: cache[key]}
     cache.update(merged)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
-    tmp.replace(path)  # atomic: a kill mid-write leaves the previous cache
+    write_atomic(path, json.dumps(merged, indent=1, sort_keys=True))  # a kill mid-write leaves the previous cache
 
 
 def main(argv=None) -> int:
