@@ -189,6 +189,17 @@ def save_cache(path: Path, cache: dict, key: str) -> None:
     write_atomic(path, json.dumps(merged, indent=1, sort_keys=True))  # a kill mid-write leaves the previous cache
 
 
+LOAD_LINE = "Load average when written:"
+
+
+def kept_notes(out: Path) -> str:
+    """What a person added below the table's last generated line (how loaded the machine was while the cells were
+    measured, which cells ran when): kept when the table is written again, since the cache does not hold it."""
+    old = out.read_text() if out.is_file() else ""
+    _, found, rest = old.partition(LOAD_LINE)
+    return rest.partition("\n")[2] if found else ""
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="", help="comma-separated task names (default: all shipped)")
@@ -230,7 +241,8 @@ def main(argv=None) -> int:
     def write():
         text = table(tasks, cache, seeds, args.timesteps)
         if out:
-            out.write_text(text + f"\nLoad average when written: {os.getloadavg()[0]:.2f} (2 cores, shared).\n")
+            write_atomic(out, text + f"\nLoad average when written: {os.getloadavg()[0]:.2f} (2 cores, shared).\n"
+                         + kept_notes(out))
         return text
 
     def done(task, reward, seed):  # measured with these settings (a failed cell is tried again)

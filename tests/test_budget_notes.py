@@ -84,3 +84,13 @@ def test_the_committed_task_table_quotes_each_tasks_budget_note_as_it_is_now():
     stale = [t.name for t in list_tasks()
              if t.training.budget_note and f"- {t.name}: {t.training.budget_note}" not in committed]
     assert not stale, f"task_table.md quotes an old budget note for {stale}; run benchmarks/task_table.py --report-only"
+
+
+def test_writing_the_task_table_again_keeps_the_notes_a_person_added_below_it(tmp_path):
+    out = tmp_path / "t.md"
+    task_table.main(["--report-only", "--out", str(out)])
+    out.write_text(out.read_text() + "\nLoad average during the measurements: 5-10 (a person's note).\n")
+    task_table.main(["--report-only", "--out", str(out)])
+    text = out.read_text()
+    assert text.count("Load average when written:") == 1 and text.count("a person's note") == 1
+    assert text.index("Load average when written:") < text.index("a person's note")
