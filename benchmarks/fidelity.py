@@ -26,7 +26,8 @@ compute.
         --truth-seeds 1 --results /tmp/fidelity-smoke                  # a smoke run: checks the plumbing only
 
 Cost: the full figure trains 8 rewards × 3 tasks × 3 seeds × 1M steps = 72M env steps of MuJoCo PPO for the
-truth alone (at ~3,000 steps/s on one core, about 7 hours on 2 cores), plus one default ``evolve`` per task.
+truth alone (at ~3,000 steps/s on one core, about 3.5 hours on 2 cores; measured per pool: halfcheetah 40 min,
+walker 58 min, hopper 1 h 37 min beside other runs), plus one default ``evolve`` per task (19-27 min each).
 A truth at fewer steps or seeds is printed as such, never as the figure. Results below the full size are
 labelled with their size in the output file name.
 """
