@@ -241,7 +241,7 @@ def main(argv=None) -> int:
     def write():
         text = table(tasks, cache, seeds, args.timesteps)
         if out:
-            write_atomic(out, text + f"\nLoad average when written: {os.getloadavg()[0]:.2f} (2 cores, shared).\n"
+            write_atomic(out, text + f"\n{LOAD_LINE} {os.getloadavg()[0]:.2f} (2 cores, shared).\n"
                          + kept_notes(out))
         return text
 
