@@ -277,9 +277,9 @@ def main(argv: list[str] | None = None) -> None:
         results[task.name] = result
         print(f"{time.strftime('%H:%M:%S')} {task.name}: {result.get('error') or fmt(result['pick'])} "
               f"in {result['wall_seconds']:.0f} s", flush=True)
-        args.out.write_text(table(shown, results, args, settings))
+        write_atomic(args.out, table(shown, results, args, settings))
     if not args.report_only:
-        args.out.write_text(table(shown, results, args, settings))
+        write_atomic(args.out, table(shown, results, args, settings))
     print(table(tasks, results, args, settings))
 
 
